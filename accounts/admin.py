@@ -1,0 +1,328 @@
+"""Admin screens for users, organisations, regions, roles and second-factor devices.
+
+Every save goes through accounts.services (audited); Django's own admin log is not written,
+because it would copy personal data (the object's name) into a plaintext table.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import roles, services
+from accounts.models import Organisation, Region, User
+from audit.services import audit_record
+from core import crypto
+from core.errors import ApplicationError
+
+
+class NoAdminLogMixin:
+    """Skip django_admin_log rows: the audit chain records these acts without personal data."""
+
+    def log_addition(self, request, obj, message):
+        return None
+
+    def log_change(self, request, obj, message):
+        return None
+
+    def log_deletion(self, request, obj, object_repr):
+        return None
+
+    def log_deletions(self, request, queryset):
+        return None
+
+
+def _blind_search(queryset, term: str, *fields: str):
+    """Match a typed email or phone against blind indexes."""
+    from django.db.models import Q
+
+    query = Q()
+    email_index = crypto.blind_index("email", term)
+    phone_index = crypto.blind_index("phone", term)
+    for field in fields:
+        kind = "email" if "email" in field else "phone"
+        value = email_index if kind == "email" else phone_index
+        if value:
+            query |= Q(**{field: value})
+    return queryset.filter(query) if query else queryset.none()
+
+
+class UserAdminForm(forms.ModelForm):
+    roles = forms.MultipleChoiceField(
+        label=_("Roles"),
+        choices=[(r, roles.ROLE_LABELS[r]) for r in roles.ROLES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    password = forms.CharField(
+        label=_("Initial password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Leave empty to let the person set one through a password reset."),
+    )
+
+    class Meta:
+        model = User
+        fields = [
+            "email",
+            "full_name",
+            "phone",
+            "organisation",
+            "language",
+            "timezone",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "regions",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["roles"].initial = sorted(
+                self.instance.groups.filter(name__in=roles.ROLES).values_list("name", flat=True)
+            )
+            self.fields.pop("password")
+            self.fields["organisation"].disabled = True
+
+    def validate_unique(self):
+        # Uniqueness of the email is checked in clean() through the blind index.
+        return None
+
+    def clean(self):
+        cleaned = super().clean()
+        email = cleaned.get("email")
+        if email:
+            taken = User.objects.filter(email_bidx=crypto.blind_index("email", email))
+            if self.instance.pk:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error("email", _("A user with this email address already exists."))
+        is_staff = cleaned.get("is_staff") or cleaned.get("is_superuser")
+        organisation = (
+            cleaned.get("organisation") if not self.instance.pk else self.instance.organisation
+        )
+        if is_staff and organisation is not None:
+            self.add_error(
+                "organisation", _("Staff members do not belong to a customer organisation.")
+            )
+        if not is_staff and organisation is None:
+            self.add_error("organisation", _("A customer user needs an organisation."))
+        password = cleaned.get("password")
+        if password and not self.instance.pk:
+            try:
+                validate_password(
+                    password, User(email=email or "", full_name=cleaned.get("full_name", ""))
+                )
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+
+@admin.register(User)
+class UserAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    form = UserAdminForm
+    list_display = ["id", "email", "full_name", "organisation", "is_staff", "is_active"]
+    list_filter = ["is_staff", "is_active", "groups", "organisation__region"]
+    list_select_related = ["organisation"]
+    search_fields = ["organisation__name"]
+    search_help_text = _("Search by exact email address, phone number or organisation name.")
+    ordering = ["-id"]
+    filter_horizontal = ["regions"]
+    readonly_fields = ["last_login", "date_joined"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if "@" in term or term.lstrip("+").replace(" ", "").isdigit():
+            return _blind_search(queryset, term, "email_bidx", "phone_bidx"), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # people are erased through the compliance process, not deleted here
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            if not change:
+                form.instance = services.user_create(
+                    email=data["email"],
+                    full_name=data["full_name"],
+                    phone=data.get("phone", ""),
+                    password=data.get("password") or None,
+                    organisation=data.get("organisation"),
+                    language=data["language"],
+                    timezone=data["timezone"],
+                    is_staff=data["is_staff"],
+                    is_superuser=data["is_superuser"],
+                    roles=data["roles"],
+                    regions=data["regions"],
+                    actor=request.user,
+                )
+                obj.pk = form.instance.pk
+                return
+            original = User.objects.get(pk=obj.pk)
+            profile = {
+                name: data[name]
+                for name in ("full_name", "email", "phone", "language", "timezone")
+                if name in form.changed_data
+            }
+            with transaction.atomic():
+                if profile:
+                    services.user_update_profile(user=original, actor=request.user, **profile)
+                services.user_set_access(
+                    user=original,
+                    actor=request.user,
+                    is_active=data["is_active"],
+                    is_staff=data["is_staff"],
+                    is_superuser=data["is_superuser"],
+                    roles=data["roles"],
+                    regions=data["regions"],
+                )
+        except ApplicationError as exc:
+            # Rare: a concurrent change beat the form's checks. Nothing was written.
+            self.message_user(request, exc.message, messages.ERROR)
+
+    def save_related(self, request, form, formsets, change):
+        return None  # roles and regions were saved by the service
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["name", "name_en", "tier", "region", "is_active"]
+    list_filter = ["tier", "region", "is_active"]
+    list_select_related = ["region"]
+    search_fields = ["name", "name_en"]
+    search_help_text = _("Search by name, or by the exact contact email or phone.")
+    fields = [
+        "name",
+        "name_en",
+        "tier",
+        "region",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "address",
+        "is_active",
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if "@" in term or term.lstrip("+").replace(" ", "").isdigit():
+            return _blind_search(queryset, term, "contact_email_bidx", "contact_phone_bidx"), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in self.fields}
+        if change:
+            changed = {name: data[name] for name in form.changed_data if name in data}
+            saved = services.organisation_update(
+                organisation=Organisation.objects.get(pk=obj.pk), actor=request.user, **changed
+            )
+        else:
+            name, region = data.pop("name"), data.pop("region")
+            saved = services.organisation_create(
+                actor=request.user, name=name, region=region, **data
+            )
+        obj.pk = saved.pk
+
+
+@admin.register(Region)
+class RegionAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["code", "name_en", "name_zh"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class GroupAdminForm(forms.ModelForm):
+    class Meta:
+        model = Group
+        fields = ["name", "permissions"]
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """Role groups; every change of a group's permissions is audited."""
+
+    form = GroupAdminForm
+    search_fields = ["name"]
+    filter_horizontal = ["permissions"]
+
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        if db_field.name == "permissions":
+            kwargs["queryset"] = Permission.objects.select_related("content_type")
+        return super().formfield_for_manytomany(db_field, request=request, **kwargs)
+
+    def save_related(self, request, form, formsets, change):
+        group = form.instance
+        before = (
+            set(group.permissions.values_list("content_type__app_label", "codename"))
+            if change
+            else set()
+        )
+        super().save_related(request, form, formsets, change)
+        after = set(group.permissions.values_list("content_type__app_label", "codename"))
+        audit_record(
+            action="group.permissions_changed" if change else "group.created",
+            actor=request.user,
+            target=group,
+            changes={"name": group.name},
+            data={
+                "added": sorted(f"{a}.{c}" for a, c in after - before),
+                "removed": sorted(f"{a}.{c}" for a, c in before - after),
+            },
+        )
+
+
+# Second-factor devices: the default admin shows backup codes; ours shows no secret.
+for model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+
+@admin.action(description=_("Reset two-factor authentication (the person enrols again)"))
+def reset_second_factor(modeladmin, request, queryset):
+    users = {device.user for device in queryset.select_related("user")}
+    for user in users:
+        services.otp_devices_reset(user=user, actor=request.user, reason="admin")
+    modeladmin.message_user(
+        request, _("Two-factor authentication was reset for %(n)d people.") % {"n": len(users)}
+    )
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["user", "name", "confirmed", "last_used_at"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "confirmed", "last_used_at", "created_at"]
+    readonly_fields = fields
+    actions = [reset_second_factor]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,71 @@
+"""REST endpoints of the accounts app: who am I, and the organisations I may see."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import permissions, selectors
+from accounts.models import Organisation
+
+
+class RegionOut(serializers.Serializer):
+    code = serializers.CharField()
+    name_en = serializers.CharField()
+    name_zh = serializers.CharField()
+
+
+class OrganisationOut(serializers.ModelSerializer):
+    region = RegionOut()
+
+    class Meta:
+        model = Organisation
+        fields = ["id", "name", "name_en", "tier", "region", "is_active"]
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        full_name = serializers.CharField()
+        language = serializers.CharField()
+        is_staff = serializers.BooleanField()
+        roles = serializers.ListField(child=serializers.CharField())
+        organisation = OrganisationOut(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer, summary="The signed-in user")
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {
+            "id": user.pk,
+            "email": user.email,
+            "full_name": user.full_name,
+            "language": user.language,
+            "is_staff": user.is_staff,
+            "roles": sorted(permissions.role_names(user)),
+            "organisation": user.organisation,
+        }
+        response = Response(self.OutputSerializer(data).data)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class OrganisationListApi(APIView):
+    @extend_schema(responses=OrganisationOut(many=True), summary="Organisations visible to me")
+    def get(self, request: Request) -> Response:
+        from rest_framework.pagination import PageNumberPagination
+
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.organisation_list(user=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(OrganisationOut(page, many=True).data)
+
+
+class OrganisationDetailApi(APIView):
+    @extend_schema(responses=OrganisationOut, summary="One organisation (404 if not visible to me)")
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(OrganisationOut(selectors.organisation_get(user=request.user, pk=pk)).data)

@@ -1,0 +1,23 @@
+"""Accounts app: organisations, users, staff roles, sign-in and two-factor authentication."""
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from accounts import roles
+        from core import periodic
+
+        post_migrate.connect(roles.ensure_on_migrate, dispatch_uid="accounts.reference_data")
+        periodic.register(
+            periodic.Schedule(
+                name="accounts: forget expired login throttles",
+                task="accounts.tasks.login_throttle_cleanup",
+                every_seconds=3600,
+                description="Delete login-failure counters whose window and lock have passed.",
+            )
+        )

@@ -1,0 +1,69 @@
+"""Per-user WebSocket: account events (e.g. the session was revoked after a password change)."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_otp import DEVICE_ID_SESSION_KEY
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_OTP_REQUIRED = 4403
+CLOSE_REVOKED = 4001
+
+
+@database_sync_to_async
+def _verified_device(user, persistent_id: str | None) -> bool:
+    if not persistent_id:
+        return False
+    from django_otp.models import Device
+
+    device = Device.from_persistent_id(persistent_id, for_verify=False)
+    return device is not None and device.user_id == user.pk and device.confirmed
+
+
+class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        session = self.scope.get("session")
+        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+        if user.is_staff and not await _verified_device(user, persistent_id):
+            await self.close(code=CLOSE_OTP_REQUIRED)
+            return
+        self.session_key = session.session_key if session is not None else ""
+        self.group = f"user.{user.pk}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Answer malformed frames with an error frame instead of dropping the socket."""
+        try:
+            content = await self.decode_json(text_data) if text_data else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json(
+                {"type": "error", "code": "bad_frame", "message": "Frames are JSON objects."}
+            )
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json(
+                {"type": "error", "code": "unknown_frame", "message": "Unknown frame type."}
+            )
+
+    async def session_revoked(self, event: dict) -> None:
+        if event.get("keep") and event["keep"] == self.session_key:
+            return
+        await self.send_json({"type": "session.revoked"})
+        await self.close(code=CLOSE_REVOKED)

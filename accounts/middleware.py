@@ -1,0 +1,106 @@
+"""Session policy for staff (idle and absolute timeouts) and the second-factor gate."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from accounts.services import auth as auth_services
+from core.errors import error_body
+
+OPS_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static/")
+
+
+def is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+class SessionPolicyMiddleware:
+    """End a staff session after STAFF_SESSION_IDLE_SECONDS idle or STAFF_SESSION_MAX_SECONDS."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith(OPS_PREFIXES):
+            return self.get_response(request)
+        user = request.user
+        if user.is_authenticated and user.is_staff:
+            refusal = self._enforce(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+    def _enforce(self, request):
+        session = request.session
+        now = int(time.time())
+        auth_at = session.get(auth_services.SESSION_AUTH_AT)
+        seen_at = session.get(auth_services.SESSION_SEEN_AT)
+        if auth_at is None or seen_at is None:
+            session[auth_services.SESSION_AUTH_AT] = auth_at or now
+            session[auth_services.SESSION_SEEN_AT] = now
+            return None
+        if now - auth_at > settings.STAFF_SESSION_MAX_SECONDS:
+            reason, text = (
+                "max_age",
+                _("Your session reached its 12-hour limit. Please sign in again."),
+            )
+        elif now - seen_at > settings.STAFF_SESSION_IDLE_SECONDS:
+            reason, text = "idle", _("You were signed out after 30 minutes without activity.")
+        else:
+            if now - seen_at >= 60:  # write the session at most once a minute
+                session[auth_services.SESSION_SEEN_AT] = now
+            return None
+        auth_services.session_expired_record(request=request, reason=reason)
+        if is_api(request):
+            return JsonResponse(error_body(code="session_expired", message=text), status=401)
+        messages.info(request, text)
+        return redirect(f"{reverse('accounts:login')}?next={quote(request.get_full_path())}")
+
+
+class SecondFactorMiddleware:
+    """Staff (and customers who enrolled a device) must pass a second factor first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._exempt: tuple[str, ...] | None = None
+
+    def exempt_paths(self) -> tuple[str, ...]:
+        if self._exempt is None:
+            self._exempt = (
+                *OPS_PREFIXES,
+                reverse("accounts:login"),
+                reverse("accounts:logout"),
+                reverse("accounts:otp_setup"),
+                reverse("accounts:otp_verify"),
+                reverse("admin-logout"),
+                reverse("set_language"),
+            )
+        return self._exempt
+
+    def __call__(self, request):
+        if request.path_info.startswith(self.exempt_paths()):
+            return self.get_response(request)
+        user = request.user
+        if not user.is_authenticated or user.is_verified():
+            return self.get_response(request)
+        if not (user.is_staff or request.session.get(auth_services.SESSION_NEEDS_OTP)):
+            return self.get_response(request)
+        if is_api(request):
+            return JsonResponse(
+                error_body(
+                    code="otp_required", message=_("Two-factor authentication is required.")
+                ),
+                status=403,
+            )
+        from accounts.services.otp import has_confirmed_totp
+
+        target = "accounts:otp_verify" if has_confirmed_totp(user) else "accounts:otp_setup"
+        return redirect(f"{reverse(target)}?next={quote(request.get_full_path())}")

@@ -1,0 +1,168 @@
+"""Regions, customer organisations, users (email login, encrypted contact data) and throttles."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
+
+from core import crypto
+from core.fields import BlindIndexField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
+from core.models import TimeStampedModel
+
+
+class Region(models.Model):
+    """A sales and service region (e.g. East China); hotlines, queues and agents belong to one."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+
+    def __str__(self) -> str:
+        return f"{self.name_en} / {self.name_zh}"
+
+
+class Tier(models.TextChoices):
+    STANDARD = "standard", _("Standard")
+    PLUS = "plus", _("Plus")
+    PREMIUM = "premium", _("Premium")
+
+
+class Organisation(TimeStampedModel):
+    """A customer company. Its name is public business data; its contacts are personal data."""
+
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("English name"), max_length=200, blank=True)
+    tier = models.CharField(
+        _("customer tier"), max_length=16, choices=Tier.choices, default=Tier.STANDARD
+    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="organisations")
+    contact_name = EncryptedCharField(_("contact name"), max_length=200, blank=True)
+    contact_email = EncryptedEmailField(_("contact email"), max_length=254, blank=True)
+    contact_email_bidx = BlindIndexField(source="contact_email", kind="email")
+    contact_phone = EncryptedCharField(_("contact phone"), max_length=40, blank=True)
+    contact_phone_bidx = BlindIndexField(source="contact_phone", kind="phone")
+    address = EncryptedTextField(_("address"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Language(models.TextChoices):
+    EN = "en", "English"
+    ZH_HANS = "zh-hans", "简体中文"
+
+
+class UserManager(BaseUserManager):
+    """Users are found by the blind index of their email; writes go through accounts.services."""
+
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str):
+        return self.get(email_bidx=crypto.blind_index("email", username))
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        from accounts.services import user_create
+
+        return user_create(email=email, password=password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        from accounts.services import user_create
+
+        fields.update(is_staff=True, is_superuser=True)
+        return user_create(email=email, password=password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in: a customer user (with an organisation) or a staff member."""
+
+    email = EncryptedEmailField(_("email address"), max_length=254)
+    email_bidx = BlindIndexField(source="email", kind="email", unique=True)
+    full_name = EncryptedCharField(_("full name"), max_length=200)
+    phone = EncryptedCharField(_("phone"), max_length=40, blank=True)
+    phone_bidx = BlindIndexField(source="phone", kind="phone")
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+    )
+    regions = models.ManyToManyField(
+        Region,
+        verbose_name=_("limited to regions"),
+        blank=True,
+        related_name="staff",
+        help_text=_("Staff only: an agent limited to regions sees only their organisations."),
+    )
+    is_staff = models.BooleanField(_("staff"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.EN
+    )
+    timezone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    date_joined = models.DateTimeField(_("date joined"), default=dj_timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = crypto.normalise_email(self.email)
+
+    @property
+    def is_customer(self) -> bool:
+        return not self.is_staff and self.organisation_id is not None
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-ins per login name (keyed by its blind index, so no email is stored)."""
+
+    key = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"login throttle {self.key[:8]}… ({self.failures} failures)"
+
+
+class UserSession(models.Model):
+    """A signed-in session of a user, so that all of them can be ended at once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id}"

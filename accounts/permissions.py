@@ -1,0 +1,83 @@
+"""Who may see what: the one place that scopes querysets and objects to a user.
+
+Customers see their own organisation only; staff see everything unless limited to regions;
+anyone else sees nothing. An object outside the user's scope answers 404, never 403, and the
+refusal is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from django.http import Http404
+
+from accounts import roles
+
+
+def is_customer(user: Any) -> bool:
+    return bool(user and user.is_authenticated and not user.is_staff and user.organisation_id)
+
+
+def is_staff_member(user: Any) -> bool:
+    return bool(user and user.is_authenticated and user.is_staff and user.is_active)
+
+
+def role_names(user: Any) -> set[str]:
+    """Return the user's role group names (cached on the user object)."""
+    if not (user and user.is_authenticated):
+        return set()
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=roles.ROLES).values_list("name", flat=True))
+        user._role_names = cached
+    return cached
+
+
+def has_role(user: Any, *wanted: str) -> bool:
+    if not is_staff_member(user):
+        return False
+    return user.is_superuser or bool(role_names(user) & set(wanted))
+
+
+def staff_region_ids(user: Any) -> list[int] | None:
+    """Return the region ids a staff member is limited to, or None for all regions."""
+    if user.is_superuser or has_role(user, roles.SUPERVISOR, roles.COMPLIANCE):
+        return None
+    cached = getattr(user, "_region_ids", None)
+    if cached is None:
+        cached = list(user.regions.values_list("pk", flat=True))
+        user._region_ids = cached
+    return cached or None
+
+
+def scope_by_organisation(
+    user: Any, queryset: QuerySet, *, org_field: str = "organisation"
+) -> QuerySet:
+    """Return the part of queryset whose organisation the user may see."""
+    # org_field="pk" scopes a queryset of organisations themselves.
+    own_lookup = org_field
+    region_lookup = "region__in" if org_field == "pk" else f"{org_field}__region__in"
+    if is_customer(user):
+        return queryset.filter(**{own_lookup: user.organisation_id})
+    if is_staff_member(user):
+        regions = staff_region_ids(user)
+        if regions is None:
+            return queryset
+        return queryset.filter(**{region_lookup: regions})
+    return queryset.none()
+
+
+def get_scoped_or_404(
+    user: Any, queryset: QuerySet, *, org_field: str = "organisation", **lookup: Any
+) -> Model:
+    """Return the object if the user may see it; else raise Http404 and audit the refusal."""
+    obj = scope_by_organisation(user, queryset, org_field=org_field).filter(**lookup).first()
+    if obj is not None:
+        return obj
+    foreign = queryset.filter(**lookup).first()
+    if foreign is not None:
+        from audit.services import audit_record
+
+        audit_record(action="access.denied", actor=user, target=foreign, outcome="denied")
+    raise Http404

@@ -1,0 +1,92 @@
+"""Reference data of the accounts app: staff roles as groups and the service regions.
+
+Staff roles are groups, with the permissions each role carries.
+
+Permissions are named as strings ("app_label.codename") so that later apps can be listed here
+without accounts importing them; permissions of apps not installed yet are skipped.
+"""
+
+from __future__ import annotations
+
+AGENT = "agent"
+SUPERVISOR = "supervisor"
+COMPLIANCE = "compliance_officer"
+ROLES = (AGENT, SUPERVISOR, COMPLIANCE)
+
+ROLE_LABELS = {AGENT: "Agent", SUPERVISOR: "Supervisor", COMPLIANCE: "Compliance officer"}
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    AGENT: [
+        "accounts.view_organisation",
+        "accounts.view_user",
+        "accounts.view_region",
+    ],
+    SUPERVISOR: [
+        "accounts.view_organisation",
+        "accounts.change_organisation",
+        "accounts.add_organisation",
+        "accounts.view_user",
+        "accounts.add_user",
+        "accounts.change_user",
+        "accounts.view_region",
+        "notifications.view_outbox",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+    ],
+    COMPLIANCE: [
+        "accounts.view_organisation",
+        "accounts.view_user",
+        "audit.view_auditevent",
+        "audit.export_auditevent",
+        "notifications.view_outbox",
+    ],
+}
+
+
+def ensure_roles() -> None:
+    """Create the role groups and give each exactly its listed permissions."""
+    from django.contrib.auth.models import Group, Permission
+
+    wanted = {perm for perms in ROLE_PERMISSIONS.values() for perm in perms}
+    by_name = {}
+    for perm in Permission.objects.select_related("content_type").filter(
+        codename__in={p.split(".", 1)[1] for p in wanted}
+    ):
+        by_name[f"{perm.content_type.app_label}.{perm.codename}"] = perm
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set([by_name[p] for p in perms if p in by_name])
+
+
+REGIONS = [
+    ("east", "East China", "华东"),
+    ("north", "North China", "华北"),
+    ("south", "South China", "华南"),
+    ("central", "Central China", "华中"),
+    ("southwest", "Southwest China", "西南"),
+    ("northwest", "Northwest China", "西北"),
+    ("northeast", "Northeast China", "东北"),
+]
+
+
+def ensure_regions() -> None:
+    """Create China's service regions if missing (reference data)."""
+    from accounts.models import Region
+
+    existing = set(Region.objects.values_list("code", flat=True))
+    Region.objects.bulk_create(
+        [Region(code=c, name_en=en, name_zh=zh) for c, en, zh in REGIONS if c not in existing],
+        ignore_conflicts=True,
+    )
+
+
+def ensure_on_migrate(*, sender, using: str = "default", **kwargs) -> None:
+    """Reference data after every migrate (and after test flushes): roles and regions.
+
+    Runs on the last app's post_migrate, when every app's permissions exist.
+    """
+    from django.apps import apps
+
+    if using == "default" and sender.label == list(apps.get_app_configs())[-1].label:
+        ensure_roles()
+        ensure_regions()

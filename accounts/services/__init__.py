@@ -1,0 +1,42 @@
+"""Every write of the accounts app: users, organisations, sign-in and two-factor devices."""
+
+from accounts.services.auth import (
+    LoginRefused,
+    login_attempt,
+    logout_record,
+    session_expired_record,
+)
+from accounts.services.organisations import organisation_create, organisation_update
+from accounts.services.otp import (
+    OtpRefused,
+    backup_codes_regenerate,
+    otp_device_confirm,
+    otp_device_start,
+    otp_devices_reset,
+    otp_verify,
+)
+from accounts.services.users import (
+    user_change_password,
+    user_create,
+    user_set_access,
+    user_update_profile,
+)
+
+__all__ = [
+    "LoginRefused",
+    "OtpRefused",
+    "backup_codes_regenerate",
+    "login_attempt",
+    "logout_record",
+    "organisation_create",
+    "organisation_update",
+    "otp_device_confirm",
+    "otp_device_start",
+    "otp_devices_reset",
+    "otp_verify",
+    "session_expired_record",
+    "user_change_password",
+    "user_create",
+    "user_set_access",
+    "user_update_profile",
+]

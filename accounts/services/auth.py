@@ -1,0 +1,134 @@
+"""Sign-in, sign-out and session expiry, each audited; the password check equalises timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate, login, logout
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import lockout
+from accounts.models import User, UserSession
+from audit.services import audit_record
+from core import crypto
+
+SESSION_AUTH_AT = "wd_auth_at"
+SESSION_SEEN_AT = "wd_seen_at"
+SESSION_NEEDS_OTP = "wd_needs_otp"
+
+MESSAGES = {
+    # One message for an unknown email, a wrong password and an inactive account.
+    "invalid": _("The email address or password is not correct."),
+    "locked": _(
+        "Too many failed sign-ins for this email address. Wait 15 minutes and try again, "
+        "or reset your password."
+    ),
+}
+
+
+class LoginRefused(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.message = MESSAGES[reason]
+
+
+def _user_id_for(login_name: str) -> int | None:
+    return (
+        User.objects.filter(email_bidx=crypto.blind_index("email", login_name))
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def remember_session(request, user: User, *, previous_key: str | None = None) -> None:
+    """Record the session key so that all of a user's sessions can be ended later."""
+    if not request.session.session_key:
+        request.session.save()
+    if previous_key:
+        UserSession.objects.filter(session_key=previous_key).delete()
+    UserSession.objects.update_or_create(
+        session_key=request.session.session_key, defaults={"user": user}
+    )
+
+
+def login_attempt(*, request, email: str, password: str) -> User:
+    """Check the credentials and sign the user in; raise LoginRefused with a safe message."""
+    login_name = crypto.normalise_email(email)[:254]
+    if lockout.locked_until(login_name):
+        with transaction.atomic():
+            audit_record(
+                action="auth.login_failed",
+                actor="anonymous",
+                target_type="accounts.user" if (uid := _user_id_for(login_name)) else "",
+                target_id=uid or "",
+                outcome="failure",
+                data={"reason": "locked"},
+            )
+        raise LoginRefused("locked")
+    user = authenticate(request, username=login_name, password=password)
+    if user is None:
+        with transaction.atomic():
+            locked_now = lockout.record_failure(login_name)
+            uid = _user_id_for(login_name)
+            audit_record(
+                action="auth.login_failed",
+                actor="anonymous",
+                target_type="accounts.user" if uid else "",
+                target_id=uid or "",
+                outcome="failure",
+                data={"reason": "bad_credentials"},
+            )
+            if locked_now:
+                audit_record(
+                    action="auth.locked",
+                    actor="system",
+                    target_type="accounts.user" if uid else "",
+                    target_id=uid or "",
+                    data={"minutes": lockout.settings.LOGIN_LOCKOUT_SECONDS // 60},
+                )
+        raise LoginRefused("locked" if locked_now else "invalid")
+    with transaction.atomic():
+        lockout.record_success(login_name)
+        login(request, user)
+        now = int(timezone.now().timestamp())
+        request.session[SESSION_AUTH_AT] = now
+        request.session[SESSION_SEEN_AT] = now
+        request.session[SESSION_NEEDS_OTP] = needs_second_factor(user)
+        remember_session(request, user)
+        audit_record(action="auth.login", actor=user, target=user)
+    return user
+
+
+def needs_second_factor(user: Any) -> bool:
+    """Staff always; customers once they have enrolled a device."""
+    if user.is_staff:
+        return True
+    from django_otp import user_has_device
+
+    return user_has_device(user, confirmed=True)
+
+
+def logout_record(*, request) -> None:
+    """Sign out: audit, forget the session row and delete the session on the server."""
+    user = request.user
+    with transaction.atomic():
+        if user.is_authenticated:
+            audit_record(action="auth.logout", actor=user, target=user)
+            if request.session.session_key:
+                UserSession.objects.filter(session_key=request.session.session_key).delete()
+        logout(request)
+
+
+def session_expired_record(*, request, reason: str) -> None:
+    """End a staff session that was idle too long or reached its maximum age."""
+    user = request.user
+    with transaction.atomic():
+        audit_record(
+            action="auth.session_expired", actor="system", target=user, data={"reason": reason}
+        )
+        if request.session.session_key:
+            UserSession.objects.filter(session_key=request.session.session_key).delete()
+        logout(request)

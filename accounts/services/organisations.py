@@ -1,0 +1,79 @@
+"""Customer organisations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import Organisation, Region, Tier
+from audit.services import audit_record
+from core.errors import ApplicationError
+
+ORGANISATION_FIELDS = (
+    "name",
+    "name_en",
+    "tier",
+    "region",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "address",
+    "is_active",
+)
+
+
+def _validate(values: dict[str, Any]) -> None:
+    if "name" in values and not str(values["name"]).strip():
+        raise ApplicationError(
+            _("Enter the organisation's name."), fields={"name": [_("This field is required.")]}
+        )
+    if "tier" in values and values["tier"] not in Tier.values:
+        raise ApplicationError(
+            _("Unknown customer tier."), fields={"tier": [_("Choose a valid tier.")]}
+        )
+    if "region" in values and not isinstance(values["region"], Region):
+        raise ApplicationError(
+            _("Choose a region."), fields={"region": [_("This field is required.")]}
+        )
+
+
+@transaction.atomic
+def organisation_create(
+    *, actor: Any, name: str, region: Region, tier: str = Tier.STANDARD, **fields: Any
+) -> Organisation:
+    unknown = set(fields) - set(ORGANISATION_FIELDS)
+    if unknown:
+        raise ApplicationError(_("Unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))})
+    values = {"name": name.strip(), "region": region, "tier": tier, **fields}
+    _validate(values)
+    org = Organisation.objects.create(**values)
+    audit_record(
+        action="organisation.created",
+        actor=actor,
+        target=org,
+        changes={k: (v.pk if isinstance(v, Region) else v) for k, v in values.items()},
+    )
+    return org
+
+
+@transaction.atomic
+def organisation_update(*, organisation: Organisation, actor: Any, **changes: Any) -> Organisation:
+    unknown = set(changes) - set(ORGANISATION_FIELDS)
+    if unknown:
+        raise ApplicationError(_("Unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))})
+    _validate(changes)
+    org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    changed = {}
+    for name, value in changes.items():
+        if getattr(org, name) != value:
+            setattr(org, name, value)
+            changed[name] = value.pk if isinstance(value, Region) else value
+    if changed:
+        fields = list(changed) + [
+            f"{n}_bidx" for n in ("contact_email", "contact_phone") if n in changed
+        ]
+        org.save(update_fields=[*fields, "updated_at"])
+        audit_record(action="organisation.changed", actor=actor, target=org, changes=changed)
+    return org

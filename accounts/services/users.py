@@ -1,0 +1,257 @@
+"""Users: create, update contact data, change access (staff flags, roles, regions), passwords."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts import hooks
+from accounts import roles as role_defs
+from accounts.models import Organisation, Region, User, UserSession
+from audit.services import audit_record
+from core import crypto
+from core.errors import ApplicationError
+from core.realtime import publish_on_commit
+
+
+def _check_email(email: str, *, exclude_pk: int | None = None) -> str:
+    email = crypto.normalise_email(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ApplicationError(
+            _("Enter a valid email address."), fields={"email": exc.messages}
+        ) from exc
+    taken = User.objects.filter(email_bidx=crypto.blind_index("email", email))
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ApplicationError(
+            _("A user with this email address already exists."),
+            code="duplicate",
+            fields={"email": [_("Already in use.")]},
+        )
+    return email
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError(
+            _("Choose a stronger password."),
+            code="weak_password",
+            fields={"password": exc.messages},
+        ) from exc
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    full_name: str = "",
+    password: str | None = None,
+    organisation: Organisation | None = None,
+    phone: str = "",
+    language: str = "en",
+    timezone: str = "Asia/Shanghai",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    roles: Iterable[str] = (),
+    regions: Iterable[Region] = (),
+    actor: Any = None,
+    check_password: bool = True,
+) -> User:
+    """Create a user; customers need an organisation, staff must not have one."""
+    email = _check_email(email)
+    if not full_name.strip():
+        raise ApplicationError(
+            _("Enter the person's full name."), fields={"full_name": [_("This field is required.")]}
+        )
+    if is_staff and organisation is not None:
+        raise ApplicationError(_("Staff members do not belong to a customer organisation."))
+    if not is_staff and organisation is None:
+        raise ApplicationError(
+            _("A customer user needs an organisation."),
+            fields={"organisation": [_("This field is required.")]},
+        )
+    user = User(
+        email=email,
+        full_name=full_name.strip(),
+        phone=phone.strip(),
+        organisation=organisation,
+        language=language,
+        timezone=timezone,
+        is_staff=is_staff or is_superuser,
+        is_superuser=is_superuser,
+    )
+    if password:
+        if check_password:
+            _check_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    role_list = sorted(set(roles))
+    unknown = set(role_list) - set(role_defs.ROLES)
+    if unknown:
+        raise ApplicationError(_("Unknown role: %(role)s") % {"role": ", ".join(sorted(unknown))})
+    if role_list:
+        user.groups.set(Group.objects.filter(name__in=role_list))
+    region_list = list(regions)
+    if region_list:
+        user.regions.set(region_list)
+    audit_record(
+        action="user.created",
+        actor=actor,
+        target=user,
+        changes={
+            "email": None,
+            "full_name": None,
+            "phone": None,
+            "organisation": organisation.pk if organisation else None,
+            "is_staff": user.is_staff,
+            "is_superuser": user.is_superuser,
+            "language": language,
+        },
+        data={"roles": role_list, "regions": [r.code for r in region_list]},
+    )
+    return user
+
+
+PROFILE_FIELDS = ("full_name", "email", "phone", "language", "timezone")
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, actor: Any, **changes: Any) -> User:
+    """Change contact data and preferences; unknown field names are refused."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ApplicationError(
+            _("These fields cannot be changed here: %(f)s") % {"f": ", ".join(sorted(unknown))}
+        )
+    user = User.objects.select_for_update().get(pk=user.pk)
+    changed = {}
+    for name, value in changes.items():
+        if name == "email":
+            value = _check_email(value, exclude_pk=user.pk)
+        elif isinstance(value, str):
+            value = value.strip()
+        if getattr(user, name) != value:
+            setattr(user, name, value)
+            changed[name] = value
+    if not changed:
+        return user
+    if "full_name" in changed and not user.full_name:
+        raise ApplicationError(
+            _("Enter the person's full name."), fields={"full_name": [_("This field is required.")]}
+        )
+    update_fields = list(changed)
+    update_fields += [f"{n}_bidx" for n in ("email", "phone") if n in changed]
+    user.save(update_fields=update_fields)
+    audit_record(action="user.profile_changed", actor=actor, target=user, changes=changed)
+    return user
+
+
+@transaction.atomic
+def user_set_access(
+    *,
+    user: User,
+    actor: Any,
+    is_active: bool | None = None,
+    is_staff: bool | None = None,
+    is_superuser: bool | None = None,
+    roles: Iterable[str] | None = None,
+    regions: Iterable[Region] | None = None,
+) -> User:
+    """Change what a user may do; every change of flags, roles or regions is audited."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    changed: dict[str, Any] = {}
+    for name, value in (
+        ("is_active", is_active),
+        ("is_staff", is_staff),
+        ("is_superuser", is_superuser),
+    ):
+        if value is not None and getattr(user, name) != value:
+            setattr(user, name, value)
+            changed[name] = value
+    if user.is_superuser and not user.is_staff:
+        user.is_staff = True
+        changed["is_staff"] = True
+    if user.is_staff and user.organisation_id:
+        raise ApplicationError(_("Staff members do not belong to a customer organisation."))
+    if changed:
+        user.save(update_fields=list(changed))
+    data: dict[str, Any] = {}
+    if roles is not None:
+        wanted = sorted(set(roles))
+        unknown = set(wanted) - set(role_defs.ROLES)
+        if unknown:
+            raise ApplicationError(
+                _("Unknown role: %(role)s") % {"role": ", ".join(sorted(unknown))}
+            )
+        before = sorted(user.groups.filter(name__in=role_defs.ROLES).values_list("name", flat=True))
+        if before != wanted:
+            others = list(user.groups.exclude(name__in=role_defs.ROLES))
+            user.groups.set([*others, *Group.objects.filter(name__in=wanted)])
+            changed["roles"] = wanted
+            data["roles"], data["roles_before"] = wanted, before
+    if regions is not None:
+        wanted_regions = sorted({r.code for r in regions})
+        before_regions = sorted(user.regions.values_list("code", flat=True))
+        if before_regions != wanted_regions:
+            user.regions.set(list(regions))
+            changed["regions"] = wanted_regions
+            data["regions"], data["regions_before"] = wanted_regions, before_regions
+    if changed:
+        audit_record(
+            action="user.access_changed", actor=actor, target=user, changes=changed, data=data
+        )
+        if changed.get("is_active") is False:
+            _end_sessions(user)
+    return user
+
+
+def _end_sessions(user: User, *, keep_session_key: str | None = None) -> int:
+    """Delete the user's server-side sessions and close their WebSockets."""
+    from django.contrib.sessions.models import Session
+
+    keys = list(
+        UserSession.objects.filter(user=user)
+        .exclude(session_key=keep_session_key or "")
+        .values_list("session_key", flat=True)
+    )
+    ended, _ = Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(session_key__in=keys).delete()
+    publish_on_commit(
+        f"user.{user.pk}", {"type": "session.revoked", "keep": keep_session_key or ""}
+    )
+    return ended
+
+
+@transaction.atomic
+def user_change_password(
+    *, user: User, new_password: str, actor: Any, keep_session_key: str | None = None
+) -> User:
+    """Set a new password, end the user's other sessions and tell them by email."""
+    _check_password(new_password, user)
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    ended = _end_sessions(user, keep_session_key=keep_session_key)
+    audit_record(
+        action="user.password_changed",
+        actor=actor,
+        target=user,
+        changes=["password"],
+        data={"sessions_ended": ended},
+    )
+    hooks.password_changed(user=user)
+    return user

@@ -1,0 +1,203 @@
+"""Sign-in: same answer for unknown and wrong, lockout, timing, sessions, timeouts, audit."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import Client
+
+from accounts.models import LoginThrottle
+from accounts.services.auth import SESSION_AUTH_AT, SESSION_SEEN_AT
+from audit.models import AuditEvent
+from testsupport import PASSWORD, sign_in
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/accounts/login/"
+
+
+def post_login(client: Client, email: str, password: str, ip: str = "198.51.100.7"):
+    return client.post(LOGIN, {"email": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def error_text(response) -> str:
+    return " ".join(str(e) for e in response.context["form"].non_field_errors())
+
+
+def test_customer_signs_in_and_is_audited(client, make_customer):
+    user = make_customer()
+    response = post_login(client, user.email.upper(), PASSWORD)
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    event = AuditEvent.objects.get(action="auth.login")
+    assert (event.actor_ref, event.target_id, event.ip) == (
+        f"user:{user.pk}",
+        str(user.pk),
+        "198.51.100.7",
+    )
+
+
+def test_unknown_email_and_wrong_password_get_the_same_answer(client, make_customer):
+    user = make_customer()
+    wrong = post_login(client, user.email, "not the password")
+    unknown = post_login(Client(), "nobody@nowhere.example", "not the password")
+    assert wrong.status_code == unknown.status_code == 400
+    assert (
+        error_text(wrong) == error_text(unknown) == "The email address or password is not correct."
+    )
+    assert AuditEvent.objects.filter(action="auth.login_failed", outcome="failure").count() == 2
+
+
+def test_an_inactive_account_gets_the_same_answer(client, make_customer):
+    user = make_customer()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    response = post_login(client, user.email, PASSWORD)
+    assert error_text(response) == "The email address or password is not correct."
+
+
+def test_five_failures_from_rotating_addresses_lock_the_account_for_15_minutes(
+    client, make_customer
+):
+    user = make_customer()
+    for i in range(4):
+        assert "not correct" in error_text(
+            post_login(client, user.email, "wrong", ip=f"203.0.113.{i}")
+        )
+    fifth = post_login(client, user.email, "wrong", ip="192.0.2.200")
+    assert "Too many failed sign-ins" in error_text(fifth)
+    # Even the right password is refused while the lock holds, from any address.
+    locked = post_login(client, user.email, PASSWORD, ip="192.0.2.201")
+    assert locked.status_code == 400 and "Too many failed sign-ins" in error_text(locked)
+    assert AuditEvent.objects.filter(action="auth.locked", target_id=str(user.pk)).count() == 1
+    # The lock lifts by itself after 15 minutes.
+    from datetime import timedelta
+
+    row = LoginThrottle.objects.get()
+    LoginThrottle.objects.filter(pk=row.pk).update(
+        locked_until=row.locked_until - timedelta(minutes=15, seconds=1),
+        window_started_at=row.window_started_at - timedelta(minutes=16),
+    )
+    assert post_login(client, user.email, PASSWORD).status_code == 302
+    assert not LoginThrottle.objects.exists()
+
+
+def test_unknown_emails_lock_the_same_way(client):
+    for _ in range(5):
+        response = post_login(client, "ghost@nowhere.example", "wrong")
+    assert "Too many failed sign-ins" in error_text(response)
+    assert LoginThrottle.objects.count() == 1
+    assert "ghost" not in LoginThrottle.objects.get().key  # only the keyed hash is stored
+
+
+def test_failures_older_than_the_window_do_not_count(client, make_customer):
+    from datetime import timedelta
+
+    user = make_customer()
+    for _ in range(4):
+        post_login(client, user.email, "wrong")
+    LoginThrottle.objects.update(
+        window_started_at=LoginThrottle.objects.get().window_started_at - timedelta(minutes=16)
+    )
+    assert "not correct" in error_text(post_login(client, user.email, "wrong"))
+
+
+class SlowHasher(PBKDF2PasswordHasher):
+    iterations = 60_000
+
+
+def test_unknown_email_takes_as_long_as_a_wrong_password(settings, make_customer):
+    settings.PASSWORD_HASHERS = ["accounts.tests.test_login.SlowHasher"]
+    settings.LOGIN_FAILURE_LIMIT = 1000
+    user = make_customer()
+    client = Client()
+
+    def timed(email: str) -> float:
+        start = time.perf_counter()
+        post_login(client, email, "wrong password")
+        return time.perf_counter() - start
+
+    timed(user.email)  # warm up
+    known, unknown = [], []
+    for i in range(12):
+        known.append(timed(user.email))
+        unknown.append(timed(f"nobody{i}@nowhere.example"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.75 < ratio < 1.33, (statistics.median(known), statistics.median(unknown))
+
+
+def test_session_id_changes_at_sign_in_and_logout_kills_it_on_the_server(client, make_customer):
+    user = make_customer()
+    client.get(LOGIN)
+    client.cookies["sessionid"] = "attackerchosen0000000000000000000"
+    post_login(client, user.email, PASSWORD)
+    session_id = client.cookies["sessionid"].value
+    assert session_id != "attackerchosen0000000000000000000"
+    assert client.post("/accounts/logout/").status_code == 302
+    assert AuditEvent.objects.filter(action="auth.logout").count() == 1
+    replay = Client()
+    replay.cookies["sessionid"] = session_id
+    response = replay.get("/")
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+def test_logout_needs_post(client, make_customer):
+    user = make_customer()
+    sign_in(client, user)
+    assert client.get("/accounts/logout/").status_code == 200  # a confirmation page
+    assert client.get("/").status_code == 200
+
+
+def test_next_parameter_cannot_redirect_off_site(client, make_customer):
+    user = make_customer()
+    response = client.post(
+        f"{LOGIN}?next=https://evil.example/", {"email": user.email, "password": PASSWORD}
+    )
+    assert response["Location"] == "/"
+
+
+def _age_session(client, *, idle: int = 0, total: int = 0) -> None:
+    session = client.session
+    now = int(time.time())
+    session[SESSION_AUTH_AT] = now - total
+    session[SESSION_SEEN_AT] = now - idle
+    session.save()
+
+
+def test_staff_idle_for_31_minutes_is_signed_out(client, make_staff):
+    staff = make_staff()
+    sign_in(client, staff)
+    _age_session(client, idle=29 * 60, total=29 * 60)
+    assert client.get("/admin/").status_code == 200
+    _age_session(client, idle=31 * 60, total=40 * 60)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+    assert AuditEvent.objects.filter(action="auth.session_expired", data__reason="idle").exists()
+    final = client.get("/admin/", follow=True)
+    assert final.redirect_chain[-1][0].startswith(LOGIN)
+    assert "signed out after 30 minutes" in final.content.decode()
+
+
+def test_active_staff_is_signed_out_after_12_hours(client, make_staff):
+    staff = make_staff()
+    sign_in(client, staff)
+    _age_session(client, idle=60, total=12 * 3600 + 60)
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "session_expired"
+
+
+def test_customers_have_no_idle_timeout(client, make_customer):
+    user = make_customer()
+    sign_in(client, user)
+    _age_session(client, idle=3 * 3600, total=3 * 3600)
+    assert client.get("/").status_code == 200
+
+
+def test_sign_in_page_has_labels_and_no_inline_script(client):
+    html = client.get(LOGIN).content.decode()
+    assert '<label for="id_email">' in html and '<label for="id_password">' in html
+    assert "<script" not in html

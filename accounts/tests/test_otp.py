@@ -1,0 +1,212 @@
+"""Staff second factor: enforced everywhere, enrolment with a local QR, no replay, backup codes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import services
+from audit.models import AuditEvent
+from testsupport import PASSWORD, add_totp, current_code, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def password_login(client: Client, user) -> None:
+    response = client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+
+
+@pytest.mark.parametrize("url", ["/", "/admin/", "/admin/accounts/user/", "/accounts/security/"])
+def test_staff_without_a_device_are_sent_to_setup_from_every_page(client, make_staff, url):
+    password_login(client, make_staff())
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/2fa/setup/")
+
+
+def test_staff_api_calls_need_the_second_factor(client, make_staff):
+    password_login(client, make_staff())
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "otp_required"
+
+
+def test_staff_with_a_device_are_sent_to_verify(client, make_staff):
+    staff = make_staff()
+    add_totp(staff)
+    response = client.post(
+        "/accounts/login/", {"email": staff.email, "password": PASSWORD, "next": "/admin/"}
+    )
+    assert response["Location"] == "/accounts/2fa/verify/?next=/admin/"
+    assert client.get("/admin/")["Location"].startswith("/accounts/2fa/verify/")
+
+
+def test_customers_without_2fa_are_not_asked(client, make_customer):
+    password_login(client, make_customer())
+    assert client.get("/").status_code == 200
+    assert client.get("/api/v1/me/").status_code == 200
+
+
+def test_enrolment_shows_a_local_svg_qr_and_confirms_with_a_code(client, make_staff):
+    staff = make_staff()
+    password_login(client, staff)
+    page = client.get("/accounts/2fa/setup/?next=/admin/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<svg" in html and 'aria-label="QR code"' in html
+    assert "<img" not in html and "http://" not in html.split("<svg", 1)[1].split("</svg>", 1)[
+        0
+    ].replace("http://www.w3.org", "")
+    device = TOTPDevice.objects.get(user=staff, confirmed=False)
+    response = client.post(
+        "/accounts/2fa/setup/?next=/admin/", {"token": current_code(device), "next": "/admin/"}
+    )
+    assert response.status_code == 200
+    codes = re.findall(r"<code>([a-z0-9]+)</code>", response.content.decode())
+    assert len(codes) == 10
+    assert client.get("/admin/").status_code == 200
+    assert AuditEvent.objects.filter(action="otp.enrolled", target_id=str(staff.pk)).exists()
+
+
+def test_a_wrong_enrolment_code_is_refused_and_audited(client, make_staff):
+    staff = make_staff()
+    password_login(client, staff)
+    client.get("/accounts/2fa/setup/")
+    response = client.post("/accounts/2fa/setup/", {"token": "000000"})
+    assert response.status_code == 400
+    assert "not correct" in response.content.decode()
+    assert not TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+    assert AuditEvent.objects.filter(action="otp.failed").exists()
+
+
+def test_a_code_accepted_once_is_refused_the_second_time(make_staff):
+    staff = make_staff()
+    device = add_totp(staff)
+    code = current_code(device)
+    first, second = Client(), Client()
+    password_login(first, staff)
+    password_login(second, staff)
+    assert first.post("/accounts/2fa/verify/", {"token": code}).status_code == 302
+    replay = second.post("/accounts/2fa/verify/", {"token": code})
+    assert replay.status_code == 400
+    assert second.get("/admin/").status_code == 302
+    assert AuditEvent.objects.filter(action="otp.verified").count() == 1
+    assert AuditEvent.objects.filter(action="otp.failed").count() == 1
+
+
+def test_wrong_codes_throttle_even_the_right_code(client, make_staff):
+    """After n failures the device refuses every code for 2^(n-1) seconds."""
+    from datetime import timedelta
+
+    staff = make_staff()
+    device = add_totp(staff)
+    password_login(client, staff)
+    wrong = "123456" if current_code(device) != "123456" else "654321"
+    for expected_count in (1, 2, 3):
+        TOTPDevice.objects.filter(pk=device.pk).update(
+            throttling_failure_timestamp=(device.throttling_failure_timestamp or timezone.now())
+            - timedelta(minutes=5)
+        )
+        device.refresh_from_db()
+        client.post("/accounts/2fa/verify/", {"token": wrong})
+        device.refresh_from_db()
+        assert device.throttling_failure_count == expected_count
+    allowed, _info = device.verify_is_allowed()
+    assert not allowed
+    response = client.post("/accounts/2fa/verify/", {"token": current_code(device)})
+    assert response.status_code == 400
+    assert "Too many wrong codes" in response.content.decode()
+    # After 2^(3-1) = 4 seconds the right code works again.
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_timestamp=device.throttling_failure_timestamp - timedelta(seconds=5)
+    )
+    assert client.post("/accounts/2fa/verify/", {"token": current_code(device)}).status_code == 302
+
+
+def test_backup_codes_work_once(client, make_staff):
+    staff = make_staff()
+    add_totp(staff)
+    codes = services.backup_codes_regenerate(user=staff, actor=staff)
+    password_login(client, staff)
+    assert client.post("/accounts/2fa/verify/", {"token": codes[0].upper()}).status_code == 302
+    assert client.get("/admin/").status_code == 200
+    other = Client()
+    password_login(other, staff)
+    assert other.post("/accounts/2fa/verify/", {"token": codes[0]}).status_code == 400
+    assert StaticToken.objects.filter(device__user=staff).count() == 9
+
+
+def test_session_id_changes_when_the_second_factor_is_passed(client, make_staff):
+    staff = make_staff()
+    device = add_totp(staff)
+    password_login(client, staff)
+    before = client.cookies["sessionid"].value
+    client.post("/accounts/2fa/verify/", {"token": current_code(device)})
+    assert client.cookies["sessionid"].value != before
+
+
+def test_a_second_device_cannot_be_enrolled_without_a_reset(client, make_staff):
+    staff = make_staff()
+    sign_in(client, staff)
+    response = client.get("/accounts/2fa/setup/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/security/"
+    assert TOTPDevice.objects.filter(user=staff).count() == 1
+
+
+def test_regenerating_backup_codes_needs_the_password(client, make_staff):
+    staff = make_staff()
+    sign_in(client, staff)
+    client.post("/accounts/security/backup-codes/", {"password": "wrong"})
+    assert not StaticToken.objects.filter(device__user=staff).exists()
+    response = client.post("/accounts/security/backup-codes/", {"password": PASSWORD})
+    assert response.status_code == 200
+    assert StaticToken.objects.filter(device__user=staff).count() == 10
+
+
+def test_customers_may_opt_in_and_are_then_asked(client, make_customer):
+    customer = make_customer()
+    password_login(client, customer)
+    client.get("/accounts/2fa/setup/")
+    device = TOTPDevice.objects.get(user=customer)
+    client.post("/accounts/2fa/setup/", {"token": current_code(device)})
+    fresh = Client()
+    response = fresh.post("/accounts/login/", {"email": customer.email, "password": PASSWORD})
+    assert response["Location"].startswith("/accounts/2fa/verify/")
+    assert fresh.get("/")["Location"].startswith("/accounts/2fa/verify/")
+
+
+def test_the_admin_never_shows_totp_secrets_or_backup_codes(client, make_staff):
+    admin_user = make_staff(roles=(), is_superuser=True)
+    sign_in(client, admin_user)
+    device = TOTPDevice.objects.get(user=admin_user)
+    codes = services.backup_codes_regenerate(user=admin_user, actor=admin_user)
+    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert device.key not in html
+    from base64 import b32encode
+
+    assert b32encode(device.bin_key).decode().rstrip("=") not in html
+    assert client.get("/admin/otp_static/staticdevice/").status_code == 404
+    listing = client.get("/admin/").content.decode()
+    assert not any(code in listing for code in codes)
+
+
+def test_admin_reset_makes_the_person_enrol_again(client, make_staff):
+    admin_user = make_staff(roles=(), is_superuser=True)
+    agent = make_staff()
+    agent_device = add_totp(agent)
+    sign_in(client, admin_user)
+    response = client.post(
+        "/admin/otp_totp/totpdevice/",
+        {"action": "reset_second_factor", "_selected_action": [agent_device.pk]},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=agent).exists()
+    assert AuditEvent.objects.filter(action="otp.reset", target_id=str(agent.pk)).exists()

@@ -1,0 +1,156 @@
+"""Users and organisations through accounts.services: validation, audit, access changes."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.core import mail
+
+from accounts import roles, services
+from accounts.models import Region, User, UserSession
+from audit.models import AuditEvent
+from audit.selectors import chain_verify
+from core import crypto
+from core.errors import ApplicationError
+from testsupport import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_user_create_audits_without_personal_values(make_org):
+    org = make_org()
+    user = services.user_create(
+        email="Li.Na@Factory.example", full_name="李娜", password=PASSWORD, organisation=org
+    )
+    assert user.email == "li.na@factory.example"
+    event = AuditEvent.objects.get(action="user.created", target_id=str(user.pk))
+    assert "email" in event.changed_fields
+    assert "li.na" not in str(event.data) and "李娜" not in str(event.data)
+    assert event.data["values"]["organisation"] == org.pk
+
+
+def test_duplicate_email_is_refused_whatever_its_case(make_customer):
+    make_customer(email="chen@jinchuan.example")
+    with pytest.raises(ApplicationError, match="already exists"):
+        make_customer(email="  CHEN@Jinchuan.Example ")
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"email": "not-an-email", "full_name": "x"}, "valid email"),
+        ({"email": "a@b.example", "full_name": "   "}, "full name"),
+        ({"email": "a@b.example", "full_name": "x", "password": "Password1"}, "stronger password"),
+    ],
+)
+def test_user_create_refuses_bad_input_and_writes_nothing(make_org, kwargs, message):
+    with pytest.raises(ApplicationError, match=message):
+        services.user_create(organisation=make_org(), **kwargs)
+    assert User.objects.count() == 0
+    assert not AuditEvent.objects.filter(action="user.created").exists()
+
+
+def test_customers_need_an_organisation_and_staff_must_not_have_one(make_org):
+    with pytest.raises(ApplicationError, match="needs an organisation"):
+        services.user_create(email="c@x.example", full_name="C")
+    with pytest.raises(ApplicationError, match="do not belong"):
+        services.user_create(
+            email="s@x.example", full_name="S", is_staff=True, organisation=make_org()
+        )
+
+
+@pytest.mark.parametrize("weak", ["Password1", "password123", "12345678901", "qwertyuiop"])
+def test_common_passwords_are_rejected(make_org, weak):
+    with pytest.raises(ApplicationError) as info:
+        services.user_create(
+            email="p@x.example", full_name="P", password=weak, organisation=make_org()
+        )
+    assert info.value.code == "weak_password"
+
+
+def test_a_long_passphrase_without_composition_rules_is_accepted(make_org):
+    passphrase = "the chiller alarm rang twice before the seam cracked on line four ok"[:64]
+    user = services.user_create(
+        email="p@x.example", full_name="P", password=passphrase, organisation=make_org()
+    )
+    assert user.check_password(passphrase)
+
+
+def test_access_changes_are_audited(make_staff):
+    supervisor = make_staff(roles=[roles.SUPERVISOR])
+    agent = make_staff(roles=[roles.AGENT])
+    east = Region.objects.get(code="east")
+    services.user_set_access(
+        user=agent, actor=supervisor, roles=[roles.AGENT, roles.SUPERVISOR], regions=[east]
+    )
+    event = AuditEvent.objects.filter(action="user.access_changed").latest("seq")
+    assert event.actor_ref == f"user:{supervisor.pk}"
+    assert event.data["roles"] == [roles.AGENT, roles.SUPERVISOR]
+    assert event.data["roles_before"] == [roles.AGENT]
+    assert event.data["regions"] == ["east"]
+    assert set(agent.groups.values_list("name", flat=True)) == {roles.AGENT, roles.SUPERVISOR}
+    # Nothing changed: nothing audited.
+    count = AuditEvent.objects.count()
+    services.user_set_access(user=agent, actor=supervisor, roles=[roles.SUPERVISOR, roles.AGENT])
+    assert AuditEvent.objects.count() == count
+
+
+def test_unknown_role_is_refused(make_staff):
+    agent = make_staff()
+    with pytest.raises(ApplicationError, match="Unknown role"):
+        services.user_set_access(user=agent, actor=None, roles=["pirate"])
+
+
+def test_deactivation_ends_all_sessions(client, make_customer):
+    user = make_customer()
+    client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    assert UserSession.objects.filter(user=user).count() == 1
+    services.user_set_access(user=user, actor=None, is_active=False)
+    assert not Session.objects.exists()
+    response = client.get("/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_password_change_ends_other_sessions_and_tells_the_owner(
+    client, make_customer, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    user = make_customer(language="zh-hans")
+    other = Client()
+    other.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    client.post("/accounts/login/", {"email": user.email, "password": PASSWORD})
+    keep = client.session.session_key
+    with django_capture_on_commit_callbacks(execute=True):
+        services.user_change_password(
+            user=user, new_password="a brand new passphrase 2026", actor=user, keep_session_key=keep
+        )
+    assert list(Session.objects.values_list("session_key", flat=True)) == [keep]
+    assert other.get("/").status_code == 302
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].subject == "您的 WeldDesk 密码已更改"
+    assert chain_verify().ok
+
+
+def test_profile_update_refreshes_blind_indexes(make_customer):
+    user = make_customer(email="old@x.example")
+    services.user_update_profile(
+        user=user, actor=user, email="New@X.example", phone="138 0013 8000"
+    )
+    assert User.objects.get_by_natural_key("new@x.example").pk == user.pk
+    assert User.objects.filter(phone_bidx=crypto.blind_index("phone", "+8613800138000")).exists()
+    with pytest.raises(ApplicationError, match="cannot be changed"):
+        services.user_update_profile(user=user, actor=user, is_superuser=True)
+
+
+def test_organisation_update_audits_changes(make_org):
+    org = make_org(tier="standard")
+    services.organisation_update(
+        organisation=org, actor=None, tier="premium", contact_email="boss@x.example"
+    )
+    event = AuditEvent.objects.filter(action="organisation.changed").latest("seq")
+    assert event.data["values"] == {"tier": "premium"}
+    assert sorted(event.changed_fields) == ["contact_email", "tier"]
+    with pytest.raises(ApplicationError, match="tier"):
+        services.organisation_update(organisation=org, actor=None, tier="diamond")

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("2fa/setup/", views.otp_setup, name="otp_setup"),
+    path("2fa/verify/", views.otp_verify, name="otp_verify"),
+    path("security/", views.security, name="security"),
+    path("security/backup-codes/", views.backup_codes_regenerate, name="backup_codes"),
+]

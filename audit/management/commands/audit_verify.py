@@ -1,0 +1,21 @@
+"""Verify the audit hash chain; exit non-zero at the first broken sequence number."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.selectors import chain_verify
+
+
+class Command(BaseCommand):
+    help = "Check that no audit event was edited, deleted, inserted or reordered."
+
+    def handle(self, *args, **options):
+        result = chain_verify()
+        if not result.ok:
+            raise CommandError(
+                f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
+                f"({result.count} events verified before it)"
+            )
+        self.stdout.write(
+            f"audit chain OK: {result.count} events, "
+            f"head seq {result.last_seq}, hash {result.last_hash}"
+        )

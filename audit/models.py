@@ -1,0 +1,61 @@
+"""Append-only audit events chained by hash, and the head of the chain."""
+
+from __future__ import annotations
+
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "success"
+    FAILURE = "failure", "failure"
+    DENIED = "denied", "denied"
+
+
+class AuditEvent(models.Model):
+    """One audited act. Holds references and non-personal values only, never personal data.
+
+    hash = sha256(prev_hash + canonical JSON of the row); rows are never updated or deleted
+    (a PostgreSQL trigger refuses it), so `audit_verify` can prove the chain intact.
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    at = models.DateTimeField(db_index=True)
+    actor_ref = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            models.Index(fields=["actor_ref", "at"], name="audit_actor_at_idx"),
+        ]
+        default_permissions = ("view",)
+        permissions = [("export_auditevent", "Can export audit events")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_ref}"
+
+
+class ChainHead(models.Model):
+    """The last sequence number and hash; its row lock serialises writers of the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"chain head at seq {self.seq}"

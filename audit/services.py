@@ -1,0 +1,109 @@
+"""The one way to write the audit chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from audit import chain
+from audit.models import AuditEvent, ChainHead, Outcome
+from core import context, pii
+
+
+def actor_ref_for(actor: Any) -> str:
+    """Return the reference stored for an actor: 'user:<id>', 'system' or 'anonymous'."""
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) is not None:
+        return f"user:{actor.pk}"
+    return "anonymous"
+
+
+def target_ref_for(target: models.Model | None) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    return target._meta.label_lower, str(target.pk)
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def _lock_head() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        # The head row is missing (a fresh or flushed database): rebuild it from the last event.
+        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, digest = last if last else (0, chain.GENESIS_HASH)
+        ChainHead.objects.bulk_create(
+            [ChainHead(pk=1, seq=seq, hash=digest)], ignore_conflicts=True
+        )
+        head = ChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+    changes: Mapping[str, Any] | Iterable[str] | None = None,
+    data: Mapping[str, Any] | None = None,
+    outcome: str = Outcome.SUCCESS,
+    ip: str | None = None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction.
+
+    `changes` maps changed field names to their new values (or is a list of names); values of
+    personal-data fields are dropped and only their names kept. `data` is context that the
+    caller guarantees is free of personal data (reason codes, counts, references).
+    The chain head is locked until the caller commits, so concurrent writers queue in order
+    and the sequence has no gaps and no forks.
+    """
+    if target is not None:
+        target_type, target_id = target_ref_for(target)
+    model = type(target) if target is not None else None
+    changed: list[str] = []
+    values: dict[str, Any] = {}
+    if changes:
+        items = (
+            changes.items() if isinstance(changes, Mapping) else ((name, None) for name in changes)
+        )
+        for name, value in items:
+            changed.append(name)
+            if isinstance(changes, Mapping) and not pii.is_personal(model, name):
+                values[name] = value
+    payload = dict(data or {})
+    if values:
+        payload["values"] = values
+    ctx = context.current()
+    with transaction.atomic():
+        head = _lock_head()
+        row = {
+            "seq": head.seq + 1,
+            "at": timezone.now(),
+            "actor_ref": actor_ref_for(actor),
+            "action": action,
+            "outcome": str(outcome),
+            "target_type": target_type,
+            "target_id": str(target_id),
+            "changed_fields": sorted(changed),
+            "data": _json_safe(payload),
+            "ip": ip if ip is not None else ctx.ip,
+            "request_id": request_id if request_id is not None else ctx.request_id,
+            "prev_hash": head.hash,
+        }
+        row["hash"] = chain.compute_hash(row)
+        event = AuditEvent.objects.create(**row)
+        ChainHead.objects.filter(pk=1).update(seq=row["seq"], hash=row["hash"])
+    return event

@@ -1,0 +1,158 @@
+"""Test fixtures shared by every app: services on demand, people, signed-in clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+os.environ.setdefault("WELDDESK_STARTUP_CHECKS", "0")  # tests call the checks explicitly
+
+import pytest
+
+from testsupport import PASSWORD, sign_in
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _redis_reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def _need(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _services(request):
+    """Skip (or, with REQUIRE_SERVICES=1, fail) tests marked postgres/redis without them."""
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            _need("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if request.node.get_closest_marker("redis"):
+        url = os.environ.get("REDIS_URL", "")
+        if not url:
+            _need("needs Redis: set REDIS_URL=redis://...")
+        elif not _redis_reachable(url):
+            _need(f"needs Redis, but {url} does not answer")
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    """Hash passwords cheaply in tests (the timing test restores a real hasher)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Run tasks in-process; tests of real workers start their own worker processes."""
+    from servicedesk.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture(autouse=True)
+def _locmem_outputs(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SMS_BACKEND = "notifications.sms.LocmemSMSBackend"
+    from notifications.sms import LocmemSMSBackend
+
+    LocmemSMSBackend.outbox = []
+    from core.queue import reset_breaker
+
+    reset_breaker()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def region(db):
+    from accounts.models import Region
+
+    return Region.objects.get(code="east")
+
+
+@pytest.fixture
+def make_org(db):
+    from accounts import services
+    from accounts.models import Region
+
+    counter = {"n": 0}
+
+    def make(name: str | None = None, *, region: str = "east", **fields):
+        counter["n"] += 1
+        return services.organisation_create(
+            actor=None,
+            name=name or f"测试焊接有限公司 {counter['n']}",
+            region=Region.objects.get(code=region),
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_customer(db, make_org):
+    from accounts import services
+
+    counter = {"n": 0}
+
+    def make(org=None, *, email: str | None = None, **fields):
+        counter["n"] += 1
+        fields.setdefault("full_name", f"客户 {counter['n']}")
+        return services.user_create(
+            email=email or f"customer{counter['n']}@factory.example",
+            password=PASSWORD,
+            organisation=org or make_org(),
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_staff(db):
+    from accounts import services
+
+    counter = {"n": 0}
+
+    def make(*, roles=("agent",), email: str | None = None, regions=(), **fields):
+        counter["n"] += 1
+        fields.setdefault("full_name", f"Agent {counter['n']}")
+        return services.user_create(
+            email=email or f"staff{counter['n']}@welddesk.example",
+            password=PASSWORD,
+            is_staff=True,
+            roles=roles,
+            regions=regions,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def staff_client(client, make_staff):
+    def make(**kwargs):
+        user = make_staff(**kwargs)
+        sign_in(client, user)
+        return client, user
+
+    return make

@@ -1,0 +1,16 @@
+"""Core app: infrastructure shared by every domain app."""
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.db.models.signals import post_migrate
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Core"
+
+    def ready(self) -> None:
+        from core import checks, crypto, periodic  # noqa: F401  (registers system checks)
+
+        setting_changed.connect(crypto.reset_on_setting_change)
+        post_migrate.connect(periodic.ensure_on_migrate, sender=self)

@@ -1,0 +1,133 @@
+"""Encryption of personal data at rest and keyed blind indexes for equality lookups."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from functools import cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class DecryptionError(Exception):
+    """A stored value could not be decrypted with any configured key.
+
+    Raised instead of returning the ciphertext: a row read with the wrong key and saved again
+    would otherwise be encrypted twice and its data lost.
+    """
+
+
+@cache
+def _fernets(keys: tuple[str, ...]) -> tuple[MultiFernet, Fernet]:
+    try:
+        fernets = [Fernet(key.encode() if isinstance(key, str) else key) for key in keys]
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key "
+            "(32 url-safe base64-encoded bytes)."
+        ) from exc
+    if not fernets:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty.")
+    return MultiFernet(fernets), fernets[0]
+
+
+def _configured_keys() -> tuple[str, ...]:
+    keys = getattr(settings, "FIELD_ENCRYPTION_KEYS", None)
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is not set.")
+    if isinstance(keys, str):
+        keys = [k for k in keys.split(",") if k.strip()]
+    return tuple(k.strip() for k in keys)
+
+
+def crypter() -> MultiFernet:
+    """Return the MultiFernet for the configured keys (the first one encrypts)."""
+    return _fernets(_configured_keys())[0]
+
+
+def primary() -> Fernet:
+    """Return the Fernet of the first key, the one new values are encrypted with."""
+    return _fernets(_configured_keys())[1]
+
+
+def reset_on_setting_change(*, setting: str, **kwargs) -> None:
+    if setting in {"FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"}:
+        _fernets.cache_clear()
+
+
+def encrypt(plaintext: str) -> str:
+    """Return the ciphertext of a string, as text."""
+    return crypter().encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+
+def decrypt(ciphertext: str | bytes, *, where: str = "a value") -> str:
+    """Return the plaintext of a token, or raise DecryptionError naming where it came from."""
+    token = ciphertext.encode("ascii") if isinstance(ciphertext, str) else ciphertext
+    try:
+        return crypter().decrypt(token).decode("utf-8")
+    except (InvalidToken, UnicodeError) as exc:
+        raise DecryptionError(
+            f"Cannot decrypt {where}: no key in FIELD_ENCRYPTION_KEYS opens it. "
+            "Check the key configuration; nothing was changed."
+        ) from exc
+
+
+def is_primary(ciphertext: str) -> bool:
+    """Return True if the token was encrypted with the first (current) key."""
+    try:
+        primary().decrypt(ciphertext.encode("ascii"))
+    except (InvalidToken, UnicodeError):
+        return False
+    return True
+
+
+def rotate(ciphertext: str, *, where: str = "a value") -> str:
+    """Return the token re-encrypted with the first key."""
+    try:
+        return crypter().rotate(ciphertext.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeError) as exc:
+        raise DecryptionError(f"Cannot re-encrypt {where}: no configured key opens it.") from exc
+
+
+# Blind indexes -------------------------------------------------------------------------------
+
+_PHONE_JUNK = re.compile(r"[\s\-().]")
+
+
+def normalise_email(value: str) -> str:
+    """Return the lookup form of an email address: trimmed, NFKC, lower case."""
+    return unicodedata.normalize("NFKC", value or "").strip().lower()
+
+
+def normalise_phone(value: str) -> str:
+    """Return the lookup form of a phone number (E.164-like; mainland mobiles get +86)."""
+    raw = unicodedata.normalize("NFKC", value or "").strip()
+    raw = _PHONE_JUNK.sub("", raw)
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    plus = raw.startswith("+")
+    digits = re.sub(r"\D", "", raw)
+    if not digits:
+        return ""
+    if not plus and len(digits) == 11 and digits.startswith("1"):
+        return "+86" + digits
+    return ("+" if plus else "") + digits
+
+
+NORMALISERS = {"email": normalise_email, "phone": normalise_phone}
+
+
+def blind_index(kind: str, value: str) -> str:
+    """Return the HMAC-SHA256 of the normalised value under BLIND_INDEX_KEY, or '' if empty."""
+    normalised = NORMALISERS[kind](value)
+    if not normalised:
+        return ""
+    key = settings.BLIND_INDEX_KEY
+    if not key:
+        raise ImproperlyConfigured("BLIND_INDEX_KEY is not set.")
+    message = f"{kind}:{normalised}".encode()
+    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()

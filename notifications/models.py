@@ -1,0 +1,52 @@
+"""The outbox: one row per delivery, written in the same transaction as the change it reports."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.fields import EncryptedCharField, EncryptedTextField
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class Outbox(models.Model):
+    """A message waiting to be delivered, or the record that it was.
+
+    `key` is unique per delivery: enqueuing the same key twice gives one row, and a task
+    that runs twice finds the row already sent and does nothing.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recipient = EncryptedCharField(max_length=320)
+    subject = EncryptedCharField(max_length=300, blank=True)
+    body = EncryptedTextField()
+    language = models.CharField(max_length=8, default="en")
+    about_type = models.CharField(max_length=64, blank=True)
+    about_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx")]
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
+
+    def __str__(self) -> str:
+        return f"{self.channel} #{self.pk} ({self.status})"

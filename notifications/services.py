@@ -1,0 +1,204 @@
+"""Write to the outbox, deliver from it exactly once per key, and sweep what was left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import timedelta
+from email.utils import make_msgid
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import models, transaction
+from django.db.models import Count, Min
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from prometheus_client.core import GaugeMetricFamily
+
+from core.errors import ApplicationError
+from core.logging import one_line
+from core.queue import enqueue_on_commit, send_now
+from notifications import sms
+from notifications.models import Channel, Outbox, Status
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "notifications.deliver_outbox"
+
+
+def notification_enqueue(
+    *,
+    key: str,
+    channel: str,
+    recipient: str,
+    body: str,
+    subject: str = "",
+    language: str = "en",
+    about: models.Model | None = None,
+) -> Outbox:
+    """Add a delivery to the outbox in the caller's transaction; hand it over after commit.
+
+    The same key twice gives one row and one delivery.
+    """
+    if channel not in Channel.values:
+        raise ApplicationError(f"Unknown notification channel {channel!r}.")
+    if not recipient or not recipient.strip():
+        raise ApplicationError("A notification needs a recipient.")
+    if not key or len(key) > 200:
+        raise ApplicationError("A notification key must have 1 to 200 characters.")
+    row, created = Outbox.objects.get_or_create(
+        key=key,
+        defaults={
+            "channel": channel,
+            "recipient": recipient.strip(),
+            "subject": one_line(subject)[:300],
+            "body": body,
+            "language": language,
+            "about_type": about._meta.label_lower if about is not None else "",
+            "about_id": str(about.pk) if about is not None else "",
+        },
+    )
+    if created:
+        enqueue_on_commit(DELIVER_TASK, row.pk)
+    return row
+
+
+def _message_id(key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return make_msgid(idstring=digest, domain="welddesk.outbox")
+
+
+def _send(row: Outbox) -> None:
+    if row.channel == Channel.EMAIL:
+        message = EmailMessage(
+            subject=one_line(row.subject),
+            body=row.body,
+            to=[row.recipient],
+            headers={
+                "Message-ID": _message_id(row.key),
+                "X-WeldDesk-Delivery": hashlib.sha256(row.key.encode()).hexdigest()[:32],
+            },
+        )
+        message.send(fail_silently=False)
+    elif row.channel == Channel.SMS:
+        sms.get_backend().send(to=row.recipient, body=row.body, key=row.key)
+    else:  # pragma: no cover - guarded by notification_enqueue
+        raise ApplicationError(f"Unknown channel {row.channel}")
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def outbox_deliver(*, outbox_id: int) -> str:
+    """Deliver one row if it is still pending; return what happened.
+
+    The row stays locked while it is sent, so two workers given the same id send it once.
+    """
+    with transaction.atomic():
+        row = Outbox.objects.select_for_update(skip_locked=True).filter(pk=outbox_id).first()
+        if row is None:
+            return "locked-or-missing"
+        if row.status != Status.PENDING:
+            return f"already-{row.status}"
+        now = timezone.now()
+        row.attempts += 1
+        try:
+            _send(row)
+        except Exception as exc:
+            # Exception texts can quote addresses: store only the type.
+            row.last_error = type(exc).__name__[:200]
+            if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                row.status = Status.FAILED
+            else:
+                row.next_attempt_at = now + _backoff(row.attempts)
+            row.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+            log.warning(
+                "outbox %s: delivery failed (%s), attempt %s", row.pk, row.last_error, row.attempts
+            )
+            return "failed" if row.status == Status.FAILED else "retry"
+        row.status = Status.SENT
+        row.sent_at = now
+        row.last_error = ""
+        row.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+    return "sent"
+
+
+def outbox_sweep(*, limit: int = 500) -> int:
+    """Hand due pending rows to the workers again; return how many were handed over."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
+    ids = list(
+        Outbox.objects.filter(
+            status=Status.PENDING, next_attempt_at__lte=now, created_at__lte=grace
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    handed = 0
+    for pk in ids:
+        if send_now(DELIVER_TASK, pk):
+            handed += 1
+        else:
+            break  # the broker is down: the next sweep tries again
+    return handed
+
+
+@transaction.atomic
+def outbox_retry(*, ids: list[int]) -> int:
+    """Make failed rows pending again and hand them over after commit."""
+    rows = list(Outbox.objects.select_for_update().filter(pk__in=ids, status=Status.FAILED))
+    for row in rows:
+        row.status = Status.PENDING
+        row.attempts = 0
+        row.next_attempt_at = timezone.now()
+        row.save(update_fields=["status", "attempts", "next_attempt_at"])
+        enqueue_on_commit(DELIVER_TASK, row.pk)
+    return len(rows)
+
+
+def render_message(template: str, context: dict[str, Any], *, language: str) -> tuple[str, str]:
+    """Render templates/notifications/<template>.subject.txt and .body.txt in a language."""
+    with translation.override(language):
+        subject = render_to_string(f"notifications/{template}.subject.txt", context).strip()
+        body = render_to_string(f"notifications/{template}.body.txt", context)
+    return one_line(subject), body
+
+
+def password_changed_notice(*, user: Any) -> Outbox:
+    """Tell the owner that their password changed (hook of accounts)."""
+    subject, body = render_message(
+        "email/password_changed",
+        {"user": user, "site_url": settings.SITE_URL},
+        language=user.language,
+    )
+    return notification_enqueue(
+        key=f"password-changed:{user.pk}:{uuid.uuid4().hex}",
+        channel=Channel.EMAIL,
+        recipient=user.email,
+        subject=subject,
+        body=body,
+        language=user.language,
+        about=user,
+    )
+
+
+def outbox_metrics():
+    """Yield the outbox backlog for /metrics (pending count and age of the oldest)."""
+    counts = GaugeMetricFamily(
+        "welddesk_outbox_messages", "Outbox messages by status.", labels=["status"]
+    )
+    by_status = dict(
+        Outbox.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    for status in Status.values:
+        counts.add_metric([status], by_status.get(status, 0))
+    yield counts
+    oldest = Outbox.objects.filter(status=Status.PENDING).aggregate(t=Min("created_at"))["t"]
+    age = GaugeMetricFamily(
+        "welddesk_outbox_oldest_pending_seconds", "Age of the oldest pending outbox message."
+    )
+    age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0.0)
+    yield age

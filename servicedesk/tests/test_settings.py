@@ -1,0 +1,156 @@
+"""Configuration from the environment: refusals, production flags, check --deploy, start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 10 + "-production-secret-key-with-enough-entropy-0123456789abcdef",
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "BLIND_INDEX_KEY": "b" * 64,
+    "ALLOWED_HOSTS": "desk.welddesk.example",
+}
+
+
+def run(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    inherited = {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"}
+    inherited |= {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
+    clean.update(env)
+    clean.setdefault("WELDDESK_VAR_DIR", str(tmp_path / "var"))
+    clean.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite3'}")
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+SETUP = (
+    "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'servicedesk.settings'); "
+    "import django; django.setup(); "
+)
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"])
+def test_production_refuses_to_start_without_its_secrets(tmp_path, missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run(SETUP, env, tmp_path)
+    assert result.returncode != 0
+    assert (
+        f"{missing} is not set. With DEBUG off WeldDesk will not start without it." in result.stderr
+    )
+
+
+def test_development_generates_secrets_once_into_var(tmp_path):
+    code = (
+        SETUP + "from django.conf import settings as s; "
+        "print(s.SECRET_KEY, s.FIELD_ENCRYPTION_KEYS[0], s.BLIND_INDEX_KEY)"
+    )
+    first = run(code, {"DEBUG": "1"}, tmp_path)
+    second = run(code, {"DEBUG": "1"}, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    secret, fernet, index = first.stdout.split()
+    assert len({secret, fernet, index}) == 3
+    assert (tmp_path / "var" / "secret_key").exists()
+
+
+def test_production_flags(tmp_path):
+    code = SETUP + (
+        "from django.conf import settings as s; import json; "
+        "print(json.dumps({k: getattr(s, k) for k in "
+        "['SESSION_COOKIE_SECURE','SESSION_COOKIE_HTTPONLY','SESSION_COOKIE_SAMESITE','CSRF_COOKIE_SECURE',"
+        "'SECURE_HSTS_SECONDS','SECURE_HSTS_INCLUDE_SUBDOMAINS','SECURE_SSL_REDIRECT','SESSION_ENGINE',"
+        "'SECURE_CONTENT_TYPE_NOSNIFF','X_FRAME_OPTIONS','TIME_ZONE','CELERY_TASK_ALWAYS_EAGER']}))"
+    )
+    result = run(code, PRODUCTION, tmp_path)
+    assert result.returncode == 0, result.stderr
+    flags = json.loads(result.stdout)
+    assert (
+        flags["SESSION_COOKIE_SECURE"]
+        and flags["SESSION_COOKIE_HTTPONLY"]
+        and flags["CSRF_COOKIE_SECURE"]
+    )
+    assert flags["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert flags["SECURE_HSTS_SECONDS"] >= 31536000 and flags["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
+    assert flags["SECURE_SSL_REDIRECT"] and flags["SECURE_CONTENT_TYPE_NOSNIFF"]
+    assert flags["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
+    assert flags["X_FRAME_OPTIONS"] == "DENY" and flags["TIME_ZONE"] == "Asia/Shanghai"
+    assert flags["CELERY_TASK_ALWAYS_EAGER"] is True  # no broker configured
+
+
+def test_redis_url_switches_cache_channel_layer_and_celery(tmp_path):
+    code = SETUP + (
+        "from django.conf import settings as s; print(s.CACHES['default']['BACKEND'], "
+        "s.CHANNEL_LAYERS['default']['BACKEND'], s.CELERY_BROKER_URL, s.CELERY_TASK_ALWAYS_EAGER)"
+    )
+    result = run(code, {**PRODUCTION, "REDIS_URL": "redis://127.0.0.1:6379/3"}, tmp_path)
+    assert result.stdout.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "channels_redis.core.RedisChannelLayer",
+        "redis://127.0.0.1:6379/3",
+        "False",
+    ]
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DEBUG"},
+            **PRODUCTION,
+            "WELDDESK_VAR_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_server_with_the_wrong_key_refuses_to_start(tmp_path):
+    db = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+    env = {**PRODUCTION, "DATABASE_URL": db}
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, **env, "WELDDESK_VAR_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    good = run(
+        "import servicedesk.asgi; print('served')",
+        {**env, "WELDDESK_STARTUP_CHECKS": "1"},
+        tmp_path,
+    )
+    assert good.returncode == 0 and "served" in good.stdout, good.stderr
+    wrong = run(
+        "import servicedesk.asgi; print('served')",
+        {
+            **env,
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "WELDDESK_STARTUP_CHECKS": "1",
+        },
+        tmp_path,
+    )
+    assert wrong.returncode != 0 and "served" not in wrong.stdout
+    assert "FIELD_ENCRYPTION_KEYS cannot decrypt the data in this database" in wrong.stderr

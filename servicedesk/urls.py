@@ -1,0 +1,27 @@
+"""Top-level URL configuration."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from accounts import views as account_views
+from servicedesk import views
+
+admin.site.site_header = "WeldDesk"
+admin.site.site_title = "WeldDesk"
+admin.site.index_title = "Service desk administration"
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
+    path("admin/login/", account_views.admin_login_redirect, name="admin-login"),
+    path("admin/logout/", account_views.logout_view, name="admin-logout"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("accounts.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", account_views.home, name="home"),
+]
