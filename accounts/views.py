@@ -51,7 +51,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    next_url = _next_url(request)
+    next_url = _next_url(request, default="")
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -63,6 +63,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         except services.LoginRefused as refusal:
             form.add_error(None, refusal.message)
         else:
+            next_url = next_url or (reverse("admin:index") if user.is_staff else "/")
             if needs_second_factor(user):
                 target = "accounts:otp_verify" if has_confirmed_totp(user) else "accounts:otp_setup"
                 return redirect(_with_next(target, next_url))

@@ -210,3 +210,14 @@ def test_admin_reset_makes_the_person_enrol_again(client, make_staff):
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(user=agent).exists()
     assert AuditEvent.objects.filter(action="otp.reset", target_id=str(agent.pk)).exists()
+
+
+def test_staff_land_in_the_workspace_after_sign_in(client, make_staff):
+    staff = make_staff()
+    device = add_totp(staff)
+    response = client.post("/accounts/login/", {"email": staff.email, "password": PASSWORD})
+    assert response["Location"] == "/accounts/2fa/verify/?next=/admin/"
+    verified = client.post(
+        "/accounts/2fa/verify/?next=/admin/", {"token": current_code(device), "next": "/admin/"}
+    )
+    assert verified["Location"] == "/admin/"
