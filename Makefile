@@ -27,6 +27,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed-run
 
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed-run
 	DEBUG=$${DEBUG-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG-1} $(PY) manage.py seed_demo

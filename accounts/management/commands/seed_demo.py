@@ -84,9 +84,10 @@ class Command(BaseCommand):
         out = self.stdout.write
         out(self.style.SUCCESS(f"Demo data ready ({created} records created)."))
         out("")
-        out("  Open            http://127.0.0.1:8000/            (portal and sign-in)")
-        out("                  http://127.0.0.1:8000/admin/      (agent workspace, staff only)")
-        out("                  http://127.0.0.1:8000/api/docs/   (REST API, Swagger UI)")
+        site = settings.SITE_URL or "http://127.0.0.1:8000"
+        out(f"  Open            {site}/            (portal and sign-in)")
+        out(f"                  {site}/admin/      (agent workspace, staff only)")
+        out(f"                  {site}/api/docs/   (REST API, Swagger UI)")
         out(f"  Password        {demo.DEMO_PASSWORD}   (every demo account)")
         out(
             "  Customers       "
