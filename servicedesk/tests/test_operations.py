@@ -153,7 +153,13 @@ def test_api_docs_are_served_locally(client, make_customer):
     from testsupport import sign_in
 
     sign_in(client, make_customer())
-    html = client.get("/api/docs/").content.decode()
+    docs = client.get("/api/docs/")
+    html = docs.content.decode()
+    assert "script-src 'self'" in docs["Content-Security-Policy"]
+    assert (
+        "'unsafe-inline'"
+        not in docs["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    )
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
