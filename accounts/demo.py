@@ -58,3 +58,12 @@ STAFF = [
     ("sarah.lin@welddesk.example", "Sarah Lin", ["compliance_officer"], [], "en", False),
     ("admin@welddesk.example", "WeldDesk Admin", [], [], "en", True),
 ]
+
+# Higher apps add their demo data here (registered in their AppConfig.ready); seed_demo runs
+# them in registration order after the organisations and people exist.
+SEEDERS: list = []
+
+
+def register_seeder(func) -> None:
+    if func not in SEEDERS:
+        SEEDERS.append(func)

@@ -49,6 +49,28 @@ def _lock_head() -> ChainHead:
     return head
 
 
+def _payload(
+    *,
+    model: type[models.Model] | None,
+    changes: Mapping[str, Any] | Iterable[str] | None,
+    data: Mapping[str, Any] | None,
+) -> tuple[list[str], dict[str, Any]]:
+    changed: list[str] = []
+    values: dict[str, Any] = {}
+    if changes:
+        items = (
+            changes.items() if isinstance(changes, Mapping) else ((name, None) for name in changes)
+        )
+        for name, value in items:
+            changed.append(name)
+            if isinstance(changes, Mapping) and not pii.is_personal(model, name):
+                values[name] = value
+    payload = dict(data or {})
+    if values:
+        payload["values"] = values
+    return sorted(changed), _json_safe(payload)
+
+
 def audit_record(
     *,
     action: str,
@@ -70,22 +92,10 @@ def audit_record(
     The chain head is locked until the caller commits, so concurrent writers queue in order
     and the sequence has no gaps and no forks.
     """
+    model = type(target) if target is not None else None
     if target is not None:
         target_type, target_id = target_ref_for(target)
-    model = type(target) if target is not None else None
-    changed: list[str] = []
-    values: dict[str, Any] = {}
-    if changes:
-        items = (
-            changes.items() if isinstance(changes, Mapping) else ((name, None) for name in changes)
-        )
-        for name, value in items:
-            changed.append(name)
-            if isinstance(changes, Mapping) and not pii.is_personal(model, name):
-                values[name] = value
-    payload = dict(data or {})
-    if values:
-        payload["values"] = values
+    changed, payload = _payload(model=model, changes=changes, data=data)
     ctx = context.current()
     with transaction.atomic():
         head = _lock_head()
@@ -97,8 +107,8 @@ def audit_record(
             "outcome": str(outcome),
             "target_type": target_type,
             "target_id": str(target_id),
-            "changed_fields": sorted(changed),
-            "data": _json_safe(payload),
+            "changed_fields": changed,
+            "data": payload,
             "ip": ip if ip is not None else ctx.ip,
             "request_id": request_id if request_id is not None else ctx.request_id,
             "prev_hash": head.hash,
@@ -107,3 +117,55 @@ def audit_record(
         event = AuditEvent.objects.create(**row)
         ChainHead.objects.filter(pk=1).update(seq=row["seq"], hash=row["hash"])
     return event
+
+
+def audit_record_many(
+    *,
+    action: str,
+    actor: Any = None,
+    targets: Iterable[models.Model],
+    changes: Mapping[str, Any] | Iterable[str] | None = None,
+    data: Mapping[str, Any] | None = None,
+    per_target: Mapping[Any, Mapping[str, Any]] | None = None,
+    batch_size: int = 1000,
+) -> int:
+    """Append one event per target in a single locked pass; return how many were written.
+
+    For set-based operations (an escalation scan, a bulk action): the same action, actor and
+    changes for every target, optional extra data per target pk, one insert per batch.
+    """
+    targets = list(targets)
+    if not targets:
+        return 0
+    ctx = context.current()
+    actor_ref = actor_ref_for(actor)
+    with transaction.atomic():
+        head = _lock_head()
+        seq, prev = head.seq, head.hash
+        now = timezone.now()
+        rows = []
+        for target in targets:
+            extra = dict(data or {})
+            if per_target and target.pk in per_target:
+                extra.update(per_target[target.pk])
+            changed, payload = _payload(model=type(target), changes=changes, data=extra)
+            seq += 1
+            row = {
+                "seq": seq,
+                "at": now,
+                "actor_ref": actor_ref,
+                "action": action,
+                "outcome": str(Outcome.SUCCESS),
+                "target_type": target._meta.label_lower,
+                "target_id": str(target.pk),
+                "changed_fields": changed,
+                "data": payload,
+                "ip": ctx.ip,
+                "request_id": ctx.request_id,
+                "prev_hash": prev,
+            }
+            row["hash"] = prev = chain.compute_hash(row)
+            rows.append(AuditEvent(**row))
+        AuditEvent.objects.bulk_create(rows, batch_size=batch_size)
+        ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+    return len(rows)

@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "notifications",
+    "equipment",
+    "tickets",
 ]
 
 MIDDLEWARE = [
@@ -283,6 +285,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Ticket attachments: per-file limit, per-user quota, and nginx X-Accel-Redirect for downloads.
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
+ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 500 * 1024 * 1024)
+ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX", "")
+# A customer reply reopens a resolved ticket within this many days; later it is closed.
+TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7)
 
 # Email and SMS: console by default, SMTP / an HTTP provider when configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/logout/", account_views.logout_view, name="admin-logout"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("tickets/", include("tickets.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

@@ -20,9 +20,12 @@ def po_entries(path: Path) -> list[tuple[str, str]]:
                 entries.append(("".join(current["msgid"]), "".join(current["msgstr"])))
             current, field = {"msgid": [], "msgstr": []}, "msgid"
             current["msgid"].append(ast.literal_eval(line[6:]))
-        elif line.startswith("msgstr "):
+        elif line.startswith("msgid_plural "):
+            field = None  # the plural form's msgid is not a separate entry
+        elif line.startswith("msgstr"):
+            # "msgstr ..." or, for plurals, "msgstr[0] ..." (Chinese has one plural form).
             field = "msgstr"
-            current["msgstr"].append(ast.literal_eval(line[7:]))
+            current["msgstr"].append(ast.literal_eval(line.split(" ", 1)[1]))
         elif line.startswith('"') and field:
             current[field].append(ast.literal_eval(line))
     if current["msgid"]:

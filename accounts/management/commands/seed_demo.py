@@ -78,6 +78,10 @@ class Command(BaseCommand):
                     TOTPDevice.objects.create(
                         user=user, name="authenticator (demo)", confirmed=True, tolerance=1
                     )
+            for seeder in demo.SEEDERS:
+                added = seeder()
+                created += added
+                self.stdout.write(f"  {seeder.__module__}: {added} records created")
         self._print_summary(created)
 
     def _print_summary(self, created: int) -> None:

@@ -1,0 +1,1 @@
+"""Machine models, installed units with their warranty, and the fault-code catalogue."""

@@ -1,0 +1,128 @@
+"""Machine models, installed units (serial, owner, warranty end) and fault codes.
+
+Warranty status is never stored: it is derived from `warranty_ends_on` and today's date, in
+Python (`Unit.warranty_status`) and in SQL (`selectors.with_warranty_status`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organisation, Tier
+from core.models import TimeStampedModel
+
+# A warranty ending within this many days is shown as "expiring soon".
+EXPIRING_SOON_DAYS = 30
+
+
+class ProductLine(models.TextChoices):
+    HANDHELD = "handheld", _("Handheld fibre-laser welders")
+    ROBOTIC = "robotic", _("Robotic welding cells")
+    CLADDING = "cladding", _("Laser cladding systems")
+
+
+class MachineModel(models.Model):
+    """A model in the catalogue, e.g. a 2 kW handheld fibre-laser welder."""
+
+    code = models.SlugField(_("model code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    product_line = models.CharField(_("product line"), max_length=16, choices=ProductLine.choices)
+    wavelength_nm = models.PositiveIntegerField(_("wavelength (nm)"))
+    max_power_w = models.PositiveIntegerField(_("maximum power (W)"))
+    is_active = models.BooleanField(_("sold currently"), default=True)
+
+    class Meta:
+        ordering = ["product_line", "max_power_w", "code"]
+        verbose_name = _("machine model")
+        verbose_name_plural = _("machine models")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WarrantyStatus(models.TextChoices):
+    ACTIVE = "active", _("In warranty")
+    EXPIRING = "expiring", _("Warranty ends soon")
+    EXPIRED = "expired", _("Out of warranty")
+
+
+class Unit(TimeStampedModel):
+    """One installed machine at a customer's site."""
+
+    serial_number = models.CharField(_("serial number"), max_length=40, unique=True)
+    machine_model = models.ForeignKey(
+        MachineModel, verbose_name=_("model"), on_delete=models.PROTECT, related_name="units"
+    )
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="units"
+    )
+    site = models.CharField(_("site"), max_length=200, blank=True)
+    installed_on = models.DateField(_("installation date"))
+    firmware = models.CharField(_("firmware"), max_length=40, blank=True)
+    warranty_ends_on = models.DateField(_("warranty end date"))
+    contract_tier = models.CharField(
+        _("contract tier"), max_length=16, choices=Tier.choices, default=Tier.STANDARD
+    )
+
+    class Meta:
+        ordering = ["serial_number"]
+        verbose_name = _("unit")
+        verbose_name_plural = _("units")
+        indexes = [models.Index(fields=["organisation", "warranty_ends_on"])]
+
+    def __str__(self) -> str:
+        return self.serial_number
+
+    def warranty_status(self, today: dt.date | None = None) -> str:
+        """Return the derived warranty status on a day (today by default)."""
+        today = today or timezone.localdate()
+        if self.warranty_ends_on < today:
+            return WarrantyStatus.EXPIRED
+        if self.warranty_ends_on <= today + dt.timedelta(days=EXPIRING_SOON_DAYS):
+            return WarrantyStatus.EXPIRING
+        return WarrantyStatus.ACTIVE
+
+    def get_warranty_status_display(self) -> str:
+        return str(WarrantyStatus(self.warranty_status()).label)
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", _("Critical: machine stopped")
+    MAJOR = "major", _("Major: degraded output")
+    MINOR = "minor", _("Minor")
+    INFO = "info", _("Information")
+
+
+class FaultCode(models.Model):
+    """A fault the machines report, with the first checks a customer can do alone."""
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    title_zh = models.CharField(_("title (Chinese)"), max_length=200)
+    severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices)
+    first_checks_en = models.TextField(_("first checks (English)"), blank=True)
+    first_checks_zh = models.TextField(_("first checks (Chinese)"), blank=True)
+    product_lines = models.CharField(
+        _("product lines"),
+        max_length=100,
+        blank=True,
+        help_text=_("Comma-separated product lines; empty means all."),
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("fault code")
+        verbose_name_plural = _("fault codes")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title_en}"
+
+    def title(self, language: str = "en") -> str:
+        return self.title_zh if language.startswith("zh") else self.title_en
+
+    def first_checks(self, language: str = "en") -> str:
+        return self.first_checks_zh if language.startswith("zh") else self.first_checks_en

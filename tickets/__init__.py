@@ -1,0 +1,1 @@
+"""Tickets, their conversation and attachments, queues, SLA engine, escalation and surveys."""

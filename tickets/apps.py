@@ -1,0 +1,42 @@
+"""App configuration for tickets: periodic SLA scan, auto-close and holiday refresh."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TicketsConfig(AppConfig):
+    name = "tickets"
+    verbose_name = _("Tickets")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts import demo
+        from core import periodic
+        from tickets.demo import seed
+
+        demo.register_seeder(seed)
+
+        periodic.register(
+            periodic.Schedule(
+                name="tickets: SLA scan",
+                task="tickets.sla_scan",
+                every_seconds=60,
+                description="Fire due SLA warnings, breaches and escalations (one set query).",
+            )
+        )
+        periodic.register(
+            periodic.Schedule(
+                name="tickets: close resolved tickets",
+                task="tickets.close_resolved",
+                crontab="17 * * * *",
+                description="Close tickets resolved more than 7 days ago.",
+            )
+        )
+        periodic.register(
+            periodic.Schedule(
+                name="tickets: import public holidays",
+                task="tickets.refresh_holidays",
+                crontab="30 3 1 * *",
+                description="Import this and next year's statutory holidays into every calendar.",
+            )
+        )

@@ -1,0 +1,143 @@
+"""Demo calendar, SLA policies, queues and a few tickets in different states."""
+
+from __future__ import annotations
+
+from accounts.models import Organisation, Region, User
+from core import crypto
+from equipment.models import Unit
+from tickets.defaults import ensure_calendar, ensure_policies
+from tickets.models import CannedResponse, Queue, QueueMember, Status, Ticket
+from tickets.services import tickets as svc
+
+QUEUES = [
+    # slug, name, region, product line, agents, supervisor
+    (
+        "east-handheld",
+        "East China · handheld",
+        "east",
+        "handheld",
+        ["li.na@welddesk.example", "daniel.wu@welddesk.example"],
+        "zhang.wei@welddesk.example",
+    ),
+    (
+        "robotic",
+        "Robotic cells (all regions)",
+        None,
+        "robotic",
+        ["daniel.wu@welddesk.example"],
+        "zhang.wei@welddesk.example",
+    ),
+    (
+        "general",
+        "General (all regions)",
+        None,
+        "",
+        ["zhou.min@welddesk.example", "daniel.wu@welddesk.example"],
+        "zhang.wei@welddesk.example",
+    ),
+]
+CANNED = [
+    (
+        "Ask for photos",
+        "Hello {requester_name}, please send a photo of the seam and of the "
+        "protective lens so we can check {reference} quickly. — {agent_name}",
+        "{requester_name}您好，请发送焊缝和保护镜片的照片，"
+        "以便我们尽快处理{reference}。— {agent_name}",
+    ),
+    (
+        "Lens cleaning steps",
+        "Hello {requester_name}, please clean the protective lens with "
+        "lint-free wipes and alcohol, then run a test seam. Tell us the result in {reference}.",
+        "{requester_name}您好，请用无尘布和酒精清洁保护镜片后试焊，并在{reference}中告诉我们结果。",
+    ),
+]
+TICKETS = [
+    (
+        "wang.jianguo@hengrui-weld.example",
+        "HW2000-2025-0101",
+        1,
+        "fault",
+        "焊缝气孔严重，产线停机",
+        "今天早上开始所有不锈钢焊缝都有气孔，已更换气瓶仍无改善。",
+        None,
+    ),
+    (
+        "chen.zhiqiang@jinchuan-hw.example",
+        "HW1500-2024-0420",
+        3,
+        "fault",
+        "送丝机经常卡丝",
+        "每焊接约20分钟就卡丝一次，请派工程师。",
+        Status.WAITING,
+    ),
+    (
+        "emma.schulz@beichen-heavy.example",
+        "RC6000-2025-0031",
+        2,
+        "fault",
+        "Robot cell stops with E512 interlock",
+        "The cell stops every hour with E512.",
+        None,
+    ),
+    (
+        "zhao.lei@beichen-heavy.example",
+        None,
+        4,
+        "shipping",
+        "备件发货查询",
+        "上周订购的保护镜片什么时候发货？",
+        Status.RESOLVED,
+    ),
+]
+
+
+def _user(email: str) -> User | None:
+    return User.objects.filter(email_bidx=crypto.blind_index("email", email)).first()
+
+
+def seed() -> int:
+    created = 0
+    calendar = ensure_calendar()
+    ensure_policies(calendar)
+    for slug, name, region, line, agents, supervisor in QUEUES:
+        queue, was_created = Queue.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "region": Region.objects.filter(code=region).first() if region else None,
+                "product_line": line,
+                "supervisor": _user(supervisor),
+            },
+        )
+        created += was_created
+        for email in agents:
+            agent = _user(email)
+            if agent is not None:
+                QueueMember.objects.get_or_create(queue=queue, agent=agent)
+    for title, en, zh in CANNED:
+        created += CannedResponse.objects.get_or_create(
+            title=title, defaults={"body_en": en, "body_zh": zh}
+        )[1]
+    if Ticket.objects.exists():
+        return created
+    agent = _user("daniel.wu@welddesk.example")
+    for email, serial, priority, kind, subject, body, status in TICKETS:
+        requester = _user(email)
+        if requester is None:
+            continue
+        org = Organisation.objects.get(pk=requester.organisation_id)
+        ticket = svc.ticket_open(
+            actor=requester,
+            organisation=org,
+            requester=requester,
+            subject=subject,
+            body=body,
+            unit=Unit.objects.filter(serial_number=serial).first() if serial else None,
+            priority=priority,
+            kind=kind,
+        )
+        created += 1
+        if status and agent is not None:
+            svc.ticket_reply(ticket=ticket, author=agent, body="我们已收到，正在处理。")
+            svc.ticket_transition(ticket=ticket, status=status, actor=agent)
+    return created

@@ -1,0 +1,80 @@
+"""Queues by region and product line, and the agents who work them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Region
+from equipment.models import ProductLine
+
+
+class Queue(models.Model):
+    """Where tickets wait for an agent. Routing picks the most specific matching queue."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("code"), max_length=40, unique=True)
+    region = models.ForeignKey(
+        Region,
+        verbose_name=_("region"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text=_("Empty: any region."),
+    )
+    product_line = models.CharField(
+        _("product line"),
+        max_length=16,
+        choices=ProductLine.choices,
+        blank=True,
+        help_text=_("Empty: any product line."),
+    )
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("supervisor"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="supervised_queues",
+        limit_choices_to={"is_staff": True},
+    )
+    agents = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="QueueMember",
+        related_name="queues",
+        blank=True,
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("queue")
+        verbose_name_plural = _("queues")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueueMember(models.Model):
+    """An agent in a queue; inactive members get no automatic assignments."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="members")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="queue_memberships",
+        limit_choices_to={"is_staff": True},
+    )
+    is_active = models.BooleanField(_("takes new tickets"), default=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("queue member")
+        verbose_name_plural = _("queue members")
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "agent"], name="queue_member_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} / agent {self.agent_id}"

@@ -1,0 +1,5 @@
+"""Ticket services: every write to tickets, split by sub-domain.
+
+Import the sub-modules directly: tickets.services.tickets, .sla, .escalation, .calendars,
+.assignment, .attachments, .surveys, .notify.
+"""

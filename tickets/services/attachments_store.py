@@ -1,0 +1,67 @@
+"""Store ticket attachments after their checks, within the uploader's quota."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils.translation import gettext as _
+
+from core.errors import ApplicationError
+from tickets.models import Attachment, Message, Ticket
+from tickets.services.attachments import CheckedFile, check_upload
+
+
+class AttachmentStore:
+    """Check, then save, uploaded files of one request."""
+
+    def check(self, upload: Any) -> CheckedFile:
+        checked = check_upload(upload)
+        upload._welddesk_checked = checked
+        return checked
+
+    def _quota(self, actor: Any, size: int) -> None:
+        if not getattr(actor, "pk", None):
+            return
+        used = (
+            Attachment.objects.filter(uploaded_by_id=actor.pk).aggregate(total=Sum("size"))["total"]
+            or 0
+        )
+        if used + size > settings.ATTACHMENT_QUOTA_BYTES:
+            raise ApplicationError(
+                _("Your upload quota of %(mb)s MB is used up.")
+                % {"mb": settings.ATTACHMENT_QUOTA_BYTES // (1024 * 1024)},
+                code="quota",
+                status_code=413,
+            )
+
+    def save(
+        self,
+        *,
+        ticket: Ticket,
+        upload: Any,
+        actor: Any,
+        message: Message | None = None,
+        is_fault_photo: bool = False,
+    ) -> Attachment:
+        checked = getattr(upload, "_welddesk_checked", None) or self.check(upload)
+        self._quota(actor, checked.size)
+        attachment = Attachment(
+            ticket=ticket,
+            message=message,
+            is_fault_photo=is_fault_photo,
+            uploaded_by=actor if getattr(actor, "pk", None) else None,
+            original_name=checked.name,
+            content_type=checked.content_type,
+            size=checked.size,
+            sha256=checked.sha256,
+        )
+        upload.seek(0)
+        # The storage name comes from attachment_path (a UUID), never from the upload's name.
+        attachment.file.save("upload", upload, save=False)
+        attachment.save(force_insert=True)
+        return attachment
+
+
+attachment_store = AttachmentStore()

@@ -1,0 +1,94 @@
+"""Ticket notifications, written to the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+
+from notifications.models import Channel
+from notifications.services import notification_enqueue, render_message
+from tickets import links
+from tickets.models import Status, Ticket
+
+
+def _send(*, key: str, template: str, recipient: Any, context: dict, about: Ticket | None) -> None:
+    if recipient is None or not recipient.is_active or not recipient.email:
+        return
+    subject, body = render_message(
+        f"email/{template}", {**context, "recipient": recipient}, language=recipient.language
+    )
+    notification_enqueue(
+        key=key,
+        channel=Channel.EMAIL,
+        recipient=recipient.email,
+        subject=subject,
+        body=body,
+        language=recipient.language,
+        about=about,
+    )
+
+
+def notify_opened(ticket: Ticket) -> None:
+    _send(
+        key=f"ticket-opened:{ticket.pk}",
+        template="ticket_opened",
+        recipient=ticket.requester,
+        context={"ticket": ticket, "link": links.customer_ticket_url(ticket)},
+        about=ticket,
+    )
+
+
+def notify_reply(ticket: Ticket, *, message_id: int, body: str) -> None:
+    _send(
+        key=f"ticket-reply:{message_id}",
+        template="ticket_reply",
+        recipient=ticket.requester,
+        context={"ticket": ticket, "body": body, "link": links.customer_ticket_url(ticket)},
+        about=ticket,
+    )
+
+
+def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = None) -> None:
+    recipient = ticket.requester
+    if recipient is None:
+        return
+    with translation.override(recipient.language):
+        status = str(Status(ticket.status).label)
+    survey_links = (
+        [(n, links.survey_url(survey_token, n)) for n in range(1, 6)] if survey_token else []
+    )
+    _send(
+        key=f"ticket-status:{ticket.pk}:{version}",
+        template="ticket_status",
+        recipient=recipient,
+        context={
+            "ticket": ticket,
+            "status": status,
+            "survey_links": survey_links,
+            "reopen_days": settings.TICKET_REOPEN_DAYS,
+            "link": links.customer_ticket_url(ticket),
+        },
+        about=ticket,
+    )
+
+
+def notify_assigned(ticket: Ticket, *, agent: Any, version: int) -> None:
+    _send(
+        key=f"ticket-assigned:{ticket.pk}:{version}:{agent.pk}",
+        template="ticket_assigned",
+        recipient=agent,
+        context={"ticket": ticket, "link": links.agent_ticket_url(ticket.pk)},
+        about=ticket,
+    )
+
+
+def notify_escalation(*, key: str, recipient: Any, items: list[dict]) -> None:
+    _send(
+        key=key,
+        template="sla_escalation",
+        recipient=recipient,
+        context={"items": items},
+        about=None,
+    )

@@ -1,0 +1,680 @@
+"""Every write to a ticket: open, reply, change status, priority, fields, assign, merge.
+
+Each service is one transaction: it locks the ticket row, checks the caller's version when
+one is given (a stale edit gets 409 instead of overwriting), applies the change and its SLA
+consequences, writes the audit row and the outbox rows, and bumps the version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from accounts.models import Organisation
+from audit.services import audit_record, audit_record_many
+from core.errors import ApplicationError, Conflict, Forbidden
+from core.logging import one_line
+from core.realtime import publish_on_commit
+from equipment.models import Unit
+from tickets.models import (
+    Channel,
+    FaultReport,
+    Kind,
+    Message,
+    Priority,
+    Status,
+    Tag,
+    Ticket,
+    TicketCounter,
+)
+from tickets.services import assignment, notify, sla
+from tickets.services.attachments_store import attachment_store
+
+# Who may move a ticket from one status to another.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.NEW: {Status.OPEN, Status.WAITING, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED},
+    Status.OPEN: {Status.WAITING, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED},
+    Status.WAITING: {Status.OPEN, Status.ON_HOLD, Status.RESOLVED, Status.CLOSED},
+    Status.ON_HOLD: {Status.OPEN, Status.WAITING, Status.RESOLVED, Status.CLOSED},
+    Status.RESOLVED: {Status.OPEN, Status.CLOSED},
+    Status.CLOSED: set(),
+}
+# Customers may only close their own ticket or reopen a recently resolved one.
+CUSTOMER_TRANSITIONS = {Status.CLOSED, Status.OPEN}
+FAULT_FIELDS = (
+    "fault_code",
+    "laser_power_w",
+    "pulse_frequency_hz",
+    "pulse_width_ms",
+    "wire_feed_speed_m_min",
+    "shielding_gas",
+    "gas_flow_l_min",
+    "material",
+    "thickness_mm",
+    "seam_speed_mm_s",
+)
+MAX_BODY = 20_000
+MAX_TAGS = 10
+
+
+def is_staff_actor(actor: Any) -> bool:
+    return bool(getattr(actor, "is_staff", False))
+
+
+def _event(ticket: Ticket, kind: str) -> None:
+    publish_on_commit(
+        f"ticket.{ticket.pk}",
+        {"type": "ticket.changed", "ticket": ticket.reference, "what": kind, "v": ticket.version},
+    )
+
+
+def _next_reference(now: dt.datetime) -> str:
+    year = timezone.localtime(now).year
+    table = TicketCounter._meta.db_table
+    sql = f"UPDATE {table} SET last = last + 1 WHERE year = %s RETURNING last"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [year])
+        row = cursor.fetchone()
+        if row is None:
+            TicketCounter.objects.bulk_create([TicketCounter(year=year)], ignore_conflicts=True)
+            cursor.execute(sql, [year])
+            row = cursor.fetchone()
+    return f"WD-{year}-{row[0]:06d}"
+
+
+def _clean_subject(subject: str) -> str:
+    subject = one_line(subject or "").strip()
+    if len(subject) < 3:
+        raise ApplicationError(
+            _("Describe the problem in a few words."),
+            fields={"subject": [_("Enter at least 3 characters.")]},
+        )
+    if len(subject) > 200:
+        raise ApplicationError(
+            _("The subject is too long."), fields={"subject": [_("Use at most 200 characters.")]}
+        )
+    return subject
+
+
+def _clean_body(body: str, field: str = "body") -> str:
+    body = (body or "").strip()
+    if not body:
+        raise ApplicationError(
+            _("Write a message."), fields={field: [_("This field is required.")]}
+        )
+    if len(body) > MAX_BODY:
+        raise ApplicationError(
+            _("The message is too long."),
+            fields={field: [_("Use at most %(n)s characters.") % {"n": MAX_BODY}]},
+        )
+    return body
+
+
+def _clean_choice(value: Any, choices: type, field: str) -> Any:
+    if value not in choices.values:
+        raise ApplicationError(
+            _("Choose a valid %(field)s.") % {"field": field},
+            fields={
+                field: [_("Choose one of: %(c)s.") % {"c": ", ".join(map(str, choices.values))}]
+            },
+        )
+    return value
+
+
+def _tags(names: Iterable[str]) -> list[Tag]:
+    slugs = []
+    for name in names:
+        slug = slugify(str(name), allow_unicode=True)[:40]
+        if slug and slug not in slugs:
+            slugs.append(slug)
+    if len(slugs) > MAX_TAGS:
+        raise ApplicationError(
+            _("Use at most %(n)s tags.") % {"n": MAX_TAGS},
+            fields={"tags": [_("Too many tags.")]},
+        )
+    if not slugs:
+        return []
+    existing = {t.name: t for t in Tag.objects.filter(name__in=slugs)}
+    missing = [Tag(name=s) for s in slugs if s not in existing]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {t.name: t for t in Tag.objects.filter(name__in=slugs)}
+    return [existing[s] for s in slugs]
+
+
+def _fault_report(ticket: Ticket, data: dict[str, Any]) -> FaultReport:
+    unknown = set(data) - set(FAULT_FIELDS)
+    if unknown:
+        raise ApplicationError(
+            _("Unknown fault report fields: %(f)s") % {"f": ", ".join(sorted(unknown))}
+        )
+    report = FaultReport(ticket=ticket, **{k: v for k, v in data.items() if v not in ("", None)})
+    try:
+        report.full_clean(exclude=["ticket"])
+    except ValidationError as exc:
+        raise ApplicationError(
+            _("Please correct the fault report."),
+            fields={f"fault_report.{k}": [str(m) for m in v] for k, v in exc.message_dict.items()},
+        ) from exc
+    return report
+
+
+def _lock(ticket: Ticket | int, expected_version: int | None) -> Ticket:
+    pk = ticket.pk if isinstance(ticket, Ticket) else ticket
+    locked = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("sla_policy__calendar", "requester", "assignee", "queue")
+        .get(pk=pk)
+    )
+    if expected_version is not None and locked.version != expected_version:
+        raise Conflict(
+            _(
+                "Ticket %(ref)s was changed by someone else (version %(theirs)s, yours %(ours)s). "
+                "Reload it and try again."
+            )
+            % {"ref": locked.reference, "theirs": locked.version, "ours": expected_version},
+            code="version_conflict",
+        )
+    return locked
+
+
+def _save(ticket: Ticket, fields: Iterable[str]) -> None:
+    ticket.version += 1
+    ticket.save(update_fields=sorted({*fields, "version", "updated_at"}))
+
+
+# ------------------------------------------------------------------- opening
+
+
+@transaction.atomic
+def ticket_open(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    subject: str,
+    body: str,
+    requester: Any = None,
+    unit: Unit | None = None,
+    kind: str = Kind.FAULT,
+    priority: int = Priority.P3,
+    channel: str = Channel.PORTAL,
+    tags: Sequence[str] = (),
+    fault_report: dict[str, Any] | None = None,
+    attachments: Sequence[Any] = (),
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Open a ticket: route it, assign it, start its SLA, audit it and tell the requester."""
+    now = now or timezone.now()
+    subject = _clean_subject(subject)
+    body = _clean_body(body)
+    _clean_choice(kind, Kind, "kind")
+    _clean_choice(priority, Priority, "priority")
+    _clean_choice(channel, Channel, "channel")
+    if not organisation.is_active:
+        raise ApplicationError(_("This organisation's account is inactive."))
+    if requester is not None and requester.organisation_id != organisation.pk:
+        raise ApplicationError(
+            _("The requester does not belong to this organisation."),
+            fields={"requester": [_("Choose a person of the organisation.")]},
+        )
+    if unit is not None and unit.organisation_id != organisation.pk:
+        raise ApplicationError(
+            _("This unit does not belong to the organisation."),
+            fields={"unit": [_("Choose one of the organisation's units.")]},
+        )
+    if fault_report and kind != Kind.FAULT:
+        raise ApplicationError(
+            _("Only fault tickets carry a fault report."),
+            fields={"fault_report": [_("Set the kind to fault or leave this out.")]},
+        )
+    for upload in attachments:
+        attachment_store.check(upload)
+
+    tier = unit.contract_tier if unit is not None else organisation.tier
+    product_line = unit.machine_model.product_line if unit is not None else ""
+    ticket = Ticket(
+        reference=_next_reference(now),
+        organisation=organisation,
+        requester=requester,
+        unit=unit,
+        kind=kind,
+        priority=priority,
+        channel=channel,
+        subject=subject,
+        status=Status.NEW,
+        created_at=now,
+    )
+    if fault_report:
+        report = _fault_report(ticket, fault_report)
+    plan = sla.sla_plan(ticket, tier=tier, now=now)
+    ticket.queue = assignment.route_queue(
+        region_id=organisation.region_id, product_line=product_line
+    )
+    if ticket.queue is not None:
+        ticket.assignee_id = assignment.pick_agent(queue=ticket.queue, now=now)
+    ticket.save(force_insert=True)
+    if ticket.created_at != now:  # auto_now_add overrides; keep the service's clock
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=now)
+        ticket.created_at = now
+    sla.sla_arm(ticket, plan, now=now)
+    message = Message.objects.create(
+        ticket=ticket,
+        author=requester if requester is not None else (actor if hasattr(actor, "pk") else None),
+        from_customer=not is_staff_actor(actor),
+        body=body,
+        channel=channel,
+    )
+    if fault_report:
+        report.ticket = ticket
+        report.save(force_insert=True)
+    if tags:
+        ticket.tags.set(_tags(tags))
+    for upload in attachments:
+        attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
+    audit_record(
+        action="ticket.opened",
+        actor=actor,
+        target=ticket,
+        data={
+            "reference": ticket.reference,
+            "organisation": organisation.pk,
+            "kind": kind,
+            "priority": priority,
+            "channel": channel,
+            "queue": ticket.queue_id,
+            "assignee": ticket.assignee_id,
+            "policy": ticket.sla_policy_id,
+        },
+    )
+    notify.notify_opened(ticket)
+    if ticket.assignee_id:
+        notify.notify_assigned(ticket, agent=ticket.assignee, version=ticket.version)
+    _event(ticket, "opened")
+    return ticket
+
+
+# ------------------------------------------------------------------- conversation
+
+
+@transaction.atomic
+def ticket_reply(
+    *,
+    ticket: Ticket,
+    author: Any,
+    body: str,
+    internal: bool = False,
+    attachments: Sequence[Any] = (),
+    channel: str = Channel.PORTAL,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> Message:
+    """Add a public reply or an internal note; a customer reply may reopen the ticket."""
+    now = now or timezone.now()
+    body = _clean_body(body)
+    staff = is_staff_actor(author)
+    if internal and not staff:
+        raise Forbidden(_("Only staff can write internal notes."))
+    for upload in attachments:
+        attachment_store.check(upload)
+    t = _lock(ticket, expected_version)
+    changed: list[str] = []
+    reopened = False
+    if t.status == Status.CLOSED:
+        raise ApplicationError(
+            _("Ticket %(ref)s is closed. Please open a new ticket.") % {"ref": t.reference},
+            code="ticket_closed",
+        )
+    if not staff:
+        if t.status == Status.RESOLVED:
+            limit = t.resolved_at + dt.timedelta(days=settings.TICKET_REOPEN_DAYS)
+            if now > limit:
+                raise ApplicationError(
+                    _(
+                        "Ticket %(ref)s was resolved more than %(days)s days ago. "
+                        "Please open a new ticket."
+                    )
+                    % {"ref": t.reference, "days": settings.TICKET_REOPEN_DAYS},
+                    code="reopen_expired",
+                )
+            changed += _apply_status(t, Status.OPEN, now=now)
+            reopened = True
+        elif t.status == Status.WAITING:
+            changed += _apply_status(t, Status.OPEN, now=now)
+        t.last_customer_message_at = now
+        changed.append("last_customer_message_at")
+        changed += sla.sla_customer_wrote(t, now=now)
+    elif not internal:
+        changed += sla.sla_agent_replied(t, now=now)
+        if t.status == Status.NEW:
+            changed += _apply_status(t, Status.OPEN, now=now)
+    message = Message.objects.create(
+        ticket=t,
+        author=author if getattr(author, "pk", None) else None,
+        from_customer=not staff,
+        internal=internal,
+        body=body,
+        channel=channel,
+    )
+    for upload in attachments:
+        attachment_store.save(ticket=t, upload=upload, actor=author, message=message)
+    _save(t, changed)
+    audit_record(
+        action="ticket.note_added" if internal else "ticket.replied",
+        actor=author,
+        target=t,
+        data={
+            "message": message.pk,
+            "from_customer": not staff,
+            "attachments": len(attachments),
+            **({"reopened": True} if reopened else {}),
+        },
+    )
+    if staff and not internal:
+        notify.notify_reply(t, message_id=message.pk, body=body)
+    _event(t, "message")
+    return message
+
+
+# ------------------------------------------------------------------- status
+
+
+def _apply_status(t: Ticket, status: str, *, now: dt.datetime) -> list[str]:
+    """Move t to status with its SLA consequences; return the changed fields."""
+    old = t.status
+    changed = ["status"]
+    if status in (Status.WAITING, Status.ON_HOLD):
+        changed += sla.sla_pause(t, now=now)
+    elif status == Status.OPEN:
+        if old == Status.RESOLVED:
+            t.resolved_at = None
+            t.resolution_met = None
+            changed += ["resolved_at", "resolution_met"]
+        changed += sla.sla_resume(t, now=now)
+    elif status == Status.RESOLVED:
+        changed += sla.sla_resolved(t, now=now)
+        t.resolved_at = now
+        changed.append("resolved_at")
+    elif status == Status.CLOSED:
+        if old != Status.RESOLVED and t.resolution_met is None and t.sla_policy_id:
+            changed += sla.sla_resolved(t, now=now)
+        changed += sla.sla_closed(t)
+        t.closed_at = now
+        changed.append("closed_at")
+    t.status = status
+    return changed
+
+
+@transaction.atomic
+def ticket_transition(
+    *,
+    ticket: Ticket,
+    status: str,
+    actor: Any,
+    expected_version: int | None = None,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Change a ticket's status; an illegal transition is refused with a clear error."""
+    now = now or timezone.now()
+    _clean_choice(status, Status, "status")
+    t = _lock(ticket, expected_version)
+    if t.status == status:
+        return t
+    if status not in TRANSITIONS[t.status]:
+        raise ApplicationError(
+            _("A ticket cannot go from %(old)s to %(new)s.")
+            % {"old": Status(t.status).label, "new": Status(status).label},
+            code="illegal_transition",
+            status_code=409,
+        )
+    if not is_staff_actor(actor):
+        allowed = status == Status.CLOSED or (status == Status.OPEN and t.status == Status.RESOLVED)
+        if not allowed:
+            raise Forbidden(_("You can close your ticket or reopen it, nothing else."))
+        if status == Status.OPEN:
+            limit = t.resolved_at + dt.timedelta(days=settings.TICKET_REOPEN_DAYS)
+            if now > limit:
+                raise ApplicationError(
+                    _("Ticket %(ref)s can no longer be reopened. Please open a new ticket.")
+                    % {"ref": t.reference},
+                    code="reopen_expired",
+                )
+    old = t.status
+    changed = _apply_status(t, status, now=now)
+    _save(t, changed)
+    survey_token = None
+    if status == Status.RESOLVED:
+        from tickets.services.surveys import survey_create
+
+        survey_token = survey_create(ticket=t)
+    audit_record(
+        action="ticket.status_changed",
+        actor=actor,
+        target=t,
+        changes={"status": status},
+        data={"from": old, **({"reason": one_line(reason)[:200]} if reason else {})},
+    )
+    notify.notify_status(t, version=t.version, survey_token=survey_token)
+    _event(t, "status")
+    return t
+
+
+@transaction.atomic
+def ticket_set_priority(
+    *,
+    ticket: Ticket,
+    priority: int,
+    actor: Any,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Change the priority and recompute the SLA with the time already used."""
+    now = now or timezone.now()
+    _clean_choice(priority, Priority, "priority")
+    if not is_staff_actor(actor):
+        raise Forbidden(_("Only staff can change the priority."))
+    t = _lock(ticket, expected_version)
+    if t.priority == priority:
+        return t
+    if not t.is_active:
+        raise ApplicationError(_("A resolved or closed ticket keeps its priority."))
+    old = t.priority
+    t.priority = priority
+    changed = ["priority", *sla.sla_reprice(t, tier=t.contract_tier or "standard", now=now)]
+    _save(t, changed)
+    audit_record(
+        action="ticket.priority_changed",
+        actor=actor,
+        target=t,
+        changes={"priority": priority},
+        data={"from": old},
+    )
+    _event(t, "priority")
+    return t
+
+
+@transaction.atomic
+def ticket_update(
+    *,
+    ticket: Ticket,
+    actor: Any,
+    expected_version: int | None = None,
+    subject: str | None = None,
+    kind: str | None = None,
+    unit: Unit | bool | None = False,
+    tags: Sequence[str] | None = None,
+    queue: Any = False,
+) -> Ticket:
+    """Change descriptive fields (staff): subject, kind, unit, tags, queue."""
+    if not is_staff_actor(actor):
+        raise Forbidden(_("Only staff can edit a ticket's details."))
+    t = _lock(ticket, expected_version)
+    changes: dict[str, Any] = {}
+    if subject is not None and _clean_subject(subject) != t.subject:
+        t.subject = changes["subject"] = _clean_subject(subject)
+    if kind is not None and kind != t.kind:
+        t.kind = changes["kind"] = _clean_choice(kind, Kind, "kind")
+    if unit is not False and unit != t.unit:
+        if unit is not None and unit.organisation_id != t.organisation_id:
+            raise ApplicationError(
+                _("This unit does not belong to the ticket's organisation."),
+                fields={"unit": [_("Choose one of the organisation's units.")]},
+            )
+        t.unit = unit
+        changes["unit"] = unit.pk if unit else None
+    if queue is not False and queue != t.queue:
+        t.queue = queue
+        changes["queue"] = queue.pk if queue else None
+    if tags is not None:
+        wanted = _tags(tags)
+        if {x.pk for x in wanted} != set(t.tags.values_list("pk", flat=True)):
+            t.tags.set(wanted)
+            changes["tags"] = [x.name for x in wanted]
+    if not changes:
+        return t
+    fields = [f for f in changes if f != "tags"]
+    if "unit" in changes and t.is_active:
+        tier = t.unit.contract_tier if t.unit else t.organisation.tier
+        if tier != t.contract_tier:
+            fields += sla.sla_reprice(t, tier=tier, now=timezone.now())
+    _save(t, fields)
+    audit_record(action="ticket.changed", actor=actor, target=t, changes=changes)
+    _event(t, "fields")
+    return t
+
+
+# ------------------------------------------------------------------- assignment
+
+
+@transaction.atomic
+def ticket_assign(
+    *, ticket: Ticket, agent: Any, actor: Any, expected_version: int | None = None
+) -> Ticket:
+    """Assign a ticket to a staff member, or unassign it (agent=None)."""
+    if not is_staff_actor(actor):
+        raise Forbidden(_("Only staff can assign tickets."))
+    if agent is not None and not (agent.is_staff and agent.is_active):
+        raise ApplicationError(
+            _("Tickets can only be assigned to active staff."),
+            fields={"assignee": [_("Choose an active agent.")]},
+        )
+    t = _lock(ticket, expected_version)
+    if t.assignee_id == (agent.pk if agent else None):
+        return t
+    if t.status == Status.CLOSED:
+        raise ApplicationError(_("A closed ticket cannot be reassigned."))
+    old = t.assignee_id
+    t.assignee = agent
+    _save(t, ["assignee"])
+    audit_record(
+        action="ticket.assigned",
+        actor=actor,
+        target=t,
+        changes={"assignee": agent.pk if agent else None},
+        data={"from": old},
+    )
+    if agent is not None and agent.pk != getattr(actor, "pk", None):
+        notify.notify_assigned(t, agent=agent, version=t.version)
+    _event(t, "assignee")
+    return t
+
+
+@transaction.atomic
+def ticket_assign_automatically(*, ticket: Ticket, actor: Any) -> Ticket:
+    """Give the ticket to the least-busy active agent of its queue."""
+    t = _lock(ticket, None)
+    if t.queue is None:
+        raise ApplicationError(_("Ticket %(ref)s has no queue.") % {"ref": t.reference})
+    agent_id = assignment.pick_agent(queue=t.queue, now=timezone.now(), exclude=t.assignee_id)
+    if agent_id is None:
+        raise ApplicationError(
+            _("Queue %(q)s has no active agent who could take it.") % {"q": t.queue.name}
+        )
+    from django.contrib.auth import get_user_model
+
+    return ticket_assign(ticket=t, agent=get_user_model().objects.get(pk=agent_id), actor=actor)
+
+
+# ------------------------------------------------------------------- merging
+
+
+@transaction.atomic
+def ticket_merge(*, duplicates: Sequence[Ticket], into: Ticket, actor: Any) -> Ticket:
+    """Merge duplicate tickets into one: their messages and files move, the duplicates close."""
+    if not is_staff_actor(actor):
+        raise Forbidden(_("Only staff can merge tickets."))
+    target = _lock(into, None)
+    if target.status == Status.CLOSED:
+        raise ApplicationError(_("Merge into an open ticket, not a closed one."))
+    now = timezone.now()
+    merged = []
+    for dup in sorted(duplicates, key=lambda d: d.pk):
+        if dup.pk == target.pk:
+            continue
+        d = _lock(dup, None)
+        if d.organisation_id != target.organisation_id:
+            raise ApplicationError(
+                _("%(a)s and %(b)s belong to different organisations and cannot be merged.")
+                % {"a": d.reference, "b": target.reference}
+            )
+        if d.status == Status.CLOSED:
+            raise ApplicationError(
+                _("%(ref)s is already closed.") % {"ref": d.reference}, code="already_closed"
+            )
+        d.messages.update(ticket=target)
+        d.attachments.update(ticket=target)
+        changed = _apply_status(d, Status.CLOSED, now=now)
+        d.merged_into = target
+        _save(d, [*changed, "merged_into"])
+        merged.append(d)
+    if not merged:
+        raise ApplicationError(_("Choose at least one other ticket to merge."))
+    Message.objects.create(
+        ticket=target,
+        author=actor if getattr(actor, "pk", None) else None,
+        internal=True,
+        body=_("Merged into this ticket: %(refs)s")
+        % {"refs": ", ".join(d.reference for d in merged)},
+        channel=Channel.AGENT,
+    )
+    _save(target, [])
+    audit_record_many(
+        action="ticket.merged",
+        actor=actor,
+        targets=merged,
+        data={"into": target.pk, "into_reference": target.reference},
+    )
+    _event(target, "merged")
+    return target
+
+
+# ------------------------------------------------------------------- housekeeping
+
+
+def tickets_close_resolved(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Close tickets resolved longer ago than the reopen window; return how many."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.TICKET_REOPEN_DAYS)
+    ids = list(
+        Ticket.objects.filter(status=Status.RESOLVED, resolved_at__lt=cutoff)
+        .order_by("resolved_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    closed = 0
+    for pk in ids:
+        try:
+            ticket_transition(
+                ticket=Ticket(pk=pk), status=Status.CLOSED, actor=None, reason="auto-close", now=now
+            )
+            closed += 1
+        except ApplicationError:
+            continue
+    return closed

@@ -1,0 +1,29 @@
+"""Celery tasks of tickets: thin wrappers over services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from tickets.models import BusinessCalendar
+from tickets.services import calendars, escalation, tickets
+
+
+@shared_task(name="tickets.sla_scan")
+def sla_scan() -> dict:
+    return escalation.sla_scan()
+
+
+@shared_task(name="tickets.close_resolved")
+def close_resolved() -> int:
+    return tickets.tickets_close_resolved()
+
+
+@shared_task(name="tickets.refresh_holidays")
+def refresh_holidays() -> list[dict]:
+    year = timezone.localdate().year
+    out = []
+    for calendar in BusinessCalendar.objects.exclude(holiday_country=""):
+        for y in (year, year + 1):
+            out.append(calendars.calendar_import_year(calendar=calendar, year=y))
+    return out
