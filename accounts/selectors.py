@@ -7,7 +7,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts import permissions
-from accounts.models import Organisation
+from accounts.models import Organisation, User
+from core import crypto
 
 
 def organisation_list(*, user: Any) -> QuerySet[Organisation]:
@@ -20,3 +21,8 @@ def organisation_get(*, user: Any, pk: int) -> Organisation:
     return permissions.get_scoped_or_404(
         user, Organisation.objects.select_related("region"), org_field="pk", pk=pk
     )
+
+
+def user_by_email(email: str) -> User | None:
+    """Return the user with this email (normalised, through the blind index), or None."""
+    return User.objects.filter(email_bidx=crypto.blind_index("email", email)).first()

@@ -6,7 +6,6 @@ The agents' workspace (countdowns, reply box, bulk actions) builds on TicketAdmi
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import NoAdminLogMixin
 from tickets.models import (
@@ -112,7 +111,3 @@ class SurveyAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    @admin.display(description=_("comment"))
-    def comment_display(self, obj):
-        return obj.comment

@@ -27,6 +27,20 @@ PREMIUM = {
     Priority.P4: (8 * 60, 16 * 60, 10 * 8 * 60),
 }
 SCALE = {Tier.PREMIUM: 1.0, Tier.PLUS: 1.5, Tier.STANDARD: 2.0}
+# Every default policy: warn the assignee at 75 % of resolution, call the supervisor at 100 %
+# of first response or resolution, raise the priority at 150 % of resolution.
+DEFAULT_RULES = [
+    {"target": Target.FIRST_RESPONSE, "percent": 100, "level": 2, "notify_supervisor": True},
+    {"target": Target.RESOLUTION, "percent": 75, "level": 1},
+    {"target": Target.RESOLUTION, "percent": 100, "level": 2, "notify_supervisor": True},
+    {
+        "target": Target.RESOLUTION,
+        "percent": 150,
+        "level": 3,
+        "notify_supervisor": True,
+        "raise_priority": True,
+    },
+]
 
 
 @transaction.atomic
@@ -70,39 +84,7 @@ def ensure_policies(calendar: BusinessCalendar | None = None) -> list[SLAPolicy]
             )
             if created:
                 EscalationRule.objects.bulk_create(
-                    [
-                        EscalationRule(
-                            policy=policy,
-                            target=Target.FIRST_RESPONSE,
-                            percent=100,
-                            level=2,
-                            notify_assignee=True,
-                            notify_supervisor=True,
-                        ),
-                        EscalationRule(
-                            policy=policy,
-                            target=Target.RESOLUTION,
-                            percent=75,
-                            level=1,
-                            notify_assignee=True,
-                        ),
-                        EscalationRule(
-                            policy=policy,
-                            target=Target.RESOLUTION,
-                            percent=100,
-                            level=2,
-                            notify_assignee=True,
-                            notify_supervisor=True,
-                        ),
-                        EscalationRule(
-                            policy=policy,
-                            target=Target.RESOLUTION,
-                            percent=150,
-                            level=3,
-                            notify_supervisor=True,
-                            raise_priority=True,
-                        ),
-                    ]
+                    EscalationRule(policy=policy, **rule) for rule in DEFAULT_RULES
                 )
             policies.append(policy)
     return policies

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from accounts.models import Organisation, Region, User
-from core import crypto
+from accounts.models import Region
+from accounts.selectors import user_by_email
 from equipment.models import Unit
 from tickets.defaults import ensure_calendar, ensure_policies
 from tickets.models import CannedResponse, Queue, QueueMember, Status, Ticket
@@ -91,10 +91,6 @@ TICKETS = [
 ]
 
 
-def _user(email: str) -> User | None:
-    return User.objects.filter(email_bidx=crypto.blind_index("email", email)).first()
-
-
 def seed() -> int:
     created = 0
     calendar = ensure_calendar()
@@ -106,12 +102,12 @@ def seed() -> int:
                 "name": name,
                 "region": Region.objects.filter(code=region).first() if region else None,
                 "product_line": line,
-                "supervisor": _user(supervisor),
+                "supervisor": user_by_email(supervisor),
             },
         )
         created += was_created
         for email in agents:
-            agent = _user(email)
+            agent = user_by_email(email)
             if agent is not None:
                 QueueMember.objects.get_or_create(queue=queue, agent=agent)
     for title, en, zh in CANNED:
@@ -120,15 +116,14 @@ def seed() -> int:
         )[1]
     if Ticket.objects.exists():
         return created
-    agent = _user("daniel.wu@welddesk.example")
+    agent = user_by_email("daniel.wu@welddesk.example")
     for email, serial, priority, kind, subject, body, status in TICKETS:
-        requester = _user(email)
+        requester = user_by_email(email)
         if requester is None:
             continue
-        org = Organisation.objects.get(pk=requester.organisation_id)
         ticket = svc.ticket_open(
             actor=requester,
-            organisation=org,
+            organisation=requester.organisation,
             requester=requester,
             subject=subject,
             body=body,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -49,12 +48,6 @@ def survey(request, token: str):
     return render(request, "tickets/survey.html", context)
 
 
-def _content_disposition(name: str) -> str:
-    ascii_name = name.encode("ascii", "ignore").decode() or "download"
-    ascii_name = ascii_name.replace('"', "").replace("\\", "")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-
-
 @login_required
 @never_cache
 def attachment_download(request, pk: int):
@@ -72,7 +65,7 @@ def attachment_download(request, pk: int):
             raise Http404 from exc
         response = FileResponse(handle, content_type=attachment.content_type)
         response["Content-Length"] = str(attachment.size)
-    response["Content-Disposition"] = _content_disposition(attachment.original_name)
+    response["Content-Disposition"] = content_disposition_header(True, attachment.original_name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
@@ -79,6 +80,8 @@ class TicketCounter(models.Model):
 class Ticket(TimeStampedModel):
     """A customer's request. State changes only through tickets.services."""
 
+    # Set by the opening service (its clock, which tests and imports may fix), not auto_now_add.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
     organisation = models.ForeignKey(
         Organisation,

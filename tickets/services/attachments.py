@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import File
 from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
@@ -32,10 +31,6 @@ class CheckedFile:
     size: int
     sha256: str
     is_image: bool
-
-
-def max_bytes() -> int:
-    return int(getattr(settings, "ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024))
 
 
 def safe_name(name: str) -> str:
@@ -77,7 +72,7 @@ def check_upload(upload: Any) -> CheckedFile:
     size = getattr(upload, "size", None)
     if size is None:
         raise ApplicationError(_("The upload could not be read."))
-    limit = max_bytes()
+    limit = settings.ATTACHMENT_MAX_BYTES
     if size > limit:
         raise ApplicationError(
             _("%(name)s is larger than the limit of %(mb)s MB.")
@@ -110,7 +105,3 @@ def check_upload(upload: Any) -> CheckedFile:
     return CheckedFile(
         name=name, content_type=kind[0], size=size, sha256=digest.hexdigest(), is_image=kind[1]
     )
-
-
-def as_django_file(upload: Any) -> File:
-    return upload if isinstance(upload, File) else File(upload, name="upload")

@@ -142,6 +142,7 @@ def _notify(now, rows, assignee_ids: set[int], supervisor_ids: set[int]) -> None
         )
     )
     inbox: dict[int, list[dict]] = defaultdict(list)
+    listed: set[tuple[int, int]] = set()  # (recipient, ticket): a recipient sees a ticket once
     for t in tickets:
         target, percent = fired.get(t["pk"], (Target.RESOLUTION, 100))
         item = {
@@ -152,12 +153,15 @@ def _notify(now, rows, assignee_ids: set[int], supervisor_ids: set[int]) -> None
             "due": t[f"{target}_due"],
             "link": links.agent_ticket_url(t["pk"]),
         }
+        recipients = []
         if t["pk"] in assignee_ids and t["assignee_id"]:
-            inbox[t["assignee_id"]].append(item)
+            recipients.append(t["assignee_id"])
         if t["pk"] in supervisor_ids and t["queue__supervisor_id"]:
-            sup = t["queue__supervisor_id"]
-            if item not in inbox[sup]:
-                inbox[sup].append(item)
+            recipients.append(t["queue__supervisor_id"])
+        for user_id in recipients:
+            if (user_id, t["pk"]) not in listed:
+                listed.add((user_id, t["pk"]))
+                inbox[user_id].append(item)
     run = uuid.uuid4().hex[:12]
     users = get_user_model().objects.in_bulk(list(inbox))
     for user_id, items in inbox.items():

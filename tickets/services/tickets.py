@@ -261,9 +261,6 @@ def ticket_open(
     if ticket.queue is not None:
         ticket.assignee_id = assignment.pick_agent(queue=ticket.queue, now=now)
     ticket.save(force_insert=True)
-    if ticket.created_at != now:  # auto_now_add overrides; keep the service's clock
-        Ticket.objects.filter(pk=ticket.pk).update(created_at=now)
-        ticket.created_at = now
     sla.sla_arm(ticket, plan, now=now)
     message = Message.objects.create(
         ticket=ticket,
@@ -518,8 +515,10 @@ def ticket_update(
         raise Forbidden(_("Only staff can edit a ticket's details."))
     t = _lock(ticket, expected_version)
     changes: dict[str, Any] = {}
-    if subject is not None and _clean_subject(subject) != t.subject:
-        t.subject = changes["subject"] = _clean_subject(subject)
+    if subject is not None:
+        subject = _clean_subject(subject)
+        if subject != t.subject:
+            t.subject = changes["subject"] = subject
     if kind is not None and kind != t.kind:
         t.kind = changes["kind"] = _clean_choice(kind, Kind, "kind")
     if unit is not False and unit != t.unit:

@@ -8,8 +8,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import demo, roles, services
-from accounts.models import Organisation, Region, User
-from core import crypto
+from accounts.models import Organisation, Region
+from accounts.selectors import user_by_email
 
 
 class Command(BaseCommand):
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                         )
                         created += 1
             for email, name, role_list, region_codes, language, superuser in demo.STAFF:
-                user = User.objects.filter(email_bidx=crypto.blind_index("email", email)).first()
+                user = user_by_email(email)
                 if user is None:
                     user = services.user_create(
                         email=email,
@@ -107,4 +107,4 @@ class Command(BaseCommand):
 
 
 def _exists(email: str) -> bool:
-    return User.objects.filter(email_bidx=crypto.blind_index("email", email)).exists()
+    return user_by_email(email) is not None
