@@ -17,7 +17,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles, services
-from accounts.models import Organisation, Region, User
+from accounts.models import ApiKey, Organisation, Region, User
+from accounts.permissions import has_role
 from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
@@ -326,3 +327,98 @@ class TOTPDeviceAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["organisation", "name", "scope"]
+
+
+@admin.action(description=_("Revoke the selected API keys"))
+def revoke_api_keys(modeladmin, request, queryset):
+    n = 0
+    for key in queryset.filter(revoked_at__isnull=True):
+        services.api_key_revoke(key=key, actor=request.user)
+        n += 1
+    modeladmin.message_user(request, _("%(n)d API keys were revoked.") % {"n": n})
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """Supervisors create keys here; the token is shown once, then only its prefix."""
+
+    list_display = [
+        "name",
+        "organisation",
+        "scope",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "active",
+    ]
+    list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["organisation", "created_by"]
+    search_fields = ["name", "prefix", "organisation__name"]
+    readonly_fields = [
+        "organisation",
+        "name",
+        "scope",
+        "prefix",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = [revoke_api_keys]
+
+    @admin.display(boolean=True, description=_("active"))
+    def active(self, obj):
+        return obj.is_active
+
+    def _supervisor(self, request) -> bool:
+        return has_role(request.user, roles.SUPERVISOR)
+
+    def has_module_permission(self, request):
+        return self._supervisor(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._supervisor(request)
+
+    def has_add_permission(self, request):
+        return self._supervisor(request)
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is read-only; revoking is the bulk action.
+        return self._supervisor(request) and obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["organisation", "name", "scope"] if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        key, token = services.api_key_create(
+            actor=request.user,
+            organisation=form.cleaned_data["organisation"],
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+        )
+        obj.pk = key.pk
+        messages.warning(
+            request,
+            _(
+                "Copy this key now; it will not be shown again. Give it to %(org)s's system "
+                "through a safe channel: %(token)s"
+            )
+            % {"org": key.organisation, "token": token},
+        )

@@ -26,19 +26,39 @@ class OrganisationOut(serializers.ModelSerializer):
         fields = ["id", "name", "name_en", "tier", "region", "is_active"]
 
 
+class ApiKeyOut(serializers.Serializer):
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scope = serializers.CharField()
+
+
 class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        email = serializers.EmailField()
+        id = serializers.IntegerField(allow_null=True)
+        email = serializers.EmailField(allow_null=True)
         full_name = serializers.CharField()
         language = serializers.CharField()
         is_staff = serializers.BooleanField()
         roles = serializers.ListField(child=serializers.CharField())
         organisation = OrganisationOut(allow_null=True)
+        api_key = ApiKeyOut(required=False)
 
-    @extend_schema(responses=OutputSerializer, summary="The signed-in user")
+    @extend_schema(responses=OutputSerializer, summary="The signed-in user, or the API key")
     def get(self, request: Request) -> Response:
         user = request.user
+        key = getattr(user, "api_key", None)
+        if key is not None:
+            data = {
+                "id": None,
+                "email": None,
+                "full_name": key.name,
+                "language": "en",
+                "is_staff": False,
+                "roles": [],
+                "organisation": key.organisation,
+                "api_key": key,
+            }
+            return Response(self.OutputSerializer(data).data, headers={"Cache-Control": "no-store"})
         data = {
             "id": user.pk,
             "email": user.email,

@@ -104,3 +104,17 @@ class SecondFactorMiddleware:
 
         target = "accounts:otp_verify" if has_confirmed_totp(user) else "accounts:otp_setup"
         return redirect(f"{reverse(target)}?next={quote(request.get_full_path())}")
+
+
+class ApiKeyAuditMiddleware:
+    """Write the audit row of every API-key request once its response is known."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        from accounts.api_auth import audit_api_key_use
+
+        audit_api_key_use(request, response)
+        return response

@@ -15,11 +15,24 @@ ROLES = (AGENT, SUPERVISOR, COMPLIANCE)
 
 ROLE_LABELS = {AGENT: "Agent", SUPERVISOR: "Supervisor", COMPLIANCE: "Compliance officer"}
 
+# What every desk role needs to work tickets in the admin (writes still go through services).
+_TICKET_DESK = [
+    "tickets.view_ticket",
+    "tickets.change_ticket",
+    "tickets.view_queue",
+    "tickets.view_cannedresponse",
+    "tickets.view_survey",
+    "equipment.view_unit",
+    "equipment.view_machinemodel",
+    "equipment.view_faultcode",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT: [
         "accounts.view_organisation",
         "accounts.view_user",
         "accounts.view_region",
+        *_TICKET_DESK,
     ],
     SUPERVISOR: [
         "accounts.view_organisation",
@@ -32,6 +45,22 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "notifications.view_outbox",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
+        *_TICKET_DESK,
+        "accounts.view_apikey",
+        "accounts.add_apikey",
+        "accounts.change_apikey",
+        "equipment.add_unit",
+        "equipment.change_unit",
+        "equipment.add_faultcode",
+        "equipment.change_faultcode",
+        "tickets.add_queue",
+        "tickets.change_queue",
+        "tickets.add_cannedresponse",
+        "tickets.change_cannedresponse",
+        "tickets.view_slapolicy",
+        "tickets.change_slapolicy",
+        "tickets.view_businesscalendar",
+        "tickets.change_businesscalendar",
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

@@ -16,11 +16,14 @@ from core import context, pii
 
 
 def actor_ref_for(actor: Any) -> str:
-    """Return the reference stored for an actor: 'user:<id>', 'system' or 'anonymous'."""
+    """Return the reference stored for an actor: 'user:<id>', 'api_key:<id>', 'system'..."""
     if actor is None:
         return "system"
     if isinstance(actor, str):
         return actor
+    ref = getattr(actor, "audit_ref", None)
+    if ref:
+        return ref
     if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) is not None:
         return f"user:{actor.pk}"
     return "anonymous"

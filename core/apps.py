@@ -14,3 +14,11 @@ class CoreConfig(AppConfig):
 
         setting_changed.connect(crypto.reset_on_setting_change)
         post_migrate.connect(periodic.ensure_on_migrate, sender=self)
+        periodic.register(
+            periodic.Schedule(
+                name="core: purge idempotency records",
+                task="core.purge_idempotency",
+                crontab="41 * * * *",
+                description="Delete Idempotency-Key answers older than IDEMPOTENCY_TTL_HOURS.",
+            )
+        )

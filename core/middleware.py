@@ -27,6 +27,9 @@ def actor_of(request) -> str:
     wrapped = getattr(user, "_wrapped", user)
     if user is None or wrapped is empty:
         return "-"
+    ref = getattr(wrapped, "audit_ref", None)  # an API key's principal
+    if ref:
+        return ref
     return f"user:{user.pk}" if user.is_authenticated else "anonymous"
 
 

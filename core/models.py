@@ -30,3 +30,29 @@ class EncryptionCanary(models.Model):
 
     def __str__(self) -> str:
         return f"encryption canary #{self.pk}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to one POST carrying an Idempotency-Key, per caller scope.
+
+    A row is inserted (in flight) before the request runs and completed with the response in
+    the same transaction as the request's own writes, so a crash leaves no answer without the
+    writes it describes.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    completed = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency {self.scope} {self.key[:16]}"

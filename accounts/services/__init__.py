@@ -1,5 +1,6 @@
 """Every write of the accounts app: users, organisations, sign-in and two-factor devices."""
 
+from accounts.services.api_keys import api_key_create, api_key_revoke
 from accounts.services.auth import (
     LoginRefused,
     login_attempt,
@@ -25,6 +26,8 @@ from accounts.services.users import (
 __all__ = [
     "LoginRefused",
     "OtpRefused",
+    "api_key_create",
+    "api_key_revoke",
     "backup_codes_regenerate",
     "login_attempt",
     "logout_record",

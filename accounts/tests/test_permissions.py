@@ -83,7 +83,9 @@ def test_anonymous_and_orgless_users_see_nothing(two_orgs):
         ).count()
         == 0
     )
-    assert Client().get("/api/v1/organisations/").status_code == 403
+    # Not signed in: 401 with the scheme a partner system should use.
+    anonymous = Client().get("/api/v1/organisations/")
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Api-Key"
 
 
 def test_customer_responses_carry_no_internal_fields(client, two_orgs):

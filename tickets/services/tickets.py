@@ -264,7 +264,9 @@ def ticket_open(
     sla.sla_arm(ticket, plan, now=now)
     message = Message.objects.create(
         ticket=ticket,
-        author=requester if requester is not None else (actor if hasattr(actor, "pk") else None),
+        author=requester
+        if requester is not None
+        else (actor if getattr(actor, "pk", None) else None),
         from_customer=not is_staff_actor(actor),
         body=body,
         channel=channel,

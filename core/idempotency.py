@@ -1,0 +1,135 @@
+"""Idempotency-Key for POST: the same key and body give the same answer and one effect.
+
+- same key, same request: the stored status and body are replayed (`Idempotent-Replayed: true`);
+- same key, different request: 422;
+- same key while the first request is still running: 409;
+- keys are scoped (e.g. per organisation), so two customers may use the same key.
+A 5xx answer or an exception frees the key so the client can retry. Records expire after
+IDEMPOTENCY_TTL_HOURS and are purged by the `core.purge_idempotency` task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework.response import Response
+
+from core.errors import ApplicationError, Conflict
+from core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# An in-flight record older than this is taken to be abandoned (its worker died).
+STALE_AFTER = dt.timedelta(minutes=5)
+
+
+def request_fingerprint(request) -> str:
+    """Hash the method, path and body (JSON bodies canonicalised, so key order does not matter)."""
+    raw = request.body if hasattr(request, "body") else b""
+    try:
+        body = json.dumps(json.loads(raw or b"null"), sort_keys=True, separators=(",", ":"))
+        payload = body.encode()
+    except (ValueError, UnicodeDecodeError):
+        payload = raw
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
+    digest.update(payload)
+    return digest.hexdigest()
+
+
+def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Response:
+    """Insert an in-flight record, or answer from the existing one."""
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    scope=scope, key=key, request_hash=fingerprint
+                )
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+            if existing is None:
+                continue  # it was freed meanwhile: try again
+            if existing.request_hash != fingerprint:
+                raise ApplicationError(
+                    _(
+                        "This Idempotency-Key was already used with a different request. "
+                        "Use a new key for a new request."
+                    ),
+                    code="idempotency_key_reused",
+                    status_code=422,
+                ) from None
+            if existing.completed:
+                response = Response(existing.response_body, status=existing.status_code)
+                response["Idempotent-Replayed"] = "true"
+                return response
+            if timezone.now() - existing.created_at > STALE_AFTER:
+                IdempotencyRecord.objects.filter(pk=existing.pk, completed=False).delete()
+                continue
+            raise Conflict(
+                _("A request with this Idempotency-Key is still being processed. Retry later."),
+                code="idempotency_in_flight",
+            ) from None
+    raise Conflict(_("The Idempotency-Key is busy. Retry later."), code="idempotency_in_flight")
+
+
+def idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Response:
+    """Run handler once per (scope, Idempotency-Key); without the header just run it."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return handler()
+    if not _VALID_KEY.match(key):
+        raise ApplicationError(
+            _("The Idempotency-Key header must be 1 to 255 visible ASCII characters."),
+            code="invalid_idempotency_key",
+            fields={HEADER: [_("Use for example a UUID.")]},
+        )
+    claimed = _claim(scope, key, request_fingerprint(request))
+    if isinstance(claimed, Response):
+        return claimed
+    try:
+        with transaction.atomic():
+            try:
+                response = handler()
+            except ApplicationError as exc:
+                # A refused request is a deterministic answer: store it like a success.
+                from core.errors import error_body
+
+                response = Response(
+                    error_body(code=exc.code, message=exc.message, fields=exc.fields),
+                    status=exc.status_code,
+                )
+            if response.status_code >= 500:
+                raise _Retryable(response)
+            IdempotencyRecord.objects.filter(pk=claimed.pk).update(
+                completed=True,
+                status_code=response.status_code,
+                response_body=json.loads(json.dumps(response.data, default=str)),
+            )
+        return response
+    except _Retryable as exc:
+        IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
+        return exc.response
+    except BaseException:
+        IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
+        raise
+
+
+class _Retryable(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def idempotency_purge(*, now: dt.datetime | None = None) -> int:
+    """Delete records past their time to live; return how many."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,554 @@
+"""REST API of tickets, units and fault codes (/api/v1/), for the portal and partner systems.
+
+Callers are customers signed in to the portal (session), partner systems with an API key of
+their organisation, or staff (session, scoped to their regions). Every read goes through the
+scoped selectors; every write through tickets.services, so it is validated, audited and
+notified exactly like the same act in the portal or the admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors as account_selectors
+from accounts.permissions import get_scoped_or_404, is_customer, is_staff_member
+from core.errors import ApplicationError, NotFound
+from core.idempotency import idempotent
+from equipment import selectors as equipment_selectors
+from equipment.models import FaultCode, ProductLine, Unit, WarrantyStatus
+from tickets import selectors
+from tickets.models import (
+    ACTIVE_STATUSES,
+    Channel,
+    Kind,
+    Material,
+    Priority,
+    ShieldingGas,
+    Status,
+    Ticket,
+)
+from tickets.services import tickets as ticket_services
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=_(
+        "Optional. Repeating a POST with the same key and body returns the first answer and "
+        "creates nothing new; the same key with another body is refused with 422."
+    ),
+)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class ApiView(APIView):
+    """Base of the ticket API views: JSON and form parsers (files on multipart)."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+
+def _scope_key(user: Any) -> str:
+    """The namespace of Idempotency-Keys: the caller's organisation, or the staff member."""
+    if getattr(user, "organisation_id", None) and not user.is_staff:
+        return f"org:{user.organisation_id}"
+    return f"user:{user.pk}"
+
+
+def _version(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApplicationError(
+            _("expected_version must be a whole number."),
+            fields={"expected_version": [_("Enter a whole number.")]},
+        ) from None
+
+
+# ------------------------------------------------------------------- serializers
+
+
+class SlaOut(serializers.Serializer):
+    policy = serializers.CharField(source="sla_policy_id", allow_null=True)
+    first_response_due = serializers.DateTimeField(allow_null=True)
+    next_reply_due = serializers.DateTimeField(allow_null=True)
+    resolution_due = serializers.DateTimeField(allow_null=True)
+    paused = serializers.SerializerMethodField()
+    warning = serializers.BooleanField(source="sla_warning")
+    breached = serializers.BooleanField(source="sla_breached")
+    first_response_met = serializers.BooleanField(allow_null=True)
+    resolution_met = serializers.BooleanField(allow_null=True)
+
+    def get_paused(self, ticket: Ticket) -> bool:
+        return ticket.sla_paused_at is not None
+
+
+class TicketOut(serializers.ModelSerializer):
+    organisation = serializers.IntegerField(source="organisation_id")
+    unit = serializers.CharField(source="unit.serial_number", default=None, allow_null=True)
+    queue = serializers.CharField(source="queue.name", default=None, allow_null=True)
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    sla = SlaOut(source="*")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "reference",
+            "url",
+            "subject",
+            "status",
+            "priority",
+            "kind",
+            "channel",
+            "organisation",
+            "unit",
+            "queue",
+            "tags",
+            "version",
+            "created_at",
+            "updated_at",
+            "resolved_at",
+            "closed_at",
+            "sla",
+        ]
+
+    def get_url(self, ticket: Ticket) -> str:
+        return reverse("api-ticket", kwargs={"reference": ticket.reference})
+
+
+class AttachmentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="original_name")
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, attachment) -> str:
+        return reverse("tickets:attachment", kwargs={"pk": attachment.pk})
+
+
+class MessageOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    from_customer = serializers.BooleanField()
+    internal = serializers.BooleanField()
+    author = serializers.SerializerMethodField()
+    body = serializers.CharField()
+    channel = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    attachments = AttachmentOut(many=True)
+
+    def get_author(self, message) -> str | None:
+        # Customers see agents' names; staff see everyone's.
+        return message.author.full_name if message.author_id else None
+
+
+class FaultReportOut(serializers.Serializer):
+    fault_code = serializers.CharField(source="fault_code.code", default=None, allow_null=True)
+    laser_power_w = serializers.IntegerField(allow_null=True)
+    pulse_frequency_hz = serializers.DecimalField(10, 2, allow_null=True)
+    pulse_width_ms = serializers.DecimalField(8, 3, allow_null=True)
+    wire_feed_speed_m_min = serializers.DecimalField(8, 2, allow_null=True)
+    shielding_gas = serializers.CharField()
+    gas_flow_l_min = serializers.DecimalField(8, 2, allow_null=True)
+    material = serializers.CharField()
+    thickness_mm = serializers.DecimalField(8, 2, allow_null=True)
+    seam_speed_mm_s = serializers.DecimalField(8, 2, allow_null=True)
+
+
+class TicketDetailOut(TicketOut):
+    messages = MessageOut(many=True)
+    fault_report = serializers.SerializerMethodField()
+
+    class Meta(TicketOut.Meta):
+        fields = [*TicketOut.Meta.fields, "fault_report", "messages"]
+
+    @extend_schema(responses=FaultReportOut(allow_null=True))
+    def get_fault_report(self, ticket: Ticket) -> dict | None:
+        report = getattr(ticket, "fault_report", None)
+        return FaultReportOut(report).data if report is not None else None
+
+
+class FaultReportIn(serializers.Serializer):
+    fault_code = serializers.SlugRelatedField(
+        slug_field="code", queryset=FaultCode.objects.all(), required=False, allow_null=True
+    )
+    laser_power_w = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=100_000
+    )
+    pulse_frequency_hz = serializers.DecimalField(
+        10, 2, required=False, allow_null=True, min_value=0
+    )
+    pulse_width_ms = serializers.DecimalField(8, 3, required=False, allow_null=True, min_value=0)
+    wire_feed_speed_m_min = serializers.DecimalField(
+        8, 2, required=False, allow_null=True, min_value=0
+    )
+    shielding_gas = serializers.ChoiceField(ShieldingGas.choices, required=False, allow_blank=True)
+    gas_flow_l_min = serializers.DecimalField(8, 2, required=False, allow_null=True, min_value=0)
+    material = serializers.ChoiceField(Material.choices, required=False, allow_blank=True)
+    thickness_mm = serializers.DecimalField(8, 2, required=False, allow_null=True, min_value=0)
+    seam_speed_mm_s = serializers.DecimalField(8, 2, required=False, allow_null=True, min_value=0)
+
+
+class TicketIn(serializers.Serializer):
+    subject = serializers.CharField(max_length=200)
+    body = serializers.CharField(max_length=ticket_services.MAX_BODY)
+    kind = serializers.ChoiceField(Kind.choices, default=Kind.FAULT)
+    priority = serializers.ChoiceField(Priority.choices, default=Priority.P3)
+    unit = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, help_text=_("Serial number")
+    )
+    requester_email = serializers.EmailField(required=False, allow_blank=True)
+    organisation = serializers.IntegerField(
+        required=False, help_text=_("Staff only: the customer organisation")
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, max_length=10
+    )
+    fault_report = FaultReportIn(required=False, allow_null=True)
+    attachments = serializers.ListField(
+        child=serializers.FileField(), required=False, max_length=10, write_only=True
+    )
+
+
+class ReplyIn(serializers.Serializer):
+    body = serializers.CharField(max_length=ticket_services.MAX_BODY)
+    internal = serializers.BooleanField(default=False, help_text=_("Staff only"))
+    expected_version = serializers.IntegerField(required=False, min_value=1)
+    attachments = serializers.ListField(
+        child=serializers.FileField(), required=False, max_length=10, write_only=True
+    )
+
+
+class CloseIn(serializers.Serializer):
+    expected_version = serializers.IntegerField(required=False, min_value=1)
+
+
+# ------------------------------------------------------------------- tickets
+
+
+class TicketListApi(ApiView):
+    @extend_schema(
+        summary="Tickets I may see, newest first",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=[*Status.values, "active"]),
+            OpenApiParameter("priority", OpenApiTypes.INT, enum=Priority.values),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=Kind.values),
+            OpenApiParameter("unit", OpenApiTypes.STR, description="Serial number"),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Reference, subject, serial"),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses=TicketOut(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        status_filter: Any = params.get("status", "")
+        if status_filter == "active":
+            status_filter = list(ACTIVE_STATUSES)
+        elif status_filter and status_filter not in Status.values:
+            raise ApplicationError(
+                _("Unknown status filter."),
+                fields={"status": [", ".join([*Status.values, "active"])]},
+            )
+        priority = params.get("priority", "")
+        if priority and priority not in {str(p) for p in Priority.values}:
+            raise ApplicationError(_("Unknown priority."), fields={"priority": ["1, 2, 3, 4"]})
+        kind = params.get("kind", "")
+        if kind and kind not in Kind.values:
+            raise ApplicationError(_("Unknown kind."), fields={"kind": [", ".join(Kind.values)]})
+        qs = selectors.ticket_list(
+            user=request.user,
+            status=status_filter or None,
+            priority=int(priority) if priority else None,
+            kind=kind,
+            search=params.get("q", "")[:100],
+        ).prefetch_related("tags")
+        serial = params.get("unit", "")
+        if serial:
+            qs = qs.filter(unit__serial_number=serial[:40])
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(TicketOut(page, many=True).data)
+
+    @extend_schema(
+        summary="Open a ticket",
+        request={"application/json": TicketIn, "multipart/form-data": TicketIn},
+        responses={201: TicketDetailOut},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request: Request) -> Response:
+        return idempotent(
+            request, scope=_scope_key(request.user), handler=lambda: self._create(request)
+        )
+
+    def _create(self, request: Request) -> Response:
+        data = TicketIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        user = request.user
+        organisation, requester, channel = self._caller(user, values)
+        unit = None
+        if values.get("unit"):
+            unit = (
+                Unit.objects.select_related("machine_model")
+                .filter(serial_number=values["unit"], organisation=organisation)
+                .first()
+            )
+            if unit is None:
+                raise ApplicationError(
+                    _("No unit with this serial number belongs to the organisation."),
+                    fields={"unit": [_("Check the serial number on the machine's rating plate.")]},
+                )
+        report = values.get("fault_report") or None
+        ticket = ticket_services.ticket_open(
+            actor=user,
+            organisation=organisation,
+            requester=requester,
+            subject=values["subject"],
+            body=values["body"],
+            unit=unit,
+            kind=values["kind"],
+            priority=values["priority"],
+            channel=channel,
+            tags=values.get("tags", ()),
+            fault_report=dict(report) if report else None,
+            attachments=values.get("attachments", ()),
+        )
+        return Response(_created_body(ticket), status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _caller(user: Any, values: dict) -> tuple[Any, Any, str]:
+        """Return (organisation, requester, channel) for the caller."""
+        email = values.get("requester_email") or ""
+        if getattr(user, "api_key", None) is not None:
+            organisation, channel, requester = user.organisation, Channel.API, None
+        elif is_customer(user):
+            return user.organisation, user, Channel.PORTAL
+        elif is_staff_member(user):
+            if not values.get("organisation"):
+                raise ApplicationError(
+                    _("Staff must name the customer organisation."),
+                    fields={"organisation": [_("This field is required.")]},
+                )
+            organisation = account_selectors.organisation_get(user=user, pk=values["organisation"])
+            channel, requester = Channel.AGENT, None
+        else:
+            raise NotFound(_("Not found."))
+        if email:
+            requester = account_selectors.user_by_email(email)
+            if requester is None or requester.organisation_id != organisation.pk:
+                raise ApplicationError(
+                    _("No person with this email belongs to the organisation."),
+                    fields={"requester_email": [_("Use the email of a registered contact.")]},
+                )
+        return organisation, requester, channel
+
+
+def _created_body(ticket: Ticket) -> dict:
+    """The 201 body: the ticket as the list shows it (no second read of the new rows)."""
+    return TicketOut(ticket).data
+
+
+class TicketDetailApi(ApiView):
+    @extend_schema(summary="One ticket with its conversation", responses=TicketDetailOut)
+    def get(self, request: Request, reference: str) -> Response:
+        ticket = selectors.ticket_get(user=request.user, reference=reference)
+        return Response(TicketDetailOut(ticket).data)
+
+
+class TicketReplyApi(ApiView):
+    @extend_schema(
+        summary="Reply to a ticket (a customer reply reopens a recently resolved ticket)",
+        request={"application/json": ReplyIn, "multipart/form-data": ReplyIn},
+        responses={201: MessageOut},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        return idempotent(
+            request,
+            scope=_scope_key(request.user),
+            handler=lambda: self._reply(request, reference),
+        )
+
+    def _reply(self, request: Request, reference: str) -> Response:
+        data = ReplyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        ticket = selectors.ticket_get(user=request.user, reference=reference)
+        message = ticket_services.ticket_reply(
+            ticket=ticket,
+            author=request.user,
+            body=values["body"],
+            internal=values["internal"],
+            attachments=values.get("attachments", ()),
+            channel=Channel.API if getattr(request.user, "api_key", None) else Channel.PORTAL,
+            expected_version=values.get("expected_version"),
+        )
+        message.author = request.user if getattr(request.user, "pk", None) else None
+        return Response(MessageOut(message).data, status=status.HTTP_201_CREATED)
+
+
+class TicketCloseApi(ApiView):
+    @extend_schema(
+        summary="Close a ticket",
+        request=CloseIn,
+        responses=TicketOut,
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        return idempotent(
+            request,
+            scope=_scope_key(request.user),
+            handler=lambda: self._close(request, reference),
+        )
+
+    def _close(self, request: Request, reference: str) -> Response:
+        data = CloseIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = selectors.ticket_get(user=request.user, reference=reference)
+        ticket = ticket_services.ticket_transition(
+            ticket=ticket,
+            status=Status.CLOSED,
+            actor=request.user,
+            expected_version=data.validated_data.get("expected_version"),
+        )
+        return Response(TicketOut(ticket).data)
+
+
+# ------------------------------------------------------------------- units and fault codes
+
+
+class UnitOut(serializers.ModelSerializer):
+    model = serializers.CharField(source="machine_model.name")
+    model_code = serializers.CharField(source="machine_model.code")
+    product_line = serializers.ChoiceField(ProductLine.choices, source="machine_model.product_line")
+    organisation = serializers.IntegerField(source="organisation_id")
+    warranty = serializers.ChoiceField(WarrantyStatus.choices)
+
+    class Meta:
+        model = Unit
+        fields = [
+            "serial_number",
+            "model",
+            "model_code",
+            "product_line",
+            "organisation",
+            "site",
+            "installed_on",
+            "firmware",
+            "warranty_ends_on",
+            "warranty",
+            "contract_tier",
+        ]
+
+
+class TicketBriefOut(serializers.Serializer):
+    reference = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.CharField()
+    priority = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class UnitDetailOut(UnitOut):
+    open_tickets = serializers.SerializerMethodField()
+
+    class Meta(UnitOut.Meta):
+        fields = [*UnitOut.Meta.fields, "open_tickets"]
+
+    @extend_schema(responses=TicketBriefOut(many=True))
+    def get_open_tickets(self, unit: Unit) -> list:
+        return TicketBriefOut(self.context["open_tickets"], many=True).data
+
+
+class UnitListApi(ApiView):
+    @extend_schema(
+        summary="Installed units I may see, with their warranty status",
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Serial, site or model"),
+            OpenApiParameter("warranty", OpenApiTypes.STR, enum=WarrantyStatus.values),
+            OpenApiParameter("page", OpenApiTypes.INT),
+        ],
+        responses=UnitOut(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        qs = equipment_selectors.unit_list(
+            user=request.user,
+            search=request.query_params.get("q", "")[:100],
+            warranty=request.query_params.get("warranty", ""),
+        ).order_by("serial_number")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(UnitOut(page, many=True).data)
+
+
+class UnitDetailApi(ApiView):
+    @extend_schema(summary="One unit with its warranty and open tickets", responses=UnitDetailOut)
+    def get(self, request: Request, serial_number: str) -> Response:
+        unit = get_scoped_or_404(
+            request.user,
+            equipment_selectors.with_warranty_status(
+                Unit.objects.select_related("machine_model", "organisation")
+            ),
+            serial_number=serial_number,
+        )
+        open_tickets = selectors.ticket_list(user=request.user, status=list(ACTIVE_STATUSES))
+        open_tickets = (
+            open_tickets.filter(unit=unit)
+            .select_related(None)
+            .only("reference", "subject", "status", "priority", "created_at")[:100]
+        )
+        return Response(UnitDetailOut(unit, context={"open_tickets": open_tickets}).data)
+
+
+class FaultCodeOut(serializers.ModelSerializer):
+    class Meta:
+        model = FaultCode
+        fields = [
+            "code",
+            "title_en",
+            "title_zh",
+            "severity",
+            "first_checks_en",
+            "first_checks_zh",
+            "product_lines",
+        ]
+
+
+class FaultCodeListApi(ApiView):
+    @extend_schema(
+        summary="The fault-code catalogue",
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR),
+            OpenApiParameter("product_line", OpenApiTypes.STR, enum=ProductLine.values),
+            OpenApiParameter("page", OpenApiTypes.INT),
+        ],
+        responses=FaultCodeOut(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        qs = equipment_selectors.fault_code_list(
+            search=request.query_params.get("q", "")[:100],
+            product_line=request.query_params.get("product_line", "")[:20],
+        ).order_by("code")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(FaultCodeOut(page, many=True).data)
