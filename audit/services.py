@@ -100,7 +100,8 @@ def audit_record(
         target_type, target_id = target_ref_for(target)
     changed, payload = _payload(model=model, changes=changes, data=data)
     ctx = context.current()
-    with transaction.atomic():
+    # No savepoint: if the audit row cannot be written, the caller's whole transaction fails.
+    with transaction.atomic(savepoint=False):
         head = _lock_head()
         row = {
             "seq": head.seq + 1,

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, Min
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -48,21 +48,48 @@ def notification_enqueue(
         raise ApplicationError("A notification needs a recipient.")
     if not key or len(key) > 200:
         raise ApplicationError("A notification key must have 1 to 200 characters.")
-    row, created = Outbox.objects.get_or_create(
+    row = Outbox(
         key=key,
-        defaults={
-            "channel": channel,
-            "recipient": recipient.strip(),
-            "subject": one_line(subject)[:300],
-            "body": body,
-            "language": language,
-            "about_type": about._meta.label_lower if about is not None else "",
-            "about_id": str(about.pk) if about is not None else "",
-        },
+        channel=channel,
+        recipient=recipient.strip(),
+        subject=one_line(subject)[:300],
+        body=body,
+        language=language,
+        about_type=about._meta.label_lower if about is not None else "",
+        about_id=str(about.pk) if about is not None else "",
     )
-    if created:
-        enqueue_on_commit(DELIVER_TASK, row.pk)
+    pk = _insert_unless_key_exists(row)
+    if pk is None:
+        return Outbox.objects.get(key=key)
+    row.pk = pk
+    row._state.adding = False
+    enqueue_on_commit(DELIVER_TASK, row.pk)
     return row
+
+
+_INSERT_FIELDS = [f for f in Outbox._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_unless_key_exists(row: Outbox) -> int | None:
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: one round trip, no savepoint.
+
+    Returns the new id, or None when a row with the key already exists.
+    """
+    values = []
+    for field in _INSERT_FIELDS:
+        value = field.pre_save(row, add=True)
+        values.append(field.get_db_prep_save(value, connection))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
+    marks = ", ".join(["%s"] * len(values))
+    sql = (
+        f"INSERT INTO {quote(Outbox._meta.db_table)} ({columns}) VALUES ({marks}) "  # noqa: S608
+        f"ON CONFLICT ({quote('key')}) DO NOTHING RETURNING {quote('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        found = cursor.fetchone()
+    return found[0] if found else None
 
 
 def _message_id(key: str) -> str:

@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from typing import Any
 
 from django.db.models import Count, F, Q
+from django.db.models.signals import post_delete, post_save
 
 from tickets.models import ACTIVE_STATUSES, Queue, QueueMember
+
+# Active queues, cached per process: routing runs on every new ticket, queues change rarely.
+# A save or delete in this process clears the cache; other processes see it within the TTL.
+QUEUE_CACHE_TTL_S = 60
+_queues: list[Queue] | None = None
+_queues_expire = 0.0
+_lock = threading.Lock()
+
+
+def clear_queue_cache(**_kwargs: Any) -> None:
+    global _queues
+    with _lock:
+        _queues = None
+
+
+post_save.connect(clear_queue_cache, sender=Queue, dispatch_uid="tickets.queue_cache.save")
+post_delete.connect(clear_queue_cache, sender=Queue, dispatch_uid="tickets.queue_cache.delete")
+
+
+def _active_queues() -> list[Queue]:
+    global _queues, _queues_expire
+    now = time.monotonic()
+    queues = _queues
+    if queues is None or now > _queues_expire:
+        queues = list(Queue.objects.filter(is_active=True).order_by("pk"))
+        with _lock:
+            _queues, _queues_expire = queues, now + QUEUE_CACHE_TTL_S
+    return queues
 
 
 def route_queue(*, region_id: int | None, product_line: str) -> Queue | None:
@@ -15,11 +47,11 @@ def route_queue(*, region_id: int | None, product_line: str) -> Queue | None:
     Region and product line both matching beat region only, which beats product line only,
     which beats a catch-all queue (neither set).
     """
-    candidates = Queue.objects.filter(
-        Q(region_id=region_id) | Q(region__isnull=True),
-        Q(product_line=product_line) | Q(product_line=""),
-        is_active=True,
-    )
+    candidates = [
+        q
+        for q in _active_queues()
+        if q.region_id in (region_id, None) and q.product_line in (product_line, "")
+    ]
     ranked = sorted(
         candidates,
         key=lambda q: (-(2 if q.region_id is not None else 0) - (1 if q.product_line else 0), q.pk),
@@ -27,28 +59,39 @@ def route_queue(*, region_id: int | None, product_line: str) -> Queue | None:
     return ranked[0] if ranked else None
 
 
-def pick_agent(*, queue: Queue, now: dt.datetime, exclude: int | None = None) -> int | None:
-    """Return the id of the active member with the fewest open tickets (round-robin on ties).
+def choose_member(*, queue: Queue, exclude: int | None = None) -> QueueMember | None:
+    """Return the active member with the fewest open tickets (round-robin on ties), with agent.
 
-    The chosen member's `last_assigned_at` is stamped, so the next tie goes to someone else.
+    One query; the caller stamps the choice with `member_stamp` (as late in its transaction as
+    it can, since the stamp locks the member's row until commit).
     """
     members = QueueMember.objects.filter(
         queue=queue, is_active=True, agent__is_active=True, agent__is_staff=True
     )
     if exclude is not None:
         members = members.exclude(agent_id=exclude)
-    member = (
+    return (
         members.annotate(
             load=Count(
                 "agent__assigned_tickets",
                 filter=Q(agent__assigned_tickets__status__in=ACTIVE_STATUSES),
             )
         )
+        .select_related("agent")
         .order_by("load", F("last_assigned_at").asc(nulls_first=True), "agent_id")
-        .values_list("pk", "agent_id")
         .first()
     )
+
+
+def member_stamp(member: QueueMember, *, now: dt.datetime) -> None:
+    """Record that the member was just given a ticket, so the next tie goes to someone else."""
+    QueueMember.objects.filter(pk=member.pk).update(last_assigned_at=now)
+
+
+def pick_agent(*, queue: Queue, now: dt.datetime, exclude: int | None = None) -> Any:
+    """Choose and stamp a member at once; return the agent (a user) or None."""
+    member = choose_member(queue=queue, exclude=exclude)
     if member is None:
         return None
-    QueueMember.objects.filter(pk=member[0]).update(last_assigned_at=now)
-    return member[1]
+    member_stamp(member, now=now)
+    return member.agent

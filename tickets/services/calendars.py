@@ -49,6 +49,9 @@ def calendar_spec(calendar: BusinessCalendar) -> bt.CalendarSpec:
 def clear_calendar_cache() -> None:
     with _lock:
         _specs.clear()
+    from tickets.services.sla import clear_policy_cache  # cached policies hold calendars
+
+    clear_policy_cache()
 
 
 def calendar_touch(*, calendar: BusinessCalendar) -> None:
@@ -56,6 +59,9 @@ def calendar_touch(*, calendar: BusinessCalendar) -> None:
     BusinessCalendar.objects.filter(pk=calendar.pk).update(
         version=F("version") + 1, updated_at=timezone.now()
     )
+    from tickets.services.sla import clear_policy_cache  # cached policies hold calendars
+
+    clear_policy_cache()
 
 
 def statutory_days(country: str, year: int) -> tuple[dict[dt.date, str], set[dt.date]]:

@@ -11,11 +11,18 @@ the calling service saves the ticket and returns the field names it must save.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
 
 from tickets import businesstime as bt
 from tickets.models import (
+    BusinessCalendar,
     Clock,
+    EscalationRule,
     SLAPolicy,
     SLATimer,
     Target,
@@ -46,14 +53,41 @@ class Plan:
     clock: bt.AroundTheClock | bt.BusinessClock
 
 
+# Policies with their calendar and rules, cached per process (every new ticket needs one;
+# they change rarely). Saves in this process clear the cache; other processes see a change
+# within the TTL.
+POLICY_CACHE_TTL_S = 60
+_policies: dict[tuple[str, int], tuple[float, SLAPolicy]] = {}
+_policies_lock = threading.Lock()
+
+
+def clear_policy_cache(**_kwargs: Any) -> None:
+    with _policies_lock:
+        _policies.clear()
+
+
+for _model in (SLAPolicy, EscalationRule, BusinessCalendar):
+    for _signal in (post_save, post_delete):
+        _signal.connect(clear_policy_cache, sender=_model, dispatch_uid=f"sla.{_model}.{_signal}")
+
+
 def policy_for(*, tier: str, priority: int) -> SLAPolicy | None:
     """Return the policy for a contract tier and priority, with its calendar and rules."""
-    return (
+    key = (tier, priority)
+    now = time.monotonic()
+    hit = _policies.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    policy = (
         SLAPolicy.objects.select_related("calendar")
         .prefetch_related("rules")
         .filter(tier=tier, priority=priority)
         .first()
     )
+    if policy is not None:
+        with _policies_lock:
+            _policies[key] = (now + POLICY_CACHE_TTL_S, policy)
+    return policy
 
 
 def clock_for(policy: SLAPolicy) -> bt.AroundTheClock | bt.BusinessClock:

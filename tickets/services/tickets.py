@@ -77,6 +77,12 @@ def _event(ticket: Ticket, kind: str) -> None:
 
 
 def _next_reference(now: dt.datetime) -> str:
+    """Draw the next WD-<year>-NNNNNN number from the year's counter row.
+
+    Called outside the opening transaction, the UPDATE commits at once, so the counter row is
+    locked for one statement, not for the whole opening. References are unique and increasing;
+    an opening that fails after drawing its number leaves a gap (like a database sequence).
+    """
     year = timezone.localtime(now).year
     table = TicketCounter._meta.db_table
     sql = f"UPDATE {table} SET last = last + 1 WHERE year = %s RETURNING last"  # noqa: S608
@@ -194,7 +200,6 @@ def _save(ticket: Ticket, fields: Iterable[str]) -> None:
 # ------------------------------------------------------------------- opening
 
 
-@transaction.atomic
 def ticket_open(
     *,
     actor: Any,
@@ -211,7 +216,13 @@ def ticket_open(
     attachments: Sequence[Any] = (),
     now: dt.datetime | None = None,
 ) -> Ticket:
-    """Open a ticket: route it, assign it, start its SLA, audit it and tell the requester."""
+    """Open a ticket: route it, assign it, start its SLA, audit it and tell the requester.
+
+    Rows that every new ticket contends for are touched as late as possible: the reference
+    number is drawn in its own short transaction first (when the caller is not already inside
+    one), the chosen agent's round-robin stamp and the audit chain head come last, so the
+    locks they take are held only until the commit that follows at once.
+    """
     now = now or timezone.now()
     subject = _clean_subject(subject)
     body = _clean_body(body)
@@ -237,11 +248,51 @@ def ticket_open(
         )
     for upload in attachments:
         attachment_store.check(upload)
+    report_data = dict(fault_report or {})
+    if report_data:
+        # Validate before a reference number is spent.
+        _fault_report(Ticket(), report_data)
+    reference = _next_reference(now)
+    with transaction.atomic():
+        return _ticket_insert(
+            actor=actor,
+            organisation=organisation,
+            reference=reference,
+            subject=subject,
+            body=body,
+            requester=requester,
+            unit=unit,
+            kind=kind,
+            priority=priority,
+            channel=channel,
+            tags=tags,
+            report_data=report_data,
+            attachments=attachments,
+            now=now,
+        )
 
+
+def _ticket_insert(
+    *,
+    actor: Any,
+    organisation: Organisation,
+    reference: str,
+    subject: str,
+    body: str,
+    requester: Any,
+    unit: Unit | None,
+    kind: str,
+    priority: int,
+    channel: str,
+    tags: Sequence[str],
+    report_data: dict[str, Any],
+    attachments: Sequence[Any],
+    now: dt.datetime,
+) -> Ticket:
     tier = unit.contract_tier if unit is not None else organisation.tier
     product_line = unit.machine_model.product_line if unit is not None else ""
     ticket = Ticket(
-        reference=_next_reference(now),
+        reference=reference,
         organisation=organisation,
         requester=requester,
         unit=unit,
@@ -252,14 +303,15 @@ def ticket_open(
         status=Status.NEW,
         created_at=now,
     )
-    if fault_report:
-        report = _fault_report(ticket, fault_report)
     plan = sla.sla_plan(ticket, tier=tier, now=now)
     ticket.queue = assignment.route_queue(
         region_id=organisation.region_id, product_line=product_line
     )
+    member = None
     if ticket.queue is not None:
-        ticket.assignee_id = assignment.pick_agent(queue=ticket.queue, now=now)
+        member = assignment.choose_member(queue=ticket.queue)
+        if member is not None:
+            ticket.assignee = member.agent
     ticket.save(force_insert=True)
     sla.sla_arm(ticket, plan, now=now)
     message = Message.objects.create(
@@ -271,13 +323,19 @@ def ticket_open(
         body=body,
         channel=channel,
     )
-    if fault_report:
-        report.ticket = ticket
-        report.save(force_insert=True)
+    if report_data:
+        _fault_report(ticket, report_data).save(force_insert=True)
     if tags:
         ticket.tags.set(_tags(tags))
+    else:
+        # Nothing to read back: spare the caller a query for the empty tag list.
+        ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}
     for upload in attachments:
         attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
+    notify.notify_opened(ticket)
+    if member is not None:
+        notify.notify_assigned(ticket, agent=member.agent, version=ticket.version)
+        assignment.member_stamp(member, now=now)
     audit_record(
         action="ticket.opened",
         actor=actor,
@@ -293,9 +351,6 @@ def ticket_open(
             "policy": ticket.sla_policy_id,
         },
     )
-    notify.notify_opened(ticket)
-    if ticket.assignee_id:
-        notify.notify_assigned(ticket, agent=ticket.assignee, version=ticket.version)
     _event(ticket, "opened")
     return ticket
 
@@ -594,14 +649,12 @@ def ticket_assign_automatically(*, ticket: Ticket, actor: Any) -> Ticket:
     t = _lock(ticket, None)
     if t.queue is None:
         raise ApplicationError(_("Ticket %(ref)s has no queue.") % {"ref": t.reference})
-    agent_id = assignment.pick_agent(queue=t.queue, now=timezone.now(), exclude=t.assignee_id)
-    if agent_id is None:
+    agent = assignment.pick_agent(queue=t.queue, now=timezone.now(), exclude=t.assignee_id)
+    if agent is None:
         raise ApplicationError(
             _("Queue %(q)s has no active agent who could take it.") % {"q": t.queue.name}
         )
-    from django.contrib.auth import get_user_model
-
-    return ticket_assign(ticket=t, agent=get_user_model().objects.get(pk=agent_id), actor=actor)
+    return ticket_assign(ticket=t, agent=agent, actor=actor)
 
 
 # ------------------------------------------------------------------- merging
