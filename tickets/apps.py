@@ -34,6 +34,14 @@ class TicketsConfig(AppConfig):
         )
         periodic.register(
             periodic.Schedule(
+                name="tickets: sweep orphan attachment files",
+                task="tickets.sweep_attachments",
+                crontab="50 4 * * *",
+                description="Delete stored files whose upload was rolled back.",
+            )
+        )
+        periodic.register(
+            periodic.Schedule(
                 name="tickets: import public holidays",
                 task="tickets.refresh_holidays",
                 crontab="30 3 1 * *",

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from tickets.models import BusinessCalendar
-from tickets.services import calendars, escalation, tickets
+from tickets.services import attachments_store, calendars, escalation, tickets
 
 
 @shared_task(name="tickets.sla_scan")
@@ -27,3 +27,8 @@ def refresh_holidays() -> list[dict]:
         for y in (year, year + 1):
             out.append(calendars.calendar_import_year(calendar=calendar, year=y))
     return out
+
+
+@shared_task(name="tickets.sweep_attachments")
+def sweep_attachments() -> int:
+    return attachments_store.attachments_sweep_orphans()

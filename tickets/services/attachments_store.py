@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -65,3 +68,47 @@ class AttachmentStore:
 
 
 attachment_store = AttachmentStore()
+
+
+def attachments_sweep_orphans(*, older_than_s: int = 3600, batch: int = 1000) -> int:
+    """Delete stored files that no Attachment row names; return how many.
+
+    A file is written before its row is committed, so an upload whose transaction rolled back
+    leaves its file behind. Files younger than `older_than_s` are left alone: their
+    transaction may still be running.
+    """
+    from django.core.files.storage import default_storage
+
+    root = Path(default_storage.location) / "attachments"
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    candidates: dict[uuid.UUID, Path] = {}
+    removed = 0
+
+    def flush() -> int:
+        known = set(
+            Attachment.objects.filter(storage_key__in=list(candidates)).values_list(
+                "storage_key", flat=True
+            )
+        )
+        n = 0
+        for key, path in candidates.items():
+            if key not in known:
+                path.unlink(missing_ok=True)
+                n += 1
+        candidates.clear()
+        return n
+
+    for path in root.glob("*/*"):
+        try:
+            key = uuid.UUID(path.name)
+        except ValueError:
+            continue  # not one of ours
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            candidates[key] = path
+            if len(candidates) >= batch:
+                removed += flush()
+    if candidates:
+        removed += flush()
+    return removed

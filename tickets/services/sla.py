@@ -90,6 +90,21 @@ def policy_for(*, tier: str, priority: int) -> SLAPolicy | None:
     return policy
 
 
+def policy_by_id(pk: int) -> SLAPolicy | None:
+    """Return a policy with its calendar and rules by id, from the same cache."""
+    now = time.monotonic()
+    for expires, policy in list(_policies.values()):
+        if policy.pk == pk and expires > now:
+            return policy
+    policy = (
+        SLAPolicy.objects.select_related("calendar").prefetch_related("rules").filter(pk=pk).first()
+    )
+    if policy is not None:
+        with _policies_lock:
+            _policies[(policy.tier, policy.priority)] = (now + POLICY_CACHE_TTL_S, policy)
+    return policy
+
+
 def clock_for(policy: SLAPolicy) -> bt.AroundTheClock | bt.BusinessClock:
     if policy.clock == Clock.BUSINESS and policy.calendar is not None:
         return bt.BusinessClock(calendar_spec(policy.calendar))
@@ -97,7 +112,9 @@ def clock_for(policy: SLAPolicy) -> bt.AroundTheClock | bt.BusinessClock:
 
 
 def _plan(ticket: Ticket) -> Plan | None:
-    policy = ticket.sla_policy
+    if ticket.sla_policy_id is None:
+        return None
+    policy = policy_by_id(ticket.sla_policy_id)
     if policy is None:
         return None
     return Plan(policy=policy, clock=clock_for(policy))

@@ -80,3 +80,41 @@ def test_download_is_checked_and_forced(open_ticket, settings, tmp_path, client,
     assert response["Content-Disposition"].startswith('attachment; filename="weld 7.png"')
     assert response["X-Content-Type-Options"] == "nosniff"
     assert b"".join(response.streaming_content) == PNG
+
+
+def test_files_of_rolled_back_uploads_are_swept(open_ticket, settings, tmp_path, make_customer):
+    """An upload whose transaction fails leaves a file; the sweep removes it, keeps the rest."""
+    import os
+    import time
+
+    from tickets.services.attachments_store import attachments_sweep_orphans
+
+    settings.MEDIA_ROOT = tmp_path
+    customer = make_customer()
+    kept = open_ticket(customer, attachments=[upload("seam.png", PNG)]).attachments.get()
+    # A failing opening: the file is written, then the unit check of another org fails late.
+    with pytest.raises(ApplicationError):
+        svc.ticket_open(
+            actor=customer,
+            organisation=customer.organisation,
+            requester=customer,
+            subject="Photo of the seam",
+            body="See the photo.",
+            fault_report={"laser_power_w": 10**9},
+            attachments=[upload("seam.png", PNG)],
+        )
+    files = sorted(p for p in (tmp_path / "attachments").glob("*/*"))
+    assert len(files) == 1  # validation failed before any file was written
+    # Simulate a rollback after the write: a file with no row.
+    orphan = tmp_path / "attachments" / "ab" / ("ab" + "0" * 30)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"\x89PNG orphan")
+    fresh_orphan = tmp_path / "attachments" / "cd" / ("cd" + "1" * 30)
+    fresh_orphan.parent.mkdir(parents=True, exist_ok=True)
+    fresh_orphan.write_bytes(b"\x89PNG still in flight")
+    old = time.time() - 7200
+    for path in (orphan, tmp_path / kept.file.name):
+        os.utime(path, (old, old))
+    assert attachments_sweep_orphans(older_than_s=3600) == 1
+    assert not orphan.exists()
+    assert fresh_orphan.exists() and (tmp_path / kept.file.name).exists()
