@@ -1,13 +1,31 @@
-"""Admin registrations for tickets, queues, calendars and SLA policies.
+"""Admin registrations for tickets, queues, calendars and SLA policies, and the agents' workspace.
 
-The agents' workspace (countdowns, reply box, bulk actions) builds on TicketAdmin.
+The workspace is TicketAdmin: the queue list with SLA countdowns, filters and bulk actions
+(here), and the ticket page (tickets.admin_workspace). Every write goes through
+tickets.services.tickets, so it is audited; a refusal becomes an admin message.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.admin import NoAdminLogMixin
+from accounts.permissions import scope_by_organisation
+from core.errors import ApplicationError
+from tickets import admin_forms, selectors
+from tickets.admin_workspace import TicketPageMixin, countdown_html
 from tickets.models import (
     BusinessCalendar,
     CalendarDay,
@@ -16,11 +34,16 @@ from tickets.models import (
     Queue,
     QueueMember,
     SLAPolicy,
+    Status,
     Survey,
     Ticket,
     WorkingHours,
 )
+from tickets.services import tickets as svc
 from tickets.services.calendars import calendar_touch
+
+# Periods offered on the satisfaction page, in days (None: all time).
+SCORE_PERIODS = {"30": 30, "90": 90, "365": 365, "all": None}
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -87,13 +110,60 @@ class CannedResponseAdmin(NoAdminLogMixin, admin.ModelAdmin):
     search_fields = ["title", "body_en", "body_zh"]
 
 
+# ------------------------------------------------------------------- the queue list
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = gettext_lazy("assignment")
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("mine", gettext_lazy("Mine")), ("unassigned", gettext_lazy("Unassigned"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
 @admin.register(Ticket)
-class TicketAdmin(NoAdminLogMixin, admin.ModelAdmin):
-    list_display = ["reference", "subject", "organisation", "status", "priority", "assignee"]
-    list_select_related = ["organisation", "assignee"]
-    list_filter = ["status", "priority", "queue"]
+class TicketAdmin(TicketPageMixin, NoAdminLogMixin, admin.ModelAdmin):
+    # The countdown sits next to the reference so it stays in view on narrow screens.
+    list_display = [
+        "reference",
+        "priority_badge",
+        "sla_countdown",
+        "subject",
+        "organisation",
+        "status",
+        "queue",
+        "assignee_name",
+    ]
+    list_display_links = ["reference"]
+    # Everything a row shows is joined; the SLA calendar comes from the per-process cache.
+    list_select_related = ["organisation", "queue", "assignee", "sla_policy__calendar"]
+    list_filter = [
+        ("queue", admin.RelatedOnlyFieldListFilter),
+        "status",
+        "priority",
+        "sla_breached",
+        AssigneeFilter,
+    ]
+    # The box searches through selectors.search_q (see get_search_results).
     search_fields = ["reference"]
-    readonly_fields = [f.name for f in Ticket._meta.fields]
+    search_help_text = gettext_lazy(
+        "Reference, unit serial number, words of the subject, or the requester's exact email."
+    )
+    list_per_page = 50
+    # "3 of 120,000" would cost a second COUNT over the whole table on every page view.
+    show_full_result_count = False
+    actions = ["assign_to_agent", "assign_automatically", "change_status", "merge_duplicates"]
+
+    class Media:
+        css = {"all": ["tickets/workspace.css"]}
+        js = ["tickets/workspace.js"]
 
     def has_add_permission(self, request):
         return False
@@ -101,13 +171,258 @@ class TicketAdmin(NoAdminLogMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        return scope_by_organisation(request.user, super().get_queryset(request))
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # The requester's email is encrypted: search_q matches it through the blind index.
+        return queryset.filter(selectors.search_q(term)), False
+
+    @admin.display(description=gettext_lazy("priority"), ordering="priority")
+    def priority_badge(self, obj: Ticket) -> str:
+        return format_html(
+            '<span class="prio prio-{}" title="{}">P{}</span>',
+            obj.priority,
+            obj.get_priority_display(),
+            obj.priority,
+        )
+
+    @admin.display(description=gettext_lazy("assignee"), ordering="assignee")
+    def assignee_name(self, obj: Ticket) -> str:
+        if obj.assignee is None:
+            return "—"
+        return obj.assignee.full_name or obj.assignee.email
+
+    @admin.display(description=gettext_lazy("SLA (working time)"))
+    def sla_countdown(self, obj: Ticket) -> str:
+        return countdown_html(selectors.sla_countdown(obj))
+
+    # --------------------------------------------------------------- bulk actions
+
+    def _apply_each(
+        self, request, tickets, apply: Callable[[Ticket], Any], success: Callable[[int], str]
+    ) -> int:
+        """Call a service per ticket; report each refusal, let the others apply."""
+        done = 0
+        for ticket in tickets:
+            try:
+                apply(ticket)
+            except ApplicationError as exc:
+                self.message_user(
+                    request,
+                    _("%(ref)s: %(error)s") % {"ref": ticket.reference, "error": exc.message},
+                    messages.ERROR,
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(request, success(done), messages.SUCCESS)
+        return done
+
+    def _action_page(self, request, queryset, *, form, action: str, title: str, intro: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "opts": self.model._meta,
+            "tickets": queryset,
+            "form": form,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/tickets/ticket/action.html", context)
+
+    @admin.action(description=gettext_lazy("Assign to an agent…"), permissions=["change"])
+    def assign_to_agent(self, request, queryset):
+        agents = selectors.assignable_agents()
+        if "apply" in request.POST:
+            form = admin_forms.BulkAssignForm(request.POST, agents=agents)
+            if form.is_valid():
+                agent = form.chosen
+                self._apply_each(
+                    request,
+                    queryset,
+                    lambda t: svc.ticket_assign(ticket=t, agent=agent, actor=request.user),
+                    lambda n: (
+                        ngettext("%(n)d ticket assigned.", "%(n)d tickets assigned.", n) % {"n": n}
+                    ),
+                )
+                return None
+        else:
+            form = admin_forms.BulkAssignForm(agents=agents)
+        return self._action_page(
+            request,
+            queryset,
+            form=form,
+            action="assign_to_agent",
+            title=_("Assign tickets"),
+            intro=_("Choose the agent who takes these tickets."),
+        )
+
+    @admin.action(description=gettext_lazy("Assign automatically"), permissions=["change"])
+    def assign_automatically(self, request, queryset):
+        self._apply_each(
+            request,
+            queryset,
+            lambda t: svc.ticket_assign_automatically(ticket=t, actor=request.user),
+            lambda n: (
+                ngettext(
+                    "%(n)d ticket assigned automatically.",
+                    "%(n)d tickets assigned automatically.",
+                    n,
+                )
+                % {"n": n}
+            ),
+        )
+
+    @admin.action(description=gettext_lazy("Change status…"), permissions=["change"])
+    def change_status(self, request, queryset):
+        if "apply" in request.POST:
+            form = admin_forms.BulkStatusForm(request.POST)
+            if form.is_valid():
+                status, reason = form.cleaned_data["status"], form.cleaned_data["reason"]
+                self._apply_each(
+                    request,
+                    queryset,
+                    lambda t: svc.ticket_transition(
+                        ticket=t, status=status, actor=request.user, reason=reason
+                    ),
+                    lambda n: (
+                        ngettext(
+                            "%(n)d ticket changed to %(status)s.",
+                            "%(n)d tickets changed to %(status)s.",
+                            n,
+                        )
+                        % {"n": n, "status": Status(status).label}
+                    ),
+                )
+                return None
+        else:
+            form = admin_forms.BulkStatusForm()
+        return self._action_page(
+            request,
+            queryset,
+            form=form,
+            action="change_status",
+            title=_("Change status"),
+            intro=_("Tickets that cannot make this change keep their status and are listed."),
+        )
+
+    @admin.action(description=gettext_lazy("Merge duplicates…"), permissions=["change"])
+    def merge_duplicates(self, request, queryset):
+        tickets = list(queryset.select_related("organisation"))
+        if len(tickets) < 2:
+            self.message_user(request, _("Select at least two tickets to merge."), messages.ERROR)
+            return None
+        if "apply" in request.POST:
+            form = admin_forms.MergeForm(request.POST, tickets=tickets)
+            if form.is_valid():
+                self._merge(request, into=form.target, duplicates=form.duplicates)
+                return None
+        else:
+            form = admin_forms.MergeForm(tickets=tickets)
+        return self._action_page(
+            request,
+            queryset,
+            form=form,
+            action="merge_duplicates",
+            title=_("Merge duplicate tickets"),
+            intro=_(
+                "The other tickets' messages and files move to the one you keep, "
+                "and they are closed."
+            ),
+        )
+
+    def _merge(self, request, *, into: Ticket, duplicates: list[Ticket]) -> None:
+        try:
+            svc.ticket_merge(duplicates=duplicates, into=into, actor=request.user)
+        except ApplicationError:
+            # One refusal undoes the whole merge: merge one by one so the others still go.
+            failures: list[str] = []
+            merged = 0
+            for duplicate in duplicates:
+                try:
+                    svc.ticket_merge(duplicates=[duplicate], into=into, actor=request.user)
+                except ApplicationError as exc:
+                    if exc.message not in failures:
+                        failures.append(exc.message)
+                else:
+                    merged += 1
+            for failure in failures:
+                self.message_user(request, failure, messages.ERROR)
+        else:
+            merged = len(duplicates)
+        if merged:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d ticket merged into %(ref)s.",
+                    "%(n)d tickets merged into %(ref)s.",
+                    merged,
+                )
+                % {"n": merged, "ref": into.reference},
+                messages.SUCCESS,
+            )
+
+
+# ------------------------------------------------------------------- satisfaction
+
 
 @admin.register(Survey)
 class SurveyAdmin(NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["ticket", "agent", "queue", "rating", "sent_at", "answered_at"]
     list_filter = ["rating", "queue"]
+    list_select_related = ["ticket", "agent", "queue"]
     readonly_fields = ["ticket", "agent", "queue", "rating", "comment", "sent_at", "answered_at"]
     exclude = ["nonce"]
 
+    class Media:
+        css = {"all": ["tickets/workspace.css"]}
+
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        return scope_by_organisation(
+            request.user, super().get_queryset(request), org_field="ticket__organisation"
+        )
+
+    def get_urls(self):
+        scores = path(
+            "scores/",
+            self.admin_site.admin_view(self.scores_view),
+            name="tickets_survey_scores",
+        )
+        return [scores, *super().get_urls()]
+
+    def scores_view(self, request):
+        """Satisfaction per agent and per queue, from aggregate queries."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        period = request.GET.get("period", "90")
+        if period not in SCORE_PERIODS:
+            period = "90"
+        days = SCORE_PERIODS[period]
+        since = timezone.now() - dt.timedelta(days=days) if days else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Satisfaction scores"),
+            "opts": self.model._meta,
+            "scores": selectors.survey_scores(user=request.user, since=since),
+            "period": period,
+            "periods": [
+                ("30", _("Last 30 days")),
+                ("90", _("Last 90 days")),
+                ("365", _("Last 365 days")),
+                ("all", _("All time")),
+            ],
+            "changelist_url": reverse("admin:tickets_survey_changelist"),
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/tickets/survey/scores.html", context)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Avg, Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from accounts.permissions import get_scoped_or_404, is_staff_member, scope_by_organisation
 from core import crypto
-from tickets.models import Attachment, Message, Ticket
+from tickets.models import Attachment, CannedResponse, Message, Status, Survey, Target, Ticket
+from tickets.services import sla
 
 
 def ticket_list(
@@ -63,6 +68,7 @@ def ticket_get(*, user: Any, pk: Any = None, reference: str | None = None) -> Ti
         "queue",
         "assignee",
         "fault_report__fault_code",
+        "sla_policy__calendar",
     ).prefetch_related(Prefetch("messages", queryset=messages), "tags")
     return get_scoped_or_404(user, qs, **lookup)
 
@@ -73,3 +79,158 @@ def attachment_get(*, user: Any, pk: int) -> Attachment:
     if not is_staff_member(user):
         qs = qs.filter(Q(message__isnull=True) | Q(message__internal=False))
     return get_scoped_or_404(user, qs, org_field="ticket__organisation", pk=pk)
+
+
+# ------------------------------------------------------------------- agents' workspace
+
+# Placeholders a canned response may use; anything else in braces is left as written.
+CANNED_PLACEHOLDER = re.compile(r"\{(requester_name|reference|agent_name)\}")
+
+
+@dataclass(frozen=True)
+class Countdown:
+    """Where a ticket stands against its SLA, for the queue list and the ticket page.
+
+    `state` is one of ok, warning, overdue, paused, met, missed, none; `seconds` is the
+    working time left on the nearest running target (negative: overdue by that much).
+    """
+
+    state: str
+    seconds: float | None = None
+    target: str = ""
+    due: dt.datetime | None = None
+
+
+def _sla_missed(ticket: Ticket) -> bool:
+    return bool(
+        ticket.sla_breached
+        or ticket.next_reply_breached
+        or ticket.first_response_met is False
+        or ticket.resolution_met is False
+    )
+
+
+def running_due_times(ticket: Ticket) -> list[tuple[str, dt.datetime]]:
+    """Return (target, due) for every target whose clock runs, earliest first."""
+    due = []
+    if ticket.first_responded_at is None and ticket.first_response_due:
+        due.append((Target.FIRST_RESPONSE, ticket.first_response_due))
+    if ticket.next_reply_due:
+        due.append((Target.NEXT_REPLY, ticket.next_reply_due))
+    if ticket.resolved_at is None and ticket.resolution_due:
+        due.append((Target.RESOLUTION, ticket.resolution_due))
+    return sorted(due, key=lambda item: item[1])
+
+
+def sla_countdown(ticket: Ticket, *, now: dt.datetime | None = None) -> Countdown:
+    """Return the countdown to the ticket's nearest running due time.
+
+    Needs `sla_policy__calendar` joined; the calendar itself comes from the per-process
+    cache, so a list of tickets costs no query per row. Time left is working time, the
+    unit the policy counts in; amber starts at the policy's warning share (75 % used).
+    """
+    if ticket.sla_policy_id is None:
+        return Countdown("none")
+    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        return Countdown("missed" if _sla_missed(ticket) else "met")
+    if ticket.sla_paused_at is not None:
+        remaining = ticket.sla_remaining or {}
+        if not remaining:
+            return Countdown("paused")
+        target = min(remaining, key=remaining.get)
+        return Countdown("paused", seconds=remaining[target], target=target)
+    due_times = running_due_times(ticket)
+    if not due_times:
+        return Countdown("met")
+    now = now or timezone.now()
+    target, due = due_times[0]
+    policy = ticket.sla_policy
+    left = sla.clock_for(policy).between(now, due)
+    # Coloured by the time left on the running target; the flags record what already
+    # happened (a breached first response stays breached after the reply) and do not colour.
+    if now > due:
+        state = "overdue"
+    elif left <= sla.budget(policy, target) * (1 - policy.warning_percent / 100):
+        state = "warning"
+    else:
+        state = "ok"
+    return Countdown(state, seconds=left, target=target, due=due)
+
+
+def canned_response_list() -> QuerySet:
+    """Return the active canned responses, by title."""
+    return CannedResponse.objects.filter(is_active=True).order_by("title")
+
+
+def canned_response_render(*, canned: CannedResponse, ticket: Ticket, agent: Any) -> str:
+    """Return the canned response in the requester's language with its placeholders filled.
+
+    Needs the ticket's requester and organisation joined.
+    """
+    requester = ticket.requester
+    language = getattr(requester, "language", "") or "en"
+    body = canned.body_zh if language.startswith("zh") and canned.body_zh else canned.body_en
+    values = {
+        "requester_name": (requester.full_name if requester else "") or ticket.organisation.name,
+        "reference": ticket.reference,
+        "agent_name": getattr(agent, "full_name", "") or "",
+    }
+    return CANNED_PLACEHOLDER.sub(lambda match: values[match.group(1)], body)
+
+
+def assignable_agents() -> list[Any]:
+    """Return the active staff members who can take tickets, by name."""
+    from django.contrib.auth import get_user_model
+
+    agents = list(get_user_model().objects.filter(is_staff=True, is_active=True))
+    # Names are encrypted, so they sort here rather than in SQL.
+    return sorted(agents, key=lambda user: ((user.full_name or user.email).casefold(), user.pk))
+
+
+def _score_columns() -> dict[str, Any]:
+    return {
+        "sent": Count("pk"),
+        "answered": Count("answered_at"),
+        "average": Avg("rating"),
+        **{f"rated_{n}": Count("pk", filter=Q(rating=n)) for n in range(1, 6)},
+    }
+
+
+def _score_row(row: dict[str, Any]) -> dict[str, Any]:
+    sent, answered = row["sent"], row["answered"]
+    row["response_rate"] = answered * 100 / sent if sent else None
+    row["distribution"] = [(n, row.pop(f"rated_{n}")) for n in range(1, 6)]
+    return row
+
+
+def survey_scores(*, user: Any, since: dt.datetime | None = None) -> dict[str, Any]:
+    """Return satisfaction per agent, per queue and overall for the surveys the user may see.
+
+    Sent, answered, response rate (percent), average rating and the count of each rating,
+    from grouped aggregate queries: the cost does not grow with the number of surveys.
+    """
+    surveys = scope_by_organisation(user, Survey.objects.all(), org_field="ticket__organisation")
+    if since is not None:
+        surveys = surveys.filter(sent_at__gte=since)
+    columns = _score_columns()
+    agents = [
+        _score_row(row)
+        for row in surveys.values("agent_id").annotate(**columns).order_by("agent_id")
+    ]
+    from django.contrib.auth import get_user_model
+
+    people = get_user_model().objects.in_bulk(
+        [row["agent_id"] for row in agents if row["agent_id"]]
+    )
+    for row in agents:
+        person = people.get(row["agent_id"])
+        row["agent"] = (person.full_name or person.email) if person else ""
+    agents.sort(key=lambda row: (row["agent_id"] is None, row["agent"].casefold()))
+    queues = [
+        _score_row(row)
+        for row in surveys.values("queue_id", "queue__name")
+        .annotate(**columns)
+        .order_by("queue__name", "queue_id")
+    ]
+    total = _score_row(surveys.aggregate(**columns))
+    return {"agents": agents, "queues": queues, "total": total}

@@ -644,9 +644,11 @@ def ticket_assign(
 
 
 @transaction.atomic
-def ticket_assign_automatically(*, ticket: Ticket, actor: Any) -> Ticket:
+def ticket_assign_automatically(
+    *, ticket: Ticket, actor: Any, expected_version: int | None = None
+) -> Ticket:
     """Give the ticket to the least-busy active agent of its queue."""
-    t = _lock(ticket, None)
+    t = _lock(ticket, expected_version)
     if t.queue is None:
         raise ApplicationError(_("Ticket %(ref)s has no queue.") % {"ref": t.reference})
     agent = assignment.pick_agent(queue=t.queue, now=timezone.now(), exclude=t.assignee_id)

@@ -1,0 +1,312 @@
+"""The ticket page of the agents' workspace, and how the SLA countdown is shown.
+
+The page is read-only except for four small forms (reply, status, priority, assignee); each
+POST calls one service in tickets.services.tickets with the version the page was rendered
+from, so a stale page is refused with a message instead of overwriting someone's change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from core.errors import ApplicationError
+from equipment.models import WarrantyStatus
+from tickets import admin_forms, selectors
+from tickets.models import Attachment, Channel, FaultReport, Priority, Status, Target, Ticket
+from tickets.services import tickets as svc
+
+# ------------------------------------------------------------------- SLA display
+
+
+def duration(seconds: float) -> str:
+    """Return a short length of working time: 45m, 3h 05m, 120h."""
+    minutes = round(abs(seconds) / 60)
+    if minutes < 60:
+        return _("%(m)dm") % {"m": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 100:
+        return _("%(h)dh") % {"h": hours}
+    return _("%(h)dh %(m)02dm") % {"h": hours, "m": minutes}
+
+
+def countdown_text(countdown: selectors.Countdown) -> str:
+    seconds = countdown.seconds
+    if countdown.state == "none":
+        return _("no SLA")
+    if countdown.state == "met":
+        return _("met")
+    if countdown.state == "missed":
+        return _("missed")
+    if countdown.state == "paused":
+        if seconds is None:
+            return _("paused")
+        if seconds < 0:
+            return _("paused · %(time)s overdue") % {"time": duration(seconds)}
+        return _("paused · %(time)s left") % {"time": duration(seconds)}
+    if seconds is not None and seconds < 0:
+        return _("%(time)s overdue") % {"time": duration(seconds)}
+    if countdown.state == "overdue":  # breached earlier; the nearest target still runs
+        return _("breached · %(time)s left") % {"time": duration(seconds or 0)}
+    return _("%(time)s left") % {"time": duration(seconds or 0)}
+
+
+def countdown_html(countdown: selectors.Countdown) -> str:
+    title = ""
+    if countdown.target:
+        title = str(Target(countdown.target).label)
+        if countdown.due:
+            title = _("%(target)s due %(when)s") % {
+                "target": title,
+                "when": date_format(timezone.localtime(countdown.due), "SHORT_DATETIME_FORMAT"),
+            }
+    return format_html(
+        '<span class="sla sla-{}" title="{}">{}</span>',
+        countdown.state,
+        title,
+        countdown_text(countdown),
+    )
+
+
+# ------------------------------------------------------------------- the ticket page
+
+
+class TicketPageMixin:
+    """TicketAdmin's change view: the ticket read-only, with the agent's forms."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Show the ticket read-only with the agent's forms; POSTs call one service each."""
+        if not str(object_id).isdigit():
+            raise Http404
+        # Scoped: another region's ticket is a 404, and the refusal is audited.
+        ticket = selectors.ticket_get(user=request.user, pk=int(object_id))
+        if not self.has_view_or_change_permission(request, ticket):
+            raise PermissionDenied
+        if request.method == "POST":
+            if not self.has_change_permission(request, ticket):
+                raise PermissionDenied
+            return self._workspace_post(request, ticket)
+        return self._workspace(request, ticket)
+
+    def _workspace_post(self, request, ticket: Ticket):
+        handlers = {
+            "reply": self._post_reply,
+            "status": self._post_status,
+            "priority": self._post_priority,
+            "assign": self._post_assign,
+        }
+        operation = request.POST.get("operation", "")
+        handler = handlers.get(operation)
+        if handler is None:
+            messages.error(request, _("Unknown operation."))
+            return HttpResponseRedirect(request.path)
+        try:
+            done = handler(request, ticket)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            for field, errors in exc.fields.items():
+                for error in errors:
+                    messages.error(request, f"{field}: {error}")
+            # Show the ticket as it is now; a draft reply is kept, with the current version.
+            fresh = selectors.ticket_get(user=request.user, pk=ticket.pk)
+            draft = request.POST if operation == "reply" else None
+            return self._workspace(request, fresh, draft=draft)
+        messages.success(request, done)
+        return HttpResponseRedirect(request.path)
+
+    @staticmethod
+    def _valid(form) -> Any:
+        if not form.is_valid():
+            raise ApplicationError(
+                _("Please correct the form."),
+                fields={
+                    str(form.fields[name].label or name if name in form.fields else name): errors
+                    for name, errors in form.errors.items()
+                },
+            )
+        return form.cleaned_data
+
+    def _post_reply(self, request, ticket: Ticket) -> str:
+        canned = list(selectors.canned_response_list())
+        form = admin_forms.ReplyForm(request.POST, request.FILES, canned=canned)
+        data = self._valid(form)
+        body = data["body"]
+        if not body.strip() and form.canned_response is not None:
+            body = selectors.canned_response_render(
+                canned=form.canned_response, ticket=ticket, agent=request.user
+            )
+        svc.ticket_reply(
+            ticket=ticket,
+            author=request.user,
+            body=body,
+            internal=form.internal,
+            attachments=data["attachments"],
+            channel=Channel.AGENT,
+            expected_version=data["version"],
+        )
+        if form.internal:
+            return _("Your internal note was added.")
+        return _("Your reply was sent to the customer.")
+
+    def _post_status(self, request, ticket: Ticket) -> str:
+        data = self._valid(admin_forms.StatusForm(request.POST, ticket=ticket))
+        svc.ticket_transition(
+            ticket=ticket,
+            status=data["status"],
+            actor=request.user,
+            reason=data["reason"],
+            expected_version=data["version"],
+        )
+        return _("The status is now %(status)s.") % {"status": Status(data["status"]).label}
+
+    def _post_priority(self, request, ticket: Ticket) -> str:
+        data = self._valid(admin_forms.PriorityForm(request.POST))
+        svc.ticket_set_priority(
+            ticket=ticket,
+            priority=data["priority"],
+            actor=request.user,
+            expected_version=data["version"],
+        )
+        return _("The priority is now %(p)s.") % {"p": Priority(data["priority"]).label}
+
+    def _post_assign(self, request, ticket: Ticket) -> str:
+        form = admin_forms.AssignForm(request.POST, agents=selectors.assignable_agents())
+        data = self._valid(form)
+        agent = form.agent
+        if data["assignee"] is not None and agent is None:
+            raise ApplicationError(_("Tickets can only be assigned to active staff."))
+        svc.ticket_assign(
+            ticket=ticket, agent=agent, actor=request.user, expected_version=data["version"]
+        )
+        if agent is None:
+            return _("The ticket is now unassigned.")
+        return _("Assigned to %(name)s.") % {"name": agent.full_name or agent.email}
+
+    def _workspace(self, request, ticket: Ticket, *, draft=None):
+        """Render the ticket page; its queries do not grow with the conversation."""
+        can_change = self.has_change_permission(request, ticket)
+        conversation = list(ticket.messages.all())
+        canned = list(selectors.canned_response_list())
+        bodies = {
+            str(item.pk): selectors.canned_response_render(
+                canned=item, ticket=ticket, agent=request.user
+            )
+            for item in canned
+        }
+        version = {"version": ticket.version}
+        reply_initial = {**version}
+        if draft is not None:
+            reply_initial.update(
+                body=draft.get("body", ""),
+                visibility=draft.get("visibility", admin_forms.PUBLIC),
+                canned=draft.get("canned", ""),
+            )
+        agents = selectors.assignable_agents() if can_change else []
+        forms = {}
+        if can_change:
+            forms = {
+                "reply_form": admin_forms.ReplyForm(
+                    initial=reply_initial, canned=canned, bodies=bodies, auto_id="reply_%s"
+                ),
+                "status_form": admin_forms.StatusForm(
+                    initial=version, ticket=ticket, auto_id="status_%s"
+                ),
+                "priority_form": admin_forms.PriorityForm(
+                    initial={**version, "priority": ticket.priority}, auto_id="priority_%s"
+                ),
+                "assign_form": admin_forms.AssignForm(
+                    initial={**version, "assignee": ticket.assignee_id},
+                    agents=agents,
+                    auto_id="assign_%s",
+                ),
+            }
+        report = getattr(ticket, "fault_report", None)
+        unit = ticket.unit
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{ticket.reference} · {ticket.subject}",
+            "opts": self.model._meta,
+            "ticket": ticket,
+            "conversation": conversation,
+            "loose_attachments": list(
+                Attachment.objects.filter(ticket=ticket, message__isnull=True)
+            ),
+            "merged_here": list(ticket.merged.only("pk", "reference")),
+            "countdown": countdown_html(selectors.sla_countdown(ticket)),
+            "targets": _target_rows(ticket),
+            "unit": unit,
+            "warranty": _warranty(unit) if unit is not None else None,
+            "report": report,
+            "fault_title": report.fault_code.title(get_language() or "en")
+            if report is not None and report.fault_code_id
+            else "",
+            "parameters": _parameters(report) if report is not None else [],
+            "tags": list(ticket.tags.all()),
+            "can_change": can_change,
+            "can_change_status": can_change and bool(svc.TRANSITIONS.get(ticket.status)),
+            "can_change_priority": can_change and ticket.is_active,
+            "media": self.media,
+            **forms,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/tickets/ticket/workspace.html", context)
+
+
+def _target_rows(ticket: Ticket) -> list[dict[str, Any]]:
+    remaining = ticket.sla_remaining or {}
+    rows = [
+        {
+            "label": Target.FIRST_RESPONSE.label,
+            "due": ticket.first_response_due,
+            "done_at": ticket.first_responded_at,
+            "met": ticket.first_response_met,
+            "left": remaining.get(Target.FIRST_RESPONSE),
+        },
+        {
+            "label": Target.NEXT_REPLY.label,
+            "due": ticket.next_reply_due,
+            "done_at": None,
+            "met": False if ticket.next_reply_breached else None,
+            "left": remaining.get(Target.NEXT_REPLY),
+        },
+        {
+            "label": Target.RESOLUTION.label,
+            "due": ticket.resolution_due,
+            "done_at": ticket.resolved_at,
+            "met": ticket.resolution_met,
+            "left": remaining.get(Target.RESOLUTION),
+        },
+    ]
+    for row in rows:
+        row["left_text"] = duration(row["left"]) if row["left"] is not None else ""
+        row["overdue"] = row["left"] is not None and row["left"] < 0
+    return rows
+
+
+def _warranty(unit) -> dict[str, Any]:
+    status = unit.warranty_status()
+    return {"status": status, "label": WarrantyStatus(status).label}
+
+
+def _parameters(report: FaultReport) -> list[tuple[str, Any]]:
+    rows = []
+    for name in svc.FAULT_FIELDS:
+        if name == "fault_code":
+            continue
+        field = FaultReport._meta.get_field(name)
+        value = getattr(report, name)
+        if value in (None, ""):
+            continue
+        if field.choices:
+            value = getattr(report, f"get_{name}_display")()
+        rows.append((field.verbose_name, value))
+    return rows
