@@ -38,30 +38,39 @@ def sla_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> dict[str,
     now = now or timezone.now()
     totals: dict[str, int] = defaultdict(int)
     while True:
-        counts = _scan_batch(now=now, batch=batch)
+        selected, counts = _scan_batch(now=now, batch=batch)
         for key, value in counts.items():
             totals[key] += value
-        if counts["timers"] < batch:
+        # Stop after the last batch, or when the due timers left all belong to tickets that
+        # are being edited (they are picked up by the next run).
+        if selected < batch or counts["timers"] == 0:
             break
     return dict(totals)
 
 
 @transaction.atomic
-def _scan_batch(*, now: dt.datetime, batch: int) -> dict[str, int]:
+def _scan_batch(*, now: dt.datetime, batch: int) -> tuple[int, dict[str, int]]:
+    skip_locked = connection.features.has_select_for_update_skip_locked
     due = SLATimer.objects.filter(fired_at__isnull=True, fire_at__lte=now).order_by("fire_at")
-    if connection.features.has_select_for_update_skip_locked:
+    if skip_locked:
         due = due.select_for_update(skip_locked=True)
     rows = list(due.values_list("pk", "ticket_id", "target", "kind", "percent", "rule_id")[:batch])
-    counts = {"timers": len(rows), "warnings": 0, "breaches": 0, "escalations": 0}
+    selected = len(rows)
+    counts = {"timers": 0, "warnings": 0, "breaches": 0, "escalations": 0}
     if not rows:
-        return counts
+        return selected, counts
+    tickets = Ticket.objects.filter(pk__in={r[1] for r in rows})
+    if skip_locked:
+        # A ticket service locks the ticket and then deletes its pending timers, the reverse
+        # of our order: waiting for its row would deadlock. Its timers wait for the next run.
+        tickets = tickets.select_for_update(skip_locked=True)
+    status = dict(tickets.values_list("pk", "status"))
+    rows = [r for r in rows if r[1] in status]
+    counts["timers"] = len(rows)
+    if not rows:
+        return selected, counts
     SLATimer.objects.filter(pk__in=[r[0] for r in rows]).update(fired_at=now)
-    active = set(
-        Ticket.objects.filter(pk__in={r[1] for r in rows}, status__in=ACTIVE_STATUSES).values_list(
-            "pk", flat=True
-        )
-    )
-    rows = [r for r in rows if r[1] in active]
+    rows = [r for r in rows if status[r[1]] in ACTIVE_STATUSES]
 
     warned = {r[1] for r in rows if r[3] == TimerKind.WARNING}
     breached: dict[str, set[int]] = defaultdict(set)
@@ -87,7 +96,7 @@ def _scan_batch(*, now: dt.datetime, batch: int) -> dict[str, int]:
     rules = {r.pk: r for r in EscalationRule.objects.filter(pk__in=by_rule)}
     notify_assignee: set[int] = set()
     notify_supervisor: set[int] = set()
-    per_ticket: dict[int, dict] = {}
+    applied: list[tuple[EscalationRule, set[int]]] = []
     for rule_id, ids in by_rule.items():
         rule = rules.get(rule_id)
         if rule is None:
@@ -108,17 +117,11 @@ def _scan_batch(*, now: dt.datetime, batch: int) -> dict[str, int]:
             notify_assignee |= ids
         if rule.notify_supervisor:
             notify_supervisor |= ids
-        for ticket_id in ids:
-            per_ticket[ticket_id] = {
-                "level": rule.level,
-                "target": rule.target,
-                "percent": rule.percent,
-                "rule": rule.pk,
-            }
+        applied.append((rule, ids))
 
     _notify(now, rows, notify_assignee, notify_supervisor)
-    _audit(warned, breached, per_ticket)
-    return counts
+    _audit(warned, breached, applied)
+    return selected, counts
 
 
 def _notify(now, rows, assignee_ids: set[int], supervisor_ids: set[int]) -> None:
@@ -148,7 +151,8 @@ def _notify(now, rows, assignee_ids: set[int], supervisor_ids: set[int]) -> None
         item = {
             "reference": t["reference"],
             "priority": f"P{t['priority']}",
-            "target": str(Target(target).label),
+            # Lazy: rendered in each recipient's language, not the scanner's.
+            "target": Target(target).label,
             "percent": percent,
             "due": t[f"{target}_due"],
             "link": links.agent_ticket_url(t["pk"]),
@@ -172,7 +176,11 @@ def _notify(now, rows, assignee_ids: set[int], supervisor_ids: set[int]) -> None
             )
 
 
-def _audit(warned: set[int], breached: dict[str, set[int]], per_ticket: dict[int, dict]) -> None:
+def _audit(
+    warned: set[int],
+    breached: dict[str, set[int]],
+    applied: list[tuple[EscalationRule, set[int]]],
+) -> None:
     if warned:
         audit_record_many(
             action="ticket.sla_warning", targets=[Ticket(pk=pk) for pk in sorted(warned)]
@@ -183,9 +191,16 @@ def _audit(warned: set[int], breached: dict[str, set[int]], per_ticket: dict[int
             targets=[Ticket(pk=pk) for pk in sorted(ids)],
             data={"target": target},
         )
-    if per_ticket:
+    # One event per rule and ticket: when several rules fire for a ticket in one run (a late
+    # scan), each one's changes are on record, not only the last one's.
+    for rule, ids in applied:
         audit_record_many(
             action="ticket.escalated",
-            targets=[Ticket(pk=pk) for pk in sorted(per_ticket)],
-            per_target=per_ticket,
+            targets=[Ticket(pk=pk) for pk in sorted(ids)],
+            data={
+                "level": rule.level,
+                "target": rule.target,
+                "percent": rule.percent,
+                "rule": rule.pk,
+            },
         )
