@@ -55,6 +55,17 @@ def _fast_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _audit_sealing(request, settings):
+    """Seal audit events inline, so a test sees them at once inside its transaction.
+
+    Production on PostgreSQL seals after commit (AUDIT_SEALING=deferred); the tests marked
+    `audit_deferred` run that way and check it (audit/tests/test_deferred.py, the API tests).
+    """
+    deferred = request.node.get_closest_marker("audit_deferred") is not None
+    settings.AUDIT_SEALING = "deferred" if deferred else "inline"
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Run tasks in-process; tests of real workers start their own worker processes."""
     from servicedesk.celery import app

@@ -6,3 +6,15 @@ from django.apps import AppConfig
 class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = "Audit"
+
+    def ready(self) -> None:
+        from core import periodic
+
+        periodic.register(
+            periodic.Schedule(
+                name="audit: seal pending events",
+                task="audit.seal",
+                every_seconds=5,
+                description="Move events written with deferred sealing into the chain.",
+            )
+        )

@@ -59,3 +59,31 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"chain head at seq {self.seq}"
+
+
+class PendingAuditEvent(models.Model):
+    """An audited act written in the business transaction, not yet sealed into the chain.
+
+    With deferred sealing (AUDIT_SEALING=deferred, the default on PostgreSQL) a service writes
+    this row without touching the chain head, so concurrent requests do not queue on its
+    lock; `audit.services.audit_seal` moves pending rows into the chain in batches (right
+    after each commit, and every few seconds from beat), assigning `seq`, `prev_hash` and
+    `hash` in one locked pass. A rolled-back transaction leaves no pending row.
+    """
+
+    at = models.DateTimeField()
+    actor_ref = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"pending {self.action} by {self.actor_ref}"

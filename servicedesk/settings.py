@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from servicedesk.env import (
@@ -144,6 +145,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": str(VAR_DIR / env_str("SQLITE_TEST_NAME", "test-welddesk.sqlite3"))
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Audit chain: "inline" seals each event in the writer's transaction (one writer at a time
+# holds the chain head until it commits); "deferred" writes pending rows and seals them in
+# batches right after commit, so writers never queue on the head (docs/architecture.md).
+AUDIT_SEALING = env_str(
+    "AUDIT_SEALING",
+    "inline" if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else "deferred",
+)
+if AUDIT_SEALING not in ("inline", "deferred"):
+    raise ImproperlyConfigured("AUDIT_SEALING must be 'inline' or 'deferred'.")
 
 # Redis: absent means in-memory channel layer, local-memory cache and eager Celery.
 REDIS_URL = env_str("REDIS_URL", "")

@@ -15,7 +15,11 @@ class Command(BaseCommand):
                 f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
                 f"({result.count} events verified before it)"
             )
+        from audit.models import PendingAuditEvent
+
+        pending = PendingAuditEvent.objects.count()
         self.stdout.write(
             f"audit chain OK: {result.count} events, "
             f"head seq {result.last_seq}, hash {result.last_hash}"
+            + (f"; {pending} events waiting to be sealed" if pending else "")
         )
