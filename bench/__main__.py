@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["audit"]
+BENCHES = ["audit", "tickets"]
 
 
 def scratch_database_url() -> str:
@@ -53,7 +53,8 @@ def main() -> int:
     if url.startswith("postgres"):
         recreate_postgres(url)
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "servicedesk.settings")
+    # The desk's settings plus the floor app of the tickets benchmark (bench/settings.py).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     os.environ["WELDDESK_STARTUP_CHECKS"] = "0"
     os.environ.setdefault("DEBUG", "1")
     sys.path.insert(0, str(ROOT))

@@ -1,0 +1,255 @@
+"""A WSGI server on loopback and concurrent HTTP clients for the throughput benchmarks.
+
+`serve` runs gunicorn with sync workers on a free 127.0.0.1 port, in production mode
+(DEBUG off) with the benchmark's settings, and always stops its whole process group. `drive`
+posts from N client threads and counts only the answers that complete inside a measured
+window, so start-up and drain do not dilute the rate.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+ROOT = Path(__file__).resolve().parent.parent
+# Seconds of each drive that are load but not measured (clients start, queues fill).
+SETTLE_SECONDS = 1.0
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    """Median and 95th percentile in milliseconds."""
+    if not samples:
+        return {"median_ms": 0.0, "p95_ms": 0.0}
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median_ms": ms(statistics.median(ordered)), "p95_ms": ms(p95)}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average: other work on the machine skews every figure."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return float(fh.read().split()[0])
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------------- server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: production mode, with the keys the data was written with."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="0",
+        # This process's keys (throwaway development keys unless the caller set real ones), so
+        # the server can read what the seed encrypted.
+        SECRET_KEY=settings.SECRET_KEY,
+        FIELD_ENCRYPTION_KEYS=",".join(settings.FIELD_ENCRYPTION_KEYS),
+        BLIND_INDEX_KEY=settings.BLIND_INDEX_KEY,
+        ALLOWED_HOSTS="127.0.0.1",
+        STATIC_MANIFEST="0",  # no collectstatic for a JSON benchmark
+        WELDDESK_STARTUP_CHECKS="1",
+        # One key sends every request: lift the per-key rate limit (the throttle still runs).
+        API_KEY_RATE_PER_MINUTE="100000000",
+        API_USER_RATE_PER_MINUTE="100000000",
+    )
+    env.setdefault("DB_CONN_MAX_AGE", "60")
+    return env
+
+
+@contextmanager
+def serve(*, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
+    """Run gunicorn (sync workers) on a free loopback port; stop its process group after."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "servicedesk.wsgi:application",
+        f"--bind=127.0.0.1:{port}",
+        f"--workers={workers}",
+        "--worker-class=sync",
+        "--backlog=2048",
+        "--timeout=120",
+        "--graceful-timeout=5",
+        f"--chdir={ROOT}",
+    ]
+    connections.close_all()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so the workers stop with it
+        )
+        try:
+            _wait_ready(port, proc, timeout=60)
+            yield "127.0.0.1", port
+        finally:
+            _stop(proc)
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode} (see its log)")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            if ok:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+# ---------------------------------------------------------------------------------- clients
+
+
+HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "X-Forwarded-Proto": "https",  # as nginx would send; the desk redirects plain HTTP
+}
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict) -> tuple:
+    conn.request("POST", path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    if response.will_close:
+        conn.close()  # sync workers close after each answer; the next request reconnects
+    return response.status, data
+
+
+def probe(address: tuple[str, int], path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    """POST once and return (status, body)."""
+    conn = http.client.HTTPConnection(*address, timeout=60)
+    try:
+        return _post(conn, path, body, {**HEADERS, **headers})
+    finally:
+        conn.close()
+
+
+@dataclass
+class Load:
+    """What the clients saw: latencies of the 2xx answers, every answer's code, wall time."""
+
+    latencies: list[float] = field(default_factory=list)
+    codes: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def add(self, other: Load) -> None:
+        self.latencies += other.latencies
+        self.codes += other.codes
+        self.seconds += other.seconds
+
+    def report(self) -> dict[str, Any]:
+        ok = len(self.latencies)
+        total = sum(self.codes.values())
+        return {
+            "requests": total,
+            "successes": ok,
+            "errors": total - ok,
+            "answers": {str(k): v for k, v in sorted(self.codes.items(), key=str)},
+            "seconds": round(self.seconds, 2),
+            "per_s": round(ok / self.seconds, 1) if self.seconds else 0.0,
+            **summary(self.latencies),
+        }
+
+
+def drive(
+    address: tuple[str, int],
+    *,
+    path: str,
+    body: Callable[[int, int], bytes],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+) -> Load:
+    """POST from `clients` threads; count answers completing in a `seconds`-long window.
+
+    The window opens SETTLE_SECONDS after the clients start and closes `seconds` later; answers
+    before or after it are load but not counted. Only 2xx answers count as successes.
+    """
+    headers = {**HEADERS, **headers}
+    load = Load(seconds=seconds)
+    lock = threading.Lock()
+    opens = time.perf_counter() + SETTLE_SECONDS
+    closes = opens + seconds
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection(*address, timeout=60)
+        latencies: list[float] = []
+        codes: Counter = Counter()
+        n = 0
+        while time.perf_counter() < closes:
+            n += 1
+            sent = time.perf_counter()
+            try:
+                status, _data = _post(conn, path, body(i, n), headers)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                status = type(exc).__name__
+            done = time.perf_counter()
+            if not opens <= done <= closes:
+                continue
+            codes[status] += 1
+            if isinstance(status, int) and 200 <= status < 300:
+                latencies.append(done - sent)
+        conn.close()
+        with lock:
+            load.latencies += latencies
+            load.codes += codes
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=SETTLE_SECONDS + seconds + 90)
+    return load
