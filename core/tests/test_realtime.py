@@ -1,0 +1,56 @@
+"""Real-time events from sync code: one loop per process, delivery through Redis, failures."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from core import realtime
+
+
+@pytest.mark.redis
+def test_events_reach_a_subscriber_through_redis_on_one_reused_loop(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    from channels_redis.core import RedisChannelLayer
+
+    # The subscriber is another client of the same Redis, like a Daphne process would be.
+    subscriber = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="wd:asgi")
+
+    async def join():
+        channel = await subscriber.new_channel()
+        await subscriber.group_add("test.realtime", channel)
+        return channel
+
+    async def take_two(channel):
+        return [await subscriber.receive(channel), await subscriber.receive(channel)]
+
+    channel = async_to_sync(join)()
+    assert realtime.publish_now("test.realtime", {"type": "t.one", "n": 1})
+    assert realtime.publish_now("test.realtime", {"type": "t.two", "n": 2})
+    first, second = async_to_sync(take_two)(channel)
+    assert [first["n"], second["n"]] == [1, 2]
+    publishers = [t for t in threading.enumerate() if t.name == "welddesk-realtime"]
+    assert len(publishers) == 1  # the loop (and its Redis pool) is reused
+
+
+def test_an_unreachable_layer_is_reported_not_raised(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    assert realtime.publish_now("test.realtime", {"type": "t.lost"}) is False
+
+
+def test_in_memory_layer_delivers_in_the_callers_loop(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("test.memory", channel)
+    assert realtime.publish_now("test.memory", {"type": "t.mem", "n": 3})
+    assert async_to_sync(layer.receive)(channel)["n"] == 3
