@@ -8,13 +8,15 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from core import periodic
 
         periodic.register(
             periodic.Schedule(
                 name="audit: seal pending events",
                 task="audit.seal",
-                every_seconds=5,
+                every_seconds=settings.AUDIT_SEAL_EVERY_SECONDS,
                 description="Move events written with deferred sealing into the chain.",
             )
         )

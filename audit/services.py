@@ -265,7 +265,13 @@ def _seal_quietly() -> None:
 
 
 def _seal_after_commit() -> None:
-    """Seal once after the current transaction commits (one callback per transaction)."""
+    """Seal once after the current transaction commits (one callback per transaction).
+
+    Only with AUDIT_SEAL_AFTER_COMMIT: by default the periodic sealer (beat, every few
+    seconds) does it, so a request spends no statements on the chain at all.
+    """
+    if not settings.AUDIT_SEAL_AFTER_COMMIT:
+        return
     if any(entry[1] is _seal_quietly for entry in connection.run_on_commit):
         return
     transaction.on_commit(_seal_quietly)

@@ -563,6 +563,11 @@ def seed(*, scale: float) -> World:
     horizon = _scan_horizon(world, drafts, due)
     drafts += _history_drafts(world, rng, n_history)
     written = _insert(world, drafts, horizon)
+    # The tickets were bulk-loaded past the services: count each agent's load once, as the
+    # hourly recount would.
+    from tickets.services.assignment import agent_loads_rebuild
+
+    agent_loads_rebuild()
     if connection.vendor == "postgresql":
         # A live database has statistics (autovacuum); right after a bulk load it has none, and
         # the planner would guess a few hundred rows where there are 100,000.

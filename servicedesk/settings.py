@@ -154,6 +154,10 @@ AUDIT_SEALING = env_str(
 )
 if AUDIT_SEALING not in ("inline", "deferred"):
     raise ImproperlyConfigured("AUDIT_SEALING must be 'inline' or 'deferred'.")
+# Deferred events are sealed by beat (AUDIT_SEAL_EVERY_SECONDS); with this on, also right
+# after each commit by the request that wrote them (sooner, at a few statements per request).
+AUDIT_SEAL_AFTER_COMMIT = env_bool("AUDIT_SEAL_AFTER_COMMIT", False)
+AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 2)
 
 # Redis: absent means in-memory channel layer, local-memory cache and eager Celery.
 REDIS_URL = env_str("REDIS_URL", "")

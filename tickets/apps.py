@@ -34,6 +34,14 @@ class TicketsConfig(AppConfig):
         )
         periodic.register(
             periodic.Schedule(
+                name="tickets: recount agent loads",
+                task="tickets.rebuild_agent_loads",
+                crontab="7 * * * *",
+                description="Recount each agent's open tickets (heals any drift of the counts).",
+            )
+        )
+        periodic.register(
+            periodic.Schedule(
                 name="tickets: sweep orphan attachment files",
                 task="tickets.sweep_attachments",
                 crontab="50 4 * * *",

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from tickets.models import BusinessCalendar
-from tickets.services import attachments_store, calendars, escalation, tickets
+from tickets.services import assignment, attachments_store, calendars, escalation, tickets
 
 
 @shared_task(name="tickets.sla_scan")
@@ -32,3 +32,8 @@ def refresh_holidays() -> list[dict]:
 @shared_task(name="tickets.sweep_attachments")
 def sweep_attachments() -> int:
     return attachments_store.attachments_sweep_orphans()
+
+
+@shared_task(name="tickets.rebuild_agent_loads")
+def rebuild_agent_loads() -> int:
+    return assignment.agent_loads_rebuild()

@@ -15,9 +15,22 @@ pytestmark = pytest.mark.audit_deferred
 
 
 @pytest.mark.django_db
+def test_by_default_events_wait_for_the_periodic_sealer(django_capture_on_commit_callbacks):
+    from audit.tasks import seal
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        audit_record(action="test.one", target_type="tests.thing", target_id=1)
+    assert callbacks == []  # the request spends nothing on the chain
+    assert PendingAuditEvent.objects.count() == 1 and AuditEvent.objects.count() == 0
+    assert seal.delay().get() == 1  # beat's task
+    assert AuditEvent.objects.get().action == "test.one" and chain_verify().ok
+
+
+@pytest.mark.django_db
 def test_events_wait_in_the_transaction_and_are_sealed_after_commit(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, settings
 ):
+    settings.AUDIT_SEAL_AFTER_COMMIT = True
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         audit_record(action="test.one", target_type="tests.thing", target_id=1)
         audit_record(action="test.two", target_type="tests.thing", target_id=2)

@@ -8,7 +8,7 @@ from tickets.models.calendars import (
     Weekday,
     WorkingHours,
 )
-from tickets.models.queues import Queue, QueueMember
+from tickets.models.queues import AgentLoad, Queue, QueueMember
 from tickets.models.sla import (
     Clock,
     EscalationRule,
@@ -41,6 +41,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "PAUSED_STATUSES",
     "RUNNING_STATUSES",
+    "AgentLoad",
     "Attachment",
     "BusinessCalendar",
     "CalendarDay",

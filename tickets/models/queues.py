@@ -78,3 +78,27 @@ class QueueMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} / agent {self.agent_id}"
+
+
+class AgentLoad(models.Model):
+    """How many active tickets an agent holds, kept by the ticket services.
+
+    Automatic assignment reads it instead of counting every member's tickets on each new
+    ticket. Services adjust it with F() in the transaction that changes an assignee or moves
+    a ticket in or out of the active statuses; `agent_loads_rebuild` recounts it (hourly from
+    beat) so any drift heals.
+    """
+
+    agent = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="ticket_load",
+    )
+    open_tickets = models.IntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"agent {self.agent_id}: {self.open_tickets} open tickets"

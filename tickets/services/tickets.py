@@ -25,6 +25,7 @@ from core.logging import one_line
 from core.realtime import publish_on_commit
 from equipment.models import Unit
 from tickets.models import (
+    ACTIVE_STATUSES,
     Channel,
     FaultReport,
     Kind,
@@ -336,6 +337,7 @@ def _ticket_insert(
     if member is not None:
         notify.notify_assigned(ticket, agent=member.agent, version=ticket.version)
         assignment.member_stamp(member, now=now)
+        assignment.load_adjust({member.agent_id: +1})
     audit_record(
         action="ticket.opened",
         actor=actor,
@@ -444,6 +446,9 @@ def _apply_status(t: Ticket, status: str, *, now: dt.datetime) -> list[str]:
     """Move t to status with its SLA consequences; return the changed fields."""
     old = t.status
     changed = ["status"]
+    was_active, now_active = old in ACTIVE_STATUSES, status in ACTIVE_STATUSES
+    if t.assignee_id and was_active != now_active:
+        assignment.load_adjust({t.assignee_id: +1 if now_active else -1})
     if status in (Status.WAITING, Status.ON_HOLD):
         changed += sla.sla_pause(t, now=now)
     elif status == Status.OPEN:
@@ -630,6 +635,8 @@ def ticket_assign(
     old = t.assignee_id
     t.assignee = agent
     _save(t, ["assignee"])
+    if t.status in ACTIVE_STATUSES:
+        assignment.load_adjust({old: -1, t.assignee_id: +1})
     audit_record(
         action="ticket.assigned",
         actor=actor,

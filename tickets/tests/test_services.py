@@ -271,3 +271,57 @@ def test_auto_close_after_reopen_window(open_ticket, queue_setup):
     ticket.refresh_from_db()
     assert ticket.status == Status.CLOSED
     assert dt.timedelta(0) < ticket.closed_at - ticket.resolved_at
+
+
+def _loads(agents):
+    from tickets.models import AgentLoad
+
+    stored = dict(AgentLoad.objects.values_list("agent_id", "open_tickets"))
+    return [stored.get(a.pk, 0) for a in agents]
+
+
+def _counted(agents):
+    from tickets.models import ACTIVE_STATUSES
+
+    return [Ticket.objects.filter(assignee=a, status__in=ACTIVE_STATUSES).count() for a in agents]
+
+
+def test_agent_loads_follow_every_change_of_assignee_and_status(
+    open_ticket, make_customer, queue_setup
+):
+    _queue, supervisor, agents = queue_setup
+    customer = make_customer()
+    a, b, c = (open_ticket(customer) for _ in range(3))
+    assert _loads(agents) == _counted(agents) == [1, 1, 1]
+    svc.ticket_assign(ticket=a, agent=agents[2], actor=supervisor)  # move one
+    assert _loads(agents) == _counted(agents)
+    svc.ticket_transition(ticket=b, status=Status.WAITING, actor=supervisor)  # still active
+    svc.ticket_transition(ticket=b, status=Status.RESOLVED, actor=supervisor)  # leaves
+    assert _loads(agents) == _counted(agents)
+    svc.ticket_reply(ticket=b, author=customer, body="It came back.")  # reopens: returns
+    assert _loads(agents) == _counted(agents)
+    svc.ticket_merge(duplicates=[c], into=b, actor=supervisor)  # the duplicate closes
+    svc.ticket_transition(ticket=a, status=Status.CLOSED, actor=supervisor)
+    assert _loads(agents) == _counted(agents)
+    with pytest.raises(ApplicationError):
+        svc.ticket_assign(ticket=a, agent=agents[0], actor=supervisor)  # closed: refused
+    assert _loads(agents) == _counted(agents)
+
+
+def test_assignment_reads_the_counts_and_a_rebuild_heals_drift(
+    open_ticket, make_customer, queue_setup
+):
+    from tickets.models import AgentLoad
+    from tickets.services.assignment import agent_loads_rebuild
+
+    agents = queue_setup[2]
+    customer = make_customer()
+    for _ in range(3):
+        open_ticket(customer)
+    # Simulate drift (say, a bulk change outside the services): the counts lie.
+    AgentLoad.objects.filter(agent=agents[0]).update(open_tickets=50)
+    AgentLoad.objects.filter(agent=agents[1]).update(open_tickets=-3)
+    assert open_ticket(customer).assignee_id == agents[1].pk  # the counts are what is read
+    assert agent_loads_rebuild() == 2
+    assert _loads(agents) == _counted(agents)
+    assert agent_loads_rebuild() == 0
