@@ -113,11 +113,33 @@ def serve(*, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so the workers stop with it
         )
+        # The periodic audit sealer runs beside the server, as the Celery worker does in
+        # production, so the database does the chain's work during the measurement too.
+        sealer = subprocess.Popen(
+            [sys.executable, "-c", SEALER],
+            cwd=ROOT,
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             _wait_ready(port, proc, timeout=60)
             yield "127.0.0.1", port
         finally:
+            _stop(sealer)
             _stop(proc)
+
+
+SEALER = """
+import time, django
+django.setup()
+from django.conf import settings
+from audit.services import audit_seal
+while True:
+    audit_seal()
+    time.sleep(settings.AUDIT_SEAL_EVERY_SECONDS)
+"""
 
 
 def _wait_ready(port: int, proc: subprocess.Popen, *, timeout: float) -> None:
