@@ -18,6 +18,8 @@ from accounts.services import user_set_access
 from audit.models import AuditEvent
 from notifications.models import Outbox
 from tickets import selectors
+from tickets.admin import TicketAdmin
+from tickets.admin_list import QueueListFilter, ticket_rows
 from tickets.models import Attachment, CannedResponse, Message, Queue, Status, Survey, Ticket
 from tickets.services import escalation, surveys
 from tickets.services import tickets as svc
@@ -101,6 +103,7 @@ def test_changelist_shows_columns_and_sla_countdowns(
     content = response.content.decode()
     assert 'class="sla sla-ok"' in row(content, fresh.reference)
     assert re.search(r"(19|20)m left", row(content, fresh.reference))
+    assert re.search(r'title="First response due [^"]*\d{4}[^"]*"', row(content, fresh.reference))
     assert 'class="sla sla-warning"' in row(content, close.reference)
     assert 'class="sla sla-overdue"' in row(content, late.reference)
     assert "overdue" in row(content, late.reference)
@@ -684,7 +687,7 @@ def test_survey_scores_cost_a_fixed_number_of_queries(open_ticket, queue_setup, 
 
 
 def test_changelist_costs_the_same_with_1_and_50_tickets(
-    agent_client, open_ticket, queue_setup, make_customer, django_assert_num_queries
+    agent_client, open_ticket, queue_setup, make_customer, minutes_ago, django_assert_num_queries
 ):
     client, _me = agent_client
     agent = queue_setup[2][0]
@@ -693,8 +696,11 @@ def test_changelist_costs_the_same_with_1_and_50_tickets(
     client.get(CHANGELIST)  # warm the per-process caches (calendar, content types)
     with CaptureQueriesContext(connection) as one:
         assert len(client.get(CHANGELIST).context["cl"].result_list) == 1
-    for n in range(49):
-        ticket = open_ticket(customer, priority=n % 4 + 1)
+    # 51 tickets: the first page of 50 goes through the paginator, one ticket does not.
+    # Every kind of countdown: overdue, running with time left, paused, resolved, unassigned.
+    for n in range(50):
+        opened = minutes_ago(n) if n % 2 else None
+        ticket = open_ticket(customer, priority=n % 4 + 1, now=opened)
         if n % 5 == 1:
             svc.ticket_transition(ticket=ticket, status=Status.WAITING, actor=agent)
         elif n % 5 == 2:
@@ -703,7 +709,138 @@ def test_changelist_costs_the_same_with_1_and_50_tickets(
             svc.ticket_assign(ticket=ticket, agent=None, actor=agent)
     with django_assert_num_queries(len(one)):
         response = client.get(CHANGELIST)
-    assert len(response.context["cl"].result_list) == 50
+    cl = response.context["cl"]
+    assert len(cl.result_list) == 50 and cl.multi_page and cl.result_count == 51
+    states = set(re.findall(r'class="sla sla-([a-z]+)"', response.content.decode()))
+    assert {"ok", "overdue", "paused", "met"} <= states, states
+
+
+def test_every_page_lists_what_a_plain_offset_page_would(
+    agent_client, open_ticket, queue_setup, make_customer, monkeypatch
+):
+    client, _me = agent_client
+    agent = queue_setup[2][0]
+    customer = make_customer()
+    # Four tickets share one opening instant, so the order within it rests on the key alone.
+    tickets = [
+        open_ticket(customer, priority=n % 4 + 1, now=at(2026, 3, 2, 9, 0 if n < 4 else n))
+        for n in range(8)
+    ]
+    for ticket in tickets[1::3]:
+        svc.ticket_transition(ticket=ticket, status=Status.WAITING, actor=agent)
+    monkeypatch.setattr(TicketAdmin, "list_per_page", 3)
+    # As listed, sorted by the priority column (o=2: after the checkbox and the reference),
+    # and filtered.
+    for params, expected in (
+        ({}, 8),
+        ({"o": "2"}, 8),
+        ({"status__exact": "new"}, 5),
+    ):
+        seen = []
+        for number in range(1, (expected + 2) // 3 + 1):
+            cl = client.get(CHANGELIST, {**params, "p": number}).context["cl"]
+            shown = [t.reference for t in cl.result_list]
+            plain = [t.reference for t in cl.queryset[(number - 1) * 3 : number * 3]]
+            assert shown == plain, (params, number)
+            seen += shown
+        assert len(seen) == len(set(seen)) == expected, params
+    by_priority = client.get(CHANGELIST, {"o": "2", "p": 1}).context["cl"].result_list
+    assert [t.priority for t in by_priority] == [1, 1, 2]
+    # A page past the end: Django's answer, back to the list with an error flag.
+    assert client.get(CHANGELIST, {"p": 4}).url == f"{CHANGELIST}?e=1"
+
+
+def test_rows_load_only_what_the_list_shows(agent_client, open_ticket, make_customer):
+    client, _me = agent_client
+    ticket = open_ticket(make_customer())
+    with CaptureQueriesContext(connection) as queries:
+        content = client.get(CHANGELIST).content.decode()
+    rows = [
+        q["sql"] for q in queries.captured_queries if '"tickets_ticket"."reference"' in q["sql"]
+    ]
+    assert len(rows) == 1
+    # No contact, address or phone is read (nor decrypted) for a list that shows none.
+    for column in ("contact_email", "contact_name", "address", '"phone"', "requester_id"):
+        assert column not in rows[0], column
+    link = f'href="/admin/tickets/ticket/{ticket.pk}/change/?_changelist_filters='
+    assert link in content or f'href="/admin/tickets/ticket/{ticket.pk}/change/"' in content
+
+
+def test_rows_are_the_rows_django_would_render(
+    agent_client, open_ticket, queue_setup, make_customer, minutes_ago, monkeypatch
+):
+    from django.contrib.admin.templatetags.admin_list import results
+
+    client, _me = agent_client
+    supervisor, agent = queue_setup[1], queue_setup[2][0]
+    customer = make_customer(full_name="<b>Li & Sons</b>")
+    running = open_ticket(customer, priority=1, now=minutes_ago(10), subject="Pores <again>")
+    open_ticket(customer, priority=3)  # long overdue
+    svc.ticket_assign(ticket=open_ticket(customer), agent=None, actor=supervisor)
+    svc.ticket_update(ticket=open_ticket(customer), actor=supervisor, queue=None)
+    waiting = open_ticket(customer, priority=2, now=minutes_ago(30))
+    svc.ticket_transition(ticket=waiting, status=Status.WAITING, actor=agent)
+    done = open_ticket(customer, priority=4)
+    svc.ticket_transition(ticket=done, status=Status.RESOLVED, actor=agent)
+    Ticket.objects.filter(pk=running.pk).update(sla_policy=None)  # "no SLA"
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)  # both renderings read one clock
+
+    pages = {}
+    for params in ({}, {"status__exact": "new", "o": "-2"}):
+        response = client.get(CHANGELIST, params)
+        cl = response.context["cl"]
+        ours = ["".join(row) for row in ticket_rows(cl)]
+        assert ours == ["".join(row) for row in results(cl)], params
+        content = response.content.decode()
+        assert all(f"<tr>{row}</tr>" in content for row in ours)
+        pages[len(params)] = "".join(ours)
+    states = set(re.findall(r'class="sla sla-([a-z]+)"', pages[0]))
+    assert {"none", "overdue", "paused"} <= states and states & {"met", "missed"}, states
+    assert '<td class="field-queue nowrap">-</td>' in pages[0]  # Django's "empty"
+    assert '<td class="field-assignee_name">—</td>' in pages[0]
+    assert "_changelist_filters=status__exact%3Dnew" in pages[2]
+    assert "&lt;b&gt;Li &amp; Sons" not in pages[0]  # a person's name is not on the list
+    assert "Pores &lt;again&gt;" in pages[0]
+
+
+def test_action_checkbox_is_djangos_markup(open_ticket):
+    from django.contrib import admin
+
+    ticket = open_ticket()
+    model_admin = admin.site._registry[Ticket]
+    assert model_admin.action_checkbox(ticket) == admin.ModelAdmin.action_checkbox(
+        model_admin, ticket
+    )
+
+
+def test_queue_filter_reads_queues_not_tickets(staff_client, open_ticket, region):
+    """The filter offers the queues of the agent's regions and the national ones."""
+    north = Region.objects.get(code="north")
+    Queue.objects.create(name="East spare parts", slug="east-parts", region=region)
+    Queue.objects.create(name="North handheld", slug="north-handheld", region=north)
+    Queue.objects.create(name="Cladding", slug="cladding")
+    open_ticket()  # in "East handheld"
+
+    def queues(client) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            cl = client.get(CHANGELIST).context["cl"]
+        # Django's RelatedOnlyFieldListFilter ran SELECT DISTINCT over every ticket.
+        assert not any("DISTINCT" in q["sql"] for q in queries.captured_queries)
+        spec = next(f for f in cl.filter_specs if isinstance(f, QueueListFilter))
+        return [name for _pk, name in spec.lookup_choices]
+
+    client, _me = staff_client(regions=[region])
+    # Queues without tickets are offered too; another region's are not.
+    assert queues(client) == ["Cladding", "East handheld", "East spare parts"]
+    client.logout()
+    supervisor_client, _boss = staff_client(roles=("supervisor",))
+    assert queues(supervisor_client) == [
+        "Cladding",
+        "East handheld",
+        "East spare parts",
+        "North handheld",
+    ]
 
 
 def test_ticket_page_costs_the_same_with_1_and_50_messages(

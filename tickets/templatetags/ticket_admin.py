@@ -1,0 +1,25 @@
+"""Template tags of the agents' workspace in the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
+
+from tickets.admin_list import ticket_rows
+
+register = template.Library()
+
+
+@register.inclusion_tag("admin/change_list_results.html")
+def ticket_result_list(cl) -> dict[str, Any]:
+    """Django's {% result_list %} with the rows of tickets.admin_list.ticket_rows."""
+    headers = list(result_headers(cl))
+    return {
+        "cl": cl,
+        "result_hidden_fields": list(result_hidden_fields(cl)),
+        "result_headers": headers,
+        "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+        "results": list(ticket_rows(cl)),
+    }
