@@ -172,7 +172,9 @@ def audit_record_many(
     *,
     action: str,
     actor: Any = None,
-    targets: Iterable[models.Model],
+    targets: Iterable[models.Model] = (),
+    model: type[models.Model] | None = None,
+    target_ids: Iterable[Any] = (),
     changes: Mapping[str, Any] | Iterable[str] | None = None,
     data: Mapping[str, Any] | None = None,
     per_target: Mapping[Any, Mapping[str, Any]] | None = None,
@@ -181,34 +183,57 @@ def audit_record_many(
     """Append one event per target in a single locked pass; return how many were written.
 
     For set-based operations (an escalation scan, a bulk action): the same action, actor and
-    changes for every target, optional extra data per target pk, one insert per batch.
+    changes for every target, optional extra data per target pk. Targets are model instances,
+    or, for a caller that holds only primary keys (a scan of thousands of rows), `model` and
+    `target_ids`: each event still names its own target, as `audit_record` would.
+
+    With deferred sealing the events are pending rows, written on PostgreSQL in one
+    statement (INSERT ... SELECT FROM unnest, or COPY when the data differs per target).
     """
-    targets = list(targets)
-    if not targets:
+    if changes is not None and not isinstance(changes, Mapping):
+        changes = list(changes)  # read once per model below
+    refs = [(type(target), target.pk) for target in targets]
+    if model is not None:
+        refs += [(model, pk) for pk in target_ids]
+    elif target_ids:
+        raise TypeError("audit_record_many: target_ids need the model they belong to")
+    if not refs:
         return 0
+    # One JSON payload per model (personal-data rules depend on it), one more per target
+    # that has extra data: thousands of identical events cost one serialisation.
+    shared: dict[type[models.Model], tuple[list[str], str]] = {}
+    payloads: list[str] = []
+    for target_model, pk in refs:
+        if per_target and pk in per_target:
+            payloads.append(
+                _payload_text(target_model, changes, {**(data or {}), **per_target[pk]})[1]
+            )
+            continue
+        if target_model not in shared:
+            shared[target_model] = _payload_text(target_model, changes, data or {})
+        payloads.append(shared[target_model][1])
+    changed = sorted(_changed_names(changes))
     ctx = context.current()
-    actor_ref = actor_ref_for(actor)
-    now = timezone.now()
-    events = []
-    for target in targets:
-        extra = dict(data or {})
-        if per_target and target.pk in per_target:
-            extra.update(per_target[target.pk])
-        changed, payload = _payload(model=type(target), changes=changes, data=extra)
-        events.append(
-            {
-                "at": now,
-                "actor_ref": actor_ref,
-                "action": action,
-                "outcome": str(Outcome.SUCCESS),
-                "target_type": target._meta.label_lower,
-                "target_id": str(target.pk),
-                "changed_fields": changed,
-                "data": payload,
-                "ip": ctx.ip,
-                "request_id": ctx.request_id,
-            }
-        )
+    common = {
+        "at": timezone.now(),
+        "actor_ref": actor_ref_for(actor),
+        "action": action,
+        "outcome": str(Outcome.SUCCESS),
+        "changed_fields": changed,
+        "ip": ctx.ip,
+        "request_id": ctx.request_id,
+    }
+    types = [target_model._meta.label_lower for target_model, _pk in refs]
+    ids = [str(pk) for _model, pk in refs]
+    if deferred() and connection.vendor == "postgresql":
+        _insert_pending_postgresql(common, types, ids, payloads)
+        _seal_after_commit()
+        return len(refs)
+    decoded = {text: json.loads(text) for text in set(payloads)}
+    events = [
+        {**common, "target_type": target_type, "target_id": target_id, "data": decoded[text]}
+        for target_type, target_id, text in zip(types, ids, payloads, strict=True)
+    ]
     if deferred():
         PendingAuditEvent.objects.bulk_create(
             [PendingAuditEvent(**event) for event in events], batch_size=batch_size
@@ -219,6 +244,68 @@ def audit_record_many(
         head = _lock_head()
         _append(head, events, batch_size=batch_size)
     return len(events)
+
+
+def _changed_names(changes: Mapping[str, Any] | Iterable[str] | None) -> Iterable[str]:
+    if not changes:
+        return ()
+    return changes.keys() if isinstance(changes, Mapping) else changes
+
+
+def _payload_text(
+    model: type[models.Model],
+    changes: Mapping[str, Any] | Iterable[str] | None,
+    data: Mapping[str, Any],
+) -> tuple[list[str], str]:
+    """Return the changed field names and the JSON text of the data, as `_payload` builds it."""
+    changed, payload = _payload(model=model, changes=changes, data=data)
+    return changed, json.dumps(payload)
+
+
+def _text_array(values: list[str]) -> str:
+    """Return a PostgreSQL array literal: one parameter instead of one per value."""
+    if all(value.isdigit() for value in values):
+        return "{" + ",".join(values) + "}"
+    quoted = (value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
+    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
+
+
+def _insert_pending_postgresql(
+    common: dict[str, Any], types: list[str], ids: list[str], payloads: list[str]
+) -> None:
+    """Write pending events in one statement: INSERT ... SELECT FROM unnest, or COPY.
+
+    Binding thousands of values one by one costs more than the insert itself, so the target
+    ids travel as one array literal; when the data differs per target, COPY streams the rows.
+    """
+    table = connection.ops.quote_name(PendingAuditEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(name) for name in EVENT_FIELDS)
+    changed = json.dumps(common["changed_fields"])
+    with connection.cursor() as cursor:
+        if len(set(types)) == 1 and len(set(payloads)) == 1:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
+                "SELECT %s, %s, %s, %s, %s, t.id, %s::jsonb, %s::jsonb, %s::inet, %s "
+                "FROM unnest(%s::text[]) WITH ORDINALITY AS t(id, n) ORDER BY t.n",
+                [
+                    common["at"],
+                    common["actor_ref"],
+                    common["action"],
+                    common["outcome"],
+                    types[0],
+                    changed,
+                    payloads[0],
+                    common["ip"],
+                    common["request_id"],
+                    _text_array(ids),
+                ],
+            )
+            return
+        head = (common["at"], common["actor_ref"], common["action"], common["outcome"])
+        tail = (common["ip"], common["request_id"])
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for target_type, target_id, text in zip(types, ids, payloads, strict=True):
+                copy.write_row((*head, target_type, target_id, changed, text, *tail))
 
 
 def _append(head: ChainHead, events: list[dict[str, Any]], *, batch_size: int = 1000) -> None:
@@ -246,15 +333,84 @@ def audit_seal(*, limit: int = 5000, wait: bool = True) -> int:
             head = _lock_head(skip_locked=not wait)
             if head is None:
                 return sealed
-            pending = list(PendingAuditEvent.objects.order_by("id")[:limit])
-            if not pending:
-                return sealed
-            events = [{name: getattr(p, name) for name in EVENT_FIELDS} for p in pending]
-            _append(head, events)
-            PendingAuditEvent.objects.filter(id__in=[p.id for p in pending]).delete()
-        sealed += len(pending)
-        if len(pending) < limit:
+            if connection.vendor == "postgresql":
+                moved = _seal_batch_postgresql(head, limit)
+            else:
+                moved = _seal_batch(head, limit)
+        sealed += moved
+        if moved < limit:
             return sealed
+
+
+def _seal_batch(head: ChainHead, limit: int) -> int:
+    pending = list(PendingAuditEvent.objects.order_by("id")[:limit])
+    if pending:
+        events = [{name: getattr(p, name) for name in EVENT_FIELDS} for p in pending]
+        _append(head, events)
+        PendingAuditEvent.objects.filter(id__in=[p.id for p in pending]).delete()
+    return len(pending)
+
+
+def _seal_batch_postgresql(head: ChainHead, limit: int) -> int:
+    """Seal a batch with the rows staying in the database: only the hashes travel.
+
+    The pending rows are read once to compute the chain (the hash covers every column), then
+    one statement deletes them and inserts them into the chain with their seq and hashes.
+    """
+    quote = connection.ops.quote_name
+    pending = quote(PendingAuditEvent._meta.db_table)
+    table = quote(AuditEvent._meta.db_table)
+    columns = [quote(name) for name in EVENT_FIELDS]
+    read = [
+        f"{column}::text" if name in ("changed_fields", "data") else column
+        for name, column in zip(EVENT_FIELDS, columns, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {', '.join(read)} FROM {pending} ORDER BY id LIMIT %s",  # noqa: S608
+            [limit],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        seq, prev = head.seq, head.hash
+        ids, seqs, prevs, hashes = [], [], [], []
+        # Events written together share their instant and data: decode and format each
+        # distinct value once (the hash sees exactly what chain.canonical would make of it).
+        decoded: dict[str, Any] = {}
+        stamps: dict[Any, str] = {}
+        for pk, *values in rows:
+            seq += 1
+            event = dict(zip(EVENT_FIELDS, values, strict=True))
+            for name in ("changed_fields", "data"):
+                text = event[name]
+                if text not in decoded:
+                    decoded[text] = json.loads(text)
+                event[name] = decoded[text]
+            if event["at"] not in stamps:
+                stamps[event["at"]] = chain.format_time(event["at"])
+            event["at"] = stamps[event["at"]]
+            event["seq"], event["prev_hash"] = seq, prev
+            digest = chain.compute_hash(event)
+            ids.append(str(pk))
+            seqs.append(str(seq))
+            prevs.append(prev)
+            hashes.append(digest)
+            prev = digest
+        moved = ", ".join(f"p.{column}" for column in columns)
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {pending} AS p "  # noqa: S608 - names from the models
+            "USING unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+            "AS c(id, seq, prev_hash, hash) WHERE p.id = c.id "
+            f"RETURNING c.seq, {moved}, c.prev_hash, c.hash) "
+            f"INSERT INTO {table} ({quote('seq')}, {', '.join(columns)}, "
+            f"{quote('prev_hash')}, {quote('hash')}) SELECT * FROM moved",
+            [_text_array(ids), _text_array(seqs), _text_array(prevs), _text_array(hashes)],
+        )
+        if cursor.rowcount != len(ids):  # only sealers delete pending rows, under the head lock
+            raise RuntimeError(f"sealed {cursor.rowcount} of {len(ids)} pending audit events")
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+    return len(ids)
 
 
 def _seal_quietly() -> None:

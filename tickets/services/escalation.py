@@ -1,20 +1,30 @@
 """The SLA scan: fire every due timer with set-based queries, then escalate in bulk.
 
-One indexed query finds the due timers (`fire_at <= now` among the pending ones); warnings,
-breaches and each escalation rule are applied as one UPDATE per kind of change; notifications
-are coalesced into one message per recipient per run; the audit rows are appended in one pass.
+One indexed query takes the due timers and one their tickets (both SKIP LOCKED on
+PostgreSQL). What fired is folded per ticket, so each ticket row is rewritten once, by one
+UPDATE per distinct change (a few dozen statements whatever the number of tickets). Every
+warning, breach and rule that fired is one audit event naming its ticket, written in one
+statement per kind; each recipient gets one notice per run, in their language, listing the
+most urgent tickets and linking to the rest. Sets of ids travel as one array parameter, never
+as thousands of bound values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import heapq
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, PositiveSmallIntegerField, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_record_many
@@ -30,7 +40,13 @@ from tickets.models import (
 )
 from tickets.services import notify
 
-BATCH = 5000
+# One transaction takes at most this many due timers. A minute's worth is a few dozen; the
+# batch is large so that a backlog (hours of a stopped scanner) is still one run with one
+# notice per recipient.
+BATCH = 50_000
+# A notice lists this many tickets, the most urgent first, and links to the rest.
+NOTICE_ITEMS = 100
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)  # sorts a ticket without a due time last
 
 
 def sla_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> dict[str, int]:
@@ -48,155 +64,317 @@ def sla_scan(*, now: dt.datetime | None = None, batch: int = BATCH) -> dict[str,
     return dict(totals)
 
 
+@dataclasses.dataclass(slots=True)
+class _Effect:
+    """What the timers fired in one batch do to one ticket."""
+
+    warning: bool = False
+    breached: frozenset[str] = frozenset()
+    level: int = 0
+    rules: int = 0
+    raises: int = 0
+    assignee_id: int | None = None
+    queue_id: int | None = None
+    notify_assignee: bool = False
+    notify_supervisor: bool = False
+    # The target and percent of the last rule that fired, shown in the notice.
+    noticed: tuple[str, int] | None = None
+
+    def update_key(self) -> tuple:
+        """The ticket's change; tickets with equal keys are updated by one statement."""
+        return (
+            self.warning,
+            self.breached,
+            self.level,
+            self.rules,
+            self.raises,
+            self.assignee_id,
+            self.queue_id,
+        )
+
+
+@dataclasses.dataclass
+class _Batch:
+    effects: dict[int, _Effect]
+    warned: list[int]
+    breached: dict[str, list[int]]
+    escalated: list[tuple[EscalationRule, list[int]]]
+
+
 @transaction.atomic
 def _scan_batch(*, now: dt.datetime, batch: int) -> tuple[int, dict[str, int]]:
+    counts = {"timers": 0, "warnings": 0, "breaches": 0, "escalations": 0}
+    selected, rows = _claim(now=now, batch=batch)
+    counts["timers"] = len(rows)
+    if not rows:
+        return selected, counts
+    fired = _fold(rows)
+    counts["warnings"] = len(fired.warned)
+    counts["breaches"] = sum(len(ids) for ids in fired.breached.values())
+    counts["escalations"] = sum(len(ids) for _rule, ids in fired.escalated)
+    _apply(fired.effects)
+    _notify(now, fired.effects)
+    _audit(fired)
+    return selected, counts
+
+
+def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple]]:
+    """Lock and fire the due timers of tickets nobody is editing.
+
+    Return how many due timers were selected and the fired ones as (ticket_id, target, kind,
+    percent, rule_id, ticket status), oldest first.
+    """
     skip_locked = connection.features.has_select_for_update_skip_locked
     due = SLATimer.objects.filter(fired_at__isnull=True, fire_at__lte=now).order_by("fire_at")
     if skip_locked:
         due = due.select_for_update(skip_locked=True)
-    rows = list(due.values_list("pk", "ticket_id", "target", "kind", "percent", "rule_id")[:batch])
-    selected = len(rows)
-    counts = {"timers": 0, "warnings": 0, "breaches": 0, "escalations": 0}
-    if not rows:
-        return selected, counts
-    tickets = Ticket.objects.filter(pk__in={r[1] for r in rows})
+    timers = list(
+        due.values_list("pk", "ticket_id", "target", "kind", "percent", "rule_id")[:batch]
+    )
+    if not timers:
+        return 0, []
+    tickets = Ticket.objects.filter(pk__in=_among({t[1] for t in timers})).order_by()
     if skip_locked:
         # A ticket service locks the ticket and then deletes its pending timers, the reverse
         # of our order: waiting for its row would deadlock. Its timers wait for the next run.
         tickets = tickets.select_for_update(skip_locked=True)
     status = dict(tickets.values_list("pk", "status"))
-    rows = [r for r in rows if r[1] in status]
-    counts["timers"] = len(rows)
-    if not rows:
-        return selected, counts
-    SLATimer.objects.filter(pk__in=[r[0] for r in rows]).update(fired_at=now)
-    rows = [r for r in rows if status[r[1]] in ACTIVE_STATUSES]
+    rows = [(*t[1:], status[t[1]]) for t in timers if t[1] in status]
+    if rows:
+        SLATimer.objects.filter(pk__in=_among(t[0] for t in timers if t[1] in status)).update(
+            fired_at=now
+        )
+    return len(timers), rows
 
-    warned = {r[1] for r in rows if r[3] == TimerKind.WARNING}
+
+def _fold(rows: list[tuple]) -> _Batch:
+    """Fold the fired timers of active tickets into one effect per ticket, and audit sets."""
+    rule_ids = {r[4] for r in rows if r[4]}
+    rules = EscalationRule.objects.in_bulk(rule_ids) if rule_ids else {}
+    active = {str(status) for status in ACTIVE_STATUSES}
+    warning, breach, rule_kind = str(TimerKind.WARNING), str(TimerKind.BREACH), str(TimerKind.RULE)
+    effects: dict[int, _Effect] = {}
+    warned: set[int] = set()
     breached: dict[str, set[int]] = defaultdict(set)
     by_rule: dict[int, set[int]] = defaultdict(set)
-    for _pk, ticket_id, target, kind, _percent, rule_id in rows:
-        if kind == TimerKind.BREACH:
-            breached[target].add(ticket_id)
-        elif kind == TimerKind.RULE and rule_id:
-            by_rule[rule_id].add(ticket_id)
-
-    if warned:
-        counts["warnings"] = Ticket.objects.filter(pk__in=warned).update(sla_warning=True)
-    for target, ids in breached.items():
-        extra = {}
-        if target == Target.FIRST_RESPONSE:
-            extra["first_response_met"] = False
-        elif target == Target.NEXT_REPLY:
-            extra["next_reply_breached"] = True
-        counts["breaches"] += Ticket.objects.filter(pk__in=ids).update(
-            sla_breached=True, sla_warning=True, **extra
-        )
-
-    rules = {r.pk: r for r in EscalationRule.objects.filter(pk__in=by_rule)}
-    notify_assignee: set[int] = set()
-    notify_supervisor: set[int] = set()
-    applied: list[tuple[EscalationRule, set[int]]] = []
-    for rule_id, ids in by_rule.items():
-        rule = rules.get(rule_id)
-        if rule is None:
+    # Oldest first: when several rules fire for a ticket in one run (a late scan), the last
+    # one's reassignment and queue stand, as if each had fired on time.
+    for ticket_id, target, kind, percent, rule_id, status in rows:
+        if status not in active:
             continue
-        qs = Ticket.objects.filter(pk__in=ids)
-        updates: dict = {
-            "escalation_level": Greatest(F("escalation_level"), rule.level),
-            "version": F("version") + 1,
-        }
-        if rule.reassign_to_id:
-            updates["assignee_id"] = rule.reassign_to_id
-        if rule.move_to_queue_id:
-            updates["queue_id"] = rule.move_to_queue_id
-        counts["escalations"] += qs.update(**updates)
-        if rule.raise_priority:
-            qs.filter(priority__gt=Priority.P1).update(priority=F("priority") - 1)
-        if rule.notify_assignee:
-            notify_assignee |= ids
-        if rule.notify_supervisor:
-            notify_supervisor |= ids
-        applied.append((rule, ids))
+        effect = effects.get(ticket_id)
+        if effect is None:
+            effect = effects[ticket_id] = _Effect()
+        if kind == warning:
+            effect.warning = True
+            warned.add(ticket_id)
+        elif kind == breach:
+            effect.breached |= {target}
+            breached[target].add(ticket_id)
+        elif kind == rule_kind and rule_id in rules:
+            rule = rules[rule_id]
+            effect.level = max(effect.level, rule.level)
+            effect.rules += 1
+            effect.raises += rule.raise_priority
+            effect.assignee_id = rule.reassign_to_id or effect.assignee_id
+            effect.queue_id = rule.move_to_queue_id or effect.queue_id
+            effect.notify_assignee |= rule.notify_assignee
+            effect.notify_supervisor |= rule.notify_supervisor
+            effect.noticed = (target, percent)
+            by_rule[rule_id].add(ticket_id)
+    return _Batch(
+        effects=effects,
+        warned=sorted(warned),
+        breached={target: sorted(ids) for target, ids in breached.items()},
+        escalated=[(rules[pk], sorted(ids)) for pk, ids in by_rule.items()],
+    )
 
-    _notify(now, rows, notify_assignee, notify_supervisor)
-    _audit(warned, breached, applied)
-    return selected, counts
+
+def _apply(effects: dict[int, _Effect]) -> None:
+    """Write each ticket's change once: one UPDATE per distinct change."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for ticket_id, effect in effects.items():
+        groups[effect.update_key()].append(ticket_id)
+    for key, ids in groups.items():
+        updates = _updates(*key)
+        if updates:
+            Ticket.objects.filter(pk__in=_among(ids)).update(**updates)
 
 
-def _notify(now, rows, assignee_ids: set[int], supervisor_ids: set[int]) -> None:
-    wanted = assignee_ids | supervisor_ids
+def _updates(
+    warning: bool,
+    breached: frozenset[str],
+    level: int,
+    rules: int,
+    raises: int,
+    assignee_id: int | None,
+    queue_id: int | None,
+) -> dict:
+    updates: dict = {}
+    if warning or breached:
+        updates["sla_warning"] = True
+    if breached:
+        updates["sla_breached"] = True
+    if Target.FIRST_RESPONSE in breached:
+        updates["first_response_met"] = False
+    if Target.NEXT_REPLY in breached:
+        updates["next_reply_breached"] = True
+    if rules:
+        # A level never drops; each rule that fired is one change of the ticket.
+        updates["escalation_level"] = Greatest(F("escalation_level"), level)
+        updates["version"] = F("version") + rules
+    if raises:
+        # One step per rule that raises, never past P1.
+        small = PositiveSmallIntegerField()
+        updates["priority"] = Case(
+            When(
+                priority__gt=Priority.P1,
+                then=Greatest(F("priority") - raises, Priority.P1, output_field=small),
+            ),
+            default=F("priority"),
+            output_field=small,
+        )
+    if assignee_id:
+        updates["assignee_id"] = assignee_id
+    if queue_id:
+        updates["queue_id"] = queue_id
+    return updates
+
+
+def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
+    """Send one notice per recipient: the most urgent tickets, the count and a link to all."""
+    wanted: dict[str, list[int]] = defaultdict(list)  # by the target the notice shows
+    for pk, effect in effects.items():
+        if effect.noticed and (effect.notify_assignee or effect.notify_supervisor):
+            wanted[effect.noticed[0]].append(pk)
     if not wanted:
         return
-    fired = {}
-    for _pk, ticket_id, target, kind, percent, _rule in rows:
-        if kind == TimerKind.RULE:
-            fired[ticket_id] = (target, percent)
-    tickets = list(
-        Ticket.objects.filter(pk__in=wanted).values(
-            "pk",
-            "reference",
-            "priority",
-            "assignee_id",
-            "queue__supervisor_id",
-            "first_response_due",
-            "next_reply_due",
-            "resolution_due",
+    inbox: dict[int, list[tuple]] = defaultdict(list)
+    queues: dict[int, set[int]] = defaultdict(set)  # a supervisor's queues, for the link
+    assigned: set[int] = set()  # recipients told as assignee
+    for target, ids in wanted.items():
+        # After the update: a reassigned ticket's new assignee and the supervisor of the
+        # queue it now sits in are told; the former ones are not.
+        rows = (
+            Ticket.objects.filter(pk__in=_among(ids))
+            .order_by()
+            .values_list(
+                "pk",
+                "reference",
+                "priority",
+                "assignee_id",
+                "queue_id",
+                "queue__supervisor_id",
+                f"{target}_due",
+            )
         )
-    )
-    inbox: dict[int, list[dict]] = defaultdict(list)
-    listed: set[tuple[int, int]] = set()  # (recipient, ticket): a recipient sees a ticket once
-    for t in tickets:
-        target, percent = fired.get(t["pk"], (Target.RESOLUTION, 100))
-        item = {
-            "reference": t["reference"],
-            "priority": f"P{t['priority']}",
-            # Lazy: rendered in each recipient's language, not the scanner's.
-            "target": Target(target).label,
-            "percent": percent,
-            "due": t[f"{target}_due"],
-            "link": links.agent_ticket_url(t["pk"]),
-        }
-        recipients = []
-        if t["pk"] in assignee_ids and t["assignee_id"]:
-            recipients.append(t["assignee_id"])
-        if t["pk"] in supervisor_ids and t["queue__supervisor_id"]:
-            recipients.append(t["queue__supervisor_id"])
-        for user_id in recipients:
-            if (user_id, t["pk"]) not in listed:
-                listed.add((user_id, t["pk"]))
+        for pk, reference, priority, assignee_id, queue_id, supervisor_id, due in rows:
+            effect = effects[pk]
+            item = ((priority, due or _NEVER, reference), pk, due)
+            told = []  # a recipient sees a ticket once, even as its assignee and supervisor
+            if effect.notify_assignee and assignee_id:
+                told.append(assignee_id)
+                assigned.add(assignee_id)
+            if effect.notify_supervisor and supervisor_id and supervisor_id not in told:
+                told.append(supervisor_id)
+                queues[supervisor_id].add(queue_id)
+            for user_id in told:
                 inbox[user_id].append(item)
     run = uuid.uuid4().hex[:12]
     users = get_user_model().objects.in_bulk(list(inbox))
-    for user_id, items in inbox.items():
+    changelist = settings.SITE_URL + reverse("admin:tickets_ticket_changelist")
+    ticket_url = _ticket_url()
+    for user_id, entries in inbox.items():
         user = users.get(user_id)
-        if user is not None:
-            notify.notify_escalation(
-                key=f"sla-escalation:{now:%Y%m%d%H%M}:{run}:{user_id}", recipient=user, items=items
+        if user is None:
+            continue
+        listed = heapq.nsmallest(NOTICE_ITEMS, entries, key=lambda entry: entry[0])
+        items = []
+        for (priority, _due, reference), pk, due in listed:
+            target, percent = effects[pk].noticed
+            items.append(
+                {
+                    "reference": reference,
+                    "priority": f"P{priority}",
+                    "target": target,
+                    "percent": percent,
+                    "due": due,
+                    "link": ticket_url(pk),
+                }
             )
-
-
-def _audit(
-    warned: set[int],
-    breached: dict[str, set[int]],
-    applied: list[tuple[EscalationRule, set[int]]],
-) -> None:
-    if warned:
-        audit_record_many(
-            action="ticket.sla_warning", targets=[Ticket(pk=pk) for pk in sorted(warned)]
+        more_links = []
+        if len(entries) > len(items):
+            more_links = _list_links(
+                changelist,
+                mine=user_id in assigned,
+                queues=queues.get(user_id, set()),
+                level=min(effects[pk].level for _key, pk, _due in entries),
+            )
+        notify.notify_escalation(
+            key=f"sla-escalation:{now:%Y%m%d%H%M}:{run}:{user_id}",
+            recipient=user,
+            items=items,
+            total=len(entries),
+            more_links=more_links,
         )
-    for target, ids in breached.items():
+
+
+def _ticket_url() -> Callable[[int], str]:
+    """Return a maker of agent ticket links that reverses the URL once, not once per link.
+
+    A notice run lists thousands of tickets, and reverse() costs more than the rest of a line.
+    """
+    mark = "9" * 18
+    head, *rest = links.agent_ticket_url(int(mark)).split(mark)
+    if len(rest) != 1:  # the id is not a plain path segment: reverse each one
+        return links.agent_ticket_url
+    return lambda pk: f"{head}{pk}{rest[0]}"
+
+
+def _list_links(changelist: str, *, mine: bool, queues: set[int], level: int) -> list[str]:
+    """Links to the admin list of the escalated tickets a notice cannot list one by one.
+
+    The list filters on what the scan just made true of every such ticket (still active,
+    escalated to at least the lowest level named) and on why the recipient was told: as
+    assignee ("assigned to me", the list's own filter) or as supervisor of those queues.
+    """
+    common = f"status__in={','.join(ACTIVE_STATUSES)}"
+    if level:
+        common += f"&escalation_level__gte={level}"
+    urls = []
+    if mine:
+        urls.append(f"{changelist}?assigned=mine&{common}")
+    if queues:
+        urls.append(f"{changelist}?queue__id__in={','.join(map(str, sorted(queues)))}&{common}")
+    return urls
+
+
+def _audit(fired: _Batch) -> None:
+    """Write one event per ticket and what fired for it, one statement per kind.
+
+    An auditor finds each ticket's warning, breach and escalation by its target like any
+    other event. With deferred sealing they are pending rows that the periodic sealer chains.
+    """
+    if fired.warned:
+        audit_record_many(
+            action="ticket.sla_warning",
+            model=Ticket,
+            target_ids=fired.warned,
+        )
+    for target, ids in fired.breached.items():
         audit_record_many(
             action="ticket.sla_breached",
-            targets=[Ticket(pk=pk) for pk in sorted(ids)],
+            model=Ticket,
+            target_ids=ids,
             data={"target": target},
         )
     # One event per rule and ticket: when several rules fire for a ticket in one run (a late
     # scan), each one's changes are on record, not only the last one's.
-    for rule, ids in applied:
+    for rule, ids in fired.escalated:
         audit_record_many(
             action="ticket.escalated",
-            targets=[Ticket(pk=pk) for pk in sorted(ids)],
+            model=Ticket,
+            target_ids=ids,
             data={
                 "level": rule.level,
                 "target": rule.target,
@@ -204,3 +382,15 @@ def _audit(
                 "rule": rule.pk,
             },
         )
+
+
+def _among(ids: Iterable[int]) -> RawSQL:
+    """Return a subquery of the given ids, for `pk__in`: one parameter, however many ids.
+
+    Bound one by one, thousands of ids cost more to send than the statement costs to run.
+    """
+    # In key order, the rows are visited in index order: fewer pages touched at random.
+    listed = ",".join(map(str, sorted(ids)))
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (f"{{{listed}}}",))
+    return RawSQL("SELECT value FROM json_each(%s)", (f"[{listed}]",))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
 
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from notifications.models import Channel
 from notifications.services import notification_enqueue, render_message
 from tickets import links
-from tickets.models import Status, Ticket
+from tickets.models import Status, Target, Ticket
 
 
 def _send(*, key: str, template: str, recipient: Any, context: dict, about: Ticket | None) -> None:
@@ -84,11 +89,58 @@ def notify_assigned(ticket: Ticket, *, agent: Any, version: int) -> None:
     )
 
 
-def notify_escalation(*, key: str, recipient: Any, items: list[dict]) -> None:
+def notify_escalation(
+    *,
+    key: str,
+    recipient: Any,
+    items: list[dict],
+    total: int | None = None,
+    more_links: Sequence[str] = (),
+) -> None:
+    """Tell one person which tickets an SLA scan escalated: the listed ones and how many more.
+
+    Each item is raw (`target` a Target value, `due` an instant); its line is put into the
+    recipient's language and time zone here, with the labels translated once per notice,
+    rather than by template tags and filters once per line (a scan sends hundreds of lines).
+    `total` counts every ticket of the notice (default: the listed ones); `more_links` lead
+    to the list of those not shown.
+    """
+    if recipient is None or not recipient.is_active or not recipient.email:
+        return
+    zone = _zone(recipient.timezone)
+    with translation.override(recipient.language):
+        labels = {value: str(label) for value, label in Target.choices}
+        due = gettext("due")
+    lines = [
+        f"{item['reference']} [{item['priority']}] {labels.get(item['target'], item['target'])} "
+        f"{item['percent']}% — {due} {_at(item['due'], zone)}\n  {item['link']}"
+        for item in items
+    ]
+    total = len(items) if total is None else total
     _send(
         key=key,
         template="sla_escalation",
         recipient=recipient,
-        context={"items": items},
+        context={
+            "lines": lines,
+            "total": total,
+            "more": total - len(items),
+            "more_links": list(more_links),
+        },
         about=None,
     )
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return timezone.get_default_timezone()
+
+
+def _at(instant: dt.datetime | None, zone: tzinfo) -> str:
+    """Format as the template filter `date:"Y-m-d H:i T"` would in that zone."""
+    if instant is None:
+        return ""
+    local = instant.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, PendingAuditEvent
 from audit.selectors import chain_verify
+from audit.services import audit_record_many, audit_seal
 from notifications.models import Outbox
+from testsupport import sign_in
 from tickets.models import SLATimer, Status, Ticket
 from tickets.services import escalation
 from tickets.services import tickets as svc
@@ -78,3 +84,120 @@ def test_scan_query_count_does_not_grow_with_due_tickets(open_ticket, make_custo
     recipients_extra = 3 * 4
     assert len(many.captured_queries) <= len(one.captured_queries) + recipients_extra
     assert SLATimer.objects.filter(fired_at__isnull=False).count() >= 11
+
+
+# ------------------------------------------------------------------ notices at scale
+
+
+def notices() -> dict[str, Outbox]:
+    return {row.recipient: row for row in Outbox.objects.filter(key__startswith="sla-escalation:")}
+
+
+def list_links(body: str) -> list[str]:
+    """The admin list links under the "and N more" line of a notice, as paths."""
+    found = re.findall(r"^  (http\S+/admin/tickets/ticket/\?\S+)$", body, re.M)
+    return [urlsplit(url).path + "?" + urlsplit(url).query for url in found]
+
+
+def test_notice_lists_the_most_urgent_tickets_and_links_to_all_of_them(
+    open_ticket, make_customer, queue_setup, monkeypatch, client
+):
+    queue, supervisor, agents = queue_setup
+    monkeypatch.setattr(escalation, "NOTICE_ITEMS", 2)
+    customer = make_customer()
+    # Opened Monday 09:00: first response is due 10:00 for P2, 14:00 for P3.
+    urgent = [open_ticket(customer, priority=2) for _ in range(2)]
+    normal = [open_ticket(customer, priority=3) for _ in range(2)]
+    for ticket in urgent + normal:
+        svc.ticket_assign(ticket=ticket, agent=agents[0], actor=supervisor)
+    counts = escalation.sla_scan(now=at(2026, 3, 2, 14, 1))
+    assert counts["escalations"] == 4  # the level-2 rule at 100 % of first response
+    mail = notices()
+    assert set(mail) == {agents[0].email, supervisor.email}  # one notice per recipient
+    everything = {t.reference for t in urgent + normal}
+    for recipient, row in mail.items():
+        # The subject counts every ticket; the body lists the most urgent ones (priority,
+        # then due time), says how many more there are and links to the list of them all.
+        assert row.subject == "SLA escalation: 4 tickets need attention"
+        for ticket in urgent:
+            assert f"{ticket.reference} [P2] First response 100% — due 2026-03-02 10:00" in row.body
+            assert f"/admin/tickets/ticket/{ticket.pk}/change/" in row.body
+        assert not any(t.reference in row.body for t in normal)
+        assert "… and 2 more tickets. All escalated tickets still open:" in row.body
+        links = list_links(row.body)
+        assert len(links) == 1
+        user = agents[0] if recipient == agents[0].email else supervisor
+        sign_in(client, user)
+        page = client.get(links[0], secure=True)
+        assert page.status_code == 200
+        assert {t.reference for t in page.context["cl"].result_list} == everything
+    # The assignee's link is their own list; the supervisor's is the queue's.
+    assert "assigned=mine" in list_links(mail[agents[0].email].body)[0]
+    assert f"queue__id__in={queue.pk}&" in list_links(mail[supervisor.email].body)[0]
+
+
+def test_notice_within_the_limit_lists_everything_and_no_link(open_ticket, make_customer):
+    customer = make_customer()
+    tickets = [open_ticket(customer) for _ in range(3)]
+    escalation.sla_scan(now=at(2026, 3, 2, 14, 1))
+    for row in notices().values():
+        listed = [t for t in tickets if t.reference in row.body]
+        assert listed and "more ticket" not in row.body and not list_links(row.body)
+
+
+# ------------------------------------------------------------------ the audit trail
+
+
+@pytest.mark.audit_deferred
+def test_each_ticket_s_events_wait_for_the_sealer_and_name_their_ticket(
+    open_ticket, make_customer, django_capture_on_commit_callbacks
+):
+    customer = make_customer()
+    tickets = [open_ticket(customer) for _ in range(3)]
+    audit_seal()  # the openings
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = escalation.sla_scan(now=at(2026, 3, 2, 14, 1))
+    assert counts == {"timers": 9, "warnings": 3, "breaches": 3, "escalations": 3}
+    # Committed with the scan, one pending event per ticket and what fired for it; the scan
+    # spends nothing on the chain, the periodic sealer (audit.seal) chains them.
+    assert PendingAuditEvent.objects.count() == 9
+    assert not AuditEvent.objects.filter(action__startswith="ticket.sla").exists()
+    assert audit_seal() == 9
+    # An auditor searching the log for a ticket finds its warning, breach and escalation.
+    scan_actions = ["ticket.sla_warning", "ticket.sla_breached", "ticket.escalated"]
+    for ticket in tickets:
+        events = AuditEvent.objects.filter(
+            target_type="tickets.ticket", target_id=str(ticket.pk), action__in=scan_actions
+        )
+        assert sorted((e.action, e.actor_ref, e.data.get("target")) for e in events) == [
+            ("ticket.escalated", "system", "first_response"),
+            ("ticket.sla_breached", "system", "first_response"),
+            ("ticket.sla_warning", "system", None),
+        ]
+    assert chain_verify().ok
+
+
+@pytest.mark.audit_deferred
+def test_bulk_events_keep_every_target_and_payload_through_one_statement(db):
+    # Ids that an array literal would mangle unquoted: quotes, commas, braces, NULL, spaces.
+    odd = ["7", 'a"b', "c,d", "{x}", "back\\slash", "two words", "NULL"]
+    assert audit_record_many(action="test.shared", model=Ticket, target_ids=odd, data={"k": 1})
+    audit_record_many(
+        action="test.each",
+        model=Ticket,
+        target_ids=odd[:3],
+        data={"k": 1},
+        per_target={'a"b': {"extra": "é"}},
+    )
+    assert audit_seal() == 10
+    shared = AuditEvent.objects.filter(action="test.shared").order_by("seq")
+    assert [(e.target_type, e.target_id, e.data) for e in shared] == [
+        ("tickets.ticket", value, {"k": 1}) for value in odd
+    ]
+    each = AuditEvent.objects.filter(action="test.each").order_by("seq")
+    assert [(e.target_id, e.data) for e in each] == [
+        ("7", {"k": 1}),
+        ('a"b', {"k": 1, "extra": "é"}),
+        ("c,d", {"k": 1}),
+    ]
+    assert chain_verify().ok

@@ -224,6 +224,36 @@ def test_two_rules_due_in_one_scan_both_apply_and_both_are_audited(
     assert all(row.body.count(ticket.reference) == 1 for row in mail.values())
 
 
+def test_of_two_reassigning_rules_due_in_one_scan_the_later_one_stands(
+    open_ticket, make_staff, escalation_desk
+):
+    esc_queue, _duty, senior = escalation_desk
+    second = make_staff(email="second.line@welddesk.example")
+    # Created first, so the smaller id: the order that counts is when each rule is due.
+    later = EscalationRule.objects.create(
+        policy=policy(), target=Target.FIRST_RESPONSE, percent=90, level=2, reassign_to=second
+    )
+    EscalationRule.objects.create(
+        policy=policy(),
+        target=Target.FIRST_RESPONSE,
+        percent=60,
+        level=1,
+        reassign_to=senior,
+        move_to_queue=esc_queue,
+    )
+    ticket = open_ticket()  # Monday 09:00; first response due 14:00
+    counts = escalation.sla_scan(now=at(2026, 3, 2, 14, 0))  # 60 %, 90 % and 100 % are due
+    assert counts["escalations"] == 3
+    after = Ticket.objects.get(pk=ticket.pk)
+    # As if each rule had fired on time: 60 % moved it and gave it to the senior engineer,
+    # 90 % then gave it to the second line, 100 % (the default rule) changed neither.
+    assert (after.assignee_id, after.queue_id) == (second.pk, esc_queue.pk)
+    assert (after.escalation_level, after.version) == (2, ticket.version + 3)
+    events = AuditEvent.objects.filter(action="ticket.escalated", target_id=str(ticket.pk))
+    assert sorted(e.data["percent"] for e in events) == [60, 90, 100]
+    assert later.pk in {e.data["rule"] for e in events}
+
+
 def test_rule_that_only_moves_the_queue_keeps_assignee_and_tells_nobody(
     open_ticket, escalation_desk
 ):
