@@ -88,6 +88,7 @@ class Ticket(TimeStampedModel):
         verbose_name=_("organisation"),
         on_delete=models.PROTECT,
         related_name="tickets",
+        db_index=False,  # ticket_org_idx (organisation, status, -created_at) covers it
     )
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -119,6 +120,7 @@ class Ticket(TimeStampedModel):
         null=True,
         blank=True,
         related_name="tickets",
+        db_index=False,  # ticket_queue_idx (queue, status, priority) covers it
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -127,6 +129,7 @@ class Ticket(TimeStampedModel):
         null=True,
         blank=True,
         related_name="assigned_tickets",
+        db_index=False,  # ticket_assignee_idx (assignee, status) covers it
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="tickets")
     subject = models.CharField(_("subject"), max_length=200)

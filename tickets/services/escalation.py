@@ -38,7 +38,7 @@ from tickets.models import (
     Ticket,
     TimerKind,
 )
-from tickets.services import notify
+from tickets.services import assignment, notify
 
 # One transaction takes at most this many due timers. A minute's worth is a few dozen; the
 # batch is large so that a backlog (hours of a stopped scanner) is still one run with one
@@ -195,6 +195,17 @@ def _apply(effects: dict[int, _Effect]) -> None:
     groups: dict[tuple, list[int]] = defaultdict(list)
     for ticket_id, effect in effects.items():
         groups[effect.update_key()].append(ticket_id)
+    # Reassignments move the tickets between the agents' load counts (read before the update).
+    moved = {pk: e.assignee_id for pk, e in effects.items() if e.assignee_id}
+    if moved:
+        deltas: dict[int | None, int] = defaultdict(int)
+        for pk, old in Ticket.objects.filter(pk__in=_among(list(moved))).values_list(
+            "pk", "assignee_id"
+        ):
+            if old != moved[pk]:
+                deltas[old] -= 1
+                deltas[moved[pk]] += 1
+        assignment.load_adjust(dict(deltas))
     for key, ids in groups.items():
         updates = _updates(*key)
         if updates:

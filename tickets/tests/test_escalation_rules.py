@@ -89,6 +89,12 @@ def test_rule_reassigns_moves_queue_notifies_and_audits_once(
     counts = escalation.sla_scan(now=at(2026, 3, 2, 11, 0))
 
     assert counts == {"timers": 2, "warnings": 0, "breaches": 0, "escalations": 2}
+    # The agents' load counts moved with the tickets.
+    from tickets.models import AgentLoad
+
+    loads = dict(AgentLoad.objects.values_list("agent_id", "open_tickets"))
+    assert loads[senior.pk] == Ticket.objects.filter(assignee=senior).count() == 2
+    assert all(loads.get(a.pk, 0) == 0 for a in agents)
     for t in Ticket.objects.filter(pk__in=before):
         assert t.assignee_id == senior.pk
         assert t.queue_id == esc_queue.pk
