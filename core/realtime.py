@@ -18,7 +18,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
-SEND_TIMEOUT_S = 2.0
+SEND_TIMEOUT_S = 0.5  # best-effort hints: never hold a request long when Redis is down
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()

@@ -123,10 +123,13 @@ def test_broker_outage_delays_but_never_loses_or_duplicates(tmp_path, make_custo
     env = django_env(tmp_path, proxy.port)
     worker = None
     try:
-        # 1. Broker down: the service commits and returns within a second; the row waits.
+        # 1. Broker down: the service commits and returns promptly; the row waits. Promptly means
+        # bounded by one broker connection timeout (CELERY_BROKER_CONNECTION_TIMEOUT, 1 s) plus
+        # the real-time publish timeout (0.5 s), never by retries; the bound leaves room for a
+        # busy machine, which made the old 1.0 s bound fail at 1.05-1.18 s.
         out = run_django(SERVICE_CALL, env)
         elapsed = float(out.split("ELAPSED")[1].split()[0])
-        assert elapsed < 1.0, out
+        assert elapsed < 2.5, out
         row = Outbox.objects.get()
         assert row.status == Status.PENDING and row.attempts == 0
 
