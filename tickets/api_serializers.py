@@ -1,0 +1,226 @@
+"""Serializers of the ticket, unit and fault-code API (tickets.api)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+
+from equipment.models import FaultCode, ProductLine, Unit, WarrantyStatus
+from tickets.models import Kind, Material, Priority, ShieldingGas, Ticket
+from tickets.services import tickets as ticket_services
+
+
+class SlaOut(serializers.Serializer):
+    policy = serializers.CharField(source="sla_policy_id", allow_null=True)
+    first_response_due = serializers.DateTimeField(allow_null=True)
+    next_reply_due = serializers.DateTimeField(allow_null=True)
+    resolution_due = serializers.DateTimeField(allow_null=True)
+    paused = serializers.SerializerMethodField()
+    warning = serializers.BooleanField(source="sla_warning")
+    breached = serializers.BooleanField(source="sla_breached")
+    first_response_met = serializers.BooleanField(allow_null=True)
+    resolution_met = serializers.BooleanField(allow_null=True)
+
+    def get_paused(self, ticket: Ticket) -> bool:
+        return ticket.sla_paused_at is not None
+
+
+class TicketOut(serializers.ModelSerializer):
+    organisation = serializers.IntegerField(source="organisation_id")
+    unit = serializers.CharField(source="unit.serial_number", default=None, allow_null=True)
+    queue = serializers.CharField(source="queue.name", default=None, allow_null=True)
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    sla = SlaOut(source="*")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "reference",
+            "url",
+            "subject",
+            "status",
+            "priority",
+            "kind",
+            "channel",
+            "organisation",
+            "unit",
+            "queue",
+            "tags",
+            "version",
+            "created_at",
+            "updated_at",
+            "resolved_at",
+            "closed_at",
+            "sla",
+        ]
+
+    def get_url(self, ticket: Ticket) -> str:
+        return reverse("api-ticket", kwargs={"reference": ticket.reference})
+
+
+class AttachmentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="original_name")
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, attachment) -> str:
+        return reverse("tickets:attachment", kwargs={"pk": attachment.pk})
+
+
+class MessageOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    from_customer = serializers.BooleanField()
+    internal = serializers.BooleanField()
+    author = serializers.SerializerMethodField()
+    body = serializers.CharField()
+    channel = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    attachments = AttachmentOut(many=True)
+
+    def get_author(self, message) -> str | None:
+        # Customers see agents' names; staff see everyone's.
+        return message.author.full_name if message.author_id else None
+
+
+class FaultReportOut(serializers.Serializer):
+    fault_code = serializers.CharField(source="fault_code.code", default=None, allow_null=True)
+    laser_power_w = serializers.IntegerField(allow_null=True)
+    pulse_frequency_hz = serializers.DecimalField(10, 2, allow_null=True)
+    pulse_width_ms = serializers.DecimalField(8, 3, allow_null=True)
+    wire_feed_speed_m_min = serializers.DecimalField(8, 2, allow_null=True)
+    shielding_gas = serializers.CharField()
+    gas_flow_l_min = serializers.DecimalField(8, 2, allow_null=True)
+    material = serializers.CharField()
+    thickness_mm = serializers.DecimalField(8, 2, allow_null=True)
+    seam_speed_mm_s = serializers.DecimalField(8, 2, allow_null=True)
+
+
+class TicketDetailOut(TicketOut):
+    messages = MessageOut(many=True)
+    fault_report = serializers.SerializerMethodField()
+
+    class Meta(TicketOut.Meta):
+        fields = [*TicketOut.Meta.fields, "fault_report", "messages"]
+
+    @extend_schema(responses=FaultReportOut(allow_null=True))
+    def get_fault_report(self, ticket: Ticket) -> dict | None:
+        report = getattr(ticket, "fault_report", None)
+        return FaultReportOut(report).data if report is not None else None
+
+
+class FaultReportIn(serializers.Serializer):
+    fault_code = serializers.SlugRelatedField(
+        slug_field="code", queryset=FaultCode.objects.all(), required=False, allow_null=True
+    )
+    laser_power_w = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=100_000
+    )
+    pulse_frequency_hz = serializers.DecimalField(
+        10, 2, required=False, allow_null=True, min_value=0
+    )
+    pulse_width_ms = serializers.DecimalField(8, 3, required=False, allow_null=True, min_value=0)
+    wire_feed_speed_m_min = serializers.DecimalField(
+        8, 2, required=False, allow_null=True, min_value=0
+    )
+    shielding_gas = serializers.ChoiceField(ShieldingGas.choices, required=False, allow_blank=True)
+    gas_flow_l_min = serializers.DecimalField(8, 2, required=False, allow_null=True, min_value=0)
+    material = serializers.ChoiceField(Material.choices, required=False, allow_blank=True)
+    thickness_mm = serializers.DecimalField(8, 2, required=False, allow_null=True, min_value=0)
+    seam_speed_mm_s = serializers.DecimalField(8, 2, required=False, allow_null=True, min_value=0)
+
+
+class TicketIn(serializers.Serializer):
+    subject = serializers.CharField(max_length=200)
+    body = serializers.CharField(max_length=ticket_services.MAX_BODY)
+    kind = serializers.ChoiceField(Kind.choices, default=Kind.FAULT)
+    priority = serializers.ChoiceField(Priority.choices, default=Priority.P3)
+    unit = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, help_text=_("Serial number")
+    )
+    requester_email = serializers.EmailField(required=False, allow_blank=True)
+    organisation = serializers.IntegerField(
+        required=False, help_text=_("Staff only: the customer organisation")
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, max_length=10
+    )
+    fault_report = FaultReportIn(required=False, allow_null=True)
+    attachments = serializers.ListField(
+        child=serializers.FileField(), required=False, max_length=10, write_only=True
+    )
+
+
+class ReplyIn(serializers.Serializer):
+    body = serializers.CharField(max_length=ticket_services.MAX_BODY)
+    internal = serializers.BooleanField(default=False, help_text=_("Staff only"))
+    expected_version = serializers.IntegerField(required=False, min_value=1)
+    attachments = serializers.ListField(
+        child=serializers.FileField(), required=False, max_length=10, write_only=True
+    )
+
+
+class CloseIn(serializers.Serializer):
+    expected_version = serializers.IntegerField(required=False, min_value=1)
+
+
+class UnitOut(serializers.ModelSerializer):
+    model = serializers.CharField(source="machine_model.name")
+    model_code = serializers.CharField(source="machine_model.code")
+    product_line = serializers.ChoiceField(ProductLine.choices, source="machine_model.product_line")
+    organisation = serializers.IntegerField(source="organisation_id")
+    warranty = serializers.ChoiceField(WarrantyStatus.choices)
+
+    class Meta:
+        model = Unit
+        fields = [
+            "serial_number",
+            "model",
+            "model_code",
+            "product_line",
+            "organisation",
+            "site",
+            "installed_on",
+            "firmware",
+            "warranty_ends_on",
+            "warranty",
+            "contract_tier",
+        ]
+
+
+class TicketBriefOut(serializers.Serializer):
+    reference = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.CharField()
+    priority = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class UnitDetailOut(UnitOut):
+    open_tickets = serializers.SerializerMethodField()
+
+    class Meta(UnitOut.Meta):
+        fields = [*UnitOut.Meta.fields, "open_tickets"]
+
+    @extend_schema(responses=TicketBriefOut(many=True))
+    def get_open_tickets(self, unit: Unit) -> list:
+        return TicketBriefOut(self.context["open_tickets"], many=True).data
+
+
+class FaultCodeOut(serializers.ModelSerializer):
+    class Meta:
+        model = FaultCode
+        fields = [
+            "code",
+            "title_en",
+            "title_zh",
+            "severity",
+            "first_checks_en",
+            "first_checks_zh",
+            "product_lines",
+        ]
