@@ -42,10 +42,25 @@ def unit_list(*, user: Any, search: str = "", warranty: str = "") -> QuerySet:
     return qs
 
 
-def unit_get(*, user: Any, pk: Any) -> Unit:
-    """Return one unit the user may see, or raise 404 (audited when it is someone else's)."""
+def unit_get(*, user: Any, pk: Any = None, serial_number: str | None = None) -> Unit:
+    """Return one unit the user may see, by id or serial number, with its warranty status.
+
+    Raises 404 (audited when it is someone else's unit).
+    """
+    lookup = {"pk": pk} if pk is not None else {"serial_number": serial_number}
     return get_scoped_or_404(
-        user, Unit.objects.select_related("machine_model", "organisation"), pk=pk
+        user,
+        with_warranty_status(Unit.objects.select_related("machine_model", "organisation")),
+        **lookup,
+    )
+
+
+def unit_of_organisation(*, organisation: Any, serial_number: str) -> Unit | None:
+    """Return the organisation's unit with this serial number (and its model), or None."""
+    return (
+        Unit.objects.select_related("machine_model")
+        .filter(serial_number=serial_number, organisation=organisation)
+        .first()
     )
 
 

@@ -21,11 +21,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
-from accounts.permissions import get_scoped_or_404, is_customer, is_staff_member
+from accounts.permissions import is_customer, is_staff_member
 from core.errors import ApplicationError, NotFound
 from core.idempotency import idempotent
 from equipment import selectors as equipment_selectors
-from equipment.models import ProductLine, Unit, WarrantyStatus
+from equipment.models import ProductLine, WarrantyStatus
 from tickets import selectors
 from tickets.api_serializers import (
     CloseIn,
@@ -206,10 +206,8 @@ class TicketListApi(ApiView):
         organisation, requester, channel = self._caller(user, values)
         unit = None
         if values.get("unit"):
-            unit = (
-                Unit.objects.select_related("machine_model")
-                .filter(serial_number=values["unit"], organisation=organisation)
-                .first()
+            unit = equipment_selectors.unit_of_organisation(
+                organisation=organisation, serial_number=values["unit"]
             )
             if unit is None:
                 raise ApplicationError(
@@ -359,13 +357,7 @@ class UnitListApi(ApiView):
 class UnitDetailApi(ApiView):
     @extend_schema(summary="One unit with its warranty and open tickets", responses=UnitDetailOut)
     def get(self, request: Request, serial_number: str) -> Response:
-        unit = get_scoped_or_404(
-            request.user,
-            equipment_selectors.with_warranty_status(
-                Unit.objects.select_related("machine_model", "organisation")
-            ),
-            serial_number=serial_number,
-        )
+        unit = equipment_selectors.unit_get(user=request.user, serial_number=serial_number)
         open_tickets = selectors.ticket_list(user=request.user, status=list(ACTIVE_STATUSES))
         open_tickets = (
             open_tickets.filter(unit=unit)

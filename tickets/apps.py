@@ -16,43 +16,36 @@ class TicketsConfig(AppConfig):
 
         demo.register_seeder(seed)
 
-        periodic.register(
+        for schedule in (
             periodic.Schedule(
                 name="tickets: SLA scan",
                 task="tickets.sla_scan",
                 every_seconds=60,
                 description="Fire due SLA warnings, breaches and escalations (one set query).",
-            )
-        )
-        periodic.register(
+            ),
             periodic.Schedule(
                 name="tickets: close resolved tickets",
                 task="tickets.close_resolved",
                 crontab="17 * * * *",
                 description="Close tickets resolved more than 7 days ago.",
-            )
-        )
-        periodic.register(
+            ),
             periodic.Schedule(
                 name="tickets: recount agent loads",
                 task="tickets.rebuild_agent_loads",
                 crontab="7 * * * *",
                 description="Recount each agent's open tickets (heals any drift of the counts).",
-            )
-        )
-        periodic.register(
+            ),
             periodic.Schedule(
                 name="tickets: sweep orphan attachment files",
                 task="tickets.sweep_attachments",
                 crontab="50 4 * * *",
                 description="Delete stored files whose upload was rolled back.",
-            )
-        )
-        periodic.register(
+            ),
             periodic.Schedule(
                 name="tickets: import public holidays",
                 task="tickets.refresh_holidays",
                 crontab="30 3 1 * *",
                 description="Import this and next year's statutory holidays into every calendar.",
-            )
-        )
+            ),
+        ):
+            periodic.register(schedule)

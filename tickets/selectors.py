@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Avg, Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from accounts import selectors as account_selectors
 from accounts.permissions import get_scoped_or_404, is_staff_member, scope_by_organisation
 from core import crypto
 from tickets.models import Attachment, CannedResponse, Message, Status, Survey, Target, Ticket
@@ -227,11 +228,7 @@ def canned_response_render(*, canned: CannedResponse, ticket: Ticket, agent: Any
 
 def assignable_agents() -> list[Any]:
     """Return the active staff members who can take tickets, by name."""
-    from django.contrib.auth import get_user_model
-
-    agents = list(get_user_model().objects.filter(is_staff=True, is_active=True))
-    # Names are encrypted, so they sort here rather than in SQL.
-    return sorted(agents, key=lambda user: ((user.full_name or user.email).casefold(), user.pk))
+    return account_selectors.staff_active_by_name()
 
 
 def _score_columns() -> dict[str, Any]:
@@ -264,11 +261,7 @@ def survey_scores(*, user: Any, since: dt.datetime | None = None) -> dict[str, A
         _score_row(row)
         for row in surveys.values("agent_id").annotate(**columns).order_by("agent_id")
     ]
-    from django.contrib.auth import get_user_model
-
-    people = get_user_model().objects.in_bulk(
-        [row["agent_id"] for row in agents if row["agent_id"]]
-    )
+    people = account_selectors.users_by_id(row["agent_id"] for row in agents)
     for row in agents:
         person = people.get(row["agent_id"])
         row["agent"] = (person.full_name or person.email) if person else ""

@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Case, F, PositiveSmallIntegerField, When
 from django.db.models.expressions import RawSQL
@@ -27,6 +26,7 @@ from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import selectors as account_selectors
 from audit.services import audit_record_many
 from tickets import links
 from tickets.models import (
@@ -292,7 +292,7 @@ def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
             for user_id in told:
                 inbox[user_id].append(item)
     run = uuid.uuid4().hex[:12]
-    users = get_user_model().objects.in_bulk(list(inbox))
+    users = account_selectors.users_by_id(inbox)
     changelist = settings.SITE_URL + reverse("admin:tickets_ticket_changelist")
     ticket_url = _ticket_url()
     for user_id, entries in inbox.items():
