@@ -30,6 +30,7 @@ from equipment.services import unit_create
 from testsupport import add_totp
 from tickets.defaults import ensure_calendar, ensure_policies
 from tickets.models import (
+    FIRED_FIELD,
     Channel,
     Kind,
     Message,
@@ -253,12 +254,13 @@ class Draft:
     responded: dt.datetime | None = None
     timers: list[tuple] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
+    fired: int = 0  # timers fired before the scan instant (deleted, marked on the ticket)
 
 
 def _timer_tuples(plan: sla.Plan, target: str, anchor: dt.datetime) -> list[tuple]:
     # The real arming code (sla._timers) computes the thresholds and fire times; the ticket it
     # is given only ends up on the SLATimer objects, which are rebuilt at insertion.
-    timers = sla._timers(_NO_TICKET, plan, target, anchor=anchor, consumed=0, skip=set())
+    timers = sla._timers(_NO_TICKET, plan, target, anchor=anchor, consumed=0)
     return [(t.target, t.kind, t.percent, t.rule, t.fire_at) for t in timers]
 
 
@@ -345,12 +347,13 @@ def _settle(d: Draft, horizon: dt.datetime | None) -> list[tuple]:
         answered = target == Target.FIRST_RESPONSE and d.responded is not None
         if answered and not (fired and fire_at <= d.responded):
             continue  # still pending at the first reply, which deleted it
-        kept.append(
-            (target, kind, percent, rule.pk if rule else None, fire_at, fire_at if fired else None)
-        )
         if not fired:
+            kept.append((target, kind, percent, rule.pk if rule else None, fire_at))
             continue
-        # What the scan did when this timer fired (tickets.services.escalation._scan_batch).
+        # What the scan did when this timer fired (tickets.services.escalation._scan_batch):
+        # deleted it, raised the target's mark of the highest threshold fired, applied it.
+        f[FIRED_FIELD[target]] = max(f.get(FIRED_FIELD[target], 0), percent)
+        d.fired += 1
         if kind == TimerKind.WARNING:
             f["sla_warning"] = True
         elif kind == TimerKind.BREACH:
@@ -407,7 +410,7 @@ def _history_drafts(world: World, rng: random.Random, n: int) -> list[Draft]:
     return drafts
 
 
-TIMER_COLUMNS = ["ticket_id", "target", "kind", "percent", "rule_id", "fire_at", "fired_at"]
+TIMER_COLUMNS = ["ticket_id", "target", "kind", "percent", "rule_id", "fire_at"]
 MESSAGE_COLUMNS = [
     "ticket_id",
     "author_id",
@@ -579,7 +582,7 @@ def seed(*, scale: float) -> World:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
     elapsed = time.perf_counter() - started
-    pending = SLATimer.objects.filter(fired_at__isnull=True)
+    pending = SLATimer.objects.all()
     world.counts = {
         "organisations": len(world.orgs),
         "units": Unit.objects.count(),
@@ -591,7 +594,7 @@ def seed(*, scale: float) -> World:
         "by_status": dict(Counter(Ticket.objects.values_list("status", flat=True))),
         "timers_pending": pending.count(),
         "timers_due_at_scan": pending.filter(fire_at__lte=now).count(),
-        "timers_fired_before": SLATimer.objects.filter(fired_at__isnull=False).count(),
+        "timers_fired_before": sum(d.fired for d in drafts),
         "messages": written["messages"],
         "backlog_hours": round((now - horizon).total_seconds() / 3600, 1) if horizon else None,
         "largest_org_tickets": max(

@@ -26,6 +26,8 @@ from notifications.models import Channel, Outbox, Status
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "notifications.deliver_outbox"
+DELIVER_MANY_TASK = "notifications.deliver_outbox_many"
+DELIVER_BATCH = 25
 
 
 def notification_enqueue(
@@ -37,10 +39,12 @@ def notification_enqueue(
     subject: str = "",
     language: str = "en",
     about: models.Model | None = None,
+    hand_over: bool = True,
 ) -> Outbox:
     """Add a delivery to the outbox in the caller's transaction; hand it over after commit.
 
-    The same key twice gives one row and one delivery.
+    The same key twice gives one row and one delivery. A caller writing many rows at once
+    passes hand_over=False and hands their ids over together (`outbox_hand_over`).
     """
     if channel not in Channel.values:
         raise ApplicationError(f"Unknown notification channel {channel!r}.")
@@ -63,8 +67,19 @@ def notification_enqueue(
         return Outbox.objects.get(key=key)
     row.pk = pk
     row._state.adding = False
-    enqueue_on_commit(DELIVER_TASK, row.pk)
+    if hand_over:
+        enqueue_on_commit(DELIVER_TASK, row.pk)
     return row
+
+
+def outbox_hand_over(ids: list[int]) -> None:
+    """After commit, hand these rows to the workers in tasks of up to DELIVER_BATCH ids each.
+
+    One publish per batch instead of one per row; a row the broker never got is sent by the
+    sweep like any other.
+    """
+    for start in range(0, len(ids), DELIVER_BATCH):
+        enqueue_on_commit(DELIVER_MANY_TASK, ids[start : start + DELIVER_BATCH])
 
 
 _INSERT_FIELDS = [f for f in Outbox._meta.concrete_fields if not f.primary_key]
@@ -165,9 +180,10 @@ def outbox_sweep(*, limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     handed = 0
-    for pk in ids:
-        if send_now(DELIVER_TASK, pk):
-            handed += 1
+    for start in range(0, len(ids), DELIVER_BATCH):
+        batch = ids[start : start + DELIVER_BATCH]
+        if send_now(DELIVER_MANY_TASK, batch):
+            handed += len(batch)
         else:
             break  # the broker is down: the next sweep tries again
     return handed

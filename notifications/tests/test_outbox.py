@@ -232,3 +232,25 @@ class RefusingBackend:
         import smtplib
 
         raise smtplib.SMTPRecipientsRefused({m.to[0]: (550, b"no such user") for m in messages})
+
+
+def test_rows_written_together_are_handed_over_in_batches(django_capture_on_commit_callbacks):
+    total = services.DELIVER_BATCH + 5
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        rows = [enqueue(f"batch:{n}", hand_over=False) for n in range(total)]
+        services.outbox_hand_over([row.pk for row in rows])
+        assert mail.outbox == []
+    # Two publishes (25 ids and 5), not 30; every row delivered once.
+    assert len(callbacks) == 2
+    assert len(mail.outbox) == total
+    assert set(Outbox.objects.values_list("status", flat=True)) == {Status.SENT}
+
+
+def test_a_row_not_handed_over_is_left_for_the_sweep(settings, django_capture_on_commit_callbacks):
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        row = enqueue("quiet", hand_over=False)
+    assert callbacks == [] and mail.outbox == []
+    assert services.outbox_sweep() == 1
+    row.refresh_from_db()
+    assert row.status == Status.SENT

@@ -10,6 +10,7 @@ from tickets.models.calendars import (
 )
 from tickets.models.queues import AgentLoad, Queue, QueueMember
 from tickets.models.sla import (
+    FIRED_FIELD,
     Clock,
     EscalationRule,
     Priority,
@@ -39,6 +40,7 @@ from tickets.models.tickets import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "FIRED_FIELD",
     "PAUSED_STATUSES",
     "RUNNING_STATUSES",
     "AgentLoad",

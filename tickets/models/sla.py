@@ -127,11 +127,22 @@ class TimerKind(models.TextChoices):
     RULE = "rule", _("Escalation rule")
 
 
+# The ticket field holding each target's highest fired threshold.
+FIRED_FIELD = {
+    Target.FIRST_RESPONSE: "first_response_fired",
+    Target.NEXT_REPLY: "next_reply_fired",
+    Target.RESOLUTION: "resolution_fired",
+}
+
+
 class SLATimer(models.Model):
     """A moment at which a ticket's target passes a threshold; the scan fires due timers.
 
-    Timers are rewritten whenever the due times change (pause, resume, priority), so one
-    indexed range query finds everything that is due, whatever the number of open tickets.
+    Every row is pending: the scan deletes a timer when it fires it (a delete writes no index
+    entry, unlike an update) and raises the ticket's mark of the highest threshold fired
+    (`Ticket.<target>_fired`). Timers are
+    rewritten whenever the due times change (pause, resume, priority), so one indexed range
+    query finds everything that is due, whatever the number of open tickets.
     """
 
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="timers")
@@ -140,17 +151,10 @@ class SLATimer(models.Model):
     percent = models.PositiveSmallIntegerField()
     rule = models.ForeignKey(EscalationRule, on_delete=models.CASCADE, null=True, blank=True)
     fire_at = models.DateTimeField()
-    fired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         default_permissions = ()
-        indexes = [
-            models.Index(
-                fields=["fire_at"],
-                name="sla_timer_pending_idx",
-                condition=models.Q(fired_at__isnull=True),
-            )
-        ]
+        indexes = [models.Index(fields=["fire_at"], name="sla_timer_due_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["ticket", "target", "kind", "percent"], name="sla_timer_unique"

@@ -152,6 +152,12 @@ class Ticket(TimeStampedModel):
     sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Signed seconds left per target when the clock stopped (negative: overdue by that much).
     sla_remaining = models.JSONField(default=dict, blank=True, editable=False)
+    # Per target, the highest threshold (percent of the budget) that has fired. The scan
+    # deletes a timer when it fires it and raises this mark instead; a rebuilt clock (resume,
+    # new priority) skips every threshold at or below it, so none fires twice.
+    first_response_fired = models.PositiveSmallIntegerField(default=0, editable=False)
+    next_reply_fired = models.PositiveSmallIntegerField(default=0, editable=False)
+    resolution_fired = models.PositiveSmallIntegerField(default=0, editable=False)
     first_responded_at = models.DateTimeField(_("first response at"), null=True, blank=True)
     first_response_met = models.BooleanField(_("first response met"), null=True, blank=True)
     next_reply_breached = models.BooleanField(_("a next reply was late"), default=False)

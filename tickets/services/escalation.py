@@ -14,15 +14,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, PositiveSmallIntegerField, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,7 +31,6 @@ from tickets import links
 from tickets.models import (
     ACTIVE_STATUSES,
     EscalationRule,
-    Priority,
     SLATimer,
     Target,
     Ticket,
@@ -79,18 +77,8 @@ class _Effect:
     notify_supervisor: bool = False
     # The target and percent of the last rule that fired, shown in the notice.
     noticed: tuple[str, int] | None = None
-
-    def update_key(self) -> tuple:
-        """The ticket's change; tickets with equal keys are updated by one statement."""
-        return (
-            self.warning,
-            self.breached,
-            self.level,
-            self.rules,
-            self.raises,
-            self.assignee_id,
-            self.queue_id,
-        )
+    # Per target, the highest threshold (percent) that fired: Ticket.<target>_fired.
+    fired: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -125,7 +113,7 @@ def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple]]:
     percent, rule_id, ticket status), oldest first.
     """
     skip_locked = connection.features.has_select_for_update_skip_locked
-    due = SLATimer.objects.filter(fired_at__isnull=True, fire_at__lte=now).order_by("fire_at")
+    due = SLATimer.objects.filter(fire_at__lte=now).order_by("fire_at")
     if skip_locked:
         due = due.select_for_update(skip_locked=True)
     timers = list(
@@ -141,9 +129,13 @@ def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple]]:
     status = dict(tickets.values_list("pk", "status"))
     rows = [(*t[1:], status[t[1]]) for t in timers if t[1] in status]
     if rows:
-        SLATimer.objects.filter(pk__in=_among(t[0] for t in timers if t[1] in status)).update(
-            fired_at=now
-        )
+        # A fired timer is deleted (its threshold is recorded on the ticket by _apply): a
+        # delete writes no index entries, where marking it fired rewrote the row and them.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {SLATimer._meta.db_table} WHERE id IN ({_ids_sql()})",  # noqa: S608
+                [_ids_param(t[0] for t in timers if t[1] in status)],
+            )
     return len(timers), rows
 
 
@@ -165,6 +157,7 @@ def _fold(rows: list[tuple]) -> _Batch:
         effect = effects.get(ticket_id)
         if effect is None:
             effect = effects[ticket_id] = _Effect()
+        effect.fired[target] = max(effect.fired.get(target, 0), percent)
         if kind == warning:
             effect.warning = True
             warned.add(ticket_id)
@@ -191,10 +184,9 @@ def _fold(rows: list[tuple]) -> _Batch:
 
 
 def _apply(effects: dict[int, _Effect]) -> None:
-    """Write each ticket's change once: one UPDATE per distinct change."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for ticket_id, effect in effects.items():
-        groups[effect.update_key()].append(ticket_id)
+    """Write every ticket's change and fired thresholds in one UPDATE, values from arrays."""
+    if not effects:
+        return
     # Reassignments move the tickets between the agents' load counts (read before the update).
     moved = {pk: e.assignee_id for pk, e in effects.items() if e.assignee_id}
     if moved:
@@ -206,50 +198,72 @@ def _apply(effects: dict[int, _Effect]) -> None:
                 deltas[old] -= 1
                 deltas[moved[pk]] += 1
         assignment.load_adjust(dict(deltas))
-    for key, ids in groups.items():
-        updates = _updates(*key)
-        if updates:
-            Ticket.objects.filter(pk__in=_among(ids)).update(**updates)
+    first, nxt, res = str(Target.FIRST_RESPONSE), str(Target.NEXT_REPLY), str(Target.RESOLUTION)
+    rows = [
+        [
+            pk,
+            e.warning or bool(e.breached),
+            bool(e.breached),
+            first in e.breached,
+            nxt in e.breached,
+            e.level,
+            e.rules,
+            e.raises,
+            e.assignee_id,
+            e.queue_id,
+            e.fired.get(first, 0),
+            e.fired.get(nxt, 0),
+            e.fired.get(res, 0),
+        ]
+        for pk, e in sorted(effects.items())  # key order: pages visited in index order
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_UPDATE_PG, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            cursor.execute(_UPDATE_SQLITE, [json.dumps(rows)])
 
 
-def _updates(
-    warning: bool,
-    breached: frozenset[str],
-    level: int,
-    rules: int,
-    raises: int,
-    assignee_id: int | None,
-    queue_id: int | None,
-) -> dict:
-    updates: dict = {}
-    if warning or breached:
-        updates["sla_warning"] = True
-    if breached:
-        updates["sla_breached"] = True
-    if Target.FIRST_RESPONSE in breached:
-        updates["first_response_met"] = False
-    if Target.NEXT_REPLY in breached:
-        updates["next_reply_breached"] = True
-    if rules:
-        # A level never drops; each rule that fired is one change of the ticket.
-        updates["escalation_level"] = Greatest(F("escalation_level"), level)
-        updates["version"] = F("version") + rules
-    if raises:
-        # One step per rule that raises, never past P1.
-        small = PositiveSmallIntegerField()
-        updates["priority"] = Case(
-            When(
-                priority__gt=Priority.P1,
-                then=Greatest(F("priority") - raises, Priority.P1, output_field=small),
-            ),
-            default=F("priority"),
-            output_field=small,
-        )
-    if assignee_id:
-        updates["assignee_id"] = assignee_id
-    if queue_id:
-        updates["queue_id"] = queue_id
-    return updates
+# Each column keeps its value unless this run changes it. A level never drops; each rule that
+# fired is one change of the ticket (version); each rule that raises priority is one step,
+# never past P1. Reassignment and queue moves of the last rule that fired stand.
+_SET = """
+    sla_warning = {t}.sla_warning OR v.warning,
+    sla_breached = {t}.sla_breached OR v.breached,
+    first_response_met = CASE WHEN v.first_breached THEN FALSE ELSE {t}.first_response_met END,
+    next_reply_breached = {t}.next_reply_breached OR v.next_breached,
+    escalation_level = {greatest}({t}.escalation_level, v.level),
+    version = {t}.version + v.rules,
+    priority = CASE WHEN v.raises > 0 AND {t}.priority > 1
+        THEN {greatest}({t}.priority - v.raises, 1) ELSE {t}.priority END,
+    assignee_id = COALESCE(v.assignee_id, {t}.assignee_id),
+    queue_id = COALESCE(v.queue_id, {t}.queue_id),
+    first_response_fired = {greatest}({t}.first_response_fired, v.first_fired),
+    next_reply_fired = {greatest}({t}.next_reply_fired, v.next_fired),
+    resolution_fired = {greatest}({t}.resolution_fired, v.resolution_fired)
+"""
+_COLUMNS = (
+    "id, warning, breached, first_breached, next_breached, level, rules, raises, assignee_id,"
+    " queue_id, first_fired, next_fired, resolution_fired"
+)
+# Constant SQL; every value is bound.
+_UPDATE_PG = (
+    "UPDATE tickets_ticket AS t SET "  # noqa: S608
+    + _SET.format(t="t", greatest="GREATEST")
+    + " FROM unnest(%s::bigint[], %s::bool[], %s::bool[], %s::bool[], %s::bool[], %s::int[],"
+    " %s::int[], %s::int[], %s::bigint[], %s::bigint[], %s::int[], %s::int[], %s::int[])"
+    f" AS v({_COLUMNS}) WHERE t.id = v.id"
+)
+_UPDATE_SQLITE = (
+    "UPDATE tickets_ticket SET "  # noqa: S608
+    + _SET.format(t="tickets_ticket", greatest="MAX")
+    + " FROM (SELECT "
+    + ", ".join(
+        f"json_extract(value, '$[{i}]') AS {name.strip()}"
+        for i, name in enumerate(_COLUMNS.split(","))
+    )
+    + " FROM json_each(%s)) AS v WHERE tickets_ticket.id = v.id"
+)
 
 
 def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
@@ -295,6 +309,7 @@ def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
     users = account_selectors.users_by_id(inbox)
     changelist = settings.SITE_URL + reverse("admin:tickets_ticket_changelist")
     ticket_url = _ticket_url()
+    written: list[int] = []
     for user_id, entries in inbox.items():
         user = users.get(user_id)
         if user is None:
@@ -321,13 +336,17 @@ def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
                 queues=queues.get(user_id, set()),
                 level=min(effects[pk].level for _key, pk, _due in entries),
             )
-        notify.notify_escalation(
+        row_id = notify.notify_escalation(
             key=f"sla-escalation:{now:%Y%m%d%H%M}:{run}:{user_id}",
             recipient=user,
             items=items,
             total=len(entries),
             more_links=more_links,
         )
+        if row_id is not None:
+            written.append(row_id)
+    # One publish per batch of notices after commit, not one per recipient.
+    notify.hand_over(written)
 
 
 def _ticket_url() -> Callable[[int], str]:
@@ -395,13 +414,22 @@ def _audit(fired: _Batch) -> None:
         )
 
 
+def _ids_sql() -> str:
+    """SQL of a set of ids passed as the one parameter of _ids_param()."""
+    if connection.vendor == "postgresql":
+        return "SELECT unnest(%s::bigint[])"
+    return "SELECT value FROM json_each(%s)"
+
+
+def _ids_param(ids: Iterable[int]) -> str:
+    listed = ",".join(map(str, sorted(ids)))
+    return f"{{{listed}}}" if connection.vendor == "postgresql" else f"[{listed}]"
+
+
 def _among(ids: Iterable[int]) -> RawSQL:
     """Return a subquery of the given ids, for `pk__in`: one parameter, however many ids.
 
     Bound one by one, thousands of ids cost more to send than the statement costs to run.
+    In key order, the rows are visited in index order: fewer pages touched at random.
     """
-    # In key order, the rows are visited in index order: fewer pages touched at random.
-    listed = ",".join(map(str, sorted(ids)))
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", (f"{{{listed}}}",))
-    return RawSQL("SELECT value FROM json_each(%s)", (f"[{listed}]",))
+    return RawSQL(_ids_sql(), (_ids_param(ids),))  # noqa: S611 (constant SQL, one bound value)

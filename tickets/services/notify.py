@@ -13,18 +13,27 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from notifications.models import Channel
-from notifications.services import notification_enqueue, render_message
+from notifications.services import notification_enqueue, outbox_hand_over, render_message
 from tickets import links
 from tickets.models import Status, Target, Ticket
 
 
-def _send(*, key: str, template: str, recipient: Any, context: dict, about: Ticket | None) -> None:
+def _send(
+    *,
+    key: str,
+    template: str,
+    recipient: Any,
+    context: dict,
+    about: Ticket | None,
+    hand_over: bool = True,
+) -> int | None:
+    """Write the e-mail to the outbox; return its row id (None when nobody can receive it)."""
     if recipient is None or not recipient.is_active or not recipient.email:
-        return
+        return None
     subject, body = render_message(
         f"email/{template}", {**context, "recipient": recipient}, language=recipient.language
     )
-    notification_enqueue(
+    row = notification_enqueue(
         key=key,
         channel=Channel.EMAIL,
         recipient=recipient.email,
@@ -32,7 +41,9 @@ def _send(*, key: str, template: str, recipient: Any, context: dict, about: Tick
         body=body,
         language=recipient.language,
         about=about,
+        hand_over=hand_over,
     )
+    return row.pk
 
 
 def notify_opened(ticket: Ticket) -> None:
@@ -96,17 +107,18 @@ def notify_escalation(
     items: list[dict],
     total: int | None = None,
     more_links: Sequence[str] = (),
-) -> None:
+) -> int | None:
     """Tell one person which tickets an SLA scan escalated: the listed ones and how many more.
 
     Each item is raw (`target` a Target value, `due` an instant); its line is put into the
     recipient's language and time zone here, with the labels translated once per notice,
     rather than by template tags and filters once per line (a scan sends hundreds of lines).
     `total` counts every ticket of the notice (default: the listed ones); `more_links` lead
-    to the list of those not shown.
+    to the list of those not shown. Returns the outbox row's id, for the caller to hand over
+    with the run's other notices (`outbox_hand_over`), or None.
     """
     if recipient is None or not recipient.is_active or not recipient.email:
-        return
+        return None
     zone = _zone(recipient.timezone)
     with translation.override(recipient.language):
         labels = {value: str(label) for value, label in Target.choices}
@@ -117,7 +129,7 @@ def notify_escalation(
         for item in items
     ]
     total = len(items) if total is None else total
-    _send(
+    return _send(
         key=key,
         template="sla_escalation",
         recipient=recipient,
@@ -128,6 +140,7 @@ def notify_escalation(
             "more_links": list(more_links),
         },
         about=None,
+        hand_over=False,
     )
 
 
@@ -144,3 +157,8 @@ def _at(instant: dt.datetime | None, zone: tzinfo) -> str:
         return ""
     local = instant.astimezone(zone)
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def hand_over(outbox_ids: list[int]) -> None:
+    """Hand notices written with hand_over=False to the workers after commit, in batches."""
+    outbox_hand_over(outbox_ids)

@@ -2,10 +2,12 @@
 
 Each running target (first response, next reply, resolution) has a due time and a set of
 `SLATimer` rows, one per threshold (the warning share, the breach at 100 %, and every
-escalation rule of the policy). When the clock stops the signed working seconds left are kept
-in `sla_remaining`; when it starts again the due times and timers are rebuilt from them, so a
-pause costs the customer nothing. These helpers change the ticket in memory and write timers;
-the calling service saves the ticket and returns the field names it must save.
+escalation rule of the policy). The scan deletes a timer when it fires and raises the
+ticket's mark of the highest threshold fired, so a rebuilt clock never fires one twice. When
+the clock stops the signed working seconds left are kept in `sla_remaining`; when it starts
+again the due times and timers are rebuilt from them, so a pause costs the customer nothing.
+These helpers change the ticket in memory and write timers; the calling service saves the
+ticket and returns the field names it must save.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.db.models.signals import post_delete, post_save
 
 from tickets import businesstime as bt
 from tickets.models import (
+    FIRED_FIELD,
     BusinessCalendar,
     Clock,
     EscalationRule,
@@ -141,12 +144,17 @@ def _timers(
     *,
     anchor: dt.datetime,
     consumed: float,
-    skip: set[tuple[str, int]],
+    fired: int = 0,
 ) -> list[SLATimer]:
+    """The timers of a target's thresholds above `fired` (percent), from `anchor` on.
+
+    Thresholds fire in the order of their percent (the clock only moves forward), so the
+    highest one fired says which have: a rebuilt clock skips those at or below it.
+    """
     total = budget(plan.policy, target)
     out = []
     for kind, percent, rule in thresholds(plan.policy, target):
-        if (kind, percent) in skip:
+        if percent <= fired:
             continue
         offset = total * percent / 100 - consumed
         fire_at = plan.clock.add(anchor, offset) if offset > 0 else anchor
@@ -158,16 +166,8 @@ def _timers(
     return out
 
 
-def _fired(ticket: Ticket, targets: list[str]) -> set[tuple[str, str, int]]:
-    return set(
-        SLATimer.objects.filter(
-            ticket=ticket, target__in=targets, fired_at__isnull=False
-        ).values_list("target", "kind", "percent")
-    )
-
-
 def _drop_pending(ticket: Ticket, targets: list[str] | None = None) -> None:
-    qs = SLATimer.objects.filter(ticket=ticket, fired_at__isnull=True)
+    qs = SLATimer.objects.filter(ticket=ticket)
     if targets is not None:
         qs = qs.filter(target__in=targets)
     qs.delete()
@@ -206,7 +206,7 @@ def sla_arm(ticket: Ticket, plan: Plan | None, *, now: dt.datetime) -> None:
         return
     timers = []
     for target in (Target.FIRST_RESPONSE, Target.RESOLUTION):
-        timers += _timers(ticket, plan, target, anchor=now, consumed=0, skip=set())
+        timers += _timers(ticket, plan, target, anchor=now, consumed=0)
     SLATimer.objects.bulk_create(timers)
 
 
@@ -230,15 +230,14 @@ def sla_resume(ticket: Ticket, *, now: dt.datetime) -> list[str]:
     if plan is None or ticket.sla_paused_at is None:
         return []
     remaining = dict(ticket.sla_remaining or {})
-    fired = _fired(ticket, list(remaining))
     timers = []
     changed = ["sla_remaining", "sla_paused_at"]
     for target, left in remaining.items():
         setattr(ticket, DUE_FIELD[target], plan.clock.add(now, left))
         changed.append(DUE_FIELD[target])
         consumed = budget(plan.policy, target) - left
-        skip = {(k, p) for t, k, p in fired if t == target}
-        timers += _timers(ticket, plan, target, anchor=now, consumed=consumed, skip=skip)
+        fired = getattr(ticket, FIRED_FIELD[target])
+        timers += _timers(ticket, plan, target, anchor=now, consumed=consumed, fired=fired)
     _drop_pending(ticket)
     SLATimer.objects.bulk_create(timers)
     ticket.sla_remaining = {}
@@ -271,14 +270,13 @@ def sla_reprice(ticket: Ticket, *, tier: str, now: dt.datetime) -> list[str]:
     if ticket.sla_paused_at is not None:
         ticket.sla_remaining = {t: budget(policy, t) - used[t] for t in targets}
         return [*changed, "sla_remaining"]
-    fired = _fired(ticket, targets)
     timers = []
     for target in targets:
         left = budget(policy, target) - used[target]
         setattr(ticket, DUE_FIELD[target], new.clock.add(now, left))
         changed.append(DUE_FIELD[target])
-        skip = {(k, p) for t, k, p in fired if t == target}
-        timers += _timers(ticket, new, target, anchor=now, consumed=used[target], skip=skip)
+        fired = getattr(ticket, FIRED_FIELD[target])
+        timers += _timers(ticket, new, target, anchor=now, consumed=used[target], fired=fired)
     _drop_pending(ticket)
     SLATimer.objects.bulk_create(timers)
     return changed
@@ -321,11 +319,13 @@ def sla_customer_wrote(ticket: Ticket, *, now: dt.datetime) -> list[str]:
     if plan is None or ticket.first_responded_at is None or ticket.next_reply_due is not None:
         return []
     ticket.next_reply_due = plan.clock.add(now, budget(plan.policy, Target.NEXT_REPLY))
-    SLATimer.objects.filter(ticket=ticket, target=Target.NEXT_REPLY).delete()
-    SLATimer.objects.bulk_create(
-        _timers(ticket, plan, Target.NEXT_REPLY, anchor=now, consumed=0, skip=set())
-    )
-    return ["next_reply_due"]
+    changed = ["next_reply_due"]
+    if ticket.next_reply_fired:
+        ticket.next_reply_fired = 0  # a new next-reply cycle: its thresholds fire again
+        changed.append("next_reply_fired")
+    _drop_pending(ticket, [Target.NEXT_REPLY])
+    SLATimer.objects.bulk_create(_timers(ticket, plan, Target.NEXT_REPLY, anchor=now, consumed=0))
+    return changed
 
 
 def sla_resolved(ticket: Ticket, *, now: dt.datetime) -> list[str]:

@@ -14,7 +14,8 @@ from audit.models import AuditEvent
 from audit.selectors import chain_verify
 from core.errors import ApplicationError, Conflict, Forbidden
 from notifications.models import Outbox
-from tickets.models import Message, SLATimer, Status, Ticket, TimerKind
+from tickets.models import Message, SLATimer, Status, Target, Ticket, TimerKind
+from tickets.services import escalation
 from tickets.services import tickets as svc
 from tickets.tests.conftest import at
 
@@ -132,14 +133,67 @@ def test_pause_resumes_with_the_time_that_remained(open_ticket, queue_setup):
     svc.ticket_transition(ticket=ticket, status=Status.WAITING, actor=agent, now=at(2026, 3, 3, 9))
     ticket.refresh_from_db()
     assert ticket.sla_remaining["resolution"] == 32 * 3600
-    assert not SLATimer.objects.filter(ticket=ticket, fired_at__isnull=True).exists()
+    assert not SLATimer.objects.filter(ticket=ticket).exists()
     # The customer answers on Tuesday 10 Mar at 09:00: 32 business hours from then.
     svc.ticket_reply(ticket=ticket, author=ticket.requester, body="Done.", now=at(2026, 3, 10, 9))
     ticket.refresh_from_db()
     assert ticket.status == Status.OPEN
     assert ticket.resolution_due == at(2026, 3, 16, 9, 0)
     assert ticket.sla_paused_at is None
-    assert SLATimer.objects.filter(ticket=ticket, fired_at__isnull=True).exists()
+    assert SLATimer.objects.filter(ticket=ticket).exists()
+
+
+def timers_of(ticket, target) -> dict[tuple[str, int], object]:
+    return {
+        (t.kind, t.percent): t.fire_at
+        for t in SLATimer.objects.filter(ticket=ticket, target=target)
+    }
+
+
+def test_a_fired_threshold_never_fires_twice_after_a_pause(open_ticket, queue_setup):
+    agent = queue_setup[2][0]
+    ticket = open_ticket()
+    warning_at = timers_of(ticket, Target.RESOLUTION)[(TimerKind.WARNING, 75)]
+    escalation.sla_scan(now=warning_at)
+    ticket.refresh_from_db()
+    # The scan deleted the fired timers and raised the mark of the highest one fired.
+    assert ticket.resolution_fired == 75
+    assert (TimerKind.WARNING, 75) not in timers_of(ticket, Target.RESOLUTION)
+    # Waiting on the customer, then their answer: the clock is rebuilt without the warning.
+    svc.ticket_transition(ticket=ticket, status=Status.WAITING, actor=agent, now=warning_at)
+    later = warning_at + dt.timedelta(days=3)
+    svc.ticket_reply(ticket=ticket, author=ticket.requester, body="Done.", now=later)
+    rebuilt = timers_of(ticket, Target.RESOLUTION)
+    assert rebuilt and all(percent > 75 for _kind, percent in rebuilt)
+    assert (TimerKind.BREACH, 100) in rebuilt
+    before = AuditEvent.objects.filter(action="ticket.sla_warning", target_id=str(ticket.pk))
+    warned = before.count()
+    escalation.sla_scan(now=later + dt.timedelta(days=30))
+    ticket.refresh_from_db()
+    assert before.count() == warned  # no second warning
+    assert ticket.sla_breached and ticket.resolution_fired >= 100
+
+
+def test_each_next_reply_cycle_fires_its_own_breach(open_ticket, queue_setup):
+    agent = queue_setup[2][0]
+    ticket = open_ticket()
+    svc.ticket_reply(ticket=ticket, author=agent, body="On it.", now=at(2026, 3, 2, 10))
+    breaches = AuditEvent.objects.filter(
+        action="ticket.sla_breached", target_id=str(ticket.pk), data__target="next_reply"
+    )
+    now = at(2026, 3, 2, 11)
+    for cycle in (1, 2):
+        svc.ticket_reply(ticket=ticket, author=ticket.requester, body="Still pores.", now=now)
+        ticket.refresh_from_db()
+        assert ticket.next_reply_fired == 0
+        breach_at = timers_of(ticket, Target.NEXT_REPLY)[(TimerKind.BREACH, 100)]
+        escalation.sla_scan(now=breach_at)
+        ticket.refresh_from_db()
+        assert ticket.next_reply_fired >= 100
+        assert breaches.count() == cycle
+        now = breach_at + dt.timedelta(hours=1)
+        svc.ticket_reply(ticket=ticket, author=agent, body="Try this.", now=now)
+        now += dt.timedelta(minutes=5)
 
 
 def test_priority_change_recomputes_keeping_time_used(open_ticket, queue_setup):
@@ -161,9 +215,7 @@ def test_first_response_met_is_recorded(open_ticket, queue_setup):
     ticket.refresh_from_db()
     assert ticket.first_response_met is True
     assert ticket.status == Status.OPEN
-    assert not SLATimer.objects.filter(
-        ticket=ticket, target="first_response", fired_at__isnull=True
-    ).exists()
+    assert not SLATimer.objects.filter(ticket=ticket, target="first_response").exists()
     # The customer writes again: a next-reply target starts.
     svc.ticket_reply(ticket=ticket, author=ticket.requester, body="Thanks", now=at(2026, 3, 2, 15))
     ticket.refresh_from_db()
