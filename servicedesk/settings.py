@@ -144,6 +144,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(VAR_DIR / env_str("SQLITE_TEST_NAME", "test-welddesk.sqlite3"))
     }
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env_bool(
+    "DB_SERVER_SIDE_BINDING", True
+):
+    # Server-side parameters: PostgreSQL receives the statement and its values apart, and
+    # psycopg prepares a statement it has run five times, so the hot statements (opening a
+    # ticket, the lists) are parsed and planned once per connection instead of every time.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Audit chain: "inline" seals each event in the writer's transaction (one writer at a time
 # holds the chain head until it commits); "deferred" writes pending rows and seals them in

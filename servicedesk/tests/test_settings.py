@@ -154,3 +154,20 @@ def test_a_server_with_the_wrong_key_refuses_to_start(tmp_path):
     )
     assert wrong.returncode != 0 and "served" not in wrong.stdout
     assert "FIELD_ENCRYPTION_KEYS cannot decrypt the data in this database" in wrong.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_statements_are_prepared_after_repeated_runs():
+    """Server-side binding (DB_SERVER_SIDE_BINDING, on by default): psycopg prepares a
+    statement it has run five times on the connection, so PostgreSQL plans it once."""
+    from django.db import connection
+
+    statement = "SELECT %s::int + 1"
+    with connection.cursor() as cursor:
+        for n in range(8):
+            cursor.execute(statement, [n])
+            assert cursor.fetchone() == (n + 1,)
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        prepared = cursor.fetchone()[0]
+    assert prepared >= 1
