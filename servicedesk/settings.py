@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "notifications",
     "equipment",
     "tickets",
+    "knowledge",
+    "portal",
 ]
 
 MIDDLEWARE = [
