@@ -1,9 +1,13 @@
-"""Forms of the sign-in and two-factor pages."""
+"""Forms of the sign-in, password reset and two-factor pages."""
 
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+from accounts import hooks
 
 
 class LoginForm(forms.Form):
@@ -42,3 +46,50 @@ class PasswordConfirmForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, finding the user by the e-mail blind index (addresses are
+    encrypted at rest) and sending the link through the outbox in the user's language."""
+
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def get_users(self, email):
+        from accounts.selectors import user_by_email
+
+        user = user_by_email(email)
+        if user is not None and user.is_active and user.has_usable_password():
+            yield user
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        path = reverse(
+            "accounts:password_reset_confirm",
+            kwargs={"uidb64": context["uid"], "token": context["token"]},
+        )
+        hooks.password_reset_requested(
+            user=context["user"], link=f"{context['protocol']}://{context['domain']}{path}"
+        )
+
+
+class SetPasswordForm(auth_forms.SetPasswordForm):
+    """Set the new password through the service: validated, audited, other sessions ended,
+    the owner told by e-mail."""
+
+    def save(self, commit=True):
+        from accounts.services import user_change_password
+
+        return user_change_password(
+            user=self.user, new_password=self.cleaned_data["new_password1"], actor=self.user
+        )

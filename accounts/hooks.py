@@ -21,3 +21,18 @@ def on_password_changed(func: Callable[..., Any]) -> Callable[..., Any]:
 def password_changed(*, user: Any) -> None:
     for func in _password_changed:
         func(user=user)
+
+
+_password_reset_requested: list[Callable[..., Any]] = []
+
+
+def on_password_reset_requested(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register func(user=..., link=...) to send a password reset link."""
+    if func not in _password_reset_requested:
+        _password_reset_requested.append(func)
+    return func
+
+
+def password_reset_requested(*, user: Any, link: str) -> None:
+    for func in _password_reset_requested:
+        func(user=user, link=link)

@@ -1,8 +1,9 @@
-"""Session policy for staff (idle and absolute timeouts) and the second-factor gate."""
+"""Session policy for staff, the second-factor gate, API-key audit and user preferences."""
 
 from __future__ import annotations
 
 import time
+import zoneinfo
 from urllib.parse import quote
 
 from django.conf import settings
@@ -10,6 +11,8 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone as dj_timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.services import auth as auth_services
@@ -118,3 +121,29 @@ class ApiKeyAuditMiddleware:
 
         audit_api_key_use(request, response)
         return response
+
+
+class UserPreferencesMiddleware:
+    """Speak the signed-in user's language and show times in their time zone.
+
+    Anonymous visitors keep what LocaleMiddleware chose (the language cookie, else the
+    browser's Accept-Language) and the desk's default time zone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            if user.language and translation.check_for_language(user.language):
+                translation.activate(user.language)
+                request.LANGUAGE_CODE = translation.get_language()
+            try:
+                dj_timezone.activate(zoneinfo.ZoneInfo(user.timezone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                dj_timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            dj_timezone.deactivate()

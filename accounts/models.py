@@ -115,6 +115,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("language"), max_length=8, choices=Language.choices, default=Language.EN
     )
     timezone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    # How the desk may reach a customer about their tickets; e-mail is on unless they opt out.
+    notify_email = models.BooleanField(_("e-mail notifications"), default=True)
+    notify_sms = models.BooleanField(_("SMS notifications"), default=False)
+    notify_wecom = models.BooleanField(_("WeCom notifications"), default=False)
+    wecom_id = EncryptedCharField(_("WeCom user ID"), max_length=64, blank=True)
     date_joined = models.DateTimeField(_("date joined"), default=dj_timezone.now)
 
     objects = UserManager()

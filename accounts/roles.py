@@ -26,6 +26,12 @@ _TICKET_DESK = [
     "equipment.view_machinemodel",
     "equipment.view_faultcode",
 ]
+# Agents and supervisors write the knowledge base (articles are unpublished, never deleted).
+_KNOWLEDGE = [
+    "knowledge.view_article",
+    "knowledge.add_article",
+    "knowledge.change_article",
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT: [
@@ -33,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_user",
         "accounts.view_region",
         *_TICKET_DESK,
+        *_KNOWLEDGE,
     ],
     SUPERVISOR: [
         "accounts.view_organisation",
@@ -61,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tickets.change_slapolicy",
         "tickets.view_businesscalendar",
         "tickets.change_businesscalendar",
+        *_KNOWLEDGE,
     ],
     COMPLIANCE: [
         "accounts.view_organisation",
@@ -116,6 +124,8 @@ def ensure_on_migrate(*, sender, using: str = "default", **kwargs) -> None:
     """
     from django.apps import apps
 
-    if using == "default" and sender.label == list(apps.get_app_configs())[-1].label:
+    # post_migrate is sent only for apps with a models module.
+    with_models = [a for a in apps.get_app_configs() if a.models_module is not None]
+    if using == "default" and sender.label == with_models[-1].label:
         ensure_roles()
         ensure_regions()

@@ -5,11 +5,13 @@ from __future__ import annotations
 from base64 import b32encode
 from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -17,9 +19,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
 
 from accounts import services
-from accounts.forms import LoginForm, OtpForm, PasswordConfirmForm
+from accounts.forms import (
+    LoginForm,
+    OtpForm,
+    PasswordConfirmForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 from accounts.qr import qr_svg
 from accounts.services.auth import needs_second_factor
 from accounts.services.otp import has_confirmed_totp
@@ -37,13 +46,6 @@ def _next_url(request: HttpRequest, default: str = "/") -> str:
 
 def _with_next(url_name: str, next_url: str) -> str:
     return f"{reverse(url_name)}?next={quote(next_url)}"
-
-
-@never_cache
-def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect("accounts:login")
-    return render(request, "home.html", {"otp_enabled": request.user.is_verified()})
 
 
 @sensitive_post_parameters("password")
@@ -176,3 +178,37 @@ def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
         "accounts/backup_codes.html",
         {"codes": codes, "next": reverse("accounts:security")},
     )
+
+
+@require_POST
+@csrf_protect
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Switch the language; a signed-in user's choice is kept as their preference."""
+    response = set_language(request)
+    code = request.POST.get("language", "")
+    if request.user.is_authenticated and code in dict(settings.LANGUAGES):
+        services.user_update_profile(user=request.user, actor=request.user, language=code)
+    return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Ask for a reset link by e-mail; the answer never says whether the address is known."""
+
+    template_name = "accounts/password_reset.html"
+    form_class = PasswordResetForm
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    form_class = SetPasswordForm
+    success_url = reverse_lazy("accounts:password_reset_complete")
+    post_reset_login = False
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"

@@ -13,6 +13,7 @@ class NotificationsConfig(AppConfig):
         from notifications import services
 
         hooks.on_password_changed(services.password_changed_notice)
+        hooks.on_password_reset_requested(services.password_reset_notice)
         metrics.register_collector("outbox", services.outbox_metrics)
         periodic.register(
             periodic.Schedule(

@@ -228,6 +228,22 @@ def password_changed_notice(*, user: Any) -> Outbox:
     )
 
 
+def password_reset_notice(*, user: Any, link: str) -> Outbox:
+    """Send a password reset link (hook of accounts), in the user's language."""
+    subject, body = render_message(
+        "email/password_reset", {"user": user, "link": link}, language=user.language
+    )
+    return notification_enqueue(
+        key=f"password-reset:{user.pk}:{uuid.uuid4().hex}",
+        channel=Channel.EMAIL,
+        recipient=user.email,
+        subject=subject,
+        body=body,
+        language=user.language,
+        about=user,
+    )
+
+
 def outbox_metrics():
     """Yield the outbox backlog for /metrics (pending count and age of the oldest)."""
     counts = GaugeMetricFamily(

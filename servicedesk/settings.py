@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "accounts.middleware.SessionPolicyMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
     "accounts.middleware.ApiKeyAuditMiddleware",
+    "accounts.middleware.UserPreferencesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]

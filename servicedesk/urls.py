@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("tickets/", include("tickets.urls")),
+    path("portal/", include("portal.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("tickets.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -34,5 +35,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", account_views.home, name="home"),
+    path("", views.home, name="home"),
 ]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -83,3 +84,14 @@ def reset_readiness_cache() -> None:
     global _migrations_applied
     with _lock:
         _migrations_applied = False
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The front page: the portal's overview for customers, the way in for staff."""
+    from portal import views as portal_views
+
+    if not request.user.is_authenticated:
+        return redirect("accounts:login")
+    if request.user.is_staff:
+        return render(request, "home.html", {"otp_enabled": request.user.is_verified()})
+    return portal_views.home(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from accounts import hooks
 from accounts import roles as role_defs
-from accounts.models import Organisation, Region, User, UserSession
+from accounts.models import Language, Organisation, Region, User, UserSession
 from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
@@ -126,7 +127,34 @@ def user_create(
     return user
 
 
-PROFILE_FIELDS = ("full_name", "email", "phone", "language", "timezone")
+PROFILE_FIELDS = (
+    "full_name",
+    "email",
+    "phone",
+    "language",
+    "timezone",
+    "notify_email",
+    "notify_sms",
+    "notify_wecom",
+    "wecom_id",
+)
+
+
+def _check_preferences(user: User) -> None:
+    """Refuse a language or time zone we do not know, and channels without an address."""
+    fields: dict[str, list[str]] = {}
+    if user.language not in dict(Language.choices):
+        fields["language"] = [_("Choose English or Simplified Chinese.")]
+    try:
+        zoneinfo.ZoneInfo(user.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        fields["timezone"] = [_("Choose a time zone such as Asia/Shanghai.")]
+    if user.notify_sms and not user.phone:
+        fields["phone"] = [_("Enter a mobile number to receive SMS.")]
+    if user.notify_wecom and not user.wecom_id:
+        fields["wecom_id"] = [_("Enter your WeCom user ID to receive WeCom messages.")]
+    if fields:
+        raise ApplicationError(_("Please correct the highlighted fields."), fields=fields)
 
 
 @transaction.atomic
@@ -153,6 +181,7 @@ def user_update_profile(*, user: User, actor: Any, **changes: Any) -> User:
         raise ApplicationError(
             _("Enter the person's full name."), fields={"full_name": [_("This field is required.")]}
         )
+    _check_preferences(user)
     update_fields = list(changed)
     update_fields += [f"{n}_bidx" for n in ("email", "phone") if n in changed]
     user.save(update_fields=update_fields)

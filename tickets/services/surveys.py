@@ -43,7 +43,9 @@ def survey_from_token(token: str) -> Survey:
 
 
 @transaction.atomic
-def survey_answer(*, token: str, rating: Any, comment: str = "") -> Survey:
+def survey_answer(
+    *, token: str, rating: Any, comment: str = "", actor: Any = "anonymous"
+) -> Survey:
     """Record the rating once; a second answer is refused."""
     try:
         rating = int(rating)
@@ -68,8 +70,30 @@ def survey_answer(*, token: str, rating: Any, comment: str = "") -> Survey:
     locked.save(update_fields=["rating", "comment", "answered_at"])
     audit_record(
         action="survey.answered",
-        actor="anonymous",
+        actor=actor,
         target=locked,
         data={"ticket": locked.ticket_id, "rating": rating, "with_comment": bool(comment)},
     )
     return locked
+
+
+def survey_open_for(ticket: Ticket) -> Survey | None:
+    """Return the ticket's latest survey still waiting for an answer, if it is not too old."""
+    survey = ticket.surveys.order_by("-sent_at", "-pk").first()
+    if survey is None or survey.answered_at is not None:
+        return None
+    if survey.sent_at < timezone.now() - MAX_AGE:
+        return None
+    return survey
+
+
+@transaction.atomic
+def survey_answer_signed_in(*, ticket: Ticket, user: Any, rating: Any, comment: str = "") -> Survey:
+    """Record the rating of a signed-in requester's organisation on the ticket's open survey."""
+    if getattr(user, "organisation_id", None) != ticket.organisation_id:
+        raise NotFound(_("This ticket has no survey to answer."))
+    survey = survey_open_for(ticket)
+    if survey is None:
+        raise ApplicationError(_("There is nothing to rate on this ticket now."), code="no_survey")
+    token = signing.dumps({"s": survey.pk, "n": survey.nonce.hex}, salt=SALT, compress=True)
+    return survey_answer(token=token, rating=rating, comment=comment, actor=user)

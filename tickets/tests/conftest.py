@@ -17,11 +17,16 @@ def at(*args) -> dt.datetime:
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar_cache():
+    """Per-process caches (calendars, policies, queues) must not outlive a test's rollback."""
+    from tickets.services.assignment import clear_queue_cache
     from tickets.services.calendars import clear_calendar_cache
+    from tickets.services.sla import clear_policy_cache
 
-    clear_calendar_cache()
+    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache):
+        clear()
     yield
-    clear_calendar_cache()
+    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache):
+        clear()
 
 
 @pytest.fixture

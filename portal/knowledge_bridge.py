@@ -1,0 +1,37 @@
+"""What the portal asks of the knowledge base: search, suggestions, articles, feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knowledge import selectors, services
+from knowledge.markdown import render_markdown
+
+SUGGESTIONS = 5
+
+
+def suggest(*, text: str, language: str) -> list[Any]:
+    """Published articles matching what a customer types, best first (none for blank text)."""
+    if not text.strip():
+        return []
+    return list(selectors.article_suggest(text=text, language=language, limit=SUGGESTIONS))
+
+
+def search(*, query: str, language: str) -> list[Any]:
+    if query:
+        return list(selectors.article_search(query=query, language=None, limit=50))
+    return list(selectors.article_list(language=language)[:50])
+
+
+def article(*, slug: str, language: str) -> Any:
+    found = selectors.article_get(slug=slug, language=language)
+    found.html = render_markdown(found.body)
+    return found
+
+
+def for_fault_code(*, fault_code: Any, language: str) -> list[Any]:
+    return list(selectors.articles_for_fault_code(fault_code=fault_code, language=language))
+
+
+def feedback(*, article: Any, user: Any, helpful: bool) -> None:
+    services.article_feedback(article=article, user=user, helpful=helpful)

@@ -1,0 +1,26 @@
+"""Portal fixtures: the ticket fixtures (policies, queue, units) and a signed-in customer."""
+
+from __future__ import annotations
+
+import pytest
+
+from testsupport import sign_in
+from tickets.tests.conftest import (  # noqa: F401 (fixtures)
+    _fresh_calendar_cache,
+    machine,
+    make_unit,
+    open_ticket,
+    queue_setup,
+    sla_setup,
+)
+
+
+@pytest.fixture
+def customer(make_customer):
+    return make_customer(full_name="陈工 Chen Gong")
+
+
+@pytest.fixture
+def portal(client, customer):
+    """A test client signed in as the customer."""
+    return sign_in(client, customer)

@@ -1,0 +1,319 @@
+"""Portal pages: what a customer sees and may do, scoping, and query budgets."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from portal import banners
+from testsupport import sign_in
+from tickets.models import Status, Ticket
+from tickets.services import tickets as svc
+
+pytestmark = pytest.mark.django_db
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
+    b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return len(captured)
+
+
+# ------------------------------------------------------------------------------- access
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    for name in ("portal:home", "portal:tickets", "portal:machines", "portal:profile"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_staff_are_sent_to_the_workspace(client, make_staff):
+    sign_in(client, make_staff())
+    response = client.get(reverse("portal:tickets"))
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+
+
+def test_another_organisations_ticket_and_machine_are_404(portal, make_customer, open_ticket):
+    stranger = make_customer()
+    theirs = open_ticket(stranger)
+    assert portal.get(reverse("portal:ticket", args=[theirs.reference])).status_code == 404
+    serial = theirs.unit.serial_number
+    assert portal.get(reverse("portal:machine", args=[serial])).status_code == 404
+
+
+# ------------------------------------------------------------------------------- home
+
+
+def test_home_shows_open_tickets_machines_and_banners(portal, customer, open_ticket):
+    ticket = open_ticket(customer)
+
+    def incident(user):
+        return [{"level": "outage", "title": "Hotline down <b>now</b>", "body": "ETA 14:00"}]
+
+    banners.register(incident)
+    try:
+        page = portal.get(reverse("portal:home")).content.decode()
+    finally:
+        banners.unregister(incident)
+    assert ticket.reference in page and ticket.subject in page
+    assert ticket.unit.serial_number in page
+    assert "Hotline down &lt;b&gt;now&lt;/b&gt;" in page  # escaped
+
+
+def test_a_failing_banner_provider_does_not_break_the_page(portal):
+    def broken(user):
+        raise RuntimeError("status service down")
+
+    banners.register(broken)
+    try:
+        assert portal.get(reverse("portal:home")).status_code == 200
+    finally:
+        banners.unregister(broken)
+
+
+def test_home_query_budget_does_not_grow(portal, customer, open_ticket, make_unit):
+    open_ticket(customer)
+    one = queries(portal, reverse("portal:home"))
+    for _ in range(12):
+        open_ticket(customer, unit=make_unit(customer.organisation))
+    assert queries(portal, reverse("portal:home")) == one
+
+
+# ------------------------------------------------------------------------------- tickets
+
+
+def test_ticket_list_filters_searches_and_pages(portal, customer, open_ticket, queue_setup):
+    agent = queue_setup[2][0]
+    tickets = [open_ticket(customer, subject=f"Seam porosity {n}") for n in range(23)]
+    svc.ticket_transition(ticket=tickets[0], status=Status.RESOLVED, actor=agent)
+    page1 = portal.get(reverse("portal:tickets")).content.decode()
+    assert "Page 1 of 2" in page1
+    closed = portal.get(reverse("portal:tickets") + "?state=closed").content.decode()
+    assert tickets[0].reference in closed and tickets[1].reference not in closed
+    found = portal.get(reverse("portal:tickets") + f"?state=all&q={tickets[5].reference}")
+    assert tickets[5].reference in found.content.decode()
+    assert tickets[6].reference not in found.content.decode()
+    empty = portal.get(reverse("portal:tickets") + "?q=nothing-like-this").content.decode()
+    assert "No tickets match" in empty
+
+
+def test_ticket_list_query_budget_does_not_grow(portal, customer, open_ticket):
+    open_ticket(customer)
+    one = queries(portal, reverse("portal:tickets"))
+    for _ in range(25):
+        open_ticket(customer)
+    assert queries(portal, reverse("portal:tickets")) == one
+
+
+def test_customer_files_a_fault_report_with_a_photo(portal, customer, make_unit, sla_setup):
+    from equipment.models import FaultCode
+
+    unit = make_unit(customer.organisation)
+    code = FaultCode.objects.create(
+        code="E-201", title_en="Protective lens dirty", title_zh="保护镜片脏污", severity="medium"
+    )
+    form = portal.get(reverse("portal:ticket_new")).content.decode()
+    assert unit.serial_number in form and "E-201" in form
+    photo = io.BytesIO(PNG)
+    photo.name = "seam.png"
+    response = portal.post(
+        reverse("portal:ticket_new"),
+        {
+            "unit": unit.pk,
+            "fault_code": code.pk,
+            "subject": "Pores in every seam",
+            "body": "Since the lens change every seam on 2 mm stainless shows pores.",
+            "laser_power_w": "1500",
+            "shielding_gas": "argon",
+            "gas_flow_l_min": "15",
+            "material": "stainless",
+            "thickness_mm": "2",
+            "photos": [photo],
+        },
+    )
+    assert response.status_code == 302
+    ticket = Ticket.objects.get(subject="Pores in every seam")
+    assert response["Location"] == reverse("portal:ticket", args=[ticket.reference])
+    assert ticket.requester == customer and ticket.unit == unit
+    assert ticket.fault_report.fault_code == code
+    assert ticket.fault_report.laser_power_w == 1500
+    assert ticket.attachments.count() == 1
+    page = portal.get(response["Location"]).content.decode()
+    assert "Pores in every seam" in page and "seam.png" in page and "E-201" in page
+
+
+def test_bad_fault_reports_get_field_errors_and_write_nothing(
+    portal, customer, make_unit, make_customer
+):
+    unit = make_unit(customer.organisation)
+    response = portal.post(
+        reverse("portal:ticket_new"),
+        {"unit": unit.pk, "subject": "", "body": "", "laser_power_w": "-5"},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'aria-invalid="true"' in page
+    assert 'aria-describedby="id_subject_error0"' in page
+    assert 'id="id_subject_error0"' in page
+    # Another organisation's machine is not a choice.
+    theirs = make_unit(make_customer().organisation)
+    response = portal.post(
+        reverse("portal:ticket_new"),
+        {"unit": theirs.pk, "subject": "Pores", "body": "Pores everywhere."},
+    )
+    assert response.status_code == 400
+    assert 'aria-describedby="id_unit_helptext id_unit_error0"' in response.content.decode()
+    assert not Ticket.objects.exists()
+
+
+def test_a_photo_that_is_not_an_image_is_refused(portal, customer, make_unit, sla_setup):
+    unit = make_unit(customer.organisation)
+    fake = io.BytesIO(b"MZ\x90\x00 this is a windows executable")
+    fake.name = "photo.jpg"
+    response = portal.post(
+        reverse("portal:ticket_new"),
+        {"unit": unit.pk, "subject": "Pores", "body": "Pores everywhere.", "photos": [fake]},
+    )
+    assert response.status_code == 400
+    assert not Ticket.objects.exists()
+
+
+def test_reply_close_and_rate_on_the_ticket_page(portal, customer, open_ticket, queue_setup):
+    agent = queue_setup[2][0]
+    ticket = open_ticket(customer)
+    svc.ticket_reply(ticket=ticket, author=agent, body="Please clean the protective lens.")
+    svc.ticket_reply(ticket=ticket, author=agent, body="Secret note", internal=True)
+    url = reverse("portal:ticket", args=[ticket.reference])
+    page = portal.get(url).content.decode()
+    assert "Please clean the protective lens." in page
+    assert "Secret note" not in page
+    response = portal.post(url, {"action": "reply", "body": "Cleaned it, seams are fine now."})
+    assert response.status_code == 302
+    assert "Cleaned it, seams are fine now." in [m.body for m in ticket.messages.all()]
+    svc.ticket_transition(ticket=ticket, status=Status.RESOLVED, actor=agent)
+    page = portal.get(url).content.decode()
+    assert "Rate our service" in page
+    bad = portal.post(url, {"action": "rate", "rating": "9"})
+    assert bad.status_code == 400
+    assert portal.post(url, {"action": "rate", "rating": "5", "comment": "Fast"}).status_code == 302
+    survey = ticket.surveys.get()
+    assert (survey.rating, survey.comment) == (5, "Fast")
+    assert "Rate our service" not in portal.get(url).content.decode()
+    assert portal.post(url, {"action": "close"}).status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == Status.CLOSED
+
+
+def test_ticket_page_query_budget_does_not_grow(portal, customer, open_ticket, queue_setup):
+    agent = queue_setup[2][0]
+    ticket = open_ticket(customer)
+    url = reverse("portal:ticket", args=[ticket.reference])
+    one = queries(portal, url)
+    for n in range(15):
+        svc.ticket_reply(ticket=ticket, author=agent, body=f"Step {n}")
+    assert queries(portal, url) == one
+
+
+# ------------------------------------------------------------------------------- machines
+
+
+def test_machine_pages_show_warranty_and_history(portal, customer, open_ticket, make_unit):
+    ticket = open_ticket(customer)
+    unit = ticket.unit
+    listing = portal.get(reverse("portal:machines")).content.decode()
+    assert unit.serial_number in listing
+    page = portal.get(reverse("portal:machine", args=[unit.serial_number])).content.decode()
+    assert ticket.reference in page
+    assert unit.warranty_ends_on.strftime("%Y-%m-%d") in page
+
+
+def test_machine_pages_query_budget_does_not_grow(portal, customer, open_ticket, make_unit):
+    ticket = open_ticket(customer)
+    one_list = queries(portal, reverse("portal:machines"))
+    detail = reverse("portal:machine", args=[ticket.unit.serial_number])
+    one_detail = queries(portal, detail)
+    for _ in range(12):
+        make_unit(customer.organisation)
+        open_ticket(customer, unit=ticket.unit)
+    assert queries(portal, reverse("portal:machines")) == one_list
+    assert queries(portal, detail) == one_detail
+
+
+# ------------------------------------------------------------------------------- profile
+
+
+def test_profile_saves_preferences_and_refuses_sms_without_a_phone(portal, customer):
+    url = reverse("portal:profile")
+    assert queries(portal, url) <= 6
+    response = portal.post(
+        url,
+        {
+            "full_name": "陈工",
+            "phone": "",
+            "language": "zh-hans",
+            "timezone": "Asia/Shanghai",
+            "notify_email": "on",
+            "notify_sms": "on",
+        },
+    )
+    assert response.status_code == 400
+    assert "Enter a mobile number to receive SMS." in response.content.decode()
+    response = portal.post(
+        url,
+        {
+            "full_name": "陈工",
+            "phone": "+86 138 0000 0000",
+            "language": "zh-hans",
+            "timezone": "Asia/Shanghai",
+            "notify_sms": "on",
+        },
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.language, customer.notify_sms, customer.notify_email) == (
+        "zh-hans",
+        True,
+        False,
+    )
+    # From now on the portal speaks Chinese to this customer.
+    assert "工单" in portal.get(reverse("portal:home")).content.decode()
+
+
+def test_password_reset_sends_a_link_that_sets_a_new_password(
+    client, customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("accounts:password_reset"), {"email": customer.email})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    body = mail.outbox[0].body
+    link = next(word for word in body.split() if "/accounts/password/reset/" in word)
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    form = client.get("/" + path, follow=True)
+    assert form.status_code == 200
+    response = client.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else "/" + path,
+        {"new_password1": "a-new-Passw0rd-2026", "new_password2": "a-new-Passw0rd-2026"},
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.check_password("a-new-Passw0rd-2026")
+    # Unknown addresses get the same answer and no e-mail.
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("accounts:password_reset"), {"email": "nobody@x.example"})
+    assert response.status_code == 302 and mail.outbox == []

@@ -1,0 +1,21 @@
+"""URLs of the customer portal."""
+
+from django.urls import path
+
+from portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("tickets/", views.ticket_list, name="tickets"),
+    path("tickets/new/", views.ticket_new, name="ticket_new"),
+    path("tickets/<str:reference>/", views.ticket_detail, name="ticket"),
+    path("machines/", views.machine_list, name="machines"),
+    path("machines/<str:serial>/", views.machine_detail, name="machine"),
+    path("profile/", views.profile, name="profile"),
+    path("help/", views.kb_index, name="kb"),
+    path("help/suggest/", views.suggest, name="suggest"),
+    path("help/<str:language>/<str:slug>/", views.kb_article, name="article"),
+    path("fault-codes/<str:code>/", views.fault_code, name="fault_code"),
+]

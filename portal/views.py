@@ -1,0 +1,355 @@
+"""The customer portal's pages: thin views over the tickets, equipment and knowledge apps."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import services as account_services
+from accounts.permissions import is_customer
+from core.errors import ApplicationError
+from equipment import selectors as equipment_selectors
+from portal import banners, knowledge_bridge
+from portal.forms import (
+    FaultReportForm,
+    ProfileForm,
+    RatingForm,
+    ReplyForm,
+    TicketFilterForm,
+)
+from tickets import selectors as ticket_selectors
+from tickets.models import ACTIVE_STATUSES, Channel, Kind, Status
+from tickets.services import surveys
+from tickets.services import tickets as ticket_services
+
+PER_PAGE = 20
+HOME_TICKETS = 10
+CLOSED_STATUSES = [Status.RESOLVED, Status.CLOSED]
+
+
+def customer_required(view):
+    """Signed-in customers only; staff are sent to the agent workspace."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not is_customer(request.user):
+            if request.user.is_staff:
+                return redirect("admin:index")
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    context.setdefault("portal_banners", banners.active(request.user))
+    return render(request, template, context, status=status)
+
+
+def _apply_errors(form, exc: ApplicationError) -> None:
+    """Put a service's field errors on the form's fields (others on the form itself)."""
+    for name, errors in (exc.fields or {}).items():
+        field = name.split(".")[-1]
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+    if not exc.fields:
+        form.add_error(None, exc.message)
+
+
+def _page(request: HttpRequest, queryset, per_page: int = PER_PAGE):
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+# ---------------------------------------------------------------------------------- home
+
+
+@customer_required
+@never_cache
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    tickets = ticket_selectors.ticket_list(user=user, status=list(ACTIVE_STATUSES))
+    units = equipment_selectors.unit_list(user=user).order_by("serial_number")
+    return _render(
+        request,
+        "portal/home.html",
+        {
+            "tickets": list(tickets[:HOME_TICKETS]),
+            "open_count": tickets.count(),
+            "units": list(units[:20]),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------- tickets
+
+
+@customer_required
+@never_cache
+@require_GET
+def ticket_list(request: HttpRequest) -> HttpResponse:
+    form = TicketFilterForm(request.GET or None)
+    state, search = "open", ""
+    if form.is_valid():
+        state = form.cleaned_data["state"] or "open"
+        search = form.cleaned_data["q"].strip()
+    status = {"open": list(ACTIVE_STATUSES), "closed": CLOSED_STATUSES, "all": None}[state]
+    tickets = ticket_selectors.ticket_list(user=request.user, status=status, search=search)
+    page = _page(request, tickets)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return _render(
+        request,
+        "portal/ticket_list.html",
+        {"form": form, "page": page, "state": state, "search": search, "query": query.urlencode()},
+    )
+
+
+@customer_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def ticket_new(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    language = get_language() or "en"
+    form = FaultReportForm(
+        request.POST or None,
+        request.FILES or None,
+        units=equipment_selectors.unit_list(user=user).order_by("serial_number"),
+        fault_codes=equipment_selectors.fault_code_list(),
+        language=language,
+        initial={"unit": request.GET.get("unit")},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            ticket = ticket_services.ticket_open(
+                actor=user,
+                organisation=user.organisation,
+                requester=user,
+                unit=form.cleaned_data["unit"],
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                kind=Kind.FAULT,
+                channel=Channel.PORTAL,
+                fault_report=form.fault_report(),
+                attachments=form.cleaned_data["photos"],
+            )
+        except ApplicationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Thank you. Your fault report %(ref)s is with our service desk.")
+                % {"ref": ticket.reference},
+            )
+            return redirect("portal:ticket", reference=ticket.reference)
+    text = " ".join(filter(None, [request.POST.get("subject"), request.POST.get("body")]))
+    suggestions = knowledge_bridge.suggest(text=text, language=language) if text else []
+    status = 400 if request.method == "POST" else 200
+    return _render(
+        request,
+        "portal/ticket_new.html",
+        {"form": form, "suggestions": suggestions, "has_units": form.fields["unit"].queryset},
+        status=status,
+    )
+
+
+@customer_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    ticket = ticket_selectors.ticket_get(user=request.user, reference=reference)
+    reply_form = ReplyForm()
+    rating_form = RatingForm()
+    survey = surveys.survey_open_for(ticket) if ticket.status in CLOSED_STATUSES else None
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "reply":
+                reply_form = ReplyForm(request.POST, request.FILES)
+                if reply_form.is_valid():
+                    ticket_services.ticket_reply(
+                        ticket=ticket,
+                        author=request.user,
+                        body=reply_form.cleaned_data["body"],
+                        attachments=reply_form.cleaned_data["photos"],
+                        channel=Channel.PORTAL,
+                    )
+                    messages.success(request, _("Your reply was sent."))
+                    return redirect("portal:ticket", reference=ticket.reference)
+            elif action == "close":
+                ticket_services.ticket_transition(
+                    ticket=ticket, status=Status.CLOSED, actor=request.user
+                )
+                messages.success(request, _("The ticket is closed. Thank you."))
+                return redirect("portal:ticket", reference=ticket.reference)
+            elif action == "rate":
+                rating_form = RatingForm(request.POST)
+                if rating_form.is_valid():
+                    surveys.survey_answer_signed_in(
+                        ticket=ticket,
+                        user=request.user,
+                        rating=rating_form.cleaned_data["rating"],
+                        comment=rating_form.cleaned_data["comment"],
+                    )
+                    messages.success(request, _("Thank you for your rating."))
+                    return redirect("portal:ticket", reference=ticket.reference)
+            else:
+                messages.error(request, _("Unknown action."))
+        except ApplicationError as exc:
+            form = rating_form if action == "rate" else reply_form
+            _apply_errors(form, exc)
+            if action == "close":
+                messages.error(request, exc.message)
+        status = 400
+    conversation = [m for m in ticket.messages.all() if not m.internal]
+    return _render(
+        request,
+        "portal/ticket_detail.html",
+        {
+            "ticket": ticket,
+            "conversation": conversation,
+            "reply_form": reply_form,
+            "rating_form": rating_form,
+            "survey": survey,
+            "can_close": ticket.status in ACTIVE_STATUSES,
+            "report": getattr(ticket, "fault_report", None),
+        },
+        status=status,
+    )
+
+
+# ---------------------------------------------------------------------------------- machines
+
+
+@customer_required
+@never_cache
+@require_GET
+def machine_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()[:100]
+    units = equipment_selectors.unit_list(user=request.user, search=search).order_by(
+        "serial_number"
+    )
+    return _render(
+        request,
+        "portal/machine_list.html",
+        {
+            "page": _page(request, units),
+            "search": search,
+            "query": urlencode({"q": search}) if search else "",
+        },
+    )
+
+
+@customer_required
+@never_cache
+@require_GET
+def machine_detail(request: HttpRequest, serial: str) -> HttpResponse:
+    unit = equipment_selectors.unit_get(user=request.user, serial_number=serial)
+    history = ticket_selectors.ticket_list(user=request.user, unit=unit.pk)
+    return _render(
+        request,
+        "portal/machine_detail.html",
+        {"unit": unit, "page": _page(request, history)},
+    )
+
+
+# ---------------------------------------------------------------------------------- profile
+
+
+@customer_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    fields = list(ProfileForm.base_fields)
+    form = ProfileForm(request.POST or None, initial={f: getattr(user, f) for f in fields})
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_services.user_update_profile(user=user, actor=user, **form.cleaned_data)
+        except ApplicationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Your profile is saved."))
+            response = redirect("portal:profile")
+            # The language applies from the next page on, also for the language cookie.
+            response.set_cookie("django_language", form.cleaned_data["language"], samesite="Lax")
+            return response
+    status = 400 if request.method == "POST" else 200
+    return _render(request, "portal/profile.html", {"form": form}, status=status)
+
+
+# ---------------------------------------------------------------------------------- knowledge
+
+
+@customer_required
+@require_GET
+def suggest(request: HttpRequest) -> JsonResponse:
+    """Articles matching what the customer types (used by the fault report form's script)."""
+    text = request.GET.get("q", "")[:500]
+    language = get_language() or "en"
+    items = [
+        {"title": a.title, "url": reverse("portal:article", args=[a.language, a.slug])}
+        for a in knowledge_bridge.suggest(text=text, language=language)
+    ]
+    return JsonResponse({"articles": items})
+
+
+@customer_required
+@require_GET
+def kb_index(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    language = get_language() or "en"
+    articles = knowledge_bridge.search(query=query, language=language)
+    return _render(
+        request,
+        "portal/kb_index.html",
+        {"query": query, "articles": articles},
+    )
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def kb_article(request: HttpRequest, language: str, slug: str) -> HttpResponse:
+    article = knowledge_bridge.article(slug=slug, language=language)
+    if request.method == "POST":
+        helpful = request.POST.get("helpful")
+        if helpful not in ("yes", "no"):
+            messages.error(request, _("Choose yes or no."))
+        else:
+            knowledge_bridge.feedback(article=article, user=request.user, helpful=helpful == "yes")
+            messages.success(request, _("Thank you for telling us."))
+        return redirect("portal:article", language=article.language, slug=article.slug)
+    return _render(request, "portal/kb_article.html", {"article": article})
+
+
+@customer_required
+@require_GET
+def fault_code(request: HttpRequest, code: str) -> HttpResponse:
+    fault = equipment_selectors.fault_code_list().filter(code=code).first()
+    if fault is None:
+        raise Http404
+    language = get_language() or "en"
+    return _render(
+        request,
+        "portal/fault_code.html",
+        {
+            "fault": fault,
+            "title": fault.title(language),
+            "first_checks": fault.first_checks_zh
+            if language.startswith("zh")
+            else fault.first_checks_en,
+            "articles": knowledge_bridge.for_fault_code(fault_code=fault, language=language),
+        },
+    )

@@ -1,0 +1,69 @@
+/* WeldDesk portal: small enhancements of the fault report form. Everything works without it. */
+(function () {
+  "use strict";
+  var form = document.getElementById("fault-report");
+  if (!form) { return; }
+
+  // 1. Filter the fault code list as the customer types a code or a word.
+  var filter = document.getElementById("fault-code-filter");
+  var select = document.getElementById("id_fault_code");
+  if (filter && select) {
+    filter.hidden = false;
+    var options = Array.prototype.slice.call(select.options);
+    filter.addEventListener("input", function () {
+      var term = filter.value.trim().toLowerCase();
+      var first = null;
+      options.forEach(function (option) {
+        var match = !option.value || !term || option.text.toLowerCase().indexOf(term) !== -1;
+        option.hidden = !match;
+        option.disabled = !match;
+        if (match && option.value && first === null) { first = option; }
+      });
+      var current = select.selectedOptions[0];
+      if (term && first && (!select.value || (current && current.hidden))) {
+        first.selected = true;  // typing a code picks it; the list still shows the others
+      }
+    });
+  }
+
+  // 2. Suggest help articles while the fault is described.
+  var box = document.getElementById("suggestions");
+  var url = form.getAttribute("data-suggest-url");
+  var fields = [document.getElementById("id_subject"), document.getElementById("id_body")];
+  if (!box || !url || !window.fetch) { return; }
+  var timer = null;
+  var last = "";
+  function show(articles) {
+    box.textContent = "";
+    if (!articles.length) { return; }
+    var list = document.createElement("ul");
+    articles.forEach(function (article) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = article.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = article.title;
+      item.appendChild(link);
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+  }
+  function ask() {
+    var text = fields.map(function (f) { return f ? f.value : ""; }).join(" ").trim();
+    if (text.length < 2 || text === last) { return; }
+    last = text;
+    fetch(url + "?q=" + encodeURIComponent(text.slice(0, 500)), {
+      headers: { "Accept": "application/json" }, credentials: "same-origin"
+    }).then(function (r) { return r.ok ? r.json() : { articles: [] }; })
+      .then(function (data) { if (text === last) { show(data.articles || []); } })
+      .catch(function () { /* suggestions are a help, never an obstacle */ });
+  }
+  fields.forEach(function (field) {
+    if (!field) { return; }
+    field.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, 350);
+    });
+  });
+})();
