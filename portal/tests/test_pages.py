@@ -317,3 +317,24 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("accounts:password_reset"), {"email": "nobody@x.example"})
     assert response.status_code == 302 and mail.outbox == []
+
+
+def test_a_customer_who_turned_email_off_gets_no_ticket_mail(
+    portal, customer, open_ticket, queue_setup
+):
+    from notifications.models import Outbox
+
+    agent = queue_setup[2][0]
+    ticket = open_ticket(customer)
+    svc.ticket_reply(ticket=ticket, author=agent, body="First answer.")
+    replies = Outbox.objects.filter(key__startswith="ticket-reply:")
+    first = replies.count()
+    assert first >= 1  # e-mail is on by default
+    portal.post(
+        reverse("portal:profile"),
+        {"full_name": customer.full_name, "language": "en", "timezone": "Asia/Shanghai"},
+    )
+    customer.refresh_from_db()
+    assert customer.notify_email is False
+    svc.ticket_reply(ticket=ticket, author=agent, body="Second answer.")
+    assert replies.count() == first

@@ -27,8 +27,13 @@ def _send(
     about: Ticket | None,
     hand_over: bool = True,
 ) -> int | None:
-    """Write the e-mail to the outbox; return its row id (None when nobody can receive it)."""
+    """Write the e-mail to the outbox; return its row id (None when nobody can receive it).
+
+    A customer who turned e-mail off in their profile gets none; staff always do.
+    """
     if recipient is None or not recipient.is_active or not recipient.email:
+        return None
+    if not recipient.is_staff and not getattr(recipient, "notify_email", True):
         return None
     subject, body = render_message(
         f"email/{template}", {**context, "recipient": recipient}, language=recipient.language
