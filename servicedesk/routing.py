@@ -3,7 +3,9 @@
 from django.urls import path
 
 from accounts.consumers import UserEventsConsumer
+from chat.consumers import ChatConsumer
 
 websocket_urlpatterns = [
     path("ws/events/", UserEventsConsumer.as_asgi()),
+    path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
 ]

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "equipment",
     "tickets",
     "knowledge",
+    "chat",
     "portal",
 ]
 

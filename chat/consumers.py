@@ -1,0 +1,200 @@
+"""The chat WebSocket (/ws/chat/<id>/): JSON frames, stored before acknowledged, resumable.
+
+See docs/chat-protocol.md. Every frame a client sends is a JSON object with a "type". The
+server stores a message before it acknowledges it, tells everyone in the conversation, and on
+"resume" replays every stored message after the number the client last saw.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from chat import services
+from chat.models import ChatMessage
+from core.errors import ApplicationError
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_OTP_REQUIRED = 4403
+CLOSE_NOT_FOUND = 4404
+# A client may send this many frames per second on average, with bursts of twice that.
+RATE_PER_SECOND = 10.0
+PRESENCE_STATES = ("online", "away")
+
+
+def message_frame(message: ChatMessage) -> dict[str, Any]:
+    sender = message.sender
+    return {
+        "type": "message",
+        "seq": message.seq,
+        "client_id": message.client_id,
+        "body": message.body,
+        "from_customer": message.from_customer,
+        "bot": message.is_bot,
+        "sender": sender.full_name if sender is not None else "",
+        "at": message.created_at.isoformat(),
+    }
+
+
+@database_sync_to_async
+def _verified_device(user, persistent_id: str | None) -> bool:
+    if not persistent_id:
+        return False
+    from django_otp.models import Device
+
+    device = Device.from_persistent_id(persistent_id, for_verify=False)
+    return device is not None and device.user_id == user.pk and device.confirmed
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        session = self.scope.get("session")
+        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+        if user.is_staff and not await _verified_device(user, persistent_id):
+            await self.close(code=CLOSE_OTP_REQUIRED)
+            return
+        pk = self.scope["url_route"]["kwargs"]["conversation_id"]
+        try:
+            self.conversation = await database_sync_to_async(services.conversation_for)(
+                user=user, pk=pk
+            )
+        except ApplicationError:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.user = user
+        self.group = f"chat.{self.conversation.pk}"
+        self.allowance, self.checked = 2 * RATE_PER_SECOND, time.monotonic()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self._broadcast({"type": "presence", "state": "offline", **self._who()})
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # ------------------------------------------------------------------ frames in
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        try:
+            content = await self.decode_json(text_data) if text_data else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self._error("bad_frame", "Frames are JSON objects with a type.")
+            return
+        if not self._allowed():
+            await self._error("rate_limited", "Too many frames; slow down.")
+            return
+        handler = {
+            "message": self._message,
+            "resume": self._resume,
+            "typing": self._typing,
+            "read": self._read,
+            "presence": self._presence,
+            "ping": self._ping,
+        }.get(content["type"])
+        if handler is None:
+            await self._error("unknown_type", "Unknown frame type.")
+            return
+        await handler(content)
+
+    async def _message(self, content: dict) -> None:
+        try:
+            message, created = await database_sync_to_async(services.message_post)(
+                conversation=self.conversation,
+                sender=self.user,
+                body=content.get("body"),
+                client_id=content.get("client_id"),
+            )
+        except ApplicationError as exc:
+            await self._error(exc.code, exc.message, client_id=content.get("client_id"))
+            return
+        # Stored: acknowledge to the sender, then tell the conversation (a resend only gets
+        # its acknowledgement again; the others saw the message the first time).
+        await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
+        if created:
+            await self._broadcast(message_frame(message))
+
+    async def _resume(self, content: dict) -> None:
+        last_seq = content.get("last_seq", 0)
+        if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
+            await self._error("bad_frame", "resume needs last_seq, a number of 0 or more.")
+            return
+        while True:
+            missed = await database_sync_to_async(services.messages_after)(
+                conversation=self.conversation, last_seq=last_seq
+            )
+            for message in missed:
+                await self.send_json(message_frame(message))
+                last_seq = message.seq
+            if len(missed) < 500:
+                break
+        await self.send_json({"type": "resumed", "last_seq": last_seq})
+
+    async def _typing(self, content: dict) -> None:
+        await self._broadcast(
+            {"type": "typing", "typing": bool(content.get("typing", True)), **self._who()}
+        )
+
+    async def _read(self, content: dict) -> None:
+        seq = content.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            await self._error("bad_frame", "read needs seq, a message number.")
+            return
+        await database_sync_to_async(services.messages_read)(
+            conversation=self.conversation, reader=self.user, up_to=seq
+        )
+        await self._broadcast({"type": "read", "seq": seq, **self._who()})
+
+    async def _presence(self, content: dict) -> None:
+        state = content.get("state", "online")
+        if state not in PRESENCE_STATES:
+            await self._error("bad_frame", "presence state is online or away.")
+            return
+        await self._broadcast({"type": "presence", "state": state, **self._who()})
+
+    async def _ping(self, content: dict) -> None:
+        await self.send_json({"type": "pong"})
+
+    # ------------------------------------------------------------------ frames out
+
+    async def chat_event(self, event: dict) -> None:
+        """A frame for everyone in the conversation; typing and presence skip their author."""
+        frame = event["frame"]
+        if (
+            frame["type"] in ("typing", "presence", "read")
+            and event.get("from") == self.channel_name
+        ):
+            return
+        await self.send_json(frame)
+
+    async def _broadcast(self, frame: dict) -> None:
+        await self.channel_layer.group_send(
+            self.group, {"type": "chat.event", "frame": frame, "from": self.channel_name}
+        )
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **extra})
+
+    def _who(self) -> dict[str, Any]:
+        return {"user": self.user.pk, "staff": bool(self.user.is_staff)}
+
+    def _allowed(self) -> bool:
+        """A token bucket per connection: RATE_PER_SECOND, bursts of twice that."""
+        now = time.monotonic()
+        self.allowance = min(
+            2 * RATE_PER_SECOND, self.allowance + (now - self.checked) * RATE_PER_SECOND
+        )
+        self.checked = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        return True

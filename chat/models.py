@@ -1,0 +1,125 @@
+"""Live chat: conversations and their messages, numbered by the server, never duplicated."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.fields import EncryptedTextField
+
+
+class ConversationStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting for an agent")
+    ACTIVE = "active", _("Active")
+    CLOSED = "closed", _("Closed")
+
+
+class Conversation(models.Model):
+    """A customer's chat with the desk; its messages are numbered 1, 2, 3 ... by the server."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="conversations",
+    )
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="chat_conversations",
+    )
+    unit = models.ForeignKey(
+        "equipment.Unit",
+        verbose_name=_("machine"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    queue = models.ForeignKey(
+        "tickets.Queue",
+        verbose_name=_("queue"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=ConversationStatus.choices,
+        default=ConversationStatus.WAITING,
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("agent"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="chat_assignments",
+    )
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        verbose_name=_("ticket"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
+    # The number of the last message; the next one gets last_seq + 1 under the row lock.
+    last_seq = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        indexes = [
+            models.Index(fields=["status", "queue"], name="chat_conv_queue_idx"),
+            models.Index(fields=["customer", "status"], name="chat_conv_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chat {self.pk}"
+
+
+class ChatMessage(models.Model):
+    """One message, stored before it is acknowledged; (conversation, client_id) is unique."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    seq = models.PositiveIntegerField()
+    # The sender's own id for the message: a resend with the same id is the same message.
+    client_id = models.CharField(max_length=64)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="chat_messages",
+    )
+    from_customer = models.BooleanField(default=False)
+    is_bot = models.BooleanField(default=False)
+    body = EncryptedTextField(_("message"))
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="chat_message_seq"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], name="chat_message_client_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"chat {self.conversation_id} #{self.seq}"
