@@ -58,6 +58,35 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
 
+    # At most this many reset mails per address, and requests per client address, an hour.
+    PER_ADDRESS = 3
+    PER_CLIENT = 20
+
+    def save(self, *args, request=None, **kwargs):
+        """Send the link unless the address or the client asked too often this hour.
+
+        The page answers the same either way, so neither throttling nor an unknown address
+        can be told apart from a sent mail.
+        """
+        from django.core.cache import cache
+
+        from core import crypto
+
+        email_key = "pwreset:mail:" + crypto.blind_index("email", self.cleaned_data["email"])
+        client = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+        client_key = f"pwreset:client:{client}"
+        try:
+            for key in (email_key, client_key):
+                cache.add(key, 0, timeout=3600)
+            too_many = (
+                cache.incr(email_key) > self.PER_ADDRESS or cache.incr(client_key) > self.PER_CLIENT
+            )
+        except Exception:  # a cache outage must not stop a customer resetting their password
+            too_many = False
+        if too_many:
+            return
+        super().save(*args, request=request, **kwargs)
+
     def get_users(self, email):
         from accounts.selectors import user_by_email
 
@@ -74,13 +103,18 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         to_email,
         html_email_template_name=None,
     ):
+        from django.conf import settings
+
+        from audit.services import audit_record
+
         path = reverse(
             "accounts:password_reset_confirm",
             kwargs={"uidb64": context["uid"], "token": context["token"]},
         )
-        hooks.password_reset_requested(
-            user=context["user"], link=f"{context['protocol']}://{context['domain']}{path}"
-        )
+        user = context["user"]
+        # The link's host comes from settings, never from the request's Host header.
+        hooks.password_reset_requested(user=user, link=settings.SITE_URL.rstrip("/") + path)
+        audit_record(action="user.password_reset_requested", actor="anonymous", target=user)
 
 
 class SetPasswordForm(auth_forms.SetPasswordForm):

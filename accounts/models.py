@@ -111,8 +111,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_staff = models.BooleanField(_("staff"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
+    # Empty until chosen: the first sign-in takes the browser's language (then the profile).
     language = models.CharField(
-        _("language"), max_length=8, choices=Language.choices, default=Language.EN
+        _("language"), max_length=8, choices=Language.choices, blank=True, default=""
     )
     timezone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
     # How the desk may reach a customer about their tickets; e-mail is on unless they opt out.

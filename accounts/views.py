@@ -187,7 +187,11 @@ def language_set(request: HttpRequest) -> HttpResponse:
     response = set_language(request)
     code = request.POST.get("language", "")
     if request.user.is_authenticated and code in dict(settings.LANGUAGES):
-        services.user_update_profile(user=request.user, actor=request.user, language=code)
+        try:
+            services.user_update_profile(user=request.user, actor=request.user, language=code)
+        except ApplicationError as exc:
+            # The session still switches (set_language's cookie); say why it was not kept.
+            messages.error(request, exc.message)
     return response
 
 

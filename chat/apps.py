@@ -5,3 +5,17 @@ from django.utils.translation import gettext_lazy as _
 class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = _("Live chat")
+
+    def ready(self) -> None:
+        from chat import presence
+        from core import metrics, periodic
+
+        metrics.register_collector("chat", presence.chat_metrics)
+        periodic.register(
+            periodic.Schedule(
+                name="chat: presence sweep and routing",
+                task="chat.presence_sweep",
+                every_seconds=15,
+                description="Agents silent for 60 s go offline; waiting chats are assigned.",
+            )
+        )

@@ -14,8 +14,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from chat import services
-from chat.models import ChatMessage
+from chat import presence, services
+from chat.models import ChatMessage, PresenceState
 from core.errors import ApplicationError
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -198,3 +198,53 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return False
         self.allowance -= 1
         return True
+
+
+class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+    """The agent console's socket (/ws/chat/console/): presence heartbeats, assignments.
+
+    Connecting makes the agent online; a "presence" frame every 20 s or so keeps them so (or
+    sets away); closing the tab makes them offline at once, a vanished one within the
+    presence timeout (60 s) by the sweep.
+    """
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        session = self.scope.get("session")
+        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+        if not user.is_staff or not await _verified_device(user, persistent_id):
+            await self.close(code=CLOSE_OTP_REQUIRED)
+            return
+        self.user = user
+        await self.accept()
+        await database_sync_to_async(presence.presence_beat)(agent=user)
+        await self.send_json({"type": "presence", "state": "online"})
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "user", None) is not None:
+            await database_sync_to_async(presence.presence_beat)(
+                agent=self.user, state=PresenceState.OFFLINE
+            )
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        try:
+            content = await self.decode_json(text_data) if text_data else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "code": "bad_frame", "message": "JSON objects."})
+            return
+        if content.get("type") == "presence" and content.get("state") in PRESENCE_STATES:
+            await database_sync_to_async(presence.presence_beat)(
+                agent=self.user, state=content["state"]
+            )
+            await self.send_json({"type": "presence", "state": content["state"]})
+        elif content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json(
+                {"type": "error", "code": "unknown_type", "message": "Unknown frame type."}
+            )

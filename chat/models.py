@@ -123,3 +123,37 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"chat {self.conversation_id} #{self.seq}"
+
+
+class PresenceState(models.TextChoices):
+    ONLINE = "online", _("Online")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
+
+
+class AgentPresence(models.Model):
+    """An agent's chat availability, kept alive by heartbeats from the agent console.
+
+    The state read by routing is `effective_state`: a heartbeat older than PRESENCE_TIMEOUT
+    counts as offline even before the sweep writes it (a crashed tab sends no goodbye).
+    """
+
+    agent = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_presence"
+    )
+    state = models.CharField(
+        max_length=8, choices=PresenceState.choices, default=PresenceState.OFFLINE
+    )
+    last_seen = models.DateTimeField(null=True, blank=True)
+    capacity = models.PositiveSmallIntegerField(
+        _("concurrent chats"), default=3, help_text=_("How many active chats at once.")
+    )
+    # On the standby roster: called in when the waiting queue surges.
+    standby = models.BooleanField(_("on standby"), default=False)
+
+    class Meta:
+        verbose_name = _("agent presence")
+        verbose_name_plural = _("agent presence")
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.state}"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from chat import presence
 from chat.models import ChatMessage, Conversation, ConversationStatus
 from core.errors import ApplicationError, Forbidden, NotFound
 from tickets.models import QueueMember
@@ -76,6 +77,8 @@ def conversation_open(*, customer: Any, unit: Any = None) -> Conversation:
         target=conversation,
         data={"queue": conversation.queue_id, "unit": conversation.unit_id},
     )
+    presence.assign_waiting()
+    conversation.refresh_from_db(fields=["status", "agent"])
     return conversation
 
 

@@ -203,8 +203,9 @@ def outbox_retry(*, ids: list[int]) -> int:
 
 
 def render_message(template: str, context: dict[str, Any], *, language: str) -> tuple[str, str]:
-    """Render templates/notifications/<template>.subject.txt and .body.txt in a language."""
-    with translation.override(language):
+    """Render templates/notifications/<template>.subject.txt and .body.txt in a language
+    (the desk's default when the person has not chosen one yet)."""
+    with translation.override(language or settings.LANGUAGE_CODE):
         subject = render_to_string(f"notifications/{template}.subject.txt", context).strip()
         body = render_to_string(f"notifications/{template}.body.txt", context)
     return one_line(subject), body

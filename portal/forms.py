@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 
 from django import forms
@@ -128,6 +129,7 @@ class TicketFilterForm(forms.Form):
     )
 
 
+@functools.cache
 def _time_zones() -> list[tuple[str, str]]:
     common = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "UTC"]
     others = sorted(z for z in zoneinfo.available_timezones() if "/" in z and z not in common)

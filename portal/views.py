@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -99,11 +100,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def ticket_list(request: HttpRequest) -> HttpResponse:
-    form = TicketFilterForm(request.GET or None)
-    state, search = "open", ""
-    if form.is_valid():
-        state = form.cleaned_data["state"] or "open"
-        search = form.cleaned_data["q"].strip()
+    form = TicketFilterForm(request.GET)
+    form.is_valid()  # each field is used on its own: a bad state keeps the search
+    state = form.cleaned_data.get("state") or "open"
+    search = (form.cleaned_data.get("q") or "").strip()
     status = {"open": list(ACTIVE_STATUSES), "closed": CLOSED_STATUSES, "all": None}[state]
     tickets = ticket_selectors.ticket_list(user=request.user, status=status, search=search)
     page = _page(request, tickets)
@@ -208,10 +208,12 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             else:
                 messages.error(request, _("Unknown action."))
         except ApplicationError as exc:
-            form = rating_form if action == "rate" else reply_form
-            _apply_errors(form, exc)
-            if action == "close":
-                messages.error(request, exc.message)
+            # Said at the top of the page too: the form's own section may be hidden now (a
+            # ticket closed meanwhile has no reply box, an answered survey no rating form).
+            messages.error(request, exc.message)
+            form = {"rate": rating_form, "reply": reply_form}.get(action)
+            if form is not None and form.is_bound:
+                _apply_errors(form, exc)
         status = 400
     conversation = [m for m in ticket.messages.all() if not m.internal]
     return _render(
@@ -284,7 +286,16 @@ def profile(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your profile is saved."))
             response = redirect("portal:profile")
             # The language applies from the next page on, also for the language cookie.
-            response.set_cookie("django_language", form.cleaned_data["language"], samesite="Lax")
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                form.cleaned_data["language"],
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
             return response
     status = 400 if request.method == "POST" else 200
     return _render(request, "portal/profile.html", {"form": form}, status=status)
@@ -323,6 +334,8 @@ def kb_index(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def kb_article(request: HttpRequest, language: str, slug: str) -> HttpResponse:
     article = knowledge_bridge.article(slug=slug, language=language)
+    if article.language != language:
+        raise Http404
     if request.method == "POST":
         helpful = request.POST.get("helpful")
         if helpful not in ("yes", "no"):

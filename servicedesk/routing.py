@@ -3,9 +3,10 @@
 from django.urls import path
 
 from accounts.consumers import UserEventsConsumer
-from chat.consumers import ChatConsumer
+from chat.consumers import ChatConsumer, ConsoleConsumer
 
 websocket_urlpatterns = [
     path("ws/events/", UserEventsConsumer.as_asgi()),
+    path("ws/chat/console/", ConsoleConsumer.as_asgi()),
     path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
 ]

@@ -158,6 +158,8 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") 
         server_side_binding=True, prepare_threshold=5
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Live chat: an agent without a heartbeat for this long counts as offline.
+CHAT_PRESENCE_TIMEOUT_SECONDS = env_int("CHAT_PRESENCE_TIMEOUT_SECONDS", 60)
 # Audit chain: "inline" seals each event in the writer's transaction (one writer at a time
 # holds the chain head until it commits); "deferred" writes pending rows and seals them in
 # batches right after commit, so writers never queue on the head (docs/architecture.md).

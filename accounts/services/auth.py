@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts import lockout
@@ -99,6 +99,10 @@ def login_attempt(*, request, email: str, password: str) -> User:
         request.session[SESSION_NEEDS_OTP] = needs_second_factor(user)
         remember_session(request, user)
         audit_record(action="auth.login", actor=user, target=user)
+        if not user.language:
+            # No preference yet: keep the language this browser asks for.
+            user.language = translation.get_language_from_request(request)
+            user.save(update_fields=["language"])
     return user
 
 

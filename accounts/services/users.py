@@ -61,7 +61,7 @@ def user_create(
     password: str | None = None,
     organisation: Organisation | None = None,
     phone: str = "",
-    language: str = "en",
+    language: str = "",
     timezone: str = "Asia/Shanghai",
     is_staff: bool = False,
     is_superuser: bool = False,
@@ -140,18 +140,24 @@ PROFILE_FIELDS = (
 )
 
 
-def _check_preferences(user: User) -> None:
-    """Refuse a language or time zone we do not know, and channels without an address."""
+def _check_preferences(user: User, changed: Iterable[str]) -> None:
+    """Refuse a language or time zone we do not know, and channels without an address.
+
+    Only what this change touches is checked, so switching the language never fails on an
+    older inconsistency (say, a phone number removed by the desk while SMS was on).
+    """
+    changed = set(changed)
     fields: dict[str, list[str]] = {}
-    if user.language not in dict(Language.choices):
+    if "language" in changed and user.language not in dict(Language.choices):
         fields["language"] = [_("Choose English or Simplified Chinese.")]
-    try:
-        zoneinfo.ZoneInfo(user.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        fields["timezone"] = [_("Choose a time zone such as Asia/Shanghai.")]
-    if user.notify_sms and not user.phone:
+    if "timezone" in changed:
+        try:
+            zoneinfo.ZoneInfo(user.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            fields["timezone"] = [_("Choose a time zone such as Asia/Shanghai.")]
+    if changed & {"notify_sms", "phone"} and user.notify_sms and not user.phone:
         fields["phone"] = [_("Enter a mobile number to receive SMS.")]
-    if user.notify_wecom and not user.wecom_id:
+    if changed & {"notify_wecom", "wecom_id"} and user.notify_wecom and not user.wecom_id:
         fields["wecom_id"] = [_("Enter your WeCom user ID to receive WeCom messages.")]
     if fields:
         raise ApplicationError(_("Please correct the highlighted fields."), fields=fields)
@@ -181,7 +187,7 @@ def user_update_profile(*, user: User, actor: Any, **changes: Any) -> User:
         raise ApplicationError(
             _("Enter the person's full name."), fields={"full_name": [_("This field is required.")]}
         )
-    _check_preferences(user)
+    _check_preferences(user, changed)
     update_fields = list(changed)
     update_fields += [f"{n}_bidx" for n in ("email", "phone") if n in changed]
     user.save(update_fields=update_fields)

@@ -14,6 +14,16 @@ from testsupport import sign_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+async def _close_worker_connections():
+    """The test's own sync_to_async calls run in asgiref's worker thread: close its database
+    connection afterwards, or the test database cannot be dropped at the end of the run."""
+    yield
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
 def application():
     from servicedesk.asgi import application as app
 
@@ -258,3 +268,40 @@ async def test_a_flood_of_frames_is_rate_limited(world):
     assert any(f.get("code") == "rate_limited" for f in frames)
     assert sum(f["type"] == "pong" for f in frames) >= 20
     await customer.disconnect()
+
+
+# --------------------------------------------------------------------------- console
+
+
+def console(client: Client | None):
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    if client is not None:
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application(), "/ws/chat/console/", headers=headers)
+
+
+async def test_the_console_makes_the_agent_online_and_offline(world):
+    from chat.models import AgentPresence
+
+    client = Client()
+    await sync_to_async(sign_in)(client, world["agent"])
+    ws = console(client)
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await ws.receive_json_from(timeout=2)) == {"type": "presence", "state": "online"}
+    # The waiting chat of their queue was given to them when they came online.
+    conversation = world["conversation"]
+    await sync_to_async(conversation.refresh_from_db)()
+    assert conversation.agent_id == world["agent"].pk
+    await ws.send_json_to({"type": "presence", "state": "away"})
+    assert (await ws.receive_json_from(timeout=2))["state"] == "away"
+    await ws.disconnect()
+    state = await sync_to_async(lambda: AgentPresence.objects.get(agent=world["agent"]).state)()
+    assert state == "offline"
+
+
+async def test_customers_cannot_open_the_console(world):
+    client = Client()
+    await sync_to_async(sign_in)(client, world["customer"])
+    connected, code = await console(client).connect()
+    assert not connected and code == 4403

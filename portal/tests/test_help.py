@@ -187,3 +187,35 @@ def test_portal_pages_send_the_security_headers(portal):
     page = response.content.decode()
     assert "<script>" not in page  # no inline script: the only script is a file
     assert 'src="/static/portal/portal.js"' in page or "portal/portal.js" in page
+
+
+def test_an_article_under_another_language_is_404(portal):
+    from knowledge.services import article_create
+
+    article = article_create(
+        actor=None,
+        title="Wire feed jams",
+        body="Check the liner.",
+        language="en",
+        is_published=True,
+    )
+    assert portal.get(reverse("portal:article", args=["en", article.slug])).status_code == 200
+    assert portal.get(reverse("portal:article", args=["xx", article.slug])).status_code == 404
+    assert portal.get(reverse("portal:article", args=["zh-hans", article.slug])).status_code == 404
+
+
+def test_a_new_customer_gets_the_browsers_language_at_first_sign_in(client, make_customer):
+    from testsupport import PASSWORD
+
+    customer = make_customer()
+    assert customer.language == ""  # no preference yet
+    response = client.post(
+        reverse("accounts:login"),
+        {"email": customer.email, "password": PASSWORD},
+        HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9",
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.language == "zh-hans"  # kept as the preference from now on
+    page = client.get(reverse("portal:home"), HTTP_ACCEPT_LANGUAGE="en-GB").content.decode()
+    assert '<html lang="zh-hans">' in page

@@ -296,6 +296,9 @@ def test_profile_saves_preferences_and_refuses_sms_without_a_phone(portal, custo
 def test_password_reset_sends_a_link_that_sets_a_new_password(
     client, customer, django_capture_on_commit_callbacks
 ):
+    from django.core.cache import cache
+
+    cache.clear()  # the throttle counts in the cache
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("accounts:password_reset"), {"email": customer.email})
     assert response.status_code == 302
@@ -338,3 +341,66 @@ def test_a_customer_who_turned_email_off_gets_no_ticket_mail(
     assert customer.notify_email is False
     svc.ticket_reply(ticket=ticket, author=agent, body="Second answer.")
     assert replies.count() == first
+
+
+def test_switching_language_never_fails_on_an_older_inconsistency(portal, customer):
+    from accounts.models import User
+
+    User.objects.filter(pk=customer.pk).update(notify_sms=True)  # the desk removed the phone
+    response = portal.post(reverse("accounts:language"), {"language": "zh-hans", "next": "/"})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.language == "zh-hans"
+
+
+def test_a_reply_to_a_ticket_closed_meanwhile_says_why(portal, customer, open_ticket, queue_setup):
+    agent = queue_setup[2][0]
+    ticket = open_ticket(customer)
+    url = reverse("portal:ticket", args=[ticket.reference])
+    svc.ticket_transition(ticket=ticket, status=Status.CLOSED, actor=agent)
+    response = portal.post(url, {"action": "reply", "body": "One more thing"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'class="msg error"' in page
+
+
+def test_a_bad_state_keeps_the_search(portal, customer, open_ticket):
+    ticket = open_ticket(customer, subject="Chiller alarm at night")
+    other = open_ticket(customer, subject="Wire feed jams")
+    page = portal.get(reverse("portal:tickets") + "?state=bogus&q=Chiller").content.decode()
+    assert ticket.reference in page and other.reference not in page
+
+
+def test_password_reset_is_audited_throttled_and_links_to_the_site(
+    client, customer, settings, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from audit.models import AuditEvent
+
+    cache.clear()  # the throttle counts in the cache
+    settings.SITE_URL = "https://desk.welddesk.example"
+    for _ in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                reverse("accounts:password_reset"),
+                {"email": customer.email},
+                HTTP_HOST="localhost",
+            )
+        assert response.status_code == 302  # the same answer every time
+    assert len(mail.outbox) == 3  # at most three an hour per address
+    assert "https://desk.welddesk.example/accounts/password/reset/" in mail.outbox[0].body
+    events = AuditEvent.objects.filter(action="user.password_reset_requested")
+    assert events.count() == 3
+    assert customer.email not in str(list(events.values_list("data", flat=True)))
+
+
+def test_the_profile_language_cookie_follows_the_cookie_settings(portal, customer, settings):
+    response = portal.post(
+        reverse("portal:profile"),
+        {"full_name": "Chen", "language": "zh-hans", "timezone": "Asia/Shanghai"},
+    )
+    cookie = response.cookies[settings.LANGUAGE_COOKIE_NAME]
+    assert cookie.value == "zh-hans"
+    assert bool(cookie["httponly"]) == settings.LANGUAGE_COOKIE_HTTPONLY
+    assert cookie["samesite"] == (settings.LANGUAGE_COOKIE_SAMESITE or "")

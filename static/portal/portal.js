@@ -8,15 +8,17 @@
   var filter = document.getElementById("fault-code-filter");
   var select = document.getElementById("id_fault_code");
   if (filter && select) {
-    filter.hidden = false;
+    document.getElementById("fault-code-finder").hidden = false;
     var options = Array.prototype.slice.call(select.options);
+    // "E-203", "e203" and "E 203" are the same code: compare without case, spaces or dashes.
+    function plain(text) { return text.toLowerCase().replace(/[\s\-]/g, ""); }
     filter.addEventListener("input", function () {
-      var term = filter.value.trim().toLowerCase();
+      var term = plain(filter.value);
       var first = null;
       options.forEach(function (option) {
-        var match = !option.value || !term || option.text.toLowerCase().indexOf(term) !== -1;
-        option.hidden = !match;
-        option.disabled = !match;
+        // Only hidden, never disabled: a disabled option would not be sent with the form.
+        var match = !option.value || !term || plain(option.text).indexOf(term) !== -1;
+        option.hidden = !match && !option.selected;
         if (match && option.value && first === null) { first = option; }
       });
       var current = select.selectedOptions[0];

@@ -75,7 +75,7 @@ def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = No
     recipient = ticket.requester
     if recipient is None:
         return
-    with translation.override(recipient.language):
+    with translation.override(recipient.language or settings.LANGUAGE_CODE):
         status = str(Status(ticket.status).label)
     survey_links = (
         [(n, links.survey_url(survey_token, n)) for n in range(1, 6)] if survey_token else []
@@ -125,7 +125,7 @@ def notify_escalation(
     if recipient is None or not recipient.is_active or not recipient.email:
         return None
     zone = _zone(recipient.timezone)
-    with translation.override(recipient.language):
+    with translation.override(recipient.language or settings.LANGUAGE_CODE):
         labels = {value: str(label) for value, label in Target.choices}
         due = gettext("due")
     lines = [

@@ -1,0 +1,172 @@
+"""Agent presence from heartbeats, automatic assignment of waiting chats, accept and transfer.
+
+Routing gives the oldest waiting conversation of a queue to an online member of that queue
+with the fewest active chats, below their capacity. It runs when a chat opens, when an agent
+comes online or frees a slot, and from the periodic sweep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.services import audit_record
+from chat.models import AgentPresence, Conversation, ConversationStatus, PresenceState
+from core.errors import ApplicationError, Forbidden
+from core.realtime import publish_on_commit
+from tickets.models import QueueMember
+
+
+def presence_timeout() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.CHAT_PRESENCE_TIMEOUT_SECONDS)
+
+
+def presence_beat(*, agent: Any, state: str = PresenceState.ONLINE) -> AgentPresence:
+    """Record a heartbeat (online or away), or a goodbye (offline); route if now available."""
+    if not agent.is_staff:
+        raise Forbidden(_("Only agents have a chat presence."))
+    if state not in PresenceState.values:
+        raise ApplicationError(_("Unknown presence state."), code="bad_state")
+    presence, _created = AgentPresence.objects.get_or_create(agent=agent)
+    was = presence.state
+    presence.state = state
+    presence.last_seen = timezone.now()
+    presence.save(update_fields=["state", "last_seen"])
+    if state == PresenceState.ONLINE and was != PresenceState.ONLINE:
+        assign_waiting()
+    return presence
+
+
+def presence_sweep(*, now: dt.datetime | None = None) -> int:
+    """Write offline for agents whose last heartbeat is older than the timeout."""
+    now = now or timezone.now()
+    return (
+        AgentPresence.objects.exclude(state=PresenceState.OFFLINE)
+        .filter(Q(last_seen__lt=now - presence_timeout()) | Q(last_seen=None))
+        .update(state=PresenceState.OFFLINE)
+    )
+
+
+def _available(queue_id: int, now: dt.datetime) -> list[tuple[int, int, int]]:
+    """(active chats, agent id, capacity) of the queue's online members with a free slot."""
+    members = QueueMember.objects.filter(queue_id=queue_id, is_active=True).values_list(
+        "agent_id", flat=True
+    )
+    online = AgentPresence.objects.filter(
+        agent_id__in=members,
+        state=PresenceState.ONLINE,
+        last_seen__gte=now - presence_timeout(),
+    ).values_list("agent_id", "capacity")
+    capacity = dict(online)
+    if not capacity:
+        return []
+    load = dict(
+        Conversation.objects.filter(status=ConversationStatus.ACTIVE, agent_id__in=list(capacity))
+        .values_list("agent_id")
+        .annotate(n=Count("pk"))
+        .values_list("agent_id", "n")
+    )
+    return sorted(
+        (load.get(agent, 0), agent, cap)
+        for agent, cap in capacity.items()
+        if load.get(agent, 0) < cap
+    )
+
+
+def assign_waiting(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Give waiting conversations, oldest first, to the least busy online agent of their queue."""
+    now = now or timezone.now()
+    assigned = 0
+    with transaction.atomic():
+        waiting = list(
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(status=ConversationStatus.WAITING, queue__isnull=False)
+            .order_by("created_at", "pk")[:limit]
+        )
+        free: dict[int, list[tuple[int, int, int]]] = {}
+        for conversation in waiting:
+            slots = free.setdefault(conversation.queue_id, _available(conversation.queue_id, now))
+            if not slots:
+                continue
+            load, agent_id, cap = slots.pop(0)
+            _assign(conversation, agent_id, actor="system:chat-routing")
+            if load + 1 < cap:
+                slots.append((load + 1, agent_id, cap))
+                slots.sort()
+            assigned += 1
+    return assigned
+
+
+def _assign(conversation: Conversation, agent_id: int, *, actor: Any) -> None:
+    previous = conversation.agent_id
+    conversation.agent_id = agent_id
+    conversation.status = ConversationStatus.ACTIVE
+    conversation.save(update_fields=["agent", "status"])
+    audit_record(
+        action="chat.assigned",
+        actor=actor,
+        target=conversation,
+        data={"agent": agent_id, "previous": previous},
+    )
+    publish_on_commit(
+        f"chat.{conversation.pk}",
+        {"type": "chat.event", "frame": {"type": "assigned", "agent": agent_id}},
+    )
+
+
+@transaction.atomic
+def conversation_accept(*, conversation: Conversation, agent: Any) -> Conversation:
+    """An agent of the conversation's queue takes a waiting chat."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.status != ConversationStatus.WAITING:
+        raise ApplicationError(_("Someone has taken this chat already."), code="taken")
+    if not QueueMember.objects.filter(queue_id=locked.queue_id, agent=agent).exists():
+        raise Forbidden(_("This chat is not in one of your queues."))
+    _assign(locked, agent.pk, actor=agent)
+    return locked
+
+
+@transaction.atomic
+def conversation_transfer(*, conversation: Conversation, to_agent: Any, actor: Any) -> Conversation:
+    """Hand an active chat to another agent of the same queue."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.status == ConversationStatus.CLOSED:
+        raise ApplicationError(_("This conversation is closed."), code="closed")
+    if (
+        not to_agent.is_staff
+        or not QueueMember.objects.filter(queue_id=locked.queue_id, agent=to_agent).exists()
+    ):
+        raise ApplicationError(_("Transfer to an agent of this chat's queue."), code="bad_agent")
+    _assign(locked, to_agent.pk, actor=actor)
+    return locked
+
+
+def queue_stats(*, now: dt.datetime | None = None) -> dict[str, float]:
+    """Waiting conversations and the longest wait, for /metrics and surge alerts."""
+    now = now or timezone.now()
+    waiting = Conversation.objects.filter(status=ConversationStatus.WAITING)
+    oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "waiting": waiting.count(),
+        "longest_wait_seconds": (now - oldest).total_seconds() if oldest else 0.0,
+    }
+
+
+def chat_metrics():
+    from prometheus_client.core import GaugeMetricFamily
+
+    stats = queue_stats()
+    waiting = GaugeMetricFamily("welddesk_chat_waiting", "Chats waiting for an agent.")
+    waiting.add_metric([], stats["waiting"])
+    yield waiting
+    wait = GaugeMetricFamily(
+        "welddesk_chat_longest_wait_seconds", "How long the oldest waiting chat has waited."
+    )
+    wait.add_metric([], stats["longest_wait_seconds"])
+    yield wait

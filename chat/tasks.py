@@ -1,0 +1,12 @@
+"""Celery tasks of the chat: thin wrappers over services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from chat import presence
+
+
+@shared_task(name="chat.presence_sweep")
+def presence_sweep() -> dict:
+    return {"offline": presence.presence_sweep(), "assigned": presence.assign_waiting()}
