@@ -10,11 +10,14 @@ from knowledge.markdown import render_markdown
 SUGGESTIONS = 5
 
 
-def suggest(*, text: str, language: str) -> list[Any]:
-    """Published articles matching what a customer types, best first (none for blank text)."""
+def suggest(*, text: str, language: str, unit: Any = None) -> list[Any]:
+    """Published articles matching what a customer types, best first (none for blank text);
+    with a machine, articles for other models are left out and its own rank first."""
     if not text.strip():
         return []
-    return list(selectors.article_suggest(text=text, language=language, limit=SUGGESTIONS))
+    return list(
+        selectors.article_suggest(text=text, language=language, unit=unit, limit=SUGGESTIONS)
+    )
 
 
 def search(*, query: str, language: str) -> list[Any]:

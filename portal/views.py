@@ -154,7 +154,8 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
             )
             return redirect("portal:ticket", reference=ticket.reference)
     text = " ".join(filter(None, [request.POST.get("subject"), request.POST.get("body")]))
-    suggestions = knowledge_bridge.suggest(text=text, language=language) if text else []
+    unit = form.cleaned_data.get("unit") if hasattr(form, "cleaned_data") else None
+    suggestions = knowledge_bridge.suggest(text=text, language=language, unit=unit) if text else []
     status = 400 if request.method == "POST" else 200
     return _render(
         request,
@@ -310,9 +311,15 @@ def suggest(request: HttpRequest) -> JsonResponse:
     """Articles matching what the customer types (used by the fault report form's script)."""
     text = request.GET.get("q", "")[:500]
     language = get_language() or "en"
+    unit_id = request.GET.get("unit", "")
+    unit = (
+        equipment_selectors.unit_list(user=request.user).filter(pk=int(unit_id)).first()
+        if unit_id.isdigit()
+        else None
+    )
     items = [
         {"title": a.title, "url": reverse("portal:article", args=[a.language, a.slug])}
-        for a in knowledge_bridge.suggest(text=text, language=language)
+        for a in knowledge_bridge.suggest(text=text, language=language, unit=unit)
     ]
     return JsonResponse({"articles": items})
 

@@ -404,3 +404,36 @@ def test_the_profile_language_cookie_follows_the_cookie_settings(portal, custome
     assert cookie.value == "zh-hans"
     assert bool(cookie["httponly"]) == settings.LANGUAGE_COOKIE_HTTPONLY
     assert cookie["samesite"] == (settings.LANGUAGE_COOKIE_SAMESITE or "")
+
+
+def test_a_customer_who_asked_for_sms_gets_one_on_an_answer_and_a_status_change(
+    portal, customer, open_ticket, queue_setup, django_capture_on_commit_callbacks
+):
+    from notifications.sms import LocmemSMSBackend
+
+    agent = queue_setup[2][0]
+    ticket = open_ticket(customer)
+    LocmemSMSBackend.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.ticket_reply(ticket=ticket, author=agent, body="No SMS yet.")
+    assert LocmemSMSBackend.outbox == []  # SMS is off by default
+    portal.post(
+        reverse("portal:profile"),
+        {
+            "full_name": customer.full_name,
+            "phone": "+86 138 0013 8000",
+            "language": "zh-hans",
+            "timezone": "Asia/Shanghai",
+            "notify_email": "on",
+            "notify_sms": "on",
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.ticket_reply(ticket=ticket, author=agent, body="Please check the chiller.")
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.ticket_transition(ticket=ticket, status=Status.RESOLVED, actor=agent)
+    texts = [m["body"] for m in LocmemSMSBackend.outbox]
+    assert len(texts) == 2
+    assert all(m["to"] == "+86 138 0013 8000" for m in LocmemSMSBackend.outbox)
+    assert ticket.reference in texts[0] and "服务台已回复" in texts[0]
+    assert "已解决" in texts[1]

@@ -53,12 +53,16 @@
   }
   function ask() {
     var text = fields.map(function (f) { return f ? f.value : ""; }).join(" ").trim();
-    if (text.length < 2 || text === last) { return; }
-    last = text;
-    fetch(url + "?q=" + encodeURIComponent(text.slice(0, 500)), {
+    var unit = document.getElementById("id_unit");
+    var key = text + "|" + (unit ? unit.value : "");
+    if (text.length < 2 || key === last) { return; }
+    last = key;
+    var query = "?q=" + encodeURIComponent(text.slice(0, 500)) +
+      (unit && unit.value ? "&unit=" + encodeURIComponent(unit.value) : "");
+    fetch(url + query, {
       headers: { "Accept": "application/json" }, credentials: "same-origin"
     }).then(function (r) { return r.ok ? r.json() : { articles: [] }; })
-      .then(function (data) { if (text === last) { show(data.articles || []); } })
+      .then(function (data) { if (key === last) { show(data.articles || []); } })
       .catch(function () { /* suggestions are a help, never an obstacle */ });
   }
   fields.forEach(function (field) {

@@ -61,6 +61,23 @@ def notify_opened(ticket: Ticket) -> None:
     )
 
 
+def _sms(*, key: str, recipient: Any, text: str, about: Ticket) -> int | None:
+    """A short SMS to a customer who asked for them in their profile (and gave a number)."""
+    if recipient is None or recipient.is_staff or not recipient.is_active:
+        return None
+    if not getattr(recipient, "notify_sms", False) or not recipient.phone:
+        return None
+    row = notification_enqueue(
+        key=key,
+        channel=Channel.SMS,
+        recipient=recipient.phone,
+        body=text,
+        language=recipient.language,
+        about=about,
+    )
+    return row.pk
+
+
 def notify_reply(ticket: Ticket, *, message_id: int, body: str) -> None:
     _send(
         key=f"ticket-reply:{message_id}",
@@ -69,6 +86,14 @@ def notify_reply(ticket: Ticket, *, message_id: int, body: str) -> None:
         context={"ticket": ticket, "body": body, "link": links.customer_ticket_url(ticket)},
         about=ticket,
     )
+    recipient = ticket.requester
+    if recipient is not None:
+        with translation.override(recipient.language or settings.LANGUAGE_CODE):
+            text = gettext("WeldDesk %(ref)s: the service desk answered. %(link)s") % {
+                "ref": ticket.reference,
+                "link": links.customer_ticket_url(ticket),
+            }
+        _sms(key=f"ticket-reply-sms:{message_id}", recipient=recipient, text=text, about=ticket)
 
 
 def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = None) -> None:
@@ -77,6 +102,14 @@ def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = No
         return
     with translation.override(recipient.language or settings.LANGUAGE_CODE):
         status = str(Status(ticket.status).label)
+        text = gettext("WeldDesk %(ref)s is now: %(status)s. %(link)s") % {
+            "ref": ticket.reference,
+            "status": status,
+            "link": links.customer_ticket_url(ticket),
+        }
+    _sms(
+        key=f"ticket-status-sms:{ticket.pk}:{version}", recipient=recipient, text=text, about=ticket
+    )
     survey_links = (
         [(n, links.survey_url(survey_token, n)) for n in range(1, 6)] if survey_token else []
     )
