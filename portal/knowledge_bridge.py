@@ -20,10 +20,12 @@ def suggest(*, text: str, language: str, unit: Any = None) -> list[Any]:
     )
 
 
-def search(*, query: str, language: str) -> list[Any]:
+def search(*, query: str, language: str) -> Any:
+    """A queryset to page through: best matches first in either language for a query, else
+    the newest articles in the reader's language."""
     if query:
-        return list(selectors.article_search(query=query, language=None, limit=50))
-    return list(selectors.article_list(language=language)[:50])
+        return selectors.article_list(query=query, language=None)
+    return selectors.article_list(language=language)
 
 
 def article(*, slug: str, language: str) -> Any:
@@ -33,7 +35,9 @@ def article(*, slug: str, language: str) -> Any:
 
 
 def for_fault_code(*, fault_code: Any, language: str) -> list[Any]:
-    return list(selectors.articles_for_fault_code(fault_code=fault_code, language=language))
+    return list(
+        selectors.articles_for_fault_code(fault_code=fault_code, language=language, limit=100)
+    )
 
 
 def feedback(*, article: Any, user: Any, helpful: bool) -> None:

@@ -329,11 +329,16 @@ def suggest(request: HttpRequest) -> JsonResponse:
 def kb_index(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     language = get_language() or "en"
-    articles = knowledge_bridge.search(query=query, language=language)
+    page = _page(request, knowledge_bridge.search(query=query, language=language))
     return _render(
         request,
         "portal/kb_index.html",
-        {"query": query, "articles": articles},
+        {
+            "query": query,
+            "page": page,
+            "articles": page.object_list,
+            "query_string": urlencode({"q": query}) if query else "",
+        },
     )
 
 

@@ -289,3 +289,12 @@ def make_customer_org(customer):
         tier="standard",
         region=customer.organisation.region,
     )
+
+
+def test_help_articles_are_paged(portal):
+    add_articles(25)
+    first = portal.get(reverse("portal:kb") + "?q=porosity").content.decode()
+    assert "Page 1 of 2" in first
+    second = portal.get(reverse("portal:kb") + "?q=porosity&page=2").content.decode()
+    assert "Page 2 of 2" in second and "Porosity checklist" in second
+    assert portal.get(reverse("portal:kb") + "?page=abc").status_code == 200
