@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from chat import presence, services
+from chat import bot, presence, services
 from chat.models import ChatMessage, PresenceState
 from core.errors import ApplicationError
 
@@ -37,6 +37,7 @@ def message_frame(message: ChatMessage) -> dict[str, Any]:
         "bot": message.is_bot,
         "sender": sender.full_name if sender is not None else "",
         "at": message.created_at.isoformat(),
+        **({"bot_data": message.payload} if message.is_bot and message.payload else {}),
     }
 
 
@@ -100,6 +101,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "read": self._read,
             "presence": self._presence,
             "ping": self._ping,
+            "close": self._close,
+            "rate": self._rate,
+            "callback": self._callback,
+            "to_ticket": self._to_ticket,
+            "person": self._wait,
+            "wait": self._wait,
         }.get(content["type"])
         if handler is None:
             await self._error("unknown_type", "Unknown frame type.")
@@ -122,6 +129,58 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
         if created:
             await self._broadcast(message_frame(message))
+            if message.from_customer:
+                reply = await database_sync_to_async(bot.answer)(
+                    conversation=self.conversation, text=message.body
+                )
+                if reply is not None:
+                    await self._broadcast(message_frame(reply))
+
+    async def _act(self, call, **kwargs) -> Any:
+        """Run a service; on refusal send an error frame and return None."""
+        try:
+            return await database_sync_to_async(call)(conversation=self.conversation, **kwargs)
+        except ApplicationError as exc:
+            await self._error(exc.code, exc.message)
+            return None
+
+    async def _after_bot(self) -> None:
+        """Send the bot's latest message (a confirmation) to everyone."""
+        latest = await database_sync_to_async(
+            lambda: self.conversation.messages.filter(is_bot=True).order_by("-seq").first()
+        )()
+        if latest is not None:
+            await self._broadcast(message_frame(latest))
+
+    async def _callback(self, content: dict) -> None:
+        ticket = await self._act(bot.callback_request, user=self.user, phone=content.get("phone"))
+        if ticket is not None:
+            await self._after_bot()
+
+    async def _to_ticket(self, content: dict) -> None:
+        ticket = await self._act(bot.to_ticket, user=self.user)
+        if ticket is not None:
+            await self._broadcast({"type": "closed", "ticket": ticket.reference})
+
+    async def _wait(self, content: dict) -> None:
+        if await self._act(bot.keep_waiting) is not None:
+            await self._after_bot()
+
+    async def _close(self, content: dict) -> None:
+        closed = await self._act(services.conversation_close, actor=self.user)
+        if closed is not None:
+            ticket = await database_sync_to_async(lambda: closed.ticket.reference)()
+            await self._broadcast({"type": "closed", "ticket": ticket})
+
+    async def _rate(self, content: dict) -> None:
+        rated = await self._act(
+            services.conversation_rate,
+            user=self.user,
+            rating=content.get("rating"),
+            comment=content.get("comment", ""),
+        )
+        if rated is not None:
+            await self.send_json({"type": "rated", "rating": rated.rating})
 
     async def _resume(self, content: dict) -> None:
         last_seq = content.get("last_seq", 0)

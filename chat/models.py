@@ -73,6 +73,9 @@ class Conversation(models.Model):
     last_seq = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
+    rating_comment = EncryptedTextField(_("rating comment"), blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -106,6 +109,8 @@ class ChatMessage(models.Model):
     from_customer = models.BooleanField(default=False)
     is_bot = models.BooleanField(default=False)
     body = EncryptedTextField(_("message"))
+    # For the bot's messages: the suggested articles and the choices it offers.
+    payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)

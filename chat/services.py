@@ -99,7 +99,13 @@ def _clean(body: Any, client_id: Any) -> tuple[str, str]:
 
 
 def message_post(
-    *, conversation: Conversation, sender: Any, body: Any, client_id: Any, is_bot: bool = False
+    *,
+    conversation: Conversation,
+    sender: Any,
+    body: Any,
+    client_id: Any,
+    is_bot: bool = False,
+    payload: dict | None = None,
 ) -> tuple[ChatMessage, bool]:
     """Store a message once; return it and whether it is new (False: a resend of a stored one)."""
     body, client_id = _clean(body, client_id)
@@ -121,6 +127,7 @@ def message_post(
             from_customer=bool(sender is not None and not sender.is_staff and not is_bot),
             is_bot=is_bot,
             body=body,
+            payload=payload or {},
         )
     conversation.last_seq = message.seq
     return message, True
@@ -143,3 +150,93 @@ def messages_read(*, conversation: Conversation, reader: Any, up_to: int) -> int
         .exclude(**mine)
         .update(read_at=timezone.now())
     )
+
+
+def transcript(conversation: Conversation) -> str:
+    """The conversation as plain text, one message a paragraph, in the desk's time zone."""
+    lines = []
+    for message in conversation.messages.select_related("sender").order_by("seq"):
+        if message.is_bot:
+            who = "WeldDesk bot"
+        elif message.sender is not None:
+            who = message.sender.full_name
+        else:
+            who = "—"
+        at = timezone.localtime(message.created_at).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"[{at}] {who}: {message.body}")
+    return "\n\n".join(lines) or _("(no messages)")
+
+
+def _first_words(conversation: Conversation) -> str:
+    first = conversation.messages.filter(from_customer=True).order_by("seq").first()
+    text = " ".join((first.body if first else "").split())
+    return (text[:80] + "…") if len(text) > 80 else text
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation, actor: Any) -> Conversation:
+    """Close the chat: its transcript goes to the linked ticket (opened now if there is none)."""
+    from tickets.models import Channel, Kind
+    from tickets.services import tickets as ticket_services
+
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.status == ConversationStatus.CLOSED:
+        return locked
+    text = _("Chat transcript") + "\n\n" + transcript(locked)
+    if locked.ticket_id is None:
+        subject = _("Chat: %(words)s") % {"words": _first_words(locked) or _("no message")}
+        ticket = ticket_services.ticket_open(
+            actor=actor,
+            organisation=locked.organisation,
+            requester=locked.customer,
+            unit=locked.unit,
+            subject=subject[:200],
+            body=text[: ticket_services.MAX_BODY],
+            kind=Kind.FAULT if locked.unit_id else Kind.QUESTION,
+            channel=Channel.CHAT,
+        )
+        locked.ticket = ticket
+    else:
+        author = actor if getattr(actor, "is_staff", False) else locked.agent
+        ticket_services.ticket_reply(
+            ticket=locked.ticket,
+            author=author or locked.customer,
+            body=text[: ticket_services.MAX_BODY],
+            internal=author is not None,
+            channel=Channel.CHAT,
+        )
+    locked.status = ConversationStatus.CLOSED
+    locked.closed_at = timezone.now()
+    locked.save(update_fields=["status", "closed_at", "ticket"])
+    audit_record(
+        action="chat.closed", actor=actor, target=locked, data={"ticket": locked.ticket_id}
+    )
+    return locked
+
+
+@transaction.atomic
+def conversation_rate(
+    *, conversation: Conversation, user: Any, rating: Any, comment: Any = ""
+) -> Conversation:
+    """The customer rates a closed chat, once."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if user is None or locked.customer_id != getattr(user, "pk", None):
+        raise Forbidden(_("Only the customer rates the chat."))
+    if locked.status != ConversationStatus.CLOSED:
+        raise ApplicationError(_("Rate the chat once it is closed."), code="not_closed")
+    if locked.rated_at is not None:
+        raise ApplicationError(_("Thank you, this chat is rated already."), code="already_rated")
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ApplicationError(_("Choose a rating from 1 to 5."), code="bad_rating")
+    comment = comment.strip() if isinstance(comment, str) else ""
+    if len(comment) > 2000:
+        raise ApplicationError(_("Use at most 2000 characters."), code="too_long")
+    locked.rating, locked.rating_comment, locked.rated_at = rating, comment, timezone.now()
+    locked.save(update_fields=["rating", "rating_comment", "rated_at"])
+    audit_record(
+        action="chat.rated",
+        actor=user,
+        target=locked,
+        data={"rating": rating, "with_comment": bool(comment)},
+    )
+    return locked

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from chat import services
+from chat import presence, services
 from chat.models import ChatMessage
 from testsupport import sign_in
 
@@ -41,10 +41,11 @@ def socket(client: Client | None, conversation_id: int, origin: bytes = b"http:/
 def world(make_customer, queue_setup, make_unit):
     """A customer's conversation in the regional queue; a member agent; the supervisor."""
     queue, supervisor, agents = queue_setup
+    presence.presence_beat(agent=agents[0])  # online: the chat is theirs, the bot stays quiet
     customer = make_customer()
     unit = make_unit(customer.organisation)  # a handheld welder: the regional handheld queue
     conversation = services.conversation_open(customer=customer, unit=unit)
-    assert conversation.queue == queue
+    assert conversation.queue == queue and conversation.agent_id == agents[0].pk
     return {
         "customer": customer,
         "agent": agents[0],

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from chat import services
+from chat import presence, services
 from testsupport import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +111,7 @@ def test_a_customer_and_an_agent_on_different_servers_talk(
     two_servers, make_customer, queue_setup, make_unit
 ):
     websockets = pytest.importorskip("websockets.asyncio.client")
+    presence.presence_beat(agent=queue_setup[2][0])  # online: the chat is theirs, no bot
     customer = make_customer()
     conversation = services.conversation_open(
         customer=customer, unit=make_unit(customer.organisation)
