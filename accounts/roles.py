@@ -32,6 +32,8 @@ _KNOWLEDGE = [
     "knowledge.add_article",
     "knowledge.change_article",
 ]
+# Agents and supervisors answer chats in the console (scoped to their queues there).
+_CHAT = ["chat.view_conversation", "chat.change_conversation"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT: [
@@ -40,6 +42,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_region",
         *_TICKET_DESK,
         *_KNOWLEDGE,
+        *_CHAT,
     ],
     SUPERVISOR: [
         "accounts.view_organisation",
@@ -69,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tickets.view_businesscalendar",
         "tickets.change_businesscalendar",
         *_KNOWLEDGE,
+        *_CHAT,
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

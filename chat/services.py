@@ -240,3 +240,24 @@ def conversation_rate(
         data={"rating": rating, "with_comment": bool(comment)},
     )
     return locked
+
+
+def conversation_current(*, customer: Any) -> Conversation | None:
+    """The customer's latest conversation that is not closed, if any."""
+    return (
+        Conversation.objects.filter(customer=customer)
+        .exclude(status=ConversationStatus.CLOSED)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def conversation_latest(*, customer: Any) -> Conversation | None:
+    """The customer's latest conversation, closed or not (to rate a closed one)."""
+    return Conversation.objects.filter(customer=customer).order_by("-created_at", "-pk").first()
+
+
+def conversation_messages(*, conversation: Conversation, limit: int = 200) -> list:
+    """The last `limit` messages, oldest first, with their senders."""
+    newest = list(conversation.messages.select_related("sender").order_by("-seq")[:limit])
+    return newest[::-1]

@@ -14,6 +14,7 @@ urlpatterns = [
     path("machines/", views.machine_list, name="machines"),
     path("machines/<str:serial>/", views.machine_detail, name="machine"),
     path("profile/", views.profile, name="profile"),
+    path("chat/", views.chat, name="chat"),
     path("help/", views.kb_index, name="kb"),
     path("help/suggest/", views.suggest, name="suggest"),
     path("help/<str:language>/<str:slug>/", views.kb_article, name="article"),

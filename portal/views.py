@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -19,6 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services as account_services
 from accounts.permissions import is_customer
+from chat import bot as chat_bot
+from chat import services as chat_services
 from core.errors import ApplicationError
 from equipment import selectors as equipment_selectors
 from portal import banners, knowledge_bridge
@@ -377,4 +380,83 @@ def fault_code(request: HttpRequest, code: str) -> HttpResponse:
             else fault.first_checks_en,
             "articles": knowledge_bridge.for_fault_code(fault_code=fault, language=language),
         },
+    )
+
+
+# ---------------------------------------------------------------------------------- chat
+
+
+@customer_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def chat(request: HttpRequest) -> HttpResponse:
+    """The customer's chat: works as plain forms; static/portal/chat.js makes it live."""
+    user = request.user
+    conversation = chat_services.conversation_current(customer=user)
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "start" and conversation is None:
+                unit_id = request.POST.get("unit", "")
+                unit = (
+                    equipment_selectors.unit_list(user=user).filter(pk=int(unit_id)).first()
+                    if unit_id.isdigit()
+                    else None
+                )
+                conversation = chat_services.conversation_open(customer=user, unit=unit)
+                return redirect("portal:chat")
+            if conversation is None:
+                latest = chat_services.conversation_latest(customer=user)
+                if action == "rate" and latest is not None:
+                    rating = request.POST.get("rating", "")
+                    chat_services.conversation_rate(
+                        conversation=latest,
+                        user=user,
+                        rating=int(rating) if rating.isdigit() else None,
+                        comment=request.POST.get("comment", ""),
+                    )
+                    messages.success(request, _("Thank you for your rating."))
+                    return redirect("portal:chat")
+                raise ApplicationError(_("Start a chat first."))
+            if action == "send":
+                message, _created = chat_services.message_post(
+                    conversation=conversation,
+                    sender=user,
+                    body=request.POST.get("body", ""),
+                    client_id=request.POST.get("client_id") or f"web-{uuid.uuid4().hex}",
+                )
+                chat_bot.answer(conversation=conversation, text=message.body)
+            elif action in ("person", "wait"):
+                chat_bot.keep_waiting(conversation=conversation)
+            elif action == "callback":
+                chat_bot.callback_request(
+                    conversation=conversation, user=user, phone=request.POST.get("phone", "")
+                )
+            elif action in ("to_ticket", "close"):
+                closed = chat_bot.to_ticket(conversation=conversation, user=user)
+                messages.success(
+                    request,
+                    _("The chat is saved as ticket %(ref)s.") % {"ref": closed.reference},
+                )
+            else:
+                raise ApplicationError(_("Unknown action."))
+            return redirect("portal:chat")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            status = 400
+    latest = conversation or chat_services.conversation_latest(customer=user)
+    rate = latest is not None and latest.status == "closed" and latest.rated_at is None
+    return _render(
+        request,
+        "portal/chat.html",
+        {
+            "conversation": conversation,
+            "chat_messages": chat_services.conversation_messages(conversation=conversation)
+            if conversation
+            else [],
+            "rate_conversation": latest if rate else None,
+            "units": equipment_selectors.unit_list(user=user).order_by("serial_number"),
+        },
+        status=status,
     )

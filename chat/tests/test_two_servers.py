@@ -8,97 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from chat import presence, services
+from chat.tests.servers import daphne_servers
 from testsupport import sign_in
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        user, host = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1"
-        return f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
-
-
-def wait_for(port: int, process: subprocess.Popen, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server on {port} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"server on {port} did not start")
-
-
 @pytest.fixture
 def two_servers(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DEBUG": "1",
-        "WELDDESK_STARTUP_CHECKS": "0",
-        "WELDDESK_VAR_DIR": str(settings.VAR_DIR),  # the same generated dev keys
-        "DJANGO_SETTINGS_MODULE": "servicedesk.settings",
-    }
-    ports, processes = [free_port(), free_port()], []
-    try:
-        for port in ports:
-            log = open(tmp_path / f"daphne-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "daphne",
-                        "-b",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "servicedesk.asgi:application",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        for port, process in zip(ports, processes, strict=True):
-            wait_for(port, process)
+    with daphne_servers(2, tmp_path, redis=True) as ports:
         yield ports
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def session_cookie(user) -> str:

@@ -1,0 +1,115 @@
+"""The agents' chat console in the admin: waiting and active chats, one conversation pane."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.admin import NoAdminLogMixin
+from chat import presence, services
+from chat.models import Conversation, ConversationStatus
+from core.errors import ApplicationError
+from tickets.models import QueueMember
+from tickets.selectors import canned_response_list
+
+
+def _scope(request, queryset):
+    user = request.user
+    if user.is_superuser:
+        return queryset
+    queues = QueueMember.objects.filter(agent=user).values("queue_id")
+    return queryset.filter(Q(queue_id__in=queues) | Q(queue__supervisor=user) | Q(agent=user))
+
+
+@admin.register(Conversation)
+class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["__str__", "organisation", "status", "queue", "agent", "created_at", "unread"]
+    list_filter = ["status", "queue"]
+    list_select_related = ["organisation", "queue", "agent"]
+    ordering = ["status", "created_at"]
+    change_form_template = "admin/chat/conversation/console.html"
+    change_list_template = "admin/chat/conversation/change_list.html"
+
+    def get_queryset(self, request):
+        qs = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                unread_count=Count(
+                    "messages", filter=Q(messages__from_customer=True, messages__read_at=None)
+                )
+            )
+        )
+        return _scope(request, qs)
+
+    @admin.display(description=gettext_lazy("unread"), ordering="unread_count")
+    def unread(self, obj):
+        return obj.unread_count
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        conversation = self.get_queryset(request).filter(pk=object_id).first()
+        if conversation is None:
+            raise Http404
+        if request.method == "POST":
+            if not self.has_change_permission(request, conversation):
+                raise Http404
+            return self._operate(request, conversation)
+        members = QueueMember.objects.filter(queue_id=conversation.queue_id).select_related("agent")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": conversation,
+            "title": _("Chat %(id)s") % {"id": conversation.pk},
+            "conversation": conversation,
+            "chat_messages": services.conversation_messages(conversation=conversation),
+            "colleagues": [m.agent for m in members if m.agent_id != request.user.pk],
+            "canned": canned_response_list(),
+            "can_accept": conversation.status == ConversationStatus.WAITING,
+            "is_open": conversation.status != ConversationStatus.CLOSED,
+        }
+        return TemplateResponse(request, self.change_form_template, context)
+
+    def _operate(self, request, conversation):
+        operation = request.POST.get("operation", "")
+        try:
+            if operation == "accept":
+                presence.conversation_accept(conversation=conversation, agent=request.user)
+            elif operation == "transfer":
+                target = QueueMember.objects.filter(
+                    queue_id=conversation.queue_id, agent_id=request.POST.get("agent") or 0
+                ).first()
+                if target is None:
+                    raise ApplicationError(_("Transfer to an agent of this chat's queue."))
+                presence.conversation_transfer(
+                    conversation=conversation, to_agent=target.agent, actor=request.user
+                )
+            elif operation == "close":
+                closed = services.conversation_close(conversation=conversation, actor=request.user)
+                messages.success(
+                    request, _("Closed; the transcript is on %(ref)s.") % {"ref": closed.ticket}
+                )
+            elif operation == "send":
+                services.message_post(
+                    conversation=conversation,
+                    sender=request.user,
+                    body=request.POST.get("body", ""),
+                    client_id=request.POST.get("client_id") or f"web-{uuid.uuid4().hex}",
+                )
+            else:
+                raise ApplicationError(_("Unknown action."))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("admin:chat_conversation_change", conversation.pk)

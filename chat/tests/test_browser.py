@@ -1,0 +1,144 @@
+"""The chat in a real browser: the customer's chat page and the agent console, live.
+
+A Daphne server (WebSockets) runs against the test database; the agent opens the console
+(which makes them online), the customer starts a chat from the portal and writes; the agent
+sees it in the console and answers; the customer sees the answer without reloading. Every
+page is screenshotted into var/browser/chat/. Without Chromium the test skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from chat.tests.servers import daphne_servers
+from testsupport import PASSWORD, add_totp, current_code
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(settings.VAR_DIR) / "browser" / "chat"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
+        reason="no Chromium: apt-get install -y chromium (the CI script installs it)",
+    ),
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_sync.sync_playwright() as p:
+        executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+        browser = p.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+            connections.close_all()
+
+
+def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_unit, queue_setup):
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from accounts.models import User
+    from chat.models import Conversation
+
+    agent = queue_setup[2][0]
+    add_totp(agent)
+    customer = make_customer(language="en")
+    unit = make_unit(customer.organisation)
+    # The tests hash passwords with a fast hasher the server process does not know.
+    hashed = PBKDF2PasswordHasher().encode(PASSWORD, "browsertestsalt", iterations=1000)
+    User.objects.filter(pk__in=[agent.pk, customer.pk]).update(password=hashed)
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    shots = iter(range(1, 100))
+
+    def shot(page, name):
+        path = SHOTS / f"{next(shots):02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")  # noqa: T201
+
+    with daphne_servers(1, tmp_path, redis=bool(settings.REDIS_URL)) as (port,):
+        base = f"http://127.0.0.1:{port}"
+        errors: list[str] = []
+
+        def watch(page):
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "response",
+                lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
+
+        # The agent signs in with the second factor and opens the console: online.
+        desk = browser.new_context(viewport={"width": 1366, "height": 900})
+        console = desk.new_page()
+        watch(console)
+        console.goto(f"{base}/accounts/login/")
+        console.fill("#id_email", agent.email)
+        console.fill("#id_password", PASSWORD)
+        with console.expect_navigation():
+            console.locator("main form button[type=submit]").click()
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        console.fill("#id_token", current_code(TOTPDevice.objects.get(user=agent)))
+        with console.expect_navigation():
+            console.locator("main form button[type=submit]").click()
+        console.goto(f"{base}/admin/chat/conversation/")
+        console.locator("#console-presence.presence-online").wait_for(timeout=10000)
+        shot(console, "console-online")
+
+        # The customer starts a chat from the portal on a phone and writes.
+        phone = browser.new_context(viewport={"width": 390, "height": 844})
+        page = phone.new_page()
+        watch(page)
+        page.goto(f"{base}/accounts/login/")
+        page.fill("#id_email", customer.email)
+        page.fill("#id_password", PASSWORD)
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").click()
+        with page.expect_navigation():
+            page.locator("a.chat-launcher").click()
+        page.select_option("#chat-unit", str(unit.pk))
+        shot(page, "customer-starts")
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").last.click()
+        conversation = Conversation.objects.get(customer=customer)
+        assert conversation.agent_id == agent.pk  # routed to the online agent
+        page.fill("#chat-body", "The chiller shows alarm E30")
+        page.locator("#chat-form button[type=submit]").click()
+        page.locator("#chat-log li.mine[data-seq='1']").wait_for(timeout=10000)
+        shot(page, "customer-wrote")
+
+        # The agent answers in the console.
+        console.goto(f"{base}/admin/chat/conversation/{conversation.pk}/change/")
+        console.locator("#chat-log li", has_text="alarm E30").wait_for(timeout=10000)
+        console.fill("#chat-body", "Please check the coolant level first.")
+        console.locator("#chat-form input[type=submit]").click()
+        console.locator("#chat-log li.mine[data-seq='2']").wait_for(timeout=10000)
+        shot(console, "agent-answered")
+
+        # The customer sees the answer live, without reloading.
+        page.locator("#chat-log li", has_text="coolant level").wait_for(timeout=10000)
+        shot(page, "customer-sees-answer")
+        assert [m.seq for m in conversation.messages.order_by("seq")] == [1, 2]
+        assert not [e for e in errors if "favicon" not in e], errors
+        phone.close()
+        desk.close()

@@ -1,0 +1,165 @@
+/* WeldDesk chat: live messages over /ws/chat/<id>/ (see docs/chat-protocol.md).
+   Without this script the chat still works as plain forms. Messages are kept until the server
+   acknowledges them and resent with the same client id after a reconnect; "resume" fetches
+   whatever arrived while the socket was down. Text is inserted with textContent only. */
+(function () {
+  "use strict";
+  var root = document.getElementById("chat");
+  if (!root || !window.WebSocket) { return; }
+  var id = root.getAttribute("data-conversation");
+  var role = root.getAttribute("data-role");
+  var log = document.getElementById("chat-log");
+  var form = document.getElementById("chat-form");
+  var input = document.getElementById("chat-body");
+  var status = document.getElementById("chat-status");
+  var typing = document.getElementById("chat-typing");
+  var texts = {
+    sending: root.getAttribute("data-texts-sending") || "sending…",
+    offline: root.getAttribute("data-texts-offline") || "Reconnecting…",
+    typing: root.getAttribute("data-texts-typing") || "typing…"
+  };
+  var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/chat/" + id + "/";
+  var lastSeq = 0;
+  var pending = {};  // client id -> {body, item}
+  var socket = null;
+  var delay = 1000;
+  var typingSent = 0;
+  var typingTimer = null;
+
+  Array.prototype.forEach.call(log.querySelectorAll("[data-seq]"), function (li) {
+    lastSeq = Math.max(lastSeq, parseInt(li.getAttribute("data-seq"), 10) || 0);
+  });
+
+  function mine(frame) {
+    return role === "customer" ? frame.from_customer : (!frame.from_customer && !frame.bot);
+  }
+
+  function item(frame, cls) {
+    var li = document.createElement("li");
+    li.className = "chat-msg " + cls;
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = frame.sender || "";
+    var text = document.createElement("span");
+    text.className = "text";
+    text.textContent = frame.body;
+    li.appendChild(who);
+    li.appendChild(text);
+    var data = frame.bot_data || {};
+    if (data.articles && data.articles.length) {
+      var links = document.createElement("span");
+      links.className = "links";
+      data.articles.forEach(function (a) {
+        var link = document.createElement("a");
+        link.href = a.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = a.title;
+        links.appendChild(link);
+      });
+      li.appendChild(links);
+    }
+    return li;
+  }
+
+  function scroll() { log.scrollTop = log.scrollHeight; }
+
+  function show(frame) {
+    if (frame.seq <= lastSeq && log.querySelector('[data-seq="' + frame.seq + '"]')) { return; }
+    if (frame.seq > lastSeq + 1) {  // a gap: ask for what is missing, in order
+      send({ type: "resume", last_seq: lastSeq });
+      return;
+    }
+    var existing = pending[frame.client_id] && pending[frame.client_id].item;
+    var li = existing || item(frame, frame.bot ? "bot" : (mine(frame) ? "mine" : "agent"));
+    li.classList.remove("pending");
+    if (existing) { existing.querySelector(".who").textContent = frame.sender || ""; }
+    li.setAttribute("data-seq", frame.seq);
+    li.setAttribute("data-client-id", frame.client_id);
+    if (!existing) { log.appendChild(li); }
+    delete pending[frame.client_id];
+    lastSeq = Math.max(lastSeq, frame.seq);
+    scroll();
+    if (!mine(frame) && document.visibilityState === "visible") {
+      send({ type: "read", seq: frame.seq });
+    }
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function connect() {
+    socket = new WebSocket(url);
+    socket.onopen = function () {
+      delay = 1000;
+      status.textContent = status.getAttribute("data-online") || status.textContent;
+      send({ type: "resume", last_seq: lastSeq });
+      Object.keys(pending).forEach(function (clientId) {
+        send({ type: "message", client_id: clientId, body: pending[clientId].body });
+      });
+    };
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame.type === "message") { show(frame); }
+      else if (frame.type === "ack") {
+        var p = pending[frame.client_id];
+        if (p) { p.item.setAttribute("data-seq", frame.seq); }
+      } else if (frame.type === "typing") {
+        typing.hidden = !frame.typing;
+        typing.textContent = texts.typing;
+        window.clearTimeout(typingTimer);
+        typingTimer = window.setTimeout(function () { typing.hidden = true; }, 5000);
+      } else if (frame.type === "closed" || frame.type === "assigned") {
+        window.location.reload();
+      } else if (frame.type === "error") {
+        status.textContent = frame.message;
+      }
+    };
+    socket.onclose = function (event) {
+      if (event.code >= 4400 && event.code < 4500) { return; }  // refused: no retry
+      status.setAttribute("data-online", status.getAttribute("data-online") || status.textContent);
+      status.textContent = texts.offline;
+      window.setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 15000);
+    };
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var body = input.value.trim();
+    if (!body) { return; }
+    var clientId = "c-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
+    var li = item({ body: body, sender: texts.sending }, "mine pending");
+    li.setAttribute("data-client-id", clientId);
+    log.appendChild(li);
+    scroll();
+    pending[clientId] = { body: body, item: li };
+    input.value = "";
+    send({ type: "message", client_id: clientId, body: body });
+  });
+
+  input.addEventListener("input", function () {
+    var now = Date.now();
+    if (now - typingSent > 3000) {
+      typingSent = now;
+      send({ type: "typing", typing: true });
+    }
+  });
+
+  var canned = document.getElementById("chat-canned");
+  if (canned) {
+    canned.addEventListener("change", function () {
+      if (canned.value) { input.value = canned.value; input.focus(); }
+      canned.value = "";
+    });
+  }
+
+  window.setInterval(function () { send({ type: "presence", state: document.hidden ? "away" : "online" }); }, 25000);
+  connect();
+})();
