@@ -1,0 +1,80 @@
+"""The agents' chat console in the admin: scoping, accept, transfer, close, query budget."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from chat import services
+from chat.models import ConversationStatus
+from testsupport import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def open_chat(make_customer, make_unit, queue_setup):
+    def make():
+        customer = make_customer()
+        return services.conversation_open(customer=customer, unit=make_unit(customer.organisation))
+
+    return make
+
+
+def test_console_lists_only_the_agents_queues_and_shows_unread(client, open_chat, make_staff):
+    chat = open_chat()
+    services.message_post(
+        conversation=chat, sender=chat.customer, body="Chiller alarm", client_id="c-1"
+    )
+    agent = chat.queue.members.first().agent
+    sign_in(client, agent)
+    page = client.get(reverse("admin:chat_conversation_changelist"))
+    assert page.status_code == 200
+    assert [c.unread_count for c in page.context["cl"].result_list] == [1]
+    outsider = make_staff()
+    sign_in(client, outsider)
+    listing = client.get(reverse("admin:chat_conversation_changelist"))
+    assert listing.status_code == 200 and not list(listing.context["cl"].result_list)
+    detail = client.get(reverse("admin:chat_conversation_change", args=[chat.pk]))
+    assert detail.status_code == 404
+
+
+def test_accept_transfer_and_close_from_the_console(client, open_chat, queue_setup):
+    _queue, _supervisor, agents = queue_setup
+    chat = open_chat()
+    url = reverse("admin:chat_conversation_change", args=[chat.pk])
+    sign_in(client, agents[0])
+    page = client.get(url).content.decode()
+    assert "Accept this chat" in page
+    client.post(url, {"operation": "accept"})
+    chat.refresh_from_db()
+    assert (chat.status, chat.agent_id) == (ConversationStatus.ACTIVE, agents[0].pk)
+    client.post(url, {"operation": "send", "body": "Hello, how can I help?"})
+    assert chat.messages.count() == 1
+    client.post(url, {"operation": "transfer", "agent": agents[1].pk})
+    chat.refresh_from_db()
+    assert chat.agent_id == agents[1].pk
+    sign_in(client, agents[1])
+    client.post(url, {"operation": "close"})
+    chat.refresh_from_db()
+    assert chat.status == ConversationStatus.CLOSED and chat.ticket is not None
+
+
+def test_console_page_keeps_its_query_budget(client, open_chat, queue_setup):
+    agent = queue_setup[2][0]
+    chat = open_chat()
+    sign_in(client, agent)
+    url = reverse("admin:chat_conversation_change", args=[chat.pk])
+    services.message_post(conversation=chat, sender=chat.customer, body="Hi", client_id="c-0")
+    client.get(url)  # the first request after sign-in also touches the session
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for n in range(15):
+        services.message_post(
+            conversation=chat, sender=chat.customer, body=f"m{n}", client_id=f"c-{n + 1}"
+        )
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few)

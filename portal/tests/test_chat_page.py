@@ -1,0 +1,65 @@
+"""The customer's chat page without JavaScript: start, write, callback, ticket, rating."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from chat.models import ChatMessage, Conversation, ConversationStatus
+from tickets.models import Kind, Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_chat_works_as_plain_forms(portal, customer, make_unit, queue_setup):
+    url = reverse("portal:chat")
+    unit = make_unit(customer.organisation)
+    assert "Start a chat" in portal.get(url).content.decode()
+    assert portal.post(url, {"action": "start", "unit": unit.pk}).status_code == 302
+    conversation = Conversation.objects.get(customer=customer)
+    assert conversation.unit == unit and conversation.queue == queue_setup[0]
+    assert portal.post(url, {"action": "send", "body": "Wire feed jams"}).status_code == 302
+    # Nobody is online: the bot answered too.
+    assert ChatMessage.objects.filter(conversation=conversation, is_bot=True).count() == 1
+    page = portal.get(url).content.decode()
+    assert "Wire feed jams" in page and "number 1 in the queue" in page
+    bad = portal.post(url, {"action": "callback", "phone": "abc"})
+    assert bad.status_code == 400
+    assert portal.post(url, {"action": "callback", "phone": "+86 512 6666 8888"}).status_code == 302
+    assert Ticket.objects.filter(kind=Kind.CALLBACK, requester=customer).count() == 1
+    assert portal.post(url, {"action": "to_ticket"}).status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.CLOSED
+    page = portal.get(url).content.decode()
+    assert "How was the chat?" in page
+    assert portal.post(url, {"action": "rate", "rating": "5"}).status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.rating == 5
+    assert "How was the chat?" not in portal.get(url).content.decode()
+
+
+def test_the_chat_page_keeps_its_query_budget(portal, customer, make_unit, queue_setup):
+    from chat import services
+
+    conversation = services.conversation_open(
+        customer=customer, unit=make_unit(customer.organisation)
+    )
+    agent = queue_setup[2][0]
+    url = reverse("portal:chat")
+    services.message_post(conversation=conversation, sender=customer, body="Hi", client_id="c-0")
+    with CaptureQueriesContext(connection) as few:
+        assert portal.get(url).status_code == 200
+    for n in range(20):
+        services.message_post(
+            conversation=conversation, sender=agent, body=f"Step {n}", client_id=f"a-{n}"
+        )
+    with CaptureQueriesContext(connection) as many:
+        assert portal.get(url).status_code == 200
+    assert len(many) == len(few)
+
+
+def test_the_chat_launcher_is_on_every_portal_page(portal):
+    for name in ("portal:home", "portal:tickets", "portal:machines", "portal:kb"):
+        assert 'class="chat-launcher' in portal.get(reverse(name)).content.decode()
