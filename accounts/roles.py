@@ -73,6 +73,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tickets.change_businesscalendar",
         *_KNOWLEDGE,
         *_CHAT,
+        "chat.view_agentpresence",
+        "chat.change_agentpresence",
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
+from audit.services import audit_record
 from chat import presence, services
-from chat.models import Conversation, ConversationStatus
+from chat.models import AgentPresence, Conversation, ConversationStatus
 from core.errors import ApplicationError
 from tickets.models import QueueMember
 from tickets.selectors import canned_response_list
@@ -113,3 +114,30 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         return redirect("admin:chat_conversation_change", conversation.pk)
+
+
+@admin.register(AgentPresence)
+class AgentPresenceAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """Supervisors set each agent's chat capacity and the standby roster."""
+
+    list_display = ["agent", "state", "last_seen", "capacity", "standby"]
+    list_editable = ["capacity", "standby"]
+    list_filter = ["state", "standby"]
+    list_select_related = ["agent"]
+    fields = ["agent", "state", "last_seen", "capacity", "standby"]
+    readonly_fields = ["agent", "state", "last_seen"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="chat.presence_configured",
+            actor=request.user,
+            target=obj,
+            changes={name: getattr(obj, name) for name in form.changed_data},
+        )

@@ -170,3 +170,68 @@ def chat_metrics():
     )
     wait.add_metric([], stats["longest_wait_seconds"])
     yield wait
+
+
+def surge_check(*, now: dt.datetime | None = None) -> int:
+    """Call the standby roster when the waiting queue surges; return how many were told.
+
+    A surge is CHAT_SURGE_WAITING chats waiting, or one waiting CHAT_SURGE_WAIT_SECONDS. Each
+    standby agent who is not online gets an e-mail (and an SMS with a phone number), in their
+    language, through the outbox; the roster is called at most once per repeat period.
+    """
+    from django.core.cache import cache
+
+    from notifications.models import Channel
+    from notifications.services import notification_enqueue, render_message
+
+    now = now or timezone.now()
+    stats = queue_stats(now=now)
+    surging = (
+        stats["waiting"] >= settings.CHAT_SURGE_WAITING
+        or stats["longest_wait_seconds"] >= settings.CHAT_SURGE_WAIT_SECONDS
+    )
+    if not surging:
+        return 0
+    period = int(now.timestamp()) // settings.CHAT_SURGE_REPEAT_SECONDS
+    if not cache.add(f"chat:surge:{period}", 1, timeout=settings.CHAT_SURGE_REPEAT_SECONDS):
+        return 0  # this period's call went out already
+    standby = (
+        AgentPresence.objects.filter(standby=True, agent__is_active=True)
+        .exclude(state=PresenceState.ONLINE)
+        .select_related("agent")
+    )
+    told = 0
+    context = {
+        "waiting": stats["waiting"],
+        "minutes": int(stats["longest_wait_seconds"] // 60),
+        "link": settings.SITE_URL + "/admin/chat/conversation/",
+    }
+    with transaction.atomic():
+        for presence in standby:
+            agent = presence.agent
+            subject, body = render_message("email/chat_surge", context, language=agent.language)
+            notification_enqueue(
+                key=f"chat-surge:{period}:{agent.pk}",
+                channel=Channel.EMAIL,
+                recipient=agent.email,
+                subject=subject,
+                body=body,
+                language=agent.language,
+            )
+            if agent.phone:
+                notification_enqueue(
+                    key=f"chat-surge-sms:{period}:{agent.pk}",
+                    channel=Channel.SMS,
+                    recipient=agent.phone,
+                    body=subject,
+                    language=agent.language,
+                )
+            told += 1
+        audit_record(
+            action="chat.surge",
+            actor="system:chat-routing",
+            target_type="chat.queue",
+            target_id="all",
+            data={**stats, "told": told},
+        )
+    return told

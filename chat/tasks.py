@@ -9,4 +9,8 @@ from chat import presence
 
 @shared_task(name="chat.presence_sweep")
 def presence_sweep() -> dict:
-    return {"offline": presence.presence_sweep(), "assigned": presence.assign_waiting()}
+    return {
+        "offline": presence.presence_sweep(),
+        "assigned": presence.assign_waiting(),
+        "standby_called": presence.surge_check(),
+    }

@@ -160,6 +160,11 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Live chat: an agent without a heartbeat for this long counts as offline.
 CHAT_PRESENCE_TIMEOUT_SECONDS = env_int("CHAT_PRESENCE_TIMEOUT_SECONDS", 60)
+# A surge (a promotion, an outage): this many chats waiting, or one waiting this long, calls
+# the standby roster, at most once per CHAT_SURGE_REPEAT_SECONDS.
+CHAT_SURGE_WAITING = env_int("CHAT_SURGE_WAITING", 10)
+CHAT_SURGE_WAIT_SECONDS = env_int("CHAT_SURGE_WAIT_SECONDS", 300)
+CHAT_SURGE_REPEAT_SECONDS = env_int("CHAT_SURGE_REPEAT_SECONDS", 900)
 # Audit chain: "inline" seals each event in the writer's transaction (one writer at a time
 # holds the chain head until it commits); "deferred" writes pending rows and seals them in
 # batches right after commit, so writers never queue on the head (docs/architecture.md).

@@ -106,3 +106,29 @@ def test_the_queue_is_the_one_of_the_machine(open_chat, queue_setup):
     chat = open_chat()
     assert chat.queue == queue_setup[0]
     assert QueueMember.objects.filter(queue=chat.queue).count() == len(queue_setup[2])
+
+
+def test_a_surge_calls_the_standby_roster_once_per_period(
+    open_chat, make_staff, settings, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+    from django.core.cache import cache
+
+    from audit.models import AuditEvent
+
+    cache.clear()
+    settings.CHAT_SURGE_WAITING = 3
+    standby = make_staff(email="standby@welddesk.example", language="zh-hans")
+    AgentPresence.objects.create(agent=standby, standby=True)
+    on_duty = make_staff(email="duty@welddesk.example")
+    AgentPresence.objects.create(agent=on_duty, standby=False)
+    for _ in range(2):
+        open_chat()
+    assert presence.surge_check() == 0  # two waiting: no surge yet
+    open_chat()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presence.surge_check() == 1
+    assert [m.to for m in mail.outbox] == [["standby@welddesk.example"]]
+    assert "3" in mail.outbox[0].subject and "在线咨询" in mail.outbox[0].subject  # in Chinese
+    assert presence.surge_check() == 0  # not again in the same period
+    assert AuditEvent.objects.filter(action="chat.surge").count() == 1
