@@ -12,6 +12,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from chat import bot, presence, services
@@ -27,7 +28,19 @@ PRESENCE_STATES = ("online", "away")
 
 
 def message_frame(message: ChatMessage) -> dict[str, Any]:
+    """The frame of a stored message (reads its files: call it in sync code)."""
     sender = message.sender
+    files = [
+        {
+            "id": a.pk,
+            "name": a.original_name,
+            "type": a.content_type,
+            "image": a.is_image,
+            "size": a.size,
+            "url": reverse("chat:attachment", args=[a.pk]),
+        }
+        for a in message.attachments.all()
+    ]
     return {
         "type": "message",
         "seq": message.seq,
@@ -38,7 +51,12 @@ def message_frame(message: ChatMessage) -> dict[str, Any]:
         "sender": sender.full_name if sender is not None else "",
         "at": message.created_at.isoformat(),
         **({"bot_data": message.payload} if message.is_bot and message.payload else {}),
+        **({"attachments": files} if files else {}),
     }
+
+
+def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    return [message_frame(m) for m in messages]
 
 
 @database_sync_to_async
@@ -120,6 +138,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 sender=self.user,
                 body=content.get("body"),
                 client_id=content.get("client_id"),
+                attachment_ids=content.get("attachments") or (),
             )
         except ApplicationError as exc:
             await self._error(exc.code, exc.message, client_id=content.get("client_id"))
@@ -128,13 +147,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # its acknowledgement again; the others saw the message the first time).
         await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
         if created:
-            await self._broadcast(message_frame(message))
+            await self._broadcast(await database_sync_to_async(message_frame)(message))
             if message.from_customer:
                 reply = await database_sync_to_async(bot.answer)(
                     conversation=self.conversation, text=message.body
                 )
                 if reply is not None:
-                    await self._broadcast(message_frame(reply))
+                    await self._broadcast(await database_sync_to_async(message_frame)(reply))
 
     async def _act(self, call, **kwargs) -> Any:
         """Run a service; on refusal send an error frame and return None."""
@@ -150,7 +169,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             lambda: self.conversation.messages.filter(is_bot=True).order_by("-seq").first()
         )()
         if latest is not None:
-            await self._broadcast(message_frame(latest))
+            await self._broadcast(await database_sync_to_async(message_frame)(latest))
 
     async def _callback(self, content: dict) -> None:
         ticket = await self._act(bot.callback_request, user=self.user, phone=content.get("phone"))
@@ -191,8 +210,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             missed = await database_sync_to_async(services.messages_after)(
                 conversation=self.conversation, last_seq=last_seq
             )
-            for message in missed:
-                await self.send_json(message_frame(message))
+            frames = await database_sync_to_async(_frames)(missed)
+            for message, frame in zip(missed, frames, strict=True):
+                await self.send_json(frame)
                 last_seq = message.seq
             if len(missed) < 500:
                 break

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.fields import EncryptedTextField
+from core.fields import EncryptedCharField, EncryptedTextField
 
 
 class ConversationStatus(models.TextChoices):
@@ -162,3 +164,37 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id}: {self.state}"
+
+
+def chat_attachment_path(instance: ChatAttachment, filename: str) -> str:
+    # A random name outside the static roots; the uploaded name is kept (encrypted) for display.
+    return f"chat/{instance.storage_key.hex[:2]}/{instance.storage_key.hex}"
+
+
+class ChatAttachment(models.Model):
+    """A photo, short video or file sent in a chat: uploaded first, then named in a message."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        ChatMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="attachments"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    storage_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    file = models.FileField(upload_to=chat_attachment_path, max_length=200)
+    original_name = EncryptedCharField(_("file name"), max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    is_image = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("chat attachment")
+        verbose_name_plural = _("chat attachments")
+
+    def __str__(self) -> str:
+        return f"chat {self.conversation_id} file {self.pk}"

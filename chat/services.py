@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from chat import presence
-from chat.models import ChatMessage, Conversation, ConversationStatus
+from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
 from core.errors import ApplicationError, Forbidden, NotFound
 from tickets.models import QueueMember
 from tickets.services import assignment
@@ -82,14 +82,14 @@ def conversation_open(*, customer: Any, unit: Any = None) -> Conversation:
     return conversation
 
 
-def _clean(body: Any, client_id: Any) -> tuple[str, str]:
+def _clean(body: Any, client_id: Any, *, allow_empty: bool = False) -> tuple[str, str]:
     if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
         raise ApplicationError(
             _("A message needs a client id of 1 to 64 letters, digits or _ . : -."),
             code="bad_client_id",
         )
     body = body.strip() if isinstance(body, str) else ""
-    if not body:
+    if not body and not allow_empty:
         raise ApplicationError(_("Write a message."), code="empty")
     if len(body) > MAX_BODY:
         raise ApplicationError(
@@ -106,9 +106,15 @@ def message_post(
     client_id: Any,
     is_bot: bool = False,
     payload: dict | None = None,
+    attachment_ids: Any = (),
 ) -> tuple[ChatMessage, bool]:
-    """Store a message once; return it and whether it is new (False: a resend of a stored one)."""
-    body, client_id = _clean(body, client_id)
+    """Store a message once; return it and whether it is new (False: a resend of a stored one).
+
+    `attachment_ids` names files the sender uploaded to this conversation and has not sent
+    yet; a message with files may have an empty text.
+    """
+    ids = _attachment_ids(attachment_ids)
+    body, client_id = _clean(body, client_id, allow_empty=bool(ids))  # files need no text
     with transaction.atomic():
         # The row lock orders the numbers and makes the duplicate check race-free.
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -129,8 +135,61 @@ def message_post(
             body=body,
             payload=payload or {},
         )
+        if ids:
+            linked = ChatAttachment.objects.filter(
+                pk__in=ids,
+                conversation=locked,
+                uploaded_by_id=getattr(sender, "pk", None),
+                message__isnull=True,
+            ).update(message=message)
+            if linked != len(ids):
+                raise ApplicationError(
+                    _("Attach only files you uploaded to this chat, each once."),
+                    code="bad_attachment",
+                )
     conversation.last_seq = message.seq
     return message, True
+
+
+MAX_ATTACHMENTS = 5
+
+
+def _attachment_ids(value: Any) -> list[int]:
+    if not value:
+        return []
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) > MAX_ATTACHMENTS
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise ApplicationError(
+            _("Attach at most %(n)s files, by their ids.") % {"n": MAX_ATTACHMENTS},
+            code="bad_attachment",
+        )
+    return sorted(set(value))
+
+
+@transaction.atomic
+def attachment_upload(*, conversation: Conversation, user: Any, upload: Any) -> ChatAttachment:
+    """Check an uploaded file like a ticket attachment (size, type by content) and store it."""
+    from tickets.services.attachments import check_upload
+
+    if conversation.status == ConversationStatus.CLOSED:
+        raise ApplicationError(_("This conversation is closed."), code="closed")
+    checked = check_upload(upload)
+    attachment = ChatAttachment(
+        conversation=conversation,
+        uploaded_by=user,
+        original_name=checked.name,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=checked.sha256,
+        is_image=checked.is_image,
+    )
+    upload.seek(0)
+    attachment.file.save("upload", upload, save=False)
+    attachment.save(force_insert=True)
+    return attachment
 
 
 def messages_after(*, conversation: Conversation, last_seq: int, limit: int = 500) -> list:
@@ -138,6 +197,7 @@ def messages_after(*, conversation: Conversation, last_seq: int, limit: int = 50
     return list(
         ChatMessage.objects.filter(conversation=conversation, seq__gt=max(0, int(last_seq)))
         .select_related("sender")
+        .prefetch_related("attachments")
         .order_by("seq")[:limit]
     )
 
@@ -259,5 +319,9 @@ def conversation_latest(*, customer: Any) -> Conversation | None:
 
 def conversation_messages(*, conversation: Conversation, limit: int = 200) -> list:
     """The last `limit` messages, oldest first, with their senders."""
-    newest = list(conversation.messages.select_related("sender").order_by("-seq")[:limit])
+    newest = list(
+        conversation.messages.select_related("sender")
+        .prefetch_related("attachments")
+        .order_by("-seq")[:limit]
+    )
     return newest[::-1]

@@ -138,7 +138,16 @@ def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_uni
         # The customer sees the answer live, without reloading.
         page.locator("#chat-log li", has_text="coolant level").wait_for(timeout=10000)
         shot(page, "customer-sees-answer")
-        assert [m.seq for m in conversation.messages.order_by("seq")] == [1, 2]
+
+        # A photo: uploaded, sent by id, shown inline on both sides.
+        photo = Path(__file__).resolve().parents[2] / "portal" / "tests" / "seam.png"
+        page.set_input_files("#chat-file", str(photo))
+        page.locator("#chat-log li.mine[data-seq='3'] img").wait_for(timeout=10000)
+        console.locator("#chat-log li img").wait_for(timeout=10000)
+        shot(page, "customer-sent-photo")
+        shot(console, "agent-sees-photo")
+        assert [m.seq for m in conversation.messages.order_by("seq")] == [1, 2, 3]
+        assert conversation.attachments.get().message.seq == 3
         assert not [e for e in errors if "favicon" not in e], errors
         phone.close()
         desk.close()

@@ -45,6 +45,23 @@
     text.textContent = frame.body;
     li.appendChild(who);
     li.appendChild(text);
+    (frame.attachments || []).forEach(function (f) {
+      var link = document.createElement("a");
+      link.className = "file";
+      link.href = f.url;
+      if (f.image) {
+        var img = document.createElement("img");
+        img.src = f.url;
+        img.alt = f.name;
+        img.loading = "lazy";
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.appendChild(img);
+      } else {
+        link.textContent = f.name;
+      }
+      li.appendChild(link);
+    });
     var data = frame.bot_data || {};
     if (data.articles && data.articles.length) {
       var links = document.createElement("span");
@@ -71,6 +88,11 @@
       return;
     }
     var existing = pending[frame.client_id] && pending[frame.client_id].item;
+    if (existing && frame.attachments) {  // show the stored files in place of the placeholder
+      var fresh = item(frame, "mine");
+      existing.parentNode.replaceChild(fresh, existing);
+      existing = fresh;
+    }
     var li = existing || item(frame, frame.bot ? "bot" : (mine(frame) ? "mine" : "agent"));
     li.classList.remove("pending");
     if (existing) { existing.querySelector(".who").textContent = frame.sender || ""; }
@@ -100,7 +122,8 @@
       status.textContent = status.getAttribute("data-online") || status.textContent;
       send({ type: "resume", last_seq: lastSeq });
       Object.keys(pending).forEach(function (clientId) {
-        send({ type: "message", client_id: clientId, body: pending[clientId].body });
+        send({ type: "message", client_id: clientId, body: pending[clientId].body,
+               attachments: pending[clientId].attachments || [] });
       });
     };
     socket.onmessage = function (event) {
@@ -143,6 +166,39 @@
     input.value = "";
     send({ type: "message", client_id: clientId, body: body });
   });
+
+  // Files: uploaded over HTTP (the same checks as ticket attachments), then sent by id.
+  var fileInput = document.getElementById("chat-file");
+  var uploadUrl = root.getAttribute("data-upload-url");
+  if (fileInput && uploadUrl && window.FormData && window.fetch) {
+    fileInput.parentNode.hidden = false;
+    fileInput.addEventListener("change", function () {
+      var file = fileInput.files && fileInput.files[0];
+      if (!file) { return; }
+      var data = new FormData();
+      data.append("file", file);
+      var token = form.querySelector("input[name=csrfmiddlewaretoken]");
+      fetch(uploadUrl, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: { "X-CSRFToken": token ? token.value : "" }
+      }).then(function (r) { return r.json().then(function (j) { return { ok: r.ok, json: j }; }); })
+        .then(function (result) {
+          fileInput.value = "";
+          if (!result.ok) {
+            status.textContent = (result.json.error && result.json.error.message) || "";
+            return;
+          }
+          var clientId = "f-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 8);
+          var body = input.value.trim();
+          var li = item({ body: body || result.json.name, sender: texts.sending }, "mine pending");
+          log.appendChild(li);
+          pending[clientId] = { body: body, item: li, attachments: [result.json.id] };
+          input.value = "";
+          send({ type: "message", client_id: clientId, body: body, attachments: [result.json.id] });
+        })
+        .catch(function () { fileInput.value = ""; });
+    });
+  }
 
   input.addEventListener("input", function () {
     var now = Date.now();

@@ -1,0 +1,65 @@
+"""Chat files over HTTP: upload to a conversation, download (permission-checked)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import services
+from chat.models import ChatAttachment
+from core.errors import ApplicationError, error_body
+
+# Shown in the page (not downloaded): raster images only, never SVG or HTML.
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+@login_required
+@require_POST
+def upload(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """Store one file (field "file") for the conversation; answer its id for a message."""
+    try:
+        conversation = services.conversation_for(user=request.user, pk=conversation_id)
+        file = request.FILES.get("file")
+        if file is None:
+            raise ApplicationError("Send the file in the field “file”.", code="no_file")
+        attachment = services.attachment_upload(
+            conversation=conversation, user=request.user, upload=file
+        )
+    except ApplicationError as exc:
+        return JsonResponse(error_body(code=exc.code, message=exc.message), status=exc.status_code)
+    return JsonResponse(
+        {
+            "id": attachment.pk,
+            "name": attachment.original_name,
+            "type": attachment.content_type,
+            "image": attachment.is_image,
+            "size": attachment.size,
+            "url": reverse("chat:attachment", args=[attachment.pk]),
+        },
+        status=201,
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def attachment(request: HttpRequest, pk: int) -> FileResponse:
+    """Serve a chat file to someone in the conversation: images inline, the rest as download."""
+    item = ChatAttachment.objects.select_related("conversation__queue").filter(pk=pk).first()
+    if item is None or not services.can_join(user=request.user, conversation=item.conversation):
+        raise Http404
+    try:
+        handle = item.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    response = FileResponse(handle, content_type=item.content_type)
+    response["Content-Length"] = str(item.size)
+    inline = item.content_type in INLINE_TYPES
+    response["Content-Disposition"] = content_disposition_header(not inline, item.original_name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
