@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import close_old_connections
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -53,6 +55,26 @@ def message_frame(message: ChatMessage) -> dict[str, Any]:
         **({"bot_data": message.payload} if message.is_bot and message.payload else {}),
         **({"attachments": files} if files else {}),
     }
+
+
+class _PooledDatabaseCall(SyncToAsync):
+    """Database work of one message in the shared thread pool, not the single sync thread.
+
+    Consumers of many conversations store messages at once; Channels' default runs every
+    consumer's database work in one thread per process, one message after another. Each
+    pool thread keeps its own connection (DB_CONN_MAX_AGE), closed when it grows old.
+    """
+
+    def thread_handler(self, loop, *args, **kwargs):
+        close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
+
+
+def in_pool(func):
+    return _PooledDatabaseCall(func, thread_sensitive=False)
 
 
 def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -133,13 +155,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _message(self, content: dict) -> None:
         try:
-            message, created = await database_sync_to_async(services.message_post)(
-                conversation=self.conversation,
-                sender=self.user,
-                body=content.get("body"),
-                client_id=content.get("client_id"),
-                attachment_ids=content.get("attachments") or (),
-            )
+            message, created, frame = await in_pool(self._store)(content)
         except ApplicationError as exc:
             await self._error(exc.code, exc.message, client_id=content.get("client_id"))
             return
@@ -147,13 +163,26 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # its acknowledgement again; the others saw the message the first time).
         await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
         if created:
-            await self._broadcast(await database_sync_to_async(message_frame)(message))
+            await self._broadcast(frame)
             if message.from_customer:
-                reply = await database_sync_to_async(bot.answer)(
-                    conversation=self.conversation, text=message.body
-                )
+                reply = await database_sync_to_async(self._bot)(message.body)
                 if reply is not None:
-                    await self._broadcast(await database_sync_to_async(message_frame)(reply))
+                    await self._broadcast(reply)
+
+    def _store(self, content: dict) -> tuple[ChatMessage, bool, dict]:
+        """Store the message and build its frame in one trip to the database thread."""
+        message, created = services.message_post(
+            conversation=self.conversation,
+            sender=self.user,
+            body=content.get("body"),
+            client_id=content.get("client_id"),
+            attachment_ids=content.get("attachments") or (),
+        )
+        return message, created, message_frame(message) if created else {}
+
+    def _bot(self, text: str) -> dict | None:
+        reply = bot.answer(conversation=self.conversation, text=text)
+        return message_frame(reply) if reply is not None else None
 
     async def _act(self, call, **kwargs) -> Any:
         """Run a service; on refusal send an error frame and return None."""

@@ -45,19 +45,30 @@ def _wait_for(port: int, process: subprocess.Popen, seconds: float = 20.0) -> No
 
 
 @contextlib.contextmanager
-def daphne_servers(count: int, log_dir: Path, *, redis: bool) -> Iterator[list[int]]:
+def daphne_servers(
+    count: int,
+    log_dir: Path,
+    *,
+    redis: bool,
+    app: str = "servicedesk.asgi:application",
+    settings_module: str = "servicedesk.settings",
+    debug: bool = True,
+) -> Iterator[list[int]]:
     """Start `count` Daphne processes on free loopback ports; stop them afterwards."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "DEBUG": "1",
+        "DEBUG": "1" if debug else "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "WELDDESK_STARTUP_CHECKS": "0",
         # The test process's own keys: sessions, encrypted fields and blind indexes must match.
         "SECRET_KEY": settings.SECRET_KEY,
         "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
         "BLIND_INDEX_KEY": settings.BLIND_INDEX_KEY,
         "WELDDESK_VAR_DIR": str(log_dir / "var"),
-        "DJANGO_SETTINGS_MODULE": "servicedesk.settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        # Daphne runs database work in one thread per process: keep its connection.
+        "DB_CONN_MAX_AGE": "60",
     }
     if redis:
         env["REDIS_URL"] = settings.REDIS_URL
@@ -78,7 +89,7 @@ def daphne_servers(count: int, log_dir: Path, *, redis: bool) -> Iterator[list[i
                         "127.0.0.1",
                         "-p",
                         str(port),
-                        "servicedesk.asgi:application",
+                        app,
                     ],
                     cwd=ROOT,
                     env=env,
