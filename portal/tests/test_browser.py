@@ -32,6 +32,7 @@ ARGS = [
 SHOTS = Path(settings.VAR_DIR) / "browser"
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not (Path(CHROMIUM).exists() or shutil.which("chromium")),
