@@ -10,10 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import close_old_connections
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -55,26 +53,6 @@ def message_frame(message: ChatMessage) -> dict[str, Any]:
         **({"bot_data": message.payload} if message.is_bot and message.payload else {}),
         **({"attachments": files} if files else {}),
     }
-
-
-class _PooledDatabaseCall(SyncToAsync):
-    """Database work of one message in the shared thread pool, not the single sync thread.
-
-    Consumers of many conversations store messages at once; Channels' default runs every
-    consumer's database work in one thread per process, one message after another. Each
-    pool thread keeps its own connection (DB_CONN_MAX_AGE), closed when it grows old.
-    """
-
-    def thread_handler(self, loop, *args, **kwargs):
-        close_old_connections()
-        try:
-            return super().thread_handler(loop, *args, **kwargs)
-        finally:
-            close_old_connections()
-
-
-def in_pool(func):
-    return _PooledDatabaseCall(func, thread_sensitive=False)
 
 
 def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -155,7 +133,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _message(self, content: dict) -> None:
         try:
-            message, created, frame = await in_pool(self._store)(content)
+            message, created, frame = await database_sync_to_async(self._store)(content)
         except ApplicationError as exc:
             await self._error(exc.code, exc.message, client_id=content.get("client_id"))
             return
