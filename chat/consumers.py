@@ -15,12 +15,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 
+from accounts.consumers import CLOSE_OTP_REQUIRED, CLOSE_UNAUTHENTICATED, _verified_device
 from chat import bot, presence, services
 from chat.models import ChatMessage, PresenceState
 from core.errors import ApplicationError
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_OTP_REQUIRED = 4403
 CLOSE_NOT_FOUND = 4404
 # A client may send this many frames per second on average, with bursts of twice that.
 RATE_PER_SECOND = 10.0
@@ -57,16 +56,6 @@ def message_frame(message: ChatMessage) -> dict[str, Any]:
 
 def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return [message_frame(m) for m in messages]
-
-
-@database_sync_to_async
-def _verified_device(user, persistent_id: str | None) -> bool:
-    if not persistent_id:
-        return False
-    from django_otp.models import Device
-
-    device = Device.from_persistent_id(persistent_id, for_verify=False)
-    return device is not None and device.user_id == user.pk and device.confirmed
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
