@@ -192,11 +192,10 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's layer, with its blocking wait shorter than redis-py's 5 s read
+            # timeout (servicedesk/channel_layers.py).
+            "BACKEND": "servicedesk.channel_layers.RedisChannelLayer",
             "CONFIG": {
-                # Known fault (see docs/performance.md, Chat): with redis-py 8 an idle socket
-                # fails after the layer's 5 s blocking wait; a larger socket timeout set here
-                # made the test suite hang, so it is not set yet.
                 "hosts": [REDIS_URL],
                 "prefix": "wd:asgi",
                 "capacity": 1500,

@@ -101,7 +101,7 @@ def test_redis_url_switches_cache_channel_layer_and_celery(tmp_path):
     result = run(code, {**PRODUCTION, "REDIS_URL": "redis://127.0.0.1:6379/3"}, tmp_path)
     assert result.stdout.split() == [
         "django.core.cache.backends.redis.RedisCache",
-        "channels_redis.core.RedisChannelLayer",
+        "servicedesk.channel_layers.RedisChannelLayer",
         "redis://127.0.0.1:6379/3",
         "False",
     ]
