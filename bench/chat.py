@@ -256,19 +256,6 @@ async def _echo_run(ports: list[int], clients: int) -> dict[str, Any]:
     return _report(samples, done, SECONDS, 1)
 
 
-def _forget_old_groups() -> None:
-    """Drop the bench's channel-layer keys left by an earlier, interrupted run (its groups
-    still list channels of servers that are gone, which fill up and slow every send)."""
-    if not settings.REDIS_URL:
-        return
-    import redis
-
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
-
-
 def run(*, scale: float = 1.0) -> dict[str, Any]:
     results: dict[str, Any] = {"file_limit": _raise_file_limit(), "seconds": SECONDS}
     counts = [max(2, int(n * scale) // 2 * 2) for n in CLIENT_COUNTS]
@@ -279,7 +266,6 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
         f"  chat: {counts} clients, {SECONDS:.0f} s measured after {WARMUP:.0f} s, logs {log_dir}"
     )
     sessions = seed(max(counts) // 2)
-    _forget_old_groups()
     connections.close_all()
     for label, servers in layouts:
         with daphne_servers(

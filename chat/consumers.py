@@ -10,14 +10,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.consumers import CLOSE_OTP_REQUIRED, CLOSE_UNAUTHENTICATED, _verified_device
 from chat import bot, presence, services
-from chat.models import ChatMessage, PresenceState
+from chat.frames import message_frame
+from chat.models import ChatMessage, ConversationStatus, PresenceState
+from chat.writer import writer
 from core.errors import ApplicationError
 
 CLOSE_NOT_FOUND = 4404
@@ -26,39 +28,26 @@ RATE_PER_SECOND = 10.0
 PRESENCE_STATES = ("online", "away")
 
 
-def message_frame(message: ChatMessage) -> dict[str, Any]:
-    """The frame of a stored message (reads its files: call it in sync code)."""
-    sender = message.sender
-    files = [
-        {
-            "id": a.pk,
-            "name": a.original_name,
-            "type": a.content_type,
-            "image": a.is_image,
-            "size": a.size,
-            "url": reverse("chat:attachment", args=[a.pk]),
-        }
-        for a in message.attachments.all()
-    ]
-    return {
-        "type": "message",
-        "seq": message.seq,
-        "client_id": message.client_id,
-        "body": message.body,
-        "from_customer": message.from_customer,
-        "bot": message.is_bot,
-        "sender": sender.full_name if sender is not None else "",
-        "at": message.created_at.isoformat(),
-        **({"bot_data": message.payload} if message.is_bot and message.payload else {}),
-        **({"attachments": files} if files else {}),
-    }
-
-
 def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return [message_frame(m) for m in messages]
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class _Consumer(AsyncJsonWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """Channels' dispatch, without its hop to the database thread before every event.
+
+        Channels closes stale database connections before each frame and group event, one
+        trip to the (single) database thread each time. Every database call here goes through
+        database_sync_to_async, which closes stale connections itself around the call; the
+        extra trips only queued behind the stored messages.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class ChatConsumer(_Consumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -121,31 +110,30 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await handler(content)
 
     async def _message(self, content: dict) -> None:
-        try:
-            message, created, frame = await database_sync_to_async(self._store)(content)
-        except ApplicationError as exc:
-            await self._error(exc.code, exc.message, client_id=content.get("client_id"))
+        # Stored with the other consumers' waiting messages in one transaction (chat/writer.py).
+        result, frame = await writer().post(
+            services.Post(
+                conversation=self.conversation,
+                sender=self.user,
+                body=content.get("body"),
+                client_id=content.get("client_id"),
+                attachment_ids=content.get("attachments") or (),
+            )
+        )
+        if isinstance(result, ApplicationError):
+            await self._error(result.code, result.message, client_id=content.get("client_id"))
             return
+        message, created = result
         # Stored: acknowledge to the sender, then tell the conversation (a resend only gets
         # its acknowledgement again; the others saw the message the first time).
         await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
         if created:
             await self._broadcast(frame)
-            if message.from_customer:
+            # The batch refreshed the conversation's status: the bot speaks only while it waits.
+            if message.from_customer and self.conversation.status == ConversationStatus.WAITING:
                 reply = await database_sync_to_async(self._bot)(message.body)
                 if reply is not None:
                     await self._broadcast(reply)
-
-    def _store(self, content: dict) -> tuple[ChatMessage, bool, dict]:
-        """Store the message and build its frame in one trip to the database thread."""
-        message, created = services.message_post(
-            conversation=self.conversation,
-            sender=self.user,
-            body=content.get("body"),
-            client_id=content.get("client_id"),
-            attachment_ids=content.get("attachments") or (),
-        )
-        return message, created, message_frame(message) if created else {}
 
     def _bot(self, text: str) -> dict | None:
         reply = bot.answer(conversation=self.conversation, text=text)
@@ -209,6 +197,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             frames = await database_sync_to_async(_frames)(missed)
             for message, frame in zip(missed, frames, strict=True):
                 await self.send_json(frame)
+                self._note_delivery(frame)
                 last_seq = message.seq
             if len(missed) < 500:
                 break
@@ -250,6 +239,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         ):
             return
         await self.send_json(frame)
+        self._note_delivery(frame)
+
+    def _note_delivery(self, frame: dict) -> None:
+        """A message frame that reached the other side (customer vs. desk) marks it delivered."""
+        if frame["type"] == "message" and frame["from_customer"] == bool(self.user.is_staff):
+            writer().delivered(self.conversation.pk, frame["seq"])
 
     async def _broadcast(self, frame: dict) -> None:
         await self.channel_layer.group_send(
@@ -275,7 +270,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return True
 
 
-class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+class ConsoleConsumer(_Consumer):
     """The agent console's socket (/ws/chat/console/): presence heartbeats, assignments.
 
     Connecting makes the agent online; a "presence" frame every 20 s or so keeps them so (or

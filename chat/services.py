@@ -8,10 +8,12 @@ message and gets the same number back, never a second copy.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -98,6 +100,23 @@ def _clean(body: Any, client_id: Any, *, allow_empty: bool = False) -> tuple[str
     return body, client_id
 
 
+@dataclass
+class Post:
+    """One message to store: what message_post takes, as one item of a batch."""
+
+    conversation: Conversation
+    sender: Any
+    body: Any
+    client_id: Any
+    is_bot: bool = False
+    payload: dict | None = None
+    attachment_ids: Any = ()
+
+
+# What storing one Post gave: the message and whether it is new, or the refusal.
+Stored = tuple[ChatMessage, bool] | ApplicationError
+
+
 def message_post(
     *,
     conversation: Conversation,
@@ -113,42 +132,121 @@ def message_post(
     `attachment_ids` names files the sender uploaded to this conversation and has not sent
     yet; a message with files may have an empty text.
     """
-    ids = _attachment_ids(attachment_ids)
-    body, client_id = _clean(body, client_id, allow_empty=bool(ids))  # files need no text
-    with transaction.atomic():
-        # The row lock orders the numbers and makes the duplicate check race-free.
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        existing = ChatMessage.objects.filter(conversation=locked, client_id=client_id).first()
+    post = Post(conversation, sender, body, client_id, is_bot, payload, attachment_ids)
+    (result,) = messages_post_many([post])
+    if isinstance(result, ApplicationError):
+        raise result
+    return result
+
+
+@transaction.atomic
+def messages_post_many(posts: list[Post]) -> list[Stored]:
+    """Store a batch of messages from any conversations in one transaction (group commit).
+
+    The same rules as one message_post each, in the order given: numbers in order under the
+    conversations' row locks, a client id stored once, nothing in a closed conversation, files
+    only the sender's own unsent ones. A refused message is refused alone; the others are
+    stored. A fixed number of statements whatever the batch's size (plus one per message with
+    files): the chat consumers of a process send their messages through one writer
+    (chat/writer.py) that passes everything waiting as one batch.
+    """
+    results: list[Stored | None] = [None] * len(posts)
+    cleaned: dict[int, tuple[str, str, list[int]]] = {}
+    for i, post in enumerate(posts):
+        try:
+            ids = _attachment_ids(post.attachment_ids)
+            body, client_id = _clean(post.body, post.client_id, allow_empty=bool(ids))
+        except ApplicationError as exc:
+            results[i] = exc
+        else:
+            cleaned[i] = (body, client_id, ids)
+    if not cleaned:
+        return results  # type: ignore[return-value]
+    conversation_ids = sorted({posts[i].conversation.pk for i in cleaned})
+    # The row locks (taken in one order, so two batches never deadlock) order the numbers and
+    # make the duplicate check race-free.
+    locked = {
+        c.pk: c
+        for c in Conversation.objects.select_for_update()
+        .filter(pk__in=conversation_ids)
+        .order_by("pk")
+        .only("pk", "status", "last_seq")
+    }
+    known = {
+        (m.conversation_id, m.client_id): m
+        for m in ChatMessage.objects.filter(
+            conversation_id__in=conversation_ids,
+            client_id__in={client_id for _b, client_id, _i in cleaned.values()},
+        ).only("pk", "conversation_id", "seq", "client_id")
+    }
+    files = _unsent_files(posts, cleaned)
+    new: list[ChatMessage] = []
+    numbered: dict[int, int] = {}  # conversation -> its new last number
+    linked: list[tuple[ChatMessage, list[int]]] = []
+    for i, (body, client_id, ids) in cleaned.items():
+        post = posts[i]
+        conversation = locked.get(post.conversation.pk)
+        if conversation is None:
+            results[i] = NotFound(_("No such conversation."))
+            continue
+        post.conversation.status = conversation.status
+        existing = known.get((conversation.pk, client_id))
         if existing is not None:
-            return existing, False
-        if locked.status == ConversationStatus.CLOSED:
-            raise ApplicationError(_("This conversation is closed."), code="closed")
-        locked.last_seq += 1
-        locked.save(update_fields=["last_seq"])
-        message = ChatMessage.objects.create(
-            conversation=locked,
-            seq=locked.last_seq,
+            results[i] = (existing, False)
+            continue
+        if conversation.status == ConversationStatus.CLOSED:
+            results[i] = ApplicationError(_("This conversation is closed."), code="closed")
+            continue
+        sender_pk = getattr(post.sender, "pk", None)
+        if ids and any(files.get(pk) != (conversation.pk, sender_pk) for pk in ids):
+            results[i] = ApplicationError(
+                _("Attach only files you uploaded to this chat, each once."),
+                code="bad_attachment",
+            )
+            continue
+        for pk in ids:
+            files.pop(pk)  # each file goes with one message
+        conversation.last_seq += 1
+        numbered[conversation.pk] = conversation.last_seq
+        message = ChatMessage(
+            conversation=post.conversation,
+            seq=conversation.last_seq,
             client_id=client_id,
-            sender=sender if getattr(sender, "pk", None) else None,
-            from_customer=bool(sender is not None and not sender.is_staff and not is_bot),
-            is_bot=is_bot,
+            sender=post.sender if sender_pk else None,
+            from_customer=bool(
+                post.sender is not None and not post.sender.is_staff and not post.is_bot
+            ),
+            is_bot=post.is_bot,
             body=body,
-            payload=payload or {},
+            payload=post.payload or {},
         )
+        new.append(message)
+        known[(conversation.pk, client_id)] = message
+        results[i] = (message, True)
         if ids:
-            linked = ChatAttachment.objects.filter(
-                pk__in=ids,
-                conversation=locked,
-                uploaded_by_id=getattr(sender, "pk", None),
-                message__isnull=True,
-            ).update(message=message)
-            if linked != len(ids):
-                raise ApplicationError(
-                    _("Attach only files you uploaded to this chat, each once."),
-                    code="bad_attachment",
-                )
-    conversation.last_seq = message.seq
-    return message, True
+            linked.append((message, ids))
+    if new:
+        ChatMessage.objects.bulk_create(new)
+        _update_from_rows(_SET_LAST_SEQ, list(numbered.items()))
+    for message, ids in linked:
+        ChatAttachment.objects.filter(pk__in=ids).update(message=message)
+    for post in posts:
+        if post.conversation.pk in locked:
+            post.conversation.last_seq = locked[post.conversation.pk].last_seq
+    return results  # type: ignore[return-value]
+
+
+def _unsent_files(posts: list[Post], cleaned: dict) -> dict[int, tuple[int, int]]:
+    """The named files not sent yet, locked: their conversation and uploader, by id."""
+    wanted = {pk for _b, _c, ids in cleaned.values() for pk in ids}
+    if not wanted:
+        return {}
+    return {
+        a.pk: (a.conversation_id, a.uploaded_by_id)
+        for a in ChatAttachment.objects.select_for_update()
+        .filter(pk__in=wanted, message__isnull=True)
+        .only("pk", "conversation_id", "uploaded_by_id")
+    }
 
 
 MAX_ATTACHMENTS = 5
@@ -200,6 +298,51 @@ def messages_after(*, conversation: Conversation, last_seq: int, limit: int = 50
         .prefetch_related("attachments")
         .order_by("seq")[:limit]
     )
+
+
+def messages_delivered(marks: list[tuple[int, int]]) -> int:
+    """Set the delivery time of messages that reached the other side: (conversation, seq)s.
+
+    One UPDATE for the whole list; a message keeps its first delivery time.
+    """
+    if not marks:
+        return 0
+    return _update_from_rows(_SET_DELIVERED, marks, timezone.now())
+
+
+# Two hot statements of the chat, one per batch whatever its size: (id, value) rows go in as
+# arrays on PostgreSQL and as JSON on SQLite (building a CASE or an OR per row in the ORM cost
+# more than the database did).
+_SET_LAST_SEQ = {
+    "postgresql": "UPDATE chat_conversation AS c SET last_seq = v.seq"
+    " FROM unnest(%s::bigint[], %s::int[]) AS v(id, seq) WHERE c.id = v.id",
+    "sqlite": "UPDATE chat_conversation SET last_seq = v.seq FROM (SELECT"
+    " json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq"
+    " FROM json_each(%s)) AS v WHERE chat_conversation.id = v.id",
+}
+_SET_DELIVERED = {
+    "postgresql": "UPDATE chat_chatmessage AS m SET delivered_at = %s"
+    " FROM unnest(%s::bigint[], %s::int[]) AS v(conversation_id, seq)"
+    " WHERE m.conversation_id = v.conversation_id AND m.seq = v.seq AND m.delivered_at IS NULL",
+    "sqlite": "UPDATE chat_chatmessage SET delivered_at = %s FROM (SELECT"
+    " json_extract(value, '$[0]') AS conversation_id, json_extract(value, '$[1]') AS seq"
+    " FROM json_each(%s)) AS v WHERE chat_chatmessage.conversation_id = v.conversation_id"
+    " AND chat_chatmessage.seq = v.seq AND chat_chatmessage.delivered_at IS NULL",
+}
+
+
+def _update_from_rows(sql: dict[str, str], rows: list[tuple[int, int]], *first: Any) -> int:
+    """Run one of the statements above for (id, value) rows; return the rows changed."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            ids, values = zip(*rows, strict=True)
+            cursor.execute(sql["postgresql"], [*first, list(ids), list(values)])
+        else:
+            if first:  # SQLite stores datetimes as text: let the field say how
+                field = ChatMessage._meta.get_field("delivered_at")
+                first = tuple(field.get_db_prep_value(v, connection) for v in first)
+            cursor.execute(sql["sqlite"], [*first, json.dumps(rows)])
+        return cursor.rowcount
 
 
 def messages_read(*, conversation: Conversation, reader: Any, up_to: int) -> int:

@@ -1,34 +1,76 @@
-"""The Redis channel layer, hardened against two faults the chat benchmark found.
+"""The Redis channel layer: channels_redis's pub/sub layer, tuned for the chat.
 
-1. channels_redis waits for a consumer's next message with BZPOPMIN for `brpop_timeout`
-   seconds (5) and then asks again. redis-py 8 gives every read a 5 s socket timeout by
-   default, so an idle consumer's wait raced its own read timeout and the socket closed with
-   1011 after 5 s of silence. The wait is now well inside the read timeout: an idle process
-   asks Redis again every 2 s.
-2. redis-py 8's connection pool holds at most 100 connections and raises "Too many
-   connections" beyond that, so a burst of sockets (a reconnect storm after a deploy, 1,000
-   clients at once) failed their group_add with 1011. The pool now makes a caller wait (up to
-   POOL_WAIT_SECONDS) for a free connection instead.
+Why pub/sub and not channels_redis's default (list-based) layer. The chat benchmark
+(docs/performance.md, Chat) found three faults in the default layer with redis-py 8:
+- a process receives for all its consumers through one BZPOPMIN loop, one message per round
+  trip (plus a cleanup script and a backup write each): one server delivered about 280
+  chat messages a second however idle its CPU was;
+- its 5 s blocking wait raced redis-py's 5 s read timeout, so an idle socket closed with 1011;
+- its connection pool holds at most 100 connections and raised "Too many connections" when
+  hundreds of sockets joined at once (a reconnect storm).
+The pub/sub layer keeps one subscription connection per process and fans a group message out
+in the process; nothing blocks on the server side.
 
-Both are tested against real Redis in servicedesk/tests/test_channel_layers.py.
+What pub/sub gives up, and why the chat does not mind: a message published while a process is
+not subscribed (Redis restarting) is lost, where the list layer would keep it for a minute.
+The chat never relies on the layer for delivery: every message is stored before it is
+acknowledged, and a client that sees a gap in the numbers, or learns from a "pong" that the
+conversation has moved on, asks to "resume" and gets every stored message it missed
+(docs/chat-protocol.md).
+
+Tuning here: publishes run concurrently over a pool of connections (channels_redis makes
+every publish of a process wait for the one before it), and the pool makes a caller wait for
+a free connection instead of failing. Tested against real Redis in
+servicedesk/tests/test_channel_layers.py.
 """
 
 from __future__ import annotations
 
-from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
-from redis.asyncio import BlockingConnectionPool
+import asyncio
 
-POOL_SIZE = 100
+from channels_redis.pubsub import RedisPubSubChannelLayer as _PubSubLayer
+from channels_redis.pubsub import RedisPubSubLoopLayer as _LoopLayer
+from channels_redis.pubsub import RedisSingleShardConnection as _Shard
+from channels_redis.utils import _wrap_close
+from redis import asyncio as aioredis
+
+POOL_SIZE = 50
 POOL_WAIT_SECONDS = 20
 
 
-class RedisChannelLayer(_RedisChannelLayer):
-    brpop_timeout = 2
+class _PooledShard(_Shard):
+    async def publish(self, channel, message):
+        if self._redis is None:
+            async with self._lock:
+                self._ensure_redis()
+        await self._redis.publish(channel, message)
 
-    def create_pool(self, index: int):
-        host = self.hosts[index]
-        if set(host) != {"address"}:  # sentinels or keyword hosts: channels_redis's own pool
-            return super().create_pool(index)
-        return BlockingConnectionPool.from_url(
-            host["address"], max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS
-        )
+    def _ensure_redis(self):
+        if self._redis is None:
+            host = dict(self.host)
+            address = host.pop("address")
+            pool = aioredis.BlockingConnectionPool.from_url(
+                address, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS, **host
+            )
+            self._redis = aioredis.Redis(connection_pool=pool)
+            self._pubsub = self._redis.pubsub()
+
+
+class _LoopLayerWithPool(_LoopLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._shards = [_PooledShard(shard.host, self) for shard in self._shards]
+
+
+class RedisChannelLayer(_PubSubLayer):
+    """The layer of settings.CHANNEL_LAYERS when REDIS_URL is set (hosts given as URLs)."""
+
+    def _get_layer(self):
+        loop = asyncio.get_running_loop()
+        try:
+            layer = self._layers[loop]
+        except KeyError:
+            layer = _LoopLayerWithPool(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer

@@ -192,15 +192,10 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # channels_redis's layer, with its blocking wait shorter than redis-py's 5 s read
-            # timeout (servicedesk/channel_layers.py).
+            # channels_redis's pub/sub layer with pooled publishes: why, and what it gives up,
+            # in servicedesk/channel_layers.py.
             "BACKEND": "servicedesk.channel_layers.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": "wd:asgi",
-                "capacity": 1500,
-                "expiry": 60,
-            },
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "wd:asgi"},
         }
     }
 else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 from core import realtime
@@ -15,23 +15,24 @@ from core import realtime
 def test_events_reach_a_subscriber_through_redis_on_one_reused_loop(settings):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis")
-    from channels_redis.core import RedisChannelLayer
+    from servicedesk.channel_layers import RedisChannelLayer
 
     # The subscriber is another client of the same Redis, like a Daphne process would be.
     subscriber = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="wd:asgi")
 
-    async def join():
+    async def subscribe_publish_receive():
         channel = await subscriber.new_channel()
         await subscriber.group_add("test.realtime", channel)
-        return channel
+        sent = [
+            await sync_to_async(realtime.publish_now)("test.realtime", {"type": "t.one", "n": 1}),
+            await sync_to_async(realtime.publish_now)("test.realtime", {"type": "t.two", "n": 2}),
+        ]
+        got = [await subscriber.receive(channel), await subscriber.receive(channel)]
+        await subscriber.flush()
+        return sent, got
 
-    async def take_two(channel):
-        return [await subscriber.receive(channel), await subscriber.receive(channel)]
-
-    channel = async_to_sync(join)()
-    assert realtime.publish_now("test.realtime", {"type": "t.one", "n": 1})
-    assert realtime.publish_now("test.realtime", {"type": "t.two", "n": 2})
-    first, second = async_to_sync(take_two)(channel)
+    sent, (first, second) = async_to_sync(subscribe_publish_receive)()
+    assert sent == [True, True]
     assert [first["n"], second["n"]] == [1, 2]
     publishers = [t for t in threading.enumerate() if t.name == "welddesk-realtime"]
     assert len(publishers) == 1  # the loop (and its Redis pool) is reused
@@ -40,7 +41,7 @@ def test_events_reach_a_subscriber_through_redis_on_one_reused_loop(settings):
 def test_an_unreachable_layer_is_reported_not_raised(settings):
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "servicedesk.channel_layers.RedisChannelLayer",
             "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
         }
     }

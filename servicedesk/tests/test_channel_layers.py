@@ -6,56 +6,71 @@ import asyncio
 
 import pytest
 from channels.layers import get_channel_layer
-from channels_redis.core import RedisChannelLayer as PlainLayer
-from django.conf import settings
+
+from servicedesk import channel_layers
 
 pytestmark = pytest.mark.redis
 
 
-def _layer(cls=None):
-    layer = get_channel_layer()
-    if cls is None:
-        return layer
-    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    return cls(**config)
+def test_the_desk_uses_the_pooled_pub_sub_layer():
+    assert isinstance(get_channel_layer(), channel_layers.RedisChannelLayer)
 
 
-def test_an_idle_consumer_outlives_the_layers_blocking_wait():
-    """A consumer waiting on the layer must not fail after the 5 s blocking pop (1011 before)."""
+def test_an_idle_consumer_outlives_redis_pys_read_timeout():
+    """A consumer waiting 7 s on the layer must not fail (the list layer's did after 5 s)."""
 
     async def wait() -> str:
-        layer = _layer()
+        layer = get_channel_layer()
         channel = await layer.new_channel()
         try:
             await asyncio.wait_for(layer.receive(channel), timeout=7)
         except TimeoutError:
             return "still waiting"  # asyncio's timeout: the layer itself never failed
+        finally:
+            await layer.flush()
         return "received"
 
     assert asyncio.run(wait()) == "still waiting"
 
 
-async def _storm(layer, sockets: int) -> int:
-    channels = [f"{await layer.new_channel()}" for _ in range(sockets)]
+async def _burst(sockets: int, messages: int) -> tuple[int, list[int]]:
+    """`sockets` channels join one group at once; `messages` group sends go out at once."""
+    layer = get_channel_layer()
     try:
-        await asyncio.gather(*(layer.group_add("storm", c) for c in channels))
-        await layer.group_send("storm", {"type": "hello"})
-        received = await asyncio.gather(
-            *(asyncio.wait_for(layer.receive(c), timeout=10) for c in channels[:5])
+        channels = [await layer.new_channel() for _ in range(sockets)]
+        await asyncio.gather(*(layer.group_add("burst", c) for c in channels))
+        await asyncio.gather(
+            *(layer.group_send("burst", {"type": "hello", "n": n}) for n in range(messages))
         )
-        return len(received)
+        first = [await asyncio.wait_for(layer.receive(channels[0]), 10) for _ in range(messages)]
+        last = [await asyncio.wait_for(layer.receive(channels[-1]), 10) for _ in range(messages)]
+        return len(last), sorted(m["n"] for m in first)
     finally:
-        await asyncio.gather(*(layer.group_discard("storm", c) for c in channels))
+        await layer.flush()
 
 
-def test_a_burst_of_sockets_waits_for_a_pooled_connection_instead_of_failing():
-    """400 sockets joining at once: more than the pool's connections, yet none fails."""
-    assert asyncio.run(_storm(_layer(), 400)) == 5
+def test_a_burst_of_sockets_and_sends_is_delivered_not_refused():
+    """More concurrent sends than pooled connections: they wait for one, none fails."""
+    sends = channel_layers.POOL_SIZE * 4
+    received_last, numbers = asyncio.run(_burst(300, sends))
+    assert received_last == sends
+    assert numbers == list(range(sends))
 
 
-def test_the_plain_layer_fails_the_same_burst():
-    """The reason for the pool: channels_redis's own pool gives up ("Too many connections")."""
+def test_the_pool_is_the_reason_a_burst_does_not_fail(monkeypatch):
+    """Without the waiting pool (redis-py's own, at most POOL_SIZE), the same burst fails."""
+    from redis import asyncio as aioredis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
+    monkeypatch.setattr(
+        channel_layers.aioredis,
+        "BlockingConnectionPool",
+        type("Plain", (aioredis.ConnectionPool,), {}),
+    )
+
+    def plain_from_url(url, *, max_connections, timeout, **kwargs):
+        return aioredis.ConnectionPool.from_url(url, max_connections=max_connections, **kwargs)
+
+    monkeypatch.setattr(channel_layers.aioredis.BlockingConnectionPool, "from_url", plain_from_url)
     with pytest.raises(RedisConnectionError, match="Too many connections"):
-        asyncio.run(_storm(_layer(PlainLayer), 400))
+        asyncio.run(_burst(10, channel_layers.POOL_SIZE * 4))
