@@ -226,7 +226,12 @@ class ChatConsumer(_Consumer):
         await self._broadcast({"type": "presence", "state": state, **self._who()})
 
     async def _ping(self, content: dict) -> None:
-        await self.send_json({"type": "pong"})
+        # The latest stored number: a client that saw less missed a frame on the way (the
+        # Redis layer is at-most-once) and asks to resume.
+        last_seq = await database_sync_to_async(services.conversation_last_seq)(
+            conversation=self.conversation
+        )
+        await self.send_json({"type": "pong", "last_seq": last_seq})
 
     # ------------------------------------------------------------------ frames out
 

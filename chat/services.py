@@ -300,6 +300,14 @@ def messages_after(*, conversation: Conversation, last_seq: int, limit: int = 50
     )
 
 
+def conversation_last_seq(*, conversation: Conversation) -> int:
+    """The number of the conversation's latest stored message (0 before the first)."""
+    return (
+        Conversation.objects.filter(pk=conversation.pk).values_list("last_seq", flat=True).first()
+        or 0
+    )
+
+
 def messages_delivered(marks: list[tuple[int, int]]) -> int:
     """Set the delivery time of messages that reached the other side: (conversation, seq)s.
 

@@ -111,6 +111,25 @@ async def test_the_bot_stays_quiet_when_an_agent_can_take_the_chat(lonely, queue
     await ws.disconnect()
 
 
+async def test_the_bot_keeps_quiet_once_an_agent_took_the_chat_after_the_socket_opened(
+    lonely, queue_setup
+):
+    """The socket opened while the chat waited; an agent accepts it from the console (no agent
+    is online to take the next one): the bot must not answer in a chat an agent has."""
+    from chat import presence
+
+    ws = await join(lonely.customer, lonely.pk)
+    await sync_to_async(presence.conversation_accept)(
+        conversation=lonely, agent=queue_setup[2][0]
+    )
+    await ws.send_json_to({"type": "message", "client_id": "c-1", "body": "Chiller alarm"})
+    await until(ws, lambda f: f["type"] == "ack")
+    await until(ws, lambda f: f["type"] == "message")
+    assert await ws.receive_nothing(timeout=0.5)
+    assert await sync_to_async(ChatMessage.objects.filter(is_bot=True).count)() == 0
+    await ws.disconnect()
+
+
 async def test_a_callback_request_opens_a_callback_ticket(lonely):
     ws = await join(lonely.customer, lonely.pk)
     await ws.send_json_to({"type": "callback", "phone": "not a number"})

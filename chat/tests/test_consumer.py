@@ -215,7 +215,7 @@ async def test_typing_read_presence_and_ping(world):
     presence = (await frames_until(agent, "presence"))[-1]
     assert presence["state"] == "away"
     await customer.send_json_to({"type": "ping"})
-    assert (await frames_until(customer, "pong"))[-1] == {"type": "pong"}
+    assert (await frames_until(customer, "pong"))[-1] == {"type": "pong", "last_seq": 1}
     await customer.disconnect()
     assert (await frames_until(agent, "presence"))[-1]["state"] == "offline"
     await agent.disconnect()
@@ -306,3 +306,131 @@ async def test_customers_cannot_open_the_console(world):
     await sync_to_async(sign_in)(client, world["customer"])
     connected, code = await console(client).connect()
     assert not connected and code == 4403
+
+
+# --------------------------------------------------------------------------- delivery, batches
+
+
+async def wait_for(check, seconds: float = 3.0):
+    """Poll a sync check (delivery marks are written by the writer just after sending)."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.05)):
+        value = await sync_to_async(check)()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    return await sync_to_async(check)()
+
+
+async def test_a_message_is_marked_delivered_when_the_other_side_receives_it(world):
+    conversation = world["conversation"]
+
+    def delivered(seq: int):
+        return ChatMessage.objects.get(conversation=conversation, seq=seq).delivered_at
+
+    customer = await joined(world["customer"], conversation.pk)
+    await customer.send_json_to({"type": "message", "client_id": "c-1", "body": "Spatter"})
+    await frames_until(customer, "message")  # its own copy: not a delivery
+    assert await wait_for(lambda: delivered(1), seconds=0.5) is None
+    agent = await joined(world["agent"], conversation.pk)
+    await agent.send_json_to({"type": "resume", "last_seq": 0})
+    await frames_until(agent, "resumed")
+    assert await wait_for(lambda: delivered(1)) is not None  # replayed to the desk
+    await agent.send_json_to({"type": "message", "client_id": "a-1", "body": "Nozzle?"})
+    await frames_until(customer, "message")
+    assert await wait_for(lambda: delivered(2)) is not None  # live to the customer
+    await customer.disconnect()
+    await agent.disconnect()
+
+
+async def test_a_pong_names_the_latest_number_so_a_lost_frame_is_noticed(world):
+    conversation = world["conversation"]
+    customer = await joined(world["customer"], conversation.pk)
+    # Stored without a frame reaching this socket: what a frame lost in the layer looks like.
+    await sync_to_async(services.message_post)(
+        conversation=conversation, sender=world["agent"], body="Lost on the way", client_id="a-9"
+    )
+    await customer.send_json_to({"type": "ping"})
+    assert (await frames_until(customer, "pong"))[-1]["last_seq"] == 1
+    await customer.send_json_to({"type": "resume", "last_seq": 0})
+    replayed = await frames_until(customer, "resumed")
+    assert [f["body"] for f in replayed if f["type"] == "message"] == ["Lost on the way"]
+    await customer.disconnect()
+
+
+async def test_messages_sent_at_once_are_stored_in_batches_in_order(
+    world, make_customer, make_unit, monkeypatch
+):
+    """Six sockets send five messages each without waiting: every message is stored once,
+    numbered in its conversation's order, in fewer transactions than messages."""
+    import asyncio
+
+    batches: list[int] = []
+    store = services.messages_post_many
+
+    def counted(posts):
+        if not any(p.is_bot for p in posts):  # the bot's own messages go one by one
+            batches.append(len(posts))
+        return store(posts)
+
+    monkeypatch.setattr(services, "messages_post_many", counted)
+
+    def open_more():
+        out = []
+        for _ in range(5):
+            c = make_customer(org=world["customer"].organisation)
+            out.append((c, services.conversation_open(customer=c, unit=make_unit(c.organisation))))
+        return out
+
+    people = [(world["customer"], world["conversation"]), *await sync_to_async(open_more)()]
+    sockets = [await joined(user, conv.pk) for user, conv in people]
+    for n in range(5):
+        await asyncio.gather(
+            *(
+                ws.send_json_to({"type": "message", "client_id": f"m-{n}", "body": f"line {n}"})
+                for ws in sockets
+            )
+        )
+    for ws in sockets:
+        acks = []
+        while len(acks) < 5:
+            frame = await ws.receive_json_from(timeout=3)
+            if frame["type"] == "ack":
+                acks.append(frame)
+        seqs = [a["seq"] for a in acks]  # the bot may speak in between in a waiting chat
+        assert seqs == sorted(set(seqs))
+        assert [a["client_id"] for a in acks] == [f"m-{n}" for n in range(5)]
+        await ws.disconnect()
+    assert sum(batches) == 30
+    assert len(batches) < 30 and max(batches) > 1
+
+    def bodies(conversation):
+        return list(
+            ChatMessage.objects.filter(conversation=conversation, is_bot=False)
+            .order_by("seq")
+            .values_list("client_id", flat=True)
+        )
+
+    for _user, conversation in people:
+        assert await sync_to_async(bodies)(conversation) == [f"m-{n}" for n in range(5)]
+
+
+async def test_a_database_failure_refuses_the_message_with_an_error_not_a_crash(
+    world, monkeypatch
+):
+    from django.db import OperationalError
+
+    def down(posts):
+        raise OperationalError("database unavailable")
+
+    customer = await joined(world["customer"], world["conversation"].pk)
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "messages_post_many", down)
+        await customer.send_json_to({"type": "message", "client_id": "c-1", "body": "Help"})
+        error = (await frames_until(customer, "error"))[-1]
+    assert error["code"] == "unavailable" and error["client_id"] == "c-1"
+    # The socket stays open and the same message goes through once the database is back.
+    await customer.send_json_to({"type": "message", "client_id": "c-1", "body": "Help"})
+    assert (await frames_until(customer, "ack"))[-1]["seq"] == 1
+    await customer.disconnect()

@@ -69,3 +69,80 @@ def test_staff_cannot_open_a_conversation_and_foreign_units_are_refused(
     other = make_unit(make_customer().organisation)
     with pytest.raises(Exception, match="does not belong"):
         services.conversation_open(customer=customer, unit=other)
+
+
+@pytest.mark.django_db
+def test_a_batch_refuses_the_bad_messages_alone_and_numbers_the_rest(
+    conversation, make_customer, make_unit
+):
+    from chat.models import ConversationStatus
+
+    other_customer = make_customer()
+    other = services.conversation_open(
+        customer=other_customer, unit=make_unit(other_customer.organisation)
+    )
+    closed_customer = make_customer()
+    closed = services.conversation_open(
+        customer=closed_customer, unit=make_unit(closed_customer.organisation)
+    )
+    closed.status = ConversationStatus.CLOSED
+    closed.save(update_fields=["status"])
+    stored, _ = services.message_post(
+        conversation=conversation, sender=conversation.customer, body="first", client_id="c-0"
+    )
+    customer = conversation.customer
+    Post = services.Post
+    results = services.messages_post_many(
+        [
+            Post(conversation, customer, "second", "c-1"),
+            Post(other, other_customer, "hello", "o-1"),
+            Post(conversation, customer, "first again", "c-0"),  # a resend of a stored one
+            Post(conversation, customer, "", "c-2"),  # empty
+            Post(closed, closed_customer, "anyone?", "x-1"),  # closed
+            Post(conversation, customer, "second twice", "c-1"),  # a resend in the same batch
+            Post(conversation, customer, "files", "c-3", attachment_ids=[999999]),  # not theirs
+            Post(conversation, customer, "third", "c-4"),
+        ]
+    )
+    codes = [getattr(r, "code", None) for r in results]
+    assert codes == [None, None, None, "empty", "closed", None, "bad_attachment", None]
+    assert results[2] == (stored, False)
+    assert results[5][0] is results[0][0] and results[5][1] is False
+    assert [(m.client_id, m.seq) for m in conversation.messages.order_by("seq")] == [
+        ("c-0", 1),
+        ("c-1", 2),
+        ("c-4", 3),
+    ]
+    assert [m.seq for m in other.messages.all()] == [1]
+    assert not closed.messages.exists()
+    conversation.refresh_from_db()
+    other.refresh_from_db()
+    assert (conversation.last_seq, other.last_seq) == (3, 1)
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_the_same_statements_for_2_or_40_messages(
+    conversation, make_customer, make_unit, django_assert_num_queries
+):
+    people = [conversation.customer]
+    conversations = [conversation]
+    for _ in range(3):
+        c = make_customer()
+        people.append(c)
+        conversations.append(
+            services.conversation_open(customer=c, unit=make_unit(c.organisation))
+        )
+
+    def batch(n: int, tag: str) -> list:
+        return [
+            services.Post(conversations[i % 4], people[i % 4], f"m{i}", f"{tag}-{i}")
+            for i in range(n)
+        ]
+
+    # A transaction (savepoint in the test), the locks, the duplicate check, the insert and
+    # the numbers: five statements plus the savepoint's release, whatever the size.
+    with django_assert_num_queries(6):
+        assert all(r[1] for r in services.messages_post_many(batch(2, "a")))
+    with django_assert_num_queries(6):
+        assert all(r[1] for r in services.messages_post_many(batch(40, "b")))
+    assert ChatMessage.objects.count() == 42

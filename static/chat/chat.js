@@ -140,8 +140,19 @@
         typingTimer = window.setTimeout(function () { typing.hidden = true; }, 5000);
       } else if (frame.type === "closed" || frame.type === "assigned") {
         window.location.reload();
+      } else if (frame.type === "pong") {
+        // The conversation moved on past what this page saw (a frame lost on the way):
+        // fetch the missing messages, in order.
+        if (frame.last_seq > lastSeq) { send({ type: "resume", last_seq: lastSeq }); }
       } else if (frame.type === "error") {
         status.textContent = frame.message;
+        var again = frame.code === "unavailable" && pending[frame.client_id];
+        if (again) {  // not stored this time: send it again shortly, with the same id
+          window.setTimeout(function () {
+            send({ type: "message", client_id: frame.client_id, body: again.body,
+                   attachments: again.attachments || [] });
+          }, 2000);
+        }
       }
     };
     socket.onclose = function (event) {
@@ -216,6 +227,9 @@
     });
   }
 
-  window.setInterval(function () { send({ type: "presence", state: document.hidden ? "away" : "online" }); }, 25000);
+  window.setInterval(function () {
+    send({ type: "presence", state: document.hidden ? "away" : "online" });
+    send({ type: "ping" });  // the pong says the latest number: a lost frame is noticed
+  }, 25000);
   connect();
 })();
