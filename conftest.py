@@ -10,7 +10,7 @@ os.environ.setdefault("WELDDESK_STARTUP_CHECKS", "0")  # tests call the checks e
 
 import pytest
 
-from testsupport import PASSWORD, sign_in
+from testsupport import CHROMIUM_ARGS, PASSWORD, chromium, sign_in
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes", "on"}
 
@@ -167,3 +167,23 @@ def staff_client(client, make_staff):
         return client, user
 
     return make
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A headless Chromium (tests marked browser; see testsupport.browser_marks)."""
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous and on their own connection, so Django's async guard does not apply.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
+
+    with playwright_sync.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+            # The test's own queries ran while Playwright's loop was current, which gives them
+            # a connection of their own: close it, or the test database cannot be dropped.
+            connections.close_all()

@@ -2,7 +2,52 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+from pathlib import Path
+
 PASSWORD = "correct horse battery staple 42"
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for a test or benchmark server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Browser tests: Debian's Chromium driven by Playwright (never `playwright install`).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium() -> str | None:
+    """The Chromium to drive: $CHROMIUM, else /usr/bin/chromium, else one on the PATH."""
+    wanted = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    return wanted if Path(wanted).exists() else shutil.which("chromium")
+
+
+def browser_marks() -> list:
+    """The marks of a browser test module: its marker, a live server's database, and a skip
+    without Chromium."""
+    import pytest
+
+    return [
+        pytest.mark.browser,
+        pytest.mark.django_db(transaction=True),
+        pytest.mark.skipif(
+            chromium() is None,
+            reason="no Chromium: apt-get install -y chromium (the CI script installs it)",
+        ),
+    ]
 
 
 def add_totp(user):

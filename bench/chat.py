@@ -35,6 +35,8 @@ from chat.tests.servers import daphne_servers
 
 SECONDS = float(os.environ.get("BENCH_CHAT_SECONDS", "10"))
 WARMUP = float(os.environ.get("BENCH_CHAT_WARMUP", "2"))
+# The paced run: each customer sends a message this often (a fast typist: one a second).
+PACE = float(os.environ.get("BENCH_CHAT_PACE", "1"))
 CLIENT_COUNTS = [
     int(n) for n in os.environ.get("BENCH_CHAT_CLIENTS", "200,1000").split(",") if n.strip()
 ]
@@ -153,7 +155,11 @@ def _report(samples: list[float], count: int, seconds: float, per_trip: int) -> 
     }
 
 
-async def _chat_run(ports: list[int], sessions: list[tuple[int, str, str]]) -> dict[str, Any]:
+async def _chat_run(
+    ports: list[int], sessions: list[tuple[int, str, str]], *, pace: float = 0.0
+) -> dict[str, Any]:
+    """Round trips of every pair; back to back, or with `pace` seconds from one send to the
+    next (a customer typing at that rate; the pairs start spread over one pace)."""
     from websockets.asyncio.client import connect
 
     samples: list[float] = []
@@ -199,8 +205,12 @@ async def _chat_run(ports: list[int], sessions: list[tuple[int, str, str]]) -> d
 
             answering = asyncio.create_task(answer())
             n = 0
+            due = time.monotonic() + (index % 97) / 97 * pace
             try:
                 while time.monotonic() < stop:
+                    if pace:
+                        await asyncio.sleep(max(0.0, due - time.monotonic()))
+                        due += pace
                     n += 1
                     sent = time.monotonic()
                     await customer.send(
@@ -220,7 +230,7 @@ async def _chat_run(ports: list[int], sessions: list[tuple[int, str, str]]) -> d
                 answering.cancel()
 
     await asyncio.gather(*(pair(i, *s) for i, s in enumerate(sessions)))
-    return {**_report(samples, done, SECONDS, 2), "pairs_connected": connected}
+    return {**_report(samples, done, SECONDS, 2), "pairs_connected": connected, "pace_s": pace}
 
 
 async def _echo_run(ports: list[int], clients: int) -> dict[str, Any]:
@@ -280,6 +290,7 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
                 key = f"{label}, {clients} clients"
                 echo = asyncio.run(_echo_run(ports, clients))
                 chat = asyncio.run(_chat_run(ports, sessions[: clients // 2]))
+                paced = asyncio.run(_chat_run(ports, sessions[: clients // 2], pace=PACE))
                 ratio = (
                     chat["messages_per_s"] / echo["messages_per_s"]
                     if echo["messages_per_s"]
@@ -287,6 +298,7 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
                 )
                 results[key] = {
                     "chat": chat,
+                    "chat_paced": paced,
                     "echo_floor": echo,
                     "ratio": ratio and round(ratio, 3),
                 }
@@ -294,7 +306,9 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
                     f"    {key}: chat {chat['messages_per_s']:,.0f} msg/s "
                     f"(round trip p50 {chat['p50_ms']} ms, p99 {chat['p99_ms']} ms); "
                     f"echo floor {echo['messages_per_s']:,.0f} msg/s (p50 {echo['p50_ms']} ms, "
-                    f"p99 {echo['p99_ms']} ms); ratio {ratio:.0%}"
+                    f"p99 {echo['p99_ms']} ms); ratio {ratio:.0%}; paced (a message every "
+                    f"{PACE:g} s per customer): {paced['messages_per_s']:,.0f} msg/s, round trip "
+                    f"p50 {paced['p50_ms']} ms, p99 {paced['p99_ms']} ms"
                     if ratio
                     else f"    {key}: {chat} / {echo}"
                 )

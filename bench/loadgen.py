@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
+
+from testsupport import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seconds of each drive that are load but not measured (clients start, queues fill).
@@ -57,12 +58,6 @@ def load_average() -> float | None:
 # ---------------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env() -> dict[str, str]:
     """The server's environment: production mode, with the keys the data was written with."""
     env = dict(os.environ)
@@ -88,7 +83,7 @@ def server_env() -> dict[str, str]:
 @contextmanager
 def serve(*, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
     """Run gunicorn (sync workers) on a free loopback port; stop its process group after."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-m",

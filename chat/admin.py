@@ -13,19 +13,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
-from audit.services import audit_record
 from chat import presence, services
 from chat.models import AgentPresence, Conversation, ConversationStatus
 from core.errors import ApplicationError
-from tickets.models import QueueMember
-from tickets.selectors import canned_response_list
+from tickets.selectors import canned_response_list, member_queue_ids, queue_agents
 
 
 def _scope(request, queryset):
     user = request.user
     if user.is_superuser:
         return queryset
-    queues = QueueMember.objects.filter(agent=user).values("queue_id")
+    queues = member_queue_ids(agent=user)
     return queryset.filter(Q(queue_id__in=queues) | Q(queue__supervisor=user) | Q(agent=user))
 
 
@@ -68,7 +66,7 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
             if not self.has_change_permission(request, conversation):
                 raise Http404
             return self._operate(request, conversation)
-        members = QueueMember.objects.filter(queue_id=conversation.queue_id).select_related("agent")
+        agents = queue_agents(queue_id=conversation.queue_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -76,7 +74,7 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
             "title": _("Chat %(id)s") % {"id": conversation.pk},
             "conversation": conversation,
             "chat_messages": services.conversation_messages(conversation=conversation),
-            "colleagues": [m.agent for m in members if m.agent_id != request.user.pk],
+            "colleagues": [a for a in agents if a.pk != request.user.pk],
             "canned": canned_response_list(),
             "can_accept": conversation.status == ConversationStatus.WAITING,
             "is_open": conversation.status != ConversationStatus.CLOSED,
@@ -89,13 +87,19 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
             if operation == "accept":
                 presence.conversation_accept(conversation=conversation, agent=request.user)
             elif operation == "transfer":
-                target = QueueMember.objects.filter(
-                    queue_id=conversation.queue_id, agent_id=request.POST.get("agent") or 0
-                ).first()
+                wanted = request.POST.get("agent", "")
+                target = next(
+                    (
+                        a
+                        for a in queue_agents(queue_id=conversation.queue_id)
+                        if str(a.pk) == wanted
+                    ),
+                    None,
+                )
                 if target is None:
                     raise ApplicationError(_("Transfer to an agent of this chat's queue."))
                 presence.conversation_transfer(
-                    conversation=conversation, to_agent=target.agent, actor=request.user
+                    conversation=conversation, to_agent=target, actor=request.user
                 )
             elif operation == "close":
                 closed = services.conversation_close(conversation=conversation, actor=request.user)
@@ -134,10 +138,6 @@ class AgentPresenceAdmin(NoAdminLogMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="chat.presence_configured",
-            actor=request.user,
-            target=obj,
-            changes={name: getattr(obj, name) for name in form.changed_data},
+        presence.presence_configure(
+            presence=obj, actor=request.user, capacity=obj.capacity, standby=obj.standby
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -153,7 +154,11 @@ class AgentPresence(models.Model):
     )
     last_seen = models.DateTimeField(null=True, blank=True)
     capacity = models.PositiveSmallIntegerField(
-        _("concurrent chats"), default=3, help_text=_("How many active chats at once.")
+        _("concurrent chats"),
+        default=3,
+        help_text=_("How many active chats at once."),
+        # The same bounds as chat.presence.presence_configure (forms say so before it does).
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
     )
     # On the standby roster: called in when the waiting queue surges.
     standby = models.BooleanField(_("on standby"), default=False)

@@ -20,7 +20,7 @@ from audit.services import audit_record
 from chat.models import AgentPresence, Conversation, ConversationStatus, PresenceState
 from core.errors import ApplicationError, Forbidden
 from core.realtime import publish_on_commit
-from tickets.models import QueueMember
+from tickets.selectors import is_queue_member, queue_member_ids
 
 
 def presence_timeout() -> dt.timedelta:
@@ -43,6 +43,40 @@ def presence_beat(*, agent: Any, state: str = PresenceState.ONLINE) -> AgentPres
     return presence
 
 
+MAX_CAPACITY = 20
+
+
+@transaction.atomic
+def presence_configure(
+    *, presence: AgentPresence, actor: Any, capacity: Any, standby: Any
+) -> AgentPresence:
+    """A supervisor sets an agent's chat capacity and standby duty (audited); a capacity
+    change lets waiting chats be assigned at once."""
+    if isinstance(capacity, bool) or not isinstance(capacity, int):
+        raise ApplicationError(_("Capacity is a whole number."), code="bad_capacity")
+    if not 1 <= capacity <= MAX_CAPACITY:
+        raise ApplicationError(
+            _("Capacity is between 1 and %(n)s chats.") % {"n": MAX_CAPACITY},
+            fields={"capacity": [_("Between 1 and %(n)s.") % {"n": MAX_CAPACITY}]},
+            code="bad_capacity",
+        )
+    locked = AgentPresence.objects.select_for_update().get(pk=presence.pk)
+    changes = {
+        name: value
+        for name, value in (("capacity", capacity), ("standby", bool(standby)))
+        if getattr(locked, name) != value
+    }
+    if not changes:
+        return locked
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=list(changes))
+    audit_record(action="chat.presence_configured", actor=actor, target=locked, changes=changes)
+    if "capacity" in changes:
+        transaction.on_commit(assign_waiting)
+    return locked
+
+
 def presence_sweep(*, now: dt.datetime | None = None) -> int:
     """Write offline for agents whose last heartbeat is older than the timeout."""
     now = now or timezone.now()
@@ -55,9 +89,7 @@ def presence_sweep(*, now: dt.datetime | None = None) -> int:
 
 def _available(queue_id: int, now: dt.datetime) -> list[tuple[int, int, int]]:
     """(active chats, agent id, capacity) of the queue's online members with a free slot."""
-    members = QueueMember.objects.filter(queue_id=queue_id, is_active=True).values_list(
-        "agent_id", flat=True
-    )
+    members = queue_member_ids(queue_id=queue_id, active_only=True)
     online = AgentPresence.objects.filter(
         agent_id__in=members,
         state=PresenceState.ONLINE,
@@ -126,7 +158,7 @@ def conversation_accept(*, conversation: Conversation, agent: Any) -> Conversati
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.status != ConversationStatus.WAITING:
         raise ApplicationError(_("Someone has taken this chat already."), code="taken")
-    if not QueueMember.objects.filter(queue_id=locked.queue_id, agent=agent).exists():
+    if not is_queue_member(queue_id=locked.queue_id, agent=agent):
         raise Forbidden(_("This chat is not in one of your queues."))
     _assign(locked, agent.pk, actor=agent)
     return locked
@@ -138,10 +170,7 @@ def conversation_transfer(*, conversation: Conversation, to_agent: Any, actor: A
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     if locked.status == ConversationStatus.CLOSED:
         raise ApplicationError(_("This conversation is closed."), code="closed")
-    if (
-        not to_agent.is_staff
-        or not QueueMember.objects.filter(queue_id=locked.queue_id, agent=to_agent).exists()
-    ):
+    if not to_agent.is_staff or not is_queue_member(queue_id=locked.queue_id, agent=to_agent):
         raise ApplicationError(_("Transfer to an agent of this chat's queue."), code="bad_agent")
     _assign(locked, to_agent.pk, actor=actor)
     return locked

@@ -21,7 +21,7 @@ from audit.services import audit_record
 from chat import presence
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
 from core.errors import ApplicationError, Forbidden, NotFound
-from tickets.models import QueueMember
+from tickets.selectors import is_queue_member
 from tickets.services import assignment
 
 MAX_BODY = 4000
@@ -40,7 +40,7 @@ def can_join(*, user: Any, conversation: Conversation) -> bool:
         return False
     if conversation.queue.supervisor_id == user.pk:
         return True
-    return QueueMember.objects.filter(queue_id=conversation.queue_id, agent=user).exists()
+    return is_queue_member(queue_id=conversation.queue_id, agent=user)
 
 
 def conversation_for(*, user: Any, pk: int) -> Conversation:

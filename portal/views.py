@@ -386,6 +386,67 @@ def fault_code(request: HttpRequest, code: str) -> HttpResponse:
 # ---------------------------------------------------------------------------------- chat
 
 
+def _chat_start(request: HttpRequest, conversation) -> None:
+    if conversation is not None:
+        return  # one open chat at a time: the page shows it
+    unit_id = request.POST.get("unit", "")
+    units = equipment_selectors.unit_list(user=request.user)
+    unit = units.filter(pk=int(unit_id)).first() if unit_id.isdigit() else None
+    chat_services.conversation_open(customer=request.user, unit=unit)
+
+
+def _chat_rate(request: HttpRequest, conversation) -> None:
+    latest = chat_services.conversation_latest(customer=request.user)
+    if conversation is not None or latest is None:
+        raise ApplicationError(_("Rate the chat once it is closed."))
+    rating = request.POST.get("rating", "")
+    chat_services.conversation_rate(
+        conversation=latest,
+        user=request.user,
+        rating=int(rating) if rating.isdigit() else None,
+        comment=request.POST.get("comment", ""),
+    )
+    messages.success(request, _("Thank you for your rating."))
+
+
+def _chat_send(request: HttpRequest, conversation) -> None:
+    message, _created = chat_services.message_post(
+        conversation=conversation,
+        sender=request.user,
+        body=request.POST.get("body", ""),
+        client_id=request.POST.get("client_id") or f"web-{uuid.uuid4().hex}",
+    )
+    chat_bot.answer(conversation=conversation, text=message.body)
+
+
+def _chat_wait(request: HttpRequest, conversation) -> None:
+    chat_bot.keep_waiting(conversation=conversation)
+
+
+def _chat_callback(request: HttpRequest, conversation) -> None:
+    chat_bot.callback_request(
+        conversation=conversation, user=request.user, phone=request.POST.get("phone", "")
+    )
+
+
+def _chat_to_ticket(request: HttpRequest, conversation) -> None:
+    closed = chat_bot.to_ticket(conversation=conversation, user=request.user)
+    messages.success(request, _("The chat is saved as ticket %(ref)s.") % {"ref": closed.reference})
+
+
+# The chat page's forms: action -> (handler, whether it needs an open chat).
+_CHAT_ACTIONS = {
+    "start": (_chat_start, False),
+    "rate": (_chat_rate, False),
+    "send": (_chat_send, True),
+    "person": (_chat_wait, True),
+    "wait": (_chat_wait, True),
+    "callback": (_chat_callback, True),
+    "to_ticket": (_chat_to_ticket, True),
+    "close": (_chat_to_ticket, True),
+}
+
+
 @customer_required
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -395,52 +456,13 @@ def chat(request: HttpRequest) -> HttpResponse:
     conversation = chat_services.conversation_current(customer=user)
     status = 200
     if request.method == "POST":
-        action = request.POST.get("action", "")
+        handler, needs_chat = _CHAT_ACTIONS.get(request.POST.get("action", ""), (None, False))
         try:
-            if action == "start" and conversation is None:
-                unit_id = request.POST.get("unit", "")
-                unit = (
-                    equipment_selectors.unit_list(user=user).filter(pk=int(unit_id)).first()
-                    if unit_id.isdigit()
-                    else None
-                )
-                conversation = chat_services.conversation_open(customer=user, unit=unit)
-                return redirect("portal:chat")
-            if conversation is None:
-                latest = chat_services.conversation_latest(customer=user)
-                if action == "rate" and latest is not None:
-                    rating = request.POST.get("rating", "")
-                    chat_services.conversation_rate(
-                        conversation=latest,
-                        user=user,
-                        rating=int(rating) if rating.isdigit() else None,
-                        comment=request.POST.get("comment", ""),
-                    )
-                    messages.success(request, _("Thank you for your rating."))
-                    return redirect("portal:chat")
-                raise ApplicationError(_("Start a chat first."))
-            if action == "send":
-                message, _created = chat_services.message_post(
-                    conversation=conversation,
-                    sender=user,
-                    body=request.POST.get("body", ""),
-                    client_id=request.POST.get("client_id") or f"web-{uuid.uuid4().hex}",
-                )
-                chat_bot.answer(conversation=conversation, text=message.body)
-            elif action in ("person", "wait"):
-                chat_bot.keep_waiting(conversation=conversation)
-            elif action == "callback":
-                chat_bot.callback_request(
-                    conversation=conversation, user=user, phone=request.POST.get("phone", "")
-                )
-            elif action in ("to_ticket", "close"):
-                closed = chat_bot.to_ticket(conversation=conversation, user=user)
-                messages.success(
-                    request,
-                    _("The chat is saved as ticket %(ref)s.") % {"ref": closed.reference},
-                )
-            else:
+            if handler is None:
                 raise ApplicationError(_("Unknown action."))
+            if needs_chat and conversation is None:
+                raise ApplicationError(_("Start a chat first."))
+            handler(request, conversation)
             return redirect("portal:chat")
         except ApplicationError as exc:
             messages.error(request, exc.message)

@@ -14,7 +14,16 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.permissions import get_scoped_or_404, is_staff_member, scope_by_organisation
 from core import crypto
-from tickets.models import Attachment, CannedResponse, Message, Status, Survey, Target, Ticket
+from tickets.models import (
+    Attachment,
+    CannedResponse,
+    Message,
+    QueueMember,
+    Status,
+    Survey,
+    Target,
+    Ticket,
+)
 from tickets.services import sla
 
 
@@ -274,3 +283,31 @@ def survey_scores(*, user: Any, since: dt.datetime | None = None) -> dict[str, A
     ]
     total = _score_row(surveys.aggregate(**columns))
     return {"agents": agents, "queues": queues, "total": total}
+
+
+# ---------------------------------------------------------------- queue membership (for chat)
+
+
+def queue_member_ids(*, queue_id: int, active_only: bool = False) -> QuerySet:
+    """The ids of a queue's agents (a subquery: use it inside another filter)."""
+    members = QueueMember.objects.filter(queue_id=queue_id)
+    if active_only:
+        members = members.filter(is_active=True)
+    return members.values_list("agent_id", flat=True)
+
+
+def is_queue_member(*, queue_id: int | None, agent: Any) -> bool:
+    return (
+        queue_id is not None and QueueMember.objects.filter(queue_id=queue_id, agent=agent).exists()
+    )
+
+
+def member_queue_ids(*, agent: Any) -> QuerySet:
+    """The ids of the queues an agent belongs to (a subquery)."""
+    return QueueMember.objects.filter(agent=agent).values("queue_id")
+
+
+def queue_agents(*, queue_id: int | None) -> list[Any]:
+    """A queue's agents, in the order of their membership."""
+    members = QueueMember.objects.filter(queue_id=queue_id).select_related("agent").order_by("pk")
+    return [m.agent for m in members]

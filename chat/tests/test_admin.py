@@ -78,3 +78,34 @@ def test_console_page_keeps_its_query_budget(client, open_chat, queue_setup):
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few)
+
+
+def test_a_supervisor_sets_capacity_and_standby_through_the_audited_service(client, queue_setup):
+    from audit.models import AuditEvent
+    from chat import presence
+    from chat.models import AgentPresence
+
+    _queue, supervisor, agents = queue_setup
+    row = presence.presence_beat(agent=agents[0])
+    url = reverse("admin:chat_agentpresence_change", args=[row.pk])
+    sign_in(client, supervisor)
+    refused = client.post(url, {"capacity": 0, "standby": "on"})
+    assert refused.status_code == 200  # the form again, with the reason
+    assert "greater than or equal to 1" in refused.content.decode()
+    assert AgentPresence.objects.get(pk=row.pk).capacity == 3
+    done = client.post(url, {"capacity": 5, "standby": "on"})
+    assert done.status_code == 302
+    row.refresh_from_db()
+    assert (row.capacity, row.standby) == (5, True)
+    event = AuditEvent.objects.get(action="chat.presence_configured")
+    assert event.changed_fields == ["capacity", "standby"]
+
+
+def test_presence_configure_refuses_bad_capacities(queue_setup):
+    from chat import presence
+    from core.errors import ApplicationError
+
+    row = presence.presence_beat(agent=queue_setup[2][0])
+    for bad in (0, 21, "3", True, None):
+        with pytest.raises(ApplicationError):
+            presence.presence_configure(presence=row, actor=None, capacity=bad, standby=False)

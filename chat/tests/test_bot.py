@@ -119,9 +119,7 @@ async def test_the_bot_keeps_quiet_once_an_agent_took_the_chat_after_the_socket_
     from chat import presence
 
     ws = await join(lonely.customer, lonely.pk)
-    await sync_to_async(presence.conversation_accept)(
-        conversation=lonely, agent=queue_setup[2][0]
-    )
+    await sync_to_async(presence.conversation_accept)(conversation=lonely, agent=queue_setup[2][0])
     await ws.send_json_to({"type": "message", "client_id": "c-1", "body": "Chiller alarm"})
     await until(ws, lambda f: f["type"] == "ack")
     await until(ws, lambda f: f["type"] == "message")

@@ -8,51 +8,17 @@ page is screenshotted into var/browser/chat/. Without Chromium the test skips.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-import pytest
 from django.conf import settings
-from django.db import connections
 
 from chat.tests.servers import daphne_servers
-from testsupport import PASSWORD, add_totp, current_code
+from testsupport import PASSWORD, add_totp, browser_marks, current_code
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path(settings.VAR_DIR) / "browser" / "chat"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-        reason="no Chromium: apt-get install -y chromium (the CI script installs it)",
-    ),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    playwright_sync = pytest.importorskip("playwright.sync_api")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_sync.sync_playwright() as p:
-        executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-        browser = p.chromium.launch(executable_path=executable, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            connections.close_all()
+pytestmark = browser_marks()
 
 
 def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_unit, queue_setup):

@@ -416,9 +416,7 @@ async def test_messages_sent_at_once_are_stored_in_batches_in_order(
         assert await sync_to_async(bodies)(conversation) == [f"m-{n}" for n in range(5)]
 
 
-async def test_a_database_failure_refuses_the_message_with_an_error_not_a_crash(
-    world, monkeypatch
-):
+async def test_a_database_failure_refuses_the_message_with_an_error_not_a_crash(world, monkeypatch):
     from django.db import OperationalError
 
     def down(posts):

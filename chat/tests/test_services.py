@@ -129,9 +129,7 @@ def test_a_batch_costs_the_same_statements_for_2_or_40_messages(
     for _ in range(3):
         c = make_customer()
         people.append(c)
-        conversations.append(
-            services.conversation_open(customer=c, unit=make_unit(c.organisation))
-        )
+        conversations.append(services.conversation_open(customer=c, unit=make_unit(c.organisation)))
 
     def batch(n: int, tag: str) -> list:
         return [

@@ -8,37 +8,18 @@ var/browser/<language>/ (the paths are printed). Without Chromium the tests skip
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
-from testsupport import PASSWORD, add_totp, current_code
+from testsupport import PASSWORD, add_totp, browser_marks, current_code
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path(settings.VAR_DIR) / "browser"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-        reason="no Chromium: apt-get install -y chromium (the CI script installs it)",
-    ),
-]
+pytestmark = browser_marks()
 
 TEXT = {
     "en": {
@@ -58,24 +39,6 @@ TEXT = {
         "rated": "感谢您的评分。",
     },
 }
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    playwright_sync = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous and on their own connection, so Django's async guard does not apply.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_sync.sync_playwright() as p:
-        executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-        browser = p.chromium.launch(executable_path=executable, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # The test's own queries ran while Playwright's loop was current, which gives them
-            # a connection of their own: close it, or the test database cannot be dropped.
-            connections.close_all()
 
 
 class Shots:
