@@ -50,8 +50,7 @@ lint: $(VENV)/.installed-dev
 # Browser tests run in a pytest process of their own: Playwright's sync API leaves state behind
 # that makes later async tests on the Redis channel layer hang (see DEVELOPERS.md).
 test: lint
-	DEBUG=$${DEBUG-1} $(BIN)/pytest -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
-	DEBUG=$${DEBUG-1} $(BIN)/pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	DEBUG=$${DEBUG-1} $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	DEBUG=$${DEBUG-1} $(PY) -m bench $(BENCH_ARGS)

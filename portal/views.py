@@ -455,6 +455,9 @@ def chat(request: HttpRequest) -> HttpResponse:
     user = request.user
     conversation = chat_services.conversation_current(customer=user)
     status = 200
+    # ?embed=1: the same page without the portal around it, for the floating panel.
+    embed = request.GET.get("embed") == "1"
+    here = reverse("portal:chat") + ("?embed=1" if embed else "")
     if request.method == "POST":
         handler, needs_chat = _CHAT_ACTIONS.get(request.POST.get("action", ""), (None, False))
         try:
@@ -463,13 +466,13 @@ def chat(request: HttpRequest) -> HttpResponse:
             if needs_chat and conversation is None:
                 raise ApplicationError(_("Start a chat first."))
             handler(request, conversation)
-            return redirect("portal:chat")
+            return redirect(here)
         except ApplicationError as exc:
             messages.error(request, exc.message)
             status = 400
     latest = conversation or chat_services.conversation_latest(customer=user)
     rate = latest is not None and latest.status == "closed" and latest.rated_at is None
-    return _render(
+    response = _render(
         request,
         "portal/chat.html",
         {
@@ -479,6 +482,11 @@ def chat(request: HttpRequest) -> HttpResponse:
             else [],
             "rate_conversation": latest if rate else None,
             "units": equipment_selectors.unit_list(user=user).order_by("serial_number"),
+            "base_template": "portal/embed.html" if embed else "portal/base.html",
         },
         status=status,
     )
+    if embed:  # framed by the portal's own pages only
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        response._csp_replace = {"frame-ancestors": ["'self'"]}
+    return response

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.urls import reverse
 
 from chat.tests.servers import daphne_servers
 from testsupport import PASSWORD, add_totp, browser_marks, current_code
@@ -115,6 +116,29 @@ def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_uni
         shot(console, "agent-sees-photo")
         assert [m.seq for m in conversation.messages.order_by("seq")] == [1, 2, 3]
         assert conversation.attachments.get().message.seq == 3
+        # On a desktop, "Chat with us" opens the same chat in a floating panel over the page.
+        desktop = browser.new_context(viewport={"width": 1280, "height": 800})
+        wide = desktop.new_page()
+        watch(wide)
+        wide.goto(f"{base}/accounts/login/")
+        wide.fill("#id_email", customer.email)
+        wide.fill("#id_password", PASSWORD)
+        with wide.expect_navigation():
+            wide.locator("main form button[type=submit]").click()
+        home = f"{base}{reverse('portal:home')}"
+        wide.goto(home)
+        wide.locator("#chat-launcher").click()
+        framed = wide.frame_locator("#chat-panel iframe")
+        framed.locator("#chat-log li", has_text="coolant level").wait_for(timeout=10000)
+        framed.locator("#chat-body").fill("Coolant topped up, the alarm is gone")
+        framed.locator("#chat-form button[type=submit]").click()
+        framed.locator("#chat-log li.mine[data-seq='4']").wait_for(timeout=10000)
+        console.locator("#chat-log li", has_text="alarm is gone").wait_for(timeout=10000)
+        assert wide.url == home  # the customer never left the page
+        shot(wide, "customer-widget-panel")
+        wide.locator(".chat-panel-close").click()
+        assert wide.locator("#chat-panel").is_hidden()
         assert not [e for e in errors if "favicon" not in e], errors
+        desktop.close()
         phone.close()
         desk.close()

@@ -63,3 +63,25 @@ def test_the_chat_page_keeps_its_query_budget(portal, customer, make_unit, queue
 def test_the_chat_launcher_is_on_every_portal_page(portal):
     for name in ("portal:home", "portal:tickets", "portal:machines", "portal:kb"):
         assert 'class="chat-launcher' in portal.get(reverse(name)).content.decode()
+
+
+def test_the_widget_panel_frames_the_chat_page_alone_and_only_on_this_site(
+    portal, customer, make_unit, queue_setup
+):
+    url = reverse("portal:chat")
+    home = portal.get(reverse("portal:home")).content.decode()
+    assert f'data-embed="{url}?embed=1"' in home and "portal/widget.js" in home
+    framed = portal.get(url + "?embed=1")
+    body = framed.content.decode()
+    assert framed.status_code == 200
+    assert framed["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in framed["Content-Security-Policy"]
+    assert 'class="embedded"' in body and "portal-nav" not in body and "Start a chat" in body
+    # Forms in the frame stay in the frame: a post comes back to the framed page.
+    unit = make_unit(customer.organisation)
+    started = portal.post(url + "?embed=1", {"action": "start", "unit": unit.pk})
+    assert started.status_code == 302 and started["Location"] == url + "?embed=1"
+    # The full page still refuses to be framed.
+    page = portal.get(url)
+    assert page["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]

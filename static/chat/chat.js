@@ -16,7 +16,8 @@
   var texts = {
     sending: root.getAttribute("data-texts-sending") || "sending…",
     offline: root.getAttribute("data-texts-offline") || "Reconnecting…",
-    typing: root.getAttribute("data-texts-typing") || "typing…"
+    typing: root.getAttribute("data-texts-typing") || "typing…",
+    you: root.getAttribute("data-texts-you")  // the customer's page says "You", as on reload
   };
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/chat/" + id + "/";
   var lastSeq = 0;
@@ -95,7 +96,7 @@
     }
     var li = existing || item(frame, frame.bot ? "bot" : (mine(frame) ? "mine" : "agent"));
     li.classList.remove("pending");
-    if (existing) { existing.querySelector(".who").textContent = frame.sender || ""; }
+    if (existing) { existing.querySelector(".who").textContent = texts.you || frame.sender || ""; }
     li.setAttribute("data-seq", frame.seq);
     li.setAttribute("data-client-id", frame.client_id);
     if (!existing) { log.appendChild(li); }
