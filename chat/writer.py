@@ -77,7 +77,7 @@ class Writer:
                     marks, self._delivered = sorted(self._delivered), set()
                     try:
                         await database_sync_to_async(services.messages_delivered)(marks)
-                    except DatabaseError:
+                    except Exception:
                         # Only a delivery time is lost; the messages are stored and shown.
                         logger.exception("chat: %d delivery marks not written", len(marks))
         finally:
@@ -94,6 +94,13 @@ class Writer:
                 _("The message could not be stored; it will be sent again."), code="unavailable"
             )
             outcomes = [(failed, {})] * len(batch)
+        except Exception as exc:
+            # A fault of the code, not of the database: every waiting consumer fails with it
+            # (its socket closes with 1011 and the error is logged) instead of waiting forever.
+            for _post, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
         for (_post, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # its consumer may have gone meanwhile
                 future.set_result(outcome)

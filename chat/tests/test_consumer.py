@@ -432,3 +432,24 @@ async def test_a_database_failure_refuses_the_message_with_an_error_not_a_crash(
     await customer.send_json_to({"type": "message", "client_id": "c-1", "body": "Help"})
     assert (await frames_until(customer, "ack"))[-1]["seq"] == 1
     await customer.disconnect()
+
+
+async def test_a_fault_in_storing_fails_the_socket_instead_of_leaving_it_waiting(
+    world, monkeypatch
+):
+    """A bug (not a database error) in the batch: the consumer gets it, the socket closes with
+    1011, and the writer goes on storing for the others."""
+
+    def broken(posts):
+        raise TypeError("a bug")
+
+    customer = await joined(world["customer"], world["conversation"].pk)
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "messages_post_many", broken)
+        await customer.send_json_to({"type": "message", "client_id": "c-1", "body": "Help"})
+        with pytest.raises(TypeError):
+            await customer.receive_output(timeout=3)
+    again = await joined(world["customer"], world["conversation"].pk)
+    await again.send_json_to({"type": "message", "client_id": "c-1", "body": "Help"})
+    assert (await frames_until(again, "ack"))[-1]["seq"] == 1
+    await again.disconnect()
