@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "tickets",
     "knowledge",
     "chat",
+    "status",
     "portal",
 ]
 

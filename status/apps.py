@@ -1,0 +1,21 @@
+"""App configuration for service status: components, incidents, severities and playbooks."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StatusConfig(AppConfig):
+    name = "status"
+    verbose_name = _("Service status")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from accounts import demo
+        from status.demo import seed
+        from status.reference import ensure_on_migrate
+
+        demo.register_seeder(seed)
+        # The severity grades exist in every desk (and again after a test flush).
+        post_migrate.connect(ensure_on_migrate, sender=self, dispatch_uid="status-severities")

@@ -1,0 +1,334 @@
+"""Service status: components and their history, incidents with severity grades and playbooks.
+
+A component's status is derived: the worst impact of the published, unresolved incidents that
+touch it (and, later, a maintenance window), or operational. Every change is kept in
+ComponentStatusChange (from, to, when, who or what, why): the status page's uptime bars are
+computed from that history.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+
+def localized(obj, field: str) -> str:
+    """The Chinese text for a Chinese reader when there is one, else the English."""
+    if translation.get_language() and translation.get_language().startswith("zh"):
+        return getattr(obj, f"{field}_zh") or getattr(obj, f"{field}_en")
+    return getattr(obj, f"{field}_en") or getattr(obj, f"{field}_zh")
+
+
+class ComponentStatus(models.TextChoices):
+    # In order of gravity: the worst one wins when several incidents touch a component.
+    OPERATIONAL = "operational", _("Operational")
+    MAINTENANCE = "maintenance", _("Under maintenance")
+    DEGRADED = "degraded", _("Degraded performance")
+    PARTIAL_OUTAGE = "partial_outage", _("Partial outage")
+    MAJOR_OUTAGE = "major_outage", _("Major outage")
+
+
+GRAVITY = {s: n for n, s in enumerate(ComponentStatus.values)}
+
+
+class ComponentKind(models.TextChoices):
+    HOTLINE = "hotline", _("Hotline")
+    CHAT = "chat", _("Online chat")
+    EMAIL = "email", _("Email")
+    PORTAL = "portal", _("Customer portal")
+    PARTNER_API = "partner_api", _("Partner API")
+    SERVICE_CENTRE = "service_centre", _("Service centre")
+    OTHER = "other", _("Other")
+
+
+class ComponentGroup(models.Model):
+    key = models.SlugField(max_length=50, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "key"]
+        verbose_name = _("component group")
+        verbose_name_plural = _("component groups")
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    @property
+    def name(self) -> str:
+        return localized(self, "name")
+
+
+class Component(models.Model):
+    """A way customers reach the desk: a regional hotline, the chat, email, the portal ..."""
+
+    group = models.ForeignKey(
+        ComponentGroup,
+        verbose_name=_("group"),
+        on_delete=models.PROTECT,
+        related_name="components",
+    )
+    key = models.SlugField(max_length=50, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=ComponentKind.choices)
+    # A regional hotline or service centre; empty for nationwide ones (chat, portal ...).
+    region = models.ForeignKey(
+        "accounts.Region",
+        verbose_name=_("region"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="components",
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=ComponentStatus.choices,
+        default=ComponentStatus.OPERATIONAL,
+        editable=False,
+    )
+    status_since = models.DateTimeField(_("status since"), default=timezone.now, editable=False)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_public = models.BooleanField(_("shown on the status page"), default=True)
+
+    class Meta:
+        ordering = ["group__position", "position", "key"]
+        verbose_name = _("component")
+        verbose_name_plural = _("components")
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    @property
+    def name(self) -> str:
+        return localized(self, "name")
+
+
+class ComponentStatusChange(models.Model):
+    """One change of a component's status: the history the uptime bars are computed from."""
+
+    component = models.ForeignKey(
+        Component, on_delete=models.CASCADE, related_name="status_changes"
+    )
+    from_status = models.CharField(max_length=16, choices=ComponentStatus.choices)
+    to_status = models.CharField(max_length=16, choices=ComponentStatus.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Who or what: "user:12", "system:alertmanager", "system:maintenance" (audit's actor refs).
+    changed_by = models.CharField(max_length=64)
+    reason = models.CharField(max_length=300, blank=True)
+    incident = models.ForeignKey(
+        "Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["component", "at", "pk"]
+        verbose_name = _("component status change")
+        verbose_name_plural = _("component status changes")
+        indexes = [models.Index(fields=["component", "at"], name="status_change_comp_at")]
+
+    def __str__(self) -> str:
+        return f"{self.component_id}: {self.from_status} -> {self.to_status}"
+
+
+class Severity(models.Model):
+    """A severity grade, defined as data: SEV1 nationwide hotline down ... SEV4 minor."""
+
+    key = models.SlugField(max_length=16, unique=True)
+    rank = models.PositiveSmallIntegerField(
+        _("rank"), unique=True, help_text=_("1 is the gravest.")
+    )
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    description = models.TextField(_("when to use it"), blank=True)
+    update_every_minutes = models.PositiveSmallIntegerField(
+        _("update customers every (minutes)"), default=30
+    )
+    requires_postmortem = models.BooleanField(_("needs a postmortem before closing"))
+
+    class Meta:
+        ordering = ["rank"]
+        verbose_name = _("severity")
+        verbose_name_plural = _("severities")
+
+    def __str__(self) -> str:
+        return f"{self.key.upper()} {self.name_en}"
+
+    @property
+    def name(self) -> str:
+        return localized(self, "name")
+
+
+class StepKind(models.TextChoices):
+    PAGE = "page", _("Page someone")
+    BACKUP = "backup", _("Bring in a backup line or router")
+    CHANNEL = "channel", _("Open a channel")
+    COMMUNICATE = "communicate", _("Tell customers")
+    OTHER = "other", _("Other")
+
+
+class PlaybookStep(models.Model):
+    """One step of a severity's response playbook; copied onto each incident as a task."""
+
+    severity = models.ForeignKey(Severity, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    kind = models.CharField(_("kind"), max_length=16, choices=StepKind.choices)
+    text = models.CharField(_("step"), max_length=300)
+
+    class Meta:
+        ordering = ["severity", "position", "pk"]
+        verbose_name = _("playbook step")
+        verbose_name_plural = _("playbook steps")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class IncidentState(models.TextChoices):
+    INVESTIGATING = "investigating", _("Investigating")
+    IDENTIFIED = "identified", _("Identified")
+    MONITORING = "monitoring", _("Monitoring")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Incident(models.Model):
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    title_zh = models.CharField(_("title (Chinese)"), max_length=200)
+    severity = models.ForeignKey(
+        Severity, verbose_name=_("severity"), on_delete=models.PROTECT, related_name="incidents"
+    )
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=IncidentState.choices,
+        default=IncidentState.INVESTIGATING,
+    )
+    components = models.ManyToManyField(
+        Component, through="IncidentComponent", related_name="incidents"
+    )
+    cause_en = models.TextField(_("cause (English)"), blank=True)
+    cause_zh = models.TextField(_("cause (Chinese)"), blank=True)
+    expected_recovery = models.DateTimeField(_("expected recovery"), null=True, blank=True)
+    # A draft (e.g. opened by an alert) changes nothing public until a supervisor publishes it.
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    postmortem = models.TextField(_("postmortem"), blank=True)
+    created_by = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+        indexes = [models.Index(fields=["state", "published_at"], name="status_incident_state")]
+
+    def __str__(self) -> str:
+        return self.title_en
+
+    @property
+    def title(self) -> str:
+        return localized(self, "title")
+
+    @property
+    def cause(self) -> str:
+        return localized(self, "cause")
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state != IncidentState.RESOLVED
+
+
+class IncidentComponent(models.Model):
+    """A component an incident touches, and how badly."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="impacts")
+    component = models.ForeignKey(Component, on_delete=models.PROTECT, related_name="impacts")
+    impact = models.CharField(
+        _("impact"),
+        max_length=16,
+        choices=[c for c in ComponentStatus.choices if c[0] != ComponentStatus.OPERATIONAL],
+    )
+
+    class Meta:
+        verbose_name = _("affected component")
+        verbose_name_plural = _("affected components")
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "component"], name="status_impact_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component_id}: {self.impact}"
+
+
+class IncidentUpdate(models.Model):
+    """A public, timestamped update in English and Chinese."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
+    state = models.CharField(_("state"), max_length=16, choices=IncidentState.choices)
+    body_en = models.TextField(_("update (English)"))
+    body_zh = models.TextField(_("update (Chinese)"))
+    at = models.DateTimeField(default=timezone.now)
+    author = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["incident", "-at", "-pk"]
+        verbose_name = _("incident update")
+        verbose_name_plural = _("incident updates")
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.state} {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def body(self) -> str:
+        return localized(self, "body")
+
+
+class IncidentNote(models.Model):
+    """An internal note: never shown to customers."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(_("note"))
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["incident", "at", "pk"]
+        verbose_name = _("internal note")
+        verbose_name_plural = _("internal notes")
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on incident {self.incident_id}"
+
+
+class IncidentTask(models.Model):
+    """A playbook step copied onto an incident, ticked off by an agent."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="tasks")
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=StepKind.choices)
+    text = models.CharField(max_length=300)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["incident", "position", "pk"]
+        verbose_name = _("incident task")
+        verbose_name_plural = _("incident tasks")
+
+    def __str__(self) -> str:
+        return self.text

@@ -1,0 +1,372 @@
+"""Every write of the status app: incidents through their lifecycle, and component statuses.
+
+A component's status is never set by hand in isolation: it follows from the published,
+unresolved incidents that touch it (the worst impact wins) or is operational. Each change is
+recorded in the component's history with who or what changed it and why, and audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.services import actor_ref_for, audit_record
+from core.errors import ApplicationError
+from status.models import (
+    GRAVITY,
+    Component,
+    ComponentStatus,
+    ComponentStatusChange,
+    Incident,
+    IncidentComponent,
+    IncidentNote,
+    IncidentState,
+    IncidentTask,
+    IncidentUpdate,
+    Severity,
+)
+
+MAX_TITLE = 200
+MAX_BODY = 5000
+# The lifecycle only moves forward; "resolved" is the end (closing needs a postmortem for
+# the severities that ask for one).
+ORDER = [
+    IncidentState.INVESTIGATING,
+    IncidentState.IDENTIFIED,
+    IncidentState.MONITORING,
+    IncidentState.RESOLVED,
+]
+
+
+def _text(value: Any, field: str, label: str, *, limit: int, required: bool = True) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if required and not text:
+        raise ApplicationError(
+            _("%(label)s is required.") % {"label": label},
+            fields={field: [_("This field is required.")]},
+        )
+    if len(text) > limit:
+        raise ApplicationError(
+            _("%(label)s has at most %(n)s characters.") % {"label": label, "n": limit},
+            fields={field: [_("At most %(n)s characters.") % {"n": limit}]},
+        )
+    return text
+
+
+def _impacts(components: Any) -> list[tuple[Component, str]]:
+    """[(component, impact)] from a mapping or pairs; every impact a non-operational status."""
+    pairs = list(components.items() if isinstance(components, dict) else components or [])
+    if not pairs:
+        raise ApplicationError(
+            _("Choose at least one affected component."),
+            fields={"components": [_("Choose at least one affected component.")]},
+        )
+    allowed = set(ComponentStatus.values) - {ComponentStatus.OPERATIONAL}
+    seen: dict[int, tuple[Component, str]] = {}
+    for component, impact in pairs:
+        if not isinstance(component, Component) or impact not in allowed:
+            raise ApplicationError(
+                _("Each affected component needs an impact: degraded, partial or major outage."),
+                fields={"components": [_("Choose an impact for each component.")]},
+            )
+        seen[component.pk] = (component, impact)
+    return list(seen.values())
+
+
+def _actor_ref(actor: Any) -> str:
+    """A user or a system reference such as "system:alertmanager" (audit's actor refs)."""
+    return actor_ref_for(actor)
+
+
+# ------------------------------------------------------------------------- component status
+
+
+def components_refresh(
+    *, components: Iterable[Component], actor: Any, reason: str, incident: Incident | None = None
+) -> list[ComponentStatusChange]:
+    """Set each component to the worst impact of the published, unresolved incidents on it.
+
+    Writes a history row and an audit event for each component whose status changes.
+    """
+    components = list(components)
+    if not components:
+        return []
+    worst: dict[int, str] = {}
+    for row in IncidentComponent.objects.filter(
+        component__in=components,
+        incident__published_at__isnull=False,
+        incident__resolved_at__isnull=True,
+    ).values("component_id", "impact"):
+        current = worst.get(row["component_id"], ComponentStatus.OPERATIONAL)
+        if GRAVITY[row["impact"]] > GRAVITY[current]:
+            worst[row["component_id"]] = row["impact"]
+    now = timezone.now()
+    changes = []
+    locked = Component.objects.select_for_update().filter(pk__in=[c.pk for c in components])
+    for component in locked.order_by("pk"):
+        wanted = worst.get(component.pk, ComponentStatus.OPERATIONAL)
+        if component.status == wanted:
+            continue
+        changes.append(
+            ComponentStatusChange(
+                component=component,
+                from_status=component.status,
+                to_status=wanted,
+                at=now,
+                changed_by=_actor_ref(actor),
+                reason=reason[:300],
+                incident=incident,
+            )
+        )
+        Component.objects.filter(pk=component.pk).update(status=wanted, status_since=now)
+        audit_record(
+            action="status.component_changed",
+            actor=actor,
+            target=component,
+            data={
+                "from": component.status,
+                "to": wanted,
+                "incident": incident.pk if incident else None,
+            },
+        )
+    ComponentStatusChange.objects.bulk_create(changes)
+    return changes
+
+
+# ------------------------------------------------------------------------------- incidents
+
+
+@transaction.atomic
+def incident_open(
+    *,
+    actor: Any,
+    severity: Severity,
+    title_en: Any,
+    title_zh: Any,
+    components: Any,
+    body_en: Any,
+    body_zh: Any,
+    cause_en: Any = "",
+    cause_zh: Any = "",
+    expected_recovery: dt.datetime | None = None,
+    publish: bool = True,
+    started_at: dt.datetime | None = None,
+) -> Incident:
+    """Open an incident: its playbook is copied as tasks, and if published at once its
+    components change status and its first update is public.
+
+    A draft (publish=False, e.g. from an alert rule) changes nothing public until
+    incident_publish.
+    """
+    if not isinstance(severity, Severity):
+        raise ApplicationError(
+            _("Choose a severity."), fields={"severity": [_("Choose a severity.")]}
+        )
+    impacts = _impacts(components)
+    now = timezone.now()
+    incident = Incident.objects.create(
+        title_en=_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
+        title_zh=_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
+        severity=severity,
+        cause_en=_text(cause_en, "cause_en", _("The cause"), limit=MAX_BODY, required=False),
+        cause_zh=_text(cause_zh, "cause_zh", _("The cause"), limit=MAX_BODY, required=False),
+        expected_recovery=expected_recovery,
+        started_at=started_at or now,
+        published_at=now if publish else None,
+        created_by=_actor_ref(actor),
+        created_at=now,
+    )
+    IncidentComponent.objects.bulk_create(
+        [IncidentComponent(incident=incident, component=c, impact=i) for c, i in impacts]
+    )
+    IncidentTask.objects.bulk_create(
+        [
+            IncidentTask(incident=incident, position=s.position, kind=s.kind, text=s.text)
+            for s in severity.steps.all()
+        ]
+    )
+    IncidentUpdate.objects.create(
+        incident=incident,
+        state=incident.state,
+        body_en=_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
+        body_zh=_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
+        at=now,
+        author=_actor_ref(actor),
+    )
+    audit_record(
+        action="status.incident_opened",
+        actor=actor,
+        target=incident,
+        data={
+            "severity": severity.key,
+            "components": [c.pk for c, _i in impacts],
+            "published": publish,
+        },
+    )
+    if publish:
+        components_refresh(
+            components=[c for c, _i in impacts],
+            actor=actor,
+            reason=f"incident {incident.pk} opened",
+            incident=incident,
+        )
+    return incident
+
+
+@transaction.atomic
+def incident_publish(*, incident: Incident, actor: Any) -> Incident:
+    """Publish a draft: its components change status and its updates become public."""
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.published_at is not None:
+        return locked
+    if locked.resolved_at is not None:
+        raise ApplicationError(_("A resolved draft is not published."), code="resolved")
+    locked.published_at = timezone.now()
+    locked.save(update_fields=["published_at"])
+    audit_record(action="status.incident_published", actor=actor, target=locked)
+    components_refresh(
+        components=list(locked.components.all()),
+        actor=actor,
+        reason=f"incident {locked.pk} published",
+        incident=locked,
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_update(
+    *,
+    incident: Incident,
+    actor: Any,
+    state: Any,
+    body_en: Any,
+    body_zh: Any,
+    cause_en: Any = None,
+    cause_zh: Any = None,
+    expected_recovery: dt.datetime | str | None = "keep",
+) -> IncidentUpdate:
+    """Post a public update, moving the lifecycle forward (or keeping its state).
+
+    Resolving restores the incident's components (unless another incident still touches
+    them). The cause and the expected recovery change only when given.
+    """
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.state == IncidentState.RESOLVED:
+        raise ApplicationError(_("This incident is resolved."), code="resolved")
+    if state not in IncidentState.values:
+        raise ApplicationError(
+            _("Choose a state."), fields={"state": [_("Choose a state.")]}, code="bad_state"
+        )
+    if ORDER.index(state) < ORDER.index(locked.state):
+        raise ApplicationError(
+            _("An incident moves forward: it is %(state)s already.")
+            % {"state": IncidentState(locked.state).label},
+            fields={"state": [_("Choose this state or a later one.")]},
+            code="backwards",
+        )
+    now = timezone.now()
+    update = IncidentUpdate.objects.create(
+        incident=locked,
+        state=state,
+        body_en=_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
+        body_zh=_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
+        at=now,
+        author=_actor_ref(actor),
+    )
+    changed = ["state"]
+    if cause_en is not None:
+        locked.cause_en = _text(
+            cause_en, "cause_en", _("The cause"), limit=MAX_BODY, required=False
+        )
+        changed.append("cause_en")
+    if cause_zh is not None:
+        locked.cause_zh = _text(
+            cause_zh, "cause_zh", _("The cause"), limit=MAX_BODY, required=False
+        )
+        changed.append("cause_zh")
+    if expected_recovery != "keep":
+        locked.expected_recovery = expected_recovery
+        changed.append("expected_recovery")
+    previous, locked.state = locked.state, state
+    if state == IncidentState.RESOLVED:
+        locked.resolved_at = now
+        changed.append("resolved_at")
+    locked.save(update_fields=changed)
+    audit_record(
+        action="status.incident_updated",
+        actor=actor,
+        target=locked,
+        data={"from": previous, "to": state, "update": update.pk},
+    )
+    if state == IncidentState.RESOLVED and locked.published_at is not None:
+        components_refresh(
+            components=list(locked.components.all()),
+            actor=actor,
+            reason=f"incident {locked.pk} resolved",
+            incident=locked,
+        )
+    return update
+
+
+@transaction.atomic
+def incident_postmortem(*, incident: Incident, actor: Any, text: Any) -> Incident:
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked.postmortem = _text(text, "postmortem", _("The postmortem"), limit=20000)
+    locked.save(update_fields=["postmortem"])
+    audit_record(action="status.postmortem_written", actor=actor, target=locked)
+    return locked
+
+
+@transaction.atomic
+def incident_close(*, incident: Incident, actor: Any) -> Incident:
+    """Close a resolved incident; the severities that ask for one need a postmortem first."""
+    locked = Incident.objects.select_for_update().select_related("severity").get(pk=incident.pk)
+    if locked.closed_at is not None:
+        return locked
+    if locked.state != IncidentState.RESOLVED:
+        raise ApplicationError(_("Resolve the incident before closing it."), code="not_resolved")
+    if locked.severity.requires_postmortem and not locked.postmortem.strip():
+        raise ApplicationError(
+            _("A %(severity)s incident needs a postmortem before it closes.")
+            % {"severity": locked.severity.key.upper()},
+            fields={"postmortem": [_("Write the postmortem first.")]},
+            code="postmortem_required",
+        )
+    locked.closed_at = timezone.now()
+    locked.save(update_fields=["closed_at"])
+    audit_record(action="status.incident_closed", actor=actor, target=locked)
+    return locked
+
+
+@transaction.atomic
+def incident_task_set(*, task: IncidentTask, actor: Any, done: bool) -> IncidentTask:
+    """Tick (or untick) a playbook task on an incident."""
+    locked = IncidentTask.objects.select_for_update().get(pk=task.pk)
+    if bool(locked.done_at) == bool(done):
+        return locked
+    locked.done_at, locked.done_by = (timezone.now(), actor) if done else (None, None)
+    locked.save(update_fields=["done_at", "done_by"])
+    audit_record(
+        action="status.task_done" if done else "status.task_reopened",
+        actor=actor,
+        target=locked.incident,
+        data={"task": locked.pk},
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_note_add(*, incident: Incident, actor: Any, body: Any) -> IncidentNote:
+    """An internal note (never public)."""
+    note = IncidentNote.objects.create(
+        incident=incident,
+        author=actor,
+        body=_text(body, "body", _("The note"), limit=MAX_BODY),
+    )
+    audit_record(action="status.note_added", actor=actor, target=incident, data={"note": note.pk})
+    return note
