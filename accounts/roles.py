@@ -34,6 +34,9 @@ _KNOWLEDGE = [
 ]
 # Agents and supervisors answer chats in the console (scoped to their queues there).
 _CHAT = ["chat.view_conversation", "chat.change_conversation"]
+# Agents work incidents (updates, playbook tasks, notes); supervisors also declare, publish and
+# close them and keep the components and the severity playbooks.
+_STATUS_DESK = ["status.view_incident", "status.change_incident", "status.view_component"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT: [
@@ -43,6 +46,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_TICKET_DESK,
         *_KNOWLEDGE,
         *_CHAT,
+        *_STATUS_DESK,
     ],
     SUPERVISOR: [
         "accounts.view_organisation",
@@ -75,6 +79,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_CHAT,
         "chat.view_agentpresence",
         "chat.change_agentpresence",
+        *_STATUS_DESK,
+        "status.add_incident",
+        "status.manage_incident",
+        "status.add_component",
+        "status.change_component",
+        "status.view_componentgroup",
+        "status.add_componentgroup",
+        "status.change_componentgroup",
+        "status.view_severity",
+        "status.change_severity",
+        "status.view_playbookstep",
+        "status.add_playbookstep",
+        "status.change_playbookstep",
+        "status.delete_playbookstep",
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

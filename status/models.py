@@ -225,6 +225,7 @@ class Incident(models.Model):
         ordering = ["-started_at", "-pk"]
         verbose_name = _("incident")
         verbose_name_plural = _("incidents")
+        permissions = [("manage_incident", _("Can declare, publish and close incidents"))]
         indexes = [models.Index(fields=["state", "published_at"], name="status_incident_state")]
 
     def __str__(self) -> str:

@@ -1,0 +1,289 @@
+"""Status screens: components, severities with their playbooks, and the incident desk.
+
+Declaring an incident (the add form) and publishing, closing or writing its postmortem need
+the supervisors' "manage incidents" permission; agents with change permission post updates,
+tick the playbook tasks and add internal notes. Every write goes through status.services.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.admin import NoAdminLogMixin
+from core.errors import ApplicationError
+from status import services
+from status.models import (
+    Component,
+    ComponentGroup,
+    ComponentStatus,
+    ComponentStatusChange,
+    Incident,
+    IncidentState,
+    PlaybookStep,
+    Severity,
+)
+
+MANAGE = "status.manage_incident"
+IMPACTS = [c for c in ComponentStatus.choices if c[0] != ComponentStatus.OPERATIONAL]
+
+
+@admin.register(ComponentGroup)
+class ComponentGroupAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["name_en", "name_zh", "key", "position"]
+    list_editable = ["position"]
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = ComponentStatusChange
+    fields = ["at", "from_status", "to_status", "changed_by", "reason", "incident"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-pk"]
+    max_num = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("incident")
+
+
+@admin.register(Component)
+class ComponentAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["name_en", "name_zh", "group", "kind", "region", "status", "status_since"]
+    list_filter = ["status", "kind", "group", "region"]
+    list_select_related = ["group", "region"]
+    search_fields = ["name_en", "name_zh", "key"]
+    readonly_fields = ["status", "status_since"]
+    inlines = [StatusChangeInline]
+
+
+class PlaybookStepInline(admin.TabularInline):
+    model = PlaybookStep
+    fields = ["position", "kind", "text"]
+    extra = 1
+
+
+@admin.register(Severity)
+class SeverityAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = [
+        "key",
+        "rank",
+        "name_en",
+        "name_zh",
+        "update_every_minutes",
+        "requires_postmortem",
+    ]
+    inlines = [PlaybookStepInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # incidents keep their grade
+
+
+class IncidentOpenForm(forms.Form):
+    severity = forms.ModelChoiceField(
+        label=gettext_lazy("Severity"), queryset=Severity.objects.order_by("rank")
+    )
+    title_en = forms.CharField(label=gettext_lazy("Title (English)"), max_length=200)
+    title_zh = forms.CharField(label=gettext_lazy("Title (Chinese)"), max_length=200)
+    components = forms.ModelMultipleChoiceField(
+        label=gettext_lazy("Affected components"),
+        queryset=Component.objects.select_related("group"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    impact = forms.ChoiceField(label=gettext_lazy("Impact"), choices=IMPACTS)
+    body_en = forms.CharField(
+        label=gettext_lazy("First update (English)"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    body_zh = forms.CharField(
+        label=gettext_lazy("First update (Chinese)"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    cause_en = forms.CharField(
+        label=gettext_lazy("Cause (English)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    cause_zh = forms.CharField(
+        label=gettext_lazy("Cause (Chinese)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    expected_recovery = forms.DateTimeField(
+        label=gettext_lazy("Expected recovery"),
+        required=False,
+        help_text=gettext_lazy("e.g. 2026-11-25 18:30 (your time zone)"),
+    )
+    publish = forms.BooleanField(
+        label=gettext_lazy("Publish now (status page and banners)"), required=False, initial=True
+    )
+
+
+class IncidentUpdateForm(forms.Form):
+    state = forms.ChoiceField(label=gettext_lazy("State"), choices=IncidentState.choices)
+    body_en = forms.CharField(
+        label=gettext_lazy("Update (English)"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    body_zh = forms.CharField(
+        label=gettext_lazy("Update (Chinese)"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    cause_en = forms.CharField(
+        label=gettext_lazy("Cause (English)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    cause_zh = forms.CharField(
+        label=gettext_lazy("Cause (Chinese)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    expected_recovery = forms.DateTimeField(label=gettext_lazy("Expected recovery"), required=False)
+
+
+def _form_errors(form: forms.Form, exc: ApplicationError) -> None:
+    for name, errors in (exc.fields or {}).items():
+        for error in errors:
+            form.add_error(name if name in form.fields else None, error)
+    if not exc.fields:
+        form.add_error(None, exc.message)
+
+
+@admin.register(Incident)
+class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["title_en", "severity", "state", "published", "started_at", "resolved_at"]
+    list_filter = ["state", "severity"]
+    list_select_related = ["severity"]
+    search_fields = ["title_en", "title_zh"]
+    date_hierarchy = "started_at"
+    change_form_template = "admin/status/incident/desk.html"
+
+    @admin.display(description=gettext_lazy("published"), boolean=True)
+    def published(self, obj):
+        return obj.published_at is not None
+
+    def has_add_permission(self, request):
+        return request.user.has_perm(MANAGE)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # incidents are the record
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise Http404
+        form = IncidentOpenForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                incident = services.incident_open(
+                    actor=request.user,
+                    severity=data["severity"],
+                    title_en=data["title_en"],
+                    title_zh=data["title_zh"],
+                    components=[(c, data["impact"]) for c in data["components"]],
+                    body_en=data["body_en"],
+                    body_zh=data["body_zh"],
+                    cause_en=data["cause_en"],
+                    cause_zh=data["cause_zh"],
+                    expected_recovery=data["expected_recovery"],
+                    publish=data["publish"],
+                )
+            except ApplicationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, _("Incident opened."))
+                return redirect("admin:status_incident_change", incident.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Declare an incident"),
+            "form": form,
+        }
+        return TemplateResponse(
+            request, "admin/status/incident/open.html", context, status=400 if form.errors else 200
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        incident = (
+            self.get_queryset(request).select_related("severity").filter(pk=object_id).first()
+        )
+        if incident is None or not self.has_view_permission(request, incident):
+            raise Http404
+        update_form = IncidentUpdateForm(
+            request.POST if request.POST.get("operation") == "update" else None,
+            initial={"state": incident.state},
+        )
+        if request.method == "POST":
+            if not self.has_change_permission(request, incident):
+                raise Http404
+            done = self._operate(request, incident, update_form)
+            if done is not None:
+                return done
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": incident,
+            "title": str(incident),
+            "incident": incident,
+            "impacts": incident.impacts.select_related("component"),
+            "updates": incident.updates.order_by("-at", "-pk"),
+            "tasks": incident.tasks.select_related("done_by"),
+            "notes": incident.notes.select_related("author"),
+            "update_form": update_form,
+            "can_change": self.has_change_permission(request, incident),
+            "can_manage": request.user.has_perm(MANAGE),
+        }
+        status = 400 if update_form.errors else 200
+        return TemplateResponse(request, self.change_form_template, context, status=status)
+
+    def _operate(self, request, incident, update_form) -> HttpResponseRedirect | None:
+        """Run one operation of the desk; None when the update form has errors to show."""
+        operation = request.POST.get("operation", "")
+        manage_only = {"publish", "postmortem", "close"}
+        try:
+            if operation in manage_only and not request.user.has_perm(MANAGE):
+                raise ApplicationError(_("Only a supervisor can do this."))
+            if operation == "update":
+                if not update_form.is_valid():
+                    return None
+                data = update_form.cleaned_data
+                services.incident_update(
+                    incident=incident,
+                    actor=request.user,
+                    state=data["state"],
+                    body_en=data["body_en"],
+                    body_zh=data["body_zh"],
+                    cause_en=data["cause_en"] or None,
+                    cause_zh=data["cause_zh"] or None,
+                    expected_recovery=data["expected_recovery"] or "keep",
+                )
+            elif operation == "task":
+                task = incident.tasks.filter(pk=request.POST.get("task") or 0).first()
+                if task is None:
+                    raise ApplicationError(_("No such task on this incident."))
+                services.incident_task_set(
+                    task=task, actor=request.user, done=request.POST.get("done") == "1"
+                )
+            elif operation == "note":
+                services.incident_note_add(
+                    incident=incident, actor=request.user, body=request.POST.get("body", "")
+                )
+            elif operation == "publish":
+                services.incident_publish(incident=incident, actor=request.user)
+            elif operation == "postmortem":
+                services.incident_postmortem(
+                    incident=incident, actor=request.user, text=request.POST.get("postmortem", "")
+                )
+            elif operation == "close":
+                services.incident_close(incident=incident, actor=request.user)
+            else:
+                raise ApplicationError(_("Unknown action."))
+        except ApplicationError as exc:
+            if operation == "update":
+                _form_errors(update_form, exc)
+                return None
+            messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("admin:status_incident_change", args=[incident.pk]))
