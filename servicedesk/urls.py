@@ -24,6 +24,7 @@ urlpatterns = [
     path("tickets/", include("tickets.urls")),
     path("portal/", include("portal.urls")),
     path("chat/", include("chat.urls")),
+    path("status/", include("status.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("tickets.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

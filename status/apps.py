@@ -13,9 +13,18 @@ class StatusConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts import demo
+        from core import periodic
         from status.demo import seed
         from status.reference import ensure_on_migrate
 
         demo.register_seeder(seed)
+        periodic.register(
+            periodic.Schedule(
+                name="status: maintenance windows",
+                task="status.maintenance_tick",
+                every_seconds=60,
+                description="Start and end maintenance windows; their components follow.",
+            )
+        )
         # The severity grades exist in every desk (and again after a test flush).
         post_migrate.connect(ensure_on_migrate, sender=self, dispatch_uid="status-severities")

@@ -94,6 +94,7 @@ class Component(models.Model):
     status_since = models.DateTimeField(_("status since"), default=timezone.now, editable=False)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_public = models.BooleanField(_("shown on the status page"), default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["group__position", "position", "key"]
@@ -333,3 +334,57 @@ class IncidentTask(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class MaintenanceState(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Maintenance(models.Model):
+    """A planned window: its components go under maintenance at the start and back at the end,
+    by themselves (the periodic status tick)."""
+
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    title_zh = models.CharField(_("title (Chinese)"), max_length=200)
+    body_en = models.TextField(_("details (English)"), blank=True)
+    body_zh = models.TextField(_("details (Chinese)"), blank=True)
+    components = models.ManyToManyField(
+        Component, related_name="maintenances", verbose_name=_("components")
+    )
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=MaintenanceState.choices,
+        default=MaintenanceState.SCHEDULED,
+        editable=False,
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        verbose_name = _("maintenance window")
+        verbose_name_plural = _("maintenance windows")
+        indexes = [models.Index(fields=["state", "starts_at"], name="status_maint_state_start")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="status_maint_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title_en
+
+    @property
+    def title(self) -> str:
+        return localized(self, "title")
+
+    @property
+    def body(self) -> str:
+        return localized(self, "body")

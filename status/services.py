@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import actor_ref_for, audit_record
 from core.errors import ApplicationError
+from status import selectors
 from status.models import (
     GRAVITY,
     Component,
@@ -28,6 +29,8 @@ from status.models import (
     IncidentState,
     IncidentTask,
     IncidentUpdate,
+    Maintenance,
+    MaintenanceState,
     Severity,
 )
 
@@ -78,6 +81,11 @@ def _impacts(components: Any) -> list[tuple[Component, str]]:
     return list(seen.values())
 
 
+def _public_change() -> None:
+    """The status page's cached summary is dropped when this transaction commits."""
+    transaction.on_commit(selectors.forget_summary)
+
+
 def _actor_ref(actor: Any) -> str:
     """A user or a system reference such as "system:alertmanager" (audit's actor refs)."""
     return actor_ref_for(actor)
@@ -89,14 +97,21 @@ def _actor_ref(actor: Any) -> str:
 def components_refresh(
     *, components: Iterable[Component], actor: Any, reason: str, incident: Incident | None = None
 ) -> list[ComponentStatusChange]:
-    """Set each component to the worst impact of the published, unresolved incidents on it.
+    """Set each component to the worst impact of the published, unresolved incidents on it
+    (under maintenance during a window in progress; an outage is graver than maintenance).
 
     Writes a history row and an audit event for each component whose status changes.
     """
+    _public_change()
     components = list(components)
     if not components:
         return []
-    worst: dict[int, str] = {}
+    worst: dict[int, str] = {
+        pk: ComponentStatus.MAINTENANCE
+        for pk in Maintenance.components.through.objects.filter(
+            component__in=components, maintenance__state=MaintenanceState.IN_PROGRESS
+        ).values_list("component_id", flat=True)
+    }
     for row in IncidentComponent.objects.filter(
         component__in=components,
         incident__published_at__isnull=False,
@@ -163,6 +178,7 @@ def incident_open(
     A draft (publish=False, e.g. from an alert rule) changes nothing public until
     incident_publish.
     """
+    _public_change()
     if not isinstance(severity, Severity):
         raise ApplicationError(
             _("Choose a severity."), fields={"severity": [_("Choose a severity.")]}
@@ -221,6 +237,7 @@ def incident_open(
 @transaction.atomic
 def incident_publish(*, incident: Incident, actor: Any) -> Incident:
     """Publish a draft: its components change status and its updates become public."""
+    _public_change()
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     if locked.published_at is not None:
         return locked
@@ -255,6 +272,7 @@ def incident_update(
     Resolving restores the incident's components (unless another incident still touches
     them). The cause and the expected recovery change only when given.
     """
+    _public_change()
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
     if locked.state == IncidentState.RESOLVED:
         raise ApplicationError(_("This incident is resolved."), code="resolved")
@@ -370,3 +388,112 @@ def incident_note_add(*, incident: Incident, actor: Any, body: Any) -> IncidentN
     )
     audit_record(action="status.note_added", actor=actor, target=incident, data={"note": note.pk})
     return note
+
+
+# ----------------------------------------------------------------------------- maintenance
+
+
+@transaction.atomic
+def maintenance_schedule(
+    *,
+    actor: Any,
+    title_en: Any,
+    title_zh: Any,
+    components: Iterable[Component],
+    starts_at: dt.datetime | None,
+    ends_at: dt.datetime | None,
+    body_en: Any = "",
+    body_zh: Any = "",
+) -> Maintenance:
+    """Plan a window; the periodic tick starts and ends it (and sends the reminders)."""
+    _public_change()
+    components = list(components or [])
+    if not components:
+        raise ApplicationError(
+            _("Choose at least one component."),
+            fields={"components": [_("Choose at least one component.")]},
+        )
+    if starts_at is None or ends_at is None or ends_at <= starts_at:
+        raise ApplicationError(
+            _("A window ends after it starts."),
+            fields={"ends_at": [_("Choose an end after the start.")]},
+        )
+    if ends_at <= timezone.now():
+        raise ApplicationError(
+            _("The window is over already."), fields={"ends_at": [_("Choose a future end.")]}
+        )
+    window = Maintenance.objects.create(
+        title_en=_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
+        title_zh=_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
+        body_en=_text(body_en, "body_en", _("The details"), limit=MAX_BODY, required=False),
+        body_zh=_text(body_zh, "body_zh", _("The details"), limit=MAX_BODY, required=False),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_by=_actor_ref(actor),
+    )
+    window.components.set(components)
+    audit_record(
+        action="status.maintenance_scheduled",
+        actor=actor,
+        target=window,
+        data={"components": [c.pk for c in components]},
+    )
+    return window
+
+
+@transaction.atomic
+def maintenance_cancel(*, maintenance: Maintenance, actor: Any) -> Maintenance:
+    """Cancel a window; one in progress ends at once (its components come back)."""
+    _public_change()
+    locked = Maintenance.objects.select_for_update().get(pk=maintenance.pk)
+    if locked.state in (MaintenanceState.COMPLETED, MaintenanceState.CANCELLED):
+        return locked
+    was_running = locked.state == MaintenanceState.IN_PROGRESS
+    locked.state = MaintenanceState.CANCELLED
+    locked.save(update_fields=["state"])
+    audit_record(action="status.maintenance_cancelled", actor=actor, target=locked)
+    if was_running:
+        components_refresh(
+            components=list(locked.components.all()),
+            actor=actor,
+            reason=f"maintenance {locked.pk} cancelled",
+        )
+    return locked
+
+
+@transaction.atomic
+def maintenance_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Start the windows whose start has come, end those whose end has passed (run every
+    minute by Celery beat). Components follow; each change is in their history."""
+    _public_change()
+    now = now or timezone.now()
+    started = list(
+        Maintenance.objects.select_for_update(skip_locked=True).filter(
+            state=MaintenanceState.SCHEDULED, starts_at__lte=now, ends_at__gt=now
+        )
+    )
+    ended = list(
+        Maintenance.objects.select_for_update(skip_locked=True).filter(
+            state__in=[MaintenanceState.SCHEDULED, MaintenanceState.IN_PROGRESS],
+            ends_at__lte=now,
+        )
+    )
+    for window, state in [(w, MaintenanceState.IN_PROGRESS) for w in started] + [
+        (w, MaintenanceState.COMPLETED) for w in ended
+    ]:
+        window.state = state
+        window.save(update_fields=["state"])
+        audit_record(
+            action="status.maintenance_started"
+            if state == MaintenanceState.IN_PROGRESS
+            else "status.maintenance_completed",
+            actor="system:maintenance",
+            target=window,
+        )
+        components_refresh(
+            components=list(window.components.all()),
+            actor="system:maintenance",
+            reason=f"maintenance {window.pk} "
+            + ("started" if state == MaintenanceState.IN_PROGRESS else "ended"),
+        )
+    return {"started": len(started), "ended": len(ended)}

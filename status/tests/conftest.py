@@ -41,3 +41,13 @@ def components(db):
 @pytest.fixture
 def sev(db):
     return {s.key: s for s in Severity.objects.all()}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_summary():
+    """The public summary is cached across requests: start and end each test without it."""
+    from status.selectors import forget_summary
+
+    forget_summary()
+    yield
+    forget_summary()

@@ -1,0 +1,260 @@
+"""Reads of the status app: the public summary, uptime bars, and the portal's banners.
+
+Everything here is public (no personal data): published incidents only, public components
+only. The summary is cached for a short while and dropped on every change (services call
+`forget_summary` on commit), so a busy status page during an outage costs a few queries a
+minute, and a change shows at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.utils import timezone
+
+from status.models import (
+    GRAVITY,
+    Component,
+    ComponentGroup,
+    ComponentStatus,
+    ComponentStatusChange,
+    Incident,
+    IncidentUpdate,
+    Maintenance,
+    MaintenanceState,
+)
+
+SUMMARY_KEY = "status:summary:v1"
+SUMMARY_SECONDS = 30
+UPTIME_DAYS = 90
+# How much of its time in a status counts as downtime (docs/status-page.md).
+DOWNTIME_WEIGHT = {
+    ComponentStatus.OPERATIONAL: 0.0,
+    ComponentStatus.MAINTENANCE: 0.0,  # announced in advance: not counted
+    ComponentStatus.DEGRADED: 0.1,
+    ComponentStatus.PARTIAL_OUTAGE: 0.5,
+    ComponentStatus.MAJOR_OUTAGE: 1.0,
+}
+
+
+@dataclass
+class Day:
+    date: dt.date
+    uptime: float | None  # percent; None before the component existed or in the future
+    worst: str = ComponentStatus.OPERATIONAL
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    groups: list[ComponentGroup]
+    components: list[Component]
+    incidents: list[Incident]
+    maintenances: list[Maintenance]
+    recent: list[Incident]
+    uptime: dict[int, list[Day]]
+    overall: str
+    at: dt.datetime
+
+
+def forget_summary() -> None:
+    cache.delete(SUMMARY_KEY)
+
+
+def public_incidents() -> Any:
+    return Incident.objects.filter(published_at__isnull=False).select_related("severity")
+
+
+def summary(*, now: dt.datetime | None = None) -> Summary:
+    """What the status page, its JSON and the banners show (cached briefly)."""
+    if now is None:
+        cached = cache.get(SUMMARY_KEY)
+        if cached is not None:
+            return cached
+    built = _build(now or timezone.now())
+    if now is None:
+        cache.set(SUMMARY_KEY, built, SUMMARY_SECONDS)
+    return built
+
+
+def _build(now: dt.datetime) -> Summary:
+    components = list(Component.objects.filter(is_public=True).select_related("group", "region"))
+    groups: dict[int, ComponentGroup] = {}
+    for component in components:
+        group = groups.setdefault(component.group_id, component.group)
+        group.__dict__.setdefault("shown", []).append(component)
+    updates = Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-at", "-pk"))
+    impacts = Prefetch("components", queryset=Component.objects.filter(is_public=True))
+    incidents = list(
+        public_incidents()
+        .filter(resolved_at__isnull=True)
+        .prefetch_related(updates, impacts)
+        .order_by("severity__rank", "-started_at")
+    )
+    recent = list(
+        public_incidents()
+        .filter(resolved_at__gte=now - dt.timedelta(days=7))
+        .prefetch_related(updates, impacts)
+        .order_by("-resolved_at")[:10]
+    )
+    maintenances = list(
+        Maintenance.objects.filter(
+            state__in=[MaintenanceState.SCHEDULED, MaintenanceState.IN_PROGRESS], ends_at__gt=now
+        )
+        .prefetch_related(Prefetch("components", queryset=Component.objects.filter(is_public=True)))
+        .order_by("starts_at")
+    )
+    worst = max((c.status for c in components), key=GRAVITY.get, default="operational")
+    return Summary(
+        groups=sorted(groups.values(), key=lambda g: (g.position, g.key)),
+        components=components,
+        incidents=incidents,
+        maintenances=maintenances,
+        recent=recent,
+        uptime=uptime(components=components, now=now),
+        overall=worst,
+        at=now,
+    )
+
+
+def uptime(*, components: list[Component], now: dt.datetime, days: int = UPTIME_DAYS):
+    """Per component, one Day per calendar day (desk time zone) of the last `days` days.
+
+    Computed from the status history: the status at the window's start (the last change
+    before it), then every change inside it. Two queries whatever the number of components.
+    """
+    if not components:
+        return {}
+    tz = timezone.get_current_timezone()
+    today = timezone.localtime(now, tz).date()
+    first = today - dt.timedelta(days=days - 1)
+    start = timezone.make_aware(dt.datetime.combine(first, dt.time()), tz)
+    before = (
+        ComponentStatusChange.objects.filter(component=OuterRef("pk"), at__lt=start)
+        .order_by("-at", "-pk")
+        .values("to_status")[:1]
+    )
+    initial = dict(
+        Component.objects.filter(pk__in=[c.pk for c in components])
+        .annotate(initial=Subquery(before))
+        .values_list("pk", "initial")
+    )
+    changes: dict[int, list[tuple[dt.datetime, str]]] = defaultdict(list)
+    for component_id, at, to_status in (
+        ComponentStatusChange.objects.filter(component__in=components, at__gte=start, at__lte=now)
+        .order_by("at", "pk")
+        .values_list("component_id", "at", "to_status")
+    ):
+        changes[component_id].append((at, to_status))
+    edges = [
+        timezone.make_aware(dt.datetime.combine(first + dt.timedelta(days=n), dt.time()), tz)
+        for n in range(days + 1)
+    ]
+    result = {}
+    for component in components:
+        # Without history before the window, the component began at its creation, operational.
+        since = start if initial.get(component.pk) else max(start, component.created_at)
+        first_status = initial.get(component.pk) or ComponentStatus.OPERATIONAL
+        result[component.pk] = _days(edges, changes.get(component.pk, []), first_status, since, now)
+    return result
+
+
+def _days(edges, changes, status, since, now) -> list[Day]:
+    segments = []  # (from, to, status)
+    cursor = since
+    for at, to_status in changes:
+        if at > cursor:
+            segments.append((cursor, at, status))
+        cursor, status = max(cursor, at), to_status
+    if now > cursor:
+        segments.append((cursor, now, status))
+    days = []
+    for lo, hi in itertools.pairwise(edges):
+        day = Day(date=timezone.localtime(lo).date(), uptime=None)
+        span = 0.0
+        for a, b, s in segments:
+            overlap = (min(b, hi) - max(a, lo)).total_seconds()
+            if overlap > 0:
+                day.seconds[s] = day.seconds.get(s, 0.0) + overlap
+                span += overlap
+                if GRAVITY[s] > GRAVITY[day.worst]:
+                    day.worst = s
+        if span > 0:
+            down = sum(DOWNTIME_WEIGHT[s] * t for s, t in day.seconds.items())
+            day.uptime = round(100.0 * (1 - down / span), 2)
+        days.append(day)
+    return days
+
+
+def uptime_percent(days: list[Day]) -> float | None:
+    """The period's uptime: weighted by the seconds each day was observed."""
+    observed = sum(sum(d.seconds.values()) for d in days)
+    if not observed:
+        return None
+    down = sum(DOWNTIME_WEIGHT[s] * t for d in days for s, t in d.seconds.items())
+    return round(100.0 * (1 - down / observed), 3)
+
+
+def banners_for(user: Any) -> list[dict]:
+    """Published, unresolved incidents and running maintenance that touch the customer:
+    a component of their organisation's region, or a nationwide one (chat, portal ...)."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_staff:
+        return []
+    region_id = getattr(getattr(user, "organisation", None), "region_id", None)
+    data = summary()
+    shown = []
+    for incident in data.incidents:
+        touched = [c for c in incident.components.all() if c.region_id in (None, region_id)]
+        if not touched:
+            continue
+        latest = next(iter(incident.updates.all()), None)
+        shown.append(
+            {
+                "level": "outage" if incident.severity.rank <= 2 else "degraded",
+                "title": incident.title,
+                "body": " ".join(
+                    part
+                    for part in (
+                        incident.cause,
+                        _eta(incident),
+                        latest.body if latest is not None else "",
+                    )
+                    if part
+                ),
+                "link": f"/status/incidents/{incident.pk}/",
+            }
+        )
+    for window in data.maintenances:
+        if window.state != MaintenanceState.IN_PROGRESS:
+            continue
+        if any(c.region_id in (None, region_id) for c in window.components.all()):
+            shown.append({"level": "info", "title": window.title, "body": window.body, "link": ""})
+    return shown
+
+
+def _eta(incident: Incident) -> str:
+    from django.utils.translation import gettext as _
+
+    if incident.expected_recovery is None:
+        return ""
+    when = timezone.localtime(incident.expected_recovery).strftime("%Y-%m-%d %H:%M")
+    return _("Expected recovery: %(when)s.") % {"when": when}
+
+
+def incident_public(*, pk: int) -> Incident | None:
+    updates = Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-at", "-pk"))
+    return public_incidents().prefetch_related(updates, "components").filter(pk=pk).first()
+
+
+def feed_updates(limit: int = 50) -> list[IncidentUpdate]:
+    return list(
+        IncidentUpdate.objects.filter(incident__published_at__isnull=False)
+        .select_related("incident", "incident__severity")
+        .order_by("-at", "-pk")[:limit]
+    )

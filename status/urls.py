@@ -1,0 +1,12 @@
+from django.urls import path
+
+from status import views
+
+app_name = "status"
+
+urlpatterns = [
+    path("", views.page, name="page"),
+    path("incidents/<int:pk>/", views.incident, name="incident"),
+    path("feed.atom", views.IncidentFeed(), name="feed"),
+    path("api/v1/summary.json", views.summary_json, name="summary"),
+]

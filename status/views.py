@@ -1,0 +1,158 @@
+"""The public status page (/status/): no sign-in, English and Chinese, an Atom feed and JSON.
+
+Only published incidents and public components appear; drafts and internal notes never do.
+"""
+
+from __future__ import annotations
+
+from django.contrib.syndication.views import Feed
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET
+
+from status import selectors
+from status.models import ComponentStatus
+
+
+@require_GET
+def page(request: HttpRequest) -> HttpResponse:
+    data = selectors.summary()
+    bars = {
+        pk: {"days": days, "percent": selectors.uptime_percent(days)}
+        for pk, days in data.uptime.items()
+    }
+    for component in data.components:
+        component.bars = bars.get(component.pk)
+    return render(
+        request,
+        "status/page.html",
+        {
+            "summary": data,
+            "all_operational": data.overall == ComponentStatus.OPERATIONAL,
+            "uptime_days": selectors.UPTIME_DAYS,
+        },
+    )
+
+
+@require_GET
+def incident(request: HttpRequest, pk: int) -> HttpResponse:
+    found = selectors.incident_public(pk=pk)
+    if found is None:
+        raise Http404(_("No such incident."))
+    return render(request, "status/incident.html", {"incident": found})
+
+
+def _component_json(c) -> dict:
+    return {
+        "key": c.key,
+        "name": {"en": c.name_en, "zh": c.name_zh},
+        "group": c.group.key,
+        "kind": c.kind,
+        "region": c.region.code if c.region_id else None,
+        "status": c.status,
+        "status_since": c.status_since.isoformat(),
+    }
+
+
+def _incident_json(i) -> dict:
+    return {
+        "id": i.pk,
+        "url": reverse("status:incident", args=[i.pk]),
+        "title": {"en": i.title_en, "zh": i.title_zh},
+        "severity": i.severity.key,
+        "state": i.state,
+        "cause": {"en": i.cause_en, "zh": i.cause_zh},
+        "expected_recovery": i.expected_recovery.isoformat() if i.expected_recovery else None,
+        "started_at": i.started_at.isoformat(),
+        "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
+        "components": [c.key for c in i.components.all()],
+        "updates": [
+            {
+                "state": u.state,
+                "at": u.at.isoformat(),
+                "body": {"en": u.body_en, "zh": u.body_zh},
+            }
+            for u in i.updates.all()
+        ],
+    }
+
+
+@require_GET
+def summary_json(request: HttpRequest) -> JsonResponse:
+    """GET /status/api/v1/summary.json: components, active and recent incidents, maintenance
+    and the uptime of the last 90 days (docs/status-page.md)."""
+    data = selectors.summary()
+    response = JsonResponse(
+        {
+            "generated_at": data.at.isoformat(),
+            "overall": data.overall,
+            "components": [
+                {
+                    **_component_json(c),
+                    "uptime_90d": selectors.uptime_percent(data.uptime.get(c.pk, [])),
+                }
+                for c in data.components
+            ],
+            "incidents": [_incident_json(i) for i in data.incidents],
+            "recently_resolved": [_incident_json(i) for i in data.recent],
+            "maintenance": [
+                {
+                    "id": m.pk,
+                    "title": {"en": m.title_en, "zh": m.title_zh},
+                    "details": {"en": m.body_en, "zh": m.body_zh},
+                    "state": m.state,
+                    "starts_at": m.starts_at.isoformat(),
+                    "ends_at": m.ends_at.isoformat(),
+                    "components": [c.key for c in m.components.all()],
+                }
+                for m in data.maintenances
+            ],
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+    response["Cache-Control"] = "public, max-age=15"
+    response["Access-Control-Allow-Origin"] = "*"  # public data, read by partners' dashboards
+    return response
+
+
+class IncidentFeed(Feed):
+    """Atom feed of the public incident updates (newest first), in the reader's language."""
+
+    feed_type = Atom1Feed
+    title = gettext_lazy("WeldDesk service status")
+    subtitle = gettext_lazy("Incidents and their updates")
+
+    def link(self):
+        return reverse("status:page")
+
+    def items(self):
+        return selectors.feed_updates()
+
+    def item_title(self, item):
+        return f"[{item.incident.get_state_display()}] {item.incident.title}"
+
+    def item_description(self, item):
+        return item.body
+
+    def item_link(self, item):
+        return reverse("status:incident", args=[item.incident_id]) + f"#update-{item.pk}"
+
+    def item_guid(self, item):
+        return f"tag:welddesk,2026:status-update-{item.pk}"
+
+    def item_pubdate(self, item):
+        return item.at
+
+    def item_updateddate(self, item):
+        return item.at
+
+    def get_feed(self, obj, request):
+        feed = super().get_feed(obj, request)
+        if not feed.items:  # an empty feed still says when it was made
+            feed.latest_post_date = lambda: timezone.now()
+        return feed
