@@ -93,6 +93,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "status.add_playbookstep",
         "status.change_playbookstep",
         "status.delete_playbookstep",
+        "status.view_maintenance",
+        "status.add_maintenance",
+        "status.change_maintenance",
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

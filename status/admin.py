@@ -26,6 +26,8 @@ from status.models import (
     ComponentStatusChange,
     Incident,
     IncidentState,
+    Maintenance,
+    MaintenanceState,
     PlaybookStep,
     Severity,
 )
@@ -203,7 +205,7 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(
-            request, "admin/status/incident/open.html", context, status=400 if form.errors else 200
+            request, "admin/status/form.html", context, status=400 if form.errors else 200
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -287,3 +289,94 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
                 return None
             messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("admin:status_incident_change", args=[incident.pk]))
+
+
+class MaintenanceForm(forms.Form):
+    title_en = forms.CharField(label=gettext_lazy("Title (English)"), max_length=200)
+    title_zh = forms.CharField(label=gettext_lazy("Title (Chinese)"), max_length=200)
+    components = forms.ModelMultipleChoiceField(
+        label=gettext_lazy("Components"),
+        queryset=Component.objects.select_related("group"),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    starts_at = forms.DateTimeField(
+        label=gettext_lazy("Starts"), help_text=gettext_lazy("e.g. 2026-11-28 22:00")
+    )
+    ends_at = forms.DateTimeField(
+        label=gettext_lazy("Ends"), help_text=gettext_lazy("e.g. 2026-11-29 02:00")
+    )
+    body_en = forms.CharField(
+        label=gettext_lazy("Details (English)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    body_zh = forms.CharField(
+        label=gettext_lazy("Details (Chinese)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+@admin.register(Maintenance)
+class MaintenanceAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """Supervisors plan windows; the periodic tick starts and ends them. Planned windows can
+    be cancelled (a running one ends at once); nothing else changes after planning."""
+
+    list_display = ["title_en", "state", "starts_at", "ends_at"]
+    list_filter = ["state"]
+    readonly_fields = [
+        "title_en",
+        "title_zh",
+        "body_en",
+        "body_zh",
+        "starts_at",
+        "ends_at",
+        "state",
+        "listed_components",
+    ]
+    fields = readonly_fields
+    actions = ["cancel"]
+
+    @admin.display(description=gettext_lazy("components"))
+    def listed_components(self, obj):
+        return ", ".join(c.name_en for c in obj.components.all())
+
+    def has_add_permission(self, request):
+        return request.user.has_perm(MANAGE)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=gettext_lazy("Cancel the selected windows"), permissions=["manage"])
+    def cancel(self, request, queryset):
+        for window in queryset.exclude(
+            state__in=[MaintenanceState.COMPLETED, MaintenanceState.CANCELLED]
+        ):
+            services.maintenance_cancel(maintenance=window, actor=request.user)
+        messages.success(request, _("The windows are cancelled."))
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm(MANAGE)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise Http404
+        form = MaintenanceForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                window = services.maintenance_schedule(actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, _("Maintenance planned."))
+                return redirect("admin:status_maintenance_change", window.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Plan maintenance"),
+            "form": form,
+            "submit_label": _("Plan the window"),
+        }
+        return TemplateResponse(
+            request, "admin/status/form.html", context, status=400 if form.errors else 200
+        )
