@@ -180,6 +180,11 @@ if AUDIT_SEALING not in ("inline", "deferred"):
 AUDIT_SEAL_AFTER_COMMIT = env_bool("AUDIT_SEAL_AFTER_COMMIT", False)
 AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 2)
 
+# Incident notices (status/notify.py): sent once an incident has been quiet this long, and at
+# most once per interval per incident (its resolution excepted).
+STATUS_NOTIFY_QUIET_SECONDS = env_int("STATUS_NOTIFY_QUIET_SECONDS", 60)
+STATUS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("STATUS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
+
 # Redis: absent means in-memory channel layer, local-memory cache and eager Celery.
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:

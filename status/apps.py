@@ -26,5 +26,13 @@ class StatusConfig(AppConfig):
                 description="Start and end maintenance windows; their components follow.",
             )
         )
+        periodic.register(
+            periodic.Schedule(
+                name="status: incident notices",
+                task="status.notify_tick",
+                every_seconds=30,
+                description="Tell subscribers and affected customers, coalescing updates.",
+            )
+        )
         # The severity grades exist in every desk (and again after a test flush).
         post_migrate.connect(ensure_on_migrate, sender=self, dispatch_uid="status-severities")

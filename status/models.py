@@ -8,10 +8,14 @@ computed from that history.
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+
+from core.fields import BlindIndexField, EncryptedEmailField
 
 
 def localized(obj, field: str) -> str:
@@ -219,6 +223,13 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     postmortem = models.TextField(_("postmortem"), blank=True)
+    # Notifications: every public change bumps the version; the notify tick sends the
+    # current state once the incident has been quiet a moment (a storm of updates becomes
+    # one message) and not more often than the minimum interval (resolution excepted).
+    public_version = models.PositiveIntegerField(default=0, editable=False)
+    notified_version = models.PositiveIntegerField(default=0, editable=False)
+    notify_after = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -388,3 +399,35 @@ class Maintenance(models.Model):
     @property
     def body(self) -> str:
         return localized(self, "body")
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Subscriber(models.Model):
+    """Anyone who asked for e-mail about incidents and maintenance, after confirming by link.
+
+    The address is personal data: encrypted, looked up by its blind index.
+    """
+
+    email = EncryptedEmailField(_("e-mail address"), max_length=254)
+    email_bidx = BlindIndexField(source="email", kind="email", unique=True)
+    language = models.CharField(_("language"), max_length=8, default="en")
+    components = models.ManyToManyField(
+        Component,
+        blank=True,
+        related_name="subscribers",
+        verbose_name=_("components"),
+        help_text=_("None: every component."),
+    )
+    token = models.CharField(max_length=64, unique=True, default=_token, editable=False)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("status subscriber")
+        verbose_name_plural = _("status subscribers")
+
+    def __str__(self) -> str:
+        return f"subscriber {self.pk}"

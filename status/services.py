@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import actor_ref_for, audit_record
 from core.errors import ApplicationError
-from status import selectors
+from status import notify, selectors
 from status.models import (
     GRAVITY,
     Component,
@@ -231,6 +231,7 @@ def incident_open(
             reason=f"incident {incident.pk} opened",
             incident=incident,
         )
+        notify.mark(incident)
     return incident
 
 
@@ -252,6 +253,7 @@ def incident_publish(*, incident: Incident, actor: Any) -> Incident:
         reason=f"incident {locked.pk} published",
         incident=locked,
     )
+    notify.mark(locked)
     return locked
 
 
@@ -328,6 +330,8 @@ def incident_update(
             reason=f"incident {locked.pk} resolved",
             incident=locked,
         )
+    if locked.published_at is not None:
+        notify.mark(locked)
     return update
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from status import services
+from status import notify, services
 
 
 @shared_task(name="status.maintenance_tick")
 def maintenance_tick() -> dict:
     return services.maintenance_tick()
+
+
+@shared_task(name="status.notify_tick")
+def notify_tick() -> int:
+    return notify.notify_tick()

@@ -9,4 +9,7 @@ urlpatterns = [
     path("incidents/<int:pk>/", views.incident, name="incident"),
     path("feed.atom", views.IncidentFeed(), name="feed"),
     path("api/v1/summary.json", views.summary_json, name="summary"),
+    path("subscribe/", views.subscribe, name="subscribe"),
+    path("subscriptions/<str:token>/confirm/", views.confirm, name="confirm"),
+    path("subscriptions/<str:token>/unsubscribe/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -5,18 +5,19 @@ Only published incidents and public components appear; drafts and internal notes
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from status import selectors
-from status.models import ComponentStatus
+from status import notify, selectors
+from status.models import Component, ComponentStatus
 
 
 @require_GET
@@ -156,3 +157,59 @@ class IncidentFeed(Feed):
         if not feed.items:  # an empty feed still says when it was made
             feed.latest_post_date = lambda: timezone.now()
         return feed
+
+
+@require_POST
+def subscribe(request: HttpRequest) -> HttpResponse:
+    """The page's form: an address (and optionally components); a confirmation link follows."""
+    from core.errors import ApplicationError
+
+    picked = [int(v) for v in request.POST.getlist("components") if v.isdigit()]
+    components = list(Component.objects.filter(pk__in=picked, is_public=True))
+    try:
+        notify.subscribe(
+            email=request.POST.get("email", ""),
+            components=components,
+            language="zh-hans" if (get_language() or "").startswith("zh") else "en",
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("status:page") + "#subscribe")
+    messages.success(request, _("Almost done: open the link we sent to your address to confirm."))
+    return redirect(reverse("status:page") + "#subscribe")
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button (mail scanners open links); the POST confirms."""
+    return _token_action(
+        request,
+        token,
+        notify.confirm,
+        _("Confirm the subscription"),
+        _("Subscribed: we will tell you about incidents and maintenance."),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    return _token_action(
+        request,
+        token,
+        notify.unsubscribe,
+        _("Unsubscribe"),
+        _("Unsubscribed: you will get no more status e-mail."),
+    )
+
+
+def _token_action(request, token, action, label, done) -> HttpResponse:
+    from core.errors import ApplicationError
+
+    if request.method == "POST":
+        try:
+            action(token=token)
+        except ApplicationError as exc:
+            return render(request, "status/token.html", {"error": exc.message}, status=404)
+        messages.success(request, done)
+        return redirect("status:page")
+    return render(request, "status/token.html", {"label": label})

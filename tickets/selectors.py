@@ -15,6 +15,7 @@ from accounts import selectors as account_selectors
 from accounts.permissions import get_scoped_or_404, is_staff_member, scope_by_organisation
 from core import crypto
 from tickets.models import (
+    ACTIVE_STATUSES,
     Attachment,
     CannedResponse,
     Message,
@@ -311,3 +312,16 @@ def queue_agents(*, queue_id: int | None) -> list[Any]:
     """A queue's agents, in the order of their membership."""
     members = QueueMember.objects.filter(queue_id=queue_id).select_related("agent").order_by("pk")
     return [m.agent for m in members]
+
+
+def requesters_with_active_tickets(*, region_ids: list[int] | None) -> QuerySet:
+    """Customers with an active ticket, of organisations in these regions (None: all), once
+    each: the people an outage notice must reach even without a subscription."""
+    from accounts.models import User
+
+    tickets = Ticket.objects.filter(status__in=ACTIVE_STATUSES)
+    if region_ids is not None:
+        tickets = tickets.filter(organisation__region_id__in=region_ids)
+    return User.objects.filter(
+        is_active=True, is_staff=False, pk__in=tickets.values("requester_id")
+    ).order_by("pk")

@@ -1,0 +1,254 @@
+"""Telling people about incidents: subscribers by e-mail, customers with active tickets by
+their own preferences (e-mail, SMS), in their language, through the outbox.
+
+Every public change of an incident (opening, publishing, each update, resolution) marks it for
+notice (`mark`). The notify tick (every 30 s) sends the incident's *current* state (cause,
+expected recovery, latest update) once it has been quiet for STATUS_NOTIFY_QUIET_SECONDS and at
+most once per STATUS_NOTIFY_MIN_INTERVAL_SECONDS; resolution is told after the quiet moment
+even within the interval. So a storm of updates becomes one message, and nobody is spammed.
+
+Subscribers confirm their address by a link first (`subscribe`, `confirm`); every message
+carries an unsubscribe link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from audit.services import audit_record
+from core import crypto
+from core.errors import ApplicationError
+from notifications.services import notification_enqueue, outbox_hand_over, render_message
+from status.models import Component, Incident, IncidentState, Subscriber
+from tickets.selectors import requesters_with_active_tickets
+
+LANGUAGES = {"en", "zh-hans"}
+
+
+def _seconds(name: str, default: int) -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, name, default))
+
+
+def mark(incident: Incident) -> None:
+    """Note a public change: the incident is told about after the quiet moment."""
+    due = timezone.now() + _seconds("STATUS_NOTIFY_QUIET_SECONDS", 60)
+    Incident.objects.filter(pk=incident.pk).update(public_version=F("public_version") + 1)
+    Incident.objects.filter(pk=incident.pk, notify_after__isnull=True).update(notify_after=due)
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+def _link(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+@transaction.atomic
+def subscribe(*, email: Any, components: list[Component] | None = None, language: str = "en"):
+    """Ask for notices: a confirmation link goes to the address (at most one an hour).
+
+    The answer never says whether the address was subscribed already.
+    """
+    address = email.strip() if isinstance(email, str) else ""
+    if "@" not in address or len(address) > 254 or " " in address:
+        raise ApplicationError(
+            _("Enter a valid e-mail address."),
+            fields={"email": [_("Enter a valid e-mail address.")]},
+        )
+    language = language if language in LANGUAGES else "en"
+    bidx = crypto.blind_index("email", address)
+    subscriber = Subscriber.objects.select_for_update().filter(email_bidx=bidx).first()
+    if subscriber is None:
+        subscriber = Subscriber.objects.create(email=address, language=language)
+    if subscriber.confirmed_at is None:
+        subscriber.language = language
+        subscriber.save(update_fields=["language"])
+        subscriber.components.set(components or [])
+        hour = timezone.now().strftime("%Y%m%d%H")
+        subject, body = render_message(
+            "email/status_confirm",
+            {"confirm": _link(reverse("status:confirm", args=[subscriber.token]))},
+            language=language,
+        )
+        notification_enqueue(
+            key=f"status:confirm:{bidx[:24]}:{hour}",
+            channel="email",
+            recipient=address,
+            subject=subject,
+            body=body,
+            language=language,
+        )
+    return subscriber
+
+
+@transaction.atomic
+def confirm(*, token: str) -> Subscriber:
+    subscriber = Subscriber.objects.select_for_update().filter(token=token).first()
+    if subscriber is None:
+        raise ApplicationError(_("This link is not valid (any more)."), code="bad_token")
+    if subscriber.confirmed_at is None:
+        subscriber.confirmed_at = timezone.now()
+        subscriber.save(update_fields=["confirmed_at"])
+        audit_record(action="status.subscribed", actor="anonymous", target=subscriber)
+    return subscriber
+
+
+@transaction.atomic
+def unsubscribe(*, token: str) -> None:
+    subscriber = Subscriber.objects.filter(token=token).first()
+    if subscriber is None:
+        raise ApplicationError(_("This link is not valid (any more)."), code="bad_token")
+    audit_record(action="status.unsubscribed", actor="anonymous", target=subscriber)
+    subscriber.delete()
+
+
+# --------------------------------------------------------------------------------- notices
+
+
+def notify_tick(*, now: dt.datetime | None = None) -> int:
+    """Send the notices that are due; return how many messages went to the outbox."""
+    now = now or timezone.now()
+    sent = 0
+    due = Incident.objects.filter(
+        published_at__isnull=False, notify_after__lte=now, public_version__gt=F("notified_version")
+    ).values_list("pk", flat=True)
+    for pk in list(due[:50]):
+        sent += _notify_one(pk, now)
+    return sent
+
+
+@transaction.atomic
+def _notify_one(pk: int, now: dt.datetime) -> int:
+    incident = (
+        Incident.objects.select_for_update(skip_locked=True)
+        .select_related("severity")
+        .filter(pk=pk, notify_after__lte=now, public_version__gt=F("notified_version"))
+        .first()
+    )
+    if incident is None:
+        return 0
+    interval = _seconds("STATUS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
+    resolved = incident.state == IncidentState.RESOLVED
+    if not resolved and incident.last_notified_at and now < incident.last_notified_at + interval:
+        incident.notify_after = incident.last_notified_at + interval  # coalesced: later
+        incident.save(update_fields=["notify_after"])
+        return 0
+    components = list(incident.components.select_related("region"))
+    ids = _enqueue_all(incident, components)
+    incident.notified_version = incident.public_version
+    incident.notify_after = None
+    incident.last_notified_at = now
+    incident.save(update_fields=["notified_version", "notify_after", "last_notified_at"])
+    audit_record(
+        action="status.incident_notified",
+        actor="system:status",
+        target=incident,
+        data={"messages": len(ids), "version": incident.public_version},
+    )
+    outbox_hand_over(ids)  # after commit, in batches
+    return len(ids)
+
+
+def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
+    version = incident.public_version
+    latest = incident.updates.order_by("-at", "-pk").first()
+    nationwide = any(c.region_id is None for c in components)
+    region_ids = None if nationwide else sorted({c.region_id for c in components})
+    ids: list[int] = []
+    told: set[str] = set()  # e-mail blind indexes already told (a customer who subscribed too)
+    for customer in requesters_with_active_tickets(region_ids=region_ids):
+        language = customer.language or settings.LANGUAGE_CODE
+        if customer.notify_email:
+            ids.append(_email(incident, latest, customer.email, language, version, None))
+            told.add(customer.email_bidx)
+        if customer.notify_sms and customer.phone:
+            ids.append(_sms(incident, customer.phone, language, version, customer.pk))
+    subscribers = (
+        Subscriber.objects.filter(confirmed_at__isnull=False)
+        .filter(Q(components__isnull=True) | Q(components__in=components))
+        .distinct()
+        .order_by("pk")
+    )
+    for subscriber in subscribers:
+        if subscriber.email_bidx in told:
+            continue
+        told.add(subscriber.email_bidx)
+        ids.append(
+            _email(incident, latest, subscriber.email, subscriber.language, version, subscriber)
+        )
+    return [i for i in ids if i]
+
+
+def _context(incident: Incident, latest: Any, language: str) -> dict:
+    with translation.override(language):
+        eta = (
+            timezone.localtime(incident.expected_recovery).strftime("%Y-%m-%d %H:%M %Z")
+            if incident.expected_recovery
+            else ""
+        )
+        return {
+            "title": incident.title,
+            "state": incident.get_state_display(),
+            "severity": incident.severity.name,
+            "cause": incident.cause,
+            "eta": eta,
+            "resolved": incident.state == IncidentState.RESOLVED,
+            "latest": latest.body if latest is not None else "",
+            "affected": ", ".join(c.name for c in incident.components.all()),
+            "link": _link(reverse("status:incident", args=[incident.pk])),
+            "portal_link": _link(reverse("portal:chat")),
+        }
+
+
+def _key(incident: Incident, version: int, channel: str, who: str) -> str:
+    digest = hashlib.sha256(who.encode()).hexdigest()[:24]
+    return f"status:{incident.pk}:v{version}:{channel}:{digest}"
+
+
+def _email(incident, latest, address, language, version, subscriber) -> int | None:
+    context = _context(incident, latest, language)
+    if subscriber is not None:
+        context["unsubscribe"] = _link(reverse("status:unsubscribe", args=[subscriber.token]))
+    subject, body = render_message("email/status_incident", context, language=language)
+    row = notification_enqueue(
+        key=_key(incident, version, "email", crypto.blind_index("email", address)),
+        channel="email",
+        recipient=address,
+        subject=subject,
+        body=body,
+        language=language,
+        about=incident,
+        hand_over=False,
+    )
+    return row.pk
+
+
+def _sms(incident, phone, language, version, user_pk) -> int | None:
+    context = _context(incident, None, language)
+    with translation.override(language):
+        body = _("WeldDesk: %(title)s (%(state)s). Chat and portal work: %(link)s") % {
+            "title": context["title"],
+            "state": context["state"],
+            "link": context["portal_link"],
+        }
+        if context["eta"] and not context["resolved"]:
+            body += " " + _("Expected recovery: %(when)s.") % {"when": context["eta"]}
+    row = notification_enqueue(
+        key=_key(incident, version, "sms", f"user:{user_pk}"),
+        channel="sms",
+        recipient=phone,
+        body=body,
+        language=language,
+        about=incident,
+        hand_over=False,
+    )
+    return row.pk

@@ -1,0 +1,199 @@
+"""Incident notices: subscribers confirm first; affected customers are told by their
+preferences; a storm of updates is coalesced; resolution is always told."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications.models import Outbox
+from status import notify, services
+from status.models import Subscriber
+
+pytestmark = pytest.mark.django_db
+
+
+def confirmed(email, language="en", components=()):
+    subscriber = notify.subscribe(email=email, components=list(components), language=language)
+    notify.confirm(token=subscriber.token)
+    return subscriber
+
+
+def customer_with_ticket(make_customer, make_org, region, **fields):
+    from tickets.services.tickets import ticket_open
+
+    customer = make_customer(org=make_org(region=region))
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    customer.save()
+    ticket_open(
+        actor=customer,
+        organisation=customer.organisation,
+        requester=customer,
+        subject="Laser stopped",
+        body="Alarm E30",
+    )
+    return customer
+
+
+def notices():
+    return Outbox.objects.filter(key__startswith="status:").exclude(
+        key__startswith="status:confirm"
+    )
+
+
+def test_subscribing_needs_a_confirmation_by_post(client):
+    page = client.get(reverse("status:page")).content.decode()
+    assert 'action="/status/subscribe/"' in page
+    response = client.post(reverse("status:subscribe"), {"email": "plant@example.com"})
+    assert response.status_code == 302
+    subscriber = Subscriber.objects.get()
+    assert subscriber.confirmed_at is None
+    confirmation = Outbox.objects.get(key__startswith="status:confirm")
+    link = reverse("status:confirm", args=[subscriber.token])
+    assert link in confirmation.body and confirmation.recipient == "plant@example.com"
+    client.post(reverse("status:subscribe"), {"email": "plant@example.com"})
+    assert Outbox.objects.filter(key__startswith="status:confirm").count() == 1  # one an hour
+    assert client.get(link).status_code == 200  # a button, nothing changes on GET
+    subscriber.refresh_from_db()
+    assert subscriber.confirmed_at is None
+    client.post(link)
+    subscriber.refresh_from_db()
+    assert subscriber.confirmed_at is not None
+    leave = reverse("status:unsubscribe", args=[subscriber.token])
+    client.post(leave)
+    assert not Subscriber.objects.exists()
+    assert client.post(leave).status_code == 404
+
+
+def test_a_bad_address_is_refused_and_nothing_is_stored(client):
+    response = client.post(reverse("status:subscribe"), {"email": "not an address"}, follow=True)
+    assert "Enter a valid e-mail address." in response.content.decode()
+    assert not Subscriber.objects.exists() and not Outbox.objects.exists()
+
+
+def test_the_affected_are_told_in_their_language_and_by_their_preferences(
+    components, sev, make_customer, make_org
+):
+    everyone = confirmed("all@example.com", language="zh-hans")
+    confirmed("south-only@example.com", components=[components["south"]])
+    notify.subscribe(email="unconfirmed@example.com")
+    east = customer_with_ticket(
+        make_customer, make_org, "east", notify_sms=True, phone="+86 138 0013 8000"
+    )
+    customer_with_ticket(make_customer, make_org, "north")
+    start = timezone.now()
+    services.incident_open(
+        actor="system",
+        severity=sev["sev2"],
+        title_en="Hotline East unreachable",
+        title_zh="华东热线无法接通",
+        components={components["east"]: "major_outage"},
+        body_en="Use the chat meanwhile.",
+        body_zh="请暂时使用在线客服。",
+        cause_en="Carrier trunk failure",
+        cause_zh="运营商中继故障",
+        expected_recovery=start + dt.timedelta(hours=2),
+    )
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=10)) == 0  # not quiet yet
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=61)) == 3
+    rows = {(r.channel, r.recipient): r for r in notices()}
+    assert set(rows) == {
+        ("email", east.email),
+        ("sms", "+86 138 0013 8000"),
+        ("email", "all@example.com"),
+    }
+    to_customer = rows[("email", east.email)]
+    assert "Carrier trunk failure" in to_customer.body and "Expected recovery" in to_customer.body
+    assert "/status/incidents/" in to_customer.body and "unsubscribe" not in to_customer.body
+    chinese = rows[("email", "all@example.com")]
+    assert "华东热线无法接通" in chinese.subject and "运营商中继故障" in chinese.body
+    assert reverse("status:unsubscribe", args=[everyone.token]) in chinese.body
+    assert "Chat and portal work" in rows[("sms", "+86 138 0013 8000")].body
+
+
+def test_a_storm_of_updates_is_coalesced_and_resolution_is_always_told(components, sev):
+    confirmed("ops@example.com")
+    start = timezone.now()
+    incident = services.incident_open(
+        actor="system",
+        severity=sev["sev3"],
+        title_en="Chat slow",
+        title_zh="在线客服缓慢",
+        components={components["chat"]: "degraded"},
+        body_en="Looking",
+        body_zh="查看中",
+    )
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=61)) == 1
+    for n, state in enumerate(["identified", "identified", "monitoring", "monitoring"]):
+        services.incident_update(
+            incident=incident, actor="system", state=state, body_en=f"step {n}", body_zh=f"{n}"
+        )
+    # Quiet, but within ten minutes of the last notice: postponed, not sent.
+    assert notify.notify_tick(now=start + dt.timedelta(minutes=3)) == 0
+    assert notify.notify_tick(now=start + dt.timedelta(minutes=12)) == 1
+    latest = notices().order_by("-pk").first()
+    assert "step 3" in latest.body and "step 2" not in latest.body  # the current state only
+    services.incident_update(
+        incident=incident, actor="system", state="resolved", body_en="Fixed", body_zh="已修复"
+    )
+    assert notify.notify_tick(now=start + dt.timedelta(minutes=13, seconds=30)) == 1
+    assert "resolved" in notices().order_by("-pk").first().body.lower()
+    assert notices().count() == 3
+
+
+def test_a_customer_who_subscribed_too_gets_one_email(components, sev, make_customer, make_org):
+    customer = customer_with_ticket(make_customer, make_org, "east")
+    confirmed(customer.email)
+    services.incident_open(
+        actor="system",
+        severity=sev["sev1"],
+        title_en="Everything down",
+        title_zh="全部中断",
+        components={components["chat"]: "major_outage"},  # nationwide: every region
+        body_en="x",
+        body_zh="x",
+    )
+    notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
+    assert [r.recipient for r in notices()].count(customer.email) == 1
+
+
+def test_drafts_tell_nobody_until_published(components, sev, make_staff):
+    confirmed("ops@example.com")
+    draft = services.incident_open(
+        actor="system:alertmanager",
+        severity=sev["sev3"],
+        title_en="Maybe",
+        title_zh="也许",
+        components={components["chat"]: "degraded"},
+        body_en="x",
+        body_zh="x",
+        publish=False,
+    )
+    assert notify.notify_tick(now=timezone.now() + dt.timedelta(minutes=5)) == 0
+    services.incident_publish(incident=draft, actor=make_staff(roles=("supervisor",)))
+    assert notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61)) == 1
+
+
+def test_notices_are_delivered_through_the_outbox(
+    components, sev, django_capture_on_commit_callbacks
+):
+    confirmed("ops@example.com")
+    services.incident_open(
+        actor="system",
+        severity=sev["sev2"],
+        title_en="Hotline East unreachable",
+        title_zh="华东热线无法接通",
+        components={components["east"]: "major_outage"},
+        body_en="Use the chat.",
+        body_zh="请使用在线客服。",
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
+    assert [m.to for m in mail.outbox] == [["ops@example.com"]]
+    assert "Hotline East unreachable" in mail.outbox[0].subject
