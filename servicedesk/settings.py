@@ -184,6 +184,8 @@ AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 2)
 # most once per interval per incident (its resolution excepted).
 STATUS_NOTIFY_QUIET_SECONDS = env_int("STATUS_NOTIFY_QUIET_SECONDS", 60)
 STATUS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("STATUS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
+# Bearer token of Prometheus Alertmanager's webhook (/api/v1/alerts/alertmanager); empty: off.
+ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")
 
 # Redis: absent means in-memory channel layer, local-memory cache and eager Celery.
 REDIS_URL = env_str("REDIS_URL", "")

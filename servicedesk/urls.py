@@ -27,6 +27,7 @@ urlpatterns = [
     path("status/", include("status.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("tickets.api_urls")),
+    path("api/v1/", include("status.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",

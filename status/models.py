@@ -431,3 +431,23 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return f"subscriber {self.pk}"
+
+
+class AlertLink(models.Model):
+    """An Alertmanager alert (by fingerprint) and the incident it opened: resends of the same
+    alert update nothing new, its resolution resolves the incident."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    alertname = models.CharField(max_length=200)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alerts")
+    firing = models.BooleanField(default=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+
+    def __str__(self) -> str:
+        return f"{self.alertname} {self.fingerprint}"
