@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "status",
+    "intake",
     "portal",
 ]
 
@@ -186,6 +187,13 @@ STATUS_NOTIFY_QUIET_SECONDS = env_int("STATUS_NOTIFY_QUIET_SECONDS", 60)
 STATUS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("STATUS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
 # Bearer token of Prometheus Alertmanager's webhook (/api/v1/alerts/alertmanager); empty: off.
 ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")
+# The phone system's call events (/api/v1/telephony/events): bearer token (empty: off); a
+# line whose answer rate over the window falls under the threshold (with at least the minimum
+# of calls) counts as overloaded: its missed callers get an SMS and a callback ticket.
+TELEPHONY_TOKEN = env_str("TELEPHONY_TOKEN", "")
+TELEPHONY_ANSWER_RATE_THRESHOLD = float(env_str("TELEPHONY_ANSWER_RATE_THRESHOLD", "0.9"))
+TELEPHONY_WINDOW_MINUTES = env_int("TELEPHONY_WINDOW_MINUTES", 15)
+TELEPHONY_MIN_CALLS = env_int("TELEPHONY_MIN_CALLS", 5)
 
 # Redis: absent means in-memory channel layer, local-memory cache and eager Celery.
 REDIS_URL = env_str("REDIS_URL", "")

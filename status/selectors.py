@@ -258,3 +258,8 @@ def feed_updates(limit: int = 50) -> list[IncidentUpdate]:
         .select_related("incident", "incident__severity")
         .order_by("-at", "-pk")[:limit]
     )
+
+
+def component_status(key: str) -> str | None:
+    """The current status of a component by key (None if there is no such component)."""
+    return Component.objects.filter(key=key).values_list("status", flat=True).first()

@@ -1,0 +1,85 @@
+"""Reads of the call records: answer rates per line, and the phone metrics for /metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from intake.models import Call
+
+
+@dataclass(frozen=True)
+class Rate:
+    line: str
+    answered: int
+    missed: int
+
+    @property
+    def concluded(self) -> int:
+        return self.answered + self.missed
+
+    @property
+    def rate(self) -> float | None:
+        return self.answered / self.concluded if self.concluded else None
+
+
+def answer_rates(*, now: dt.datetime | None = None, line: str | None = None) -> dict[str, Rate]:
+    """Per line, over the last TELEPHONY_WINDOW_MINUTES: calls answered and calls missed
+    (abandoned, or ended unanswered). Calls still ringing do not count yet. One query."""
+    now = now or timezone.now()
+    since = now - dt.timedelta(minutes=settings.TELEPHONY_WINDOW_MINUTES)
+    calls = Call.objects.filter(started_at__gte=since, started_at__lte=now)
+    if line is not None:
+        calls = calls.filter(line=line)
+    rows = calls.values("line").annotate(
+        answered=Count("pk", filter=Q(answered_at__isnull=False)),
+        missed=Count(
+            "pk",
+            filter=Q(answered_at__isnull=True) & (Q(abandoned=True) | Q(ended_at__isnull=False)),
+        ),
+    )
+    return {r["line"]: Rate(r["line"], r["answered"], r["missed"]) for r in rows}
+
+
+def overloaded(rate: Rate | None) -> bool:
+    """Under the answer-rate threshold, with enough calls to judge."""
+    return (
+        rate is not None
+        and rate.concluded >= settings.TELEPHONY_MIN_CALLS
+        and rate.rate is not None
+        and rate.rate < settings.TELEPHONY_ANSWER_RATE_THRESHOLD
+    )
+
+
+def phone_metrics():
+    """welddesk_phone_answer_rate{line} over the window, and the all-time call counters that
+    the Prometheus rules (deploy/prometheus) take rates of."""
+    rate = GaugeMetricFamily(
+        "welddesk_phone_answer_rate",
+        "Share of concluded calls answered over the telephony window, per line.",
+        labels=["line"],
+    )
+    for line, r in sorted(answer_rates().items()):
+        if r.rate is not None:
+            rate.add_metric([line], r.rate)
+    total = CounterMetricFamily(
+        "welddesk_phone_calls", "Calls reported by the phone system, per line.", labels=["line"]
+    )
+    answered = CounterMetricFamily(
+        "welddesk_phone_calls_answered", "Calls answered, per line.", labels=["line"]
+    )
+    for row in (
+        Call.objects.values("line")
+        .annotate(n=Count("pk"), a=Count("pk", filter=Q(answered_at__isnull=False)))
+        .order_by("line")
+    ):
+        total.add_metric([row["line"]], row["n"])
+        answered.add_metric([row["line"]], row["a"])
+    yield rate
+    yield total
+    yield answered

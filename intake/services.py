@@ -1,0 +1,191 @@
+"""Call events from the phone system, and what the desk does for missed callers.
+
+Events (started, answered, ended, abandoned) are applied to one Call per call id, in any order
+and any number of times (the phone system may resend). When a call is missed while its line
+is down (its status component in partial or major outage) or overloaded (answer rate under the
+threshold), the caller gets one SMS a day with the chat and portal links, and one callback
+ticket (priority P2, its own SLA) while an earlier one of theirs is still active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from accounts.models import Organisation, Region, User
+from audit.services import audit_record
+from core.errors import ApplicationError
+from intake import selectors
+from intake.models import Call
+from notifications.models import Outbox
+from notifications.services import notification_enqueue
+from status.selectors import component_status
+from tickets.models import ACTIVE_STATUSES, Channel, Kind, Priority
+from tickets.services.tickets import ticket_open
+
+ACTOR = "system:telephony"
+EVENTS = ("started", "answered", "ended", "abandoned")
+DOWN = ("partial_outage", "major_outage")
+# Callers the desk does not know become callback tickets of this organisation (one per
+# region), so an agent still calls them back.
+UNKNOWN_CALLERS = "Unidentified callers / 未识别来电"
+
+
+def _bad(message: str) -> ApplicationError:
+    return ApplicationError(message, code="bad_event")
+
+
+def parse_event(event: Any, n: int = 0) -> dict:
+    if not isinstance(event, dict):
+        raise _bad(f"events[{n}] must be an object.")
+    call_id, line = event.get("call_id"), event.get("line")
+    kind, at = event.get("event"), parse_datetime(str(event.get("at") or ""))
+    caller = event.get("caller", "")
+    if not isinstance(call_id, str) or not 1 <= len(call_id) <= 100:
+        raise _bad(f"events[{n}].call_id must be a string of 1 to 100 characters.")
+    if (
+        not isinstance(line, str)
+        or not line
+        or len(line) > 50
+        or not line.replace("-", "").isalnum()
+    ):
+        raise _bad(f"events[{n}].line must be a line name (letters, digits, -).")
+    if kind not in EVENTS:
+        raise _bad(f"events[{n}].event must be one of {', '.join(EVENTS)}.")
+    if at is None or at.tzinfo is None:
+        raise _bad(f"events[{n}].at must be a date and time with its offset.")
+    if not isinstance(caller, str) or len(caller) > 40:
+        raise _bad(f"events[{n}].caller must be a phone number.")
+    return {"call_id": call_id, "line": line.lower(), "event": kind, "at": at, "caller": caller}
+
+
+def events_receive(events: Any) -> dict[str, int]:
+    """Apply a batch of events (all checked first: a bad one refuses the batch)."""
+    if not isinstance(events, list) or not 1 <= len(events) <= 1000:
+        raise _bad("events must be a list of 1 to 1000 events.")
+    parsed = [parse_event(e, n) for n, e in enumerate(events)]
+    counts = {"calls": 0, "sms": 0, "callbacks": 0}
+    for event in parsed:
+        done = call_event(**event)
+        counts["calls"] += 1
+        counts["sms"] += done["sms"]
+        counts["callbacks"] += done["callback"]
+    return counts
+
+
+@transaction.atomic
+def call_event(
+    *, call_id: str, line: str, event: str, at: dt.datetime, caller: str = ""
+) -> dict[str, int]:
+    call = Call.objects.select_for_update().filter(call_id=call_id).first()
+    if call is None:
+        call = Call(call_id=call_id, line=line, caller=caller.strip(), started_at=at)
+    if caller and not call.caller:
+        call.caller = caller.strip()
+    was_missed = call.missed
+    if event == "started":
+        call.started_at = min(call.started_at, at)
+    elif event == "answered":
+        call.answered_at = call.answered_at or at
+    elif event == "ended":
+        call.ended_at = call.ended_at or at
+    elif event == "abandoned":
+        call.abandoned = True
+        call.ended_at = call.ended_at or at
+    call.save()
+    if call.missed and not was_missed:
+        return _missed(call)
+    return {"sms": 0, "callback": 0}
+
+
+def _missed(call: Call) -> dict[str, int]:
+    """A caller the desk did not answer: point them to the other channels and call back,
+    when the line is down or overloaded (a single missed call on a healthy line is not)."""
+    down = component_status(f"hotline-{call.line}") in DOWN
+    rate = selectors.answer_rates(line=call.line).get(call.line)
+    if not (down or selectors.overloaded(rate)) or not call.caller_bidx:
+        return {"sms": 0, "callback": 0}
+    known = User.objects.filter(phone_bidx=call.caller_bidx, is_active=True).first()
+    language = (known.language if known else "") or "zh-hans"
+    sms = _sms(call, language)
+    callback = _callback(call, known, language)
+    call.save(update_fields=["sms_sent", "callback_ticket"])
+    audit_record(
+        action="telephony.missed_caller_helped",
+        actor=ACTOR,
+        target=call,
+        data={"line": call.line, "sms": bool(sms), "callback": bool(callback), "down": down},
+    )
+    return {"sms": sms, "callback": callback}
+
+
+def _sms(call: Call, language: str) -> int:
+    with translation.override(language):
+        body = _(
+            "WeldDesk: sorry we missed your call. Our hotline is overloaded; chat with us or "
+            "report the fault at %(portal)s . We will call you back."
+        ) % {"portal": f"{settings.SITE_URL}{reverse('portal:chat')}"}
+    key = f"telephony:sms:{call.caller_bidx[:24]}:{timezone.localdate().isoformat()}"
+    call.sms_sent = True
+    if Outbox.objects.filter(key=key).exists():
+        return 0  # one a day per caller
+    notification_enqueue(
+        key=key, channel="sms", recipient=call.caller, body=body, language=language, about=call
+    )
+    return 1
+
+
+def _callback(call: Call, known: User | None, language: str) -> int:
+    """One active callback ticket per caller: reuse theirs, or open one."""
+    earlier = (
+        Call.objects.filter(
+            caller_bidx=call.caller_bidx,
+            callback_ticket__status__in=ACTIVE_STATUSES,
+        )
+        .exclude(pk=call.pk)
+        .select_related("callback_ticket")
+        .first()
+    )
+    if earlier is not None:
+        call.callback_ticket = earlier.callback_ticket
+        return 0
+    organisation = known.organisation if known and known.organisation_id else _unknown(call)
+    with translation.override(language):
+        subject = _("Callback: missed call on the %(line)s hotline") % {"line": call.line}
+        body = _(
+            "The caller could not get through on %(at)s while the line was down or "
+            "overloaded. Please call back: %(number)s"
+        ) % {
+            "at": timezone.localtime(call.started_at).strftime("%Y-%m-%d %H:%M"),
+            "number": call.caller,
+        }
+    call.callback_ticket = ticket_open(
+        actor=ACTOR,
+        organisation=organisation,
+        requester=known,
+        subject=subject,
+        body=body,
+        kind=Kind.CALLBACK,
+        priority=Priority.P2,
+        channel=Channel.CALLBACK,
+    )
+    return 1
+
+
+def _unknown(call: Call) -> Organisation:
+    region = (
+        Region.objects.filter(code=call.line).first() or Region.objects.order_by("code").first()
+    )
+    found = Organisation.objects.filter(name=UNKNOWN_CALLERS, region=region).first()
+    if found is not None:
+        return found
+    from accounts.services import organisation_create
+
+    return organisation_create(actor=ACTOR, name=UNKNOWN_CALLERS, region=region)
