@@ -96,6 +96,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "status.view_maintenance",
         "status.add_maintenance",
         "status.change_maintenance",
+        "status.view_drill",
+        "status.add_drill",
+        "status.change_drill",
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

@@ -24,6 +24,7 @@ from status.models import (
     ComponentGroup,
     ComponentStatus,
     ComponentStatusChange,
+    Drill,
     Incident,
     IncidentState,
     Maintenance,
@@ -380,3 +381,38 @@ class MaintenanceAdmin(NoAdminLogMixin, admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/status/form.html", context, status=400 if form.errors else 200
         )
+
+
+@admin.register(Drill)
+class DrillAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """Failover drills: planned monthly per hotline, run with `manage.py failover_drill`
+    (docs/status-page.md); supervisors add notes and plan extra drills."""
+
+    list_display = ["component", "scheduled_for", "outcome", "recovery_seconds", "started_at"]
+    list_filter = ["outcome", "component"]
+    list_select_related = ["component"]
+    fields = [
+        "component",
+        "scheduled_for",
+        "switched",
+        "outcome",
+        "started_at",
+        "ended_at",
+        "recovery_seconds",
+        "timings",
+        "incident",
+        "run_by",
+        "notes",
+    ]
+    readonly_fields = [
+        "outcome",
+        "started_at",
+        "ended_at",
+        "recovery_seconds",
+        "timings",
+        "incident",
+        "run_by",
+    ]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what was tested

@@ -34,5 +34,13 @@ class StatusConfig(AppConfig):
                 description="Tell subscribers and affected customers, coalescing updates.",
             )
         )
+        periodic.register(
+            periodic.Schedule(
+                name="status: plan failover drills",
+                task="status.drills_schedule",
+                crontab="0 3 1 * *",
+                description="Plan next month's failover drill of every hotline.",
+            )
+        )
         # The severity grades exist in every desk (and again after a test flush).
         post_migrate.connect(ensure_on_migrate, sender=self, dispatch_uid="status-severities")

@@ -451,3 +451,45 @@ class AlertLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alertname} {self.fingerprint}"
+
+
+class DrillOutcome(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    PASSED = "passed", _("Passed")
+    FAILED = "failed", _("Failed")
+
+
+class Drill(models.Model):
+    """A failover drill of a hotline: scheduled monthly, run by `manage.py failover_drill`."""
+
+    component = models.ForeignKey(
+        Component, verbose_name=_("line"), on_delete=models.PROTECT, related_name="drills"
+    )
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    switched = models.CharField(
+        _("what was switched"), max_length=200, default="primary trunk → backup trunk"
+    )
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    recovery_seconds = models.FloatField(_("measured recovery (s)"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=DrillOutcome.choices, default=DrillOutcome.SCHEDULED
+    )
+    # Seconds from the start to each check: incident, banner, notices, restored.
+    timings = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    run_by = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        verbose_name = _("failover drill")
+        verbose_name_plural = _("failover drills")
+        constraints = [
+            models.UniqueConstraint(fields=["component", "scheduled_for"], name="status_drill_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component_id} {self.scheduled_for:%Y-%m-%d}"

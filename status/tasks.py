@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from status import notify, services
+from status import drills, notify, services
 
 
 @shared_task(name="status.maintenance_tick")
@@ -15,3 +15,8 @@ def maintenance_tick() -> dict:
 @shared_task(name="status.notify_tick")
 def notify_tick() -> int:
     return notify.notify_tick()
+
+
+@shared_task(name="status.drills_schedule")
+def drills_schedule() -> int:
+    return drills.drills_schedule()
