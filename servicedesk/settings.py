@@ -185,6 +185,8 @@ AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 2)
 # most once per interval per incident (its resolution excepted).
 STATUS_NOTIFY_QUIET_SECONDS = env_int("STATUS_NOTIFY_QUIET_SECONDS", 60)
 STATUS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("STATUS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
+# Subscribers are reminded of a maintenance window this long before it starts.
+STATUS_MAINTENANCE_REMINDER_MINUTES = env_int("STATUS_MAINTENANCE_REMINDER_MINUTES", 60)
 # Bearer token of Prometheus Alertmanager's webhook (/api/v1/alerts/alertmanager); empty: off.
 ALERTMANAGER_TOKEN = env_str("ALERTMANAGER_TOKEN", "")
 # The phone system's call events (/api/v1/telephony/events): bearer token (empty: off); a

@@ -23,7 +23,7 @@ class StatusConfig(AppConfig):
                 name="status: maintenance windows",
                 task="status.maintenance_tick",
                 every_seconds=60,
-                description="Start and end maintenance windows; their components follow.",
+                description="Remind of, start and end maintenance windows; components follow.",
             )
         )
         periodic.register(

@@ -8,7 +8,8 @@ most once per STATUS_NOTIFY_MIN_INTERVAL_SECONDS; resolution is told after the q
 even within the interval. So a storm of updates becomes one message, and nobody is spammed.
 
 Subscribers confirm their address by a link first (`subscribe`, `confirm`); every message
-carries an unsubscribe link.
+carries an unsubscribe link. They are also reminded of maintenance windows shortly before the
+start (`maintenance_remind`, run with the maintenance tick).
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
 from notifications.services import notification_enqueue, outbox_hand_over, render_message
-from status.models import Component, Incident, IncidentState, Subscriber
+from status.models import (
+    Component,
+    Incident,
+    IncidentState,
+    Maintenance,
+    MaintenanceState,
+    Subscriber,
+)
 from tickets.selectors import requesters_with_active_tickets
 
 LANGUAGES = {"en", "zh-hans"}
@@ -252,3 +260,68 @@ def _sms(incident, phone, language, version, user_pk) -> int | None:
         hand_over=False,
     )
     return row.pk
+
+
+def maintenance_remind(*, now: dt.datetime | None = None) -> int:
+    """Remind subscribers of the windows starting within STATUS_MAINTENANCE_REMINDER_MINUTES
+    (once per window); return how many messages went to the outbox."""
+    now = now or timezone.now()
+    soon = now + dt.timedelta(minutes=getattr(settings, "STATUS_MAINTENANCE_REMINDER_MINUTES", 60))
+    sent = 0
+    for pk in list(
+        Maintenance.objects.filter(
+            state=MaintenanceState.SCHEDULED,
+            reminded_at__isnull=True,
+            starts_at__lte=soon,
+            starts_at__gt=now,
+        ).values_list("pk", flat=True)[:50]
+    ):
+        sent += _remind_one(pk, now)
+    return sent
+
+
+@transaction.atomic
+def _remind_one(pk: int, now: dt.datetime) -> int:
+    window = (
+        Maintenance.objects.select_for_update(skip_locked=True)
+        .filter(pk=pk, reminded_at__isnull=True)
+        .first()
+    )
+    if window is None:
+        return 0
+    components = list(window.components.all())
+    subscribers = (
+        Subscriber.objects.filter(confirmed_at__isnull=False)
+        .filter(Q(components__isnull=True) | Q(components__in=components))
+        .distinct()
+        .order_by("pk")
+    )
+    ids = []
+    for subscriber in subscribers:
+        language = subscriber.language
+        with translation.override(language):
+            context = {
+                "title": window.title,
+                "details": window.body,
+                "starts": timezone.localtime(window.starts_at).strftime("%Y-%m-%d %H:%M %Z"),
+                "ends": timezone.localtime(window.ends_at).strftime("%Y-%m-%d %H:%M %Z"),
+                "affected": ", ".join(c.name for c in components),
+                "link": _link(reverse("status:page")),
+                "unsubscribe": _link(reverse("status:unsubscribe", args=[subscriber.token])),
+            }
+        subject, body = render_message("email/status_maintenance", context, language=language)
+        row = notification_enqueue(
+            key=f"status:maintenance:{window.pk}:{subscriber.email_bidx[:24]}",
+            channel="email",
+            recipient=subscriber.email,
+            subject=subject,
+            body=body,
+            language=language,
+            about=window,
+            hand_over=False,
+        )
+        ids.append(row.pk)
+    window.reminded_at = now
+    window.save(update_fields=["reminded_at"])
+    outbox_hand_over(ids)
+    return len(ids)

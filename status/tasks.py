@@ -9,7 +9,7 @@ from status import drills, notify, services
 
 @shared_task(name="status.maintenance_tick")
 def maintenance_tick() -> dict:
-    return services.maintenance_tick()
+    return {**services.maintenance_tick(), "reminded": notify.maintenance_remind()}
 
 
 @shared_task(name="status.notify_tick")

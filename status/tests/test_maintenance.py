@@ -112,3 +112,22 @@ def test_supervisors_plan_in_the_admin_and_agents_cannot(client, components, mak
     assert bad.status_code == 400 and "Choose an end after the start." in bad.content.decode()
     assert client.post(url, data).status_code == 302
     assert Maintenance.objects.get().components.get() == components["east"]
+
+
+def test_subscribers_are_reminded_once_shortly_before_the_start(components):
+    from notifications.models import Outbox
+    from status import notify
+
+    everyone = notify.subscribe(email="all@example.com", language="zh-hans")
+    notify.confirm(token=everyone.token)
+    south = notify.subscribe(email="south@example.com", components=[components["south"]])
+    notify.confirm(token=south.token)
+    start = timezone.now() + dt.timedelta(hours=3)
+    plan(components, start)  # the east hotline and the chat
+    assert notify.maintenance_remind(now=start - dt.timedelta(hours=2)) == 0  # too early
+    assert notify.maintenance_remind(now=start - dt.timedelta(minutes=50)) == 1
+    assert notify.maintenance_remind(now=start - dt.timedelta(minutes=40)) == 0  # once
+    (reminder,) = Outbox.objects.filter(key__startswith="status:maintenance:")
+    assert reminder.recipient == "all@example.com"
+    assert "交换机升级" in reminder.subject and "在线客服" in reminder.body
+    assert reverse("status:unsubscribe", args=[everyone.token]) in reminder.body
