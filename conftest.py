@@ -80,9 +80,14 @@ def _eager_celery():
 def _locmem_outputs(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.SMS_BACKEND = "notifications.sms.LocmemSMSBackend"
+    settings.WECOM_BACKEND = "notifications.wecom.LocmemWeComBackend"
     from notifications.sms import LocmemSMSBackend
 
     LocmemSMSBackend.outbox = []
+    from notifications.wecom import HttpWeComBackend, LocmemWeComBackend
+
+    LocmemWeComBackend.outbox = []
+    HttpWeComBackend._token = None  # a cached access token would leak between tests
     from core.queue import reset_breaker
 
     reset_breaker()

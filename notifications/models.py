@@ -12,6 +12,7 @@ from core.fields import EncryptedCharField, EncryptedTextField
 class Channel(models.TextChoices):
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
+    WECOM = "wecom", _("WeCom")
 
 
 class Status(models.TextChoices):

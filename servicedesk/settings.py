@@ -368,6 +368,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SMS_BACKEND = env_str("SMS_BACKEND", "notifications.sms.ConsoleSMSBackend")
 SMS_API_URL = env_str("SMS_API_URL", "")
 SMS_API_TOKEN = env_str("SMS_API_TOKEN", "")
+# WeCom (企业微信) application messages (notifications/wecom.py): the console backend prints.
+WECOM_BACKEND = env_str("WECOM_BACKEND", "notifications.wecom.ConsoleWeComBackend")
+WECOM_API_BASE = env_str("WECOM_API_BASE", "https://qyapi.weixin.qq.com").rstrip("/")
+WECOM_CORP_ID = env_str("WECOM_CORP_ID", "")
+WECOM_SECRET = env_str("WECOM_SECRET", "")
+WECOM_AGENT_ID = env_str("WECOM_AGENT_ID", "")
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 OUTBOX_SWEEP_AFTER_SECONDS = env_int("OUTBOX_SWEEP_AFTER_SECONDS", 30)
 

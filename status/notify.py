@@ -180,6 +180,8 @@ def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
             told.add(customer.email_bidx)
         if customer.notify_sms and customer.phone:
             ids.append(_sms(incident, customer.phone, language, version, customer.pk))
+        if customer.notify_wecom and customer.wecom_id:
+            ids.append(_wecom(incident, latest, customer.wecom_id, language, version, customer.pk))
     subscribers = (
         Subscriber.objects.filter(confirmed_at__isnull=False)
         .filter(Q(components__isnull=True) | Q(components__in=components))
@@ -233,6 +235,23 @@ def _email(incident, latest, address, language, version, subscriber) -> int | No
         recipient=address,
         subject=subject,
         body=body,
+        language=language,
+        about=incident,
+        hand_over=False,
+    )
+    return row.pk
+
+
+def _wecom(incident, latest, wecom_id, language, version, user_pk) -> int | None:
+    """A WeCom text: the e-mail's content without the subscriber footer."""
+    subject, body = render_message(
+        "email/status_incident", _context(incident, latest, language), language=language
+    )
+    row = notification_enqueue(
+        key=_key(incident, version, "wecom", f"user:{user_pk}"),
+        channel="wecom",
+        recipient=wecom_id,
+        body=f"{subject}\n\n{body}"[:2000],
         language=language,
         about=incident,
         hand_over=False,

@@ -437,3 +437,22 @@ def test_a_customer_who_asked_for_sms_gets_one_on_an_answer_and_a_status_change(
     assert all(m["to"] == "+86 138 0013 8000" for m in LocmemSMSBackend.outbox)
     assert ticket.reference in texts[0] and "服务台已回复" in texts[0]
     assert "已解决" in texts[1]
+    # WeCom too, once the customer asks for it with their WeCom ID.
+    from notifications.wecom import LocmemWeComBackend
+
+    portal.post(
+        reverse("portal:profile"),
+        {
+            "full_name": customer.full_name,
+            "phone": "+86 138 0013 8000",
+            "language": "zh-hans",
+            "timezone": "Asia/Shanghai",
+            "notify_email": "on",
+            "notify_wecom": "on",
+            "wecom_id": "zhang.wei",
+        },
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.ticket_reply(ticket=ticket, author=agent, body="Coolant level?")
+    assert [m["to"] for m in LocmemWeComBackend.outbox] == ["zhang.wei"]
+    assert ticket.reference in LocmemWeComBackend.outbox[0]["body"]

@@ -83,7 +83,13 @@ def test_the_affected_are_told_in_their_language_and_by_their_preferences(
     confirmed("south-only@example.com", components=[components["south"]])
     notify.subscribe(email="unconfirmed@example.com")
     east = customer_with_ticket(
-        make_customer, make_org, "east", notify_sms=True, phone="+86 138 0013 8000"
+        make_customer,
+        make_org,
+        "east",
+        notify_sms=True,
+        phone="+86 138 0013 8000",
+        notify_wecom=True,
+        wecom_id="zhang.wei",
     )
     customer_with_ticket(make_customer, make_org, "north")
     start = timezone.now()
@@ -100,13 +106,15 @@ def test_the_affected_are_told_in_their_language_and_by_their_preferences(
         expected_recovery=start + dt.timedelta(hours=2),
     )
     assert notify.notify_tick(now=start + dt.timedelta(seconds=10)) == 0  # not quiet yet
-    assert notify.notify_tick(now=start + dt.timedelta(seconds=61)) == 3
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=61)) == 4
     rows = {(r.channel, r.recipient): r for r in notices()}
     assert set(rows) == {
         ("email", east.email),
         ("sms", "+86 138 0013 8000"),
+        ("wecom", "zhang.wei"),
         ("email", "all@example.com"),
     }
+    assert "Carrier trunk failure" in rows[("wecom", "zhang.wei")].body
     to_customer = rows[("email", east.email)]
     assert "Carrier trunk failure" in to_customer.body and "Expected recovery" in to_customer.body
     assert "/status/incidents/" in to_customer.body and "unsubscribe" not in to_customer.body

@@ -61,21 +61,27 @@ def notify_opened(ticket: Ticket) -> None:
     )
 
 
-def _sms(*, key: str, recipient: Any, text: str, about: Ticket) -> int | None:
-    """A short SMS to a customer who asked for them in their profile (and gave a number)."""
+def _short(*, key: str, recipient: Any, text: str, about: Ticket) -> list[int]:
+    """A short message to a customer by the channels they asked for in their profile: SMS
+    (with a number) and WeCom (with a WeCom ID). Returns the outbox row ids."""
     if recipient is None or recipient.is_staff or not recipient.is_active:
-        return None
-    if not getattr(recipient, "notify_sms", False) or not recipient.phone:
-        return None
-    row = notification_enqueue(
-        key=key,
-        channel=Channel.SMS,
-        recipient=recipient.phone,
-        body=text,
-        language=recipient.language,
-        about=about,
-    )
-    return row.pk
+        return []
+    wanted = []
+    if getattr(recipient, "notify_sms", False) and recipient.phone:
+        wanted.append((Channel.SMS, recipient.phone, key))
+    if getattr(recipient, "notify_wecom", False) and recipient.wecom_id:
+        wanted.append((Channel.WECOM, recipient.wecom_id, key.replace("-sms:", "-wecom:")))
+    return [
+        notification_enqueue(
+            key=row_key,
+            channel=channel,
+            recipient=address,
+            body=text,
+            language=recipient.language,
+            about=about,
+        ).pk
+        for channel, address, row_key in wanted
+    ]
 
 
 def notify_reply(ticket: Ticket, *, message_id: int, body: str) -> None:
@@ -93,7 +99,7 @@ def notify_reply(ticket: Ticket, *, message_id: int, body: str) -> None:
                 "ref": ticket.reference,
                 "link": links.customer_ticket_url(ticket),
             }
-        _sms(key=f"ticket-reply-sms:{message_id}", recipient=recipient, text=text, about=ticket)
+        _short(key=f"ticket-reply-sms:{message_id}", recipient=recipient, text=text, about=ticket)
 
 
 def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = None) -> None:
@@ -107,7 +113,7 @@ def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = No
             "status": status,
             "link": links.customer_ticket_url(ticket),
         }
-    _sms(
+    _short(
         key=f"ticket-status-sms:{ticket.pk}:{version}", recipient=recipient, text=text, about=ticket
     )
     survey_links = (

@@ -1,0 +1,113 @@
+"""WeCom (企业微信) adapters: console (development), in-memory (tests) and WeCom's API.
+
+The API client follows WeCom's application-message interface: an access token from
+`/cgi-bin/gettoken?corpid=...&corpsecret=...` (kept in memory until it expires), then
+`POST /cgi-bin/message/send?access_token=...` with a text message to the user's WeCom ID.
+A token WeCom says is expired (42001, 40014) is fetched again once. WECOM_API_BASE points at
+https://qyapi.weixin.qq.com in production and at a fake server on loopback in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+EXPIRED = {40014, 42001}
+
+
+class WeComError(Exception):
+    """WeCom refused or could not be reached; the outbox will retry."""
+
+
+class BaseWeComBackend:
+    def send(self, *, to: str, body: str, key: str) -> None:
+        raise NotImplementedError
+
+
+def mask_id(user_id: str) -> str:
+    return user_id[:2] + "***" if len(user_id) > 2 else "***"
+
+
+class ConsoleWeComBackend(BaseWeComBackend):
+    def send(self, *, to: str, body: str, key: str) -> None:
+        sys.stdout.write(f"WeCom to {mask_id(to)} [{key}]: {body}\n")
+        sys.stdout.flush()
+
+
+class LocmemWeComBackend(BaseWeComBackend):
+    """Keep messages in `LocmemWeComBackend.outbox` (tests)."""
+
+    outbox: list[dict] = []
+
+    def send(self, *, to: str, body: str, key: str) -> None:
+        type(self).outbox.append({"to": to, "body": body, "key": key})
+
+
+class HttpWeComBackend(BaseWeComBackend):
+    timeout = 5
+    _token: tuple[str, float] | None = None  # (token, expires at), shared by the process
+    _lock = threading.Lock()
+
+    def _call(self, url: str, data: dict | None = None) -> dict:
+        request = urllib.request.Request(  # noqa: S310 - the base URL comes from settings
+            url,
+            data=json.dumps(data, ensure_ascii=False).encode() if data is not None else None,
+            method="POST" if data is not None else "GET",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise WeComError(f"WeCom answered {exc.code}") from None
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+            raise WeComError(f"WeCom unreachable ({type(exc).__name__})") from None
+
+    def _access_token(self, *, fresh: bool = False) -> str:
+        cls = type(self)
+        with cls._lock:
+            if not fresh and cls._token and cls._token[1] > time.monotonic():
+                return cls._token[0]
+            query = urllib.parse.urlencode(
+                {"corpid": settings.WECOM_CORP_ID, "corpsecret": settings.WECOM_SECRET}
+            )
+            answer = self._call(f"{settings.WECOM_API_BASE}/cgi-bin/gettoken?{query}")
+            if answer.get("errcode", 0) != 0 or not answer.get("access_token"):
+                raise WeComError(f"gettoken refused ({answer.get('errcode')})")
+            lifetime = int(answer.get("expires_in", 7200))
+            cls._token = (answer["access_token"], time.monotonic() + max(lifetime - 300, 60))
+            return cls._token[0]
+
+    def send(self, *, to: str, body: str, key: str) -> None:
+        if not (settings.WECOM_CORP_ID and settings.WECOM_SECRET and settings.WECOM_AGENT_ID):
+            raise WeComError("WECOM_CORP_ID, WECOM_SECRET and WECOM_AGENT_ID must be set")
+        message = {
+            "touser": to,
+            "msgtype": "text",
+            "agentid": int(settings.WECOM_AGENT_ID),
+            "text": {"content": body},
+            "enable_duplicate_check": 1,  # WeCom drops a resend within its window
+            "duplicate_check_interval": 1800,
+        }
+        for fresh in (False, True):
+            token = self._access_token(fresh=fresh)
+            query = urllib.parse.urlencode({"access_token": token})
+            answer = self._call(f"{settings.WECOM_API_BASE}/cgi-bin/message/send?{query}", message)
+            code = answer.get("errcode", 0)
+            if code == 0:
+                return
+            if code not in EXPIRED:
+                raise WeComError(f"message/send refused ({code})")
+        raise WeComError("the access token was refused twice")
+
+
+def get_backend() -> BaseWeComBackend:
+    return import_string(settings.WECOM_BACKEND)()
