@@ -120,6 +120,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     notify_email = models.BooleanField(_("e-mail notifications"), default=True)
     notify_sms = models.BooleanField(_("SMS notifications"), default=False)
     notify_wecom = models.BooleanField(_("WeCom notifications"), default=False)
+    # A customer's own system: notices POSTed as signed JSON (notifications/webhooks.py).
+    notify_webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
     wecom_id = EncryptedCharField(_("WeCom user ID"), max_length=64, blank=True)
     date_joined = models.DateTimeField(_("date joined"), default=dj_timezone.now)
 

@@ -39,3 +39,38 @@ def client_ip(meta: dict) -> str | None:
                 except ValueError:
                     return remote
     return remote
+
+
+def public_http_url(url: str) -> str:
+    """Why the desk may not call this URL, or "" when it may: http(s) only, and every address
+    of the host public (no loopback, private, link-local or reserved networks), unless
+    settings.WEBHOOK_ALLOW_PRIVATE (tests, closed installations)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from django.utils.translation import gettext as _
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return _("not a valid URL")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return _("only http and https URLs")
+    if parts.scheme == "http" and not getattr(settings, "WEBHOOK_ALLOW_HTTP", False):
+        return _("only https URLs")
+    if parts.username or parts.password:
+        return _("no user names or passwords in the URL")
+    if getattr(settings, "WEBHOOK_ALLOW_PRIVATE", False):
+        return ""
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return _("the host name does not resolve")
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if getattr(address, "ipv4_mapped", None):
+            address = address.ipv4_mapped
+        if not address.is_global:
+            return _("the host is not on the public internet")
+    return ""

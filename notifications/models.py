@@ -13,6 +13,7 @@ class Channel(models.TextChoices):
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
     WECOM = "wecom", _("WeCom")
+    WEBHOOK = "webhook", _("Signed webhook")
 
 
 class Status(models.TextChoices):

@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from core.errors import ApplicationError
 from core.logging import one_line
 from core.queue import enqueue_on_commit, send_now
-from notifications import sms, wecom
+from notifications import sms, webhooks, wecom
 from notifications.models import Channel, Outbox, Status
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ def _send(row: Outbox) -> None:
         sms.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WECOM:
         wecom.get_backend().send(to=row.recipient, body=row.body, key=row.key)
+    elif row.channel == Channel.WEBHOOK:
+        webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
     else:  # pragma: no cover - guarded by notification_enqueue
         raise ApplicationError(f"Unknown channel {row.channel}")
 

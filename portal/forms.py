@@ -155,3 +155,13 @@ class ProfileForm(forms.Form):
         required=False,
         help_text=_("Needed for WeCom messages: in WeCom, Me → Profile → Account."),
     )
+    notify_webhook_url = forms.URLField(
+        label=_("Webhook of your own system"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text=_(
+            "Optional: we POST incident notices as signed JSON to this https address "
+            "(see the signing secret below once saved)."
+        ),
+    )

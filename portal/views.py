@@ -24,6 +24,7 @@ from chat import bot as chat_bot
 from chat import services as chat_services
 from core.errors import ApplicationError
 from equipment import selectors as equipment_selectors
+from notifications import webhooks
 from portal import banners, knowledge_bridge
 from portal.forms import (
     FaultReportForm,
@@ -302,7 +303,10 @@ def profile(request: HttpRequest) -> HttpResponse:
             )
             return response
     status = 400 if request.method == "POST" else 200
-    return _render(request, "portal/profile.html", {"form": form}, status=status)
+    secret = webhooks.signing_secret(user.notify_webhook_url) if user.notify_webhook_url else ""
+    return _render(
+        request, "portal/profile.html", {"form": form, "webhook_secret": secret}, status=status
+    )
 
 
 # ---------------------------------------------------------------------------------- knowledge

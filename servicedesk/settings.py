@@ -374,6 +374,11 @@ WECOM_API_BASE = env_str("WECOM_API_BASE", "https://qyapi.weixin.qq.com").rstrip
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "")
 WECOM_SECRET = env_str("WECOM_SECRET", "")
 WECOM_AGENT_ID = env_str("WECOM_AGENT_ID", "")
+# Signed webhooks (notifications/webhooks.py): the key each receiving URL's secret is derived
+# from (empty: derived from SECRET_KEY); plain http and private addresses only when allowed.
+WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY", "")
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 OUTBOX_SWEEP_AFTER_SECONDS = env_int("OUTBOX_SWEEP_AFTER_SECONDS", 30)
 

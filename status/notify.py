@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 from django.conf import settings
@@ -182,6 +183,10 @@ def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
             ids.append(_sms(incident, customer.phone, language, version, customer.pk))
         if customer.notify_wecom and customer.wecom_id:
             ids.append(_wecom(incident, latest, customer.wecom_id, language, version, customer.pk))
+        if customer.notify_webhook_url:
+            ids.append(
+                _webhook(incident, latest, customer.notify_webhook_url, version, customer.pk)
+            )
     subscribers = (
         Subscriber.objects.filter(confirmed_at__isnull=False)
         .filter(Q(components__isnull=True) | Q(components__in=components))
@@ -253,6 +258,38 @@ def _wecom(incident, latest, wecom_id, language, version, user_pk) -> int | None
         recipient=wecom_id,
         body=f"{subject}\n\n{body}"[:2000],
         language=language,
+        about=incident,
+        hand_over=False,
+    )
+    return row.pk
+
+
+def _webhook(incident, latest, url, version, user_pk) -> int | None:
+    """The incident as JSON, both languages, for a customer's own system (signed on send)."""
+    body = {
+        "type": "incident",
+        "id": incident.pk,
+        "version": version,
+        "severity": incident.severity.key,
+        "state": incident.state,
+        "title": {"en": incident.title_en, "zh": incident.title_zh},
+        "cause": {"en": incident.cause_en, "zh": incident.cause_zh},
+        "expected_recovery": (
+            incident.expected_recovery.isoformat() if incident.expected_recovery else None
+        ),
+        "components": [c.key for c in incident.components.all()],
+        "latest_update": (
+            {"en": latest.body_en, "zh": latest.body_zh, "at": latest.at.isoformat()}
+            if latest is not None
+            else None
+        ),
+        "url": _link(reverse("status:incident", args=[incident.pk])),
+    }
+    row = notification_enqueue(
+        key=_key(incident, version, "webhook", f"user:{user_pk}"),
+        channel="webhook",
+        recipient=url,
+        body=json.dumps(body, ensure_ascii=False),
         about=incident,
         hand_over=False,
     )

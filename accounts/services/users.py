@@ -19,6 +19,7 @@ from accounts.models import Language, Organisation, Region, User, UserSession
 from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
+from core.net import public_http_url
 from core.realtime import publish_on_commit
 
 
@@ -137,6 +138,7 @@ PROFILE_FIELDS = (
     "notify_sms",
     "notify_wecom",
     "wecom_id",
+    "notify_webhook_url",
 )
 
 
@@ -159,6 +161,12 @@ def _check_preferences(user: User, changed: Iterable[str]) -> None:
         fields["phone"] = [_("Enter a mobile number to receive SMS.")]
     if changed & {"notify_wecom", "wecom_id"} and user.notify_wecom and not user.wecom_id:
         fields["wecom_id"] = [_("Enter your WeCom user ID to receive WeCom messages.")]
+    if "notify_webhook_url" in changed and user.notify_webhook_url:
+        problem = public_http_url(user.notify_webhook_url)
+        if problem:
+            fields["notify_webhook_url"] = [
+                _("WeldDesk cannot call this address (%(why)s).") % {"why": problem}
+            ]
     if fields:
         raise ApplicationError(_("Please correct the highlighted fields."), fields=fields)
 

@@ -456,3 +456,22 @@ def test_a_customer_who_asked_for_sms_gets_one_on_an_answer_and_a_status_change(
         svc.ticket_reply(ticket=ticket, author=agent, body="Coolant level?")
     assert [m["to"] for m in LocmemWeComBackend.outbox] == ["zhang.wei"]
     assert ticket.reference in LocmemWeComBackend.outbox[0]["body"]
+
+
+def test_a_customer_sets_a_webhook_and_sees_its_signing_secret(portal, customer, settings):
+    from notifications.webhooks import signing_secret
+
+    data = {
+        "full_name": customer.full_name,
+        "language": "en",
+        "timezone": "Asia/Shanghai",
+        "notify_email": "on",
+        "notify_webhook_url": "https://10.0.0.5/hooks",
+    }
+    refused = portal.post(reverse("portal:profile"), data)
+    assert refused.status_code == 400
+    assert "cannot call this address" in refused.content.decode()
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # a closed installation
+    assert portal.post(reverse("portal:profile"), data).status_code == 302
+    page = portal.get(reverse("portal:profile")).content.decode()
+    assert signing_secret("https://10.0.0.5/hooks") in page

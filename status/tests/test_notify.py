@@ -205,3 +205,30 @@ def test_notices_are_delivered_through_the_outbox(
         notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
     assert [m.to for m in mail.outbox] == [["ops@example.com"]]
     assert "Hotline East unreachable" in mail.outbox[0].subject
+
+
+def test_a_customer_with_a_webhook_gets_the_incident_as_json(
+    components, sev, make_customer, make_org, settings
+):
+    import json
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    customer_with_ticket(
+        make_customer, make_org, "east", notify_webhook_url="https://10.0.0.5/hooks"
+    )
+    services.incident_open(
+        actor="system",
+        severity=sev["sev2"],
+        title_en="Hotline East unreachable",
+        title_zh="华东热线无法接通",
+        components={components["east"]: "major_outage"},
+        body_en="Use the chat.",
+        body_zh="请使用在线客服。",
+    )
+    notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
+    (hook,) = notices().filter(channel="webhook")
+    payload = json.loads(hook.body)
+    assert hook.recipient == "https://10.0.0.5/hooks"
+    assert payload["title"] == {"en": "Hotline East unreachable", "zh": "华东热线无法接通"}
+    assert payload["components"] == ["hotline-east"] and payload["state"] == "investigating"
+    assert payload["latest_update"]["zh"] == "请使用在线客服。"

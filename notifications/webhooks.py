@@ -1,0 +1,74 @@
+"""Signed webhooks: a notice POSTed as JSON to a customer's own system, signed with HMAC.
+
+Each receiving URL has its own signing secret, derived from WEBHOOK_SIGNING_KEY and the URL
+(`signing_secret`), shown to the customer in their profile. A request carries
+`X-WeldDesk-Timestamp` (Unix seconds) and `X-WeldDesk-Signature: sha256=<hex>` where the hex
+is HMAC-SHA256(secret, "<timestamp>.<body>"), plus `Idempotency-Key` (the outbox key: a retry
+repeats it). The receiver checks the signature and that the timestamp is recent.
+
+The URL is the customer's, so the desk must not be made to call itself or its network
+(server-side request forgery): only http(s) to hosts whose every address is public, checked
+again at each delivery (DNS may change), and redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+
+from core.net import public_http_url
+
+
+class WebhookError(Exception):
+    """The receiver refused, could not be reached, or may not be called; retried by the outbox."""
+
+
+def signing_secret(url: str) -> str:
+    key = (settings.WEBHOOK_SIGNING_KEY or f"webhook:{settings.SECRET_KEY}").encode()
+    return hmac.new(key, f"welddesk-webhook:{url}".encode(), hashlib.sha256).hexdigest()
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # a redirect could point inside the network
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def deliver(*, url: str, body: str, key: str, timeout: float = 5.0) -> None:
+    problem = public_http_url(url)
+    if problem:
+        raise WebhookError(problem)
+    data = body.encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(  # noqa: S310 - checked by public_http_url above
+        url,
+        data=data,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "WeldDesk-Webhook/1",
+            "X-WeldDesk-Timestamp": timestamp,
+            "X-WeldDesk-Signature": signature(signing_secret(url), timestamp, data),
+            "Idempotency-Key": key,
+        },
+    )
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            if not 200 <= response.status < 300:
+                raise WebhookError(f"receiver answered {response.status}")
+    except urllib.error.HTTPError as exc:
+        raise WebhookError(f"receiver answered {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise WebhookError(f"receiver unreachable ({type(exc).__name__})") from None
