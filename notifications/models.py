@@ -14,6 +14,7 @@ class Channel(models.TextChoices):
     SMS = "sms", _("SMS")
     WECOM = "wecom", _("WeCom")
     WEBHOOK = "webhook", _("Signed webhook")
+    PUSH = "push", _("Browser notification")
 
 
 class Status(models.TextChoices):
@@ -52,3 +53,24 @@ class Outbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} #{self.pk} ({self.status})"
+
+
+class PushSubscription(models.Model):
+    """A browser's web push subscription of a customer. The endpoint and keys identify the
+    browser: encrypted at rest; the endpoint's hash keeps one row per browser."""
+
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+    endpoint = EncryptedTextField()
+    endpoint_hash = models.CharField(max_length=64, unique=True)
+    p256dh = EncryptedCharField(max_length=200)
+    auth = EncryptedCharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("browser subscription")
+        verbose_name_plural = _("browser subscriptions")
+
+    def __str__(self) -> str:
+        return f"push subscription {self.pk} of user {self.user_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from datetime import timedelta
@@ -15,13 +16,15 @@ from django.db import connection, models, transaction
 from django.db.models import Count, Min
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from prometheus_client.core import GaugeMetricFamily
 
 from core.errors import ApplicationError
 from core.logging import one_line
+from core.net import public_http_url
 from core.queue import enqueue_on_commit, send_now
-from notifications import sms, webhooks, wecom
-from notifications.models import Channel, Outbox, Status
+from notifications import sms, webhooks, webpush, wecom
+from notifications.models import Channel, Outbox, PushSubscription, Status
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +133,56 @@ def _send(row: Outbox) -> None:
         wecom.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WEBHOOK:
         webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
+    elif row.channel == Channel.PUSH:
+        _push(row)
     else:  # pragma: no cover - guarded by notification_enqueue
         raise ApplicationError(f"Unknown channel {row.channel}")
+
+
+def _push(row: Outbox) -> None:
+    """A browser notification; the recipient is the subscription's id. A subscription that
+    is gone (deleted by the customer, or 404/410 from the push service) ends the row."""
+    subscription = PushSubscription.objects.filter(pk=int(row.recipient)).first()
+    if subscription is None:
+        return
+    try:
+        webpush.send(
+            endpoint=subscription.endpoint,
+            p256dh=subscription.p256dh,
+            auth=subscription.auth,
+            payload=json.loads(row.body),
+        )
+    except webpush.PushGone:
+        subscription.delete()
+
+
+def push_subscribe(*, user: Any, endpoint: Any, p256dh: Any, auth: Any) -> PushSubscription:
+    """Keep a customer's browser subscription (one row per endpoint)."""
+    if user is None or not user.is_authenticated or user.is_staff:
+        raise ApplicationError(_("Only customers subscribe their browser."), code="forbidden")
+    values = [endpoint, p256dh, auth]
+    if not all(isinstance(v, str) and 0 < len(v) <= 2000 for v in values):
+        raise ApplicationError(_("The browser sent an incomplete subscription."), code="invalid")
+    if public_http_url(endpoint):
+        raise ApplicationError(_("The browser sent an incomplete subscription."), code="invalid")
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()
+    with transaction.atomic():
+        found = PushSubscription.objects.select_for_update().filter(endpoint_hash=digest).first()
+        if found is None:
+            return PushSubscription.objects.create(
+                user=user, endpoint=endpoint, endpoint_hash=digest, p256dh=p256dh, auth=auth
+            )
+        found.user, found.p256dh, found.auth = user, p256dh, auth
+        found.save(update_fields=["user", "p256dh", "auth"])
+        return found
+
+
+def push_unsubscribe(*, user: Any, endpoint: Any) -> int:
+    if not isinstance(endpoint, str):
+        return 0
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()
+    deleted, _rows = PushSubscription.objects.filter(user=user, endpoint_hash=digest).delete()
+    return deleted
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("machines/", views.machine_list, name="machines"),
     path("machines/<str:serial>/", views.machine_detail, name="machine"),
     path("profile/", views.profile, name="profile"),
+    path("profile/push/", views.push_subscription, name="push"),
     path("chat/", views.chat, name="chat"),
     path("help/", views.kb_index, name="kb"),
     path("help/suggest/", views.suggest, name="suggest"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -24,7 +25,8 @@ from chat import bot as chat_bot
 from chat import services as chat_services
 from core.errors import ApplicationError
 from equipment import selectors as equipment_selectors
-from notifications import webhooks
+from notifications import services as notification_services
+from notifications import webhooks, webpush
 from portal import banners, knowledge_bridge
 from portal.forms import (
     FaultReportForm,
@@ -305,8 +307,41 @@ def profile(request: HttpRequest) -> HttpResponse:
     status = 400 if request.method == "POST" else 200
     secret = webhooks.signing_secret(user.notify_webhook_url) if user.notify_webhook_url else ""
     return _render(
-        request, "portal/profile.html", {"form": form, "webhook_secret": secret}, status=status
+        request,
+        "portal/profile.html",
+        {
+            "form": form,
+            "webhook_secret": secret,
+            "push_key": webpush.public_key() if webpush.enabled() else "",
+        },
+        status=status,
     )
+
+
+@customer_required
+@require_http_methods(["POST", "DELETE"])
+def push_subscription(request: HttpRequest) -> JsonResponse:
+    """The profile page's script keeps the browser's push subscription here (JSON, CSRF)."""
+    try:
+        data = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        return JsonResponse({"error": _("Send the subscription as JSON.")}, status=400)
+    if request.method == "DELETE":
+        notification_services.push_unsubscribe(user=request.user, endpoint=data.get("endpoint"))
+        return JsonResponse({"subscribed": False})
+    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+    try:
+        notification_services.push_subscribe(
+            user=request.user,
+            endpoint=data.get("endpoint"),
+            p256dh=keys.get("p256dh"),
+            auth=keys.get("auth"),
+        )
+    except ApplicationError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    return JsonResponse({"subscribed": True}, status=201)
 
 
 # ---------------------------------------------------------------------------------- knowledge

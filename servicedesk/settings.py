@@ -379,6 +379,10 @@ WECOM_AGENT_ID = env_str("WECOM_AGENT_ID", "")
 WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY", "")
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# Web push (notifications/webpush.py): the desk's VAPID private key (base64url raw or PEM;
+# empty: browser notifications are off) and the contact push services may write to.
+WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY", "")
+WEBPUSH_SUBJECT = env_str("WEBPUSH_SUBJECT", "mailto:ops@welddesk.example")
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 OUTBOX_SWEEP_AFTER_SECONDS = env_int("OUTBOX_SWEEP_AFTER_SECONDS", 30)
 

@@ -174,7 +174,10 @@ def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
     region_ids = None if nationwide else sorted({c.region_id for c in components})
     ids: list[int] = []
     told: set[str] = set()  # e-mail blind indexes already told (a customer who subscribed too)
-    for customer in requesters_with_active_tickets(region_ids=region_ids):
+    customers = requesters_with_active_tickets(region_ids=region_ids).prefetch_related(
+        "push_subscriptions"
+    )
+    for customer in customers:
         language = customer.language or settings.LANGUAGE_CODE
         if customer.notify_email:
             ids.append(_email(incident, latest, customer.email, language, version, None))
@@ -183,6 +186,8 @@ def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
             ids.append(_sms(incident, customer.phone, language, version, customer.pk))
         if customer.notify_wecom and customer.wecom_id:
             ids.append(_wecom(incident, latest, customer.wecom_id, language, version, customer.pk))
+        for subscription in customer.push_subscriptions.all():
+            ids.append(_push(incident, latest, subscription.pk, language, version))
         if customer.notify_webhook_url:
             ids.append(
                 _webhook(incident, latest, customer.notify_webhook_url, version, customer.pk)
@@ -257,6 +262,31 @@ def _wecom(incident, latest, wecom_id, language, version, user_pk) -> int | None
         channel="wecom",
         recipient=wecom_id,
         body=f"{subject}\n\n{body}"[:2000],
+        language=language,
+        about=incident,
+        hand_over=False,
+    )
+    return row.pk
+
+
+def _push(incident, latest, subscription_pk, language, version) -> int | None:
+    """A browser notification: title, the state and the latest update, the incident's page."""
+    with translation.override(language):
+        title = f"{incident.title} ({incident.get_state_display()})"
+        body = latest.body if latest is not None else incident.cause
+    row = notification_enqueue(
+        key=_key(incident, version, "push", f"subscription:{subscription_pk}"),
+        channel="push",
+        recipient=str(subscription_pk),
+        body=json.dumps(
+            {
+                "title": title[:120],
+                "body": body[:300],
+                "url": reverse("status:incident", args=[incident.pk]),
+                "tag": f"incident-{incident.pk}",
+            },
+            ensure_ascii=False,
+        ),
         language=language,
         about=incident,
         hand_over=False,

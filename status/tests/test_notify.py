@@ -232,3 +232,31 @@ def test_a_customer_with_a_webhook_gets_the_incident_as_json(
     assert payload["title"] == {"en": "Hotline East unreachable", "zh": "华东热线无法接通"}
     assert payload["components"] == ["hotline-east"] and payload["state"] == "investigating"
     assert payload["latest_update"]["zh"] == "请使用在线客服。"
+
+
+def test_a_customer_with_a_browser_subscription_gets_a_push(
+    components, sev, make_customer, make_org, settings
+):
+    import json
+
+    from notifications.models import PushSubscription
+
+    customer = customer_with_ticket(make_customer, make_org, "east")
+    subscription = PushSubscription.objects.create(
+        user=customer, endpoint="https://push.example/x", endpoint_hash="x", p256dh="k", auth="a"
+    )
+    services.incident_open(
+        actor="system",
+        severity=sev["sev2"],
+        title_en="Hotline East unreachable",
+        title_zh="华东热线无法接通",
+        components={components["east"]: "major_outage"},
+        body_en="Use the chat.",
+        body_zh="请使用在线客服。",
+    )
+    notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
+    (push,) = notices().filter(channel="push")
+    assert push.recipient == str(subscription.pk)
+    payload = json.loads(push.body)
+    assert payload["title"].startswith("Hotline East unreachable") or "华东" in payload["title"]
+    assert payload["url"].startswith("/status/incidents/")
