@@ -164,6 +164,9 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     """The page's form: an address (and optionally components); a confirmation link follows."""
     from core.errors import ApplicationError
 
+    if _too_many(request):
+        messages.error(request, _("Too many requests from your network; please try later."))
+        return redirect(reverse("status:page") + "#subscribe")
     picked = [int(v) for v in request.POST.getlist("components") if v.isdigit()]
     components = list(Component.objects.filter(pk__in=picked, is_public=True))
     try:
@@ -177,6 +180,24 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("status:page") + "#subscribe")
     messages.success(request, _("Almost done: open the link we sent to your address to confirm."))
     return redirect(reverse("status:page") + "#subscribe")
+
+
+# Subscription requests per client address an hour (each address also gets at most one
+# confirmation an hour): the form must not become a way to mail strangers.
+SUBSCRIBE_PER_CLIENT = 20
+
+
+def _too_many(request: HttpRequest) -> bool:
+    from django.core.cache import cache
+
+    from core.net import client_ip
+
+    key = f"status:subscribe:{client_ip(request.META) or 'unknown'}"
+    try:
+        cache.add(key, 0, timeout=3600)
+        return cache.incr(key) > SUBSCRIBE_PER_CLIENT
+    except Exception:  # a cache outage must not stop someone subscribing
+        return False
 
 
 @require_http_methods(["GET", "POST"])

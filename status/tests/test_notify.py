@@ -70,6 +70,22 @@ def test_subscribing_needs_a_confirmation_by_post(client):
     assert client.post(leave).status_code == 404
 
 
+def test_one_client_cannot_subscribe_a_crowd(client):
+    from django.core.cache import cache
+
+    from status.views import SUBSCRIBE_PER_CLIENT
+
+    cache.clear()
+    for n in range(SUBSCRIBE_PER_CLIENT):
+        client.post(reverse("status:subscribe"), {"email": f"person{n}@example.com"})
+    refused = client.post(
+        reverse("status:subscribe"), {"email": "one-more@example.com"}, follow=True
+    )
+    assert "Too many requests" in refused.content.decode()
+    assert Subscriber.objects.count() == SUBSCRIBE_PER_CLIENT
+    cache.clear()
+
+
 def test_a_bad_address_is_refused_and_nothing_is_stored(client):
     response = client.post(reverse("status:subscribe"), {"email": "not an address"}, follow=True)
     assert "Enter a valid e-mail address." in response.content.decode()
