@@ -129,9 +129,12 @@ def _missed(call: Call) -> dict[str, int]:
 def _sms(call: Call, language: str) -> int:
     with translation.override(language):
         body = _(
-            "WeldDesk: sorry we missed your call. Our hotline is overloaded; chat with us or "
-            "report the fault at %(portal)s . We will call you back."
-        ) % {"portal": f"{settings.SITE_URL}{reverse('portal:chat')}"}
+            "WeldDesk: sorry we missed your call; our hotline is overloaded. Chat with us: "
+            "%(chat)s Report the fault in the portal: %(portal)s We will call you back."
+        ) % {
+            "chat": f"{settings.SITE_URL}{reverse('portal:chat')}",
+            "portal": f"{settings.SITE_URL}{reverse('portal:ticket_new')}",
+        }
     key = f"telephony:sms:{call.caller_bidx[:24]}:{timezone.localdate().isoformat()}"
     call.sms_sent = True
     if Outbox.objects.filter(key=key).exists():

@@ -4,10 +4,10 @@ An alert names its component by the label `welddesk_component` (a component key)
 `welddesk_severity` (sev1-sev4, default sev3), `welddesk_impact` (degraded, partial_outage,
 major_outage; default major_outage) and `welddesk_publish` ("true": published at once; else a
 draft for a supervisor). Titles and texts come from the annotations `summary` / `summary_zh`
-and `description` / `description_zh`. The alert's fingerprint deduplicates: a resend updates
-nothing new; its "resolved" notification resolves the incident once every alert of the
-incident has resolved. Alerts without a known component are counted and ignored (the answer is
-still 200, or Alertmanager would retry them forever).
+and `description` / `description_zh`. The alert's fingerprint deduplicates: a resend changes
+nothing (a new description becomes a public update); its "resolved" notification resolves the
+incident once every alert of the incident has resolved. Alerts without a known component are
+counted and ignored (the answer is still 200, or Alertmanager would retry them forever).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def parse(payload: Any) -> list[dict]:
 
 def receive(payload: Any) -> dict[str, int]:
     """Apply a webhook: open, keep or resolve incidents; count what happened."""
-    counts = {"opened": 0, "resolved": 0, "unchanged": 0, "ignored": 0}
+    counts = {"opened": 0, "updated": 0, "resolved": 0, "unchanged": 0, "ignored": 0}
     for alert in parse(payload):
         counts[_apply(alert)] += 1
     return counts
@@ -90,7 +90,7 @@ def _apply(alert: dict) -> str:
         if link is not None and link.firing and link.incident.is_active:
             link.last_seen_at = now
             link.save(update_fields=["last_seen_at"])
-            return "unchanged"
+            return _update_if_new(link.incident, alert["annotations"])
         component = Component.objects.filter(key=alert["labels"].get("welddesk_component")).first()
         if component is None:
             return "ignored"
@@ -125,6 +125,23 @@ def _apply(alert: dict) -> str:
         body_zh=annotations.get("resolved_zh") or "监控显示服务已恢复。",
     )
     return "resolved"
+
+
+def _update_if_new(incident, annotations: dict) -> str:
+    """A resend with a new description (the rule's text changed, e.g. a new figure) becomes a
+    public update of the incident, in the state it is in; an identical resend changes nothing."""
+    text = annotations.get("description", "").strip()
+    latest = incident.updates.order_by("-at", "-pk").first()
+    if not text or latest is None or text == latest.body_en:
+        return "unchanged"
+    services.incident_update(
+        incident=incident,
+        actor=ACTOR,
+        state=incident.state,
+        body_en=text[:5000],
+        body_zh=(annotations.get("description_zh") or latest.body_zh)[:5000],
+    )
+    return "updated"
 
 
 def _incident_fields(alert: dict, component: Component) -> dict:

@@ -107,6 +107,7 @@ def test_while_the_line_is_down_each_missed_caller_gets_one_sms_and_one_callback
     assert {c.callback_ticket_id for c in Call.objects.all()} == {ticket.pk}
     sms = Outbox.objects.get(channel="sms")
     assert sms.recipient == CALLER and "/portal/chat/" in sms.body
+    assert reverse("portal:ticket_new") in sms.body  # the chat and the portal's fault report
     other = send(client, *missed(3, caller="+86 139 9999 0000")).json()
     assert other == {"calls": 2, "sms": 1, "callbacks": 1}
 

@@ -101,8 +101,12 @@ def test_an_alert_opens_once_and_its_resolution_resolves(client, components):
     assert incident.title_zh == "华东热线无法接通" and incident.created_by == "system:alertmanager"
     assert Component.objects.get(key="hotline-east").status == "major_outage"
     again = post(client, webhook(alert(welddesk_publish="true")))
-    assert again.json() == {"opened": 0, "resolved": 0, "unchanged": 1, "ignored": 0}
+    assert again.json() == {"opened": 0, "updated": 0, "resolved": 0, "unchanged": 1, "ignored": 0}
     assert Incident.objects.count() == 1
+    changed = alert(welddesk_publish="true")
+    changed["annotations"]["description"] = "Answer rate now 12 %. Please use the chat."
+    assert post(client, webhook(changed)).json()["updated"] == 1
+    assert incident.updates.order_by("-at", "-pk").first().body_en.startswith("Answer rate now")
     done = post(client, webhook(alert("resolved"), status="resolved"))
     assert done.json()["resolved"] == 1
     incident.refresh_from_db()
@@ -124,7 +128,13 @@ def test_without_the_publish_label_the_incident_is_a_draft(client, components):
 def test_alerts_for_unknown_components_are_ignored_not_refused(client, components):
     response = post(client, webhook(alert(component="hotline-mars"), alert(fingerprint="z9")))
     assert response.status_code == 200
-    assert response.json() == {"opened": 1, "resolved": 0, "unchanged": 0, "ignored": 1}
+    assert response.json() == {
+        "opened": 1,
+        "updated": 0,
+        "resolved": 0,
+        "unchanged": 0,
+        "ignored": 1,
+    }
 
 
 def test_the_shipped_rules_are_valid_and_carry_the_desks_labels():
