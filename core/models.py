@@ -56,3 +56,17 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency {self.scope} {self.key[:16]}"
+
+
+def lock_or_insert(model: type[models.Model], lookup: dict, new: models.Model) -> models.Model:
+    """The row matching `lookup` (a unique key), locked; inserted from `new` first if missing.
+
+    Race-free for two callers creating the same key at once: the second insert is ignored by
+    the database, and both then lock the one row, instead of one failing with an
+    IntegrityError. Call it inside a transaction.
+    """
+    row = model.objects.select_for_update().filter(**lookup).first()
+    if row is not None:
+        return row
+    model.objects.bulk_create([new], ignore_conflicts=True)
+    return model.objects.select_for_update().get(**lookup)

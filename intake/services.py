@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organisation, Region, User
 from audit.services import audit_record
 from core.errors import ApplicationError
+from core.models import lock_or_insert
 from intake import selectors
 from intake.models import Call
 from notifications.models import Outbox
@@ -84,9 +85,11 @@ def events_receive(events: Any) -> dict[str, int]:
 def call_event(
     *, call_id: str, line: str, event: str, at: dt.datetime, caller: str = ""
 ) -> dict[str, int]:
-    call = Call.objects.select_for_update().filter(call_id=call_id).first()
-    if call is None:
-        call = Call(call_id=call_id, line=line, caller=caller.strip(), started_at=at)
+    call = lock_or_insert(
+        Call,
+        {"call_id": call_id},
+        Call(call_id=call_id, line=line, caller=caller.strip(), started_at=at),
+    )
     if caller and not call.caller:
         call.caller = caller.strip()
     was_missed = call.missed

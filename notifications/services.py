@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from core.errors import ApplicationError
 from core.logging import one_line
+from core.models import lock_or_insert
 from core.net import public_http_url
 from core.queue import enqueue_on_commit, send_now
 from notifications import sms, webhooks, webpush, wecom
@@ -167,11 +168,13 @@ def push_subscribe(*, user: Any, endpoint: Any, p256dh: Any, auth: Any) -> PushS
         raise ApplicationError(_("The browser sent an incomplete subscription."), code="invalid")
     digest = hashlib.sha256(endpoint.encode()).hexdigest()
     with transaction.atomic():
-        found = PushSubscription.objects.select_for_update().filter(endpoint_hash=digest).first()
-        if found is None:
-            return PushSubscription.objects.create(
+        found = lock_or_insert(
+            PushSubscription,
+            {"endpoint_hash": digest},
+            PushSubscription(
                 user=user, endpoint=endpoint, endpoint_hash=digest, p256dh=p256dh, auth=auth
-            )
+            ),
+        )
         found.user, found.p256dh, found.auth = user, p256dh, auth
         found.save(update_fields=["user", "p256dh", "auth"])
         return found

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
+from core.models import lock_or_insert
 from notifications.services import notification_enqueue, outbox_hand_over, render_message
 from status.models import (
     Component,
@@ -75,9 +76,9 @@ def subscribe(*, email: Any, components: list[Component] | None = None, language
         )
     language = language if language in LANGUAGES else "en"
     bidx = crypto.blind_index("email", address)
-    subscriber = Subscriber.objects.select_for_update().filter(email_bidx=bidx).first()
-    if subscriber is None:
-        subscriber = Subscriber.objects.create(email=address, language=language)
+    subscriber = lock_or_insert(
+        Subscriber, {"email_bidx": bidx}, Subscriber(email=address, language=language)
+    )
     if subscriber.confirmed_at is None:
         subscriber.language = language
         subscriber.save(update_fields=["language"])
@@ -151,7 +152,9 @@ def _notify_one(pk: int, now: dt.datetime) -> int:
         incident.notify_after = incident.last_notified_at + interval  # coalesced: later
         incident.save(update_fields=["notify_after"])
         return 0
-    components = list(incident.components.select_related("region"))
+    # Every message names the affected components: read them once, not once per recipient.
+    prefetch_related_objects([incident], "components")
+    components = list(incident.components.all())
     ids = _enqueue_all(incident, components)
     incident.notified_version = incident.public_version
     incident.notify_after = None

@@ -144,3 +144,24 @@ def test_caller_numbers_are_encrypted_and_never_in_the_audit_chain(client, compo
     events = [str(e) for e in AuditEvent.objects.values_list("data", "changed_fields")]
     assert all("1234" not in e and "5678" not in e for e in events)
     assert AuditEvent.objects.filter(action="telephony.missed_caller_helped").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_call_reported_twice_at_once_is_one_call():
+    """Two first events of one call arriving together: one row, no IntegrityError."""
+    from intake import services
+    from tickets.tests.test_concurrency import run_together
+
+    at = timezone.now()
+    outcomes = run_together(
+        [
+            lambda kind=kind: services.call_event(
+                call_id="race-1", line="east", event=kind, at=at, caller=CALLER
+            )
+            for kind in ("started", "answered", "started", "ended")
+        ]
+    )
+    assert [o.error for o in outcomes] == [None] * 4
+    call = Call.objects.get(call_id="race-1")
+    assert call.answered_at is not None and call.ended_at is not None

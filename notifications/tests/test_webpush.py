@@ -140,3 +140,21 @@ def test_without_a_vapid_key_the_profile_offers_no_push(client, make_customer, s
     settings.WEBPUSH_VAPID_PRIVATE_KEY = ""
     sign_in(client, make_customer())
     assert 'id="push"' not in client.get(reverse("portal:profile")).content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_browser_subscribing_twice_at_once_is_one_row(push, make_customer):
+    from tickets.tests.test_concurrency import run_together
+
+    customer = make_customer()
+    outcomes = run_together(
+        [
+            lambda: push_subscribe(
+                user=customer, endpoint=push["endpoint"], p256dh=push["p256dh"], auth=push["auth"]
+            )
+        ]
+        * 4
+    )
+    assert [o.error for o in outcomes] == [None] * 4
+    assert PushSubscription.objects.count() == 1

@@ -276,3 +276,34 @@ def test_a_customer_with_a_browser_subscription_gets_a_push(
     payload = json.loads(push.body)
     assert payload["title"].startswith("Hotline East unreachable") or "华东" in payload["title"]
     assert payload["url"].startswith("/status/incidents/")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_address_subscribing_twice_at_once_is_one_subscriber():
+    from tickets.tests.test_concurrency import run_together
+
+    outcomes = run_together([lambda: notify.subscribe(email="twice@example.com")] * 4)
+    assert [o.error for o in outcomes] == [None] * 4
+    assert Subscriber.objects.count() == 1
+
+
+def test_a_notice_reads_the_components_once_whatever_the_recipients(components, sev):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(6):
+        confirmed(f"person{n}@example.com")
+    services.incident_open(
+        actor="system",
+        severity=sev["sev3"],
+        title_en="Chat slow",
+        title_zh="在线客服缓慢",
+        components={components["chat"]: "degraded"},
+        body_en="Looking",
+        body_zh="查看中",
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61)) == 6
+    reads = [q["sql"] for q in queries.captured_queries if "status_incidentcomponent" in q["sql"]]
+    assert len(reads) <= 2, reads  # the prefetch (and the subscribers' filter), not 6 more
