@@ -68,21 +68,14 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         The page answers the same either way, so neither throttling nor an unknown address
         can be told apart from a sent mail.
         """
-        from django.core.cache import cache
-
         from core import crypto
+        from core.throttle import over_limit
 
         email_key = "pwreset:mail:" + crypto.blind_index("email", self.cleaned_data["email"])
         client = request.META.get("REMOTE_ADDR", "") if request is not None else ""
-        client_key = f"pwreset:client:{client}"
-        try:
-            for key in (email_key, client_key):
-                cache.add(key, 0, timeout=3600)
-            too_many = (
-                cache.incr(email_key) > self.PER_ADDRESS or cache.incr(client_key) > self.PER_CLIENT
-            )
-        except Exception:  # a cache outage must not stop a customer resetting their password
-            too_many = False
+        too_many = over_limit(email_key, self.PER_ADDRESS) or over_limit(
+            f"pwreset:client:{client}", self.PER_CLIENT
+        )
         if too_many:
             return
         super().save(*args, request=request, **kwargs)

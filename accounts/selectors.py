@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts import permissions
-from accounts.models import Organisation, User
+from accounts.models import Organisation, Region, User
 from core import crypto
 
 
@@ -38,3 +38,30 @@ def staff_active_by_name() -> list[User]:
     """Return the active staff members, sorted by name (names are encrypted: sorted here)."""
     staff = list(User.objects.filter(is_staff=True, is_active=True))
     return sorted(staff, key=lambda user: ((user.full_name or user.email).casefold(), user.pk))
+
+
+def customer_by_phone_index(phone_bidx: str) -> User | None:
+    """The active user whose phone number has this blind index (a caller the desk knows)."""
+    if not phone_bidx:
+        return None
+    return User.objects.filter(phone_bidx=phone_bidx, is_active=True).order_by("pk").first()
+
+
+def customer_in_region(region_id: int | None) -> User | None:
+    """Some active customer of an organisation in the region (to check what they would see)."""
+    if region_id is None:
+        return None
+    return (
+        User.objects.filter(is_active=True, is_staff=False, organisation__region_id=region_id)
+        .order_by("pk")
+        .first()
+    )
+
+
+def region_for_line(code: str) -> Region | None:
+    """The region a phone line is named after, else the first region."""
+    return Region.objects.filter(code=code).first() or Region.objects.order_by("code").first()
+
+
+def organisation_by_name(*, name: str, region: Region) -> Organisation | None:
+    return Organisation.objects.filter(name=name, region=region).order_by("pk").first()

@@ -19,14 +19,14 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from accounts.models import Organisation, Region, User
+from accounts import selectors as account_selectors
+from accounts.models import Organisation, User
 from audit.services import audit_record
 from core.errors import ApplicationError
 from core.models import lock_or_insert
 from intake import selectors
 from intake.models import Call
-from notifications.models import Outbox
-from notifications.services import notification_enqueue
+from notifications.services import notification_enqueue, notification_queued
 from status.selectors import component_status
 from tickets.models import ACTIVE_STATUSES, Channel, Kind, Priority
 from tickets.services.tickets import ticket_open
@@ -115,7 +115,7 @@ def _missed(call: Call) -> dict[str, int]:
     rate = selectors.answer_rates(line=call.line).get(call.line)
     if not (down or selectors.overloaded(rate)) or not call.caller_bidx:
         return {"sms": 0, "callback": 0}
-    known = User.objects.filter(phone_bidx=call.caller_bidx, is_active=True).first()
+    known = account_selectors.customer_by_phone_index(call.caller_bidx)
     language = (known.language if known else "") or "zh-hans"
     sms = _sms(call, language)
     callback = _callback(call, known, language)
@@ -140,7 +140,7 @@ def _sms(call: Call, language: str) -> int:
         }
     key = f"telephony:sms:{call.caller_bidx[:24]}:{timezone.localdate().isoformat()}"
     call.sms_sent = True
-    if Outbox.objects.filter(key=key).exists():
+    if notification_queued(key):
         return 0  # one a day per caller
     notification_enqueue(
         key=key, channel="sms", recipient=call.caller, body=body, language=language, about=call
@@ -186,10 +186,8 @@ def _callback(call: Call, known: User | None, language: str) -> int:
 
 
 def _unknown(call: Call) -> Organisation:
-    region = (
-        Region.objects.filter(code=call.line).first() or Region.objects.order_by("code").first()
-    )
-    found = Organisation.objects.filter(name=UNKNOWN_CALLERS, region=region).first()
+    region = account_selectors.region_for_line(call.line)
+    found = account_selectors.organisation_by_name(name=UNKNOWN_CALLERS, region=region)
     if found is not None:
         return found
     from accounts.services import organisation_create

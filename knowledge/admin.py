@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import NoAdminLogMixin
 from core.errors import ApplicationError
+from core.forms import apply_service_errors
 from knowledge import services
 from knowledge.markdown import render_markdown
 from knowledge.models import Article
@@ -27,11 +27,7 @@ class ArticleAdminForm(forms.ModelForm):
         try:
             services.article_validate(values)
         except ApplicationError as exc:
-            for field, messages in exc.fields.items():
-                for message in messages:
-                    self.add_error(field if field in self.fields else None, message)
-            if not exc.fields:
-                raise ValidationError(exc.message) from exc
+            apply_service_errors(self, exc)
         return data
 
 

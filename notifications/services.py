@@ -76,6 +76,11 @@ def notification_enqueue(
     return row
 
 
+def notification_queued(key: str) -> bool:
+    """Whether a delivery with this key is in the outbox already (sent or not)."""
+    return Outbox.objects.filter(key=key).exists()
+
+
 def outbox_hand_over(ids: list[int]) -> None:
     """After commit, hand these rows to the workers in tasks of up to DELIVER_BATCH ids each.
 

@@ -24,6 +24,7 @@ from accounts.permissions import is_customer
 from chat import bot as chat_bot
 from chat import services as chat_services
 from core.errors import ApplicationError
+from core.forms import apply_service_errors
 from equipment import selectors as equipment_selectors
 from notifications import services as notification_services
 from notifications import webhooks, webpush
@@ -63,16 +64,6 @@ def customer_required(view):
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     context.setdefault("portal_banners", banners.active(request.user))
     return render(request, template, context, status=status)
-
-
-def _apply_errors(form, exc: ApplicationError) -> None:
-    """Put a service's field errors on the form's fields (others on the form itself)."""
-    for name, errors in (exc.fields or {}).items():
-        field = name.split(".")[-1]
-        for error in errors:
-            form.add_error(field if field in form.fields else None, error)
-    if not exc.fields:
-        form.add_error(None, exc.message)
 
 
 def _page(request: HttpRequest, queryset, per_page: int = PER_PAGE):
@@ -151,7 +142,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
                 attachments=form.cleaned_data["photos"],
             )
         except ApplicationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -220,7 +211,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             messages.error(request, exc.message)
             form = {"rate": rating_form, "reply": reply_form}.get(action)
             if form is not None and form.is_bound:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
         status = 400
     conversation = [m for m in ticket.messages.all() if not m.internal]
     return _render(
@@ -288,7 +279,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         try:
             account_services.user_update_profile(user=user, actor=user, **form.cleaned_data)
         except ApplicationError as exc:
-            _apply_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Your profile is saved."))
             response = redirect("portal:profile")

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
 from core.errors import ApplicationError
+from core.forms import apply_service_errors
 from status import services
 from status.models import (
     Component,
@@ -88,7 +89,28 @@ class SeverityAdmin(NoAdminLogMixin, admin.ModelAdmin):
         return False  # incidents keep their grade
 
 
-class IncidentOpenForm(forms.Form):
+def _text(label, rows: int, *, required: bool = True) -> forms.CharField:
+    return forms.CharField(
+        label=label, required=required, widget=forms.Textarea(attrs={"rows": rows})
+    )
+
+
+class _IncidentTexts(forms.Form):
+    """What an incident's opening and its updates both say: the update in both languages, the
+    cause and the expected recovery (labels of the update set by each form)."""
+
+    body_en = _text(gettext_lazy("Update (English)"), 3)
+    body_zh = _text(gettext_lazy("Update (Chinese)"), 3)
+    cause_en = _text(gettext_lazy("Cause (English)"), 2, required=False)
+    cause_zh = _text(gettext_lazy("Cause (Chinese)"), 2, required=False)
+    expected_recovery = forms.DateTimeField(
+        label=gettext_lazy("Expected recovery"),
+        required=False,
+        help_text=gettext_lazy("e.g. 2026-11-25 18:30 (your time zone)"),
+    )
+
+
+class IncidentOpenForm(_IncidentTexts):
     severity = forms.ModelChoiceField(
         label=gettext_lazy("Severity"), queryset=Severity.objects.order_by("rank")
     )
@@ -100,59 +122,20 @@ class IncidentOpenForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     impact = forms.ChoiceField(label=gettext_lazy("Impact"), choices=IMPACTS)
-    body_en = forms.CharField(
-        label=gettext_lazy("First update (English)"), widget=forms.Textarea(attrs={"rows": 3})
-    )
-    body_zh = forms.CharField(
-        label=gettext_lazy("First update (Chinese)"), widget=forms.Textarea(attrs={"rows": 3})
-    )
-    cause_en = forms.CharField(
-        label=gettext_lazy("Cause (English)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    cause_zh = forms.CharField(
-        label=gettext_lazy("Cause (Chinese)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    expected_recovery = forms.DateTimeField(
-        label=gettext_lazy("Expected recovery"),
-        required=False,
-        help_text=gettext_lazy("e.g. 2026-11-25 18:30 (your time zone)"),
-    )
     publish = forms.BooleanField(
         label=gettext_lazy("Publish now (status page and banners)"), required=False, initial=True
     )
+    field_order = ["severity", "title_en", "title_zh", "components", "impact", "body_en"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["body_en"].label = gettext_lazy("First update (English)")
+        self.fields["body_zh"].label = gettext_lazy("First update (Chinese)")
 
 
-class IncidentUpdateForm(forms.Form):
+class IncidentUpdateForm(_IncidentTexts):
     state = forms.ChoiceField(label=gettext_lazy("State"), choices=IncidentState.choices)
-    body_en = forms.CharField(
-        label=gettext_lazy("Update (English)"), widget=forms.Textarea(attrs={"rows": 3})
-    )
-    body_zh = forms.CharField(
-        label=gettext_lazy("Update (Chinese)"), widget=forms.Textarea(attrs={"rows": 3})
-    )
-    cause_en = forms.CharField(
-        label=gettext_lazy("Cause (English)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    cause_zh = forms.CharField(
-        label=gettext_lazy("Cause (Chinese)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    expected_recovery = forms.DateTimeField(label=gettext_lazy("Expected recovery"), required=False)
-
-
-def _form_errors(form: forms.Form, exc: ApplicationError) -> None:
-    for name, errors in (exc.fields or {}).items():
-        for error in errors:
-            form.add_error(name if name in form.fields else None, error)
-    if not exc.fields:
-        form.add_error(None, exc.message)
+    field_order = ["state"]
 
 
 @admin.register(Incident)
@@ -195,7 +178,7 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
                     publish=data["publish"],
                 )
             except ApplicationError as exc:
-                _form_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Incident opened."))
                 return redirect("admin:status_incident_change", incident.pk)
@@ -286,7 +269,7 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
                 raise ApplicationError(_("Unknown action."))
         except ApplicationError as exc:
             if operation == "update":
-                _form_errors(update_form, exc)
+                apply_service_errors(update_form, exc)
                 return None
             messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("admin:status_incident_change", args=[incident.pk]))
@@ -367,7 +350,7 @@ class MaintenanceAdmin(NoAdminLogMixin, admin.ModelAdmin):
             try:
                 window = services.maintenance_schedule(actor=request.user, **form.cleaned_data)
             except ApplicationError as exc:
-                _form_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Maintenance planned."))
                 return redirect("admin:status_maintenance_change", window.pk)

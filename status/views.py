@@ -188,16 +188,11 @@ SUBSCRIBE_PER_CLIENT = 20
 
 
 def _too_many(request: HttpRequest) -> bool:
-    from django.core.cache import cache
-
     from core.net import client_ip
+    from core.throttle import over_limit
 
     key = f"status:subscribe:{client_ip(request.META) or 'unknown'}"
-    try:
-        cache.add(key, 0, timeout=3600)
-        return cache.incr(key) > SUBSCRIBE_PER_CLIENT
-    except Exception:  # a cache outage must not stop someone subscribing
-        return False
+    return over_limit(key, SUBSCRIBE_PER_CLIENT)
 
 
 @require_http_methods(["GET", "POST"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import User
+from accounts.selectors import customer_in_region
 from status import drills
 from status.models import Component, ComponentKind
 
@@ -44,15 +44,7 @@ class Command(BaseCommand):
             )
         if not base_url:
             raise CommandError("Give the running desk's address: --base-url http://...")
-        customer = (
-            User.objects.filter(
-                is_active=True, is_staff=False, organisation__region_id=component.region_id
-            )
-            .order_by("pk")
-            .first()
-            if component.region_id
-            else None
-        )
+        customer = customer_in_region(component.region_id)
         try:
             drill = drills.drill_run(
                 component=component,

@@ -1,0 +1,17 @@
+"""Counting requests per key in the cache, for the forms that send mail to strangers."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+
+
+def over_limit(key: str, limit: int, *, seconds: int = 3600) -> bool:
+    """Count one more for `key` in the current window; True once past `limit`.
+
+    A cache outage lets the request through: throttling must not stop a customer.
+    """
+    try:
+        cache.add(key, 0, timeout=seconds)
+        return cache.incr(key) > limit
+    except Exception:
+        return False
