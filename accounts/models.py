@@ -51,6 +51,11 @@ class Organisation(TimeStampedModel):
     contact_phone_bidx = BlindIndexField(source="contact_phone", kind="phone")
     address = EncryptedTextField(_("address"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # Priority service granted as compensation: new tickets go to the front of their queue and
+    # get the fastest tier's SLA until then (accounts.services.organisation_priority_set).
+    priority_service_until = models.DateTimeField(
+        _("priority service until"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["name"]
@@ -59,6 +64,10 @@ class Organisation(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def has_priority_service(self, now=None) -> bool:
+        until = self.priority_service_until
+        return until is not None and until > (now or dj_timezone.now())
 
 
 class Language(models.TextChoices):

@@ -38,6 +38,23 @@ _CHAT = ["chat.view_conversation", "chat.change_conversation"]
 # close them and keep the components and the severity playbooks.
 _STATUS_DESK = ["status.view_incident", "status.change_incident", "status.view_component"]
 
+# Supervisors keep the compensation policies, assess events and decide the grants.
+_COMPENSATION = [
+    "compensation.view_policy",
+    "compensation.add_policy",
+    "compensation.change_policy",
+    "compensation.view_policytier",
+    "compensation.add_policytier",
+    "compensation.change_policytier",
+    "compensation.delete_policytier",
+    "compensation.view_assessment",
+    "compensation.add_assessment",
+    "compensation.view_grant",
+    "compensation.decide_grant",
+    "compensation.view_voucher",
+    "compensation.change_voucher",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT: [
         "accounts.view_organisation",
@@ -99,6 +116,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "status.view_drill",
         "status.add_drill",
         "status.change_drill",
+        *_COMPENSATION,
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

@@ -65,3 +65,44 @@ def region_for_line(code: str) -> Region | None:
 
 def organisation_by_name(*, name: str, region: Region) -> Organisation | None:
     return Organisation.objects.filter(name=name, region=region).order_by("pk").first()
+
+
+def organisations_by_phone_index(phone_bidxs: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """{phone blind index: (organisation id, tier)} for active customers and organisation
+    contacts with these numbers: who a caller was, without decrypting anything."""
+    wanted = sorted({b for b in phone_bidxs if b})
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for bidx, org_id, tier in Organisation.objects.filter(
+            contact_phone_bidx__in=chunk, is_active=True
+        ).values_list("contact_phone_bidx", "pk", "tier"):
+            found.setdefault(bidx, (org_id, tier))
+        for bidx, org_id, tier in (
+            User.objects.filter(
+                phone_bidx__in=chunk,
+                is_active=True,
+                is_staff=False,
+                organisation__is_active=True,
+            )
+            .order_by("pk")
+            .values_list("phone_bidx", "organisation_id", "organisation__tier")
+        ):
+            found[bidx] = (org_id, tier)  # a person's own number wins over a contact number
+    return found
+
+
+def customers_of(organisation_ids: Iterable[int]) -> dict[int, list[User]]:
+    """{organisation id: its active customer users}, in chunks of 500 organisations."""
+    wanted = sorted(set(organisation_ids))
+    found: dict[int, list[User]] = {}
+    for start in range(0, len(wanted), 500):
+        for user in User.objects.filter(
+            organisation_id__in=wanted[start : start + 500], is_active=True, is_staff=False
+        ).order_by("pk"):
+            found.setdefault(user.organisation_id, []).append(user)
+    return found
+
+
+def organisations_by_id(ids: Iterable[int]) -> dict[int, Organisation]:
+    return Organisation.objects.in_bulk(sorted(set(ids)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import connection, models
 
 from core.fields import EncryptedCharField
 
@@ -70,3 +70,43 @@ def lock_or_insert(model: type[models.Model], lookup: dict, new: models.Model) -
         return row
     model.objects.bulk_create([new], ignore_conflicts=True)
     return model.objects.select_for_update().get(**lookup)
+
+
+def bulk_insert(objs: list[models.Model], *, batch_size: int = 2000) -> None:
+    """Insert many new rows of one model and set their primary keys.
+
+    On PostgreSQL the keys are drawn from the table's sequence in one query and the rows
+    streamed with COPY: for hundreds of thousands of rows this is several times faster than
+    `bulk_create`, which binds every value as a parameter. Elsewhere it is `bulk_create`.
+    Rows are inserted as given: no signals, no `save()` (like `bulk_create`).
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=batch_size)
+        return
+    meta = model._meta
+    pk = meta.pk
+    fields = [f for f in meta.concrete_fields if f is not pk]
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in [pk, *fields])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, pk.column, len(objs)],
+        )
+        for obj, (key,) in zip(objs, cursor.fetchall(), strict=True):
+            setattr(obj, pk.attname, key)
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row(
+                    [getattr(obj, pk.attname)]
+                    + [
+                        f.get_db_prep_save(f.pre_save(obj, True), connection=connection)
+                        for f in fields
+                    ]
+                )
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias

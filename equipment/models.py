@@ -90,6 +90,49 @@ class Unit(TimeStampedModel):
         return str(WarrantyStatus(self.warranty_status()).label)
 
 
+class WarrantyExtension(models.Model):
+    """One move of a unit's warranty end: an extension, or the reversal of one (negative days).
+
+    The customer sees these on the machine's page with the reason in their language.
+    """
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="extensions")
+    days = models.IntegerField(_("days"))
+    ends_before = models.DateField(_("warranty end before"))
+    ends_after = models.DateField(_("warranty end after"))
+    reason_en = models.CharField(_("reason (English)"), max_length=300)
+    reason_zh = models.CharField(_("reason (Chinese)"), max_length=300, blank=True)
+    # What asked for it, e.g. "compensation.grant:12"; the same source never extends twice.
+    source = models.CharField(_("source"), max_length=64, blank=True)
+    reverses = models.OneToOneField(
+        "self",
+        verbose_name=_("reverses"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["unit", "-created_at", "-pk"]
+        verbose_name = _("warranty extension")
+        verbose_name_plural = _("warranty extensions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "source"],
+                condition=~models.Q(source=""),
+                name="warranty_extension_source_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} {self.days:+d}d"
+
+    def reason(self, language: str = "en") -> str:
+        return self.reason_zh if language.startswith("zh") and self.reason_zh else self.reason_en
+
+
 class Severity(models.TextChoices):
     CRITICAL = "critical", _("Critical: machine stopped")
     MAJOR = "major", _("Major: degraded output")

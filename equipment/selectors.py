@@ -9,7 +9,13 @@ from django.db.models import Case, CharField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.permissions import get_scoped_or_404, scope_by_organisation
-from equipment.models import EXPIRING_SOON_DAYS, FaultCode, Unit, WarrantyStatus
+from equipment.models import (
+    EXPIRING_SOON_DAYS,
+    FaultCode,
+    Unit,
+    WarrantyExtension,
+    WarrantyStatus,
+)
 
 
 def with_warranty_status(queryset: QuerySet, today: dt.date | None = None) -> QuerySet:
@@ -75,3 +81,40 @@ def fault_code_list(*, search: str = "", product_line: str = "") -> QuerySet:
     if product_line:
         qs = qs.filter(Q(product_lines="") | Q(product_lines__contains=product_line))
     return qs
+
+
+def units_in_warranty(
+    *,
+    on: dt.date,
+    region_ids: list[int] | None = None,
+    organisation_ids: Any = None,
+) -> Any:
+    """(organisation id, tier, unit id, serial) of units whose warranty still ran on a day:
+    of organisations in regions (None: all), or of the given organisations (in chunks)."""
+    units = Unit.objects.filter(warranty_ends_on__gte=on, organisation__is_active=True)
+    columns = ("organisation_id", "organisation__tier", "pk", "serial_number")
+    if organisation_ids is None:
+        if region_ids is not None:
+            units = units.filter(organisation__region_id__in=region_ids)
+        yield from units.order_by("organisation_id", "pk").values_list(*columns)
+        return
+    wanted = sorted(set(organisation_ids))
+    for start in range(0, len(wanted), 500):
+        yield from (
+            units.filter(organisation_id__in=wanted[start : start + 500])
+            .order_by("organisation_id", "pk")
+            .values_list(*columns)
+        )
+
+
+def warranty_extensions(*, source: str) -> list[WarrantyExtension]:
+    """The extensions a source (e.g. a compensation grant) made, not reversals."""
+    return list(WarrantyExtension.objects.filter(source=source, days__gt=0).select_related("unit"))
+
+
+def warranty_history(unit: Unit) -> list[WarrantyExtension]:
+    return list(unit.extensions.order_by("-created_at", "-pk"))
+
+
+def units_by_id(ids: Any) -> dict[int, Unit]:
+    return Unit.objects.in_bulk(sorted(set(ids)))

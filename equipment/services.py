@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organisation, Tier
 from audit.services import audit_record
 from core.errors import ApplicationError
-from equipment.models import MachineModel, Unit
+from equipment.models import MachineModel, Unit, WarrantyExtension
 
 UNIT_FIELDS = (
     "serial_number",
@@ -115,21 +115,88 @@ def unit_update(*, unit: Unit, actor: Any, **changes: Any) -> Unit:
 
 
 @transaction.atomic
-def unit_extend_warranty(*, unit: Unit, days: int, actor: Any, reason: str) -> Unit:
-    """Move a unit's warranty end by a number of days (compensation, goodwill)."""
+def unit_extend_warranty(
+    *,
+    unit: Unit,
+    days: int,
+    actor: Any,
+    reason: str,
+    reason_zh: str = "",
+    source: str = "",
+) -> WarrantyExtension:
+    """Move a unit's warranty end by a number of days (compensation, goodwill); audited and
+    kept as history the customer sees. A non-empty `source` extends a unit only once."""
     if not isinstance(days, int) or days <= 0 or days > 3650:
         raise ApplicationError(_("A warranty extension is 1 to 3650 days."))
     if not reason or not reason.strip():
         raise ApplicationError(_("Give a reason for the warranty extension."))
     locked = Unit.objects.select_for_update().get(pk=unit.pk)
+    if source:
+        done = WarrantyExtension.objects.filter(unit=locked, source=source).first()
+        if done is not None:
+            return done
+    return _move_warranty(
+        locked, days=days, actor=actor, reason=reason, reason_zh=reason_zh, source=source
+    )
+
+
+@transaction.atomic
+def unit_warranty_extension_reverse(
+    *, extension: WarrantyExtension, actor: Any, reason: str, reason_zh: str = ""
+) -> WarrantyExtension:
+    """Take back an extension: the warranty end moves back by its days; audited."""
+    if not reason or not reason.strip():
+        raise ApplicationError(_("Give a reason for taking the extension back."))
+    locked = Unit.objects.select_for_update().get(pk=extension.unit_id)
+    extension = WarrantyExtension.objects.get(pk=extension.pk)
+    if extension.days <= 0:
+        raise ApplicationError(_("Only an extension can be taken back."))
+    if WarrantyExtension.objects.filter(reverses=extension).exists():
+        raise ApplicationError(_("This extension was taken back already."))
+    return _move_warranty(
+        locked,
+        days=-extension.days,
+        actor=actor,
+        reason=reason,
+        reason_zh=reason_zh,
+        source=f"{extension.source}:reversal" if extension.source else "",
+        reverses=extension,
+    )
+
+
+def _move_warranty(
+    locked: Unit,
+    *,
+    days: int,
+    actor: Any,
+    reason: str,
+    reason_zh: str,
+    source: str,
+    reverses: WarrantyExtension | None = None,
+) -> WarrantyExtension:
     before = locked.warranty_ends_on
     locked.warranty_ends_on = before + dt.timedelta(days=days)
     locked.save(update_fields=["warranty_ends_on", "updated_at"])
+    extension = WarrantyExtension.objects.create(
+        unit=locked,
+        days=days,
+        ends_before=before,
+        ends_after=locked.warranty_ends_on,
+        reason_en=reason.strip()[:300],
+        reason_zh=reason_zh.strip()[:300],
+        source=source,
+        reverses=reverses,
+    )
     audit_record(
-        action="unit.warranty_extended",
+        action="unit.warranty_reversed" if reverses else "unit.warranty_extended",
         actor=actor,
         target=locked,
         changes={"warranty_ends_on": locked.warranty_ends_on},
-        data={"days": days, "from": before.isoformat(), "reason": reason.strip()[:200]},
+        data={
+            "days": days,
+            "from": before.isoformat(),
+            "reason": reason.strip()[:200],
+            "source": source,
+        },
     )
-    return locked
+    return extension

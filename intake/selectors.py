@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -11,6 +12,9 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from intake.models import Call
+
+# A regional hotline's status component is named after its line: "hotline-east".
+HOTLINE_PREFIX = "hotline-"
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,17 @@ def phone_metrics():
     yield rate
     yield total
     yield answered
+
+
+def callers_on_lines(*, lines: list[str], start: dt.datetime, end: dt.datetime) -> Any:
+    """The callers' phone blind indexes of calls on these lines in a window (one row a call)."""
+    return (
+        Call.objects.filter(line__in=lines, started_at__gte=start, started_at__lte=end)
+        .exclude(caller_bidx="")
+        .values_list("caller_bidx", flat=True)
+    )
+
+
+def line_of_component(key: str) -> str | None:
+    """The phone line a status component stands for ("hotline-east" is the line "east")."""
+    return key.removeprefix(HOTLINE_PREFIX) if key.startswith(HOTLINE_PREFIX) else None

@@ -111,7 +111,7 @@ def call_event(
 def _missed(call: Call) -> dict[str, int]:
     """A caller the desk did not answer: point them to the other channels and call back,
     when the line is down or overloaded (a single missed call on a healthy line is not)."""
-    down = component_status(f"hotline-{call.line}") in DOWN
+    down = component_status(f"{selectors.HOTLINE_PREFIX}{call.line}") in DOWN
     rate = selectors.answer_rates(line=call.line).get(call.line)
     if not (down or selectors.overloaded(rate)) or not call.caller_bidx:
         return {"sms": 0, "callback": 0}

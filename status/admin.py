@@ -228,7 +228,7 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
     def _operate(self, request, incident, update_form) -> HttpResponseRedirect | None:
         """Run one operation of the desk; None when the update form has errors to show."""
         operation = request.POST.get("operation", "")
-        manage_only = {"publish", "postmortem", "close"}
+        manage_only = {"publish", "postmortem", "close", "report"}
         try:
             if operation in manage_only and not request.user.has_perm(MANAGE):
                 raise ApplicationError(_("Only a supervisor can do this."))
@@ -265,6 +265,13 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
                 )
             elif operation == "close":
                 services.incident_close(incident=incident, actor=request.user)
+            elif operation == "report":
+                services.report_publish(
+                    incident=incident,
+                    actor=request.user,
+                    done_en=request.POST.get("done_en", ""),
+                    done_zh=request.POST.get("done_zh", ""),
+                )
             else:
                 raise ApplicationError(_("Unknown action."))
         except ApplicationError as exc:

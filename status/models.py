@@ -223,6 +223,13 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     postmortem = models.TextField(_("postmortem"), blank=True)
+    # The public incident report, published after resolution (status.services.report_publish):
+    # the timeline and the cause come from the incident, "what we did" is written for it.
+    report_done_en = models.TextField(_("what we did (English)"), blank=True)
+    report_done_zh = models.TextField(_("what we did (Chinese)"), blank=True)
+    report_published_at = models.DateTimeField(
+        _("report published"), null=True, blank=True, editable=False
+    )
     # Notifications: every public change bumps the version; the notify tick sends the
     # current state once the incident has been quiet a moment (a storm of updates becomes
     # one message) and not more often than the minimum interval (resolution excepted).
@@ -250,6 +257,17 @@ class Incident(models.Model):
     @property
     def cause(self) -> str:
         return localized(self, "cause")
+
+    @property
+    def report_done(self) -> str:
+        return localized(self, "report_done")
+
+    @property
+    def duration_hours(self) -> float | None:
+        """Hours from the start to the resolution (None while unresolved), to 0.1 h."""
+        if self.resolved_at is None:
+            return None
+        return round((self.resolved_at - self.started_at).total_seconds() / 3600, 1)
 
     @property
     def is_published(self) -> bool:

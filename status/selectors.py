@@ -58,6 +58,7 @@ class Summary:
     incidents: list[Incident]
     maintenances: list[Maintenance]
     recent: list[Incident]
+    reports: list[Incident]
     uptime: dict[int, list[Day]]
     overall: str
     at: dt.datetime
@@ -103,6 +104,12 @@ def _build(now: dt.datetime) -> Summary:
         .prefetch_related(updates, impacts)
         .order_by("-resolved_at")[:10]
     )
+    reports = list(
+        public_incidents()
+        .filter(report_published_at__isnull=False)
+        .only("pk", "title_en", "title_zh", "resolved_at", "report_published_at", "severity")
+        .order_by("-report_published_at")[:5]
+    )
     maintenances = list(
         Maintenance.objects.filter(
             state__in=[MaintenanceState.SCHEDULED, MaintenanceState.IN_PROGRESS], ends_at__gt=now
@@ -117,6 +124,7 @@ def _build(now: dt.datetime) -> Summary:
         incidents=incidents,
         maintenances=maintenances,
         recent=recent,
+        reports=reports,
         uptime=uptime(components=components, now=now),
         overall=worst,
         at=now,
@@ -252,6 +260,18 @@ def incident_public(*, pk: int) -> Incident | None:
     return public_incidents().prefetch_related(updates, "components").filter(pk=pk).first()
 
 
+def incident_report(*, pk: int) -> Incident | None:
+    """A published incident report, its timeline oldest first."""
+    updates = Prefetch("updates", queryset=IncidentUpdate.objects.order_by("at", "pk"))
+    return (
+        public_incidents()
+        .filter(report_published_at__isnull=False)
+        .prefetch_related(updates, "components")
+        .filter(pk=pk)
+        .first()
+    )
+
+
 def feed_updates(limit: int = 50) -> list[IncidentUpdate]:
     return list(
         IncidentUpdate.objects.filter(incident__published_at__isnull=False)
@@ -263,3 +283,18 @@ def feed_updates(limit: int = 50) -> list[IncidentUpdate]:
 def component_status(key: str) -> str | None:
     """The current status of a component by key (None if there is no such component)."""
     return Component.objects.filter(key=key).values_list("status", flat=True).first()
+
+
+def incident_for_compensation(*, pk: int) -> Incident | None:
+    """An incident with its severity and components, for assessing who it affected."""
+    return (
+        Incident.objects.select_related("severity")
+        .prefetch_related("components")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def resolved_incidents(*, since: dt.datetime) -> list[Incident]:
+    """Public incidents resolved since a moment, oldest first."""
+    return list(public_incidents().filter(resolved_at__gte=since).order_by("resolved_at", "pk"))

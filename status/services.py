@@ -345,6 +345,34 @@ def incident_postmortem(*, incident: Incident, actor: Any, text: Any) -> Inciden
 
 
 @transaction.atomic
+def report_publish(*, incident: Incident, actor: Any, done_en: Any, done_zh: Any) -> Incident:
+    """Publish (or correct) the public report of a resolved incident: its timeline, cause, what
+    was done and the compensation offered in aggregate (status.reports)."""
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if locked.published_at is None or locked.resolved_at is None:
+        raise ApplicationError(
+            _("Publish a report once the incident is public and resolved."), code="not_resolved"
+        )
+    if not (locked.cause_en.strip() and locked.cause_zh.strip()):
+        raise ApplicationError(
+            _("Give the cause in English and Chinese (in an update) before the report."),
+            code="no_cause",
+        )
+    locked.report_done_en = _text(done_en, "done_en", _("What we did (English)"), limit=10000)
+    locked.report_done_zh = _text(done_zh, "done_zh", _("What we did (Chinese)"), limit=10000)
+    first = locked.report_published_at is None
+    locked.report_published_at = locked.report_published_at or timezone.now()
+    locked.save(update_fields=["report_done_en", "report_done_zh", "report_published_at"])
+    audit_record(
+        action="status.report_published" if first else "status.report_corrected",
+        actor=actor,
+        target=locked,
+    )
+    _public_change()
+    return locked
+
+
+@transaction.atomic
 def incident_close(*, incident: Incident, actor: Any) -> Incident:
     """Close a resolved incident; the severities that ask for one need a postmortem first."""
     locked = Incident.objects.select_for_update().select_related("severity").get(pk=incident.pk)

@@ -16,7 +16,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from status import notify, selectors
+from status import notify, reports, selectors
 from status.models import Component, ComponentStatus
 
 
@@ -46,6 +46,19 @@ def incident(request: HttpRequest, pk: int) -> HttpResponse:
     if found is None:
         raise Http404(_("No such incident."))
     return render(request, "status/incident.html", {"incident": found})
+
+
+@require_GET
+def report(request: HttpRequest, pk: int) -> HttpResponse:
+    """The public report of a resolved incident: timeline, cause, what was done, compensation."""
+    found = selectors.incident_report(pk=pk)
+    if found is None:
+        raise Http404(_("No report has been published for this incident."))
+    return render(
+        request,
+        "status/report.html",
+        {"incident": found, "sections": reports.sections_for(found)},
+    )
 
 
 def _component_json(c) -> dict:

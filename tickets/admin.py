@@ -182,6 +182,13 @@ class TicketAdmin(TicketPageMixin, NoAdminLogMixin, admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return TicketChangeList
 
+    def get_ordering(self, request):
+        """A queue's list puts customers with priority service first (while it lasts), then
+        the graver priority and the nearer resolution; other lists stay newest first."""
+        if request.GET.get("queue__id__exact") and not request.GET.get("o"):
+            return selectors.queue_ordering(now=timezone.now())
+        return super().get_ordering(request)
+
     def action_checkbox(self, obj: Ticket) -> str:
         # Django's markup, without rendering a widget through the template engine per row.
         return format_html(

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import Avg, Count, Prefetch, Q, QuerySet
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -75,6 +86,15 @@ class KeyFirstPaginator(Paginator):
         queryset = self.object_list
         keys = queryset.values("pk")[bottom:top]
         return self._get_page(queryset.filter(pk__in=keys), number, self)
+
+
+def queue_ordering(*, now: dt.datetime) -> list[Any]:
+    """The order of a queue: priority service first (until it expires), then priority and the
+    resolution due time."""
+    priority_service = Case(
+        When(priority_until__gt=now, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    return [priority_service.asc(), "priority", F("resolution_due").asc(nulls_last=True), "pk"]
 
 
 def search_q(term: str) -> Q:
@@ -325,3 +345,31 @@ def requesters_with_active_tickets(*, region_ids: list[int] | None) -> QuerySet:
     return User.objects.filter(
         is_active=True, is_staff=False, pk__in=tickets.values("requester_id")
     ).order_by("pk")
+
+
+def organisations_with_tickets(
+    *, start: dt.datetime, end: dt.datetime, region_ids: list[int] | None
+) -> Any:
+    """(organisation id, tier, reference) of tickets opened in a window by customers of
+    active organisations in these regions (None: all), in one query."""
+    tickets = Ticket.objects.filter(
+        created_at__gte=start, created_at__lte=end, organisation__is_active=True
+    )
+    if region_ids is not None:
+        tickets = tickets.filter(organisation__region_id__in=region_ids)
+    return tickets.order_by("organisation_id", "created_at").values_list(
+        "organisation_id", "organisation__tier", "reference"
+    )
+
+
+def breached_tickets(*, since: dt.datetime, max_priority: int) -> QuerySet:
+    """Resolved tickets of this priority or higher that missed their resolution target."""
+    return Ticket.objects.filter(
+        resolution_met=False, resolved_at__gte=since, priority__lte=max_priority
+    ).order_by("pk")
+
+
+def ticket_by_reference(reference: str) -> Ticket | None:
+    """A ticket by its reference (case-insensitive), unscoped: for staff tools that check
+    their own permission."""
+    return Ticket.objects.filter(reference__iexact=reference.strip()).first()

@@ -7,7 +7,11 @@ from accounts.services.auth import (
     logout_record,
     session_expired_record,
 )
-from accounts.services.organisations import organisation_create, organisation_update
+from accounts.services.organisations import (
+    organisation_create,
+    organisation_priority_set,
+    organisation_update,
+)
 from accounts.services.otp import (
     OtpRefused,
     backup_codes_regenerate,
@@ -32,6 +36,7 @@ __all__ = [
     "login_attempt",
     "logout_record",
     "organisation_create",
+    "organisation_priority_set",
     "organisation_update",
     "otp_device_confirm",
     "otp_device_start",

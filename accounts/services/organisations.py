@@ -77,3 +77,30 @@ def organisation_update(*, organisation: Organisation, actor: Any, **changes: An
         org.save(update_fields=[*fields, "updated_at"])
         audit_record(action="organisation.changed", actor=actor, target=org, changes=changed)
     return org
+
+
+@transaction.atomic
+def organisation_priority_set(
+    *, organisation: Organisation, until: Any, actor: Any, reason: str
+) -> Organisation:
+    """Set (or end, with None) an organisation's priority service; audited.
+
+    While it lasts, the organisation's new tickets go to the front of their queue and get the
+    fastest tier's SLA (tickets.services.tickets). Compensation sets it when it applies or
+    reverses a priority-service grant.
+    """
+    if not reason or not reason.strip():
+        raise ApplicationError(_("Give a reason for the change of priority service."))
+    org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if org.priority_service_until != until:
+        org.priority_service_until = until
+        org.save(update_fields=["priority_service_until", "updated_at"])
+        audit_record(
+            action="organisation.priority_service",
+            actor=actor,
+            target=org,
+            changes={"priority_service_until": until},
+            data={"reason": reason.strip()[:200]},
+        )
+    organisation.priority_service_until = org.priority_service_until
+    return org

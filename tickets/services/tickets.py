@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from accounts.models import Organisation
+from accounts.models import Organisation, Tier
 from audit.services import audit_record, audit_record_many
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.logging import one_line
@@ -63,6 +63,8 @@ FAULT_FIELDS = (
     "seam_speed_mm_s",
 )
 MAX_BODY = 20_000
+# The tier whose SLA targets a customer with priority service gets (the fastest one).
+PRIORITY_SERVICE_TIER = Tier.PREMIUM
 MAX_TAGS = 10
 
 
@@ -291,6 +293,10 @@ def _ticket_insert(
     now: dt.datetime,
 ) -> Ticket:
     tier = unit.contract_tier if unit is not None else organisation.tier
+    priority_service = organisation.has_priority_service(now)
+    if priority_service and sla.policy_for(tier=PRIORITY_SERVICE_TIER, priority=priority):
+        # Compensation's priority service: the fastest tier's targets while it lasts.
+        tier = PRIORITY_SERVICE_TIER
     product_line = unit.machine_model.product_line if unit is not None else ""
     ticket = Ticket(
         reference=reference,
@@ -303,6 +309,7 @@ def _ticket_insert(
         subject=subject,
         status=Status.NEW,
         created_at=now,
+        priority_until=organisation.priority_service_until if priority_service else None,
     )
     plan = sla.sla_plan(ticket, tier=tier, now=now)
     ticket.queue = assignment.route_queue(
@@ -351,6 +358,7 @@ def _ticket_insert(
             "queue": ticket.queue_id,
             "assignee": ticket.assignee_id,
             "policy": ticket.sla_policy_id,
+            "priority_service": priority_service,
         },
     )
     _event(ticket, "opened")

@@ -869,3 +869,31 @@ def test_ticket_page_costs_the_same_with_1_and_50_messages(
     with django_assert_num_queries(len(one)):
         response = client.get(page(ticket))
     assert response.content.decode().count('class="msg ') == 50
+
+
+def test_a_queue_lists_customers_with_priority_service_first(
+    agent_client, open_ticket, queue_setup, make_customer, make_org
+):
+    """Compensation's priority service: the customer's new tickets lead their queue while
+    it lasts; other lists stay newest first."""
+    from accounts.services import organisation_priority_set
+
+    client, _me = agent_client
+    queue, _supervisor, _agents = queue_setup
+    urgent = open_ticket(priority=1)
+    favoured_org = make_org("Favoured Co")
+    organisation_priority_set(
+        organisation=favoured_org,
+        until=timezone.now() + dt.timedelta(days=7),
+        actor=None,
+        reason="compensation.grant:1",
+    )
+    favoured = open_ticket(make_customer(favoured_org), priority=3, now=at(2026, 3, 1, 9, 0))
+    assert favoured.priority_until is not None
+    rows = client.get(CHANGELIST, {"queue__id__exact": queue.pk}).context["cl"].result_list
+    assert [t.reference for t in rows] == [favoured.reference, urgent.reference]
+    Ticket.objects.filter(pk=favoured.pk).update(
+        priority_until=timezone.now() - dt.timedelta(minutes=1)
+    )
+    rows = client.get(CHANGELIST, {"queue__id__exact": queue.pk}).context["cl"].result_list
+    assert [t.reference for t in rows] == [urgent.reference, favoured.reference]
