@@ -13,6 +13,7 @@ urlpatterns = [
     path("tickets/<str:reference>/", views.ticket_detail, name="ticket"),
     path("machines/", views.machine_list, name="machines"),
     path("machines/<str:serial>/", views.machine_detail, name="machine"),
+    path("compensation/", views.compensation, name="compensation"),
     path("profile/", views.profile, name="profile"),
     path("profile/push/", views.push_subscription, name="push"),
     path("chat/", views.chat, name="chat"),

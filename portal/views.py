@@ -23,6 +23,8 @@ from accounts import services as account_services
 from accounts.permissions import is_customer
 from chat import bot as chat_bot
 from chat import services as chat_services
+from compensation import selectors as compensation_selectors
+from compensation import services as compensation_services
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from equipment import selectors as equipment_selectors
@@ -261,8 +263,33 @@ def machine_detail(request: HttpRequest, serial: str) -> HttpResponse:
     return _render(
         request,
         "portal/machine_detail.html",
-        {"unit": unit, "page": _page(request, history)},
+        {
+            "unit": unit,
+            "page": _page(request, history),
+            "extensions": equipment_selectors.warranty_history(unit),
+            "language": get_language() or "en",
+        },
     )
+
+
+@customer_required
+@require_GET
+def compensation(request: HttpRequest) -> HttpResponse:
+    """What the customer's organisation received as compensation, and why."""
+    language = get_language() or "en"
+    page = _page(request, compensation_selectors.history_for_customer(user=request.user))
+    rows = [
+        {
+            "grant": grant,
+            "what": compensation_services.describe(grant, language),
+            "why": compensation_services.event_text(grant.assessment, language),
+            "report": grant.assessment.incident_id
+            if grant.assessment.incident_id and grant.assessment.incident.report_published_at
+            else None,
+        }
+        for grant in page.object_list
+    ]
+    return _render(request, "portal/compensation.html", {"page": page, "rows": rows})
 
 
 # ---------------------------------------------------------------------------------- profile

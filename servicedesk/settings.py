@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "chat",
     "status",
     "intake",
+    "compensation",
     "portal",
 ]
 

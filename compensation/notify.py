@@ -1,0 +1,145 @@
+"""Tell customers, in their language, what compensation they received (or lost) and why.
+
+One notice per organisation person and event for each batch of applied grants: e-mail (unless
+they opted out), and SMS or WeCom as they chose in their profile. Written to the outbox in the
+caller's transaction and handed to the workers after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from accounts import selectors as account_selectors
+from compensation.models import GrantKind
+from notifications.models import Channel
+from notifications.services import notification_enqueue, outbox_hand_over, render_message
+
+
+def _link() -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("portal:compensation")
+
+
+def _send(user: Any, *, key: str, template: str, context: dict, short: str, about: Any) -> list:
+    language = user.language or settings.LANGUAGE_CODE
+    ids = []
+    if user.notify_email and user.email:
+        subject, body = render_message(template, context, language=language)
+        ids.append(
+            notification_enqueue(
+                key=f"{key}:email",
+                channel=Channel.EMAIL,
+                recipient=user.email,
+                subject=subject,
+                body=body,
+                language=language,
+                about=about,
+                hand_over=False,
+            ).pk
+        )
+    if user.notify_sms and user.phone:
+        ids.append(
+            notification_enqueue(
+                key=f"{key}:sms",
+                channel=Channel.SMS,
+                recipient=user.phone,
+                body=short,
+                language=language,
+                about=about,
+                hand_over=False,
+            ).pk
+        )
+    if user.notify_wecom and user.wecom_id:
+        ids.append(
+            notification_enqueue(
+                key=f"{key}:wecom",
+                channel=Channel.WECOM,
+                recipient=user.wecom_id,
+                body=short,
+                language=language,
+                about=about,
+                hand_over=False,
+            ).pk
+        )
+    return ids
+
+
+def granted(grants: list[Any]) -> list[int]:
+    """Notices for grants just applied, one per person and event."""
+    from compensation.services import describe, event_text
+
+    groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for grant in grants:
+        groups[(grant.organisation_id, grant.assessment_id)].append(grant)
+    people = account_selectors.customers_of(org for org, _a in groups)
+    ids: list[int] = []
+    for (org_id, _assessment_id), batch in groups.items():
+        digest = hashlib.sha256(",".join(str(g.pk) for g in batch).encode()).hexdigest()[:16]
+        assessment = batch[0].assessment
+        for user in people.get(org_id, []):
+            language = user.language or settings.LANGUAGE_CODE
+            with translation.override(language):
+                lines = [describe(g, language) for g in batch]
+                vouchers = [g.voucher.code for g in batch if g.kind == GrantKind.VOUCHER]
+                why = event_text(assessment, language)
+                short = _("WeldDesk: compensation for %(why)s: %(what)s. %(link)s") % {
+                    "why": why,
+                    "what": "; ".join(lines),
+                    "link": _link(),
+                }
+            ids += _send(
+                user,
+                key=f"compensation:{assessment.pk}:{org_id}:{digest}:{user.pk}",
+                template="email/compensation_granted",
+                context={
+                    "user": user,
+                    "lines": lines,
+                    "vouchers": vouchers,
+                    "why": why,
+                    "link": _link(),
+                },
+                short=short[:300],
+                about=batch[0],
+            )
+    outbox_hand_over(ids)
+    return ids
+
+
+def withdrawn(grant: Any) -> list[int]:
+    """A notice that an applied grant was taken back, with the reason."""
+    from compensation.services import describe, event_text
+
+    ids: list[int] = []
+    for user in account_selectors.customers_of([grant.organisation_id]).get(
+        grant.organisation_id, []
+    ):
+        language = user.language or settings.LANGUAGE_CODE
+        with translation.override(language):
+            what = describe(grant, language)
+            short = _("WeldDesk: a compensation was withdrawn: %(what)s. %(link)s") % {
+                "what": what,
+                "link": _link(),
+            }
+            why = event_text(grant.assessment, language)
+        ids += _send(
+            user,
+            key=f"compensation-reversed:{grant.pk}:{user.pk}",
+            template="email/compensation_reversed",
+            context={
+                "user": user,
+                "what": what,
+                "why": why,
+                "reason": grant.reversal_reason,
+                "link": _link(),
+            },
+            short=short[:300],
+            about=grant,
+        )
+    outbox_hand_over(ids)
+    return ids

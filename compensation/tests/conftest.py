@@ -1,0 +1,191 @@
+"""Fixtures for compensation: components, a resolved incident, units, policies, people."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Region
+from compensation.models import EventKind, Policy, PolicyTier
+from status.models import Component, ComponentGroup, ComponentKind, Incident, Severity
+
+HOURS = 2
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    from status.selectors import forget_summary
+    from tickets.services.assignment import clear_queue_cache
+    from tickets.services.calendars import clear_calendar_cache
+    from tickets.services.sla import clear_policy_cache
+
+    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache, forget_summary):
+        clear()
+    yield
+    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache, forget_summary):
+        clear()
+
+
+@pytest.fixture
+def components(db):
+    group = ComponentGroup.objects.create(key="lines", name_en="Lines", name_zh="线路")
+    return {
+        "east": Component.objects.create(
+            group=group,
+            key="hotline-east",
+            name_en="Hotline East",
+            name_zh="华东热线",
+            kind=ComponentKind.HOTLINE,
+            region=Region.objects.get(code="east"),
+        ),
+        "chat": Component.objects.create(
+            group=group, key="chat", name_en="Chat", name_zh="在线客服", kind=ComponentKind.CHAT
+        ),
+    }
+
+
+@pytest.fixture
+def window():
+    """A two-hour outage that ended an hour ago."""
+    end = timezone.now().replace(microsecond=0) - dt.timedelta(hours=1)
+    return end - dt.timedelta(hours=HOURS), end
+
+
+@pytest.fixture
+def make_incident(db, components, window):
+    from status import services
+
+    def make(*, severity="sev2", parts=("east",), resolve=True, start=None, end=None):
+        start = start or window[0]
+        end = end or window[1]
+        incident = services.incident_open(
+            actor="system",
+            severity=Severity.objects.get(key=severity),
+            title_en="Hotline East down",
+            title_zh="华东热线中断",
+            components={components[p]: "major_outage" for p in parts},
+            body_en="Calls do not reach us.",
+            body_zh="电话无法接通。",
+            cause_en="A carrier trunk failed.",
+            cause_zh="运营商中继故障。",
+            started_at=start,
+        )
+        if resolve:
+            services.incident_update(
+                incident=incident,
+                actor="system",
+                state="resolved",
+                body_en="Calls work again.",
+                body_zh="电话已恢复。",
+            )
+            Incident.objects.filter(pk=incident.pk).update(resolved_at=end)
+            incident.refresh_from_db()
+        return incident
+
+    return make
+
+
+@pytest.fixture
+def machine(db):
+    from equipment.models import MachineModel, ProductLine
+
+    return MachineModel.objects.create(
+        code="hw-2000",
+        name="HW-2000 handheld welder 2 kW",
+        product_line=ProductLine.HANDHELD,
+        wavelength_nm=1080,
+        max_power_w=2000,
+    )
+
+
+@pytest.fixture
+def make_unit(db, machine):
+    from equipment import services
+
+    counter = {"n": 0}
+
+    def make(org, **fields):
+        counter["n"] += 1
+        fields.setdefault("installed_on", dt.date(2025, 6, 1))
+        fields.setdefault("warranty_ends_on", timezone.localdate() + dt.timedelta(days=200))
+        return services.unit_create(
+            actor=None,
+            serial_number=f"HW2000-{counter['n']:05d}",
+            machine_model=machine,
+            organisation=org,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def sla_setup(db):
+    from tickets.defaults import ensure_calendar, ensure_policies
+
+    calendar = ensure_calendar()
+    ensure_policies(calendar)
+    return calendar
+
+
+@pytest.fixture
+def make_ticket(sla_setup):
+    from tickets.services.tickets import ticket_open
+
+    def make(customer, *, at, **fields):
+        fields.setdefault("subject", "Porosity in stainless seams")
+        fields.setdefault("body", "Since this morning every seam shows pores.")
+        return ticket_open(
+            actor=customer,
+            organisation=customer.organisation,
+            requester=customer,
+            now=at,
+            **fields,
+        )
+
+    return make
+
+
+def _terms(policy, rows):
+    for tier, per_hour, most, voucher, priority in rows:
+        PolicyTier.objects.create(
+            policy=policy,
+            tier=tier,
+            warranty_days_per_hour=Decimal(per_hour),
+            warranty_days_max=most,
+            voucher_value=Decimal(voucher),
+            priority_days=priority,
+        )
+
+
+@pytest.fixture
+def outage_policy(db):
+    policy = Policy.objects.create(
+        name="Outage", position=1, event=EventKind.INCIDENT, max_severity_rank=2
+    )
+    _terms(
+        policy,
+        [
+            ("standard", "0.50", 14, "500", 0),
+            ("plus", "1.00", 30, "1000", 7),
+            ("premium", "5.00", 8, "2000", 14),
+        ],
+    )
+    return policy
+
+
+@pytest.fixture
+def breach_policy(db):
+    policy = Policy.objects.create(
+        name="Late P1/P2", position=2, event=EventKind.TICKET_BREACH, max_priority=2
+    )
+    _terms(policy, [("standard", "0.25", 7, "0", 0), ("premium", "1.00", 30, "1000", 14)])
+    return policy
+
+
+@pytest.fixture
+def supervisor(make_staff):
+    return make_staff(roles=("supervisor",), email="lead@welddesk.example")

@@ -1,0 +1,137 @@
+"""The supervisors' screens: assess, approve one by one or all, reverse, totals and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.contrib.admin import helpers
+from django.urls import reverse
+
+from compensation.models import Assessment, Grant, GrantKind, GrantStatus
+from testsupport import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def assessed(make_org, make_customer, make_unit, make_ticket, make_incident, window, outage_policy):
+    import datetime as dt
+
+    orgs = []
+    for name in ('=HYPERLINK("http://evil")', "Plain Co"):
+        customer = make_customer(make_org(name, tier="plus"))
+        make_unit(customer.organisation)
+        make_ticket(customer, at=window[0] + dt.timedelta(minutes=20))
+        orgs.append(customer.organisation)
+    return make_incident(), orgs
+
+
+def test_a_supervisor_assesses_and_approves_in_the_admin(
+    client, supervisor, assessed, django_capture_on_commit_callbacks
+):
+    incident, _orgs = assessed
+    sign_in(client, supervisor)
+    page = client.get(reverse("admin:compensation_assess"))
+    assert page.status_code == 200 and "Hotline East down" in page.content.decode()
+    bad = client.post(reverse("admin:compensation_assess"), {})
+    assert bad.status_code == 400
+    assert "Give an incident number or a ticket reference." in bad.content.decode()
+    response = client.post(reverse("admin:compensation_assess"), {"incident": incident.pk})
+    assessment = Assessment.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("admin:compensation_assessment_change", args=[assessment.pk])
+    detail = client.get(response.url)
+    assert detail.status_code == 200
+    assert "Approve and apply all 6 grants" in detail.content.decode()
+    # One grant through the list's action, with its confirmation page.
+    one = Grant.objects.filter(kind=GrantKind.VOUCHER).order_by("pk").first()
+    changelist = reverse("admin:compensation_grant_changelist")
+    confirm = client.post(changelist, {"action": "approve", helpers.ACTION_CHECKBOX_NAME: [one.pk]})
+    assert confirm.status_code == 200 and b"Approve and apply grants" in confirm.content
+    client.post(
+        changelist,
+        {"action": "approve", "apply": "yes", helpers.ACTION_CHECKBOX_NAME: [one.pk]},
+    )
+    one.refresh_from_db()
+    assert one.status == GrantStatus.APPLIED and one.decided_by == supervisor
+    # Rejecting everything left needs a reason.
+    decide = reverse("admin:compensation_assessment_decide", args=[assessment.pk])
+    client.post(decide, {"decision": "reject", "reason": ""})
+    assert Grant.objects.filter(status=GrantStatus.PROPOSED).count() == 5
+    with django_capture_on_commit_callbacks(execute=True):  # the queued bulk approval
+        client.post(decide, {"decision": "approve"})
+    assert Grant.objects.filter(status=GrantStatus.APPLIED).count() == 6
+    # Reverse one with a reason.
+    client.post(
+        changelist,
+        {
+            "action": "reverse",
+            "apply": "yes",
+            "reason": "Duplicate",
+            helpers.ACTION_CHECKBOX_NAME: [one.pk],
+        },
+    )
+    one.refresh_from_db()
+    assert one.status == GrantStatus.REVERSED and one.reversal_reason == "Duplicate"
+
+
+def test_totals_per_event_customer_and_month_and_a_safe_csv(client, supervisor, assessed):
+    from compensation import services
+
+    incident, _orgs = assessed
+    services.assess_incident(incident=incident, actor=supervisor)
+    services.grants_approve(grant_ids=Grant.objects.values_list("pk", flat=True), actor=supervisor)
+    sign_in(client, supervisor)
+    url = reverse("admin:compensation_totals")
+    for group, cells in (("incident", 1), ("month", 1), ("organisation", 0)):
+        page = client.get(url, {"group": group}).content.decode()
+        assert page.count("<td>2000.00</td>") == cells  # two 1000 CNY vouchers together
+        assert page.count("<td>1000.00</td>") == 2 * (1 - cells)  # or one per customer
+    assert "Incident #" in client.get(url, {"group": "incident"}).content.decode()
+    export = client.get(url, {"group": "organisation", "format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert rows[0][0] == "Customer"
+    names = sorted(row[0] for row in rows[1:])
+    # A name that a spreadsheet would run as a formula is escaped.
+    assert names == ['\'=HYPERLINK("http://evil")', "Plain Co"]
+    assert all(row[2] == "3" for row in rows[1:])
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="compensation.totals_exported").count() == 1
+
+
+def test_agents_cannot_decide_or_assess(client, make_staff, assessed):
+    agent = make_staff()
+    sign_in(client, agent)
+    assert client.get(reverse("admin:compensation_assess")).status_code == 403
+    assert client.get(reverse("admin:compensation_grant_changelist")).status_code == 403
+
+
+def test_the_grant_list_has_a_query_budget(
+    client, supervisor, assessed, make_org, make_customer, make_unit, make_ticket, window
+):
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compensation import services
+
+    incident = assessed[0]
+    services.assess_incident(incident=incident, actor=supervisor)
+    sign_in(client, supervisor)
+    url = reverse("admin:compensation_grant_changelist")
+    client.get(url)  # warm the session and content types
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for n in range(4):
+        customer = make_customer(make_org(f"More {n}", tier="plus"))
+        make_unit(customer.organisation)
+        make_ticket(customer, at=window[0] + dt.timedelta(minutes=30 + n))
+    assert services.assess_incident(incident=incident, actor=supervisor).proposed == 12
+    with CaptureQueriesContext(connection) as more:
+        response = client.get(url)
+    assert response.content.decode().count('class="action-select"') == 18
+    assert len(more) == len(few)
