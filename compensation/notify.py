@@ -18,8 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
 from compensation.models import GrantKind
-from notifications.models import Channel
-from notifications.services import notification_enqueue, outbox_hand_over, render_message
+from notifications.services import notify_person, outbox_hand_over, render_message
 
 
 def _link() -> str:
@@ -27,47 +26,10 @@ def _link() -> str:
 
 
 def _send(user: Any, *, key: str, template: str, context: dict, short: str, about: Any) -> list:
-    language = user.language or settings.LANGUAGE_CODE
-    ids = []
-    if user.notify_email and user.email:
-        subject, body = render_message(template, context, language=language)
-        ids.append(
-            notification_enqueue(
-                key=f"{key}:email",
-                channel=Channel.EMAIL,
-                recipient=user.email,
-                subject=subject,
-                body=body,
-                language=language,
-                about=about,
-                hand_over=False,
-            ).pk
-        )
-    if user.notify_sms and user.phone:
-        ids.append(
-            notification_enqueue(
-                key=f"{key}:sms",
-                channel=Channel.SMS,
-                recipient=user.phone,
-                body=short,
-                language=language,
-                about=about,
-                hand_over=False,
-            ).pk
-        )
-    if user.notify_wecom and user.wecom_id:
-        ids.append(
-            notification_enqueue(
-                key=f"{key}:wecom",
-                channel=Channel.WECOM,
-                recipient=user.wecom_id,
-                body=short,
-                language=language,
-                about=about,
-                hand_over=False,
-            ).pk
-        )
-    return ids
+    subject, body = render_message(
+        template, context, language=user.language or settings.LANGUAGE_CODE
+    )
+    return notify_person(user, key=key, subject=subject, body=body, short=short[:300], about=about)
 
 
 def granted(grants: list[Any]) -> list[int]:
@@ -104,7 +66,7 @@ def granted(grants: list[Any]) -> list[int]:
                     "why": why,
                     "link": _link(),
                 },
-                short=short[:300],
+                short=short,
                 about=batch[0],
             )
     outbox_hand_over(ids)
@@ -138,7 +100,7 @@ def withdrawn(grant: Any) -> list[int]:
                 "reason": grant.reversal_reason,
                 "link": _link(),
             },
-            short=short[:300],
+            short=short,
             about=grant,
         )
     outbox_hand_over(ids)

@@ -76,6 +76,42 @@ def notification_enqueue(
     return row
 
 
+def notify_person(
+    user: Any,
+    *,
+    key: str,
+    subject: str,
+    body: str,
+    short: str,
+    about: models.Model | None = None,
+) -> list[int]:
+    """Tell a customer by the channels their profile asks for: e-mail (unless they opted
+    out), SMS with a number and WeCom with an ID. Rows are keyed `<key>:<channel>`, written in
+    the caller's transaction and not handed over: pass the returned ids to
+    `outbox_hand_over`."""
+    language = user.language or settings.LANGUAGE_CODE
+    wanted = []
+    if user.notify_email and user.email:
+        wanted.append((Channel.EMAIL, user.email, subject, body))
+    if user.notify_sms and user.phone:
+        wanted.append((Channel.SMS, user.phone, "", short))
+    if user.notify_wecom and user.wecom_id:
+        wanted.append((Channel.WECOM, user.wecom_id, "", short))
+    return [
+        notification_enqueue(
+            key=f"{key}:{channel}",
+            channel=channel,
+            recipient=address,
+            subject=title,
+            body=text,
+            language=language,
+            about=about,
+            hand_over=False,
+        ).pk
+        for channel, address, title, text in wanted
+    ]
+
+
 def notification_queued(key: str) -> bool:
     """Whether a delivery with this key is in the outbox already (sent or not)."""
     return Outbox.objects.filter(key=key).exists()

@@ -11,8 +11,12 @@ from django.utils import timezone
 from accounts.models import Region
 from compensation.models import EventKind, Policy, PolicyTier
 from status.models import Component, ComponentGroup, ComponentKind, Incident, Severity
+from tickets.tests import conftest as ticket_fixtures
 
 HOURS = 2
+# The tickets app's machine model and SLA policies, shared rather than copied.
+machine = ticket_fixtures.machine
+sla_setup = ticket_fixtures.sla_setup
 
 
 @pytest.fixture(autouse=True)
@@ -89,19 +93,6 @@ def make_incident(db, components, window):
 
 
 @pytest.fixture
-def machine(db):
-    from equipment.models import MachineModel, ProductLine
-
-    return MachineModel.objects.create(
-        code="hw-2000",
-        name="HW-2000 handheld welder 2 kW",
-        product_line=ProductLine.HANDHELD,
-        wavelength_nm=1080,
-        max_power_w=2000,
-    )
-
-
-@pytest.fixture
 def make_unit(db, machine):
     from equipment import services
 
@@ -123,15 +114,6 @@ def make_unit(db, machine):
 
 
 @pytest.fixture
-def sla_setup(db):
-    from tickets.defaults import ensure_calendar, ensure_policies
-
-    calendar = ensure_calendar()
-    ensure_policies(calendar)
-    return calendar
-
-
-@pytest.fixture
 def make_ticket(sla_setup):
     from tickets.services.tickets import ticket_open
 
@@ -145,6 +127,20 @@ def make_ticket(sla_setup):
             now=at,
             **fields,
         )
+
+    return make
+
+
+@pytest.fixture
+def make_affected(make_org, make_customer, make_unit, make_ticket, window):
+    """A customer whose organisation owns a unit in warranty and opened a ticket during the
+    outage: affected by the outage policy."""
+
+    def make(name: str, *, tier: str = "plus", minutes: int = 20):
+        customer = make_customer(make_org(name, tier=tier))
+        make_unit(customer.organisation)
+        make_ticket(customer, at=window[0] + dt.timedelta(minutes=minutes))
+        return customer
 
     return make
 

@@ -16,15 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def assessed(make_org, make_customer, make_unit, make_ticket, make_incident, window, outage_policy):
-    import datetime as dt
-
-    orgs = []
-    for name in ('=HYPERLINK("http://evil")', "Plain Co"):
-        customer = make_customer(make_org(name, tier="plus"))
-        make_unit(customer.organisation)
-        make_ticket(customer, at=window[0] + dt.timedelta(minutes=20))
-        orgs.append(customer.organisation)
+def assessed(make_affected, make_incident, outage_policy):
+    orgs = [make_affected(name).organisation for name in ('=HYPERLINK("http://evil")', "Plain Co")]
     return make_incident(), orgs
 
 
@@ -109,11 +102,7 @@ def test_agents_cannot_decide_or_assess(client, make_staff, assessed):
     assert client.get(reverse("admin:compensation_grant_changelist")).status_code == 403
 
 
-def test_the_grant_list_has_a_query_budget(
-    client, supervisor, assessed, make_org, make_customer, make_unit, make_ticket, window
-):
-    import datetime as dt
-
+def test_the_grant_list_has_a_query_budget(client, supervisor, assessed, make_affected):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -127,9 +116,7 @@ def test_the_grant_list_has_a_query_budget(
     with CaptureQueriesContext(connection) as few:
         assert client.get(url).status_code == 200
     for n in range(4):
-        customer = make_customer(make_org(f"More {n}", tier="plus"))
-        make_unit(customer.organisation)
-        make_ticket(customer, at=window[0] + dt.timedelta(minutes=30 + n))
+        make_affected(f"More {n}", minutes=30 + n)
     assert services.assess_incident(incident=incident, actor=supervisor).proposed == 12
     with CaptureQueriesContext(connection) as more:
         response = client.get(url)

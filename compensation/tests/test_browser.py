@@ -5,7 +5,6 @@ Screenshots go to var/browser/compensation/.
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -24,21 +23,9 @@ pytestmark = browser_marks()
 
 
 @pytest.fixture
-def granted(
-    make_org,
-    make_customer,
-    make_unit,
-    make_ticket,
-    make_incident,
-    window,
-    outage_policy,
-    supervisor,
-    password,
-):
-    customer = make_customer(make_org("苏州激光焊接有限公司", tier="plus"))
+def granted(make_affected, make_incident, outage_policy, supervisor):
+    customer = make_affected("苏州激光焊接有限公司")
     account_services.user_update_profile(user=customer, actor=customer, language="zh-hans")
-    make_unit(customer.organisation)
-    make_ticket(customer, at=window[0] + dt.timedelta(minutes=20))
     incident = make_incident()
     services.assess_incident(incident=incident, actor=supervisor)
     services.grants_approve(grant_ids=Grant.objects.values_list("pk", flat=True), actor=supervisor)

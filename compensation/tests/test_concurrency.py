@@ -13,21 +13,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_concurrent_approvals_apply_each_grant_once(
-    make_org,
-    make_customer,
-    make_unit,
-    make_ticket,
-    make_incident,
-    window,
-    outage_policy,
-    make_staff,
+    make_affected, make_incident, outage_policy, make_staff
 ):
-    import datetime as dt
-
     for n in range(6):
-        customer = make_customer(make_org(f"Org {n}", tier="plus"))
-        make_unit(customer.organisation)
-        make_ticket(customer, at=window[0] + dt.timedelta(minutes=10 + n))
+        make_affected(f"Org {n}", minutes=10 + n)
     incident = make_incident()
     first, second = (make_staff(roles=("supervisor",)) for _ in range(2))
     services.assess_incident(incident=incident, actor=first)

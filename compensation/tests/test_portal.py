@@ -14,24 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def applied(
-    make_org,
-    make_customer,
-    make_unit,
-    make_ticket,
-    make_incident,
-    window,
-    outage_policy,
-    supervisor,
-):
-    import datetime as dt
-
-    people = []
-    for name in ("Mine Co", "Theirs Co"):
-        customer = make_customer(make_org(name, tier="plus"))
-        make_unit(customer.organisation)
-        make_ticket(customer, at=window[0] + dt.timedelta(minutes=20))
-        people.append(customer)
+def applied(make_affected, make_incident, outage_policy, supervisor):
+    people = [make_affected(name) for name in ("Mine Co", "Theirs Co")]
     incident = make_incident()
     services.assess_incident(incident=incident, actor=supervisor)
     services.grants_approve(grant_ids=Grant.objects.values_list("pk", flat=True), actor=supervisor)
