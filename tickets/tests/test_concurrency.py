@@ -232,9 +232,7 @@ def test_two_scanners_fire_each_timer_once(open_ticket, make_customer, monkeypat
     leftover = escalation.sla_scan(now=at(2026, 3, 2, 14, 0), batch=5)
     assert sum(o.value["timers"] for o in outcomes) + leftover["timers"] == expected
     assert leftover["timers"] < expected
-    assert (
-        sum(o.value["escalations"] for o in outcomes) + leftover["escalations"] == len(tickets)
-    )
+    assert sum(o.value["escalations"] for o in outcomes) + leftover["escalations"] == len(tickets)
     assert not due.exists()
     for t in Ticket.objects.filter(pk__in=[t.pk for t in tickets]):
         assert t.escalation_level == 2
