@@ -37,6 +37,8 @@ _CHAT = ["chat.view_conversation", "chat.change_conversation"]
 # Agents work incidents (updates, playbook tasks, notes); supervisors also declare, publish and
 # close them and keep the components and the severity playbooks.
 _STATUS_DESK = ["status.view_incident", "status.change_incident", "status.view_component"]
+# Agents and supervisors record shipments from a ticket and follow their tracking.
+_LOGISTICS = ["logistics.view_shipment", "logistics.add_shipment", "logistics.view_trackingevent"]
 
 # Supervisors keep the compensation policies, assess events and decide the grants.
 _COMPENSATION = [
@@ -64,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_KNOWLEDGE,
         *_CHAT,
         *_STATUS_DESK,
+        *_LOGISTICS,
     ],
     SUPERVISOR: [
         "accounts.view_organisation",
@@ -117,6 +120,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "status.add_drill",
         "status.change_drill",
         *_COMPENSATION,
+        *_LOGISTICS,
     ],
     COMPLIANCE: [
         "accounts.view_organisation",

@@ -8,6 +8,7 @@ person" is always one click away: it only keeps the chat in the queue.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from chat.models import ChatMessage, Conversation, ConversationStatus
 from chat.services import conversation_close, message_post
 from core.errors import ApplicationError
 from knowledge import selectors as knowledge
+from logistics import selectors as logistics
+from logistics.panels import status_line
 from tickets import businesstime as bt
 from tickets.models import BusinessCalendar, Channel, Kind, Priority
 from tickets.services import tickets as ticket_services
@@ -75,9 +78,62 @@ def _language(conversation: Conversation) -> str:
     return conversation.customer.language or settings.LANGUAGE_CODE
 
 
+# Words of a question about a shipment, in English and Chinese.
+SHIPMENT_WORDS = re.compile(
+    r"shipment|parcel|package|deliver|tracking|courier|where is my|spare part|"
+    r"快递|物流|到哪|发货|运单|包裹|配件|寄出|寄回",
+    re.IGNORECASE,
+)
+
+
+def shipment_answer(*, conversation: Conversation, text: str) -> ChatMessage | None:
+    """ "Where is my shipment?" with a tracking or ticket number (or none): the status from
+    the carrier, without an agent, while the chat has none."""
+    if conversation.status != ConversationStatus.WAITING or not SHIPMENT_WORDS.search(text):
+        return None
+    shipments = logistics.shipments_asked_about(user=conversation.customer, text=text)
+    language = _language(conversation)
+    with translation.override(language):
+        if shipments:
+            parts = [_("Here is what the carrier reports:")]
+            for s in shipments:
+                line = f"• {s.get_kind_display()} {s.tracking_number}: {status_line(s)}"
+                if s.expected_on and not s.is_final:
+                    line += " · " + _("expected %(day)s") % {"day": s.expected_on}
+                if s.check_failures:
+                    line += " · " + _("the carrier cannot be reached now; last known status")
+                parts.append(line)
+            parts.append(_("Details: %(link)s") % {"link": reverse("portal:shipments")})
+        else:
+            parts = [
+                _(
+                    "I found no shipment under way for you with that number. Please check the "
+                    "tracking number or the ticket number (WD-…); an agent will also see your "
+                    "question."
+                )
+            ]
+        body = "\n".join(parts)
+    payload = {
+        "shipments": [
+            {
+                "tracking_number": s.tracking_number,
+                "status": s.status,
+                "url": reverse("portal:shipment", args=[s.pk]),
+            }
+            for s in shipments
+        ]
+    }
+    return _say(conversation, body, payload)
+
+
 def answer(*, conversation: Conversation, text: str, now: dt.datetime | None = None):
-    """Answer a customer's message if no agent can; return the bot's message or None."""
+    """Answer a customer's message if no agent can; return the bot's message or None.
+
+    A question about a shipment is answered at once from the carrier's tracking."""
     now = now or timezone.now()
+    tracked = shipment_answer(conversation=conversation, text=text)
+    if tracked is not None:
+        return tracked
     if not needed(conversation, now=now):
         return None
     recent = list(conversation.messages.order_by("-seq")[:QUIET_MESSAGES])

@@ -28,6 +28,7 @@ from compensation import services as compensation_services
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from equipment import selectors as equipment_selectors
+from logistics import selectors as logistics_selectors
 from notifications import services as notification_services
 from notifications import webhooks, webpush
 from portal import banners, knowledge_bridge
@@ -227,9 +228,28 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "survey": survey,
             "can_close": ticket.status in ACTIVE_STATUSES,
             "report": getattr(ticket, "fault_report", None),
+            "shipments": logistics_selectors.shipments_for_ticket(ticket=ticket),
         },
         status=status,
     )
+
+
+# ---------------------------------------------------------------------------------- shipments
+
+
+@customer_required
+@require_GET
+def shipment_list(request: HttpRequest) -> HttpResponse:
+    active = request.GET.get("state") != "all"
+    page = _page(request, logistics_selectors.shipment_list(user=request.user, active_only=active))
+    return _render(request, "portal/shipment_list.html", {"page": page, "active": active})
+
+
+@customer_required
+@require_GET
+def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    shipment = logistics_selectors.shipment_get(user=request.user, pk=pk)
+    return _render(request, "portal/shipment_detail.html", {"shipment": shipment})
 
 
 # ---------------------------------------------------------------------------------- machines

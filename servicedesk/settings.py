@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "tickets",
     "knowledge",
     "chat",
+    "logistics",
     "status",
     "intake",
     "compensation",
@@ -384,6 +385,16 @@ WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # empty: browser notifications are off) and the contact push services may write to.
 WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY", "")
 WEBPUSH_SUBJECT = env_str("WEBPUSH_SUBJECT", "mailto:ops@welddesk.example")
+# Courier tracking (logistics/carriers.py). The sandbox carrier is built in; Kuaidi100 (快递100)
+# is on when its customer id and key are set; its push callbacks are signed with the salt.
+KUAIDI100_URL = env_str("KUAIDI100_URL", "https://poll.kuaidi100.com/poll/query.do")
+KUAIDI100_CUSTOMER = env_str("KUAIDI100_CUSTOMER", "")
+KUAIDI100_KEY = env_str("KUAIDI100_KEY", "")
+KUAIDI100_SALT = env_str("KUAIDI100_SALT", "")
+KUAIDI100_TIMEOUT_SECONDS = env_int("KUAIDI100_TIMEOUT_SECONDS", 10)
+# Polling of shipments not yet delivered: the usual interval and the longest backoff.
+TRACKING_POLL_MINUTES = env_int("TRACKING_POLL_MINUTES", 30)
+TRACKING_BACKOFF_MAX_MINUTES = env_int("TRACKING_BACKOFF_MAX_MINUTES", 360)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 OUTBOX_SWEEP_AFTER_SECONDS = env_int("OUTBOX_SWEEP_AFTER_SECONDS", 30)
 

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("tickets.api_urls")),
     path("api/v1/", include("status.api_urls")),
     path("api/v1/", include("intake.api_urls")),
+    path("api/v1/", include("logistics.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 from equipment.models import WarrantyStatus
-from tickets import admin_forms, selectors
+from tickets import admin_forms, panels, selectors
 from tickets.models import Attachment, Channel, FaultReport, Priority, Status, Target, Ticket
 from tickets.services import tickets as svc
 
@@ -298,6 +298,7 @@ class TicketPageMixin:
             else "",
             "parameters": _parameters(report) if report is not None else [],
             "tags": list(ticket.tags.all()),
+            "panels": panels.panels_for(ticket, request),
             "can_change": can_change,
             "can_change_status": can_change and bool(svc.TRANSITIONS.get(ticket.status)),
             "can_change_priority": can_change and ticket.is_active,

@@ -144,6 +144,18 @@ def notify_assigned(ticket: Ticket, *, agent: Any, version: int) -> None:
     )
 
 
+def notify_flagged(ticket: Ticket, *, tag: str, note: str) -> None:
+    """Tell the assignee (else the queue's supervisor) why a ticket was flagged."""
+    recipient = ticket.assignee or (ticket.queue.supervisor if ticket.queue_id else None)
+    _send(
+        key=f"ticket-flagged:{ticket.pk}:{tag}",
+        template="ticket_flagged",
+        recipient=recipient,
+        context={"ticket": ticket, "note": note, "link": links.agent_ticket_url(ticket.pk)},
+        about=ticket,
+    )
+
+
 def notify_escalation(
     *,
     key: str,

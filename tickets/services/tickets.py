@@ -69,6 +69,10 @@ MAX_TAGS = 10
 
 
 def is_staff_actor(actor: Any) -> bool:
+    """Staff, or the desk itself: a "system:..." actor names server code (never user input),
+    e.g. logistics resuming a ticket when its parts are delivered."""
+    if isinstance(actor, str):
+        return actor.startswith("system:")
     return bool(getattr(actor, "is_staff", False))
 
 
@@ -749,3 +753,19 @@ def tickets_close_resolved(*, now: dt.datetime | None = None, limit: int = 1000)
         except ApplicationError:
             continue
     return closed
+
+
+@transaction.atomic
+def ticket_flag(*, ticket: Ticket, actor: Any, tag: str, note: str) -> Ticket:
+    """Draw the agent's attention to a ticket: a tag, an internal note with the reason, and an
+    e-mail to its assignee (e.g. a late or failed shipment). Flagging twice adds nothing."""
+    t = _lock(ticket, None)
+    (flag,) = _tags([tag])
+    if t.tags.filter(pk=flag.pk).exists():
+        return t
+    t.tags.add(flag)
+    Message.objects.create(ticket=t, author=None, internal=True, body=_clean_body(note))
+    audit_record(action="ticket.flagged", actor=actor, target=t, data={"tag": flag.name})
+    notify.notify_flagged(t, tag=flag.name, note=note)
+    _event(t, "flagged")
+    return t
