@@ -50,6 +50,27 @@ def browser_marks() -> list:
     ]
 
 
+def watched_page(browser, **context_options):
+    """A new browser context and page, and the list its JavaScript errors, console errors and
+    failed requests are collected in (a test asserts it stays empty)."""
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return context, page, errors
+
+
+def browser_sign_in(page, base_url: str, email: str, password: str) -> None:
+    """Sign a customer in through the login form."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_email", email)
+    page.fill("#id_password", password)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").first.click()
+
+
 def add_totp(user):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 

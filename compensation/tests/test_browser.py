@@ -15,7 +15,7 @@ from accounts import services as account_services
 from compensation import services
 from compensation.models import Grant
 from status import services as status_services
-from testsupport import browser_marks
+from testsupport import browser_marks, browser_sign_in, watched_page
 
 SHOTS = Path(settings.VAR_DIR) / "browser" / "compensation"
 
@@ -41,17 +41,10 @@ def granted(make_affected, make_incident, outage_policy, supervisor):
 def test_compensation_and_report_on_a_phone_in_chinese(browser, live_server, granted, password):
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_email", granted.email)
-    page.fill("#id_password", password)
-    with page.expect_navigation():
-        page.locator("main form button[type=submit]").first.click()
+    context, page, errors = watched_page(
+        browser, viewport={"width": 390, "height": 844}, locale="zh-CN"
+    )
+    browser_sign_in(page, live_server.url, granted.email, password)
     page.get_by_role("link", name="补偿", exact=True).click()
     page.wait_for_load_state()
     text = page.inner_text("main")

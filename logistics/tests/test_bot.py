@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from chat import bot
 from chat import services as chat_services
-from chat.tests.test_bot import is_bot, join, until
+from chat.tests.test_bot import _close_worker_connections, is_bot, join, until  # noqa: F401
 from logistics import services
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _close_worker_connections():
-    yield
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from accounts import services as account_services
 from logistics import services
-from testsupport import browser_marks
+from testsupport import browser_marks, browser_sign_in, watched_page
 
 SHOTS = Path(settings.VAR_DIR) / "browser" / "logistics"
 
@@ -31,17 +31,10 @@ def test_shipments_on_a_phone_in_chinese(
     services.track_one(shipment=stuck)
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_email", customer.email)
-    page.fill("#id_password", password)
-    with page.expect_navigation():
-        page.locator("main form button[type=submit]").first.click()
+    context, page, errors = watched_page(
+        browser, viewport={"width": 390, "height": 844}, locale="zh-CN"
+    )
+    browser_sign_in(page, live_server.url, customer.email, password)
     page.get_by_role("link", name="货件", exact=True).click()
     page.wait_for_load_state()
     text = page.inner_text("main")

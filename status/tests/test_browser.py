@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from status import services
 from status.models import ComponentStatusChange
-from testsupport import browser_marks
+from testsupport import browser_marks, watched_page
 
 SHOTS = Path(settings.VAR_DIR) / "browser" / "status"
 
@@ -73,12 +73,7 @@ def test_the_status_page_shows_an_outage(
     shots = SHOTS / language
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
-    context = browser.new_context(viewport=viewport, locale=language)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    context, page, errors = watched_page(browser, viewport=viewport, locale=language)
     page.goto(f"{live_server.url}/status/")
     text = page.inner_text("main")
     for wanted in expect:
