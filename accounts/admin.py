@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import roles, services
 from accounts.models import ApiKey, Organisation, Region, User
 from accounts.permissions import has_role
+from audit.admin import ReadAuditedMixin
 from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
@@ -129,7 +130,7 @@ class UserAdminForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class UserAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     form = UserAdminForm
     list_display = ["id", "email", "full_name", "organisation", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_active", "groups", "organisation__region"]
@@ -148,6 +149,11 @@ class UserAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # people are erased through the compliance process, not deleted here
+
+    def get_fields(self, request, obj=None):
+        # The initial password is for new accounts only (the form drops it for others).
+        fields = super().get_fields(request, obj)
+        return [f for f in fields if f != "password"] if obj is not None else fields
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -196,7 +202,7 @@ class UserAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class OrganisationAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["name", "name_en", "tier", "region", "is_active"]
     list_filter = ["tier", "region", "is_active"]
     list_select_related = ["region"]
