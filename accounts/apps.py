@@ -9,9 +9,12 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import roles
+        from accounts import roles, selectors
+        from audit.admin import ACTOR_RESOLVERS
         from core import periodic
 
+        if selectors.actor_ref_for_email not in ACTOR_RESOLVERS:
+            ACTOR_RESOLVERS.append(selectors.actor_ref_for_email)
         post_migrate.connect(roles.ensure_on_migrate, dispatch_uid="accounts.reference_data")
         periodic.register(
             periodic.Schedule(

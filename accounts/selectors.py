@@ -29,6 +29,12 @@ def user_by_email(email: str) -> User | None:
     return User.objects.filter(email_bidx=crypto.blind_index("email", email)).first()
 
 
+def actor_ref_for_email(email: str) -> str | None:
+    """The audit actor reference of the account with this e-mail address ("user:42")."""
+    user = user_by_email(email)
+    return f"user:{user.pk}" if user is not None else None
+
+
 def users_by_id(ids: Iterable[int]) -> dict[int, User]:
     """Return {id: user} for the given ids (one query); unknown ids are left out."""
     return User.objects.in_bulk([pk for pk in set(ids) if pk])

@@ -431,3 +431,20 @@ def _seal_after_commit() -> None:
     if any(entry[1] is _seal_quietly for entry in connection.run_on_commit):
         return
     transaction.on_commit(_seal_quietly)
+
+
+def audit_read(*, actor: Any, target_type: str, target_id: Any, via: str = "page") -> None:
+    """Record that a staff member read a record holding personal data ("ticket.viewed").
+
+    Reads are events like any other, so "what did account X read or export between T1 and
+    T2" is one search of the chain. Customers reading their own records are not recorded.
+    """
+    if not getattr(actor, "is_staff", False):
+        return
+    audit_record(
+        action=f"{target_type.rsplit('.', 1)[-1]}.viewed",
+        actor=actor,
+        target_type=target_type,
+        target_id=target_id,
+        data={"via": via},
+    )

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
+from audit.services import audit_read
 from chat import presence, services
 from chat.models import AgentPresence, Conversation, ConversationStatus
 from core.errors import ApplicationError
@@ -66,6 +67,7 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
             if not self.has_change_permission(request, conversation):
                 raise Http404
             return self._operate(request, conversation)
+        audit_read(actor=request.user, target_type="chat.conversation", target_id=conversation.pk)
         agents = queue_agents(queue_id=conversation.queue_id)
         context = {
             **self.admin_site.each_context(request),

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from accounts.admin import NoAdminLogMixin
 from accounts.models import Organisation
 from accounts.permissions import scope_by_organisation
+from audit.admin import ReadAuditedMixin
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from equipment.models import Unit
@@ -95,7 +96,7 @@ class ShipmentForm(forms.Form):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class ShipmentAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = [
         "tracking_number",
         "kind",

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import ReadAuditedMixin
 from notifications import services
 from notifications.models import Outbox
 
@@ -14,7 +15,7 @@ def retry(modeladmin, request, queryset):
 
 
 @admin.register(Outbox)
-class OutboxAdmin(admin.ModelAdmin):
+class OutboxAdmin(ReadAuditedMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "channel",

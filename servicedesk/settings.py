@@ -178,6 +178,10 @@ AUDIT_SEALING = env_str(
 )
 if AUDIT_SEALING not in ("inline", "deferred"):
     raise ImproperlyConfigured("AUDIT_SEALING must be 'inline' or 'deferred'.")
+# Compliance exports are signed with Ed25519 (audit/export.py): PEM or base64 of the 32-byte
+# seed. Empty: derived from SECRET_KEY; `manage.py audit_export --public-key` prints the
+# public key that tools/verify_audit_export.py checks against.
+AUDIT_EXPORT_SIGNING_KEY = env_str("AUDIT_EXPORT_SIGNING_KEY", "")
 # Deferred events are sealed by beat (AUDIT_SEAL_EVERY_SECONDS); with this on, also right
 # after each commit by the request that wrote them (sooner, at a few statements per request).
 AUDIT_SEAL_AFTER_COMMIT = env_bool("AUDIT_SEAL_AFTER_COMMIT", False)

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
 
+from audit.services import audit_read
 from core.errors import ApplicationError
 from equipment.models import WarrantyStatus
 from tickets import admin_forms, panels, selectors
@@ -142,6 +143,7 @@ class TicketPageMixin:
             if not self.has_change_permission(request, ticket):
                 raise PermissionDenied
             return self._workspace_post(request, ticket)
+        audit_read(actor=request.user, target_type="tickets.ticket", target_id=ticket.pk)
         return self._workspace(request, ticket)
 
     def _workspace_post(self, request, ticket: Ticket):

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from accounts.permissions import is_customer, is_staff_member
+from audit.services import audit_read
 from core.errors import ApplicationError, NotFound
 from core.idempotency import idempotent
 from equipment import selectors as equipment_selectors
@@ -268,6 +269,7 @@ class TicketDetailApi(ApiView):
     @extend_schema(summary="One ticket with its conversation", responses=TicketDetailOut)
     def get(self, request: Request, reference: str) -> Response:
         ticket = selectors.ticket_get(user=request.user, reference=reference)
+        audit_read(actor=request.user, target_type="tickets.ticket", target_id=ticket.pk, via="api")
         return Response(TicketDetailOut(ticket).data)
 
 
