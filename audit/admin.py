@@ -12,9 +12,11 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django import forms
+from django.apps import apps as django_apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from audit import export
 from audit.models import AuditEvent
 from audit.services import audit_read, audit_record
+from core import privacy
 
 # Higher apps turn what an officer types into an actor reference (accounts: an e-mail
 # address into "user:<id>"), without audit knowing their models.
@@ -123,6 +126,11 @@ class AuditEventAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("export/", self.admin_site.admin_view(self.export_view), name="audit_export"),
+            path(
+                "records-of-processing/",
+                self.admin_site.admin_view(self.records_view),
+                name="audit_records_of_processing",
+            ),
             *super().get_urls(),
         ]
 
@@ -150,6 +158,30 @@ class AuditEventAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         filters = getattr(request, "_audit_filters", None)
         return queryset.filter(filters.q()) if filters is not None else queryset
+
+    def records_view(self, request):
+        """The records of processing (GDPR art. 30 / PIPL art. 54 style), generated from the
+        registry of personal-data fields (core.privacy)."""
+        if not request.user.has_perm("audit.view_auditevent"):
+            raise PermissionDenied
+        groups: dict[str, dict] = {}
+        for entry in privacy.REGISTRY:
+            model = django_apps.get_model(entry.model)
+            group = groups.setdefault(
+                entry.model,
+                {"name": model._meta.verbose_name_plural, "label": entry.model, "rows": []},
+            )
+            group["rows"].append(
+                {"entry": entry, "field": model._meta.get_field(entry.field).verbose_name}
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Records of processing"),
+            "opts": self.model._meta,
+            "groups": list(groups.values()),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/audit/records_of_processing.html", context)
 
     def export_view(self, request):
         if not request.user.has_perm("audit.export_auditevent"):

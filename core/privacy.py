@@ -1,0 +1,192 @@
+"""The one registry of personal-data fields: what each holds, why, and how long.
+
+Every field that holds personal data is listed here with its category, its purpose, its
+retention rule and what an erasure does to it. The records-of-processing page is generated
+from it; a test fails when a field is encrypted or declared personal (core.pii) but missing
+here, or listed here but neither encrypted nor marked as kept in clear on purpose. The
+data-subject export and the erasure (issue 9, next parts) read the same list.
+
+Models are named by label ("accounts.User") so that core imports no domain app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+# Categories of personal data.
+IDENTITY = _("identity")
+CONTACT = _("contact")
+CONTENT = _("content")  # what a person wrote or uploaded
+LOCATION = _("location")
+TECHNICAL = _("technical")  # device keys, addresses of their systems, IP addresses
+
+# Retention rules (docs/compliance.md gives the periods).
+ACCOUNT = _("while the account exists")
+CONTRACT = _("while the customer's contract runs, then 2 years")
+CLOSED_TICKETS = _("3 years after the ticket closes")
+CLOSED_CHATS = _("12 months after the chat closes")
+CALLS = _("90 days after the call")
+DELIVERY = _("1 year after delivery")
+OUTBOX = _("90 days after sending")
+SUBSCRIPTION = _("until unsubscribed")
+LEGAL = _("kept: the audit chain is evidence (legal obligation); holds references only")
+
+# What an erasure does to the field.
+PSEUDONYMISE = _("replaced by a pseudonym")
+BLANK = _("emptied")
+DELETE = _("the row is deleted")
+KEEP = _("kept")
+
+
+@dataclass(frozen=True)
+class PersonalField:
+    model: str
+    field: str
+    category: Any
+    purpose: Any
+    retention: Any
+    erasure: Any
+    # False only where clear text is needed and justified in `purpose`.
+    encrypted: bool = True
+
+
+F = PersonalField
+REGISTRY: tuple[PersonalField, ...] = (
+    # accounts
+    F("accounts.User", "email", CONTACT, _("sign-in and notices"), ACCOUNT, PSEUDONYMISE),
+    F(
+        "accounts.User",
+        "email_bidx",
+        CONTACT,
+        _("finding an account by e-mail"),
+        ACCOUNT,
+        PSEUDONYMISE,
+    ),
+    F("accounts.User", "full_name", IDENTITY, _("addressing the person"), ACCOUNT, PSEUDONYMISE),
+    F("accounts.User", "phone", CONTACT, _("SMS notices and callbacks"), ACCOUNT, BLANK),
+    F("accounts.User", "phone_bidx", CONTACT, _("recognising a caller"), ACCOUNT, BLANK),
+    F("accounts.User", "wecom_id", CONTACT, _("WeCom notices"), ACCOUNT, BLANK),
+    F(
+        "accounts.User",
+        "notify_webhook_url",
+        TECHNICAL,
+        _("notices to the customer's own system (an address, needed in clear to deliver)"),
+        ACCOUNT,
+        BLANK,
+        encrypted=False,
+    ),
+    F(
+        "accounts.Organisation",
+        "contact_name",
+        IDENTITY,
+        _("the customer's contact"),
+        CONTRACT,
+        BLANK,
+    ),
+    F(
+        "accounts.Organisation",
+        "contact_email",
+        CONTACT,
+        _("the customer's contact"),
+        CONTRACT,
+        BLANK,
+    ),
+    F(
+        "accounts.Organisation",
+        "contact_email_bidx",
+        CONTACT,
+        _("finding the contact"),
+        CONTRACT,
+        BLANK,
+    ),
+    F(
+        "accounts.Organisation",
+        "contact_phone",
+        CONTACT,
+        _("the customer's contact"),
+        CONTRACT,
+        BLANK,
+    ),
+    F(
+        "accounts.Organisation",
+        "contact_phone_bidx",
+        CONTACT,
+        _("recognising a caller"),
+        CONTRACT,
+        BLANK,
+    ),
+    F(
+        "accounts.Organisation",
+        "address",
+        LOCATION,
+        _("service visits and deliveries"),
+        CONTRACT,
+        BLANK,
+    ),
+    # tickets
+    F(
+        "tickets.Message",
+        "body",
+        CONTENT,
+        _("the service conversation"),
+        CLOSED_TICKETS,
+        PSEUDONYMISE,
+    ),
+    F("tickets.Attachment", "original_name", CONTENT, _("naming an upload"), CLOSED_TICKETS, BLANK),
+    F("tickets.Survey", "comment", CONTENT, _("service quality"), CLOSED_TICKETS, BLANK),
+    # chat
+    F("chat.ChatMessage", "body", CONTENT, _("the chat conversation"), CLOSED_CHATS, PSEUDONYMISE),
+    F("chat.ChatAttachment", "original_name", CONTENT, _("naming an upload"), CLOSED_CHATS, BLANK),
+    F("chat.Conversation", "rating_comment", CONTENT, _("service quality"), CLOSED_CHATS, BLANK),
+    # notifications
+    F("notifications.Outbox", "recipient", CONTACT, _("delivering a notice"), OUTBOX, DELETE),
+    F("notifications.Outbox", "subject", CONTENT, _("delivering a notice"), OUTBOX, DELETE),
+    F("notifications.Outbox", "body", CONTENT, _("delivering a notice"), OUTBOX, DELETE),
+    F(
+        "notifications.PushSubscription",
+        "endpoint",
+        TECHNICAL,
+        _("browser notices"),
+        ACCOUNT,
+        DELETE,
+    ),
+    F("notifications.PushSubscription", "p256dh", TECHNICAL, _("browser notices"), ACCOUNT, DELETE),
+    F("notifications.PushSubscription", "auth", TECHNICAL, _("browser notices"), ACCOUNT, DELETE),
+    # status
+    F("status.Subscriber", "email", CONTACT, _("status page notices"), SUBSCRIPTION, DELETE),
+    F(
+        "status.Subscriber",
+        "email_bidx",
+        CONTACT,
+        _("one subscription an address"),
+        SUBSCRIPTION,
+        DELETE,
+    ),
+    # intake
+    F("intake.Call", "caller", CONTACT, _("calling back a missed caller"), CALLS, BLANK),
+    F("intake.Call", "caller_bidx", CONTACT, _("recognising a caller"), CALLS, BLANK),
+    # logistics
+    F("logistics.Shipment", "delivery_address", LOCATION, _("delivering parts"), DELIVERY, BLANK),
+    F("logistics.Shipment", "recipient_phone", CONTACT, _("the courier's checks"), DELIVERY, BLANK),
+    # audit
+    F(
+        "audit.AuditEvent",
+        "ip",
+        TECHNICAL,
+        _("evidence of who did what from where (the chain cannot change: hashed)"),
+        LEGAL,
+        KEEP,
+        encrypted=False,
+    ),
+)
+
+
+def registered() -> dict[tuple[str, str], PersonalField]:
+    return {(f.model, f.field): f for f in REGISTRY}
+
+
+def fields_of(model_label: str) -> list[PersonalField]:
+    return [f for f in REGISTRY if f.model == model_label]
