@@ -66,6 +66,23 @@ def _audit_sealing(request, settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Per-process caches of rows (SLA policies, calendars, active queues) must not outlive a
+    test's database: a cached queue of an earlier test would route a ticket to a row that no
+    longer exists. Every app's tests open tickets, so every test starts and ends without them."""
+    from tickets.services.assignment import clear_queue_cache
+    from tickets.services.calendars import clear_calendar_cache
+    from tickets.services.sla import clear_policy_cache
+
+    clears = (clear_calendar_cache, clear_policy_cache, clear_queue_cache)
+    for clear in clears:
+        clear()
+    yield
+    for clear in clears:
+        clear()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Run tasks in-process; tests of real workers start their own worker processes."""
     from servicedesk.celery import app

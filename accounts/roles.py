@@ -128,6 +128,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "audit.view_auditevent",
         "audit.export_auditevent",
         "notifications.view_outbox",
+        "compliance.view_datasubject",
+        "compliance.export_datasubject",
     ],
 }
 

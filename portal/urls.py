@@ -18,6 +18,7 @@ urlpatterns = [
     path("shipments/<int:pk>/", views.shipment_detail, name="shipment"),
     path("profile/", views.profile, name="profile"),
     path("profile/push/", views.push_subscription, name="push"),
+    path("profile/my-data/", views.data_export, name="data_export"),
     path("chat/", views.chat, name="chat"),
     path("help/", views.kb_index, name="kb"),
     path("help/suggest/", views.suggest, name="suggest"),

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -25,6 +25,7 @@ from chat import bot as chat_bot
 from chat import services as chat_services
 from compensation import selectors as compensation_selectors
 from compensation import services as compensation_services
+from compliance import services as compliance_services
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from equipment import selectors as equipment_selectors
@@ -353,6 +354,31 @@ def profile(request: HttpRequest) -> HttpResponse:
             "push_key": webpush.public_key() if webpush.enabled() else "",
         },
         status=status,
+    )
+
+
+@customer_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def data_export(request: HttpRequest) -> HttpResponse:
+    """Everything the desk holds about the customer, as a ZIP, after their password."""
+    error = ""
+    if request.method == "POST":
+        try:
+            archive = compliance_services.access_export(
+                subject=request.user, actor=request.user, password=request.POST.get("password")
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            return FileResponse(
+                archive,
+                as_attachment=True,
+                filename="welddesk-my-data.zip",
+                content_type="application/zip",
+            )
+    return _render(
+        request, "portal/data_export.html", {"error": error}, status=400 if error else 200
     )
 
 

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "status",
     "intake",
     "compensation",
+    "compliance",
     "portal",
 ]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tickets.tests.conftest import (  # noqa: F401 (fixtures)
-    _fresh_calendar_cache,
     machine,
     make_unit,
     queue_setup,

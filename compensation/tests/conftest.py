@@ -20,17 +20,13 @@ sla_setup = ticket_fixtures.sla_setup
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
+def _fresh_summary():
+    """The status page's cached summary must not outlive a test's database."""
     from status.selectors import forget_summary
-    from tickets.services.assignment import clear_queue_cache
-    from tickets.services.calendars import clear_calendar_cache
-    from tickets.services.sla import clear_policy_cache
 
-    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache, forget_summary):
-        clear()
+    forget_summary()
     yield
-    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache, forget_summary):
-        clear()
+    forget_summary()
 
 
 @pytest.fixture

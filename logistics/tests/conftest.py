@@ -19,7 +19,6 @@ make_unit = ticket_fixtures.make_unit
 sla_setup = ticket_fixtures.sla_setup
 queue_setup = ticket_fixtures.queue_setup
 open_ticket = ticket_fixtures.open_ticket
-_fresh_calendar_cache = ticket_fixtures._fresh_calendar_cache
 
 
 @pytest.fixture

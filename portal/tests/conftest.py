@@ -6,7 +6,6 @@ import pytest
 
 from testsupport import sign_in
 from tickets.tests.conftest import (  # noqa: F401 (fixtures)
-    _fresh_calendar_cache,
     machine,
     make_unit,
     open_ticket,

@@ -15,20 +15,6 @@ def at(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=SHANGHAI)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_calendar_cache():
-    """Per-process caches (calendars, policies, queues) must not outlive a test's rollback."""
-    from tickets.services.assignment import clear_queue_cache
-    from tickets.services.calendars import clear_calendar_cache
-    from tickets.services.sla import clear_policy_cache
-
-    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache):
-        clear()
-    yield
-    for clear in (clear_calendar_cache, clear_policy_cache, clear_queue_cache):
-        clear()
-
-
 @pytest.fixture
 def sla_setup(db):
     from tickets.defaults import ensure_calendar, ensure_policies

@@ -1,0 +1,10 @@
+"""App configuration for compliance: data-subject access (and, next, erasure and retention)."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ComplianceConfig(AppConfig):
+    name = "compliance"
+    verbose_name = _("Compliance")
+    default_auto_field = "django.db.models.BigAutoField"

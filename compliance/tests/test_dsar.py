@@ -1,0 +1,109 @@
+"""Data-subject access: a customer downloads everything held about them, nothing of others."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from testsupport import sign_in
+
+pytestmark = pytest.mark.django_db
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+    b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.fixture
+def world(make_org, make_customer, make_staff):
+    from chat import services as chat_services
+    from tickets.defaults import ensure_calendar, ensure_policies
+    from tickets.services.tickets import ticket_open, ticket_reply
+
+    ensure_policies(ensure_calendar())
+    org = make_org("Hengrui", contact_email="me@hengrui.example", contact_name="Wang Jianguo")
+    me = make_customer(
+        org, email="me@hengrui.example", full_name="Wang Jianguo", phone="13800138000"
+    )
+    colleague = make_customer(org, email="colleague@hengrui.example", full_name="Li Colleague")
+    agent = make_staff(full_name="Agent Zhou")
+    ticket = ticket_open(
+        actor=me,
+        organisation=org,
+        requester=me,
+        subject="Pores in the seam",
+        body="My seams show pores since Monday.",
+        attachments=[SimpleUploadedFile("seam.png", PNG, content_type="image/png")],
+    )
+    ticket_reply(ticket=ticket, author=agent, body="Please check the gas flow.")
+    ticket_reply(ticket=ticket, author=agent, body="Internal: customer is grumpy", internal=True)
+    ticket_open(
+        actor=colleague,
+        organisation=org,
+        requester=colleague,
+        subject="Colleague's own ticket",
+        body="Something private of Li.",
+    )
+    chat_services.conversation_open(customer=me)
+    return me, colleague, agent, ticket
+
+
+def _zip(response) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def test_a_customer_downloads_their_data_after_their_password(client, world, password):
+    me, colleague, agent, ticket = world
+    sign_in(client, me)
+    url = reverse("portal:data_export")
+    assert client.get(url).status_code == 200
+    wrong = client.post(url, {"password": "not it"})
+    assert wrong.status_code == 400 and "Your password is not correct." in wrong.content.decode()
+    response = client.post(url, {"password": password})
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    archive = _zip(response)
+    names = set(archive.namelist())
+    assert {"profile.json", "tickets.json", "chats.json", "consents.json"} <= names
+    assert any(n.startswith("attachments/tickets/") and n.endswith("seam.png") for n in names)
+    profile = json.loads(archive.read("profile.json"))
+    assert profile["email"] == "me@hengrui.example" and profile["phone"] == "13800138000"
+    assert profile["organisation_contact"]["contact_name"] == "Wang Jianguo"
+    tickets = json.loads(archive.read("tickets.json"))
+    assert [t["reference"] for t in tickets] == [ticket.reference]
+    bodies = [(m["from"], m["body"]) for m in tickets[0]["messages"]]
+    assert ("you", "My seams show pores since Monday.") in bodies
+    assert ("WeldDesk", "Please check the gas flow.") in bodies
+    everything = b"".join(archive.read(n) for n in names if n.endswith(".json")).decode()
+    # Nobody else's personal data, and no internal notes.
+    for other in ("Agent Zhou", agent.email, "Li Colleague", colleague.email, "private of Li"):
+        assert other not in everything
+    assert "grumpy" not in everything
+    assert AuditEvent.objects.filter(action="privacy.access_exported").count() == 1
+    assert AuditEvent.objects.filter(action="privacy.access_refused").count() == 1
+
+
+def test_a_compliance_officer_exports_anyone_and_others_cannot(client, world, make_staff):
+    me, _colleague, _agent, _ticket = world
+    changelist = reverse("admin:compliance_datasubject_changelist")
+    data = {"action": "export_data", "_selected_action": [me.pk]}
+    supervisor = make_staff(roles=("supervisor",))
+    sign_in(client, supervisor)
+    assert client.post(changelist, data).status_code == 403
+    officer = make_staff(roles=("compliance_officer",))
+    sign_in(client, officer)
+    found = client.get(changelist, {"q": "ME@hengrui.example"}).context["cl"].result_list
+    assert [p.pk for p in found] == [me.pk]
+    response = client.post(changelist, data)
+    assert response.status_code == 200
+    assert json.loads(_zip(response).read("profile.json"))["email"] == "me@hengrui.example"
+    event = AuditEvent.objects.get(action="privacy.access_exported")
+    assert event.actor_ref == f"user:{officer.pk}" and event.data == {"by": "compliance"}
+    assert "hengrui" not in json.dumps(event.data)
