@@ -130,6 +130,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "notifications.view_outbox",
         "compliance.view_datasubject",
         "compliance.export_datasubject",
+        "compliance.view_erasurerequest",
+        "compliance.review_erasurerequest",
     ],
 }
 

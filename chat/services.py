@@ -476,3 +476,32 @@ def conversation_messages(*, conversation: Conversation, limit: int = 200) -> li
         .order_by("-seq")[:limit]
     )
     return newest[::-1]
+
+
+@transaction.atomic
+def chats_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
+    """Erasure: the person's chat messages become a placeholder, their uploads are deleted,
+    their rating comments emptied, their name and contacts scrubbed from the desk's replies."""
+    from core.privacy import ERASED
+
+    written = ChatMessage.objects.filter(sender=user).update(body=ERASED)
+    scrubbed = 0
+    for message in ChatMessage.objects.filter(conversation__customer=user).exclude(sender=user):
+        if marks.found_in(message.body):
+            message.body = marks.scrub(message.body)
+            message.save(update_fields=["body"])
+            scrubbed += 1
+    uploads = 0
+    for attachment in ChatAttachment.objects.filter(uploaded_by=user):
+        attachment.file.delete(save=False)
+        attachment.delete()
+        uploads += 1
+    comments = Conversation.objects.filter(customer=user).update(rating_comment="")
+    counts = {
+        "messages": written,
+        "replies_scrubbed": scrubbed,
+        "attachments": uploads,
+        "rating_comments": comments,
+    }
+    audit_record(action="chat.person_erased", actor=actor, target=user, data=counts)
+    return counts

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.utils.translation import gettext_lazy
@@ -11,7 +13,7 @@ from accounts.admin import NoAdminLogMixin
 from accounts.selectors import user_by_email
 from audit.admin import ReadAuditedMixin
 from compliance import services
-from compliance.models import DataSubject
+from compliance.models import DataSubject, ErasureRequest
 from core.errors import ApplicationError
 
 
@@ -23,7 +25,7 @@ class DataSubjectAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     search_help_text = gettext_lazy("An exact e-mail address, or an organisation's name.")
     fields = ["email", "full_name", "organisation", "is_active", "date_joined", "last_login"]
     readonly_fields = fields
-    actions = ["export_data"]
+    actions = ["export_data", "request_erasure"]
     show_full_result_count = False
 
     def has_add_permission(self, request):
@@ -64,3 +66,88 @@ class DataSubjectAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
             filename=f"personal-data-user-{people[0].pk}.zip",
             content_type="application/zip",
         )
+
+    @admin.action(
+        description=gettext_lazy("Record an erasure request for them"), permissions=["review"]
+    )
+    def request_erasure(self, request, queryset):
+        for person in queryset[:50]:
+            try:
+                services.erasure_request(
+                    subject=person, actor=request.user, reason="recorded by compliance"
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{person.pk}: {exc.message}", messages.ERROR)
+        self.message_user(
+            request, gettext_lazy("Requests recorded; review them under Erasure requests.")
+        )
+
+    def has_review_permission(self, request):
+        return request.user.has_perm(services.REVIEW)
+
+
+class ReviewActionForm(helpers.ActionForm):
+    """The action bar with a note beside it (a rejection needs one)."""
+
+    note = forms.CharField(
+        label=gettext_lazy("Note (required to reject)"),
+        required=False,
+        max_length=300,
+        widget=forms.Textarea({"rows": 2}),
+    )
+
+
+@admin.register(ErasureRequest)
+class ErasureRequestAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    list_display = ["pk", "subject", "status", "requested_by", "requested_at", "reviewed_by"]
+    list_filter = ["status"]
+    list_select_related = ["subject", "requested_by", "reviewed_by"]
+    fields = [
+        "subject",
+        "requested_by",
+        "reason",
+        "status",
+        "requested_at",
+        "reviewed_by",
+        "reviewed_at",
+        "review_note",
+        "summary",
+    ]
+    readonly_fields = fields
+    actions = ["approve", "reject"]
+    action_form = ReviewActionForm
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_review_permission(self, request):
+        return request.user.has_perm(services.REVIEW)
+
+    def _review(self, request, queryset, *, approve: bool):
+        note = request.POST.get("note", "")
+        done = 0
+        for item in queryset[:20]:
+            try:
+                services.erasure_review(
+                    request=item, actor=request.user, approve=approve, note=note
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, gettext_lazy("%(n)s requests reviewed.") % {"n": done})
+
+    @admin.action(description=gettext_lazy("Approve and erase now"), permissions=["review"])
+    def approve(self, request, queryset):
+        self._review(request, queryset, approve=True)
+
+    @admin.action(description=gettext_lazy("Reject (give a note)"), permissions=["review"])
+    def reject(self, request, queryset):
+        self._review(request, queryset, approve=False)

@@ -190,3 +190,36 @@ def registered() -> dict[tuple[str, str], PersonalField]:
 
 def fields_of(model_label: str) -> list[PersonalField]:
     return [f for f in REGISTRY if f.model == model_label]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What identifies a person in free text: checked when scrubbing what they may have
+    typed into fields that are not theirs alone (a ticket's subject, a notice to an agent)."""
+
+    email: str
+    phone: str
+    name: str
+
+    def found_in(self, text: str | None) -> bool:
+        if not text:
+            return False
+        lowered = text.lower()
+        digits = "".join(c for c in text if c.isdigit())
+        phone = "".join(c for c in self.phone if c.isdigit())
+        return (
+            (self.email and self.email.lower() in lowered)
+            or (len(phone) >= 7 and phone[-11:] in digits)
+            or (len(self.name) >= 2 and self.name.lower() in lowered)
+        )
+
+    def scrub(self, text: str, replacement: str = "[erased]") -> str:
+        import re
+
+        for mark in (self.email, self.name, self.phone):
+            if mark and len(mark) >= 2:
+                text = re.sub(re.escape(mark), replacement, text, flags=re.IGNORECASE)
+        return text
+
+
+ERASED = "[erased at the person's request]"

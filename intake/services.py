@@ -193,3 +193,14 @@ def _unknown(call: Call) -> Organisation:
     from accounts.services import organisation_create
 
     return organisation_create(actor=ACTOR, name=UNKNOWN_CALLERS, region=region)
+
+
+@transaction.atomic
+def calls_erase_person(*, phone_bidx: str, actor: Any) -> int:
+    """Erasure: calls from the person's number keep their times, not the number."""
+    if not phone_bidx:
+        return 0
+    erased = Call.objects.filter(caller_bidx=phone_bidx).update(caller="", caller_bidx="")
+    if erased:
+        audit_record(action="intake.calls_erased", actor=actor, data={"calls": erased})
+    return erased

@@ -363,3 +363,24 @@ def kuaidi100_push(*, param: str, sign: str, now: dt.datetime | None = None) -> 
     tracking_apply(shipment=shipment, events=events, source="push", now=now)
     Shipment.objects.filter(pk=shipment.pk).update(checked_at=now, check_failures=0)
     return shipment
+
+
+@transaction.atomic
+def shipments_erase_person(*, user: Any, marks: Any, actor: Any) -> int:
+    """Erasure: the person's phone on shipments of their tickets, and their name or contacts
+    in the delivery address (the organisation's address itself stays)."""
+    changed = 0
+    for shipment in Shipment.objects.filter(tickets__requester=user).distinct():
+        fields = []
+        if shipment.recipient_phone and marks.found_in(shipment.recipient_phone):
+            shipment.recipient_phone = ""
+            fields.append("recipient_phone")
+        if marks.found_in(shipment.delivery_address):
+            shipment.delivery_address = marks.scrub(shipment.delivery_address)
+            fields.append("delivery_address")
+        if fields:
+            shipment.save(update_fields=fields)
+            changed += 1
+    if changed:
+        audit_record(action="logistics.person_erased", actor=actor, data={"shipments": changed})
+    return changed

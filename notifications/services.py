@@ -361,3 +361,23 @@ def outbox_metrics():
     )
     age.add_metric([], (timezone.now() - oldest).total_seconds() if oldest else 0.0)
     yield age
+
+
+@transaction.atomic
+def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
+    """Erasure: the person's browser subscriptions, and every outbox row sent to them or
+    naming them (read in chunks and compared after decryption: recipients have no index)."""
+    from audit.services import audit_record
+
+    pushes, _ = PushSubscription.objects.filter(user=user).delete()
+    doomed = [
+        row.pk
+        for row in Outbox.objects.only("recipient", "subject", "body").iterator(chunk_size=2000)
+        if marks.found_in(row.recipient) or marks.found_in(row.subject) or marks.found_in(row.body)
+    ]
+    deleted = 0
+    for start in range(0, len(doomed), 500):
+        deleted += Outbox.objects.filter(pk__in=doomed[start : start + 500]).delete()[0]
+    counts = {"push_subscriptions": pushes, "outbox": deleted}
+    audit_record(action="notifications.person_erased", actor=actor, target=user, data=counts)
+    return counts

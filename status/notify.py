@@ -414,3 +414,14 @@ def _remind_one(pk: int, now: dt.datetime) -> int:
     window.save(update_fields=["reminded_at"])
     outbox_hand_over(ids)
     return len(ids)
+
+
+@transaction.atomic
+def subscriber_erase_person(*, email_bidx: str, actor: Any) -> int:
+    """Erasure: the person's status-page subscription, if any."""
+    if not email_bidx:
+        return 0
+    deleted, _ = Subscriber.objects.filter(email_bidx=email_bidx).delete()
+    if deleted:
+        audit_record(action="status.subscriber_erased", actor=actor, data={"deleted": deleted})
+    return deleted

@@ -298,3 +298,39 @@ def user_change_password(
     )
     hooks.password_changed(user=user)
     return user
+
+
+@transaction.atomic
+def user_erase(*, user: User, actor: Any) -> dict[str, int]:
+    """Replace a person's identity by a pseudonym and end their access; the account row stays
+    (tickets, machine history and the audit chain refer to it)."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    locked.email = f"erased-{locked.pk}@erased.invalid"
+    locked.full_name = f"Erased person {locked.pk}"
+    locked.phone = ""
+    locked.wecom_id = ""
+    locked.notify_webhook_url = ""
+    locked.notify_email = locked.notify_sms = locked.notify_wecom = False
+    locked.is_active = False
+    locked.set_unusable_password()
+    locked.save()
+    sessions = _end_sessions(locked)
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.filter(user=locked).delete()
+    StaticDevice.objects.filter(user=locked).delete()
+    organisations = 0
+    org = locked.organisation
+    if org is not None and org.contact_email_bidx == user.email_bidx and user.email_bidx:
+        Organisation.objects.filter(pk=org.pk).update(
+            contact_name="",
+            contact_email="",
+            contact_email_bidx="",
+            contact_phone="",
+            contact_phone_bidx="",
+        )
+        organisations = 1
+    audit_record(action="user.erased", actor=actor, target=locked)
+    user.refresh_from_db()
+    return {"accounts": 1, "sessions": sessions, "organisation_contacts": organisations}

@@ -769,3 +769,43 @@ def ticket_flag(*, ticket: Ticket, actor: Any, tag: str, note: str) -> Ticket:
     notify.notify_flagged(t, tag=flag.name, note=note)
     _event(t, "flagged")
     return t
+
+
+@transaction.atomic
+def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
+    """Erasure: what the person wrote becomes a placeholder, their uploads are deleted, and
+    their name, e-mail and phone are scrubbed from their tickets' subjects and replies; the
+    tickets themselves (and the machine history they make) stay."""
+    from django.db.models import Q
+
+    from core.privacy import ERASED
+    from tickets.models import Attachment, Survey
+
+    written = Message.objects.filter(author=user).update(body=ERASED)
+    theirs = Ticket.objects.filter(Q(requester=user) | Q(messages__author=user)).distinct()
+    scrubbed = 0
+    for message in Message.objects.filter(ticket__in=theirs).exclude(author=user):
+        if marks.found_in(message.body):
+            message.body = marks.scrub(message.body)
+            message.save(update_fields=["body"])
+            scrubbed += 1
+    subjects = 0
+    for ticket in theirs:
+        if marks.found_in(ticket.subject):
+            Ticket.objects.filter(pk=ticket.pk).update(subject=marks.scrub(ticket.subject)[:200])
+            subjects += 1
+    uploads = 0
+    for attachment in Attachment.objects.filter(uploaded_by=user):
+        attachment.file.delete(save=False)
+        attachment.delete()
+        uploads += 1
+    comments = Survey.objects.filter(ticket__requester=user).update(comment="")
+    counts = {
+        "messages": written,
+        "replies_scrubbed": scrubbed,
+        "subjects": subjects,
+        "attachments": uploads,
+        "survey_comments": comments,
+    }
+    audit_record(action="tickets.person_erased", actor=actor, target=user, data=counts)
+    return counts
