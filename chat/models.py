@@ -115,6 +115,9 @@ class ChatMessage(models.Model):
     # For the bot's messages: the suggested articles and the choices it offers.
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The body was replaced by a placeholder (erasure or retention); the group-commit writer
+    # leaves it out of its INSERT, so the database default applies.
+    erased = models.BooleanField(default=False, db_default=False, editable=False)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
 

@@ -484,7 +484,7 @@ def chats_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
     their rating comments emptied, their name and contacts scrubbed from the desk's replies."""
     from core.privacy import ERASED
 
-    written = ChatMessage.objects.filter(sender=user).update(body=ERASED)
+    written = ChatMessage.objects.filter(sender=user).update(body=ERASED, erased=True)
     scrubbed = 0
     for message in ChatMessage.objects.filter(conversation__customer=user).exclude(sender=user):
         if marks.found_in(message.body):
@@ -504,4 +504,22 @@ def chats_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
         "rating_comments": comments,
     }
     audit_record(action="chat.person_erased", actor=actor, target=user, data=counts)
+    return counts
+
+
+def chats_expire(*, closed_before: Any, dry_run: bool) -> dict[str, int]:
+    """Retention: chats closed before a moment lose what people wrote and uploaded."""
+    from core.privacy import ERASED
+
+    old = Conversation.objects.filter(closed_at__lt=closed_before)
+    messages = ChatMessage.objects.filter(conversation__in=old, is_bot=False, erased=False)
+    files = ChatAttachment.objects.filter(conversation__in=old)
+    counts = {"chats": old.count(), "messages": messages.count(), "attachments": files.count()}
+    if not dry_run:
+        with transaction.atomic():
+            messages.update(body=ERASED, erased=True)
+            for attachment in files:
+                attachment.file.delete(save=False)
+                attachment.delete()
+            old.update(rating_comment="")
     return counts

@@ -204,3 +204,12 @@ def calls_erase_person(*, phone_bidx: str, actor: Any) -> int:
     if erased:
         audit_record(action="intake.calls_erased", actor=actor, data={"calls": erased})
     return erased
+
+
+def calls_expire(*, started_before: Any, dry_run: bool) -> dict[str, int]:
+    """Retention: calls keep their times and line, not the caller's number."""
+    old = Call.objects.filter(started_at__lt=started_before).exclude(caller_bidx="")
+    count = old.count()
+    if not dry_run and count:
+        old.update(caller="", caller_bidx="")
+    return {"calls": count}

@@ -85,6 +85,8 @@ class Shipment(models.Model):
     check_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     last_error = models.CharField(max_length=200, blank=True, editable=False)
     late_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The address and phone were removed (retention).
+    address_erased = models.BooleanField(default=False, editable=False)
     exception_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -384,3 +384,12 @@ def shipments_erase_person(*, user: Any, marks: Any, actor: Any) -> int:
     if changed:
         audit_record(action="logistics.person_erased", actor=actor, data={"shipments": changed})
     return changed
+
+
+def shipments_expire(*, delivered_before: Any, dry_run: bool) -> dict[str, int]:
+    """Retention: long-delivered shipments keep their items and timeline, not the address."""
+    old = Shipment.objects.filter(delivered_at__lt=delivered_before, address_erased=False)
+    count = old.count()
+    if not dry_run and count:
+        old.update(delivery_address="", recipient_phone="", address_erased=True)
+    return {"shipments": count}

@@ -381,3 +381,12 @@ def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str
     counts = {"push_subscriptions": pushes, "outbox": deleted}
     audit_record(action="notifications.person_erased", actor=actor, target=user, data=counts)
     return counts
+
+
+def outbox_expire(*, created_before: Any, dry_run: bool) -> dict[str, int]:
+    """Retention: delivered or given-up notices are deleted (pending ones are kept)."""
+    old = Outbox.objects.filter(created_at__lt=created_before).exclude(status=Status.PENDING)
+    count = old.count()
+    if not dry_run and count:
+        old.delete()
+    return {"outbox": count}

@@ -183,6 +183,12 @@ if AUDIT_SEALING not in ("inline", "deferred"):
 # seed. Empty: derived from SECRET_KEY; `manage.py audit_export --public-key` prints the
 # public key that tools/verify_audit_export.py checks against.
 AUDIT_EXPORT_SIGNING_KEY = env_str("AUDIT_EXPORT_SIGNING_KEY", "")
+# Retention of personal data (compliance/retention.py; the registry is core/privacy.py).
+RETENTION_CHAT_DAYS = env_int("RETENTION_CHAT_DAYS", 365)
+RETENTION_TICKET_DAYS = env_int("RETENTION_TICKET_DAYS", 3 * 365)
+RETENTION_CALL_DAYS = env_int("RETENTION_CALL_DAYS", 90)
+RETENTION_OUTBOX_DAYS = env_int("RETENTION_OUTBOX_DAYS", 90)
+RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365)
 # Deferred events are sealed by beat (AUDIT_SEAL_EVERY_SECONDS); with this on, also right
 # after each commit by the request that wrote them (sooner, at a few statements per request).
 AUDIT_SEAL_AFTER_COMMIT = env_bool("AUDIT_SEAL_AFTER_COMMIT", False)

@@ -208,6 +208,8 @@ class Message(models.Model):
     body = EncryptedTextField(_("message"))
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.PORTAL)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The body was replaced by a placeholder (erasure or retention).
+    erased = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         ordering = ["created_at", "pk"]

@@ -781,7 +781,7 @@ def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]
     from core.privacy import ERASED
     from tickets.models import Attachment, Survey
 
-    written = Message.objects.filter(author=user).update(body=ERASED)
+    written = Message.objects.filter(author=user).update(body=ERASED, erased=True)
     theirs = Ticket.objects.filter(Q(requester=user) | Q(messages__author=user)).distinct()
     scrubbed = 0
     for message in Message.objects.filter(ticket__in=theirs).exclude(author=user):
@@ -808,4 +808,24 @@ def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]
         "survey_comments": comments,
     }
     audit_record(action="tickets.person_erased", actor=actor, target=user, data=counts)
+    return counts
+
+
+def tickets_expire(*, closed_before: Any, dry_run: bool) -> dict[str, int]:
+    """Retention: closed tickets keep their facts (unit, dates, status, SLA), not what the
+    customers wrote or uploaded."""
+    from core.privacy import ERASED
+    from tickets.models import Attachment, Survey
+
+    old = Ticket.objects.filter(status=Status.CLOSED, closed_at__lt=closed_before)
+    messages = Message.objects.filter(ticket__in=old, from_customer=True, erased=False)
+    files = Attachment.objects.filter(ticket__in=old)
+    counts = {"tickets": old.count(), "messages": messages.count(), "attachments": files.count()}
+    if not dry_run:
+        with transaction.atomic():
+            messages.update(body=ERASED, erased=True)
+            for attachment in files:
+                attachment.file.delete(save=False)
+                attachment.delete()
+            Survey.objects.filter(ticket__in=old).update(comment="")
     return counts
