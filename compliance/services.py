@@ -31,13 +31,7 @@ def access_export(*, subject: Any, actor: Any, password: str | None = None):
     own data re-enters their password; a compliance officer needs the permission."""
     own = getattr(actor, "pk", None) == subject.pk
     if own:
-        if not password or not subject.check_password(password):
-            audit_record(action="privacy.access_refused", actor=actor, target=subject)
-            raise ApplicationError(
-                _("Your password is not correct."),
-                fields={"password": [_("Enter your current password.")]},
-                code="bad_password",
-            )
+        _check_password(subject, password)
         if over_limit(f"dsar:{subject.pk}", EXPORTS_PER_HOUR, seconds=3600):
             raise ApplicationError(
                 _("You have downloaded your data several times this hour; try again later."),
@@ -68,11 +62,25 @@ def _note(value: Any, *, required: bool) -> str:
     return text[:300]
 
 
+def _check_password(subject: Any, password: str | None) -> None:
+    if not password or not subject.check_password(password):
+        audit_record(action="privacy.access_refused", actor=subject, target=subject)
+        raise ApplicationError(
+            _("Your password is not correct."),
+            fields={"password": [_("Enter your current password.")]},
+            code="bad_password",
+        )
+
+
 @transaction.atomic
-def erasure_request(*, subject: Any, actor: Any, reason: Any = "") -> ErasureRequest:
-    """Record a request to erase a person (by the person, or by an officer on their behalf);
-    one open request a person."""
-    if getattr(actor, "pk", None) != subject.pk and not actor.has_perm(REVIEW):
+def erasure_request(
+    *, subject: Any, actor: Any, reason: Any = "", password: str | None = None
+) -> ErasureRequest:
+    """Record a request to erase a person (by the person, after their password, or by an
+    officer on their behalf); one open request a person."""
+    if getattr(actor, "pk", None) == subject.pk:
+        _check_password(subject, password)
+    elif not actor.has_perm(REVIEW):
         raise ApplicationError(_("Only a compliance officer can do this."), status_code=403)
     if subject.is_superuser:
         raise ApplicationError(_("A superuser cannot be erased; remove the role first."))

@@ -363,7 +363,23 @@ def profile(request: HttpRequest) -> HttpResponse:
 def data_export(request: HttpRequest) -> HttpResponse:
     """Everything the desk holds about the customer, as a ZIP, after their password."""
     error = ""
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("action") == "erase":
+        try:
+            compliance_services.erasure_request(
+                subject=request.user,
+                actor=request.user,
+                reason=request.POST.get("reason", ""),
+                password=request.POST.get("password"),
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            messages.success(
+                request,
+                _("Your request is recorded. A compliance officer reviews it."),
+            )
+            return redirect("portal:data_export")
+    elif request.method == "POST":
         try:
             archive = compliance_services.access_export(
                 subject=request.user, actor=request.user, password=request.POST.get("password")

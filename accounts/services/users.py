@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -305,6 +306,8 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
     """Replace a person's identity by a pseudonym and end their access; the account row stays
     (tickets, machine history and the audit chain refer to it)."""
     locked = User.objects.select_for_update().get(pk=user.pk)
+    # Throttle counters are keyed by the blind index, never the address: drop the person's.
+    cache.delete("pwreset:mail:" + locked.email_bidx)
     locked.email = f"erased-{locked.pk}@erased.invalid"
     locked.full_name = f"Erased person {locked.pk}"
     locked.phone = ""

@@ -117,14 +117,17 @@ def _decrypted_fields_containing(needle: str) -> list[str]:
     return hits
 
 
-def test_after_an_erasure_nothing_of_the_person_is_found_anywhere(person, make_staff):
+def test_after_an_erasure_nothing_of_the_person_is_found_anywhere(person, make_staff, password):
     customer, ticket, unit = person
     officer = make_staff(roles=("compliance_officer",))
     # Before: the person is there, in clear where it is plain text, encrypted elsewhere.
     assert _decrypted_fields_containing(EMAIL)
     assert _text_columns_containing(NAME)  # the ticket's subject is plain text
-    request = services.erasure_request(subject=customer, actor=customer, reason="Forget me")
-    assert services.erasure_request(subject=customer, actor=customer) == request  # one open
+    request = services.erasure_request(
+        subject=customer, actor=customer, reason="Forget me", password=password
+    )
+    again = services.erasure_request(subject=customer, actor=customer, password=password)
+    assert again == request  # one open request a person
     done = services.erasure_review(request=request, actor=officer, approve=True)
     assert done.status == ErasureStatus.DONE
     assert done.summary["tickets"]["messages"] == 1 and done.summary["calls"] == 1
@@ -140,12 +143,12 @@ def test_after_an_erasure_nothing_of_the_person_is_found_anywhere(person, make_s
     assert chain_verify().ok
 
 
-def test_erasure_is_reviewed_by_a_compliance_officer(client, person, make_staff):
+def test_erasure_is_reviewed_by_a_compliance_officer(client, person, make_staff, password):
     customer, _ticket, _unit = person
     agent = make_staff()
     with pytest.raises(ApplicationError):
         services.erasure_request(subject=customer, actor=agent)
-    request = services.erasure_request(subject=customer, actor=customer)
+    request = services.erasure_request(subject=customer, actor=customer, password=password)
     with pytest.raises(ApplicationError):
         services.erasure_review(request=request, actor=agent, approve=True)
     officer = make_staff(roles=("compliance_officer",))
@@ -162,3 +165,18 @@ def test_erasure_is_reviewed_by_a_compliance_officer(client, person, make_staff)
     customer.refresh_from_db()
     assert customer.email == EMAIL and customer.is_active  # nothing erased
     assert ErasureRequest.objects.count() == 1
+
+
+def test_a_customer_asks_for_erasure_from_the_portal(client, person, password):
+    customer, _ticket, _unit = person
+    sign_in(client, customer)
+    url = reverse("portal:data_export")
+    wrong = client.post(url, {"action": "erase", "password": "nope"})
+    assert wrong.status_code == 400 and not ErasureRequest.objects.exists()
+    done = client.post(url, {"action": "erase", "password": password, "reason": "Leaving"})
+    assert done.status_code == 302
+    request = ErasureRequest.objects.get()
+    assert request.subject == customer and request.reason == "Leaving"
+    assert request.status == ErasureStatus.REQUESTED  # nothing erased before the review
+    customer.refresh_from_db()
+    assert customer.email == EMAIL
