@@ -27,6 +27,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from chat.models import ChatAttachment, ChatMessage, Conversation
 from compensation.models import Grant, GrantStatus
+from core import privacy
 from intake.models import Call
 from logistics.models import Shipment
 from notifications.models import Outbox, PushSubscription
@@ -51,10 +52,7 @@ def _dump(value: Any) -> str:
 def profile(user: User) -> dict[str, Any]:
     org = user.organisation
     data = {
-        "email": user.email,
-        "full_name": user.full_name,
-        "phone": user.phone,
-        "wecom_id": user.wecom_id,
+        **privacy.readable(user),  # every personal field the registry lists for an account
         "language": user.language,
         "timezone": user.timezone,
         "date_joined": user.date_joined,
@@ -63,12 +61,7 @@ def profile(user: User) -> dict[str, Any]:
         "organisation": org.name if org else None,
     }
     if org is not None and org.contact_email_bidx and org.contact_email_bidx == user.email_bidx:
-        data["organisation_contact"] = {
-            "contact_name": org.contact_name,
-            "contact_email": org.contact_email,
-            "contact_phone": org.contact_phone,
-            "address": org.address,
-        }
+        data["organisation_contact"] = privacy.readable(org)
     return data
 
 

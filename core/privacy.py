@@ -122,9 +122,9 @@ REGISTRY: tuple[PersonalField, ...] = (
         "accounts.Organisation",
         "address",
         LOCATION,
-        _("service visits and deliveries"),
+        _("service visits and deliveries (the company's site: kept when its contact is erased)"),
         CONTRACT,
-        BLANK,
+        KEEP,
     ),
     # tickets
     F(
@@ -223,3 +223,29 @@ class Marks:
 
 
 ERASED = "[erased at the person's request]"
+
+
+def is_index(field_name: str) -> bool:
+    """Blind indexes follow their source field (recomputed on save)."""
+    return field_name.endswith("_bidx")
+
+
+def readable(instance: Any) -> dict[str, Any]:
+    """The registered personal fields of a row, decrypted (for a data-subject export)."""
+    label = instance._meta.concrete_model._meta.label  # a proxy shares its fields
+    return {f.field: getattr(instance, f.field) for f in fields_of(label) if not is_index(f.field)}
+
+
+def erase(instance: Any, pseudonyms: dict[str, str]) -> list[str]:
+    """Apply the registry's erasure rule to every registered field of a row (in memory; the
+    caller saves the returned fields). A field to pseudonymise needs its pseudonym."""
+    changed = []
+    for entry in fields_of(instance._meta.concrete_model._meta.label):
+        if is_index(entry.field) or entry.erasure in (KEEP, DELETE):
+            continue
+        if entry.erasure == PSEUDONYMISE:
+            setattr(instance, entry.field, pseudonyms[entry.field])
+        else:
+            setattr(instance, entry.field, "")
+        changed.append(entry.field)
+    return changed

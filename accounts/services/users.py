@@ -18,7 +18,7 @@ from accounts import hooks
 from accounts import roles as role_defs
 from accounts.models import Language, Organisation, Region, User, UserSession
 from audit.services import audit_record
-from core import crypto
+from core import crypto, privacy
 from core.errors import ApplicationError
 from core.net import public_http_url
 from core.realtime import publish_on_commit
@@ -301,6 +301,9 @@ def user_change_password(
     return user
 
 
+ORG_INDEXES = ["contact_email_bidx", "contact_phone_bidx"]
+
+
 @transaction.atomic
 def user_erase(*, user: User, actor: Any) -> dict[str, int]:
     """Replace a person's identity by a pseudonym and end their access; the account row stays
@@ -308,11 +311,11 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
     locked = User.objects.select_for_update().get(pk=user.pk)
     # Throttle counters are keyed by the blind index, never the address: drop the person's.
     cache.delete("pwreset:mail:" + locked.email_bidx)
-    locked.email = f"erased-{locked.pk}@erased.invalid"
-    locked.full_name = f"Erased person {locked.pk}"
-    locked.phone = ""
-    locked.wecom_id = ""
-    locked.notify_webhook_url = ""
+    # Every field the registry lists for an account, by its rule (core/privacy.py).
+    privacy.erase(
+        locked,
+        {"email": f"erased-{locked.pk}@erased.invalid", "full_name": f"Erased person {locked.pk}"},
+    )
     locked.notify_email = locked.notify_sms = locked.notify_wecom = False
     locked.is_active = False
     locked.set_unusable_password()
@@ -326,13 +329,8 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
     organisations = 0
     org = locked.organisation
     if org is not None and org.contact_email_bidx == user.email_bidx and user.email_bidx:
-        Organisation.objects.filter(pk=org.pk).update(
-            contact_name="",
-            contact_email="",
-            contact_email_bidx="",
-            contact_phone="",
-            contact_phone_bidx="",
-        )
+        contact = Organisation.objects.select_for_update().get(pk=org.pk)
+        contact.save(update_fields=privacy.erase(contact, {}) + ORG_INDEXES)
         organisations = 1
     audit_record(action="user.erased", actor=actor, target=locked)
     user.refresh_from_db()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.apps import apps
 
 from core import pii, privacy
@@ -31,3 +32,30 @@ def test_every_registered_field_exists_and_is_encrypted_unless_said_otherwise():
         encrypted = field in encrypted_fields(model) or getattr(field, "personal_data", False)
         assert encrypted == entry.encrypted, (entry.model, entry.field)
         assert entry.purpose and entry.retention and entry.erasure and entry.category
+
+
+def test_erasure_and_export_follow_the_registry():
+    from accounts.models import User
+
+    user = User(email="a@b.example", full_name="A B", phone="123", wecom_id="w")
+    user.notify_webhook_url = "https://hooks.example/x"
+    with pytest.raises(KeyError):
+        privacy.erase(user, {})  # a field to pseudonymise needs its pseudonym
+    changed = privacy.erase(user, {"email": "x@erased.invalid", "full_name": "Erased"})
+    listed = {
+        f.field
+        for f in privacy.fields_of("accounts.User")
+        if not privacy.is_index(f.field) and f.erasure != privacy.KEEP
+    }
+    assert set(changed) == listed
+    assert (user.email, user.full_name, user.phone, user.wecom_id) == (
+        "x@erased.invalid",
+        "Erased",
+        "",
+        "",
+    )
+    assert user.notify_webhook_url == ""
+    exported = privacy.readable(User(email="c@d.example", full_name="C"))
+    assert set(exported) == {
+        f.field for f in privacy.fields_of("accounts.User") if not privacy.is_index(f.field)
+    }
