@@ -26,6 +26,7 @@ from audit import export
 from audit.models import AuditEvent
 from audit.services import audit_read, audit_record
 from core import privacy
+from core.admin import ReadOnlyAdminMixin
 
 # Higher apps turn what an officer types into an actor reference (accounts: an e-mail
 # address into "user:<id>"), without audit knowing their models.
@@ -103,21 +104,12 @@ class ReadAuditedMixin:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["seq", "at", "actor_ref", "action", "outcome", "target"]
     list_per_page = 100
     show_full_result_count = False
     change_list_template = "admin/audit/auditevent/change_list.html"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("target"))
     def target(self, obj: AuditEvent) -> str:

@@ -21,6 +21,7 @@ from audit.services import audit_record
 from chat import presence
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
 from core.errors import ApplicationError, Forbidden, NotFound
+from core.models import delete_with_files
 from tickets.selectors import is_queue_member
 from tickets.services import assignment
 
@@ -491,11 +492,7 @@ def chats_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
             message.body = marks.scrub(message.body)
             message.save(update_fields=["body"])
             scrubbed += 1
-    uploads = 0
-    for attachment in ChatAttachment.objects.filter(uploaded_by=user):
-        attachment.file.delete(save=False)
-        attachment.delete()
-        uploads += 1
+    uploads = delete_with_files(ChatAttachment.objects.filter(uploaded_by=user))
     comments = Conversation.objects.filter(customer=user).update(rating_comment="")
     counts = {
         "messages": written,
@@ -518,8 +515,6 @@ def chats_expire(*, closed_before: Any, dry_run: bool) -> dict[str, int]:
     if not dry_run:
         with transaction.atomic():
             messages.update(body=ERASED, erased=True)
-            for attachment in files:
-                attachment.file.delete(save=False)
-                attachment.delete()
+            delete_with_files(files)
             old.update(rating_comment="")
     return counts

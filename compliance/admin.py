@@ -14,11 +14,12 @@ from accounts.selectors import user_by_email
 from audit.admin import ReadAuditedMixin
 from compliance import services
 from compliance.models import DataSubject, ErasureRequest
+from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
+class DataSubjectAdmin(ReadOnlyAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["id", "email", "full_name", "organisation", "is_staff", "is_active"]
     list_select_related = ["organisation"]
     search_fields = ["organisation__name"]
@@ -27,15 +28,6 @@ class DataSubjectAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["export_data", "request_erasure"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -98,7 +90,7 @@ class ReviewActionForm(helpers.ActionForm):
 
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class ErasureRequestAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["pk", "subject", "status", "requested_by", "requested_at", "reviewed_by"]
     list_filter = ["status"]
     list_select_related = ["subject", "requested_by", "reviewed_by"]
@@ -116,15 +108,6 @@ class ErasureRequestAdmin(NoAdminLogMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["approve", "reject"]
     action_form = ReviewActionForm
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_review_permission(self, request):
         return request.user.has_perm(services.REVIEW)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 from django.db import connections, models, router
 
@@ -134,3 +135,13 @@ def bulk_insert(objs: list[models.Model], *, batch_size: int = 2000) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = db.alias
+
+
+def delete_with_files(queryset: Any, field: str = "file") -> int:
+    """Delete rows and the stored files they point to (uploads on erasure or retention)."""
+    count = 0
+    for row in queryset.iterator():
+        getattr(row, field).delete(save=False)
+        row.delete()
+        count += 1
+    return count

@@ -22,6 +22,7 @@ from accounts.models import Organisation, Tier
 from audit.services import audit_record, audit_record_many
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.logging import one_line
+from core.models import delete_with_files
 from core.realtime import publish_on_commit
 from equipment.models import Unit
 from tickets.models import (
@@ -794,11 +795,7 @@ def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]
         if marks.found_in(ticket.subject):
             Ticket.objects.filter(pk=ticket.pk).update(subject=marks.scrub(ticket.subject)[:200])
             subjects += 1
-    uploads = 0
-    for attachment in Attachment.objects.filter(uploaded_by=user):
-        attachment.file.delete(save=False)
-        attachment.delete()
-        uploads += 1
+    uploads = delete_with_files(Attachment.objects.filter(uploaded_by=user))
     comments = Survey.objects.filter(ticket__requester=user).update(comment="")
     counts = {
         "messages": written,
@@ -824,8 +821,6 @@ def tickets_expire(*, closed_before: Any, dry_run: bool) -> dict[str, int]:
     if not dry_run:
         with transaction.atomic():
             messages.update(body=ERASED, erased=True)
-            for attachment in files:
-                attachment.file.delete(save=False)
-                attachment.delete()
+            delete_with_files(files)
             Survey.objects.filter(ticket__in=old).update(comment="")
     return counts
