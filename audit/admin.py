@@ -15,7 +15,6 @@ from django import forms
 from django.apps import apps as django_apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -27,6 +26,7 @@ from audit.models import AuditEvent
 from audit.services import audit_read, audit_record
 from core import privacy
 from core.admin import ReadOnlyAdminMixin
+from core.streaming import streaming_response
 
 # Higher apps turn what an officer types into an actor reference (accounts: an e-mail
 # address into "user:<id>"), without audit knowing their models.
@@ -209,7 +209,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             )
 
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        response = StreamingHttpResponse(body(), content_type="application/zip")
+        response = streaming_response(request, body(), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="audit-export-{stamp}.zip"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
