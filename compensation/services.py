@@ -42,6 +42,7 @@ from compensation.models import (
 from core.errors import ApplicationError, Forbidden
 from core.models import bulk_insert, lock_or_insert
 from core.queue import enqueue_on_commit
+from core.validation import clean_text
 from equipment import selectors as equipment_selectors
 from equipment import services as equipment_services
 from intake import selectors as intake_selectors
@@ -109,17 +110,7 @@ def _require(actor: Any, perm: str) -> None:
 
 
 def _reason(value: Any, *, required: bool) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if required and not text:
-        raise ApplicationError(
-            _("Give a reason."), fields={"reason": [_("This field is required.")]}
-        )
-    if len(text) > REASON_MAX:
-        raise ApplicationError(
-            _("The reason has at most %(n)s characters.") % {"n": REASON_MAX},
-            fields={"reason": [_("At most %(n)s characters.") % {"n": REASON_MAX}]},
-        )
-    return text
+    return clean_text(value, "reason", _("The reason"), limit=REASON_MAX, required=required)
 
 
 def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:

@@ -16,6 +16,7 @@ from compliance.models import ErasureRequest, ErasureStatus
 from core import privacy
 from core.errors import ApplicationError
 from core.throttle import over_limit
+from core.validation import clean_text
 from intake import services as intake_services
 from logistics import services as logistics_services
 from notifications import services as notification_services
@@ -53,15 +54,6 @@ def access_export(*, subject: Any, actor: Any, password: str | None = None):
 REVIEW = "compliance.review_erasurerequest"
 
 
-def _note(value: Any, *, required: bool) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if required and not text:
-        raise ApplicationError(
-            _("Give a reason."), fields={"reason": [_("This field is required.")]}
-        )
-    return text[:300]
-
-
 def _check_password(subject: Any, password: str | None) -> None:
     if not password or not subject.check_password(password):
         audit_record(action="privacy.access_refused", actor=subject, target=subject)
@@ -90,7 +82,9 @@ def erasure_request(
     if existing is not None:
         return existing
     request = ErasureRequest.objects.create(
-        subject=subject, requested_by=actor, reason=_note(reason, required=False)
+        subject=subject,
+        requested_by=actor,
+        reason=clean_text(reason, "reason", _("The reason"), limit=300, required=False),
     )
     audit_record(action="privacy.erasure_requested", actor=actor, target=request)
     return request
@@ -101,7 +95,7 @@ def erasure_review(*, request: ErasureRequest, actor: Any, approve: bool, note: 
     the erasure out at once, in one transaction, through every owning app."""
     if not actor.has_perm(REVIEW):
         raise ApplicationError(_("Only a compliance officer can do this."), status_code=403)
-    note = _note(note, required=not approve)
+    note = clean_text(note, "note", _("The review note"), limit=300, required=not approve)
     with transaction.atomic():
         locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
         if locked.status != ErasureStatus.REQUESTED:

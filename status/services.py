@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import actor_ref_for, audit_record
 from core.errors import ApplicationError
+from core.validation import clean_text
 from status import notify, selectors
 from status.models import (
     GRAVITY,
@@ -44,21 +45,6 @@ ORDER = [
     IncidentState.MONITORING,
     IncidentState.RESOLVED,
 ]
-
-
-def _text(value: Any, field: str, label: str, *, limit: int, required: bool = True) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if required and not text:
-        raise ApplicationError(
-            _("%(label)s is required.") % {"label": label},
-            fields={field: [_("This field is required.")]},
-        )
-    if len(text) > limit:
-        raise ApplicationError(
-            _("%(label)s has at most %(n)s characters.") % {"label": label, "n": limit},
-            fields={field: [_("At most %(n)s characters.") % {"n": limit}]},
-        )
-    return text
 
 
 def _impacts(components: Any) -> list[tuple[Component, str]]:
@@ -186,11 +172,11 @@ def incident_open(
     impacts = _impacts(components)
     now = timezone.now()
     incident = Incident.objects.create(
-        title_en=_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
-        title_zh=_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
+        title_en=clean_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
+        title_zh=clean_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
         severity=severity,
-        cause_en=_text(cause_en, "cause_en", _("The cause"), limit=MAX_BODY, required=False),
-        cause_zh=_text(cause_zh, "cause_zh", _("The cause"), limit=MAX_BODY, required=False),
+        cause_en=clean_text(cause_en, "cause_en", _("The cause"), limit=MAX_BODY, required=False),
+        cause_zh=clean_text(cause_zh, "cause_zh", _("The cause"), limit=MAX_BODY, required=False),
         expected_recovery=expected_recovery,
         started_at=started_at or now,
         published_at=now if publish else None,
@@ -209,8 +195,8 @@ def incident_open(
     IncidentUpdate.objects.create(
         incident=incident,
         state=incident.state,
-        body_en=_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
-        body_zh=_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
+        body_en=clean_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
+        body_zh=clean_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
         at=now,
         author=_actor_ref(actor),
     )
@@ -293,19 +279,19 @@ def incident_update(
     update = IncidentUpdate.objects.create(
         incident=locked,
         state=state,
-        body_en=_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
-        body_zh=_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
+        body_en=clean_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
+        body_zh=clean_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
         at=now,
         author=_actor_ref(actor),
     )
     changed = ["state"]
     if cause_en is not None:
-        locked.cause_en = _text(
+        locked.cause_en = clean_text(
             cause_en, "cause_en", _("The cause"), limit=MAX_BODY, required=False
         )
         changed.append("cause_en")
     if cause_zh is not None:
-        locked.cause_zh = _text(
+        locked.cause_zh = clean_text(
             cause_zh, "cause_zh", _("The cause"), limit=MAX_BODY, required=False
         )
         changed.append("cause_zh")
@@ -338,7 +324,7 @@ def incident_update(
 @transaction.atomic
 def incident_postmortem(*, incident: Incident, actor: Any, text: Any) -> Incident:
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
-    locked.postmortem = _text(text, "postmortem", _("The postmortem"), limit=20000)
+    locked.postmortem = clean_text(text, "postmortem", _("The postmortem"), limit=20000)
     locked.save(update_fields=["postmortem"])
     audit_record(action="status.postmortem_written", actor=actor, target=locked)
     return locked
@@ -358,8 +344,8 @@ def report_publish(*, incident: Incident, actor: Any, done_en: Any, done_zh: Any
             _("Give the cause in English and Chinese (in an update) before the report."),
             code="no_cause",
         )
-    locked.report_done_en = _text(done_en, "done_en", _("What we did (English)"), limit=10000)
-    locked.report_done_zh = _text(done_zh, "done_zh", _("What we did (Chinese)"), limit=10000)
+    locked.report_done_en = clean_text(done_en, "done_en", _("What we did (English)"), limit=10000)
+    locked.report_done_zh = clean_text(done_zh, "done_zh", _("What we did (Chinese)"), limit=10000)
     first = locked.report_published_at is None
     locked.report_published_at = locked.report_published_at or timezone.now()
     locked.save(update_fields=["report_done_en", "report_done_zh", "report_published_at"])
@@ -416,7 +402,7 @@ def incident_note_add(*, incident: Incident, actor: Any, body: Any) -> IncidentN
     note = IncidentNote.objects.create(
         incident=incident,
         author=actor,
-        body=_text(body, "body", _("The note"), limit=MAX_BODY),
+        body=clean_text(body, "body", _("The note"), limit=MAX_BODY),
     )
     audit_record(action="status.note_added", actor=actor, target=incident, data={"note": note.pk})
     return note
@@ -455,10 +441,10 @@ def maintenance_schedule(
             _("The window is over already."), fields={"ends_at": [_("Choose a future end.")]}
         )
     window = Maintenance.objects.create(
-        title_en=_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
-        title_zh=_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
-        body_en=_text(body_en, "body_en", _("The details"), limit=MAX_BODY, required=False),
-        body_zh=_text(body_zh, "body_zh", _("The details"), limit=MAX_BODY, required=False),
+        title_en=clean_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
+        title_zh=clean_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
+        body_en=clean_text(body_en, "body_en", _("The details"), limit=MAX_BODY, required=False),
+        body_zh=clean_text(body_zh, "body_zh", _("The details"), limit=MAX_BODY, required=False),
         starts_at=starts_at,
         ends_at=ends_at,
         created_by=_actor_ref(actor),
