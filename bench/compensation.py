@@ -142,9 +142,13 @@ def _seed(customers: int, chats: int, callers: int) -> Incident:
         started_at=start,
     )
     status_services.incident_update(
-        incident=incident, actor="system", state="resolved", body_en="Back.", body_zh="已恢复。"
+        incident=incident,
+        actor="system",
+        state="resolved",
+        body_en="Back.",
+        body_zh="已恢复。",
+        at=end,
     )
-    Incident.objects.filter(pk=incident.pk).update(resolved_at=end)
     incident.refresh_from_db()
     return incident
 

@@ -42,7 +42,7 @@ def _past_outage() -> int:
     from compensation import services
     from compensation.models import Grant
     from status import services as status_services
-    from status.models import Component, Incident, Severity
+    from status.models import Component, Severity
     from tickets.services.tickets import ticket_open
 
     customer = user_by_email("wang.jianguo@hengrui-weld.example")
@@ -79,8 +79,8 @@ def _past_outage() -> int:
         state="resolved",
         body_en="Calls reach us again.",
         body_zh="热线已恢复。",
+        at=end,
     )
-    Incident.objects.filter(pk=incident.pk).update(resolved_at=end)
     incident.refresh_from_db()
     services.assess_incident(incident=incident, actor=supervisor)
     services.grants_approve(

@@ -254,11 +254,14 @@ def incident_update(
     cause_en: Any = None,
     cause_zh: Any = None,
     expected_recovery: dt.datetime | str | None = "keep",
+    at: dt.datetime | None = None,
 ) -> IncidentUpdate:
     """Post a public update, moving the lifecycle forward (or keeping its state).
 
     Resolving restores the incident's components (unless another incident still touches
-    them). The cause and the expected recovery change only when given.
+    them). The cause and the expected recovery change only when given. `at` records an
+    update after the fact (e.g. when the outage really ended): not before the start, not
+    in the future.
     """
     _public_change()
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -276,6 +279,14 @@ def incident_update(
             code="backwards",
         )
     now = timezone.now()
+    if at is not None:
+        if at > now or at < locked.started_at:
+            raise ApplicationError(
+                _("An update happens between the incident's start and now."),
+                fields={"at": [_("Give a time between the start and now.")]},
+                code="bad_time",
+            )
+        now = at
     update = IncidentUpdate.objects.create(
         incident=locked,
         state=state,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Region
 from compensation.models import EventKind, Policy, PolicyTier
-from status.models import Component, ComponentGroup, ComponentKind, Incident, Severity
+from status.models import Component, ComponentGroup, ComponentKind, Severity
 from tickets.tests import conftest as ticket_fixtures
 
 HOURS = 2
@@ -80,8 +80,8 @@ def make_incident(db, components, window):
                 state="resolved",
                 body_en="Calls work again.",
                 body_zh="电话已恢复。",
+                at=end,
             )
-            Incident.objects.filter(pk=incident.pk).update(resolved_at=end)
             incident.refresh_from_db()
         return incident
 

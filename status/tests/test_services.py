@@ -224,3 +224,30 @@ def test_bad_input_is_refused_with_the_field_and_nothing_is_written(components, 
     assert field in refused.value.fields
     assert not Incident.objects.exists() and not ComponentStatusChange.objects.exists()
     assert status_of(components["east"]) == "operational"
+
+
+def test_an_update_recorded_after_the_fact_takes_its_time_between_start_and_now(components, sev):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    start = timezone.now() - dt.timedelta(hours=3)
+    incident = services.incident_open(
+        actor="system:test",
+        severity=sev["sev2"],
+        components={components["east"]: "major_outage"},
+        started_at=start,
+        **OPEN,
+    )
+    for wrong in (start - dt.timedelta(minutes=1), timezone.now() + dt.timedelta(minutes=5)):
+        with pytest.raises(ApplicationError) as caught:
+            services.incident_update(
+                incident=incident, actor="x", state="resolved", body_en="b", body_zh="b", at=wrong
+            )
+        assert caught.value.code == "bad_time"
+    end = start + dt.timedelta(hours=2)
+    services.incident_update(
+        incident=incident, actor="x", state="resolved", body_en="b", body_zh="b", at=end
+    )
+    incident.refresh_from_db()
+    assert incident.resolved_at == end and incident.updates.get(state="resolved").at == end
