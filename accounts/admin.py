@@ -22,6 +22,7 @@ from accounts.permissions import has_role
 from audit.admin import ReadAuditedMixin
 from audit.services import audit_record
 from core import crypto
+from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 
 
@@ -245,17 +246,8 @@ class OrganisationAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
 
 
 @admin.register(Region)
-class RegionAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class RegionAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["code", "name_en", "name_zh"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class GroupAdminForm(forms.ModelForm):

@@ -32,6 +32,7 @@ from compensation.models import (
     Voucher,
     VoucherStatus,
 )
+from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from status import selectors as status_selectors
 from tickets import selectors as ticket_selectors
@@ -115,7 +116,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class AssessmentAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "event",
@@ -140,15 +141,6 @@ class AssessmentAdmin(NoAdminLogMixin, admin.ModelAdmin):
     ]
     change_form_template = "admin/compensation/assessment/change_form.html"
     change_list_template = "admin/compensation/assessment/change_list.html"
-
-    def has_add_permission(self, request):
-        return False  # "Assess an event" instead
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -273,7 +265,7 @@ class EventFilter(admin.SimpleListFilter):
 
 
 @admin.register(Grant)
-class GrantAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class GrantAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "organisation",
@@ -318,15 +310,6 @@ class GrantAdmin(NoAdminLogMixin, admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_decide_permission(self, request):
         return request.user.has_perm(services.DECIDE)

@@ -375,7 +375,8 @@ def assess_pending(*, now: dt.datetime | None = None, days: int = 30) -> dict[st
     """Assess the events of the last `days` that have no assessment yet (the beat's task)."""
     now = now or timezone.now()
     since = now - dt.timedelta(days=days)
-    done = set(Assessment.objects.values_list("key", flat=True))
+    # An event resolved since then can only have been assessed since then.
+    done = set(Assessment.objects.filter(assessed_at__gte=since).values_list("key", flat=True))
     counts = {"incidents": 0, "tickets": 0, "proposed": 0}
     if Policy.objects.filter(is_active=True, event=EventKind.INCIDENT).exists():
         for incident in status_selectors.resolved_incidents(since=since):
@@ -453,7 +454,9 @@ def _locked(ids: list[int], status: str) -> list[Grant]:
     return list(
         Grant.objects.select_for_update(of=("self",))
         .filter(pk__in=ids, status=status)
-        .select_related("assessment", "organisation")
+        # The notices name the event: its incident or ticket comes with it, once per grant
+        # rather than once per notice.
+        .select_related("assessment__incident", "assessment__ticket", "organisation")
         .order_by("pk")
     )
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from audit.admin import ReadAuditedMixin
+from core.admin import ReadOnlyAdminMixin
 from notifications import services
 from notifications.models import Outbox
 
@@ -15,7 +16,7 @@ def retry(modeladmin, request, queryset):
 
 
 @admin.register(Outbox)
-class OutboxAdmin(ReadAuditedMixin, admin.ModelAdmin):
+class OutboxAdmin(ReadOnlyAdminMixin, ReadAuditedMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "channel",
@@ -43,12 +44,3 @@ class OutboxAdmin(ReadAuditedMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = [retry]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
