@@ -193,3 +193,25 @@ def report_lines(incident: Any) -> list[tuple[str, str]]:
         priority = grants.filter(kind=GrantKind.PRIORITY).count()
         lines.append((_("Priority service"), _("%(n)s customers") % {"n": priority}))
     return lines
+
+
+def person_compensation(*, organisation_id: int | None) -> list[dict[str, Any]]:
+    """What the person's organisation received (applied or reversed)."""
+    if organisation_id is None:
+        return []
+    grants = Grant.objects.filter(
+        organisation_id=organisation_id,
+        status__in=[GrantStatus.APPLIED, GrantStatus.REVERSED],
+    ).select_related("assessment")
+    return [
+        {
+            "kind": g.kind,
+            "status": g.status,
+            "days": g.days,
+            "amount_cny": g.amount,
+            "event": g.assessment.key,
+            "applied_at": g.applied_at,
+            "reversed_at": g.reversed_at,
+        }
+        for g in grants.order_by("applied_at", "pk")
+    ]

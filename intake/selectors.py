@@ -101,3 +101,13 @@ def callers_on_lines(*, lines: list[str], start: dt.datetime, end: dt.datetime) 
 def line_of_component(key: str) -> str | None:
     """The phone line a status component stands for ("hotline-east" is the line "east")."""
     return key.removeprefix(HOTLINE_PREFIX) if key.startswith(HOTLINE_PREFIX) else None
+
+
+def person_calls(*, phone_bidx: str) -> list[dict[str, Any]]:
+    """The calls from a number (found by its blind index): line and times."""
+    if not phone_bidx:
+        return []
+    return [
+        {"line": c.line, "started": c.started_at, "answered": c.answered_at, "ended": c.ended_at}
+        for c in Call.objects.filter(caller_bidx=phone_bidx).order_by("started_at")
+    ]

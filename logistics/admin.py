@@ -15,17 +15,17 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import selectors as account_selectors
 from accounts.admin import NoAdminLogMixin
-from accounts.models import Organisation
 from accounts.permissions import scope_by_organisation
 from audit.admin import ReadAuditedMixin
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
-from equipment.models import Unit
+from equipment import selectors as equipment_selectors
 from logistics import carriers, services
 from logistics.models import Direction, Shipment, ShipmentKind, TrackingEvent
 from logistics.panels import status_line
-from tickets.models import Ticket
+from tickets import selectors as ticket_selectors
 
 
 def parse_items(text: str) -> list[dict]:
@@ -44,18 +44,16 @@ def parse_items(text: str) -> list[dict]:
 
 
 class ShipmentForm(forms.Form):
-    organisation = forms.ModelChoiceField(
-        label=gettext_lazy("Customer"), queryset=Organisation.objects.none()
-    )
+    organisation = forms.ModelChoiceField(label=gettext_lazy("Customer"), queryset=None)
     tickets = forms.ModelMultipleChoiceField(
-        label=gettext_lazy("Tickets"), queryset=Ticket.objects.none(), required=False
+        label=gettext_lazy("Tickets"), queryset=None, required=False
     )
     tickets_wait = forms.BooleanField(
         label=gettext_lazy("The tickets wait for it (on hold until delivered; SLA paused)"),
         required=False,
     )
     units = forms.ModelMultipleChoiceField(
-        label=gettext_lazy("Machines"), queryset=Unit.objects.none(), required=False
+        label=gettext_lazy("Machines"), queryset=None, required=False
     )
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=ShipmentKind.choices)
     direction = forms.ChoiceField(label=gettext_lazy("Direction"), choices=Direction.choices)
@@ -86,13 +84,15 @@ class ShipmentForm(forms.Form):
 
     def __init__(self, *args, user, ticket=None, **kwargs):
         super().__init__(*args, **kwargs)
-        orgs = scope_by_organisation(user, Organisation.objects.all(), org_field="pk")
-        self.fields["organisation"].queryset = orgs
+        self.fields["organisation"].queryset = account_selectors.organisation_list(user=user)
         self.fields["carrier"].choices = carriers.carrier_choices()
-        org_id = self.data.get("organisation") or (ticket.organisation_id if ticket else None)
-        if org_id:
-            self.fields["tickets"].queryset = Ticket.objects.filter(organisation_id=org_id)
-            self.fields["units"].queryset = Unit.objects.filter(organisation_id=org_id)
+        chosen = str(self.data.get("organisation", ""))
+        org_id = int(chosen) if chosen.isdigit() else (ticket.organisation_id if ticket else 0)
+        # Only the chosen customer's tickets and machines, among those the agent may see.
+        tickets = ticket_selectors.ticket_list(user=user).filter(organisation_id=org_id)
+        units = equipment_selectors.unit_list(user=user).filter(organisation_id=org_id)
+        self.fields["tickets"].queryset = tickets
+        self.fields["units"].queryset = units
 
 
 @admin.register(Shipment)
@@ -154,7 +154,7 @@ class ShipmentAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
         ticket = None
         if request.GET.get("ticket", "").isdigit():
             ticket = (
-                scope_by_organisation(request.user, Ticket.objects.all())
+                ticket_selectors.ticket_list(user=request.user)
                 .filter(pk=request.GET["ticket"])
                 .first()
             )

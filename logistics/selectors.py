@@ -54,3 +54,20 @@ def shipments_asked_about(*, user: Any, text: str) -> list[Shipment]:
         unique = {s.pk: s for s in found}
         return list(unique.values())[:5]
     return list(mine.exclude(status__in=FINAL_STATUSES)[:3])
+
+
+def person_shipments(user: Any) -> list[dict[str, Any]]:
+    """The shipments of the tickets the person asked for, with their delivery details."""
+    found = Shipment.objects.filter(tickets__requester=user).distinct().order_by("created_at")
+    return [
+        {
+            "tracking_number": s.tracking_number,
+            "kind": s.kind,
+            "status": s.status,
+            "delivery_address": s.delivery_address,
+            "items": s.items,
+            "sent": s.created_at,
+            "delivered": s.delivered_at,
+        }
+        for s in found
+    ]

@@ -28,6 +28,7 @@ from status.models import (
     IncidentUpdate,
     Maintenance,
     MaintenanceState,
+    Subscriber,
 )
 
 SUMMARY_KEY = "status:summary:v1"
@@ -298,3 +299,13 @@ def incident_for_compensation(*, pk: int) -> Incident | None:
 def resolved_incidents(*, since: dt.datetime) -> list[Incident]:
     """Public incidents resolved since a moment, oldest first."""
     return list(public_incidents().filter(resolved_at__gte=since).order_by("resolved_at", "pk"))
+
+
+def person_subscriptions(*, email_bidx: str) -> list[dict[str, Any]]:
+    """The status-page subscription of an e-mail address (found by its blind index)."""
+    if not email_bidx:
+        return []
+    return [
+        {"confirmed": s.confirmed_at, "since": s.created_at, "language": s.language}
+        for s in Subscriber.objects.filter(email_bidx=email_bidx)
+    ]

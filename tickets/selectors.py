@@ -373,3 +373,57 @@ def ticket_by_reference(reference: str) -> Ticket | None:
     """A ticket by its reference (case-insensitive), unscoped: for staff tools that check
     their own permission."""
     return Ticket.objects.filter(reference__iexact=reference.strip()).first()
+
+
+# ------------------------------------------------------------------- data-subject access
+
+DESK = "WeldDesk"
+
+
+def _author_label(message: Any, user: Any) -> str:
+    if message.author_id == user.pk:
+        return "you"
+    return DESK if message.author_id is None or message.author.is_staff else "another person"
+
+
+def person_tickets(user: Any) -> list[dict[str, Any]]:
+    """The tickets the person asked for and the public messages on them (the desk appears
+    as "WeldDesk", colleagues' messages and internal notes are left out), plus what they
+    wrote on colleagues' tickets: for a data-subject export."""
+    found = []
+    requested = Ticket.objects.filter(requester=user).order_by("created_at")
+    for ticket in requested.prefetch_related("messages__author"):
+        found.append(
+            {
+                "reference": ticket.reference,
+                "subject": ticket.subject,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "created_at": ticket.created_at,
+                "resolved_at": ticket.resolved_at,
+                "closed_at": ticket.closed_at,
+                "messages": [
+                    {"from": _author_label(m, user), "at": m.created_at, "body": m.body}
+                    for m in ticket.messages.all()
+                    if not m.internal and _author_label(m, user) != "another person"
+                ],
+            }
+        )
+    # Messages they wrote on tickets somebody else of their organisation asked for.
+    others = Message.objects.filter(author=user, internal=False).exclude(ticket__requester=user)
+    for m in others.select_related("ticket").order_by("created_at"):
+        found.append(
+            {
+                "reference": m.ticket.reference,
+                "messages": [{"from": "you", "at": m.created_at, "body": m.body}],
+            }
+        )
+    return found
+
+
+def person_uploads(user: Any) -> list[tuple[str, Any]]:
+    """(archive name, file) of every ticket attachment the person uploaded."""
+    return [
+        (f"attachments/tickets/{a.pk}-{a.original_name}", a.file)
+        for a in Attachment.objects.filter(uploaded_by=user).order_by("pk")
+    ]

@@ -94,6 +94,8 @@ def test_an_agent_adds_a_shipment_from_the_ticket_page(client, open_ticket, agen
     }
     bad = client.post(add_url, {**data, "tracking_number": "no spaces allowed"})
     assert bad.status_code == 400 and not Shipment.objects.exists()
+    garbage = client.post(add_url, {**data, "organisation": "abc", "expected_on": "soon"})
+    assert garbage.status_code == 400 and not Shipment.objects.exists()
     done = client.post(add_url, data)
     assert done.status_code == 302
     assert done.url == reverse("admin:tickets_ticket_change", args=[ticket.pk])
