@@ -15,6 +15,7 @@ from django import forms
 from django.apps import apps as django_apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -133,7 +134,8 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         form = self._search(request)
-        request._audit_filters = form.filters() if form.is_valid() else export.Filters()
+        # An invalid search shows its errors and no events (not every event).
+        request._audit_filters = form.filters() if form.is_valid() else None
         # The admin's own changelist refuses query parameters it does not know.
         query = request.GET.copy()
         for name in SEARCH_FIELDS:
@@ -148,8 +150,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        filters = getattr(request, "_audit_filters", None)
-        return queryset.filter(filters.q()) if filters is not None else queryset
+        if not hasattr(request, "_audit_filters"):
+            return queryset  # a single event's page
+        filters = request._audit_filters
+        return queryset.filter(filters.q()) if filters is not None else queryset.none()
 
     def records_view(self, request):
         """The records of processing (GDPR art. 30 / PIPL art. 54 style), generated from the
@@ -180,7 +184,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = self._search(request)
         if not form.is_valid():
-            raise PermissionDenied  # the page never offers an invalid search for export
+            errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+            return HttpResponseBadRequest(
+                _("This search cannot be exported: %(errors)s") % {"errors": errors},
+                content_type="text/plain; charset=utf-8",
+            )
         fmt = request.GET.get("format", "csv")
         if fmt not in export.FORMATS:
             fmt = "csv"

@@ -208,6 +208,12 @@ def test_only_compliance_officers_search_and_export(client, make_staff, officer,
         reverse("admin:audit_auditevent_changelist"), {"since": "2026-12-05", "until": "2026-12-01"}
     )
     assert bad.status_code == 200 and "The last day comes before the first." in bad.content.decode()
+    assert list(bad.context["cl"].result_list) == []  # an invalid search shows no events
+    refused = client.get(
+        reverse("admin:audit_export"), {"since": "2026-12-05", "until": "2026-12-01"}
+    )
+    assert refused.status_code == 400 and b"comes before the first" in refused.content
+    assert client.get(reverse("admin:audit_export"), {"since": "yesterday"}).status_code == 400
 
 
 def test_the_command_writes_a_verifiable_export(events, tmp_path, capsys):
