@@ -36,10 +36,10 @@ from django.utils import timezone
 from audit import chain
 from audit.models import AuditEvent
 from core.errors import ApplicationError
+from core.spreadsheet import csv_cell
 
 COLUMNS = (*chain.HASHED_FIELDS, "hash")
 FORMATS = ("csv", "jsonl")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 CHUNK = 5000
 
 
@@ -116,18 +116,9 @@ class Filters:
             "until": chain.format_time(self.until) if self.until else None,
         }
 
-    @property
-    def only_range(self) -> bool:
-        return not (self.actor or self.action or self.target_type or self.target_id)
-
 
 def events(filters: Filters) -> QuerySet:
     return AuditEvent.objects.filter(filters.q()).order_by("seq")
-
-
-def csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _json(value: Any) -> str:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compensation.models import Assessment, Grant, GrantKind, GrantStatus
+from core.spreadsheet import csv_cell
 
 GROUPS = {
     "incident": gettext_lazy("Event"),
@@ -97,15 +98,6 @@ def event_label(assessment: Assessment) -> str:
     if assessment.incident_id:
         return f"{assessment}: {assessment.incident.title}"
     return f"{assessment}: {assessment.ticket.reference}"
-
-
-# Cells a spreadsheet would run as a formula start with one of these.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 class _Echo:
