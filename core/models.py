@@ -138,10 +138,22 @@ def bulk_insert(objs: list[models.Model], *, batch_size: int = 2000) -> None:
 
 
 def delete_with_files(queryset: Any, field: str = "file") -> int:
-    """Delete rows and the stored files they point to (uploads on erasure or retention)."""
+    """Delete rows, and the stored files they point to once the deletion commits: a rolled
+    back transaction keeps both the rows and their files."""
+    from django.db import transaction
+
+    doomed = []
     count = 0
     for row in queryset.iterator():
-        getattr(row, field).delete(save=False)
+        stored = getattr(row, field)
+        if stored:
+            doomed.append((stored.storage, stored.name))
         row.delete()
         count += 1
+
+    def remove() -> None:
+        for storage, name in doomed:
+            storage.delete(name)
+
+    transaction.on_commit(remove)
     return count

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -47,3 +49,43 @@ def test_bulk_insert_sets_keys_and_writes_every_field_as_save_would():
 
 def test_bulk_insert_of_nothing_does_nothing():
     bulk_insert([])
+
+
+def test_files_go_only_when_their_rows_deletion_commits(
+    tmp_path, settings, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+    from django.db import transaction
+
+    from core.models import delete_with_files
+    from tickets.models import Attachment, Ticket
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    ticket = Ticket.objects.create(
+        reference="WD-2026-999999",
+        organisation=_organisation(),
+        subject="s",
+    )
+    attachment = Attachment(
+        ticket=ticket, content_type="text/plain", size=1, sha256="0" * 64, original_name="a.txt"
+    )
+    attachment.file.save("upload", ContentFile(b"x"), save=False)
+    attachment.save()
+    path = attachment.file.path
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), transaction.atomic():
+        delete_with_files(Attachment.objects.filter(pk=attachment.pk))
+        raise Abort
+    assert Attachment.objects.filter(pk=attachment.pk).exists()
+    assert Path(path).exists()  # rolled back: the file is still there
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_with_files(Attachment.objects.filter(pk=attachment.pk))
+    assert not Path(path).exists()
+
+
+def _organisation():
+    return Organisation.objects.create(name="Files Co", region=Region.objects.get(code="east"))
