@@ -226,7 +226,9 @@ if REDIS_URL:
             # channels_redis's pub/sub layer with pooled publishes: why, and what it gives up,
             # in servicedesk/channel_layers.py.
             "BACKEND": "servicedesk.channel_layers.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "wd:asgi"},
+            # CHANNEL_LAYER_PREFIX keeps two desks (or two test runs) on one Redis apart:
+            # pub/sub channels ignore the database number.
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "wd:asgi")},
         }
     }
 else:

@@ -18,7 +18,9 @@ def test_events_reach_a_subscriber_through_redis_on_one_reused_loop(settings):
     from servicedesk.channel_layers import RedisChannelLayer
 
     # The subscriber is another client of the same Redis, like a Daphne process would be.
-    subscriber = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="wd:asgi")
+    subscriber = RedisChannelLayer(
+        hosts=[settings.REDIS_URL], prefix=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    )
 
     async def subscribe_publish_receive():
         channel = await subscriber.new_channel()
