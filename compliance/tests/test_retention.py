@@ -90,3 +90,47 @@ def test_a_dry_run_counts_and_changes_nothing_then_the_run_removes_only_the_old(
         "privacy.retention_run",
         "privacy.retention_run",
     ]
+
+
+@pytest.mark.parametrize("kind", ["tickets", "chats"])
+def test_the_period_is_exact_a_day_past_it_goes_and_a_day_before_it_stays(
+    make_customer, settings, kind
+):
+    """Checklist 40: closed N+1 days ago is anonymised by the run, closed N-1 days ago is not."""
+    from chat import services as chat_services
+    from tickets.defaults import ensure_calendar, ensure_policies
+    from tickets.services.tickets import ticket_open
+
+    ensure_policies(ensure_calendar())
+    settings.RETENTION_TICKET_DAYS = settings.RETENTION_CHAT_DAYS = 30
+    customer = make_customer(full_name="Boundary Customer")
+    now = timezone.now()
+    bodies = {}
+    for age in (31, 29):
+        closed_at = now - dt.timedelta(days=age)
+        if kind == "tickets":
+            ticket = ticket_open(
+                actor=customer,
+                organisation=customer.organisation,
+                requester=customer,
+                subject=f"closed {age} days ago",
+                body=f"{age}: private words",
+            )
+            Ticket.objects.filter(pk=ticket.pk).update(status="closed", closed_at=closed_at)
+            bodies[age] = lambda t=ticket: Message.objects.get(ticket=t).body
+        else:
+            chat = chat_services.conversation_open(customer=customer)
+            chat_services.message_post(
+                conversation=chat,
+                sender=customer,
+                body=f"{age}: private words",
+                client_id=f"age-{age}",
+            )
+            Conversation.objects.filter(pk=chat.pk).update(status="closed", closed_at=closed_at)
+            bodies[age] = lambda c=chat: ChatMessage.objects.get(conversation=c).body
+    counts = retention_run(now=now)
+    assert counts[kind]["messages"] == 1
+    assert "erased" in bodies[31]()
+    assert bodies[29]() == "29: private words"
+    run = AuditEvent.objects.get(action="privacy.retention_run")
+    assert run.data[kind]["messages"] == 1
