@@ -107,3 +107,39 @@ def test_a_compliance_officer_exports_anyone_and_others_cannot(client, world, ma
     event = AuditEvent.objects.get(action="privacy.access_exported")
     assert event.actor_ref == f"user:{officer.pk}" and event.data == {"by": "compliance"}
     assert "hengrui" not in json.dumps(event.data)
+
+
+def test_a_colleague_on_a_shared_ticket_is_left_out_of_my_export_and_keeps_their_own(
+    client, world, password
+):
+    """Checklist 38: another customer's name and words on a shared ticket are redacted from
+    the subject's export; the colleague's own export holds only what they wrote."""
+    from tickets.services.tickets import ticket_reply
+
+    me, colleague, _agent, ticket = world
+    ticket_reply(ticket=ticket, author=colleague, body="Li Colleague here, call me on 13900139000")
+    sign_in(client, me)
+    mine = _zip(client.post(reverse("portal:data_export"), {"password": password}))
+    everything = b"".join(mine.read(n) for n in mine.namelist() if n.endswith(".json")).decode()
+    assert "My seams show pores since Monday." in everything
+    for other in ("Li Colleague", "13900139000", colleague.email):
+        assert other not in everything
+    client.logout()
+    sign_in(client, colleague)
+    theirs = _zip(client.post(reverse("portal:data_export"), {"password": password}))
+    shared = [
+        t for t in json.loads(theirs.read("tickets.json")) if t["reference"] == ticket.reference
+    ]
+    assert shared == [
+        {
+            "reference": ticket.reference,
+            "messages": [
+                {
+                    "from": "you",
+                    "at": shared[0]["messages"][0]["at"],
+                    "body": "Li Colleague here, call me on 13900139000",
+                }
+            ],
+        }
+    ]
+    assert "My seams show pores" not in theirs.read("tickets.json").decode()
