@@ -16,11 +16,11 @@ No Django models here: the sealing service writes, `audit_verify` reads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,13 @@ class CheckpointError(Exception):
     """A line of the store that is not a valid, trusted checkpoint (the message says why)."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Checkpoint:
     seq: int
     hash: str
     at: str  # canonical UTC time (chain.format_time)
     public_key: str
     signature: str
-    line: int | None = field(default=None, compare=False)  # line number in the store
 
     def body(self) -> dict[str, Any]:
         """Return the signed JSON object (what one line of the store holds)."""
@@ -78,15 +77,14 @@ def make(*, seq: int, hash: str, at: datetime, key: Ed25519PrivateKey) -> Checkp
         public_key=signing.public_key_b64(key),
         signature="",
     )
-    body = unsigned.body()
-    return Checkpoint(**{**_fields(body), "signature": signing.sign(body, key)})
+    return dataclasses.replace(unsigned, signature=signing.sign(unsigned.body(), key))
 
 
 def _fields(body: Mapping[str, Any]) -> dict[str, Any]:
     return {name: body[name] for name in ("seq", "hash", "at", "public_key", "signature")}
 
 
-def parse(text: str, *, trusted: Iterable[str], line: int | None = None) -> Checkpoint:
+def parse(text: str, *, trusted: Iterable[str]) -> Checkpoint:
     """Return the checkpoint a line holds; CheckpointError when it is malformed or its
     signature is not a trusted key's signature over exactly these fields."""
     try:
@@ -103,26 +101,20 @@ def parse(text: str, *, trusted: Iterable[str], line: int | None = None) -> Chec
     problem = signing.verify(body, trusted=trusted)
     if problem:
         raise CheckpointError(problem)
-    # Everything signed is kept: a field added to the line but not signed would be refused
-    # above (the signature covers every field but itself).
-    checkpoint = Checkpoint(**_fields(body), line=line)
+    # The line must be exactly what this version writes: no field rides along unchecked.
+    checkpoint = Checkpoint(**_fields(body))
     if checkpoint.body() != body:
         raise CheckpointError("it carries fields this version does not know")
     return checkpoint
 
 
-@dataclass
+@dataclasses.dataclass
 class Reading:
     """What a full read of the store found."""
 
     path: str
-    exists: bool
     checkpoints: list[Checkpoint]
     problems: list[str]
-
-    @property
-    def latest(self) -> Checkpoint | None:
-        return max(self.checkpoints, key=lambda c: (c.at, c.seq), default=None)
 
 
 class FileStore:
@@ -161,14 +153,17 @@ class FileStore:
         """Read every line; signatures are checked against the trusted keys."""
         trusted = set(trusted)
         if not self.path.exists():
-            return Reading(str(self.path), False, [], [])
+            return Reading(str(self.path), [], [])
         found, problems = [], []
-        for number, text in self.lines():
-            try:
-                found.append(parse(text, trusted=trusted, line=number))
-            except CheckpointError as exc:
-                problems.append(f"{self.path} line {number} is not a valid checkpoint: {exc}")
-        return Reading(str(self.path), True, found, problems)
+        try:
+            for number, text in self.lines():
+                try:
+                    found.append(parse(text, trusted=trusted))
+                except CheckpointError as exc:
+                    problems.append(f"{self.path} line {number} is not a valid checkpoint: {exc}")
+        except OSError as exc:
+            problems.append(f"{self.path} cannot be read: {exc}")
+        return Reading(str(self.path), found, problems)
 
     def last(self, *, trusted: Iterable[str]) -> Checkpoint | None:
         """Return the last valid checkpoint in the file (reading only its end when it can)."""

@@ -18,6 +18,10 @@ class Command(BaseCommand):
             row = audit_checkpoint()
         except CheckpointRefused as exc:
             raise CommandError(exc.message) from exc
+        except OSError as exc:
+            raise CommandError(
+                f"cannot append to AUDIT_CHECKPOINT_PATH ({settings.AUDIT_CHECKPOINT_PATH}): {exc}"
+            ) from exc
         self.stdout.write(
             f"audit checkpoint: seq {row.seq}, hash {row.hash}, signed by key "
             f"{key_id(row.public_key)} and appended to {settings.AUDIT_CHECKPOINT_PATH}"
