@@ -48,6 +48,7 @@ def chain_verify(
 
 
 def stored_checkpoint(row: AuditCheckpoint) -> checkpoints.Checkpoint:
+    """Return the signed checkpoint a database row copies (its signature unchecked)."""
     return checkpoints.Checkpoint(
         seq=row.seq,
         hash=row.hash,
