@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from urllib.parse import urlparse
 
 os.environ.setdefault("WELDDESK_STARTUP_CHECKS", "0")  # tests call the checks explicitly
@@ -48,6 +49,28 @@ def _services(request):
             _need(f"needs Redis, but {url} does not answer")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_tables_may_be_flushed():
+    """Let pytest-django empty the audit tables between transactional tests on PostgreSQL.
+
+    Triggers refuse TRUNCATE of the audit chain (audit/migrations/0005) unless the table's
+    owner sets `welddesk.audit_wipe` in the transaction; Django's flush does that here only,
+    so `manage.py flush` against a real desk is still refused.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        wipe = "SELECT set_config('welddesk.audit_wipe', 'on', true)"
+        return [wipe, *statements] if statements else statements
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     """Hash passwords cheaply in tests (the timing test restores a real hasher)."""
@@ -63,6 +86,14 @@ def _audit_sealing(request, settings):
     """
     deferred = request.node.get_closest_marker("audit_deferred") is not None
     settings.AUDIT_SEALING = "deferred" if deferred else "inline"
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoint_store(settings, tmp_path_factory):
+    """Each test starts with its own empty checkpoint store, never the desk's file in var/."""
+    settings.AUDIT_CHECKPOINT_PATH = str(
+        tmp_path_factory.getbasetemp() / f"audit-checkpoints-{uuid.uuid4().hex}.jsonl"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from audit import export
-from audit.models import AuditEvent
+from audit import export, selectors, signing
+from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import audit_read, audit_record
 from core import privacy
 from core.admin import ReadOnlyAdminMixin
@@ -221,3 +221,26 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="audit-export-{stamp}.zip"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The signed checkpoints of the chain, for compliance officers and supervisors.
+
+    Each row is the database's copy of a line of the external store (AUDIT_CHECKPOINT_PATH);
+    its signature is checked as the page is drawn, so an edited row shows as not valid.
+    """
+
+    list_display = ["at", "seq", "hash", "key", "signature_valid"]
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = [*(f.name for f in AuditCheckpoint._meta.fields), "signature_valid"]
+
+    @admin.display(description=gettext_lazy("key"))
+    def key(self, obj: AuditCheckpoint) -> str:
+        return signing.key_id(obj.public_key)
+
+    @admin.display(description=gettext_lazy("signature valid"), boolean=True)
+    def signature_valid(self, obj: AuditCheckpoint) -> bool:
+        body = selectors.stored_checkpoint(obj).body()
+        return not signing.verify(body, trusted=signing.trusted_public_keys())

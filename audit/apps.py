@@ -10,13 +10,24 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from core import periodic
+        from audit import selectors
+        from core import metrics, periodic
 
+        metrics.register_collector("audit", selectors.audit_metrics)
         periodic.register(
             periodic.Schedule(
                 name="audit: seal pending events",
                 task="audit.seal",
                 every_seconds=settings.AUDIT_SEAL_EVERY_SECONDS,
                 description="Move events written with deferred sealing into the chain.",
+            )
+        )
+        periodic.register(
+            periodic.Schedule(
+                name="audit: sign a checkpoint",
+                task="audit.checkpoint",
+                every_seconds=settings.AUDIT_CHECKPOINT_EVERY_SECONDS,
+                description="Append a signed checkpoint of the chain (seq, hash, time) to "
+                "AUDIT_CHECKPOINT_PATH, outside the database.",
             )
         )

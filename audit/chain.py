@@ -57,14 +57,49 @@ class Verification:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """A (seq, hash) pair known from outside the chain, e.g. a signed checkpoint."""
+
+    seq: int
+    hash: str
+    label: str
+
+
+def _short(digest: str) -> str:
+    return digest[:16]
+
+
 def verify_rows(
     rows: Iterable[Mapping[str, Any]],
     *,
     start_seq: int = 1,
     start_prev_hash: str = GENESIS_HASH,
     head: tuple[int, str] | None = None,
+    anchors: Iterable[Anchor] = (),
 ) -> Verification:
-    """Walk rows in seq order; report the first sequence number where the chain breaks."""
+    """Walk rows in seq order; report the first sequence number where the chain breaks.
+
+    Each anchor must match the chain: the event at its seq has its hash (the empty chain for
+    seq 0). The walk alone cannot see a tail cut off together with the head moved back, nor a
+    history rewritten with fresh hashes; an anchor made before the tampering can.
+    """
+    pinned: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        if anchor.seq >= start_seq - 1:  # a walk of part of the chain checks its own part
+            pinned.setdefault(anchor.seq, []).append(anchor)
+    confirmed = start_seq - 1  # the highest seq an anchor has confirmed so far
+    for anchor in pinned.pop(start_seq - 1, []):
+        if anchor.hash != start_prev_hash:
+            return Verification(
+                False,
+                0,
+                start_seq - 1,
+                start_prev_hash,
+                start_seq,
+                f"{anchor.label} says the chain starts after seq {anchor.seq} with hash "
+                f"{_short(anchor.hash)}, not {_short(start_prev_hash)}",
+            )
     expected_seq = start_seq
     prev = start_prev_hash
     count = 0
@@ -88,6 +123,19 @@ def verify_rows(
             return Verification(
                 False, count, seq - 1, prev, seq, "row content does not match its hash"
             )
+        for anchor in pinned.pop(seq, ()):
+            if anchor.hash != digest:
+                return Verification(
+                    False,
+                    confirmed - start_seq + 1,
+                    confirmed,
+                    prev,
+                    confirmed + 1,
+                    f"events {confirmed + 1}..{seq} differ from what {anchor.label} signed: "
+                    f"the hash at seq {seq} is {_short(digest)}, the checkpoint's is "
+                    f"{_short(anchor.hash)} (rewritten after the checkpoint was made)",
+                )
+            confirmed = seq
         prev = digest
         expected_seq += 1
         count += 1
@@ -121,4 +169,17 @@ def verify_rows(
                 last_seq,
                 "chain head hash does not match the last row",
             )
+    beyond = [anchor for seq_anchors in pinned.values() for anchor in seq_anchors]
+    if beyond:
+        # Anchors past the end: the chain lost events they covered. Name the widest gap.
+        anchor = max(beyond, key=lambda a: a.seq)
+        return Verification(
+            False,
+            count,
+            last_seq,
+            prev,
+            last_seq + 1,
+            f"{anchor.label} covers seq 1..{anchor.seq} with hash {_short(anchor.hash)}, the "
+            f"chain ends at seq {last_seq}: events {last_seq + 1}..{anchor.seq} missing",
+        )
     return Verification(True, count, last_seq, prev)

@@ -16,7 +16,6 @@ exactly one leading quote.
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import hashlib
@@ -27,13 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from audit import chain
+from audit import chain, signing
 from audit.models import AuditEvent
 from core.errors import ApplicationError
 from core.spreadsheet import csv_cell
@@ -43,36 +39,10 @@ FORMATS = ("csv", "jsonl")
 CHUNK = 5000
 
 
-def signing_key() -> Ed25519PrivateKey:
-    """The export signing key: AUDIT_EXPORT_SIGNING_KEY (PEM, or base64 of the 32-byte
-    seed); when unset, derived from SECRET_KEY (set a dedicated key in production)."""
-    configured = settings.AUDIT_EXPORT_SIGNING_KEY.strip()
-    if configured.startswith("-----BEGIN"):
-        key = serialization.load_pem_private_key(configured.encode(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ApplicationError("AUDIT_EXPORT_SIGNING_KEY is not an Ed25519 key.")
-        return key
-    if configured:
-        seed = base64.b64decode(configured + "=" * (-len(configured) % 4))
-    else:
-        seed = hashlib.sha256(b"welddesk-audit-export:" + settings.SECRET_KEY.encode()).digest()
-    if len(seed) != 32:
-        raise ApplicationError("AUDIT_EXPORT_SIGNING_KEY must be 32 bytes (base64) or PEM.")
-    return Ed25519PrivateKey.from_private_bytes(seed)
-
-
-def public_key_b64(key: Ed25519PrivateKey | None = None) -> str:
-    raw = (
-        (key or signing_key())
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
-    return base64.b64encode(raw).decode()
-
-
-def canonical_manifest(manifest: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in manifest.items() if k != "signature"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+# One key loader for every audit signature (audit.signing); these names stay for callers.
+signing_key = signing.signing_key
+public_key_b64 = signing.public_key_b64
+canonical_manifest = signing.canonical
 
 
 @dataclass
@@ -240,7 +210,7 @@ def stream(
         "algorithm": "Ed25519",
         "public_key": public_key_b64(key),
     }
-    manifest["signature"] = base64.b64encode(key.sign(canonical_manifest(manifest))).decode()
+    manifest["signature"] = signing.sign(manifest, key)
     summary.manifest = manifest
     archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     archive.close()

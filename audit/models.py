@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 GENESIS_HASH = "0" * 64
 
@@ -87,3 +88,25 @@ class PendingAuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"pending {self.action} by {self.actor_ref}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint of the chain (seq, hash, time), as also appended to the external
+    store (AUDIT_CHECKPOINT_PATH). This copy is for the admin and /metrics; `audit_verify`
+    trusts only signatures, so a forged or edited row here proves nothing."""
+
+    at = models.DateTimeField(_("time"), db_index=True)
+    seq = models.BigIntegerField(_("events covered"))
+    hash = models.CharField(_("hash of the last event"), max_length=64)
+    public_key = models.CharField(_("public key"), max_length=64)
+    signature = models.CharField(_("signature"), max_length=128)
+
+    class Meta:
+        ordering = ["-id"]
+        get_latest_by = "id"
+        default_permissions = ("view",)
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+
+    def __str__(self) -> str:
+        return f"checkpoint at seq {self.seq}"

@@ -1,20 +1,194 @@
-"""Reads of the audit chain."""
+"""Reads of the audit chain: verification against the signed checkpoints, metrics."""
 
 from __future__ import annotations
 
-from audit import chain
-from audit.models import AuditEvent, ChainHead
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from prometheus_client.core import GaugeMetricFamily
+
+from audit import chain, checkpoints, signing
+from audit.models import AuditCheckpoint, AuditEvent, ChainHead, PendingAuditEvent
+
+# The triggers of audit/migrations/0002 and 0005 (PostgreSQL): table -> trigger names.
+PROTECTING_TRIGGERS = {
+    "audit_auditevent": ("audit_event_append_only", "audit_event_no_truncate"),
+    "audit_chainhead": ("audit_chainhead_forward_only", "audit_chainhead_no_truncate"),
+    "audit_pendingauditevent": (
+        "audit_pending_no_update",
+        "audit_pending_sealed_only",
+        "audit_pending_no_truncate",
+    ),
+    "audit_auditcheckpoint": ("audit_checkpoint_append_only", "audit_checkpoint_no_truncate"),
+}
 
 
-def chain_verify(*, chunk_size: int = 5000) -> chain.Verification:
-    """Verify the whole chain in seq order against the stored head."""
-    head = ChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
-    rows = (
-        AuditEvent.objects.order_by("seq")
-        .values(*chain.HASHED_FIELDS, "hash")
-        .iterator(chunk_size=chunk_size)
+def chain_head() -> tuple[int, str] | None:
+    """Return the stored head (seq, hash), or None when there is no head row."""
+    return ChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+
+
+def chain_rows(
+    *, after: int = 0, through: int | None = None, chunk_size: int = 5000
+) -> Iterator[dict[str, Any]]:
+    """Yield the events after seq `after` (up to `through`) in seq order, hashed fields only."""
+    events = AuditEvent.objects.filter(seq__gt=after)
+    if through is not None:
+        events = events.filter(seq__lte=through)
+    return events.order_by("seq").values(*chain.HASHED_FIELDS, "hash").iterator(chunk_size)
+
+
+def chain_verify(
+    *, anchors: Iterable[chain.Anchor] = (), chunk_size: int = 5000
+) -> chain.Verification:
+    """Verify the whole chain in seq order against the stored head and the anchors."""
+    return chain.verify_rows(chain_rows(chunk_size=chunk_size), head=chain_head(), anchors=anchors)
+
+
+def stored_checkpoint(row: AuditCheckpoint) -> checkpoints.Checkpoint:
+    """Return the signed checkpoint a database row copies (its signature unchecked)."""
+    return checkpoints.Checkpoint(
+        seq=row.seq,
+        hash=row.hash,
+        at=chain.format_time(row.at),
+        public_key=row.public_key,
+        signature=row.signature,
     )
-    return chain.verify_rows(rows, head=head)
+
+
+def latest_stored_checkpoint(*, trusted: Iterable[str]) -> checkpoints.Checkpoint | None:
+    """The newest checkpoint row of the database whose signature holds (None if none)."""
+    trusted = set(trusted)
+    for row in AuditCheckpoint.objects.order_by("-id")[:100]:
+        checkpoint = stored_checkpoint(row)
+        if not signing.verify(checkpoint.body(), trusted=trusted):
+            return checkpoint
+    return None
+
+
+def protection_problems() -> list[str]:
+    """Name every protecting trigger that is missing or disabled (PostgreSQL; else none).
+
+    An attacker who disables a trigger and forgets to enable it again is seen here; one who
+    enables it again is caught by the checkpoints instead.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relname = ANY(%s) AND NOT t.tgisinternal",
+            [list(PROTECTING_TRIGGERS)],
+        )
+        state = {(table, name): enabled for table, name, enabled in cursor.fetchall()}
+    problems = []
+    for table, names in PROTECTING_TRIGGERS.items():
+        for name in names:
+            enabled = state.get((table, name))
+            if enabled is None:
+                problems.append(f"trigger {name} on {table} is missing")
+            elif enabled not in ("O", "A"):
+                problems.append(f"trigger {name} on {table} is disabled")
+    return problems
+
+
+@dataclass
+class Report:
+    """What `audit_verify` found: the chain, the checkpoints and the protecting triggers."""
+
+    verification: chain.Verification
+    problems: list[str] = field(default_factory=list)
+    checkpoints: int = 0
+    latest: checkpoints.Checkpoint | None = None
+    pending: int = 0
+    store: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verification.ok and not self.problems
+
+
+def audit_verification(*, checkpoint_path: str) -> Report:
+    """Verify the chain against every signed checkpoint of the store at checkpoint_path and
+    of the database, and check the triggers that protect it.
+
+    A line of the store that is not a trusted key's valid signature is a problem in itself
+    (someone wrote to the store who should not have). A store without any checkpoint while
+    the database recorded some means the store was lost or replaced.
+    """
+    trusted = signing.trusted_public_keys()
+    reading = checkpoints.FileStore(checkpoint_path).read(trusted=trusted)
+    problems = [f"audit checkpoints: {problem}" for problem in reading.problems]
+    found = {c: c for c in reading.checkpoints}  # equal fields count once
+    stored = 0
+    for row in AuditCheckpoint.objects.order_by("id").iterator(chunk_size=2000):
+        stored += 1
+        checkpoint = stored_checkpoint(row)
+        if checkpoint in found:
+            continue
+        problem = signing.verify(checkpoint.body(), trusted=trusted)
+        if problem:
+            problems.append(f"audit checkpoints: database checkpoint {row.pk} is void: {problem}")
+        else:
+            found[checkpoint] = checkpoint
+    if stored and not reading.checkpoints:
+        latest_row = AuditCheckpoint.objects.order_by("-id").first()
+        problems.append(
+            f"audit checkpoints: {checkpoint_path} holds no checkpoint, but the database "
+            f"recorded {stored} (the latest at seq {latest_row.seq} on "
+            f"{chain.format_time(latest_row.at)}): the store was lost or replaced"
+        )
+    anchors = [c.anchor for c in found]
+    verification = chain_verify(anchors=anchors)
+    problems += [f"audit protection: {problem}" for problem in protection_problems()]
+    return Report(
+        verification=verification,
+        problems=problems,
+        checkpoints=len(found),
+        latest=max(found, key=lambda c: (c.at, c.seq), default=None),
+        pending=PendingAuditEvent.objects.count(),
+        store=checkpoint_path,
+    )
+
+
+def audit_metrics() -> Iterator[GaugeMetricFamily]:
+    """Yield the chain head and the latest checkpoint for /metrics.
+
+    Prometheus keeps them outside the database: a head that goes back, or a checkpoint that
+    stops advancing, shows in its history whatever happens to the tables afterwards.
+    """
+    head = chain_head()
+    yield GaugeMetricFamily(
+        "welddesk_audit_chain_head_seq",
+        "Sequence number of the last event sealed into the audit chain.",
+        value=head[0] if head else 0,
+    )
+    yield GaugeMetricFamily(
+        "welddesk_audit_pending_events",
+        "Audit events written but not yet sealed into the chain.",
+        value=PendingAuditEvent.objects.count(),
+    )
+    latest = AuditCheckpoint.objects.order_by("-id").values_list("seq", "at", "hash").first()
+    seq, at, digest = latest if latest else (0, None, "0" * 64)
+    yield GaugeMetricFamily(
+        "welddesk_audit_checkpoint_seq",
+        "Events covered by the latest signed audit checkpoint.",
+        value=seq,
+    )
+    yield GaugeMetricFamily(
+        "welddesk_audit_checkpoint_timestamp_seconds",
+        "When the latest signed audit checkpoint was made (Unix time; 0: never).",
+        value=at.timestamp() if at else 0,
+    )
+    yield GaugeMetricFamily(
+        "welddesk_audit_checkpoint_hash_prefix",
+        "The first 13 hex digits of the latest checkpoint's hash as a number (exact in a "
+        "float), so monitoring history keeps the hash as well as the seq.",
+        value=int(digest[:13], 16),
+    )
 
 
 def person_activity(*, user_pk: int, limit: int = 50_000) -> list[dict]:

@@ -179,10 +179,24 @@ AUDIT_SEALING = env_str(
 )
 if AUDIT_SEALING not in ("inline", "deferred"):
     raise ImproperlyConfigured("AUDIT_SEALING must be 'inline' or 'deferred'.")
-# Compliance exports are signed with Ed25519 (audit/export.py): PEM or base64 of the 32-byte
-# seed. Empty: derived from SECRET_KEY; `manage.py audit_export --public-key` prints the
-# public key that tools/verify_audit_export.py checks against.
-AUDIT_EXPORT_SIGNING_KEY = env_str("AUDIT_EXPORT_SIGNING_KEY", "")
+# The audit signing key (audit/signing.py) signs compliance exports and the chain's
+# checkpoints with Ed25519: PEM or base64 of the 32-byte seed. Empty: derived from SECRET_KEY;
+# `manage.py audit_export --public-key` prints the public key. AUDIT_EXPORT_SIGNING_KEY is the
+# name it had before checkpoints used it too, still read.
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
+if not AUDIT_SIGNING_KEY:
+    AUDIT_SIGNING_KEY = env_str("AUDIT_EXPORT_SIGNING_KEY", "")
+elif env_str("AUDIT_EXPORT_SIGNING_KEY", "") not in ("", AUDIT_SIGNING_KEY):
+    raise ImproperlyConfigured(
+        "AUDIT_SIGNING_KEY and AUDIT_EXPORT_SIGNING_KEY differ: set only AUDIT_SIGNING_KEY."
+    )
+# Public keys (base64) of earlier audit signing keys whose checkpoints still count after a
+# rotation.
+AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS")
+# Signed checkpoints of the chain (seq, hash, time) are appended to this JSON Lines file, which
+# in production lives where the database owner cannot rewrite it (docs/security.md).
+AUDIT_CHECKPOINT_PATH = env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints.jsonl"))
+AUDIT_CHECKPOINT_EVERY_SECONDS = env_int("AUDIT_CHECKPOINT_EVERY_SECONDS", 300)
 # Retention of personal data (compliance/retention.py; the registry is core/privacy.py).
 RETENTION_CHAT_DAYS = env_int("RETENTION_CHAT_DAYS", 365)
 RETENTION_TICKET_DAYS = env_int("RETENTION_TICKET_DAYS", 3 * 365)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import threading
 from io import StringIO
+from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
 from audit import chain
-from audit.models import AuditEvent, ChainHead
+from audit.models import AuditEvent, ChainHead, PendingAuditEvent
 from audit.selectors import chain_verify
-from audit.services import audit_record
+from audit.services import audit_record, audit_seal
 
 
 def write_events(n: int) -> list[AuditEvent]:
@@ -30,14 +34,17 @@ def verify_command() -> str:
     return out.getvalue()
 
 
-def tamper(sql: str, params: list) -> None:
-    """Run SQL against the audit table as the owner, bypassing the append-only trigger."""
+def tamper(sql: str, params: list, *, tables: tuple[str, ...] = ("audit_auditevent",)) -> None:
+    """Run SQL against audit tables as their owner (a superuser on PostgreSQL), with the
+    protecting triggers of those tables switched off for the statement."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 @pytest.mark.django_db
@@ -141,7 +148,7 @@ def test_swapped_rows_are_detected():
 @pytest.mark.django_db
 def test_a_missing_head_is_rebuilt_from_the_last_event():
     events = write_events(3)
-    ChainHead.objects.all().delete()
+    tamper("DELETE FROM audit_chainhead", [], tables=("audit_chainhead",))  # as a fresh database
     nxt = audit_record(action="test.after")
     assert (nxt.seq, nxt.prev_hash) == (4, events[-1].hash)
     assert chain_verify().ok
@@ -164,38 +171,115 @@ def test_postgres_trigger_refuses_update_and_delete(statement):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fifty_concurrent_writers_leave_no_gap_and_no_fork():
-    """Each thread writes an audited change in its own transaction and connection."""
-    user_model = get_user_model()
+@pytest.mark.parametrize(
+    "sealing", ["inline", pytest.param("deferred", marks=pytest.mark.audit_deferred)]
+)
+def test_fifty_concurrent_audited_writes_in_one_organisation_leave_a_gap_free_unforked_chain(
+    sealing, make_org, make_customer
+):
+    """Checklist 29: 50 people of one organisation change their profile at the same moment,
+    each in its own transaction and connection (with deferred sealing, two sealers race the
+    writers); the chain has every event, no gap, no fork, and audit_verify passes."""
+    from accounts.services import user_update_profile
+
+    org = make_org()
+    people = [make_customer(org) for _ in range(50)]
+    before = AuditEvent.objects.count() + PendingAuditEvent.objects.count()
     barrier = threading.Barrier(50)
+    writing = threading.Event()
     errors: list[BaseException] = []
 
-    def writer(i: int) -> None:
+    def writer(person) -> None:
         try:
             barrier.wait(timeout=30)
-            with transaction.atomic():
-                # A business write and its audit row, committed together.
-                user_model.objects.filter(pk=-1).update(is_active=False)
-                audit_record(action="test.concurrent", target_type="tests.thing", target_id=i)
+            user_update_profile(user=person, actor=person, timezone="Asia/Urumqi")
         except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(50)]
-    for t in threads:
+    def sealer() -> None:
+        try:
+            while writing.is_set():
+                audit_seal(wait=False)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    writing.set()
+    threads = [threading.Thread(target=writer, args=(p,)) for p in people]
+    sealers = [threading.Thread(target=sealer) for _ in range(2 if sealing == "deferred" else 0)]
+    for t in threads + sealers:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not errors, errors
-    seqs = list(
-        AuditEvent.objects.filter(action="test.concurrent")
-        .order_by("seq")
-        .values_list("seq", flat=True)
+    writing.clear()
+    for t in sealers:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads + sealers) and not errors, errors
+    audit_seal()  # beat's backstop for what the racing sealers skipped
+    assert PendingAuditEvent.objects.count() == 0
+    changed = AuditEvent.objects.filter(action="user.profile_changed")
+    assert sorted(changed.values_list("target_id", flat=True)) == sorted(str(p.pk) for p in people)
+    rows = list(AuditEvent.objects.order_by("seq").values_list("seq", "prev_hash", "hash"))
+    assert len(rows) == before + 50
+    assert [seq for seq, _prev, _hash in rows] == list(range(1, len(rows) + 1))  # no gap
+    for (_s, _p, earlier), (_seq, prev, _h) in itertools.pairwise(rows):
+        assert prev == earlier  # every event follows the one before it: no fork
+    assert f"audit chain OK: {len(rows)} events" in verify_command()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("tampering", "first_bad_seq"),
+    [("edit_one_payload_byte", 4), ("delete_one_row", 3), ("swap_two_rows", 2)],
+)
+def test_superuser_tampering_makes_audit_verify_exit_non_zero_naming_the_first_bad_seq(
+    tampering, first_bad_seq
+):
+    """Checklist 28: as the database superuser (PostgreSQL) or the file's owner (SQLite),
+    past the triggers: one byte of one event's data changed, one row deleted, two rows
+    swapped. `manage.py audit_verify`, run as an operator would, exits non-zero and names
+    the first bad seq."""
+    write_events(6)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cursor.fetchone() == (True,)
+    if tampering == "edit_one_payload_byte":
+        stored = AuditEvent.objects.get(seq=4).data
+        assert stored == {"i": 4}
+        edit = (
+            "UPDATE audit_auditevent SET data = %s::jsonb WHERE seq = 4"
+            if connection.vendor == "postgresql"
+            else "UPDATE audit_auditevent SET data = %s WHERE seq = 4"
+        )
+        tamper(edit, ['{"i": 5}'])  # one byte of the payload: 4 becomes 5
+    elif tampering == "delete_one_row":
+        tamper("DELETE FROM audit_auditevent WHERE seq = %s", [3])
+    else:
+        tamper("UPDATE audit_auditevent SET seq = -2 WHERE seq = 2", [])
+        tamper("UPDATE audit_auditevent SET seq = 2 WHERE seq = 5", [])
+        tamper("UPDATE audit_auditevent SET seq = 5 WHERE seq = -2", [])
+    db = connection.settings_dict
+    url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        if connection.vendor == "postgresql"
+        else f"sqlite:///{db['NAME']}"
     )
-    all_seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
-    assert len(seqs) == 50
-    assert all_seqs == list(range(1, len(all_seqs) + 1))
-    assert AuditEvent.objects.values("prev_hash").distinct().count() == len(all_seqs)  # no fork
-    result = chain_verify()
-    assert result.ok, result.reason
+    done = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            **os.environ,
+            "DATABASE_URL": url,
+            "AUDIT_CHECKPOINT_PATH": settings.AUDIT_CHECKPOINT_PATH,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout
+    assert f"audit chain BROKEN at seq {first_bad_seq}:" in done.stderr, done.stderr
