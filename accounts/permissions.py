@@ -9,7 +9,7 @@ never shows all of it). Anyone else sees nothing. An object outside the user's s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db.models import Model, QuerySet
 from django.http import Http404
@@ -85,6 +85,14 @@ def get_scoped_or_404(
     obj = scope_by_organisation(user, queryset, org_field=org_field).filter(**lookup).first()
     if obj is not None:
         return obj
+    refuse(user, queryset, **lookup)
+
+
+def refuse(user: Any, queryset: QuerySet, **lookup: Any) -> NoReturn:
+    """Raise Http404 for an object the user may not see; audit the refusal if it exists.
+
+    A missing object and a foreign one answer alike, so the answer tells nothing.
+    """
     foreign = queryset.filter(**lookup).first()
     if foreign is not None:
         from audit.services import audit_record

@@ -26,7 +26,7 @@ from audit import export
 from audit.models import AuditEvent
 from audit.services import audit_read, audit_record
 from core import privacy
-from core.admin import ReadOnlyAdminMixin
+from core.admin import AllRegionsOnlyMixin, ReadOnlyAdminMixin
 from core.streaming import streaming_response
 
 # Higher apps turn what an officer types into an actor reference (accounts: an e-mail
@@ -105,7 +105,10 @@ class ReadAuditedMixin:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The chain holds every region's events (actors, targets, addresses): compliance
+    officers' screen, closed to staff limited to regions whatever permission they hold."""
+
     list_display = ["seq", "at", "actor_ref", "action", "outcome", "target"]
     list_per_page = 100
     show_full_result_count = False
@@ -158,7 +161,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def records_view(self, request):
         """The records of processing (GDPR art. 30 / PIPL art. 54 style), generated from the
         registry of personal-data fields (core.privacy)."""
-        if not request.user.has_perm("audit.view_auditevent"):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         groups: dict[str, dict] = {}
         for entry in privacy.REGISTRY:
@@ -180,7 +183,9 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/audit/records_of_processing.html", context)
 
     def export_view(self, request):
-        if not request.user.has_perm("audit.export_auditevent"):
+        if not (
+            self.has_view_permission(request) and request.user.has_perm("audit.export_auditevent")
+        ):
             raise PermissionDenied
         form = self._search(request)
         if not form.is_valid():

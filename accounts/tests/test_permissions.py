@@ -69,9 +69,12 @@ def test_supervisors_see_all_regions_whatever_regions_they_carry(client, two_org
     sign_in(client, supervisor)
     assert client.get("/api/v1/organisations/").json()["count"] == 2
     officer = make_staff(roles=[roles.COMPLIANCE], regions=())
-    assert permissions.scope_by_organisation(
-        officer, Organisation.objects.all(), org_field="pk"
-    ).count() == 2
+    assert (
+        permissions.scope_by_organisation(
+            officer, Organisation.objects.all(), org_field="pk"
+        ).count()
+        == 2
+    )
 
 
 @pytest.mark.parametrize("role_list", [[roles.AGENT], []], ids=["agent", "staff-without-role"])
@@ -81,7 +84,8 @@ def test_staff_without_a_region_see_nothing_fail_closed(client, two_orgs, make_s
     agent = make_staff(roles=role_list, regions=())
     sign_in(client, agent)
     assert client.get("/api/v1/organisations/").json()["count"] == 0
-    assert client.get(f"/api/v1/organisations/{org_a.pk}/").status_code == 404
+    for org in (org_a, org_b):
+        assert client.get(f"/api/v1/organisations/{org.pk}/").status_code == 404
     assert permissions.staff_region_ids(agent) == []
     assert not permissions.sees_all_regions(agent)
 
