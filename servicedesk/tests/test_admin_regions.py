@@ -472,6 +472,9 @@ def test_an_agent_limited_to_east_china_sees_nothing_of_south_china(world, label
                 south = {str(pk) for pk in foreign.pks(target._meta.label_lower)}
                 if ids & south:
                     problems.append(f"autocomplete {label}.{name} offers {ids & south}")
+                if not term:  # it does offer the agent's own customers
+                    east = {str(pk) for pk in own.pks(target._meta.label_lower)}
+                    assert east <= ids, f"autocomplete {label}.{name} lacks {east - ids}"
 
     if listed and model_admin_.get_actions(_request(agent, base)):
         received: list[set[Any]] = []
