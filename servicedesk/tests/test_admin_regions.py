@@ -533,3 +533,23 @@ def test_scoped_lists_cost_the_same_with_1_and_11_customers(world):
     many = costs()
     assert len(one) >= 10, one  # the lists an agent with every permission opens
     assert many == one
+
+
+def test_an_agent_without_a_region_sees_no_customer_anywhere(world, make_staff):
+    """Fail closed: an agent given no region (and every permission) sees no row of any scoped
+    screen, and no customer's page."""
+    nowhere = make_staff(roles=(roles.AGENT,), regions=(), email="new.agent@welddesk.example")
+    nowhere.user_permissions.set(Permission.objects.all())
+    client = sign_in(Client(), nowhere)
+    scoped = [label for label in LABELS if kind(model_admin(label)) == "scoped"]
+    for label in scoped:
+        rows = model_admin(label).get_queryset(_request(nowhere, "/admin/"))
+        assert not rows.exists(), label
+        opts = model_admin(label).model._meta
+        base = f"/admin/{opts.app_label}/{opts.model_name}/"
+        status, body = get(client, base)
+        assert status in (200, 403), label
+        for customer in (world["east"], world["south"]):
+            assert not leaks(body, customer), label
+            for pk in sorted(customer.pks(label)):
+                assert get(client, f"{base}{pk}/change/")[0] in (403, 404), label
