@@ -194,11 +194,19 @@ def make_customer(db, make_org):
 @pytest.fixture
 def make_staff(db):
     from accounts import services
+    from accounts.models import Region
 
     counter = {"n": 0}
 
-    def make(*, roles=("agent",), email: str | None = None, regions=(), **fields):
+    def make(*, roles=("agent",), email: str | None = None, regions=None, **fields):
+        """A staff member; by default of East China, where make_org puts organisations.
+
+        Agents see only their regions' customers (none without a region: fail closed), so
+        `regions=()` makes an agent who sees nothing.
+        """
         counter["n"] += 1
+        if regions is None:
+            regions = [Region.objects.get(code="east")]
         fields.setdefault("full_name", f"Agent {counter['n']}")
         return services.user_create(
             email=email or f"staff{counter['n']}@welddesk.example",

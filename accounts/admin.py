@@ -17,6 +17,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles, services
+from accounts.admin_scope import RegionScopedAdminMixin, is_autocomplete
 from accounts.models import ApiKey, Organisation, Region, User
 from accounts.permissions import has_role
 from audit.admin import ReadAuditedMixin
@@ -40,6 +41,16 @@ class NoAdminLogMixin:
 
     def log_deletions(self, request, queryset):
         return None
+
+
+def _personal_term(request, term: str) -> bool:
+    """True when a search term is an email or phone to match through the blind indexes.
+
+    Not in the autocomplete: select2 sends the typed term in the URL, so it matches names only.
+    """
+    if is_autocomplete(request):
+        return False
+    return "@" in term or term.lstrip("+").replace(" ", "").isdigit()
 
 
 def _blind_search(queryset, term: str, *fields: str):
@@ -131,7 +142,10 @@ class UserAdminForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
+class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
+    """People. An agent limited to regions sees the customers of those regions only (staff
+    belong to no organisation, so they see no staff here)."""
+
     form = UserAdminForm
     list_display = ["id", "email", "full_name", "organisation", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_active", "groups", "organisation__region"]
@@ -144,7 +158,7 @@ class UserAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        if "@" in term or term.lstrip("+").replace(" ", "").isdigit():
+        if _personal_term(request, term):
             return _blind_search(queryset, term, "email_bidx", "phone_bidx"), False
         return super().get_search_results(request, queryset, search_term)
 
@@ -203,7 +217,10 @@ class UserAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
+class OrganisationAdmin(
+    RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin
+):
+    region_scope = "pk"
     list_display = ["name", "name_en", "tier", "region", "is_active"]
     list_filter = ["tier", "region", "is_active"]
     list_select_related = ["region"]
@@ -223,7 +240,7 @@ class OrganisationAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        if "@" in term or term.lstrip("+").replace(" ", "").isdigit():
+        if _personal_term(request, term):
             return _blind_search(queryset, term, "contact_email_bidx", "contact_phone_bidx"), False
         return super().get_search_results(request, queryset, search_term)
 
@@ -310,7 +327,9 @@ def reset_second_factor(modeladmin, request, queryset):
 
 
 @admin.register(TOTPDevice)
-class TOTPDeviceAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class TOTPDeviceAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
+    # Customers who enrolled a device are listed by email: scoped like the people.
+    region_scope = "user__organisation"
     list_display = ["user", "name", "confirmed", "last_used_at"]
     list_select_related = ["user"]
     fields = ["user", "name", "confirmed", "last_used_at", "created_at"]
@@ -343,7 +362,7 @@ def revoke_api_keys(modeladmin, request, queryset):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class ApiKeyAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     """Supervisors create keys here; the token is shown once, then only its prefix."""
 
     list_display = [

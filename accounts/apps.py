@@ -9,12 +9,15 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import roles, selectors
+        from accounts import permissions, roles, selectors
         from audit.admin import ACTOR_RESOLVERS
         from core import periodic
+        from core.admin import ALL_REGIONS_CHECKS
 
         if selectors.actor_ref_for_email not in ACTOR_RESOLVERS:
             ACTOR_RESOLVERS.append(selectors.actor_ref_for_email)
+        if permissions.sees_all_regions not in ALL_REGIONS_CHECKS:
+            ALL_REGIONS_CHECKS.append(permissions.sees_all_regions)
         post_migrate.connect(roles.ensure_on_migrate, dispatch_uid="accounts.reference_data")
         periodic.register(
             periodic.Schedule(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from accounts.roles import REGIONS
+
 DEMO_PASSWORD = "WeldDesk-demo-2026"  # noqa: S105 - printed for the demo; seed refuses in production
 
 ORGANISATIONS = [
@@ -49,11 +51,15 @@ ORGANISATIONS = [
     },
 ]
 
-# email, name, roles, region codes (empty: all regions), language, superuser
+# Daniel Wu works the nationwide queues: an agent sees only the regions given (none: nothing).
+ALL_REGIONS = [code for code, _en, _zh in REGIONS]
+
+# email, name, roles, region codes (supervisors, compliance and superusers see all regions
+# whatever is given), language, superuser
 STAFF = [
     ("li.na@welddesk.example", "李娜", ["agent"], ["east"], "zh-hans", False),
     ("zhou.min@welddesk.example", "周敏", ["agent"], ["south", "north"], "zh-hans", False),
-    ("daniel.wu@welddesk.example", "Daniel Wu", ["agent"], [], "en", False),
+    ("daniel.wu@welddesk.example", "Daniel Wu", ["agent"], ALL_REGIONS, "en", False),
     ("zhang.wei@welddesk.example", "张伟", ["supervisor"], [], "zh-hans", False),
     ("sarah.lin@welddesk.example", "Sarah Lin", ["compliance_officer"], [], "en", False),
     ("admin@welddesk.example", "WeldDesk Admin", [], [], "en", True),

@@ -1,13 +1,15 @@
 """Who may see what: the one place that scopes querysets and objects to a user.
 
-Customers see their own organisation only; staff see everything unless limited to regions;
-anyone else sees nothing. An object outside the user's scope answers 404, never 403, and the
-refusal is audited.
+Customers see their own organisation only. Superusers, supervisors and compliance officers
+see every region; any other staff member (an agent) sees only the organisations of the regions
+given to them, and nothing when none are given (fail closed: a forgotten region hides data, it
+never shows all of it). Anyone else sees nothing. An object outside the user's scope answers
+404, never 403, and the refusal is audited.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db.models import Model, QuerySet
 from django.http import Http404
@@ -41,14 +43,22 @@ def has_role(user: Any, *wanted: str) -> bool:
 
 
 def staff_region_ids(user: Any) -> list[int] | None:
-    """Return the region ids a staff member is limited to, or None for all regions."""
+    """Return the region ids a staff member is limited to, or None for all regions.
+
+    An agent without regions gets an empty list, so their scope is empty, not everything.
+    """
     if user.is_superuser or has_role(user, roles.SUPERVISOR, roles.COMPLIANCE):
         return None
     cached = getattr(user, "_region_ids", None)
     if cached is None:
         cached = list(user.regions.values_list("pk", flat=True))
         user._region_ids = cached
-    return cached or None
+    return cached
+
+
+def sees_all_regions(user: Any) -> bool:
+    """Return True for active staff whose view is not limited to regions (see above)."""
+    return is_staff_member(user) and staff_region_ids(user) is None
 
 
 def scope_by_organisation(
@@ -75,6 +85,14 @@ def get_scoped_or_404(
     obj = scope_by_organisation(user, queryset, org_field=org_field).filter(**lookup).first()
     if obj is not None:
         return obj
+    refuse(user, queryset, **lookup)
+
+
+def refuse(user: Any, queryset: QuerySet, **lookup: Any) -> NoReturn:
+    """Raise Http404 for an object the user may not see; audit the refusal if it exists.
+
+    A missing object and a foreign one answer alike, so the answer tells nothing.
+    """
     foreign = queryset.filter(**lookup).first()
     if foreign is not None:
         from audit.services import audit_record

@@ -15,7 +15,8 @@ from django import forms
 from django.apps import apps as django_apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest
+from django.core.validators import MaxLengthValidator
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -25,21 +26,24 @@ from django.utils.translation import gettext_lazy
 from audit import export, selectors, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import audit_read, audit_record
-from core import privacy
-from core.admin import ReadOnlyAdminMixin
+from core import privacy, sealed_search
+from core.admin import AllRegionsOnlyMixin, ReadOnlyAdminMixin
 from core.streaming import streaming_response
 
 # Higher apps turn what an officer types into an actor reference (accounts: an e-mail
 # address into "user:<id>"), without audit knowing their models.
 ACTOR_RESOLVERS: list[Callable[[str], str | None]] = []
 SEARCH_FIELDS = ("actor", "action", "target", "since", "until")
+ACTOR_MAX = 254
 
 
 class SearchForm(forms.Form):
+    # Long enough for a sealed e-mail address; what it holds is checked in clean_actor.
     actor = forms.CharField(
         label=gettext_lazy("Actor"),
         required=False,
-        max_length=254,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"maxlength": ACTOR_MAX}),
         help_text=gettext_lazy("user:42, system:sla, or a staff member's e-mail address"),
     )
     action = forms.CharField(
@@ -58,6 +62,12 @@ class SearchForm(forms.Form):
     )
     since = forms.DateField(label=gettext_lazy("From (day)"), required=False)
     until = forms.DateField(label=gettext_lazy("To (day, inclusive)"), required=False)
+
+    def clean_actor(self):
+        # The actor travels sealed (it may be an e-mail address): see AuditEventAdmin.
+        actor = sealed_search.open_term(self.cleaned_data.get("actor", ""))
+        MaxLengthValidator(ACTOR_MAX)(actor)
+        return actor
 
     def clean(self):
         data = super().clean()
@@ -105,7 +115,10 @@ class ReadAuditedMixin:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The chain holds every region's events (actors, targets, addresses): compliance
+    officers' screen, closed to staff limited to regions whatever permission they hold."""
+
     list_display = ["seq", "at", "actor_ref", "action", "outcome", "target"]
     list_per_page = 100
     show_full_result_count = False
@@ -129,13 +142,20 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _search(self, request) -> SearchForm:
         form = SearchForm({k: request.GET[k] for k in SEARCH_FIELDS if k in request.GET})
-        form.is_valid()
+        if "actor" in form.data:
+            # The box shows the actor as typed, never its seal.
+            opened = form.cleaned_data.get("actor", "") if form.is_valid() else ""
+            form.data["actor"] = opened
         return form
 
     def changelist_view(self, request, extra_context=None):
+        if request.method == "POST" and "actor" in request.POST:
+            return self._search_redirect(request)
         form = self._search(request)
         # An invalid search shows its errors and no events (not every event).
         request._audit_filters = form.filters() if form.is_valid() else None
+        # The export repeats the search as the URL has it (the actor sealed).
+        export_query = urlencode({k: request.GET[k] for k in SEARCH_FIELDS if request.GET.get(k)})
         # The admin's own changelist refuses query parameters it does not know.
         query = request.GET.copy()
         for name in SEARCH_FIELDS:
@@ -143,10 +163,23 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         request.GET = query
         extra = {
             "search_form": form,
-            "export_query": urlencode({k: v for k, v in form.data.items() if v}),
+            "export_query": export_query,
             "can_export": request.user.has_perm("audit.export_auditevent"),
         }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def _search_redirect(self, request):
+        """The search form posts; answer with the list of that search, its actor sealed.
+
+        An officer looks people up by e-mail address, which must reach no URL or log.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        query = {k: request.POST.get(k, "").strip() for k in SEARCH_FIELDS}
+        if query["actor"]:
+            query["actor"] = sealed_search.seal(query["actor"])
+        url = request.path + "?" + urlencode({k: v for k, v in query.items() if v})
+        return HttpResponseRedirect(url, status=303)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -158,7 +191,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def records_view(self, request):
         """The records of processing (GDPR art. 30 / PIPL art. 54 style), generated from the
         registry of personal-data fields (core.privacy)."""
-        if not request.user.has_perm("audit.view_auditevent"):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         groups: dict[str, dict] = {}
         for entry in privacy.REGISTRY:
@@ -180,7 +213,9 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/audit/records_of_processing.html", context)
 
     def export_view(self, request):
-        if not request.user.has_perm("audit.export_auditevent"):
+        if not (
+            self.has_view_permission(request) and request.user.has_perm("audit.export_auditevent")
+        ):
             raise PermissionDenied
         form = self._search(request)
         if not form.is_valid():

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
+from accounts.admin_scope import RegionScopedAdminMixin
 from audit.services import audit_read
 from chat import presence, services
 from chat.models import AgentPresence, Conversation, ConversationStatus
@@ -21,6 +22,7 @@ from tickets.selectors import canned_response_list, member_queue_ids, queue_agen
 
 
 def _scope(request, queryset):
+    """The chats of the agent's queues (on top of the region scope every customer screen has)."""
     user = request.user
     if user.is_superuser:
         return queryset
@@ -29,7 +31,7 @@ def _scope(request, queryset):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class ConversationAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["__str__", "organisation", "status", "queue", "agent", "created_at", "unread"]
     list_filter = ["status", "queue"]
     list_select_related = ["organisation", "queue", "agent"]
@@ -60,9 +62,8 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
         return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = self.get_queryset(request).filter(pk=object_id).first()
-        if conversation is None:
-            raise Http404
+        # Another region's or queue's chat is a 404 like a missing one (audited).
+        conversation = self.get_object(request, object_id)
         if request.method == "POST":
             if not self.has_change_permission(request, conversation):
                 raise Http404

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.permissions import scope_by_organisation
 from audit.services import audit_record
 from chat import presence
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
@@ -30,11 +31,15 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 def can_join(*, user: Any, conversation: Conversation) -> bool:
-    """A customer joins their own conversations; an agent those of their queues (or assigned)."""
+    """A customer joins their own conversations; an agent those of their queues (or assigned),
+    of the regions they may see (as in the console)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if not user.is_staff:
         return conversation.customer_id == user.pk
+    mine = Conversation.objects.filter(pk=conversation.pk)
+    if not scope_by_organisation(user, mine).exists():
+        return False
     if conversation.agent_id == user.pk:
         return True
     if conversation.queue_id is None:

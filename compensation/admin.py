@@ -21,6 +21,7 @@ from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
 from accounts.admin import NoAdminLogMixin
+from accounts.admin_scope import RegionScopedAdminMixin
 from audit.services import audit_record
 from compensation import selectors, services
 from compensation.models import (
@@ -32,7 +33,7 @@ from compensation.models import (
     Voucher,
     VoucherStatus,
 )
-from core.admin import ReadOnlyAdminMixin
+from core.admin import AllRegionsOnlyMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from status import selectors as status_selectors
 from tickets import selectors as ticket_selectors
@@ -116,7 +117,10 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
+class AssessmentAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
+    """An assessment spans every affected customer, of any region: supervisors' work, closed to
+    staff limited to regions (their grants are in the scoped grant list)."""
+
     list_display = [
         "__str__",
         "event",
@@ -155,15 +159,20 @@ class AssessmentAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def _may(self, request, permission: str) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm(permission)
+
     def changelist_view(self, request, extra_context=None):
-        extra = {"can_assess": request.user.has_perm(services.ASSESS)}
+        extra = {"can_assess": self._may(request, services.ASSESS)}
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         assessment = get_object_or_404(Assessment, pk=object_id)
         extra = {
             "counts": selectors.assessment_counts(assessment),
-            "can_decide": request.user.has_perm(services.DECIDE),
+            "can_decide": self._may(request, services.DECIDE),
             "grants_url": reverse("admin:compensation_grant_changelist")
             + f"?assessment__id__exact={assessment.pk}",
             "reason_form": ReasonForm(),
@@ -171,7 +180,7 @@ class AssessmentAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def assess_view(self, request):
-        if not request.user.has_perm(services.ASSESS):
+        if not self._may(request, services.ASSESS):
             raise PermissionDenied
         form = AssessForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
@@ -223,7 +232,7 @@ class AssessmentAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
         return services.assess_ticket(ticket=ticket, actor=request.user)
 
     def decide_view(self, request, pk):
-        if request.method != "POST" or not request.user.has_perm(services.DECIDE):
+        if request.method != "POST" or not self._may(request, services.DECIDE):
             raise PermissionDenied
         assessment = get_object_or_404(Assessment, pk=pk)
         approve = request.POST.get("decision") == "approve"
@@ -256,7 +265,10 @@ class EventFilter(admin.SimpleListFilter):
     parameter_name = "assessment__id__exact"
 
     def lookups(self, request, model_admin):
-        return [(a.pk, str(a)) for a in Assessment.objects.order_by("-assessed_at")[:20]]
+        # Only events with a grant the user may see: a ticket's event names its ticket.
+        seen = model_admin.get_queryset(request).values("assessment_id")
+        events = Assessment.objects.filter(pk__in=seen).order_by("-assessed_at")[:20]
+        return [(a.pk, str(a)) for a in events]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -265,7 +277,7 @@ class EventFilter(admin.SimpleListFilter):
 
 
 @admin.register(Grant)
-class GrantAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
+class GrantAdmin(RegionScopedAdminMixin, ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "organisation",
@@ -431,7 +443,7 @@ class GrantAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
         )
 
     def totals_view(self, request):
-        if not request.user.has_perm("compensation.view_grant"):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         group = request.GET.get("group", "incident")
         if group not in selectors.GROUPS:
@@ -444,7 +456,8 @@ class GrantAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
                 data={"group": group, "search": bool(search)},
             )
             response = StreamingHttpResponse(
-                selectors.totals_csv(group=group, search=search), content_type="text/csv"
+                selectors.totals_csv(user=request.user, group=group, search=search),
+                content_type="text/csv",
             )
             response["Content-Disposition"] = (
                 f'attachment; filename="compensation-{group}-{timezone.localdate():%Y%m%d}.csv"'
@@ -457,14 +470,14 @@ class GrantAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
             "group": group,
             "groups": list(selectors.GROUPS.items()),
             "search": search,
-            "rows": selectors.totals(group=group, search=search),
+            "rows": selectors.totals(user=request.user, group=group, search=search),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/compensation/grant/totals.html", context)
 
 
 @admin.register(Voucher)
-class VoucherAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class VoucherAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["code", "organisation", "value", "expires_on", "status", "issued_at"]
     list_filter = ["status"]
     list_select_related = ["organisation"]

@@ -13,6 +13,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.permissions import scope_by_organisation
 from compensation.models import Assessment, Grant, GrantKind, GrantStatus
 from core.spreadsheet import csv_cell
 
@@ -46,11 +47,12 @@ def _sums() -> dict[str, Any]:
     }
 
 
-def totals(*, group: str, search: str = "") -> list[Total]:
-    """Applied compensation summed per event, per customer or per month (newest first)."""
+def totals(*, user: Any, group: str, search: str = "") -> list[Total]:
+    """Applied compensation of the customers the user may see, summed per event, per customer
+    or per month (newest first)."""
     if group not in GROUPS:
         group = "incident"
-    grants = Grant.objects.filter(status=GrantStatus.APPLIED)
+    grants = scope_by_organisation(user, Grant.objects.filter(status=GrantStatus.APPLIED))
     if search:
         grants = grants.filter(organisation__name__icontains=search)
     if group == "incident":
@@ -105,7 +107,7 @@ class _Echo:
         return value
 
 
-def totals_csv(*, group: str, search: str = "") -> Iterator[str]:
+def totals_csv(*, user: Any, group: str, search: str = "") -> Iterator[str]:
     """The totals as CSV lines (streamed), cells escaped against spreadsheet formulas."""
     writer = csv.writer(_Echo())
     yield writer.writerow(
@@ -119,7 +121,7 @@ def totals_csv(*, group: str, search: str = "") -> Iterator[str]:
             _("Priority days"),
         ]
     )
-    for t in totals(group=group, search=search):
+    for t in totals(user=user, group=group, search=search):
         yield writer.writerow(
             [
                 csv_cell(t.label),

@@ -10,6 +10,7 @@ from django.http import FileResponse
 from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
+from accounts.admin_scope import RegionScopedAdminMixin
 from accounts.selectors import user_by_email
 from audit.admin import ReadAuditedMixin
 from compliance import services
@@ -19,7 +20,9 @@ from core.errors import ApplicationError
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(ReadOnlyAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
+class DataSubjectAdmin(
+    RegionScopedAdminMixin, ReadOnlyAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin
+):
     list_display = ["id", "email", "full_name", "organisation", "is_staff", "is_active"]
     list_select_related = ["organisation"]
     search_fields = ["organisation__name"]
@@ -90,7 +93,11 @@ class ReviewActionForm(helpers.ActionForm):
 
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
+class ErasureRequestAdmin(
+    RegionScopedAdminMixin, ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin
+):
+    region_scope = "subject__organisation"
+
     list_display = ["pk", "subject", "status", "requested_by", "requested_at", "reviewed_by"]
     list_filter = ["status"]
     list_select_related = ["subject", "requested_by", "reviewed_by"]

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import NoAdminLogMixin
+from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
 from equipment import selectors, services
 from equipment.models import FaultCode, MachineModel, Unit, WarrantyStatus
@@ -61,7 +62,7 @@ class WarrantyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Unit)
-class UnitAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     form = UnitAdminForm
     list_display = [
         "serial_number",

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors as account_selectors
 from accounts.admin import NoAdminLogMixin
-from accounts.permissions import scope_by_organisation
+from accounts.admin_scope import RegionScopedAdminMixin
 from audit.admin import ReadAuditedMixin
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
@@ -96,7 +96,7 @@ class ShipmentForm(forms.Form):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
+class ShipmentAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = [
         "tracking_number",
         "kind",
@@ -129,9 +129,6 @@ class ShipmentAdmin(ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     change_form_template = "admin/logistics/shipment/change_form.html"
-
-    def get_queryset(self, request):
-        return scope_by_organisation(request.user, super().get_queryset(request))
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from audit.admin import ReadAuditedMixin
-from core.admin import ReadOnlyAdminMixin
+from core.admin import AllRegionsOnlyMixin, ReadOnlyAdminMixin
 from notifications import services
 from notifications.models import Outbox
 
@@ -16,7 +16,10 @@ def retry(modeladmin, request, queryset):
 
 
 @admin.register(Outbox)
-class OutboxAdmin(ReadOnlyAdminMixin, ReadAuditedMixin, admin.ModelAdmin):
+class OutboxAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, ReadAuditedMixin, admin.ModelAdmin):
+    """Deliveries to any customer, with no organisation to scope by: for staff who see every
+    region (supervisors, compliance)."""
+
     list_display = [
         "id",
         "channel",

@@ -6,9 +6,11 @@ import functools
 import zoneinfo
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Language
+from core import sealed_search
 from tickets.models import FaultReport
 from tickets.services.tickets import FAULT_FIELDS
 
@@ -120,13 +122,25 @@ class TicketFilterForm(forms.Form):
         ("closed", _("Resolved and closed")),
         ("all", _("All")),
     ]
+    SEARCH_MAX = 100
     state = forms.ChoiceField(label=_("Show"), choices=STATES, required=False)
+    # In the URL the term is sealed (core.sealed_search), which makes it longer than typed.
     q = forms.CharField(
         label=_("Search"),
         required=False,
-        max_length=100,
-        widget=forms.SearchInput(attrs={"placeholder": _("Reference, subject or serial number")}),
+        max_length=2000,
+        widget=forms.SearchInput(
+            attrs={
+                "placeholder": _("Reference, subject or serial number"),
+                "maxlength": SEARCH_MAX,
+            }
+        ),
     )
+
+    def clean_q(self) -> str:
+        term = sealed_search.open_term(self.cleaned_data.get("q", ""))
+        MaxLengthValidator(self.SEARCH_MAX)(term)
+        return term
 
 
 @functools.cache

@@ -11,7 +11,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -26,6 +33,7 @@ from chat import services as chat_services
 from compensation import selectors as compensation_selectors
 from compensation import services as compensation_services
 from compliance import services as compliance_services
+from core import sealed_search
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from equipment import selectors as equipment_selectors
@@ -99,13 +107,17 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @customer_required
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def ticket_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _ticket_search_redirect(request)
     form = TicketFilterForm(request.GET)
     form.is_valid()  # each field is used on its own: a bad state keeps the search
     state = form.cleaned_data.get("state") or "open"
     search = (form.cleaned_data.get("q") or "").strip()
     status = {"open": list(ACTIVE_STATUSES), "closed": CLOSED_STATUSES, "all": None}[state]
+    if "q" in form.errors:
+        messages.warning(request, form.errors["q"][0])
     tickets = ticket_selectors.ticket_list(user=request.user, status=status, search=search)
     page = _page(request, tickets)
     query = request.GET.copy()
@@ -115,6 +127,23 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
         "portal/ticket_list.html",
         {"form": form, "page": page, "state": state, "search": search, "query": query.urlencode()},
     )
+
+
+def _ticket_search_redirect(request: HttpRequest) -> HttpResponse:
+    """The filter form posts: answer with the list URL, its search term sealed.
+
+    A term may be a colleague's e-mail address (the requester search), which must reach no URL,
+    log or browser history (core.sealed_search).
+    """
+    query = {}
+    state = request.POST.get("state", "")
+    if state in dict(TicketFilterForm.STATES):
+        query["state"] = state
+    term = request.POST.get("q", "").strip()[: TicketFilterForm.SEARCH_MAX]
+    if term:
+        query["q"] = sealed_search.seal(term)
+    url = reverse("portal:tickets")
+    return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url, status=303)
 
 
 @customer_required

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.admin import NoAdminLogMixin
-from accounts.permissions import scope_by_organisation
+from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
 from tickets import admin_forms, selectors
 from tickets.admin_list import QueueListFilter, TicketChangeList
@@ -131,7 +131,7 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ticket)
-class TicketAdmin(TicketPageMixin, NoAdminLogMixin, admin.ModelAdmin):
+class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     # The countdown sits next to the reference so it stays in view on narrow screens.
     list_display = [
         "reference",
@@ -175,9 +175,6 @@ class TicketAdmin(TicketPageMixin, NoAdminLogMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def get_queryset(self, request):
-        return scope_by_organisation(request.user, super().get_queryset(request))
 
     def get_changelist(self, request, **kwargs):
         return TicketChangeList
@@ -400,10 +397,11 @@ class TicketAdmin(TicketPageMixin, NoAdminLogMixin, admin.ModelAdmin):
 
 
 @admin.register(Survey)
-class SurveyAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class SurveyAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["ticket", "agent", "queue", "rating", "sent_at", "answered_at"]
     list_filter = ["rating", "queue"]
     list_select_related = ["ticket", "agent", "queue"]
+    region_scope = "ticket__organisation"
     readonly_fields = ["ticket", "agent", "queue", "rating", "comment", "sent_at", "answered_at"]
     exclude = ["nonce"]
 
@@ -412,11 +410,6 @@ class SurveyAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    def get_queryset(self, request):
-        return scope_by_organisation(
-            request.user, super().get_queryset(request), org_field="ticket__organisation"
-        )
 
     def get_urls(self):
         scores = path(

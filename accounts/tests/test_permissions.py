@@ -64,14 +64,30 @@ def test_agents_limited_to_regions_see_only_those_organisations(client, two_orgs
     assert client.get(f"/api/v1/organisations/{org_b.pk}/").status_code == 404
 
 
-def test_supervisors_and_unlimited_agents_see_all(client, two_orgs, make_staff):
+def test_supervisors_see_all_regions_whatever_regions_they_carry(client, two_orgs, make_staff):
     supervisor = make_staff(roles=[roles.SUPERVISOR], regions=[Region.objects.get(code="east")])
     sign_in(client, supervisor)
     assert client.get("/api/v1/organisations/").json()["count"] == 2
-    agent = make_staff()
-    other = Client()
-    sign_in(other, agent)
-    assert other.get("/api/v1/organisations/").json()["count"] == 2
+    officer = make_staff(roles=[roles.COMPLIANCE], regions=())
+    assert (
+        permissions.scope_by_organisation(
+            officer, Organisation.objects.all(), org_field="pk"
+        ).count()
+        == 2
+    )
+
+
+@pytest.mark.parametrize("role_list", [[roles.AGENT], []], ids=["agent", "staff-without-role"])
+def test_staff_without_a_region_see_nothing_fail_closed(client, two_orgs, make_staff, role_list):
+    """A forgotten region hides every customer; it never shows all of them (issue 17.4)."""
+    org_a, org_b, _, _ = two_orgs
+    agent = make_staff(roles=role_list, regions=())
+    sign_in(client, agent)
+    assert client.get("/api/v1/organisations/").json()["count"] == 0
+    for org in (org_a, org_b):
+        assert client.get(f"/api/v1/organisations/{org.pk}/").status_code == 404
+    assert permissions.staff_region_ids(agent) == []
+    assert not permissions.sees_all_regions(agent)
 
 
 def test_anonymous_and_orgless_users_see_nothing(two_orgs):

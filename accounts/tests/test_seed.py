@@ -31,6 +31,10 @@ def test_seed_demo_is_idempotent_and_staff_can_get_a_code(settings):
     assert agent.check_password(demo.DEMO_PASSWORD)
     assert sorted(agent.groups.values_list("name", flat=True)) == ["agent"]
     assert list(agent.regions.values_list("code", flat=True)) == ["east"]
+    # The agent of the nationwide queues is given every region (an agent without one sees
+    # nothing).
+    national = User.objects.get_by_natural_key("daniel.wu@welddesk.example")
+    assert national.regions.count() == len(demo.ALL_REGIONS) == 7
     code = StringIO()
     call_command("demo_otp", "li.na@welddesk.example", stdout=code)
     assert code.getvalue().strip() == current_code(agent.totpdevice_set.get())

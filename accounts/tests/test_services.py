@@ -79,7 +79,7 @@ def test_a_long_passphrase_without_composition_rules_is_accepted(make_org):
 
 def test_access_changes_are_audited(make_staff):
     supervisor = make_staff(roles=[roles.SUPERVISOR])
-    agent = make_staff(roles=[roles.AGENT])
+    agent = make_staff(roles=[roles.AGENT], regions=())
     east = Region.objects.get(code="east")
     services.user_set_access(
         user=agent, actor=supervisor, roles=[roles.AGENT, roles.SUPERVISOR], regions=[east]

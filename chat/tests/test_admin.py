@@ -109,3 +109,31 @@ def test_presence_configure_refuses_bad_capacities(queue_setup):
     for bad in (0, 21, "3", True, None):
         with pytest.raises(ApplicationError):
             presence.presence_configure(presence=row, actor=None, capacity=bad, standby=False)
+
+
+def test_an_agent_of_a_nationwide_queue_reaches_only_their_regions_chats(
+    client, make_customer, make_org, make_staff
+):
+    """Region scoping holds in the console and on the socket: a South China chat routed to a
+    nationwide queue is a 404 for its East China member, in the list, the console and the
+    join check of the WebSocket (issue 17.4)."""
+    from accounts.models import Region
+    from core.errors import NotFound
+    from tickets.models import Queue, QueueMember
+
+    east_agent = make_staff(regions=[Region.objects.get(code="east")])
+    queue = Queue.objects.create(name="General (all regions)", slug="general")
+    QueueMember.objects.create(queue=queue, agent=east_agent)
+    south = services.conversation_open(customer=make_customer(make_org(region="south")))
+    east = services.conversation_open(customer=make_customer(make_org(region="east")))
+    assert south.queue_id == east.queue_id == queue.pk
+    sign_in(client, east_agent)
+    listing = client.get(reverse("admin:chat_conversation_changelist"))
+    assert [c.pk for c in listing.context["cl"].result_list] == [east.pk]
+    assert client.get(reverse("admin:chat_conversation_change", args=[south.pk])).status_code == 404
+    assert services.conversation_for(user=east_agent, pk=east.pk) == east
+    with pytest.raises(NotFound):
+        services.conversation_for(user=east_agent, pk=south.pk)
+    # An agent without a region reaches none (fail closed).
+    QueueMember.objects.create(queue=queue, agent=(nowhere := make_staff(regions=())))
+    assert not services.can_join(user=nowhere, conversation=east)
