@@ -51,6 +51,7 @@ NO_CUSTOMER_DATA = {
     "django_celery_beat.solarschedule": "solar schedules",
     "django_celery_beat.intervalschedule": "intervals",
     "accounts.region": "the seven service regions (reference data)",
+    "audit.auditcheckpoint": "sequence numbers, hashes and signatures of the audit chain",
     "auth.group": "the staff roles and their permissions",
     "equipment.machinemodel": "the maker's machine models",
     "equipment.faultcode": "the maker's fault codes",
