@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from accounts import roles
@@ -59,6 +59,30 @@ def staff_region_ids(user: Any) -> list[int] | None:
 def sees_all_regions(user: Any) -> bool:
     """Return True for active staff whose view is not limited to regions (see above)."""
     return is_staff_member(user) and staff_region_ids(user) is None
+
+
+def sees_region(user: Any, region_id: int | None) -> bool:
+    """Return True if the staff member may see customers of the region (None: no region)."""
+    regions = staff_region_ids(user)
+    return regions is None or (region_id is not None and region_id in regions)
+
+
+def staff_seeing_region(region_id: int | None) -> QuerySet:
+    """Return the pks of active staff who may see customers of the region, as a subquery.
+
+    Assignment filters its candidates with it, so nobody is given a ticket or chat they would
+    get a 404 for: the same rule as `staff_region_ids`, written as a query.
+    """
+    from django.contrib.auth import get_user_model
+
+    everywhere = Q(is_superuser=True) | Q(groups__name__in=(roles.SUPERVISOR, roles.COMPLIANCE))
+    regional = Q(regions=region_id) if region_id is not None else Q(pk__in=[])
+    return (
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .filter(everywhere | regional)
+        .values("pk")
+    )
 
 
 def scope_by_organisation(

@@ -40,7 +40,7 @@ def needed(conversation: Conversation, *, now: dt.datetime | None = None) -> boo
         return False
     if conversation.queue_id is None:
         return True
-    return not presence._available(conversation.queue_id, now or timezone.now())
+    return not presence.has_free_agent(conversation, now=now or timezone.now())
 
 
 def queue_position(conversation: Conversation) -> int:

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.permissions import staff_seeing_region
 from audit.services import audit_record
 from chat.models import AgentPresence, Conversation, ConversationStatus, PresenceState
 from core.errors import ApplicationError, Forbidden
@@ -87,11 +88,15 @@ def presence_sweep(*, now: dt.datetime | None = None) -> int:
     )
 
 
-def _available(queue_id: int, now: dt.datetime) -> list[tuple[int, int, int]]:
-    """(active chats, agent id, capacity) of the queue's online members with a free slot."""
+def _available(
+    queue_id: int, region_id: int | None, now: dt.datetime
+) -> list[tuple[int, int, int]]:
+    """(active chats, agent id, capacity) of the queue's online members with a free slot who
+    may see the customer's region (a nationwide queue holds agents of some regions only)."""
     members = queue_member_ids(queue_id=queue_id, active_only=True)
     online = AgentPresence.objects.filter(
-        agent_id__in=members,
+        Q(agent_id__in=members),
+        Q(agent_id__in=staff_seeing_region(region_id)),
         state=PresenceState.ONLINE,
         last_seen__gte=now - presence_timeout(),
     ).values_list("agent_id", "capacity")
@@ -111,26 +116,44 @@ def _available(queue_id: int, now: dt.datetime) -> list[tuple[int, int, int]]:
     )
 
 
+def has_free_agent(conversation: Conversation, *, now: dt.datetime) -> bool:
+    """True if an online agent of the chat's queue who may see its region has a free slot."""
+    if conversation.queue_id is None:
+        return False
+    region_id = conversation.organisation.region_id if conversation.organisation_id else None
+    return bool(_available(conversation.queue_id, region_id, now))
+
+
 def assign_waiting(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     """Give waiting conversations, oldest first, to the least busy online agent of their queue."""
     now = now or timezone.now()
     assigned = 0
     with transaction.atomic():
         waiting = list(
-            Conversation.objects.select_for_update(skip_locked=True)
+            Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("organisation")
             .filter(status=ConversationStatus.WAITING, queue__isnull=False)
             .order_by("created_at", "pk")[:limit]
         )
-        free: dict[int, list[tuple[int, int, int]]] = {}
+        # Free slots per (queue, region): agents limited to regions serve only theirs. What
+        # this pass hands out is counted per agent across all of them.
+        free: dict[tuple[int, int | None], list[tuple[int, int, int]]] = {}
+        given: dict[int, int] = {}
         for conversation in waiting:
-            slots = free.setdefault(conversation.queue_id, _available(conversation.queue_id, now))
+            region_id = conversation.organisation.region_id if conversation.organisation else None
+            key = (conversation.queue_id, region_id)
+            if key not in free:
+                free[key] = _available(conversation.queue_id, region_id, now)
+            slots = [
+                (load + given.get(agent, 0), agent, cap)
+                for load, agent, cap in free[key]
+                if load + given.get(agent, 0) < cap
+            ]
             if not slots:
                 continue
-            load, agent_id, cap = slots.pop(0)
+            _load, agent_id, _cap = min(slots)
             _assign(conversation, agent_id, actor="system:chat-routing")
-            if load + 1 < cap:
-                slots.append((load + 1, agent_id, cap))
-                slots.sort()
+            given[agent_id] = given.get(agent_id, 0) + 1
             assigned += 1
     return assigned
 

@@ -132,3 +132,19 @@ def test_a_surge_calls_the_standby_roster_once_per_period(
     assert "3" in mail.outbox[0].subject and "在线咨询" in mail.outbox[0].subject  # in Chinese
     assert presence.surge_check() == 0  # not again in the same period
     assert AuditEvent.objects.filter(action="chat.surge").count() == 1
+
+
+def test_a_chat_goes_only_to_an_online_agent_who_may_see_the_customers_region(
+    open_chat, queue_setup, make_staff
+):
+    from accounts.models import Region
+
+    queue, _supervisor, agents = queue_setup
+    south = make_staff(regions=[Region.objects.get(code="south")])
+    QueueMember.objects.create(queue=queue, agent=south)
+    presence.presence_beat(agent=south)
+    chat = open_chat()  # an East China customer
+    assert chat.status == ConversationStatus.WAITING and chat.agent_id is None
+    presence.presence_beat(agent=agents[0])
+    chat.refresh_from_db()
+    assert (chat.status, chat.agent_id) == (ConversationStatus.ACTIVE, agents[0].pk)

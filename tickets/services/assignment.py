@@ -12,6 +12,7 @@ from django.db.models import Count, F
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
+from accounts.permissions import staff_seeing_region
 from tickets.models import ACTIVE_STATUSES, AgentLoad, Queue, QueueMember, Ticket
 
 # Active queues, cached per process: routing runs on every new ticket, queues change rarely.
@@ -61,15 +62,24 @@ def route_queue(*, region_id: int | None, product_line: str) -> Queue | None:
     return ranked[0] if ranked else None
 
 
-def choose_member(*, queue: Queue, exclude: int | None = None) -> QueueMember | None:
+def choose_member(
+    *, queue: Queue, region_id: int | None, exclude: int | None = None
+) -> QueueMember | None:
     """Return the active member with the fewest open tickets (round-robin on ties), with agent.
+
+    Only members who may see the customer's region are candidates (a nationwide queue can
+    hold agents limited to some regions, who would get a 404 for the ticket).
 
     One query over the queue's members and their AgentLoad rows. The caller stamps the choice
     (`member_stamp`) and counts the ticket (`load_adjust`) as late in its transaction as it
     can, since both lock a row until commit.
     """
     members = QueueMember.objects.filter(
-        queue=queue, is_active=True, agent__is_active=True, agent__is_staff=True
+        queue=queue,
+        is_active=True,
+        agent__is_active=True,
+        agent__is_staff=True,
+        agent_id__in=staff_seeing_region(region_id),
     )
     if exclude is not None:
         members = members.exclude(agent_id=exclude)
@@ -86,9 +96,11 @@ def member_stamp(member: QueueMember, *, now: dt.datetime) -> None:
     QueueMember.objects.filter(pk=member.pk).update(last_assigned_at=now)
 
 
-def pick_agent(*, queue: Queue, now: dt.datetime, exclude: int | None = None) -> Any:
+def pick_agent(
+    *, queue: Queue, region_id: int | None, now: dt.datetime, exclude: int | None = None
+) -> Any:
     """Choose and stamp a member at once; return the agent (a user) or None."""
-    member = choose_member(queue=queue, exclude=exclude)
+    member = choose_member(queue=queue, region_id=region_id, exclude=exclude)
     if member is None:
         return None
     member_stamp(member, now=now)

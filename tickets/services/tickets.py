@@ -19,6 +19,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts.models import Organisation, Tier
+from accounts.permissions import sees_region
 from audit.services import audit_record, audit_record_many
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.logging import one_line
@@ -322,7 +323,7 @@ def _ticket_insert(
     )
     member = None
     if ticket.queue is not None:
-        member = assignment.choose_member(queue=ticket.queue)
+        member = assignment.choose_member(queue=ticket.queue, region_id=organisation.region_id)
         if member is not None:
             ticket.assignee = member.agent
     ticket.save(force_insert=True)
@@ -645,6 +646,11 @@ def ticket_assign(
         return t
     if t.status == Status.CLOSED:
         raise ApplicationError(_("A closed ticket cannot be reassigned."))
+    if agent is not None and not sees_region(agent, t.organisation.region_id):
+        raise ApplicationError(
+            _("That agent does not work for this customer's region."),
+            fields={"assignee": [_("Choose an agent of the customer's region.")]},
+        )
     old = t.assignee_id
     t.assignee = agent
     _save(t, ["assignee"])
@@ -671,7 +677,12 @@ def ticket_assign_automatically(
     t = _lock(ticket, expected_version)
     if t.queue is None:
         raise ApplicationError(_("Ticket %(ref)s has no queue.") % {"ref": t.reference})
-    agent = assignment.pick_agent(queue=t.queue, now=timezone.now(), exclude=t.assignee_id)
+    agent = assignment.pick_agent(
+        queue=t.queue,
+        region_id=t.organisation.region_id,
+        now=timezone.now(),
+        exclude=t.assignee_id,
+    )
     if agent is None:
         raise ApplicationError(
             _("Queue %(q)s has no active agent who could take it.") % {"q": t.queue.name}

@@ -377,3 +377,29 @@ def test_assignment_reads_the_counts_and_a_rebuild_heals_drift(
     assert agent_loads_rebuild() == 2
     assert _loads(agents) == _counted(agents)
     assert agent_loads_rebuild() == 0
+
+
+def test_assignment_gives_a_ticket_only_to_an_agent_who_may_see_the_customers_region(
+    open_ticket, queue_setup, make_staff
+):
+    """A South China agent in the queue, idle, is passed over for an East China customer's
+    ticket (they would get a 404 for it), by the automatic choice and by hand alike."""
+    from accounts.models import Region
+    from tickets.models import QueueMember
+
+    queue, supervisor, agents = queue_setup
+    south = make_staff(email="south@welddesk.example", regions=[Region.objects.get(code="south")])
+    QueueMember.objects.filter(queue=queue).update(is_active=False)
+    QueueMember.objects.create(queue=queue, agent=south)
+    ticket = open_ticket()
+    assert ticket.assignee is None  # the only member works for South China
+    with pytest.raises(ApplicationError, match="no active agent"):
+        svc.ticket_assign_automatically(ticket=ticket, actor=supervisor)
+    with pytest.raises(ApplicationError, match="region"):
+        svc.ticket_assign(ticket=ticket, agent=south, actor=supervisor)
+    QueueMember.objects.filter(queue=queue, agent=agents[0]).update(is_active=True)
+    assert svc.ticket_assign_automatically(ticket=ticket, actor=supervisor).assignee == agents[0]
+    # A supervisor sees every region and may be given it.
+    assert svc.ticket_assign(ticket=ticket, agent=supervisor, actor=supervisor).assignee == (
+        supervisor
+    )
