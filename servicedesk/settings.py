@@ -276,8 +276,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (accounts/lockout.py, docs/security.md "Signing in"): this many failed
+# passwords per account and client network lock that network out, and as many from any
+# networks soft-lock the account for networks it never signed in from; the lock lasts
+# LOGIN_LOCKOUT_SECONDS. At most LOGIN_ACCOUNT_HOURLY_LIMIT failures per account and hour.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+LOGIN_ACCOUNT_HOURLY_LIMIT = env_int("LOGIN_ACCOUNT_HOURLY_LIMIT", 100)
+LOGIN_KNOWN_NETWORK_DAYS = env_int("LOGIN_KNOWN_NETWORK_DAYS", 90)
 STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
 STAFF_SESSION_MAX_SECONDS = env_int("STAFF_SESSION_MAX_SECONDS", 12 * 60 * 60)
 

@@ -5,6 +5,7 @@ from accounts.services.auth import (
     LoginRefused,
     login_attempt,
     logout_record,
+    password_reset_completed,
     session_expired_record,
 )
 from accounts.services.organisations import (
@@ -42,6 +43,7 @@ __all__ = [
     "otp_device_start",
     "otp_devices_reset",
     "otp_verify",
+    "password_reset_completed",
     "session_expired_record",
     "user_change_password",
     "user_create",
