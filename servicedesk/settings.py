@@ -322,6 +322,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if env_bool("BEHIND_TLS_PROXY", not DEBUG):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# WebSockets (accounts/sockets.py): plain ws:// is refused where HTTP is redirected to HTTPS;
+# behind nginx, `X-Forwarded-Proto: https` counts only from TRUSTED_PROXIES. An open socket's
+# session is checked again at least this often (signed out elsewhere, limits, second factor).
+WEBSOCKET_REQUIRE_TLS = env_bool("WEBSOCKET_REQUIRE_TLS", SECURE_SSL_REDIRECT)
+WEBSOCKET_SESSION_CHECK_SECONDS = env_int("WEBSOCKET_SESSION_CHECK_SECONDS", 60)
 X_FRAME_OPTIONS = "DENY"
 
 CONTENT_SECURITY_POLICY = {

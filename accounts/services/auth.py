@@ -137,13 +137,55 @@ def logout_record(*, request) -> None:
         logout(request)
 
 
-def session_expired_record(*, request, reason: str) -> None:
-    """End a staff session that was idle too long or reached its maximum age."""
-    user = request.user
+def staff_session_check(session: Any, *, now: int, active: bool) -> str | None:
+    """Apply the staff session limits: return "max_age" or "idle" once one has passed.
+
+    The one rule for pages, the API and WebSockets (accounts/middleware.py,
+    accounts/sockets.py). A session without stamps (signed in before they existed) is stamped
+    now. `active`: this request or frame is the person acting, which counts as activity
+    (written at most once a minute).
+    """
+    auth_at = session.get(SESSION_AUTH_AT)
+    seen_at = session.get(SESSION_SEEN_AT)
+    if auth_at is None or seen_at is None:
+        session[SESSION_AUTH_AT] = auth_at or now
+        session[SESSION_SEEN_AT] = now
+        return None
+    if now - auth_at > settings.STAFF_SESSION_MAX_SECONDS:
+        return "max_age"
+    if now - seen_at > settings.STAFF_SESSION_IDLE_SECONDS:
+        return "idle"
+    if active and now - seen_at >= 60:
+        session[SESSION_SEEN_AT] = now
+    return None
+
+
+def staff_session_ends_at(session: Any) -> int | None:
+    """When a stamped staff session passes its next limit, in seconds since the epoch."""
+    auth_at = session.get(SESSION_AUTH_AT)
+    seen_at = session.get(SESSION_SEEN_AT)
+    if auth_at is None or seen_at is None:
+        return None
+    return min(
+        auth_at + settings.STAFF_SESSION_MAX_SECONDS, seen_at + settings.STAFF_SESSION_IDLE_SECONDS
+    )
+
+
+def session_expired_record(*, reason: str, request=None, user=None, session=None) -> None:
+    """End a staff session that was idle too long or reached its maximum age.
+
+    From a page (`request`: signed out as usual) or from a WebSocket (`user` and `session`:
+    the stored session is deleted).
+    """
+    if request is not None:
+        user, session = request.user, request.session
     with transaction.atomic():
         audit_record(
             action="auth.session_expired", actor="system", target=user, data={"reason": reason}
         )
-        if request.session.session_key:
-            UserSession.objects.filter(session_key=request.session.session_key).delete()
-        logout(request)
+        if session.session_key:
+            UserSession.objects.filter(session_key=session.session_key).delete()
+        if request is not None:
+            logout(request)
+        else:
+            session.delete()
