@@ -290,6 +290,13 @@ STAFF_SESSION_MAX_SECONDS = env_int("STAFF_SESSION_MAX_SECONDS", 12 * 60 * 60)
 # Two-factor authentication (django-otp).
 OTP_TOTP_ISSUER = "WeldDesk"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# TOTP tolerance: a code is accepted for its own 30-second step and one step either side
+# (±30 s), a documented exception to tolerance=0: phone clocks drift and a code typed as its
+# step ends would otherwise fail often. Each step is accepted once (django-otp's last_t), so
+# a code used once is refused again, and a code two steps old is refused. Drift is not
+# followed (OTP_TOTP_SYNC off): the window stays around the server's clock and cannot wander.
+OTP_TOTP_TOLERANCE = 1
+OTP_TOTP_SYNC = False
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
 OTP_BACKUP_CODE_COUNT = 10

@@ -21,6 +21,7 @@ from accounts.services.otp import (
     otp_devices_reset,
     otp_verify,
 )
+from accounts.services.reauth import Reauthentication, reauthenticate
 from accounts.services.users import (
     user_change_password,
     user_create,
@@ -31,6 +32,7 @@ from accounts.services.users import (
 __all__ = [
     "LoginRefused",
     "OtpRefused",
+    "Reauthentication",
     "api_key_create",
     "api_key_revoke",
     "backup_codes_regenerate",
@@ -44,6 +46,7 @@ __all__ = [
     "otp_devices_reset",
     "otp_verify",
     "password_reset_completed",
+    "reauthenticate",
     "session_expired_record",
     "user_change_password",
     "user_create",
