@@ -205,27 +205,43 @@ def test_the_reset_link_lets_the_owner_in_from_a_network_strangers_locked(make_c
 
 
 class SlowHasher(PBKDF2PasswordHasher):
-    iterations = 60_000
+    iterations = 120_000
 
 
 def test_unknown_email_takes_as_long_as_a_wrong_password(settings, make_customer):
+    """Checklist 5: the median time of a sign-in with an unknown email is within 10% of one
+    with a wrong password (the backend hashes a dummy password; the lock counts both alike).
+
+    Measured as the request's CPU time, which other processes on a shared machine do not
+    disturb; the wall-clock medians are checked too, loosely, for the same reason.
+    """
     settings.PASSWORD_HASHERS = ["accounts.tests.test_login.SlowHasher"]
     settings.LOGIN_FAILURE_LIMIT = 1000
+    settings.LOGIN_ACCOUNT_HOURLY_LIMIT = 1000
     user = make_customer()
     client = Client()
+    cpu: dict[str, list[float]] = {"known": [], "unknown": []}
+    wall: dict[str, list[float]] = {"known": [], "unknown": []}
 
-    def timed(email: str) -> float:
-        start = time.perf_counter()
-        post_login(client, email, "wrong password")
-        return time.perf_counter() - start
+    def timed(kind: str, email: str, n: int) -> None:
+        started_cpu, started_wall = time.process_time(), time.perf_counter()
+        post_login(client, email, "wrong password", ip=f"10.0.{n}.1")
+        cpu[kind].append(time.process_time() - started_cpu)
+        wall[kind].append(time.perf_counter() - started_wall)
 
-    timed(user.email)  # warm up
-    known, unknown = [], []
-    for i in range(12):
-        known.append(timed(user.email))
-        unknown.append(timed(f"nobody{i}@nowhere.example"))
-    ratio = statistics.median(unknown) / statistics.median(known)
-    assert 0.75 < ratio < 1.33, (statistics.median(known), statistics.median(unknown))
+    timed("known", user.email, 250)  # warm up
+    cpu["known"].clear()
+    wall["known"].clear()
+    for i in range(20):  # pairs in alternating order, so load on the machine hits both alike
+        pair = [("known", user.email), ("unknown", f"nobody{i}@nowhere.example")]
+        for kind, email in pair if i % 2 else reversed(pair):
+            timed(kind, email, i)
+
+    def ratio(times: dict[str, list[float]]) -> float:
+        return statistics.median(times["unknown"]) / statistics.median(times["known"])
+
+    assert 0.9 <= ratio(cpu) <= 1.1, cpu
+    assert 0.75 <= ratio(wall) <= 1.33, wall
 
 
 def test_session_id_changes_at_sign_in_and_logout_kills_it_on_the_server(client, make_customer):

@@ -71,8 +71,33 @@ def test_common_passwords_are_rejected(make_org, weak):
     assert info.value.code == "weak_password"
 
 
+def test_the_3000_most_common_passwords_are_all_rejected():
+    """Checklist 6: every one of the 3000 most common passwords (Django's list is ordered by
+    frequency) fails the validation user_create and password changes apply."""
+    import gzip
+
+    from django.contrib.auth.password_validation import (
+        CommonPasswordValidator,
+        validate_password,
+    )
+    from django.core.exceptions import ValidationError
+
+    with gzip.open(CommonPasswordValidator().DEFAULT_PASSWORD_LIST_PATH, "rt") as listing:
+        common = [line.strip() for _, line in zip(range(3000), listing, strict=False)]
+    person = User(email="p@x.example", full_name="P")
+    accepted = []
+    for password in [*common, "Password1"]:
+        try:
+            validate_password(password, person)
+        except ValidationError:
+            continue
+        accepted.append(password)
+    assert accepted == []
+
+
 def test_a_long_passphrase_without_composition_rules_is_accepted(make_org):
     passphrase = "the chiller alarm rang twice before the seam cracked on line four ok"[:64]
+    assert len(passphrase) == 64 and passphrase.islower()  # no digit, capital or symbol
     user = services.user_create(
         email="p@x.example", full_name="P", password=passphrase, organisation=make_org()
     )
