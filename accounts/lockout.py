@@ -200,8 +200,9 @@ def _remember_network(login: str, network: str, now: datetime) -> None:
 @transaction.atomic
 def network_proven(*, login: str, network: str) -> None:
     """The owner proved themselves from this network (a password reset link): lift the
-    account's locks and treat the network as known."""
-    keys = [c.key for c in _counters(login, network)]
+    account's soft lock and this network's lock, and treat the network as known. The hourly
+    ceiling stays: at most LOGIN_ACCOUNT_HOURLY_LIMIT failures an hour, resets or not."""
+    keys = [c.key for c in _counters(login, network) if c.scope != HOURLY]
     LoginThrottle.objects.filter(key__in=keys).delete()
     _remember_network(login, network, timezone.now())
 
