@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles, services
 from accounts.admin_scope import RegionScopedAdminMixin, is_autocomplete
+from accounts.forms import ReauthForm
 from accounts.models import ApiKey, Organisation, Region, User
 from accounts.permissions import has_role
 from audit.admin import ReadAuditedMixin
@@ -25,6 +28,7 @@ from audit.services import audit_record
 from core import crypto
 from core.admin import ReadOnlyAdminMixin
 from core.errors import ApplicationError
+from core.forms import apply_service_errors
 
 
 class NoAdminLogMixin:
@@ -82,6 +86,14 @@ class UserAdminForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
         help_text=_("Leave empty to let the person set one through a password reset."),
     )
+    # A new e-mail address or phone number of anyone: the acting staff member's own password
+    # and current code again (accounts/services/reauth.py).
+    reauth_password = ReauthForm.base_fields["reauth_password"]
+    reauth_code = ReauthForm.base_fields["reauth_code"]
+
+    request = None  # set by UserAdmin.get_form: the re-authentication is the actor's
+    reauth = None
+    reauth_refused = False
 
     class Meta:
         model = User
@@ -106,6 +118,14 @@ class UserAdminForm(forms.ModelForm):
             )
             self.fields.pop("password")
             self.fields["organisation"].disabled = True
+            for name in ReauthForm.REAUTH_FIELDS:
+                self.fields[name].help_text = _(
+                    "Only to change the e-mail address or phone number: your own password "
+                    "and the code from your authenticator app."
+                )
+        else:
+            for name in ReauthForm.REAUTH_FIELDS:
+                self.fields.pop(name)
 
     def validate_unique(self):
         # Uniqueness of the email is checked in clean() through the blind index.
@@ -130,6 +150,20 @@ class UserAdminForm(forms.ModelForm):
             )
         if not is_staff and organisation is None:
             self.add_error("organisation", _("A customer user needs an organisation."))
+        identity_changed = {"email", "phone"} & set(self.changed_data)
+        if self.instance.pk and identity_changed and not self.errors:
+            try:
+                self.reauth = services.reauthenticate(
+                    request=self.request,
+                    actor=self.request.user,
+                    password=cleaned.get("reauth_password"),
+                    code=cleaned.get("reauth_code"),
+                )
+            except ApplicationError as exc:
+                self.reauth_refused = True
+                for field, errors in exc.fields.items():
+                    for error in errors:
+                        self.add_error(field, error)
         password = cleaned.get("password")
         if password and not self.instance.pk:
             try:
@@ -165,10 +199,21 @@ class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin
     def has_delete_permission(self, request, obj=None):
         return False  # people are erased through the compliance process, not deleted here
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
     def get_fields(self, request, obj=None):
-        # The initial password is for new accounts only (the form drops it for others).
+        # The initial password is for new accounts only; re-authentication for changes only.
         fields = super().get_fields(request, obj)
-        return [f for f in fields if f != "password"] if obj is not None else fields
+        drop = {"password"} if obj is not None else set(ReauthForm.REAUTH_FIELDS)
+        return [f for f in fields if f not in drop]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        if getattr(context["adminform"].form, "reauth_refused", False):
+            response.status_code = 403  # refused, as the service would: nothing was changed
+        return response
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -198,7 +243,9 @@ class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin
             }
             with transaction.atomic():
                 if profile:
-                    services.user_update_profile(user=original, actor=request.user, **profile)
+                    services.user_update_profile(
+                        user=original, actor=request.user, reauth=form.reauth, **profile
+                    )
                 services.user_set_access(
                     user=original,
                     actor=request.user,
@@ -318,11 +365,41 @@ for model in (TOTPDevice, StaticDevice):
 
 @admin.action(description=_("Reset two-factor authentication (the person enrols again)"))
 def reset_second_factor(modeladmin, request, queryset):
-    users = {device.user for device in queryset.select_related("user")}
-    for user in users:
-        services.otp_devices_reset(user=user, actor=request.user, reason="admin")
-    modeladmin.message_user(
-        request, _("Two-factor authentication was reset for %(n)d people.") % {"n": len(users)}
+    """Ask for the acting staff member's password and code on a confirmation page, then
+    remove the selected people's devices (a hijacked session alone cannot)."""
+    users = sorted({device.user for device in queryset.select_related("user")}, key=lambda u: u.pk)
+    confirmed = request.POST.get("confirm") == "yes"
+    form = ReauthForm(request.POST if confirmed else None)
+    status = 200
+    if confirmed and form.is_valid():
+        try:
+            reauth = services.reauthenticate(
+                request=request, actor=request.user, **form.reauth_values()
+            )
+        except ApplicationError as exc:
+            apply_service_errors(form, exc)
+            status = exc.status_code
+        else:
+            for user in users:
+                services.otp_devices_reset(
+                    user=user, actor=request.user, reason="admin", reauth=reauth
+                )
+            modeladmin.message_user(
+                request,
+                _("Two-factor authentication was reset for %(n)d people.") % {"n": len(users)},
+            )
+            return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Reset two-factor authentication"),
+        "opts": modeladmin.model._meta,
+        "people": users,
+        "devices": queryset,
+        "form": form,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(
+        request, "admin/accounts/reset_second_factor.html", context, status=status
     )
 
 

@@ -1,37 +1,19 @@
-"""Per-user WebSocket: account events (e.g. the session was revoked after a password change)."""
+"""Per-user WebSocket: account events (e.g. the session was revoked after a password change).
+
+Who may connect is decided once for every socket by accounts.sockets.SocketGate.
+"""
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django_otp import DEVICE_ID_SESSION_KEY
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_OTP_REQUIRED = 4403
 CLOSE_REVOKED = 4001
-
-
-@database_sync_to_async
-def _verified_device(user, persistent_id: str | None) -> bool:
-    if not persistent_id:
-        return False
-    from django_otp.models import Device
-
-    device = Device.from_persistent_id(persistent_id, for_verify=False)
-    return device is not None and device.user_id == user.pk and device.confirmed
 
 
 class UserEventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+        user = self.scope["user"]  # admitted by the gate: signed in, limits and 2FA checked
         session = self.scope.get("session")
-        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
-        if user.is_staff and not await _verified_device(user, persistent_id):
-            await self.close(code=CLOSE_OTP_REQUIRED)
-            return
         self.session_key = session.session_key if session is not None else ""
         self.group = f"user.{user.pk}"
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -40,12 +40,38 @@ class OtpForm(forms.Form):
     )
 
 
-class PasswordConfirmForm(forms.Form):
-    password = forms.CharField(
+class ReauthForm(forms.Form):
+    """The acting person's password and current code, asked again in the same form before an
+    e-mail address, phone number or authenticator changes (accounts/services/reauth.py)."""
+
+    reauth_password = forms.CharField(
         label=_("Your password"),
+        required=False,
         strip=False,
+        max_length=1024,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+    reauth_code = forms.CharField(
+        label=_("Your authenticator code"),
+        required=False,
+        max_length=20,
+        help_text=_("The 6-digit code from your authenticator app, or one of your backup codes."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "spellcheck": "false"}
+        ),
+    )
+
+    REAUTH_FIELDS = ("reauth_password", "reauth_code")
+
+    def reauth_values(self) -> dict[str, str]:
+        data = getattr(self, "cleaned_data", {})
+        return {"password": data.get("reauth_password", ""), "code": data.get("reauth_code", "")}
+
+
+class OtpSetupForm(OtpForm):
+    """Enrolment: the first code of the new authenticator, and the person's password again."""
+
+    reauth_password = ReauthForm.base_fields["reauth_password"]
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):

@@ -6,7 +6,6 @@ import time
 import zoneinfo
 from urllib.parse import quote
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -42,25 +41,15 @@ class SessionPolicyMiddleware:
         return self.get_response(request)
 
     def _enforce(self, request):
-        session = request.session
-        now = int(time.time())
-        auth_at = session.get(auth_services.SESSION_AUTH_AT)
-        seen_at = session.get(auth_services.SESSION_SEEN_AT)
-        if auth_at is None or seen_at is None:
-            session[auth_services.SESSION_AUTH_AT] = auth_at or now
-            session[auth_services.SESSION_SEEN_AT] = now
+        reason = auth_services.staff_session_check(
+            request.session, now=int(time.time()), active=True
+        )
+        if reason is None:
             return None
-        if now - auth_at > settings.STAFF_SESSION_MAX_SECONDS:
-            reason, text = (
-                "max_age",
-                _("Your session reached its 12-hour limit. Please sign in again."),
-            )
-        elif now - seen_at > settings.STAFF_SESSION_IDLE_SECONDS:
-            reason, text = "idle", _("You were signed out after 30 minutes without activity.")
+        if reason == "max_age":
+            text = _("Your session reached its 12-hour limit. Please sign in again.")
         else:
-            if now - seen_at >= 60:  # write the session at most once a minute
-                session[auth_services.SESSION_SEEN_AT] = now
-            return None
+            text = _("You were signed out after 30 minutes without activity.")
         auth_services.session_expired_record(request=request, reason=reason)
         if is_api(request):
             return JsonResponse(error_body(code="session_expired", message=text), status=401)

@@ -157,7 +157,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class LoginThrottle(models.Model):
-    """Failed sign-ins per login name (keyed by its blind index, so no email is stored)."""
+    """One sign-in counter (per account, per account and client network, or per account and
+    hour; see accounts/lockout.py), keyed by an HMAC, so no email or address is stored."""
 
     key = models.CharField(max_length=64, unique=True)
     failures = models.PositiveIntegerField(default=0)
@@ -169,6 +170,23 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"login throttle {self.key[:8]}… ({self.failures} failures)"
+
+
+class LoginNetwork(models.Model):
+    """A client network from which an account signed in or completed a password reset.
+
+    Keyed by an HMAC of the login name and the network, so neither is stored. Sign-ins from
+    these networks are not held by the account's soft lock (accounts/lockout.py).
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    last_success_at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"known sign-in network {self.key[:8]}…"
 
 
 class UserSession(models.Model):

@@ -25,14 +25,16 @@ from accounts import services
 from accounts.forms import (
     LoginForm,
     OtpForm,
-    PasswordConfirmForm,
+    OtpSetupForm,
     PasswordResetForm,
+    ReauthForm,
     SetPasswordForm,
 )
 from accounts.qr import qr_svg
 from accounts.services.auth import needs_second_factor
 from accounts.services.otp import has_confirmed_totp
 from core.errors import ApplicationError
+from core.forms import apply_service_errors
 
 
 def _next_url(request: HttpRequest, default: str = "/") -> str:
@@ -91,7 +93,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/logout.html")
 
 
-@sensitive_post_parameters("token")
+@sensitive_post_parameters("token", "reauth_password")
 @login_required
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -103,12 +105,19 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:security")
         return redirect(_with_next("accounts:otp_verify", next_url))
     device = services.otp_device_start(user=user)
-    form = OtpForm(request.POST or None)
+    form = OtpSetupForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            codes = services.otp_device_confirm(
-                request=request, user=user, token=form.cleaned_data["token"]
+            reauth = services.reauthenticate(
+                request=request, actor=user, password=form.cleaned_data["reauth_password"]
             )
+            codes = services.otp_device_confirm(
+                request=request, user=user, token=form.cleaned_data["token"], reauth=reauth
+            )
+        except ApplicationError as exc:
+            apply_service_errors(form, exc)
+            status = exc.status_code
         except services.OtpRefused as refusal:
             form.add_error("token", refusal.message)
         else:
@@ -120,7 +129,9 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
         "qr": mark_safe(qr_svg(device.config_url)),
         "secret": b32encode(device.bin_key).decode().rstrip("="),
     }
-    return render(request, "accounts/otp_setup.html", context, status=400 if form.errors else 200)
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "accounts/otp_setup.html", context, status=status)
 
 
 @sensitive_post_parameters("token")
@@ -151,28 +162,35 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _security_page(request: HttpRequest, form: ReauthForm, status: int = 200) -> HttpResponse:
+    context = {"has_totp": has_confirmed_totp(request.user), "form": form}
+    return render(request, "accounts/security.html", context, status=status)
+
+
 @login_required
 @never_cache
 def security(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/security.html", {"has_totp": has_confirmed_totp(request.user)})
+    return _security_page(request, ReauthForm())
 
 
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("reauth_password", "reauth_code")
 @login_required
 @never_cache
 @require_POST
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
-    form = PasswordConfirmForm(request.POST)
-    if not (form.is_valid() and request.user.check_password(form.cleaned_data["password"])):
-        messages.error(
-            request, _("Your password was not correct; the backup codes were not changed.")
-        )
-        return redirect("accounts:security")
+    """New backup codes (a change of the second factor): password and code again first."""
+    form = ReauthForm(request.POST)
+    form.is_valid()
     try:
-        codes = services.backup_codes_regenerate(user=request.user, actor=request.user)
+        reauth = services.reauthenticate(
+            request=request, actor=request.user, **form.reauth_values()
+        )
+        codes = services.backup_codes_regenerate(
+            user=request.user, actor=request.user, reauth=reauth
+        )
     except ApplicationError as exc:
-        messages.error(request, exc.message)
-        return redirect("accounts:security")
+        apply_service_errors(form, exc)
+        return _security_page(request, form, status=exc.status_code)
     return render(
         request,
         "accounts/backup_codes.html",
@@ -212,6 +230,11 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     form_class = SetPasswordForm
     success_url = reverse_lazy("accounts:password_reset_complete")
     post_reset_login = False
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.password_reset_completed(request=self.request, user=form.user)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

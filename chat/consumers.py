@@ -13,9 +13,8 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django_otp import DEVICE_ID_SESSION_KEY
 
-from accounts.consumers import CLOSE_OTP_REQUIRED, CLOSE_UNAUTHENTICATED, _verified_device
+from accounts.sockets import CLOSE_OTP_REQUIRED, note_activity
 from chat import bot, presence, services
 from chat.frames import message_frame
 from chat.models import ChatMessage, ConversationStatus, PresenceState
@@ -48,16 +47,14 @@ class _Consumer(AsyncJsonWebsocketConsumer):
 
 
 class ChatConsumer(_Consumer):
+    # Frames that are the person acting: they count as activity against the staff idle limit
+    # (pings, presence and resumes are the page's own and do not).
+    ACTIVITY = frozenset(
+        {"message", "typing", "read", "close", "rate", "callback", "to_ticket", "person", "wait"}
+    )
+
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        session = self.scope.get("session")
-        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
-        if user.is_staff and not await _verified_device(user, persistent_id):
-            await self.close(code=CLOSE_OTP_REQUIRED)
-            return
+        user = self.scope["user"]  # admitted by accounts.sockets.SocketGate
         pk = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
             self.conversation = await database_sync_to_async(services.conversation_for)(
@@ -107,6 +104,8 @@ class ChatConsumer(_Consumer):
         if handler is None:
             await self._error("unknown_type", "Unknown frame type.")
             return
+        if content["type"] in self.ACTIVITY:
+            await note_activity(self.scope)
         await handler(content)
 
     async def _message(self, content: dict) -> None:
@@ -284,13 +283,8 @@ class ConsoleConsumer(_Consumer):
     """
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        session = self.scope.get("session")
-        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
-        if not user.is_staff or not await _verified_device(user, persistent_id):
+        user = self.scope["user"]  # admitted by accounts.sockets.SocketGate
+        if not user.is_staff:
             await self.close(code=CLOSE_OTP_REQUIRED)
             return
         self.user = user

@@ -9,6 +9,7 @@ from django import forms
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import ReauthForm
 from accounts.models import Language
 from core import sealed_search
 from tickets.models import FaultReport
@@ -150,7 +151,9 @@ def _time_zones() -> list[tuple[str, str]]:
     return [(z, z) for z in common + others]
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(ReauthForm):
+    """Contact data and preferences; a new phone number needs the password (and code) again."""
+
     full_name = forms.CharField(label=_("Full name"), max_length=200)
     phone = forms.CharField(
         label=_("Mobile phone"),
@@ -179,3 +182,7 @@ class ProfileForm(forms.Form):
             "(see the signing secret below once saved)."
         ),
     )
+
+    def profile_changes(self) -> dict:
+        """The profile values to save (without the re-authentication fields)."""
+        return {k: v for k, v in self.cleaned_data.items() if k not in self.REAUTH_FIELDS}

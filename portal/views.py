@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import services as account_services
 from accounts.permissions import is_customer
+from accounts.services.otp import has_confirmed_totp
 from chat import bot as chat_bot
 from chat import services as chat_services
 from compensation import selectors as compensation_selectors
@@ -350,13 +351,22 @@ def compensation(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     user = request.user
-    fields = list(ProfileForm.base_fields)
+    fields = [f for f in ProfileForm.base_fields if f not in ProfileForm.REAUTH_FIELDS]
     form = ProfileForm(request.POST or None, initial={f: getattr(user, f) for f in fields})
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            account_services.user_update_profile(user=user, actor=user, **form.cleaned_data)
+            reauth = None
+            if form.cleaned_data["reauth_password"]:  # given: a new phone number needs it
+                reauth = account_services.reauthenticate(
+                    request=request, actor=user, **form.reauth_values()
+                )
+            account_services.user_update_profile(
+                user=user, actor=user, reauth=reauth, **form.profile_changes()
+            )
         except ApplicationError as exc:
             apply_service_errors(form, exc)
+            status = exc.status_code
         else:
             messages.success(request, _("Your profile is saved."))
             response = redirect("portal:profile")
@@ -372,7 +382,8 @@ def profile(request: HttpRequest) -> HttpResponse:
                 samesite=settings.LANGUAGE_COOKIE_SAMESITE,
             )
             return response
-    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and status == 200:
+        status = 400
     secret = webhooks.signing_secret(user.notify_webhook_url) if user.notify_webhook_url else ""
     return _render(
         request,
@@ -381,6 +392,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             "form": form,
             "webhook_secret": secret,
             "push_key": webpush.public_key() if webpush.enabled() else "",
+            "has_totp": has_confirmed_totp(user),
         },
         status=status,
     )

@@ -13,6 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.sockets import SocketGate  # noqa: E402
 from servicedesk.routing import websocket_urlpatterns  # noqa: E402
 from servicedesk.startup import run_startup_checks  # noqa: E402
 
@@ -21,8 +22,9 @@ run_startup_checks()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        # One sign-in gate in front of every socket: TLS, session limits, second factor.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(SocketGate(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -290,14 +290,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (accounts/lockout.py, docs/security.md "Signing in"): this many failed
+# passwords per account and client network lock that network out, and as many from any
+# networks soft-lock the account for networks it never signed in from; the lock lasts
+# LOGIN_LOCKOUT_SECONDS. At most LOGIN_ACCOUNT_HOURLY_LIMIT failures per account and hour.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+LOGIN_ACCOUNT_HOURLY_LIMIT = env_int("LOGIN_ACCOUNT_HOURLY_LIMIT", 100)
+LOGIN_KNOWN_NETWORK_DAYS = env_int("LOGIN_KNOWN_NETWORK_DAYS", 90)
 STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
 STAFF_SESSION_MAX_SECONDS = env_int("STAFF_SESSION_MAX_SECONDS", 12 * 60 * 60)
 
 # Two-factor authentication (django-otp).
 OTP_TOTP_ISSUER = "WeldDesk"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# TOTP tolerance: a code is accepted for its own 30-second step and one step either side
+# (±30 s), a documented exception to tolerance=0: phone clocks drift and a code typed as its
+# step ends would otherwise fail often. Each step is accepted once (django-otp's last_t), so
+# a code used once is refused again, and a code two steps old is refused. Drift is not
+# followed (OTP_TOTP_SYNC off): the window stays around the server's clock and cannot wander.
+OTP_TOTP_TOLERANCE = 1
+OTP_TOTP_SYNC = False
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
 OTP_BACKUP_CODE_COUNT = 10
@@ -330,6 +343,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if env_bool("BEHIND_TLS_PROXY", not DEBUG):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# WebSockets (accounts/sockets.py): plain ws:// is refused where HTTP is redirected to HTTPS;
+# behind nginx, `X-Forwarded-Proto: https` counts only from TRUSTED_PROXIES. An open socket's
+# session is checked again at least this often (signed out elsewhere, limits, second factor).
+WEBSOCKET_REQUIRE_TLS = env_bool("WEBSOCKET_REQUIRE_TLS", SECURE_SSL_REDIRECT)
+WEBSOCKET_SESSION_CHECK_SECONDS = env_int("WEBSOCKET_SESSION_CHECK_SECONDS", 60)
 X_FRAME_OPTIONS = "DENY"
 
 CONTENT_SECURITY_POLICY = {

@@ -5,6 +5,7 @@ from accounts.services.auth import (
     LoginRefused,
     login_attempt,
     logout_record,
+    password_reset_completed,
     session_expired_record,
 )
 from accounts.services.organisations import (
@@ -20,6 +21,7 @@ from accounts.services.otp import (
     otp_devices_reset,
     otp_verify,
 )
+from accounts.services.reauth import Reauthentication, reauthenticate
 from accounts.services.users import (
     user_change_password,
     user_create,
@@ -30,6 +32,7 @@ from accounts.services.users import (
 __all__ = [
     "LoginRefused",
     "OtpRefused",
+    "Reauthentication",
     "api_key_create",
     "api_key_revoke",
     "backup_codes_regenerate",
@@ -42,6 +45,8 @@ __all__ = [
     "otp_device_start",
     "otp_devices_reset",
     "otp_verify",
+    "password_reset_completed",
+    "reauthenticate",
     "session_expired_record",
     "user_change_password",
     "user_create",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.db import transaction
 from django.utils import timezone, translation
@@ -13,6 +14,7 @@ from accounts import lockout
 from accounts.models import User, UserSession
 from audit.services import audit_record
 from core import crypto
+from core.net import client_ip
 
 SESSION_AUTH_AT = "wd_auth_at"
 SESSION_SEEN_AT = "wd_seen_at"
@@ -54,44 +56,45 @@ def remember_session(request, user: User, *, previous_key: str | None = None) ->
     )
 
 
-def login_attempt(*, request, email: str, password: str) -> User:
-    """Check the credentials and sign the user in; raise LoginRefused with a safe message."""
-    login_name = crypto.normalise_email(email)[:254]
-    if lockout.locked_until(login_name):
-        with transaction.atomic():
+def _audit_refusal(login_name: str, reason: str, *, locks: list[str] = ()) -> None:
+    uid = _user_id_for(login_name)
+    target = {"target_type": "accounts.user" if uid else "", "target_id": uid or ""}
+    with transaction.atomic():
+        audit_record(
+            action="auth.login_failed",
+            actor="anonymous",
+            outcome="failure",
+            data={"reason": reason},
+            **target,
+        )
+        for scope in locks:
             audit_record(
-                action="auth.login_failed",
-                actor="anonymous",
-                target_type="accounts.user" if (uid := _user_id_for(login_name)) else "",
-                target_id=uid or "",
-                outcome="failure",
-                data={"reason": "locked"},
+                action="auth.locked",
+                actor="system",
+                data={"minutes": settings.LOGIN_LOCKOUT_SECONDS // 60, "scope": scope},
+                **target,
             )
+
+
+def login_attempt(*, request, email: str, password: str) -> User:
+    """Check the credentials and sign the user in; raise LoginRefused with a safe message.
+
+    The attempt is counted before the password is checked (accounts/lockout.py), so parallel
+    guesses cannot slip past the lock.
+    """
+    login_name = crypto.normalise_email(email)[:254]
+    attempt = lockout.attempt_begin(
+        login=login_name, network=lockout.client_network(client_ip(request.META))
+    )
+    if attempt.refused:
+        _audit_refusal(login_name, "locked")
         raise LoginRefused("locked")
     user = authenticate(request, username=login_name, password=password)
     if user is None:
-        with transaction.atomic():
-            locked_now = lockout.record_failure(login_name)
-            uid = _user_id_for(login_name)
-            audit_record(
-                action="auth.login_failed",
-                actor="anonymous",
-                target_type="accounts.user" if uid else "",
-                target_id=uid or "",
-                outcome="failure",
-                data={"reason": "bad_credentials"},
-            )
-            if locked_now:
-                audit_record(
-                    action="auth.locked",
-                    actor="system",
-                    target_type="accounts.user" if uid else "",
-                    target_id=uid or "",
-                    data={"minutes": lockout.settings.LOGIN_LOCKOUT_SECONDS // 60},
-                )
-        raise LoginRefused("locked" if locked_now else "invalid")
+        _audit_refusal(login_name, "bad_credentials", locks=attempt.locks)
+        raise LoginRefused("locked" if attempt.locks_me else "invalid")
     with transaction.atomic():
-        lockout.record_success(login_name)
+        lockout.attempt_succeeded(attempt)
         login(request, user)
         now = int(timezone.now().timestamp())
         request.session[SESSION_AUTH_AT] = now
@@ -104,6 +107,14 @@ def login_attempt(*, request, email: str, password: str) -> User:
             user.language = translation.get_language_from_request(request)
             user.save(update_fields=["language"])
     return user
+
+
+def password_reset_completed(*, request, user: User) -> None:
+    """The reset link proved the owner: lift the sign-in locks of the account and treat the
+    network the link was opened from as known (a stranger cannot keep the owner locked out)."""
+    lockout.network_proven(
+        login=user.email, network=lockout.client_network(client_ip(request.META))
+    )
 
 
 def needs_second_factor(user: Any) -> bool:
@@ -126,13 +137,55 @@ def logout_record(*, request) -> None:
         logout(request)
 
 
-def session_expired_record(*, request, reason: str) -> None:
-    """End a staff session that was idle too long or reached its maximum age."""
-    user = request.user
+def staff_session_check(session: Any, *, now: int, active: bool) -> str | None:
+    """Apply the staff session limits: return "max_age" or "idle" once one has passed.
+
+    The one rule for pages, the API and WebSockets (accounts/middleware.py,
+    accounts/sockets.py). A session without stamps (signed in before they existed) is stamped
+    now. `active`: this request or frame is the person acting, which counts as activity
+    (written at most once a minute).
+    """
+    auth_at = session.get(SESSION_AUTH_AT)
+    seen_at = session.get(SESSION_SEEN_AT)
+    if auth_at is None or seen_at is None:
+        session[SESSION_AUTH_AT] = auth_at or now
+        session[SESSION_SEEN_AT] = now
+        return None
+    if now - auth_at > settings.STAFF_SESSION_MAX_SECONDS:
+        return "max_age"
+    if now - seen_at > settings.STAFF_SESSION_IDLE_SECONDS:
+        return "idle"
+    if active and now - seen_at >= 60:
+        session[SESSION_SEEN_AT] = now
+    return None
+
+
+def staff_session_ends_at(session: Any) -> int | None:
+    """When a stamped staff session passes its next limit, in seconds since the epoch."""
+    auth_at = session.get(SESSION_AUTH_AT)
+    seen_at = session.get(SESSION_SEEN_AT)
+    if auth_at is None or seen_at is None:
+        return None
+    return min(
+        auth_at + settings.STAFF_SESSION_MAX_SECONDS, seen_at + settings.STAFF_SESSION_IDLE_SECONDS
+    )
+
+
+def session_expired_record(*, reason: str, request=None, user=None, session=None) -> None:
+    """End a staff session that was idle too long or reached its maximum age.
+
+    From a page (`request`: signed out as usual) or from a WebSocket (`user` and `session`:
+    the stored session is deleted).
+    """
+    if request is not None:
+        user, session = request.user, request.session
     with transaction.atomic():
         audit_record(
             action="auth.session_expired", actor="system", target=user, data={"reason": reason}
         )
-        if request.session.session_key:
-            UserSession.objects.filter(session_key=request.session.session_key).delete()
-        logout(request)
+        if session.session_key:
+            UserSession.objects.filter(session_key=session.session_key).delete()
+        if request is not None:
+            logout(request)
+        else:
+            session.delete()

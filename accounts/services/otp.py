@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.services.auth import SESSION_NEEDS_OTP, remember_session
+from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
 from core.errors import ApplicationError
 
@@ -41,7 +42,9 @@ def otp_device_start(*, user: User) -> TOTPDevice:
         raise ApplicationError(_("Two-factor authentication is already set up."), code="otp_exists")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False, tolerance=1)
+        device = TOTPDevice.objects.create(
+            user=user, name=TOTP_NAME, confirmed=False, tolerance=settings.OTP_TOTP_TOLERANCE
+        )
         audit_record(action="otp.enrolment_started", actor=user, target=user)
     return device
 
@@ -64,11 +67,16 @@ def _mark_verified(request, user: User, device: Any) -> None:
     remember_session(request, user, previous_key=previous)
 
 
-def otp_device_confirm(*, request, user: User, token: str) -> list[str]:
+def otp_device_confirm(
+    *, request, user: User, token: str, reauth: Reauthentication | None
+) -> list[str]:
     """Confirm the pending device with a first code; return new single-use backup codes.
 
-    Failures are committed (throttle counter, audit row) before OtpRefused is raised.
+    Setting an authenticator needs the person's password again (`reauth`): a stolen session
+    cannot put the thief's phone in front of the account. Failures are committed (throttle
+    counter, audit row) before OtpRefused is raised.
     """
+    reauth_required(actor=user, reauth=reauth)
     token = (token or "").replace(" ", "")
     with transaction.atomic():
         device = (
@@ -107,11 +115,13 @@ def otp_device_confirm(*, request, user: User, token: str) -> list[str]:
     raise refusal
 
 
-def otp_verify(*, request, user: User, token: str) -> Any:
-    """Verify a TOTP or backup code for the signed-in user and mark the session verified.
+def code_check(*, user: User, token: str) -> tuple[Any | None, str, bool]:
+    """Check a TOTP or backup code against the user's confirmed devices, rows locked.
 
-    The device row is locked, so the same code sent twice at once is accepted only once.
-    Failures are committed (throttle counter, audit row) before OtpRefused is raised.
+    Return the device that accepted it (or None), the method ("totp", "backup_code") and
+    whether a device refused because of too many wrong codes. A TOTP code is accepted within
+    OTP_TOTP_TOLERANCE steps of the server's clock, and each step once (django-otp's last_t).
+    Call inside a transaction: a failure's throttle counter must commit with its audit row.
     """
     token = (token or "").replace(" ", "").strip()
     if token.isdigit() and len(token) == 6:
@@ -120,19 +130,31 @@ def otp_verify(*, request, user: User, token: str) -> Any:
         model, method = StaticDevice, "backup_code"
         token = token.lower()
     throttled = False
+    for device in (
+        model.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk")
+    ):
+        if not device.verify_is_allowed()[0]:
+            throttled = True
+            continue
+        if method == "totp":
+            device.tolerance = settings.OTP_TOTP_TOLERANCE  # the decided window, never wider
+        if device.verify_token(token):
+            return device, method, throttled
+    return None, method, throttled
+
+
+def otp_verify(*, request, user: User, token: str) -> Any:
+    """Verify a TOTP or backup code for the signed-in user and mark the session verified.
+
+    The device row is locked, so the same code sent twice at once is accepted only once.
+    Failures are committed (throttle counter, audit row) before OtpRefused is raised.
+    """
     with transaction.atomic():
-        for device in (
-            model.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk")
-        ):
-            if not device.verify_is_allowed()[0]:
-                throttled = True
-                continue
-            if device.verify_token(token):
-                _mark_verified(request, user, device)
-                audit_record(
-                    action="otp.verified", actor=user, target=user, data={"method": method}
-                )
-                return device
+        device, method, throttled = code_check(user=user, token=token)
+        if device is not None:
+            _mark_verified(request, user, device)
+            audit_record(action="otp.verified", actor=user, target=user, data={"method": method})
+            return device
         audit_record(
             action="otp.failed",
             actor=user,
@@ -146,8 +168,12 @@ def otp_verify(*, request, user: User, token: str) -> Any:
 
 
 @transaction.atomic
-def backup_codes_regenerate(*, user: User, actor: Any) -> list[str]:
-    """Replace the user's backup codes (the old ones stop working)."""
+def backup_codes_regenerate(
+    *, user: User, actor: Any, reauth: Reauthentication | None = None
+) -> list[str]:
+    """Replace the user's backup codes (the old ones stop working); a person needs a fresh
+    re-authentication (password and code)."""
+    reauth_required(actor=actor, reauth=reauth)
     if not has_confirmed_totp(user):
         raise ApplicationError(_("Set up an authenticator app first."))
     codes = _new_backup_codes(user)
@@ -156,8 +182,15 @@ def backup_codes_regenerate(*, user: User, actor: Any) -> list[str]:
 
 
 @transaction.atomic
-def otp_devices_reset(*, user: User, actor: Any, reason: str = "") -> int:
-    """Remove all of a user's second-factor devices (lost phone); they must enrol again."""
+def otp_devices_reset(
+    *, user: User, actor: Any, reason: str = "", reauth: Reauthentication | None = None
+) -> int:
+    """Remove all of a user's second-factor devices (lost phone); they must enrol again.
+
+    A supervisor doing it gives their own password and code first (`reauth`): otherwise a
+    hijacked staff session could strip a person's second factor.
+    """
+    reauth_required(actor=actor, reauth=reauth)
     removed = TOTPDevice.objects.filter(user=user).delete()[0]
     removed += StaticDevice.objects.filter(user=user).delete()[0]
     audit_record(action="otp.reset", actor=actor, target=user, data={"reason_given": bool(reason)})

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from accounts import hooks
 from accounts import roles as role_defs
 from accounts.models import Language, Organisation, Region, User, UserSession
+from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
 from core import crypto, privacy
 from core.errors import ApplicationError
@@ -129,6 +130,9 @@ def user_create(
     return user
 
 
+# Who controls these controls the account (reset links, codes): changing them needs re-auth.
+IDENTITY_FIELDS = ("email", "phone")
+
 PROFILE_FIELDS = (
     "full_name",
     "email",
@@ -173,8 +177,14 @@ def _check_preferences(user: User, changed: Iterable[str]) -> None:
 
 
 @transaction.atomic
-def user_update_profile(*, user: User, actor: Any, **changes: Any) -> User:
-    """Change contact data and preferences; unknown field names are refused."""
+def user_update_profile(
+    *, user: User, actor: Any, reauth: Reauthentication | None = None, **changes: Any
+) -> User:
+    """Change contact data and preferences; unknown field names are refused.
+
+    A new e-mail address or phone number needs the acting person's fresh re-authentication
+    (`reauth`, from accounts.services.reauth.reauthenticate): 403 without it.
+    """
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ApplicationError(
@@ -192,6 +202,8 @@ def user_update_profile(*, user: User, actor: Any, **changes: Any) -> User:
             changed[name] = value
     if not changed:
         return user
+    if changed.keys() & set(IDENTITY_FIELDS):
+        reauth_required(actor=actor, reauth=reauth)
     if "full_name" in changed and not user.full_name:
         raise ApplicationError(
             _("Enter the person's full name."), fields={"full_name": [_("This field is required.")]}

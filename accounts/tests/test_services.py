@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.core import mail
@@ -11,7 +13,7 @@ from accounts.models import Region, User, UserSession
 from audit.models import AuditEvent
 from audit.selectors import chain_verify
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, Forbidden
 from testsupport import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -69,8 +71,33 @@ def test_common_passwords_are_rejected(make_org, weak):
     assert info.value.code == "weak_password"
 
 
+def test_the_3000_most_common_passwords_are_all_rejected():
+    """Checklist 6: every one of the 3000 most common passwords (Django's list is ordered by
+    frequency) fails the validation user_create and password changes apply."""
+    import gzip
+
+    from django.contrib.auth.password_validation import (
+        CommonPasswordValidator,
+        validate_password,
+    )
+    from django.core.exceptions import ValidationError
+
+    with gzip.open(CommonPasswordValidator().DEFAULT_PASSWORD_LIST_PATH, "rt") as listing:
+        common = [line.strip() for _, line in zip(range(3000), listing, strict=False)]
+    person = User(email="p@x.example", full_name="P")
+    accepted = []
+    for password in [*common, "Password1"]:
+        try:
+            validate_password(password, person)
+        except ValidationError:
+            continue
+        accepted.append(password)
+    assert accepted == []
+
+
 def test_a_long_passphrase_without_composition_rules_is_accepted(make_org):
     passphrase = "the chiller alarm rang twice before the seam cracked on line four ok"[:64]
+    assert len(passphrase) == 64 and passphrase.islower()  # no digit, capital or symbol
     user = services.user_create(
         email="p@x.example", full_name="P", password=passphrase, organisation=make_org()
     )
@@ -135,13 +162,45 @@ def test_password_change_ends_other_sessions_and_tells_the_owner(
 
 def test_profile_update_refreshes_blind_indexes(make_customer):
     user = make_customer(email="old@x.example")
+    proof = services.Reauthentication(actor_id=user.pk, at=time.time())
     services.user_update_profile(
-        user=user, actor=user, email="New@X.example", phone="138 0013 8000"
+        user=user, actor=user, reauth=proof, email="New@X.example", phone="138 0013 8000"
     )
     assert User.objects.get_by_natural_key("new@x.example").pk == user.pk
     assert User.objects.filter(phone_bidx=crypto.blind_index("phone", "+8613800138000")).exists()
     with pytest.raises(ApplicationError, match="cannot be changed"):
         services.user_update_profile(user=user, actor=user, is_superuser=True)
+
+
+@pytest.mark.parametrize(
+    "proof",
+    [
+        None,
+        lambda user, other: services.Reauthentication(actor_id=other.pk, at=time.time()),
+        lambda user, other: services.Reauthentication(actor_id=user.pk, at=time.time() - 301),
+    ],
+    ids=["none", "another_persons", "stale"],
+)
+@pytest.mark.parametrize("field", ["email", "phone"])
+def test_a_person_changes_an_email_or_phone_only_with_a_fresh_reauthentication(
+    make_customer, proof, field
+):
+    """Checklist 10 at the service: without the actor's own proof from the last five
+    minutes, 403 (reauth_required) and nothing changes."""
+    user, other = make_customer(email="me@x.example"), make_customer()
+    with pytest.raises(Forbidden) as refused:
+        services.user_update_profile(
+            user=user,
+            actor=user,
+            reauth=proof(user, other) if proof else None,
+            **{field: "new@x.example" if field == "email" else "+86 139 0000 0000"},
+        )
+    assert (refused.value.status_code, refused.value.code) == (403, "reauth_required")
+    user.refresh_from_db()
+    assert (user.email, user.phone) == ("me@x.example", "")
+    assert not AuditEvent.objects.filter(action="user.profile_changed").exists()
+    # Other preferences need no proof.
+    services.user_update_profile(user=user, actor=user, language="en")
 
 
 def test_organisation_update_audits_changes(make_org):

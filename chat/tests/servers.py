@@ -49,6 +49,7 @@ def daphne_servers(
     app: str = "servicedesk.asgi:application",
     settings_module: str = "servicedesk.settings",
     debug: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[list[int]]:
     """Start `count` Daphne processes on free loopback ports; stop them afterwards."""
     env = {
@@ -66,6 +67,7 @@ def daphne_servers(
         # Daphne runs database work in one thread per process: keep its connection.
         "DB_CONN_MAX_AGE": "60",
     }
+    env.update(extra_env or {})
     if redis:
         env["REDIS_URL"] = settings.REDIS_URL
     else:

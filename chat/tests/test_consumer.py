@@ -308,6 +308,45 @@ async def test_customers_cannot_open_the_console(world):
     assert not connected and code == 4403
 
 
+async def test_an_agents_chat_frames_count_as_activity_but_pings_do_not(world, monkeypatch):
+    """The staff idle limit on sockets: a message the agent writes is activity (as a page
+    request is); the page's own pings are not, so an unattended chat still times out."""
+    import time
+
+    from accounts import sockets
+    from accounts.services.auth import SESSION_AUTH_AT, SESSION_SEEN_AT
+
+    monkeypatch.setattr(sockets, "ACTIVITY_EVERY", 0)  # note every act, not once a minute
+    client = Client()
+    await sync_to_async(sign_in)(client, world["agent"])
+    twenty_minutes_ago = int(time.time()) - 20 * 60
+
+    @sync_to_async
+    def seen_at(value: int | None = None) -> int:
+        session = client.session
+        if value is not None:
+            session[SESSION_AUTH_AT] = session[SESSION_SEEN_AT] = value
+            session.save()
+        return session[SESSION_SEEN_AT]
+
+    await seen_at(twenty_minutes_ago)
+    ws = await joined_with(client, world["conversation"].pk)
+    await ws.send_json_to({"type": "ping"})
+    await frames_until(ws, "pong")
+    assert await seen_at() == twenty_minutes_ago
+    await ws.send_json_to({"type": "message", "client_id": "act-1", "body": "On my way."})
+    await frames_until(ws, "ack")
+    assert await seen_at() >= int(time.time()) - 5
+    await ws.disconnect()
+
+
+async def joined_with(client: Client, conversation_id: int) -> WebsocketCommunicator:
+    ws = socket(client, conversation_id)
+    connected, code = await ws.connect()
+    assert connected, code
+    return ws
+
+
 # --------------------------------------------------------------------------- delivery, batches
 
 

@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from portal import banners
-from testsupport import sign_in
+from testsupport import PASSWORD, add_totp, current_code, sign_in
 from tickets.models import Status, Ticket
 from tickets.services import tickets as svc
 
@@ -280,6 +281,7 @@ def test_profile_saves_preferences_and_refuses_sms_without_a_phone(portal, custo
             "language": "zh-hans",
             "timezone": "Asia/Shanghai",
             "notify_sms": "on",
+            "reauth_password": PASSWORD,  # a new phone number: the password again
         },
     )
     assert response.status_code == 302
@@ -291,6 +293,48 @@ def test_profile_saves_preferences_and_refuses_sms_without_a_phone(portal, custo
     )
     # From now on the portal speaks Chinese to this customer.
     assert "工单" in portal.get(reverse("portal:home")).content.decode()
+
+
+def _profile(customer, **changes) -> dict:
+    return {
+        "full_name": customer.full_name,
+        "phone": customer.phone,
+        "language": customer.language or "en",
+        "timezone": customer.timezone,
+        "notify_email": "on",
+        **changes,
+    }
+
+
+@pytest.mark.parametrize("password", ["", "not my password"], ids=["none", "wrong"])
+def test_a_customer_changes_their_phone_only_with_their_password(portal, customer, password):
+    """Checklist 10 in the portal: a new phone number without the right password again is
+    refused (403) and nothing is saved, not even the other fields of the form."""
+    url = reverse("portal:profile")
+    response = portal.post(
+        url, _profile(customer, phone="+86 139 0000 0000", full_name="X", reauth_password=password)
+    )
+    assert response.status_code == 403
+    assert "password" in response.content.decode()
+    customer.refresh_from_db()
+    assert (customer.phone, customer.full_name) == ("", "陈工 Chen Gong")
+    assert not AuditEvent.objects.filter(action="user.profile_changed").exists()
+
+
+def test_a_customer_with_two_factor_needs_password_and_code_to_change_their_phone(portal, customer):
+    device = add_totp(customer)
+    url = reverse("portal:profile")
+    new_phone = _profile(customer, phone="+86 139 0000 0000", reauth_password=PASSWORD)
+    assert portal.post(url, new_phone).status_code == 403
+    customer.refresh_from_db()
+    assert customer.phone == ""
+    response = portal.post(url, {**new_phone, "reauth_code": current_code(device)})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.phone == "+86 139 0000 0000"
+    changed = AuditEvent.objects.get(action="user.profile_changed")
+    assert changed.actor_ref == f"user:{customer.pk}" and "phone" in changed.changed_fields
+    assert AuditEvent.objects.filter(action="auth.reauthenticated").count() == 1
 
 
 def test_password_reset_sends_a_link_that_sets_a_new_password(
@@ -426,6 +470,7 @@ def test_a_customer_who_asked_for_sms_gets_one_on_an_answer_and_a_status_change(
             "timezone": "Asia/Shanghai",
             "notify_email": "on",
             "notify_sms": "on",
+            "reauth_password": PASSWORD,
         },
     )
     with django_capture_on_commit_callbacks(execute=True):
