@@ -64,6 +64,7 @@ class RequestContextMiddleware:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
+        net.warn_untrusted_forwarding(request.META)
         token = context.bind(
             context.RequestContext(request_id=request_id, ip=net.client_ip(request.META))
         )

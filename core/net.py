@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import threading
 from functools import cache
 
 from django.conf import settings
@@ -39,6 +41,35 @@ def client_ip(meta: dict) -> str | None:
                 except ValueError:
                     return remote
     return remote
+
+
+logger = logging.getLogger(__name__)
+_forwarding_warned = threading.Event()
+
+
+def warn_untrusted_forwarding(meta: dict) -> bool:
+    """Log once per process that X-Forwarded-For came from outside TRUSTED_PROXIES; True if
+    this call logged.
+
+    The header is then ignored, so every client behind that proxy looks like the proxy: one
+    throttle bucket for all of them, the proxy's address in the audit chain. That is a
+    deployment mistake (TRUSTED_PROXIES not set) or a forged header; either way the operator
+    should hear of it once, not on every request. Only the sender's address is logged, not the
+    header's values (client addresses).
+    """
+    if _forwarding_warned.is_set() or "HTTP_X_FORWARDED_FOR" not in meta:
+        return False
+    remote = meta.get("REMOTE_ADDR") or ""
+    if in_networks(remote, getattr(settings, "TRUSTED_PROXIES", [])):
+        return False
+    _forwarding_warned.set()
+    logger.warning(
+        "X-Forwarded-For arrived from %s, which is not in TRUSTED_PROXIES: the header is "
+        "ignored and the sender counts as the client (throttles, audit rows, /metrics). If the "
+        "desk runs behind a proxy, set TRUSTED_PROXIES to its network. (Logged once per process.)",
+        remote or "an unknown address",
+    )
+    return True
 
 
 def public_http_url(url: str) -> str:

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from servicedesk.env import (
+    absolute_http_url,
     env_bool,
     env_int,
     env_list,
@@ -61,6 +62,14 @@ BLIND_INDEX_KEY = secret_or_generated(
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+# Mails, SMS and push notices carry absolute links built on SITE_URL (never on the request's
+# Host header): without it they would carry relative links that lead nowhere.
+if not absolute_http_url(SITE_URL) and (SITE_URL or not DEBUG):
+    raise ImproperlyConfigured(
+        f"SITE_URL must be the desk's absolute public address (got {SITE_URL!r}). With DEBUG "
+        "off WeldDesk will not start without it: e-mails carry links built on it. Set it, e.g. "
+        "SITE_URL=https://desk.example.com."
+    )
 
 INSTALLED_APPS = [
     "daphne",
