@@ -371,6 +371,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
 ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 500 * 1024 * 1024)
 ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX", "")
+# clamd scans every upload before anyone sees it (core/malware.py): tcp://host:port or
+# unix:///path; "off" turns scanning off. With DEBUG off it must be set, so a forgotten
+# scanner is a refusal to start, not silently unscanned files.
+CLAMD_ADDRESS = env_str("CLAMD_ADDRESS", "").strip()
+if not CLAMD_ADDRESS and not DEBUG:
+    raise ImproperlyConfigured(
+        "CLAMD_ADDRESS is not set. With DEBUG off WeldDesk will not start without it: uploads "
+        "are scanned by clamd. Set it to clamd's address (e.g. unix:///run/clamav/clamd.ctl or "
+        "tcp://127.0.0.1:3310), or to 'off' to accept files unscanned."
+    )
+CLAMD_TIMEOUT_SECONDS = env_int("CLAMD_TIMEOUT_SECONDS", 30)
 # A customer reply reopens a resolved ticket within this many days; later it is closed.
 TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7)
 # REST API: requests per minute per API key (and per signed-in user), Idempotency-Key lifetime.

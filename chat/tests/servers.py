@@ -57,6 +57,7 @@ def daphne_servers(
         "DEBUG": "1" if debug else "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SITE_URL": "http://127.0.0.1",
+        "CLAMD_ADDRESS": settings.CLAMD_ADDRESS or "off",
         "WELDDESK_STARTUP_CHECKS": "0",
         # The test process's own keys: sessions, encrypted fields and blind indexes must match.
         "SECRET_KEY": settings.SECRET_KEY,
