@@ -1,4 +1,5 @@
-"""Request context: a request id on every request and response, and an access log without PII."""
+"""Request context: a request id on every request and response, an access log without PII, and
+no caching of answers that carry personal data."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import time
 import uuid
 
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import empty
 
 from core import context, metrics, net
@@ -91,3 +93,24 @@ class RequestContextMiddleware:
                 loggable_kwargs(request),
             )
             context.reset(token)
+
+
+class NoStoreMiddleware:
+    """Mark every answer to a signed-in person or an API key `Cache-Control: no-store`.
+
+    Such answers carry personal data (names, tickets, addresses); no browser cache, shared
+    proxy or back button should keep them. One rule here instead of a decorator on each view,
+    so a new page cannot forget it. A view that chose `public` caching keeps it; answers to
+    anonymous visitors (the status page, static files) stay cacheable.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "public" in response.get("Cache-Control", ""):
+            return response
+        if request.META.get("HTTP_AUTHORIZATION") or actor_of(request) not in ("-", "anonymous"):
+            add_never_cache_headers(response)
+        return response
