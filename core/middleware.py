@@ -109,7 +109,8 @@ class NoStoreMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if "public" in response.get("Cache-Control", ""):
+        chosen = response.get("Cache-Control", "")
+        if "public" in chosen or "no-store" in chosen:  # the view decided
             return response
         if request.META.get("HTTP_AUTHORIZATION") or actor_of(request) not in ("-", "anonymous"):
             add_never_cache_headers(response)
