@@ -6,11 +6,12 @@ PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench migrate seed otp messages clean-venv help
+.PHONY: run test lint audit-deps bench migrate seed otp messages clean-venv help
 
 help:
 	@echo "make run    - set up .venv, migrate, seed demo data, serve http://$(HOST):$(PORT)/"
 	@echo "make test   - ruff, import contracts and the pytest suite"
+	@echo "make audit-deps - fail on a known vulnerability in requirements.txt (needs PyPI)"
 	@echo "make bench  - benchmarks under bench/ (see docs/performance.md)"
 	@echo "make otp EMAIL=agent@welddesk.example - current demo 2FA code (DEBUG only)"
 
@@ -51,6 +52,11 @@ lint: $(VENV)/.installed-dev
 # that makes later async tests on the Redis channel layer hang (see DEVELOPERS.md).
 test: lint
 	DEBUG=$${DEBUG-1} $(BIN)/pytest $(PYTEST_ARGS)
+
+# Known vulnerabilities in the pinned runtime dependencies (and theirs): pip-audit against PyPI's
+# advisory data; AUDIT_DEPS_STRICT=1 also fails when a package could not be audited.
+audit-deps: $(VENV)/.installed-dev
+	$(PY) tools/audit_deps.py requirements.txt
 
 bench: $(VENV)/.installed-dev
 	DEBUG=$${DEBUG-1} $(PY) -m bench $(BENCH_ARGS)

@@ -248,3 +248,23 @@ def browser(monkeypatch):
             # The test's own queries ran while Playwright's loop was current, which gives them
             # a connection of their own: close it, or the test database cannot be dropped.
             connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def clamd_server(tmp_path_factory):
+    """One clamd for the session, on a free loopback port (skips without clamav-daemon)."""
+    from testsupport import Clamd, clamd_binary
+
+    if clamd_binary() is None:
+        _need("needs clamd: apt-get install -y clamav-daemon (the CI script installs it)")
+    server = Clamd(tmp_path_factory.mktemp("clamd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clamd(clamd_server, settings):
+    """Scan uploads with the test clamd."""
+    settings.CLAMD_ADDRESS = clamd_server.address
+    settings.CLAMD_TIMEOUT_SECONDS = 10
+    return clamd_server

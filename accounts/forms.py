@@ -94,11 +94,13 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         The page answers the same either way, so neither throttling nor an unknown address
         can be told apart from a sent mail.
         """
-        from core import crypto
+        from core import crypto, net
         from core.throttle import over_limit
 
         email_key = "pwreset:mail:" + crypto.blind_index("email", self.cleaned_data["email"])
-        client = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+        # The real client behind a trusted proxy: keyed on the proxy's own address, every
+        # customer behind nginx would share one bucket.
+        client = (net.client_ip(request.META) or "") if request is not None else ""
         too_many = over_limit(email_key, self.PER_ADDRESS) or over_limit(
             f"pwreset:client:{client}", self.PER_CLIENT
         )

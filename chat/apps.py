@@ -19,3 +19,12 @@ class ChatConfig(AppConfig):
                 description="Agents silent for 60 s go offline; waiting chats are assigned.",
             )
         )
+        periodic.register(
+            periodic.Schedule(
+                name="chat: scan quarantined files again",
+                task="chat.rescan_attachments",
+                every_seconds=300,
+                description="Scan again the chat files held while the virus scanner was away; "
+                "release the clean ones, delete malware.",
+            )
+        )

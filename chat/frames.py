@@ -18,8 +18,10 @@ def message_frame(message: ChatMessage, *, files: list | None = None) -> dict[st
             "id": a.pk,
             "name": a.original_name,
             "type": a.content_type,
-            "image": a.is_image,
+            # A file held for the virus scan is shown as a link, not an image: it answers 409.
+            "image": a.is_image and a.scan_status != "pending",
             "size": a.size,
+            "scan_status": a.scan_status,
             "url": reverse("chat:attachment", args=[a.pk]),
         }
         for a in attachments

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedCharField, EncryptedTextField
+from core.malware import ScanStatus
 
 
 class ConversationStatus(models.TextChoices):
@@ -197,10 +198,21 @@ class ChatAttachment(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # Served to nobody while PENDING (the scanner could not be reached; scanned again by beat).
+    scan_status = models.CharField(
+        _("virus scan"), max_length=10, choices=ScanStatus.choices, default=ScanStatus.UNSCANNED
+    )
     is_image = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(scan_status="pending"),
+                name="chat_att_scan_pending",
+            )
+        ]
         verbose_name = _("chat attachment")
         verbose_name_plural = _("chat attachments")
 

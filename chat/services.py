@@ -273,14 +273,24 @@ def _attachment_ids(value: Any) -> list[int]:
     return sorted(set(value))
 
 
-@transaction.atomic
 def attachment_upload(*, conversation: Conversation, user: Any, upload: Any) -> ChatAttachment:
-    """Check an uploaded file like a ticket attachment (size, type by content) and store it."""
-    from tickets.services.attachments import check_upload
+    """Check an uploaded file like a ticket attachment (size, type by content, malware scan)
+    and store it. The scan runs before the transaction, so a refusal's audit row is kept."""
+    from tickets.services.attachments import check_upload, scan_upload
 
     if conversation.status == ConversationStatus.CLOSED:
         raise ApplicationError(_("This conversation is closed."), code="closed")
     checked = check_upload(upload)
+    scan_status = scan_upload(upload, checked, actor=user, target=conversation)
+    with transaction.atomic():
+        return _attachment_store(
+            conversation=conversation, user=user, upload=upload, checked=checked, scan=scan_status
+        )
+
+
+def _attachment_store(
+    *, conversation: Conversation, user: Any, upload: Any, checked: Any, scan: str
+) -> ChatAttachment:
     attachment = ChatAttachment(
         conversation=conversation,
         uploaded_by=user,
@@ -289,11 +299,19 @@ def attachment_upload(*, conversation: Conversation, user: Any, upload: Any) -> 
         size=checked.size,
         sha256=checked.sha256,
         is_image=checked.is_image,
+        scan_status=scan,
     )
     upload.seek(0)
     attachment.file.save("upload", upload, save=False)
     attachment.save(force_insert=True)
     return attachment
+
+
+def chat_attachments_rescan(*, batch: int = 100) -> dict[str, int]:
+    """Scan again the chat files held while clamd could not be reached (beat)."""
+    from tickets.services.attachments import quarantine_rescan
+
+    return quarantine_rescan(model=ChatAttachment, batch=batch)
 
 
 def messages_after(*, conversation: Conversation, last_seq: int, limit: int = 500) -> list:

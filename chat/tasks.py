@@ -14,3 +14,10 @@ def presence_sweep() -> dict:
         "assigned": presence.assign_waiting(),
         "standby_called": presence.surge_check(),
     }
+
+
+@shared_task(name="chat.rescan_attachments")
+def rescan_attachments() -> dict:
+    from chat import services
+
+    return services.chat_attachments_rescan()

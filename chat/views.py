@@ -12,6 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import services
 from chat.models import ChatAttachment
 from core.errors import ApplicationError, error_body
+from core.malware import ScanStatus
+from tickets.views import held_for_scan
 
 # Shown in the page (not downloaded): raster images only, never SVG or HTML.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -38,6 +40,7 @@ def upload(request: HttpRequest, conversation_id: int) -> JsonResponse:
             "type": attachment.content_type,
             "image": attachment.is_image,
             "size": attachment.size,
+            "scan_status": attachment.scan_status,
             "url": reverse("chat:attachment", args=[attachment.pk]),
         },
         status=201,
@@ -52,6 +55,8 @@ def attachment(request: HttpRequest, pk: int) -> FileResponse:
     item = ChatAttachment.objects.select_related("conversation__queue").filter(pk=pk).first()
     if item is None or not services.can_join(user=request.user, conversation=item.conversation):
         raise Http404
+    if item.scan_status == ScanStatus.PENDING:
+        return held_for_scan()
     try:
         handle = item.file.open("rb")
     except FileNotFoundError as exc:

@@ -1,4 +1,5 @@
-"""Request context: a request id on every request and response, and an access log without PII."""
+"""Request context: a request id on every request and response, an access log without PII, and
+no caching of answers that carry personal data."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import time
 import uuid
 
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import empty
 
 from core import context, metrics, net
@@ -64,6 +66,7 @@ class RequestContextMiddleware:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
+        net.warn_untrusted_forwarding(request.META)
         token = context.bind(
             context.RequestContext(request_id=request_id, ip=net.client_ip(request.META))
         )
@@ -90,3 +93,25 @@ class RequestContextMiddleware:
                 loggable_kwargs(request),
             )
             context.reset(token)
+
+
+class NoStoreMiddleware:
+    """Mark every answer to a signed-in person or an API key `Cache-Control: no-store`.
+
+    Such answers carry personal data (names, tickets, addresses); no browser cache, shared
+    proxy or back button should keep them. One rule here instead of a decorator on each view,
+    so a new page cannot forget it. A view that chose `public` caching keeps it; answers to
+    anonymous visitors (the status page, static files) stay cacheable.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        chosen = response.get("Cache-Control", "")
+        if "public" in chosen or "no-store" in chosen:  # the view decided
+            return response
+        if request.META.get("HTTP_AUTHORIZATION") or actor_of(request) not in ("-", "anonymous"):
+            add_never_cache_headers(response)
+        return response

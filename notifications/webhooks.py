@@ -8,7 +8,9 @@ repeats it). The receiver checks the signature and that the timestamp is recent.
 
 The URL is the customer's, so the desk must not be made to call itself or its network
 (server-side request forgery): only http(s) to hosts whose every address is public, checked
-again at each delivery (DNS may change), and redirects are not followed.
+again at each delivery (DNS may change), the connection made to the very address that was
+checked (`core.net.post_pinned`: no second lookup for a rebinding DNS server to answer
+differently), and redirects are not followed.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 
-from core.net import public_http_url
+from core.net import OutboundRefused, post_pinned
 
 
 class WebhookError(Exception):
@@ -38,37 +38,21 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a redirect could point inside the network
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def deliver(*, url: str, body: str, key: str, timeout: float = 5.0) -> None:
-    problem = public_http_url(url)
-    if problem:
-        raise WebhookError(problem)
     data = body.encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 - checked by public_http_url above
-        url,
-        data=data,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "WeldDesk-Webhook/1",
-            "X-WeldDesk-Timestamp": timestamp,
-            "X-WeldDesk-Signature": signature(signing_secret(url), timestamp, data),
-            "Idempotency-Key": key,
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "WeldDesk-Webhook/1",
+        "X-WeldDesk-Timestamp": timestamp,
+        "X-WeldDesk-Signature": signature(signing_secret(url), timestamp, data),
+        "Idempotency-Key": key,
+    }
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            if not 200 <= response.status < 300:
-                raise WebhookError(f"receiver answered {response.status}")
-    except urllib.error.HTTPError as exc:
-        raise WebhookError(f"receiver answered {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        status = post_pinned(url, body=data, headers=headers, timeout=timeout)
+    except OutboundRefused as exc:
+        raise WebhookError(str(exc)) from None
+    except OSError as exc:
         raise WebhookError(f"receiver unreachable ({type(exc).__name__})") from None
+    if not 200 <= status < 300:
+        raise WebhookError(f"receiver answered {status}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 import http_ece
@@ -21,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from py_vapid import Vapid
 
-from core.net import public_http_url
+from core.net import OutboundRefused, post_pinned
 
 
 class PushError(Exception):
@@ -60,9 +58,9 @@ def public_key() -> str:
 
 
 def send(*, endpoint: str, p256dh: str, auth: str, payload: dict, ttl: int = 3600) -> None:
-    problem = public_http_url(endpoint)
-    if problem:
-        raise PushError(problem)
+    """Encrypt and POST one notice. The endpoint is the browser's choice, so it is called like
+    a webhook (`core.net.post_pinned`): public addresses only, the connection made to the
+    address that was checked, and a redirect is a refusal, never followed."""
     server_key = ec.generate_private_key(ec.SECP256R1())
     body = http_ece.encrypt(
         json.dumps(payload, ensure_ascii=False).encode(),
@@ -78,25 +76,24 @@ def send(*, endpoint: str, p256dh: str, auth: str, payload: dict, ttl: int = 360
         "sub": settings.WEBPUSH_SUBJECT,
     }
     headers = {str(k): str(v) for k, v in _vapid().sign(claims).items()}
-    request = urllib.request.Request(  # noqa: S310 - checked by public_http_url above
-        endpoint,
-        data=body,
-        method="POST",
-        headers={
-            **headers,
-            "TTL": str(ttl),
-            "Urgency": "high",
-            "Content-Encoding": "aes128gcm",
-            "Content-Type": "application/octet-stream",
-        },
-    )
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            if not 200 <= response.status < 300:
-                raise PushError(f"push service answered {response.status}")
-    except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
-            raise PushGone() from None
-        raise PushError(f"push service answered {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        status = post_pinned(
+            endpoint,
+            body=body,
+            headers={
+                **headers,
+                "TTL": str(ttl),
+                "Urgency": "high",
+                "Content-Encoding": "aes128gcm",
+                "Content-Type": "application/octet-stream",
+            },
+            timeout=5,
+        )
+    except OutboundRefused as exc:
+        raise PushError(str(exc)) from None
+    except OSError as exc:
         raise PushError(f"push service unreachable ({type(exc).__name__})") from None
+    if status in (404, 410):
+        raise PushGone()
+    if not 200 <= status < 300:
+        raise PushError(f"push service answered {status}")

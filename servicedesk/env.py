@@ -52,6 +52,17 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def absolute_http_url(value: str) -> bool:
+    """Return True for an absolute http(s) URL with a host, such as https://desk.example.com."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _generated(path: Path, make) -> str:
     """Return the secret stored at path, creating it once (race-safe) if absent."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from servicedesk.env import (
+    absolute_http_url,
     env_bool,
     env_int,
     env_list,
@@ -61,6 +62,14 @@ BLIND_INDEX_KEY = secret_or_generated(
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+# Mails, SMS and push notices carry absolute links built on SITE_URL (never on the request's
+# Host header): without it they would carry relative links that lead nowhere.
+if not absolute_http_url(SITE_URL) and (SITE_URL or not DEBUG):
+    raise ImproperlyConfigured(
+        f"SITE_URL must be the desk's absolute public address (got {SITE_URL!r}). With DEBUG "
+        "off WeldDesk will not start without it: e-mails carry links built on it. Set it, e.g. "
+        "SITE_URL=https://desk.example.com."
+    )
 
 INSTALLED_APPS = [
     "daphne",
@@ -96,6 +105,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
+    "core.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -394,6 +404,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
 ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 500 * 1024 * 1024)
 ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX", "")
+# clamd scans every upload before anyone sees it (core/malware.py): tcp://host:port or
+# unix:///path; "off" turns scanning off. With DEBUG off it must be set, so a forgotten
+# scanner is a refusal to start, not silently unscanned files.
+CLAMD_ADDRESS = env_str("CLAMD_ADDRESS", "").strip()
+if not CLAMD_ADDRESS and not DEBUG:
+    raise ImproperlyConfigured(
+        "CLAMD_ADDRESS is not set. With DEBUG off WeldDesk will not start without it: uploads "
+        "are scanned by clamd. Set it to clamd's address (e.g. unix:///run/clamav/clamd.ctl or "
+        "tcp://127.0.0.1:3310), or to 'off' to accept files unscanned."
+    )
+CLAMD_TIMEOUT_SECONDS = env_int("CLAMD_TIMEOUT_SECONDS", 30)
 # A customer reply reopens a resolved ticket within this many days; later it is closed.
 TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7)
 # REST API: requests per minute per API key (and per signed-in user), Idempotency-Key lifetime.

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
+from core.malware import ScanStatus
 from equipment.models import FaultCode, ProductLine, Unit, WarrantyStatus
 from tickets.models import Kind, Material, Priority, ShieldingGas, Ticket
 from tickets.services import tickets as ticket_services
@@ -67,6 +68,10 @@ class AttachmentOut(serializers.Serializer):
     content_type = serializers.CharField()
     size = serializers.IntegerField()
     sha256 = serializers.CharField()
+    scan_status = serializers.ChoiceField(
+        choices=ScanStatus.choices,
+        help_text="`pending`: held until the virus scanner has checked it (not downloadable yet).",
+    )
     url = serializers.SerializerMethodField()
 
     def get_url(self, attachment) -> str:

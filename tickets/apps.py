@@ -42,6 +42,13 @@ class TicketsConfig(AppConfig):
                 description="Delete stored files whose upload was rolled back.",
             ),
             periodic.Schedule(
+                name="tickets: scan quarantined attachments again",
+                task="tickets.rescan_attachments",
+                every_seconds=300,
+                description="Scan again the uploads held while the virus scanner was away; "
+                "release the clean ones, delete malware.",
+            ),
+            periodic.Schedule(
                 name="tickets: import public holidays",
                 task="tickets.refresh_holidays",
                 crontab="30 3 1 * *",

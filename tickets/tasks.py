@@ -37,3 +37,8 @@ def sweep_attachments() -> int:
 @shared_task(name="tickets.rebuild_agent_loads")
 def rebuild_agent_loads() -> int:
     return assignment.agent_loads_rebuild()
+
+
+@shared_task(name="tickets.rescan_attachments")
+def rescan_attachments() -> dict:
+    return attachments_store.attachments_rescan()

@@ -57,6 +57,8 @@ def daphne_servers(
         "DATABASE_URL": database_url(),
         "DEBUG": "1" if debug else "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": "http://127.0.0.1",
+        "CLAMD_ADDRESS": settings.CLAMD_ADDRESS or "off",
         "WELDDESK_STARTUP_CHECKS": "0",
         # The test process's own keys: sessions, encrypted fields and blind indexes must match.
         "SECRET_KEY": settings.SECRET_KEY,
@@ -83,6 +85,8 @@ def daphne_servers(
                         sys.executable,
                         "-m",
                         "daphne",
+                        "-v",  # as docs/operations.md: no access log with query strings
+                        "0",
                         "-b",
                         "127.0.0.1",
                         "-p",

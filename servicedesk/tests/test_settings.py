@@ -19,12 +19,15 @@ PRODUCTION = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "b" * 64,
     "ALLOWED_HOSTS": "desk.welddesk.example",
+    "SITE_URL": "https://desk.welddesk.example",
+    "CLAMD_ADDRESS": "unix:///run/clamav/clamd.ctl",
 }
 
 
 def run(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
     inherited = {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"}
-    inherited |= {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
+    inherited |= {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SITE_URL"}
+    inherited |= {"CLAMD_ADDRESS"}
     clean = {k: v for k, v in os.environ.items() if k not in inherited}
     clean.update(env)
     clean.setdefault("WELDDESK_VAR_DIR", str(tmp_path / "var"))
@@ -53,6 +56,30 @@ def test_production_refuses_to_start_without_its_secrets(tmp_path, missing):
     assert (
         f"{missing} is not set. With DEBUG off WeldDesk will not start without it." in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "site_url", [None, "", "desk.welddesk.example", "/portal", "ftp://x.example"]
+)
+def test_production_refuses_to_start_without_an_absolute_site_url(tmp_path, site_url):
+    """Mails carry links built on SITE_URL; without it they carried relative links."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "SITE_URL"}
+    if site_url is not None:
+        env["SITE_URL"] = site_url
+    result = run(SETUP + "print('started')", env, tmp_path)
+    assert result.returncode != 0 and "started" not in result.stdout
+    assert "SITE_URL must be the desk's absolute public address" in result.stderr
+    assert "With DEBUG off WeldDesk will not start without it" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_virus_scanner_unless_turned_off(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "CLAMD_ADDRESS"}
+    code = SETUP + "from django.conf import settings as s; print('started', s.CLAMD_ADDRESS)"
+    refused = run(code, env, tmp_path)
+    assert refused.returncode != 0 and "started" not in refused.stdout
+    assert "CLAMD_ADDRESS is not set. With DEBUG off WeldDesk will not start" in refused.stderr
+    off = run(code, {**env, "CLAMD_ADDRESS": "off"}, tmp_path)
+    assert off.returncode == 0 and off.stdout.split() == ["started", "off"], off.stderr
 
 
 def test_development_generates_secrets_once_into_var(tmp_path):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
 from core.fields import EncryptedCharField, EncryptedTextField
+from core.malware import ScanStatus
 from core.models import TimeStampedModel
 from equipment.models import FaultCode, Unit
 from tickets.models.queues import Queue
@@ -302,10 +303,21 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # Served to nobody while PENDING (the scanner could not be reached; scanned again by beat).
+    scan_status = models.CharField(
+        _("virus scan"), max_length=10, choices=ScanStatus.choices, default=ScanStatus.UNSCANNED
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(scan_status="pending"),
+                name="tickets_att_scan_pending",
+            )
+        ]
         verbose_name = _("attachment")
         verbose_name_plural = _("attachments")
 

@@ -13,14 +13,23 @@ from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 from tickets.models import Attachment, Message, Ticket
-from tickets.services.attachments import CheckedFile, check_upload
+from tickets.services.attachments import (
+    CheckedFile,
+    check_upload,
+    quarantine_rescan,
+    scan_upload,
+)
 
 
 class AttachmentStore:
     """Check, then save, uploaded files of one request."""
 
-    def check(self, upload: Any) -> CheckedFile:
+    def check(self, upload: Any, *, actor: Any = None, target: Any = None) -> CheckedFile:
+        """Check type and size, then scan for malware (refused and audited, see
+        `scan_upload`). Call it before the transaction that stores the file, so the audit row
+        of a refusal is kept."""
         checked = check_upload(upload)
+        upload._welddesk_scan = scan_upload(upload, checked, actor=actor, target=target)
         upload._welddesk_checked = checked
         return checked
 
@@ -48,7 +57,9 @@ class AttachmentStore:
         message: Message | None = None,
         is_fault_photo: bool = False,
     ) -> Attachment:
-        checked = getattr(upload, "_welddesk_checked", None) or self.check(upload)
+        checked = getattr(upload, "_welddesk_checked", None) or self.check(
+            upload, actor=actor, target=ticket
+        )
         self._quota(actor, checked.size)
         attachment = Attachment(
             ticket=ticket,
@@ -59,6 +70,7 @@ class AttachmentStore:
             content_type=checked.content_type,
             size=checked.size,
             sha256=checked.sha256,
+            scan_status=upload._welddesk_scan,
         )
         upload.seek(0)
         # The storage name comes from attachment_path (a UUID), never from the upload's name.
@@ -68,6 +80,11 @@ class AttachmentStore:
 
 
 attachment_store = AttachmentStore()
+
+
+def attachments_rescan(*, batch: int = 100) -> dict[str, int]:
+    """Scan again the ticket attachments held while clamd could not be reached (beat)."""
+    return quarantine_rescan(model=Attachment, batch=batch)
 
 
 def attachments_sweep_orphans(*, older_than_s: int = 3600, batch: int = 1000) -> int:

@@ -255,8 +255,9 @@ def ticket_open(
             _("Only fault tickets carry a fault report."),
             fields={"fault_report": [_("Set the kind to fault or leave this out.")]},
         )
+    # Checked and scanned before the transaction: a refused file's audit row must be kept.
     for upload in attachments:
-        attachment_store.check(upload)
+        attachment_store.check(upload, actor=actor, target=organisation)
     report_data = dict(fault_report or {})
     if report_data:
         # Validate before a reference number is spent.
@@ -374,7 +375,6 @@ def _ticket_insert(
 # ------------------------------------------------------------------- conversation
 
 
-@transaction.atomic
 def ticket_reply(
     *,
     ticket: Ticket,
@@ -392,8 +392,35 @@ def ticket_reply(
     staff = is_staff_actor(author)
     if internal and not staff:
         raise Forbidden(_("Only staff can write internal notes."))
+    # Checked and scanned before the transaction: a refused file's audit row must be kept.
     for upload in attachments:
-        attachment_store.check(upload)
+        attachment_store.check(upload, actor=author, target=ticket)
+    with transaction.atomic():
+        return _reply(
+            ticket=ticket,
+            author=author,
+            body=body,
+            staff=staff,
+            internal=internal,
+            attachments=attachments,
+            channel=channel,
+            expected_version=expected_version,
+            now=now,
+        )
+
+
+def _reply(
+    *,
+    ticket: Ticket,
+    author: Any,
+    body: str,
+    staff: bool,
+    internal: bool,
+    attachments: Sequence[Any],
+    channel: str,
+    expected_version: int | None,
+    now: dt.datetime,
+) -> Message:
     t = _lock(ticket, expected_version)
     changed: list[str] = []
     reopened = False
