@@ -4,6 +4,8 @@ number or name in plaintext, read with raw SQL as `psql` would; and the three ke
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -41,14 +43,17 @@ def every_text_cell() -> dict[str, str]:
 def test_no_table_holds_a_persons_email_phone_or_name_in_plaintext(
     client, make_customer, django_capture_on_commit_callbacks, settings
 ):
-    from accounts.services import user_update_profile
+    from accounts.services import Reauthentication, user_update_profile
     from tickets.services.tickets import ticket_open
 
     cache.clear()
     settings.CLAMD_ADDRESS = ""
     with django_capture_on_commit_callbacks(execute=True):
         person = make_customer(email=EMAIL, full_name=NAME, phone=PHONE)
-        user_update_profile(user=person, actor=person, phone="+86 139 1306 4410", notify_sms=True)
+        proof = Reauthentication(actor_id=person.pk, at=time.time())
+        user_update_profile(
+            user=person, actor=person, reauth=proof, phone="+86 139 1306 4410", notify_sms=True
+        )
         client.post(reverse("accounts:login"), {"email": EMAIL, "password": "wrong password"})
         client.post(reverse("accounts:password_reset"), {"email": EMAIL})
         ticket_open(
@@ -58,7 +63,7 @@ def test_no_table_holds_a_persons_email_phone_or_name_in_plaintext(
             subject="Seam porosity",
             body="Pores since this morning.",
         )
-        user_update_profile(user=person, actor=person, email=NEW_EMAIL)
+        user_update_profile(user=person, actor=person, reauth=proof, email=NEW_EMAIL)
     dump = every_text_cell()
     assert "accounts_user" in dump  # the walk saw the tables
     secrets = [EMAIL, NEW_EMAIL, "liu.fang", "fang.liu", PHONE, "139 1306 4410", "刘芳", "Liu Fang"]
