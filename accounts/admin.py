@@ -93,8 +93,10 @@ class UserAdminForm(forms.ModelForm):
             self.fields["roles"].initial = sorted(
                 self.instance.groups.filter(name__in=roles.ROLES).values_list("name", flat=True)
             )
-            self.fields.pop("password")
-            self.fields["organisation"].disabled = True
+            self.fields.pop("password", None)
+            # A view-only form (staff without change permission) has no editable fields.
+            if "organisation" in self.fields:
+                self.fields["organisation"].disabled = True
 
     def validate_unique(self):
         # Uniqueness of the email is checked in clean() through the blind index.

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
+from core import jsoninput
 from core.errors import ApplicationError, Conflict
 from core.models import IdempotencyRecord
 
@@ -35,10 +36,10 @@ def request_fingerprint(request) -> str:
     """Hash the method, path and body (JSON bodies canonicalised, so key order does not matter)."""
     raw = request.body if hasattr(request, "body") else b""
     try:
-        body = json.dumps(json.loads(raw or b"null"), sort_keys=True, separators=(",", ":"))
+        body = json.dumps(jsoninput.loads(raw), sort_keys=True, separators=(",", ":"))
         payload = body.encode()
-    except (ValueError, UnicodeDecodeError):
-        payload = raw
+    except jsoninput.JSONInputError:
+        payload = raw  # not JSON (a form, or JSON the parser will refuse): hashed as it came
     digest = hashlib.sha256()
     digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
     digest.update(payload)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+
+from core import jsoninput
 
 
 def bearer_ok(request: HttpRequest, expected: str) -> bool:
@@ -27,8 +28,9 @@ def refused() -> JsonResponse:
 
 
 def json_body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
-    """The request's JSON, or the 400 to answer."""
+    """The request's JSON, or the 400 to answer (not JSON, nested too deep, a NUL in it)."""
     try:
-        return json.loads(request.body or b"null"), None
-    except (ValueError, UnicodeDecodeError):
-        return None, error("bad_json", "The body is not JSON.", 400)
+        return jsoninput.loads(request.body), None
+    except jsoninput.JSONInputError as exc:
+        response = error(exc.code, str(exc.message), 400)
+        return None, response

@@ -9,6 +9,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts import views as account_views
 from servicedesk import views
 
+# The server's error answers: JSON under /api/, a lost database a 503 (core/views.py).
+handler400 = "core.views.bad_request"
+handler500 = "core.views.server_error"
+
 admin.site.site_header = "WeldDesk"
 admin.site.site_title = "WeldDesk"
 admin.site.index_title = "Service desk administration"

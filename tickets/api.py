@@ -15,7 +15,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.permissions import is_customer, is_staff_member
 from audit.services import audit_read
+from core import parsers
 from core.errors import ApplicationError, NotFound
 from core.idempotency import idempotent
 from equipment import selectors as equipment_selectors
@@ -88,7 +88,7 @@ class TicketCursorPagination(CursorPagination):
 class ApiView(APIView):
     """Base of the ticket API views: JSON and form parsers (files on multipart)."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
 
 def _scope_key(user: Any) -> str:
