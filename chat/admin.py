@@ -60,7 +60,7 @@ class ConversationAdmin(NoAdminLogMixin, admin.ModelAdmin):
         return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = self.get_queryset(request).filter(pk=object_id).first()
+        conversation = self.get_object(request, object_id)  # None for a malformed id too
         if conversation is None:
             raise Http404
         if request.method == "POST":
