@@ -72,4 +72,3 @@ class MultiPartParser(parsers.MultiPartParser):
         result = super().parse(stream, media_type=media_type, parser_context=parser_context)
         refuse_nul_fields(result.data)
         return result
-

@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
+from core.schema import docs_page
 from servicedesk import views
 
 # The server's error answers: JSON under /api/, a lost database a 503 (core/views.py).
@@ -39,7 +40,7 @@ urlpatterns = [
         "api/docs/",
         # Swagger UI sets inline styles; scripts stay 'self' only (the split view serves its JS).
         csp_update({"style-src": [UNSAFE_INLINE]})(
-            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+            docs_page(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
         ),
         name="api-docs",
     ),
