@@ -101,7 +101,7 @@ class _CallerAuth:
     def get(self, case, context):
         if {"MachineBearer": []} in (case.operation.definition.raw.get("security") or []):
             return {"headers": {"Authorization": f"Bearer {MACHINE_TOKEN}"}, "cookies": {}}
-        return _CALLER["auth"]
+        return _CALLER.get("auth")  # None while collecting: no credentials yet
 
     def set(self, case, data, context):
         case.headers = {**(case.headers or {}), **data["headers"]}
