@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_otp import DEVICE_ID_SESSION_KEY
+
+from core import jsoninput
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_OTP_REQUIRED = 4403
@@ -22,6 +26,11 @@ def _verified_device(user, persistent_id: str | None) -> bool:
 
 
 class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        """Frames through core.jsoninput: deep or NUL-laden JSON is a bad frame, not a crash."""
+        return jsoninput.loads(text_data)
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
