@@ -106,19 +106,24 @@ class RequestContextMiddleware:
 
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_MULTIPART_TYPE = "multipart/form-data"
 
 
 def nul_location(request) -> str | None:
     """Where the request carries a NUL character ("path", a parameter name), or None.
 
-    Form bodies are checked when url-encoded (reading them keeps `request.body` readable);
-    multipart fields are checked by the forms (Django's CharField and ModelChoiceField refuse
-    NUL) and by the API's parsers (core.parsers), files never.
+    Form fields are checked too, files never: url-encoded ones always (reading them keeps
+    `request.body` readable), multipart ones outside /api/ (the CSRF check parses those forms
+    anyway; under /api/ the API's parsers check them, core.parsers, and views that read the
+    raw body keep it).
     """
     if "\x00" in request.path_info:
         return "path"
     data = [request.GET]
-    if request.method == "POST" and request.content_type == _FORM_TYPE:
+    if request.method == "POST" and (
+        request.content_type == _FORM_TYPE
+        or (request.content_type == _MULTIPART_TYPE and not is_api_path(request.path_info))
+    ):
         data.append(request.POST)
     for params in data:
         for key, values in params.lists():

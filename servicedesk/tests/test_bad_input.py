@@ -123,6 +123,13 @@ def test_a_nul_in_a_form_or_multipart_field_is_a_400(tenants):
     )
     assert response.status_code == 400
     assert Message.objects.count() == before
+    # A form's field read outside a Django form (the chat page's message), sent as multipart.
+    from chat.models import ChatMessage
+
+    chats = ChatMessage.objects.count()
+    response = page.post("/portal/chat/", {"action": "send", "body": "seam\x00pores"})
+    assert response.status_code == 400
+    assert ChatMessage.objects.count() == chats
 
 
 # ------------------------------------------------------------------------------ deep JSON
