@@ -217,7 +217,7 @@ def test_in_production_every_api_error_is_json(tenants, settings, monkeypatch):
     assert_json_error(Client().get("/api/nothing"), 404, "not_found")
     not_allowed = Client().get("/api/v1/telephony/events")
     assert_json_error(not_allowed, 405, "method_not_allowed")
-    assert not_allowed["Allow"] == "POST"
+    assert "POST" in not_allowed["Allow"]
 
     def broken(**kwargs):
         raise RuntimeError("a bug")
