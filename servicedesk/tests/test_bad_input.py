@@ -169,6 +169,55 @@ def test_json_nested_100000_deep_is_a_400_on_the_machine_webhooks(settings, path
     assert_json_error(nul, 400, "null_character")
 
 
+def test_every_json_operation_of_the_schema_refuses_json_100000_deep(tenants, settings):
+    """Read from the schema, so an endpoint added later is covered without listing it."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    a, _b = tenants
+    settings.ALERTMANAGER_TOKEN = settings.TELEPHONY_TOKEN = "machine-token"
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    values = {"reference": a.ticket.reference, "serial_number": a.unit.serial_number}
+    walked = 0
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if "application/json" not in operation.get("requestBody", {}).get("content", {}):
+                continue
+            url = path.format(**{**values, "id": a.org.pk})
+            bearer = {"MachineBearer": []} in (operation.get("security") or [])
+            client = (
+                Client(HTTP_AUTHORIZATION="Bearer machine-token", raise_request_exception=False)
+                if bearer
+                else key_client(a.key)
+            )
+            response = getattr(client, method)(url, DEEP, content_type="application/json")
+            assert response.status_code == 400, (method, path, response.content[:200])
+            assert response.json()["error"]["code"] in ("parse_error", "too_deep")
+            walked += 1
+    assert walked >= 5  # ticket create, reply, close and the two JSON webhooks
+
+
+def test_a_signed_in_customer_may_post_a_multipart_form_with_an_idempotency_key(tenants):
+    """The session's CSRF check reads the form first; the key's fingerprint then hashes the
+    parsed fields and files (it used to ask for the raw body, gone by then: a 500)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    a, _b = tenants
+    client = sign_in(Client(), a.customer)
+
+    def post():
+        return client.post(
+            f"/api/v1/tickets/{a.ticket.reference}/reply/",
+            {"body": "photo", "attachments": [SimpleUploadedFile("a.png", PNG, "image/png")]},
+            HTTP_IDEMPOTENCY_KEY="reply-1",
+        )
+
+    before = Message.objects.filter(ticket=a.ticket).count()
+    first, again = post(), post()
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert Message.objects.filter(ticket=a.ticket).count() == before + 1
+
+
 def test_json_nested_100000_deep_is_refused_by_the_kuaidi100_push(settings):
     from logistics import carriers
 
