@@ -133,7 +133,7 @@ def nul_location(request) -> str | None:
 
 
 class BadInputMiddleware:
-    """Answer 400 to a NUL character in the path, a query parameter or a url-encoded field.
+    """Answer 400 to a NUL character in the path, a query parameter or a form field.
 
     PostgreSQL refuses NUL in text, so such a value reaching a query used to be a 500.
     """
