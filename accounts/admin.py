@@ -116,16 +116,19 @@ class UserAdminForm(forms.ModelForm):
             self.fields["roles"].initial = sorted(
                 self.instance.groups.filter(name__in=roles.ROLES).values_list("name", flat=True)
             )
-            self.fields.pop("password")
-            self.fields["organisation"].disabled = True
+            self.fields.pop("password", None)
+            # A view-only form (staff without change permission) has no editable fields.
+            if "organisation" in self.fields:
+                self.fields["organisation"].disabled = True
             for name in ReauthForm.REAUTH_FIELDS:
-                self.fields[name].help_text = _(
-                    "Only to change the e-mail address or phone number: your own password "
-                    "and the code from your authenticator app."
-                )
+                if name in self.fields:
+                    self.fields[name].help_text = _(
+                        "Only to change the e-mail address or phone number: your own password "
+                        "and the code from your authenticator app."
+                    )
         else:
             for name in ReauthForm.REAUTH_FIELDS:
-                self.fields.pop(name)
+                self.fields.pop(name, None)
 
     def validate_unique(self):
         # Uniqueness of the email is checked in clean() through the blind index.

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import permissions, selectors
 from accounts.models import Organisation
+from core.pagination import PageNumberPagination
 
 
 class RegionOut(serializers.Serializer):
@@ -74,11 +75,11 @@ class MeApi(APIView):
 
 
 class OrganisationListApi(APIView):
+    pagination_class = PageNumberPagination
+
     @extend_schema(responses=OrganisationOut(many=True), summary="Organisations visible to me")
     def get(self, request: Request) -> Response:
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.organisation_list(user=request.user), request, view=self
         )

@@ -5,12 +5,21 @@ Who may connect is decided once for every socket by accounts.sockets.SocketGate.
 
 from __future__ import annotations
 
+from typing import Any
+
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from core import jsoninput
 
 CLOSE_REVOKED = 4001
 
 
 class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        """Frames through core.jsoninput: deep or NUL-laden JSON is a bad frame, not a crash."""
+        return jsoninput.loads(text_data)
+
     async def connect(self) -> None:
         user = self.scope["user"]  # admitted by the gate: signed in, limits and 2FA checked
         session = self.scope.get("session")

@@ -1,4 +1,4 @@
-"""Session policy for staff, the second-factor gate, API-key audit and user preferences."""
+"""Session policy for staff, the second-factor gate, API-key and refusal audit, preferences."""
 
 from __future__ import annotations
 
@@ -109,6 +109,26 @@ class ApiKeyAuditMiddleware:
         from accounts.api_auth import audit_api_key_use
 
         audit_api_key_use(request, response)
+        return response
+
+
+class RefusalAuditMiddleware:
+    """Audit every 403 answer, whoever gave it (accounts.permissions.access_denied_record).
+
+    It sits right after authentication, outside the second-factor gate and the views, so the
+    refusals of DRF, of Django's PermissionDenied, of the CSRF check and of the gate itself
+    all pass through it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 403:
+            from accounts.permissions import access_denied_record
+
+            access_denied_record(request=request, response=response)
         return response
 
 

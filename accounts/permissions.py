@@ -4,17 +4,29 @@ Customers see their own organisation only. Superusers, supervisors and complianc
 see every region; any other staff member (an agent) sees only the organisations of the regions
 given to them, and nothing when none are given (fail closed: a forgotten region hides data, it
 never shows all of it). Anyone else sees nothing. An object outside the user's scope answers
-404, never 403, and the refusal is audited.
+404, never 403, and the refusal is audited. Every 403 (a read-only key writing, a customer on
+a staff-only act, a missing second factor, a failed CSRF check, the admin's permission checks)
+is audited the same way by `access_denied_record`, which
+accounts.middleware.RefusalAuditMiddleware calls.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from typing import Any, NoReturn
 
+from django.db import DatabaseError
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from accounts import roles
+
+log = logging.getLogger(__name__)
+
+# URL parameters never written to the audit (tokens, keys, signed links).
+_SECRET_KWARGS = re.compile(r"token|key|secret|sig|code|uid", re.IGNORECASE)
 
 
 def is_customer(user: Any) -> bool:
@@ -123,3 +135,50 @@ def refuse(user: Any, queryset: QuerySet, **lookup: Any) -> NoReturn:
 
         audit_record(action="access.denied", actor=user, target=foreign, outcome="denied")
     raise Http404
+
+
+def _refusal_code(response: Any) -> str:
+    """The error code of a JSON refusal ("permission_denied", "otp_required"...), or ""."""
+    data = getattr(response, "data", None)
+    if data is None and response.get("Content-Type", "").startswith("application/json"):
+        try:
+            data = json.loads(response.content[:4096])
+        except (ValueError, UnicodeDecodeError):
+            data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else ""
+    return str(code)[:64] if code else ""
+
+
+def access_denied_record(*, request: Any, response: Any) -> None:
+    """Audit a 403 like a 404-by-policy: the actor, the URL (its name as the target, the route
+    and the ids it named as data) and the time.
+
+    Never fails the answer: with the database gone the refusal is logged instead.
+    """
+    from audit.services import audit_record
+
+    match = getattr(request, "resolver_match", None)
+    ids = {
+        name: str(value)[:100]
+        for name, value in sorted((match.kwargs if match else {}).items())
+        if not _SECRET_KWARGS.search(name)
+    }
+    route = "/" + (match.route if match else "")
+    try:
+        audit_record(
+            action="access.denied",
+            actor=getattr(request, "user", None),
+            target_type="url",
+            target_id=((match.view_name if match else "") or route)[:64],
+            data={
+                "route": route[:200],
+                "method": request.method,
+                "status": response.status_code,
+                "code": _refusal_code(response),
+                "ids": ids,
+            },
+            outcome="denied",
+        )
+    except DatabaseError:
+        log.warning("access.denied not audited (database gone): %s %s", request.method, route)

@@ -62,8 +62,11 @@ class ConversationAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmi
         return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Another region's or queue's chat is a 404 like a missing one (audited).
+        # Another region's or queue's chat is a 404 like a missing one (audited); a malformed
+        # id gives None.
         conversation = self.get_object(request, object_id)
+        if conversation is None:
+            raise Http404
         if request.method == "POST":
             if not self.has_change_permission(request, conversation):
                 raise Http404

@@ -19,6 +19,7 @@ from chat import bot, presence, services
 from chat.frames import message_frame
 from chat.models import ChatMessage, ConversationStatus, PresenceState
 from chat.writer import writer
+from core import jsoninput
 from core.errors import ApplicationError
 
 CLOSE_NOT_FOUND = 4404
@@ -32,6 +33,11 @@ def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
 
 
 class _Consumer(AsyncJsonWebsocketConsumer):
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        """Frames through core.jsoninput: deep or NUL-laden JSON is a bad frame, not a crash."""
+        return jsoninput.loads(text_data)
+
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, without its hop to the database thread before every event.
 

@@ -61,6 +61,17 @@ def conversation_for(*, user: Any, pk: int) -> Conversation:
     return conversation
 
 
+def attachment_for(*, user: Any, pk: int) -> ChatAttachment:
+    """Return a chat file if the user may join its conversation; else NotFound, and a file of
+    someone else's conversation is audited like any refused object."""
+    item = ChatAttachment.objects.select_related("conversation__queue").filter(pk=pk).first()
+    if item is None or not can_join(user=user, conversation=item.conversation):
+        if item is not None:
+            audit_record(action="access.denied", actor=user, target=item, outcome="denied")
+        raise NotFound(_("No such file."))
+    return item
+
+
 @transaction.atomic
 def conversation_open(*, customer: Any, unit: Any = None) -> Conversation:
     """Start a conversation for a customer, in the queue of their region and machine."""

@@ -10,8 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import services
-from chat.models import ChatAttachment
-from core.errors import ApplicationError, error_body
+from core.errors import ApplicationError, NotFound, error_body
 from core.malware import ScanStatus
 from tickets.views import held_for_scan
 
@@ -52,9 +51,10 @@ def upload(request: HttpRequest, conversation_id: int) -> JsonResponse:
 @require_GET
 def attachment(request: HttpRequest, pk: int) -> FileResponse:
     """Serve a chat file to someone in the conversation: images inline, the rest as download."""
-    item = ChatAttachment.objects.select_related("conversation__queue").filter(pk=pk).first()
-    if item is None or not services.can_join(user=request.user, conversation=item.conversation):
-        raise Http404
+    try:
+        item = services.attachment_for(user=request.user, pk=pk)
+    except NotFound as exc:
+        raise Http404 from exc
     if item.scan_status == ScanStatus.PENDING:
         return held_for_scan()
     try:

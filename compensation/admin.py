@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -169,7 +169,9 @@ class AssessmentAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, NoAdminLogMixin, 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        assessment = get_object_or_404(Assessment, pk=object_id)
+        assessment = self.get_object(request, object_id)  # None for a malformed id too
+        if assessment is None:
+            raise Http404
         extra = {
             "counts": selectors.assessment_counts(assessment),
             "can_decide": self._may(request, services.DECIDE),

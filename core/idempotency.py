@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
+from core import jsoninput
 from core.errors import ApplicationError, Conflict
 from core.models import IdempotencyRecord
 
@@ -31,14 +32,40 @@ _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 STALE_AFTER = dt.timedelta(minutes=5)
 
 
+def _form_payload(data) -> bytes:
+    """A multipart form as canonical JSON: fields sorted, each file by name, size and SHA-256.
+
+    The raw body would do neither: its boundary changes on every retry, and once the form has
+    been parsed (a session's CSRF check reads it) the raw body is gone.
+    """
+    canonical: dict[str, list] = {}
+    for name in sorted(data):
+        values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+        canonical[name] = []
+        for value in values:
+            if hasattr(value, "chunks"):
+                content = hashlib.sha256()
+                for chunk in value.chunks():
+                    content.update(chunk)
+                value.seek(0)
+                canonical[name].append([value.name, value.size, content.hexdigest()])
+            else:
+                canonical[name].append(value)
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 def request_fingerprint(request) -> str:
-    """Hash the method, path and body (JSON bodies canonicalised, so key order does not matter)."""
-    raw = request.body if hasattr(request, "body") else b""
-    try:
-        body = json.dumps(json.loads(raw or b"null"), sort_keys=True, separators=(",", ":"))
-        payload = body.encode()
-    except (ValueError, UnicodeDecodeError):
-        payload = raw
+    """Hash the method, path and body (JSON bodies canonicalised, so key order does not matter;
+    multipart forms by their fields and files)."""
+    if (getattr(request, "content_type", "") or "").startswith("multipart/form-data"):
+        payload = _form_payload(request.data)
+    else:
+        raw = request.body if hasattr(request, "body") else b""
+        try:
+            body = json.dumps(jsoninput.loads(raw), sort_keys=True, separators=(",", ":"))
+            payload = body.encode()
+        except jsoninput.JSONInputError:
+            payload = raw  # not JSON (a form, or JSON the parser will refuse): hashed as it came
     digest = hashlib.sha256()
     digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
     digest.update(payload)

@@ -1,12 +1,38 @@
-"""Endpoints called by machines (Alertmanager, the phone system) with a shared bearer token."""
+"""Endpoints called by machines (Alertmanager, the phone system, a courier's push).
+
+They are DRF views (`MachineWebhook`) so that they are in the OpenAPI schema and parse and
+fail like the rest of the API, but they take no session, API key or throttle: the caller
+proves itself with a shared bearer token (`bearer_ok`) or a signature of its body.
+"""
 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from rest_framework import negotiation, permissions, renderers
+from rest_framework.views import APIView
+
+from core import jsoninput, parsers
+
+
+class _AnyAccept(negotiation.DefaultContentNegotiation):
+    """Answer JSON whatever the caller's Accept header says (machines send all sorts)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class MachineWebhook(APIView):
+    """Base of the machine endpoints: no session, no API key, no throttle; JSON answers."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes: list = []
+    renderer_classes = [renderers.JSONRenderer]
+    parser_classes = [parsers.JSONParser]
+    content_negotiation_class = _AnyAccept
 
 
 def bearer_ok(request: HttpRequest, expected: str) -> bool:
@@ -27,8 +53,9 @@ def refused() -> JsonResponse:
 
 
 def json_body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
-    """The request's JSON, or the 400 to answer."""
+    """The request's JSON, or the 400 to answer (not JSON, nested too deep, a NUL in it)."""
     try:
-        return json.loads(request.body or b"null"), None
-    except (ValueError, UnicodeDecodeError):
-        return None, error("bad_json", "The body is not JSON.", 400)
+        return jsoninput.loads(request.body), None
+    except jsoninput.JSONInputError as exc:
+        response = error(exc.code, str(exc.message), 400)
+        return None, response

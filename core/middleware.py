@@ -1,5 +1,11 @@
-"""Request context: a request id on every request and response, an access log without PII, and
-no caching of answers that carry personal data."""
+"""Request context, error answers and caching.
+
+RequestContextMiddleware: a request id on every request and response, an access log without
+PII. BadInputMiddleware: a NUL character in the path, the query or a form body is a 400 (no
+text column of PostgreSQL can hold one). ApiErrorMiddleware: every error answer under /api/
+is in the API's JSON error format, and a lost database connection is a 503 with Retry-After.
+NoStoreMiddleware: no caching of answers that carry personal data.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,19 @@ import re
 import time
 import uuid
 
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import empty
+from django.utils.translation import gettext as _
 
 from core import context, metrics, net
+from core.errors import database_unavailable, error_body, is_api_path, status_error_body
+from core.jsoninput import NUL_MESSAGE
+from core.views import unavailable
 
 access_log = logging.getLogger("welddesk.access")
+log = logging.getLogger(__name__)
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # URL keyword arguments whose values are never logged (tokens, keys, signed links).
@@ -93,6 +106,103 @@ class RequestContextMiddleware:
                 loggable_kwargs(request),
             )
             context.reset(token)
+
+
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_MULTIPART_TYPE = "multipart/form-data"
+
+
+def nul_location(request) -> str | None:
+    """Where the request carries a NUL character ("path", a parameter name), or None.
+
+    Form fields are checked too, files never: url-encoded ones always (reading them keeps
+    `request.body` readable), multipart ones outside /api/ (the CSRF check parses those forms
+    anyway; under /api/ the API's parsers check them, core.parsers, and views that read the
+    raw body keep it).
+    """
+    if "\x00" in request.path_info:
+        return "path"
+    data = [request.GET]
+    if request.method == "POST" and (
+        request.content_type == _FORM_TYPE
+        or (request.content_type == _MULTIPART_TYPE and not is_api_path(request.path_info))
+    ):
+        data.append(request.POST)
+    for params in data:
+        for key, values in params.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return key.replace("\x00", "") or "path"
+    return None
+
+
+class BadInputMiddleware:
+    """Answer 400 to a NUL character in the path, a query parameter or a form field.
+
+    PostgreSQL refuses NUL in text, so such a value reaching a query used to be a 500.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        where = nul_location(request)
+        if where is None:
+            return self.get_response(request)
+        message = _("The request contains a null character, which is not allowed.")
+        if is_api_path(request.path_info):
+            body = error_body(
+                code="null_character", message=message, fields={where: [str(NUL_MESSAGE)]}
+            )
+            return JsonResponse(body, status=400)
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+
+
+def _is_json(response) -> bool:
+    content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+class ApiErrorMiddleware:
+    """Under /api/, answer every error in the JSON error format; a lost database is a 503.
+
+    DRF views already answer JSON (core.errors.api_exception_handler); this catches the rest:
+    Django's 404 of an unknown route, a plain view's 405, the handlers' 400/413/500, a
+    middleware's refusal. Headers (Allow, Retry-After, WWW-Authenticate) are kept. With DEBUG
+    on, a 5xx keeps Django's debug page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_api_path(request.path_info)
+            and not getattr(response, "streaming", False)
+            and not _is_json(response)
+            and not (settings.DEBUG and response.status_code >= 500)
+        ):
+            response = _as_json(response)
+        return response
+
+    def process_exception(self, request, exception):
+        """A view's lost database connection is a 503 with Retry-After, on pages too."""
+        if database_unavailable(exception):
+            log.warning(
+                "database unavailable during %s: %s", route_of(request), type(exception).__name__
+            )
+            return unavailable(request)
+        return None
+
+
+def _as_json(response):
+    rewritten = JsonResponse(status_error_body(response.status_code), status=response.status_code)
+    for header, value in response.items():
+        if header.lower() not in ("content-type", "content-length"):
+            rewritten[header] = value
+    rewritten.cookies = response.cookies
+    return rewritten
 
 
 class NoStoreMiddleware:

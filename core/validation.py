@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
@@ -23,3 +25,15 @@ def clean_text(value: Any, field: str, label: str, *, limit: int, required: bool
             fields={field: [_("At most %(n)s characters.") % {"n": limit}]},
         )
     return text
+
+
+def datetime_or_none(value: Any) -> dt.datetime | None:
+    """An ISO 8601 date and time, or None for anything else.
+
+    Django's parse_datetime raises ValueError for a well-formed but impossible value (month
+    13, hour 25), which a machine's payload must not turn into a 500.
+    """
+    try:
+        return parse_datetime(str(value or ""))
+    except ValueError:
+        return None

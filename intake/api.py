@@ -9,27 +9,63 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
 
 from core import machine_auth
 from core.errors import ApplicationError
+from core.schema import Error
 from intake import services
 
+_EVENT = {
+    "call_id": serializers.CharField(min_length=1, max_length=100),
+    "line": serializers.RegexField(r"^[A-Za-z0-9-]{1,50}$"),
+    "event": serializers.ChoiceField(services.EVENTS),
+    "at": serializers.DateTimeField(help_text="ISO 8601 with its offset"),
+    "caller": serializers.CharField(max_length=40, required=False, allow_blank=True),
+}
 
-@csrf_exempt  # a machine caller with a bearer token, no cookies
-@require_POST
-def telephony_events(request: HttpRequest) -> JsonResponse:
-    if not machine_auth.bearer_ok(request, settings.TELEPHONY_TOKEN):
-        return machine_auth.refused()
-    payload, bad = machine_auth.json_body(request)
-    if bad is not None:
-        return bad
-    events = payload.get("events") if isinstance(payload, dict) else None
-    try:
-        with transaction.atomic():
-            counts = services.events_receive(events)
-    except ApplicationError as exc:
-        return machine_auth.error(exc.code, exc.message, 400)
-    return JsonResponse(counts)
+
+class TelephonyEvents(machine_auth.MachineWebhook):
+    @extend_schema(
+        summary="Call events from the phone system",
+        description=(
+            "Events are applied to one call per call_id, in any order and any number of "
+            "times. A missed call on a line that is down or overloaded gets an SMS and a "
+            "callback ticket. The batch is checked first: a bad event refuses it."
+        ),
+        auth=[{"MachineBearer": []}],
+        request=inline_serializer(
+            "TelephonyEvents",
+            {
+                "events": inline_serializer(
+                    "TelephonyEvent", _EVENT, many=True, min_length=1, max_length=1000
+                )
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "TelephonyCounts",
+                {name: serializers.IntegerField() for name in ("calls", "sms", "callbacks")},
+            ),
+            401: Error,
+        },
+    )
+    def post(self, request: Request) -> JsonResponse:
+        if not machine_auth.bearer_ok(request, settings.TELEPHONY_TOKEN):
+            return machine_auth.refused()
+        payload, bad = machine_auth.json_body(request)
+        if bad is not None:
+            return bad
+        events = payload.get("events") if isinstance(payload, dict) else None
+        try:
+            with transaction.atomic():
+                counts = services.events_receive(events)
+        except ApplicationError as exc:
+            return machine_auth.error(exc.code, exc.message, 400)
+        return JsonResponse(counts)
+
+
+telephony_events = TelephonyEvents.as_view()

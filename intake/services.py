@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
@@ -24,6 +23,7 @@ from accounts.models import Organisation, User
 from audit.services import audit_record
 from core.errors import ApplicationError
 from core.models import lock_or_insert
+from core.validation import datetime_or_none
 from intake import selectors
 from intake.models import Call
 from notifications.services import notification_enqueue, notification_queued
@@ -47,7 +47,7 @@ def parse_event(event: Any, n: int = 0) -> dict:
     if not isinstance(event, dict):
         raise _bad(f"events[{n}] must be an object.")
     call_id, line = event.get("call_id"), event.get("line")
-    kind, at = event.get("event"), parse_datetime(str(event.get("at") or ""))
+    kind, at = event.get("event"), datetime_or_none(event.get("at"))
     caller = event.get("caller", "")
     if not isinstance(call_id, str) or not 1 <= len(call_id) <= 100:
         raise _bad(f"events[{n}].call_id must be a string of 1 to 100 characters.")

@@ -141,8 +141,9 @@ class ShipmentAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, a
         return status_line(obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        events = TrackingEvent.objects.filter(shipment_id=object_id).order_by("-at", "-pk")
-        extra = {"events": list(events[:200])}
+        shipment = self.get_object(request, object_id)  # None for a malformed id too
+        events = TrackingEvent.objects.filter(shipment=shipment).order_by("-at", "-pk")
+        extra = {"events": list(events[:200]) if shipment is not None else []}
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def add_view(self, request, form_url="", extra_context=None):

@@ -10,7 +10,6 @@ tells the customer and flags the tickets for their agents.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
 from audit.services import audit_record
+from core import jsoninput
 from core.errors import ApplicationError
 from core.queue import enqueue_on_commit
 from logistics import carriers
@@ -348,7 +348,7 @@ def kuaidi100_push(*, param: str, sign: str, now: dt.datetime | None = None) -> 
     if not param or carriers.kuaidi100_sign(param, salt) != (sign or "").upper():
         raise PushRefused("bad signature")
     try:
-        body = json.loads(param)
+        body = jsoninput.loads(param)  # deep or NUL-laden JSON is refused, not a 500
         result = body["lastResult"]
         number = str(result["nu"]).strip().upper()
         events = carriers.kuaidi100_events(result)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -34,7 +33,7 @@ from chat import services as chat_services
 from compensation import selectors as compensation_selectors
 from compensation import services as compensation_services
 from compliance import services as compliance_services
-from core import sealed_search
+from core import jsoninput, sealed_search
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from equipment import selectors as equipment_selectors
@@ -444,7 +443,7 @@ def data_export(request: HttpRequest) -> HttpResponse:
 def push_subscription(request: HttpRequest) -> JsonResponse:
     """The profile page's script keeps the browser's push subscription here (JSON, CSRF)."""
     try:
-        data = json.loads(request.body or b"null")
+        data = jsoninput.loads(request.body)
     except (ValueError, UnicodeDecodeError):
         data = None
     if not isinstance(data, dict):

@@ -106,7 +106,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestContextMiddleware",
     "core.middleware.NoStoreMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.BadInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -114,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.RefusalAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
@@ -475,8 +478,13 @@ REST_FRAMEWORK = {
         "accounts.api_auth.ApiKeyScope",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.api_auth.PerCallerThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "core.parsers.FormParser",
+        "core.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -490,8 +498,27 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TierEnum": "accounts.models.Tier"},
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "accounts.models.Tier",
+        "AlertStatusEnum": ["firing", "resolved"],
+        "TicketStatusEnum": "tickets.models.Status",
+    },
+    # /api/schema/ and /api/docs/: a signed-in person or an API key, unless API_DOCS_PUBLIC.
+    "SERVE_PERMISSIONS": ["core.schema.DocsAccess"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "MachineBearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The shared token of a machine caller (Alertmanager, the phone "
+                "system): ALERTMANAGER_TOKEN, TELEPHONY_TOKEN.",
+            }
+        }
+    },
 }
+# Serve the API schema and its documentation to anyone (default: only with DEBUG); else only
+# to a signed-in person or an API key.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", DEBUG)
 
 # Operations.
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])

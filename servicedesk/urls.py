@@ -8,7 +8,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from core import sealed_search
+from core.schema import docs_page
 from servicedesk import views
+
+# The server's error answers: JSON under /api/, a lost database a 503 (core/views.py).
+handler400 = "core.views.bad_request"
+handler500 = "core.views.server_error"
 
 admin.site.site_header = "WeldDesk"
 admin.site.site_title = "WeldDesk"
@@ -42,7 +47,7 @@ urlpatterns = [
         "api/docs/",
         # Swagger UI sets inline styles; scripts stay 'self' only (the split view serves its JS).
         csp_update({"style-src": [UNSAFE_INLINE]})(
-            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+            docs_page(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
         ),
         name="api-docs",
     ),

@@ -193,9 +193,7 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        incident = (
-            self.get_queryset(request).select_related("severity").filter(pk=object_id).first()
-        )
+        incident = self.get_object(request, object_id)  # None for a malformed id too
         if incident is None or not self.has_view_permission(request, incident):
             raise Http404
         update_form = IncidentUpdateForm(

@@ -16,9 +16,9 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from core.errors import ApplicationError
+from core.validation import datetime_or_none
 from status import services
 from status.models import AlertLink, Component, ComponentStatus, IncidentState, Severity
 
@@ -31,9 +31,13 @@ def _bad(message: str) -> ApplicationError:
     return ApplicationError(message, code="bad_payload")
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
 def parse(payload: Any) -> list[dict]:
     """Check the webhook's shape; return its alerts (each with labels, annotations, times)."""
-    if not isinstance(payload, dict) or str(payload.get("version")) != "4":
+    if not isinstance(payload, dict) or payload.get("version") != "4":
         raise _bad("Expected an Alertmanager webhook payload of version 4.")
     alerts = payload.get("alerts")
     if not isinstance(alerts, list) or not alerts or len(alerts) > MAX_ALERTS:
@@ -45,21 +49,23 @@ def parse(payload: Any) -> list[dict]:
         status = alert.get("status")
         labels, annotations = alert.get("labels"), alert.get("annotations", {})
         fingerprint = alert.get("fingerprint")
-        starts = parse_datetime(str(alert.get("startsAt") or ""))
+        starts = datetime_or_none(alert.get("startsAt"))
         if status not in ("firing", "resolved"):
             raise _bad(f"alerts[{n}].status must be firing or resolved.")
-        if not isinstance(labels, dict) or not isinstance(annotations, dict):
-            raise _bad(f"alerts[{n}].labels and annotations must be objects.")
+        if not _strings(labels) or not _strings(annotations):
+            raise _bad(f"alerts[{n}].labels and annotations must be objects of strings.")
         if not isinstance(fingerprint, str) or not 1 <= len(fingerprint) <= 64:
             raise _bad(f"alerts[{n}].fingerprint must be a string of 1 to 64 characters.")
         if starts is None:
             raise _bad(f"alerts[{n}].startsAt must be a date and time.")
-        ends = parse_datetime(str(alert.get("endsAt") or ""))
+        ends = datetime_or_none(alert.get("endsAt"))
+        if "endsAt" in alert and ends is None:
+            raise _bad(f"alerts[{n}].endsAt must be a date and time.")
         checked.append(
             {
                 "status": status,
-                "labels": {str(k): str(v) for k, v in labels.items()},
-                "annotations": {str(k): str(v) for k, v in annotations.items()},
+                "labels": dict(labels),
+                "annotations": dict(annotations),
                 "fingerprint": fingerprint,
                 "starts_at": starts,
                 # Alertmanager sends 0001-01-01 while an alert fires.

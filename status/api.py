@@ -8,25 +8,72 @@ version 4, 401 without the right token.
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
 
 from core import machine_auth
 from core.errors import ApplicationError
+from core.schema import Error
 from status import alerts
 
+_ALERT = {
+    "status": serializers.ChoiceField(["firing", "resolved"]),
+    "labels": serializers.DictField(child=serializers.CharField(allow_blank=True)),
+    "annotations": serializers.DictField(
+        child=serializers.CharField(allow_blank=True), required=False
+    ),
+    "startsAt": serializers.DateTimeField(),
+    "endsAt": serializers.DateTimeField(required=False),
+    "fingerprint": serializers.CharField(min_length=1, max_length=64),
+}
 
-@csrf_exempt  # a machine caller with a bearer token, no cookies
-@require_POST
-def alertmanager(request: HttpRequest) -> JsonResponse:
-    if not machine_auth.bearer_ok(request, settings.ALERTMANAGER_TOKEN):
-        return machine_auth.refused()
-    payload, bad = machine_auth.json_body(request)
-    if bad is not None:
-        return bad
-    try:
-        counts = alerts.receive(payload)
-    except ApplicationError as exc:
-        return machine_auth.error(exc.code, exc.message, 400)
-    return JsonResponse(counts)
+
+class AlertmanagerWebhook(machine_auth.MachineWebhook):
+    @extend_schema(
+        summary="Prometheus Alertmanager's webhook (version 4): opens and resolves incidents",
+        description=(
+            "Alerts with the label `welddesk_component` open an incident on that status "
+            "component while firing and resolve it when resolved; others are counted as "
+            "ignored. The batch is checked first: a bad alert refuses it."
+        ),
+        auth=[{"MachineBearer": []}],
+        request=inline_serializer(
+            "AlertmanagerWebhook",
+            {
+                "version": serializers.ChoiceField(["4"]),
+                "alerts": inline_serializer(
+                    "AlertmanagerAlert",
+                    _ALERT,
+                    many=True,
+                    min_length=1,
+                    max_length=alerts.MAX_ALERTS,
+                ),
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "AlertmanagerCounts",
+                {
+                    name: serializers.IntegerField()
+                    for name in ("opened", "updated", "resolved", "unchanged", "ignored")
+                },
+            ),
+            401: Error,
+        },
+    )
+    def post(self, request: Request) -> JsonResponse:
+        if not machine_auth.bearer_ok(request, settings.ALERTMANAGER_TOKEN):
+            return machine_auth.refused()
+        payload, bad = machine_auth.json_body(request)
+        if bad is not None:
+            return bad
+        try:
+            counts = alerts.receive(payload)
+        except ApplicationError as exc:
+            return machine_auth.error(exc.code, exc.message, 400)
+        return JsonResponse(counts)
+
+
+alertmanager = AlertmanagerWebhook.as_view()

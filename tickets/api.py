@@ -14,8 +14,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import CursorPagination, PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +21,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.permissions import is_customer, is_staff_member
 from audit.services import audit_read
+from core import pagination, parsers
 from core.errors import ApplicationError, NotFound
 from core.idempotency import idempotent
 from equipment import selectors as equipment_selectors
@@ -60,10 +59,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-class Pagination(PageNumberPagination):
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
+Pagination = pagination.PageNumberPagination
 
 
 class TicketPagination(Pagination):
@@ -71,8 +67,15 @@ class TicketPagination(Pagination):
 
     django_paginator_class = selectors.KeyFirstPaginator
 
+    def get_paginated_response_schema(self, schema):
+        """The page answer; in cursor mode (`?cursor=`) the same without `count`."""
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["required"] = [name for name in paginated.get("required", []) if name != "count"]
+        paginated["properties"]["count"]["description"] = "Absent in cursor mode."
+        return paginated
 
-class TicketCursorPagination(CursorPagination):
+
+class TicketCursorPagination(pagination.CursorPagination):
     """`?cursor=` (empty to start): next/previous links, no count, the same cost at any depth.
 
     Keyed on the list's order (newest first); a page is `created_at < last seen`, so tickets
@@ -80,15 +83,25 @@ class TicketCursorPagination(CursorPagination):
     """
 
     ordering = ("-created_at", "-pk")
-    page_size = Pagination.page_size
-    page_size_query_param = Pagination.page_size_query_param
-    max_page_size = Pagination.max_page_size
 
 
 class ApiView(APIView):
     """Base of the ticket API views: JSON and form parsers (files on multipart)."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+
+
+def _choice_param(request: Request, name: str, values: list[str]) -> str:
+    """A filter parameter: absent (""), or one of `values`; anything else, an empty value
+    included, is a 400 naming the values (as the schema's enum says)."""
+    value = request.query_params.get(name)
+    if value is None:
+        return ""
+    if value not in values:
+        raise ApplicationError(
+            _("Unknown value of %(name)s.") % {"name": name}, fields={name: [", ".join(values)]}
+        )
+    return value
 
 
 def _scope_key(user: Any) -> str:
@@ -130,6 +143,8 @@ LIST_FIELDS = (
 
 
 class TicketListApi(ApiView):
+    pagination_class = TicketPagination  # also what the schema documents
+
     @extend_schema(
         summary="Tickets I may see, newest first",
         parameters=[
@@ -138,8 +153,6 @@ class TicketListApi(ApiView):
             OpenApiParameter("kind", OpenApiTypes.STR, enum=Kind.values),
             OpenApiParameter("unit", OpenApiTypes.STR, description="Serial number"),
             OpenApiParameter("q", OpenApiTypes.STR, description="Reference, subject, serial"),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
             OpenApiParameter(
                 "cursor",
                 OpenApiTypes.STR,
@@ -154,20 +167,11 @@ class TicketListApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        status_filter: Any = params.get("status", "")
+        status_filter: Any = _choice_param(request, "status", [*Status.values, "active"])
         if status_filter == "active":
             status_filter = list(ACTIVE_STATUSES)
-        elif status_filter and status_filter not in Status.values:
-            raise ApplicationError(
-                _("Unknown status filter."),
-                fields={"status": [", ".join([*Status.values, "active"])]},
-            )
-        priority = params.get("priority", "")
-        if priority and priority not in {str(p) for p in Priority.values}:
-            raise ApplicationError(_("Unknown priority."), fields={"priority": ["1, 2, 3, 4"]})
-        kind = params.get("kind", "")
-        if kind and kind not in Kind.values:
-            raise ApplicationError(_("Unknown kind."), fields={"kind": [", ".join(Kind.values)]})
+        priority = _choice_param(request, "priority", [str(p) for p in Priority.values])
+        kind = _choice_param(request, "kind", Kind.values)
         qs = (
             selectors.ticket_list(
                 user=request.user,
@@ -184,14 +188,14 @@ class TicketListApi(ApiView):
         serial = params.get("unit", "")
         if serial:
             qs = qs.filter(unit__serial_number=serial[:40])
-        paginator = TicketCursorPagination() if "cursor" in params else TicketPagination()
+        paginator = TicketCursorPagination() if "cursor" in params else self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TicketOut(page, many=True).data)
 
     @extend_schema(
         summary="Open a ticket",
         request={"application/json": TicketIn, "multipart/form-data": TicketIn},
-        responses={201: TicketDetailOut},
+        responses={201: TicketOut},
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request: Request) -> Response:
@@ -336,12 +340,13 @@ class TicketCloseApi(ApiView):
 
 
 class UnitListApi(ApiView):
+    pagination_class = Pagination
+
     @extend_schema(
         summary="Installed units I may see, with their warranty status",
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Serial, site or model"),
             OpenApiParameter("warranty", OpenApiTypes.STR, enum=WarrantyStatus.values),
-            OpenApiParameter("page", OpenApiTypes.INT),
         ],
         responses=UnitOut(many=True),
     )
@@ -349,9 +354,9 @@ class UnitListApi(ApiView):
         qs = equipment_selectors.unit_list(
             user=request.user,
             search=request.query_params.get("q", "")[:100],
-            warranty=request.query_params.get("warranty", ""),
+            warranty=_choice_param(request, "warranty", WarrantyStatus.values),
         ).order_by("serial_number")
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(UnitOut(page, many=True).data)
 
@@ -370,20 +375,21 @@ class UnitDetailApi(ApiView):
 
 
 class FaultCodeListApi(ApiView):
+    pagination_class = Pagination
+
     @extend_schema(
         summary="The fault-code catalogue",
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR),
             OpenApiParameter("product_line", OpenApiTypes.STR, enum=ProductLine.values),
-            OpenApiParameter("page", OpenApiTypes.INT),
         ],
         responses=FaultCodeOut(many=True),
     )
     def get(self, request: Request) -> Response:
         qs = equipment_selectors.fault_code_list(
             search=request.query_params.get("q", "")[:100],
-            product_line=request.query_params.get("product_line", "")[:20],
+            product_line=_choice_param(request, "product_line", ProductLine.values),
         ).order_by("code")
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(FaultCodeOut(page, many=True).data)

@@ -6,7 +6,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
+from core import jsoninput
 from core.malware import ScanStatus
 from equipment.models import FaultCode, ProductLine, Unit, WarrantyStatus
 from tickets.models import Kind, Material, Priority, ShieldingGas, Ticket
@@ -120,6 +123,19 @@ class TicketDetailOut(TicketOut):
 
 
 class FaultReportIn(serializers.Serializer):
+    """The fault report of a new ticket: an object in JSON; in a multipart form, a part holding
+    it as JSON (OpenAPI's encoding of an object in multipart) or DRF's `fault_report.<field>`
+    parts."""
+
+    def get_value(self, dictionary):
+        part = dictionary.get(self.field_name) if html.is_html_input(dictionary) else None
+        if isinstance(part, str):
+            try:
+                return jsoninput.loads(part, empty=empty)
+            except jsoninput.JSONInputError:
+                return part  # refused by validation: "expected a dictionary"
+        return super().get_value(dictionary)
+
     fault_code = serializers.SlugRelatedField(
         slug_field="code", queryset=FaultCode.objects.all(), required=False, allow_null=True
     )
