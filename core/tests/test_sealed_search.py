@@ -204,13 +204,13 @@ def test_a_sealed_term_cannot_be_read_forged_or_kept(settings):
         sealed_search.unseal(sealed)
 
 
-@pytest.mark.parametrize("value", ["sealed:nonsense", "sealed:\x00", "sealed:gAAAAA华东"])
+@pytest.mark.parametrize("value", ["sealed:nonsense", "sealed:gAAAAA华东"])
 def test_a_broken_seal_is_a_message_not_an_error(client, make_staff, people, value):
     sign_in(client, make_staff(roles=(roles.SUPERVISOR,)))
     response = client.get(reverse("admin:accounts_user_changelist"), {"q": value})
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
-    assert shown and ("This search has expired" in shown[0] or "Null characters" in shown[0])
+    assert shown and "This search has expired" in shown[0]
     with override_settings(STAFF_SESSION_MAX_SECONDS=-1):
         portal_user = people[0]
         sign_in(client, portal_user)

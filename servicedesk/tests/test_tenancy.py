@@ -219,7 +219,7 @@ CUSTOMER_FIELDS = {
         "created_at",
         "attachments",
     },
-    "attachment": {"id", "name", "content_type", "size", "sha256", "url"},
+    "attachment": {"id", "name", "content_type", "size", "sha256", "scan_status", "url"},
     "unit": {
         "serial_number",
         "model",
