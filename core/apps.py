@@ -10,9 +10,10 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from core import checks, crypto, periodic  # noqa: F401  (registers system checks)
+        from core import checks, crypto, health, metrics, periodic  # noqa: F401  (system checks)
 
         setting_changed.connect(crypto.reset_on_setting_change)
+        metrics.register_collector("dependencies", health.dependency_metrics)
         post_migrate.connect(periodic.ensure_on_migrate, sender=self)
         periodic.register(
             periodic.Schedule(

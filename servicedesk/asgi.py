@@ -16,7 +16,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from servicedesk.routing import websocket_urlpatterns  # noqa: E402
 from servicedesk.startup import run_startup_checks  # noqa: E402
 
-run_startup_checks()
+run_startup_checks("asgi")  # raises: Daphne fails to load the application and exits
 
 application = ProtocolTypeRouter(
     {
