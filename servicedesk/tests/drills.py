@@ -167,9 +167,9 @@ class Desk:
         path = self.directory / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_web(self) -> int:
+    def start_web(self, *, wait: bool = True) -> int:
         self.web_port = free_port()
-        process = self._start(
+        self._start(
             "web",
             [
                 "-m",
@@ -181,12 +181,11 @@ class Desk:
                 "servicedesk.asgi:application",
             ],
         )
-        from chat.tests.servers import _wait_for
-
-        _wait_for(self.web_port, process, seconds=60)
+        if wait:
+            self.wait_ready("web")
         return self.web_port
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+    def start_worker(self, name: str = "worker", *, wait: bool = True) -> subprocess.Popen:
         process = self._start(
             name,
             [
@@ -203,36 +202,53 @@ class Desk:
                 "INFO",
             ],
         )
-        _wait(
-            lambda: process.poll() is not None or " ready." in self.log(name),
-            seconds=60,
-            what=f"{name} ready",
-        )
-        assert process.poll() is None, self.log(name)[-3000:]
+        if wait:
+            self.wait_ready(name)
         return process
 
-    def start_beat(self) -> subprocess.Popen:
+    def start_beat(self, *, wait: bool = True) -> subprocess.Popen:
+        pidfile = self.directory / "beat.pid"
         process = self._start(
             "beat",
-            [
-                "-m",
-                "celery",
-                "-A",
-                "servicedesk",
-                "beat",
-                "-l",
-                "INFO",
-                "--pidfile",
-                str(self.directory / "beat.pid"),
-            ],
+            ["-m", "celery", "-A", "servicedesk", "beat", "-l", "INFO", "--pidfile", str(pidfile)],
         )
-        _wait(
-            lambda: process.poll() is not None or "Sending due task" in self.log("beat"),
-            seconds=60,
-            what="beat to send its first task",
-        )
-        assert process.poll() is None, self.log("beat")[-3000:]
+        if wait:
+            self.wait_ready("beat")
         return process
+
+    # What each kind of process logs once it does its work.
+    READY = {"web": None, "beat": "Sending due task", "worker": " ready."}
+
+    def wait_ready(self, name: str, seconds: float = 90) -> None:
+        """Wait until a process serves (the web port answers; a worker is ready; beat has sent
+        its first task); fail with its log if it exits first."""
+        import socket
+
+        process = self.processes[name]
+        mark = self.READY.get(name, self.READY["worker"])
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                return True
+            if mark is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.web_port), timeout=0.2).close()
+                except OSError:
+                    return False
+                return True
+            return mark in self.log(name)
+
+        _wait(ready, seconds=seconds, what=f"{name} to be ready", step=0.2)
+        assert process.poll() is None, f"{name} exited:\n{self.log(name)[-3000:]}"
+
+    def start_all(self) -> int:
+        """Start the web process, a worker and beat together; return the web port."""
+        port = self.start_web(wait=False)
+        self.start_worker(wait=False)
+        self.start_beat(wait=False)
+        for name in ("web", "worker", "beat"):
+            self.wait_ready(name)
+        return port
 
     def kill(self, name: str) -> None:
         """SIGKILL a process and its children (a worker node lost at once)."""

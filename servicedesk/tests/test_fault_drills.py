@@ -77,9 +77,7 @@ def drill(tmp_path, partner):
     def make_desk(**options) -> tuple[Desk, ApiLoad]:
         desk = Desk(tmp_path, redis, **options)
         desks.append(desk)
-        port = desk.start_web()
-        desk.start_worker()
-        desk.start_beat()
+        port = desk.start_all()
         token, unit = partner
         return desk, ApiLoad(base_url=f"http://127.0.0.1:{port}", token=token, unit=unit)
 
