@@ -321,6 +321,7 @@ class ApiLoad:
     answers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     references: dict[str, str] = field(default_factory=dict)
     slowest_201: float = 0.0
+    created_at: list[tuple[float, float]] = field(default_factory=list)  # (started, seconds)
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -369,6 +370,7 @@ class ApiLoad:
                 if status == 201:
                     self.references[key] = data["reference"]
                     self.slowest_201 = max(self.slowest_201, elapsed)
+                    self.created_at.append((started, elapsed))
             if status == 201 or (400 <= status < 500 and status != 409):
                 return
             time.sleep(0.5)
@@ -380,6 +382,11 @@ class ApiLoad:
                 key = f"drill-{thread}-{self._count}"
             self.create(key)
             self._stop.wait(self.every_seconds)
+
+    def latencies_between(self, start: float, end: float) -> list[float]:
+        """How long each 201 took, for requests started between two monotonic times."""
+        with self._lock:
+            return sorted(s for at, s in self.created_at if start <= at <= end)
 
     def start(self) -> None:
         self._stop.clear()

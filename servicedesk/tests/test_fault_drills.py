@@ -114,14 +114,21 @@ def test_redis_stopped_for_5_and_for_30_seconds_under_load(drill):
         load.start()
         time.sleep(2)
         redis.stop()
+        down_at = time.monotonic()
         time.sleep(outage)
         desk.assert_running("web", "worker", "beat")
+        during = load.latencies_between(down_at, time.monotonic())
         redis.start()
         time.sleep(2)
         load.stop()
-        reports.append(assert_caught_up(desk, load))
+        report = assert_caught_up(desk, load)
+        # Creates go on while Redis is down, promptly: no request waits on Redis (checklist
+        # 42; the bound leaves room for a busy two-core machine, as test_broker_outage does).
+        assert during, "no ticket was created while Redis was down"
+        report.update(created_during_outage=len(during), slowest_201_during_outage=during[-1])
+        assert during[-1] < 2.5, report
+        reports.append(report)
     log.warning("redis outage drill: %s", reports)
-    assert load.slowest_201 < 5, reports
 
 
 def test_a_worker_killed_with_sigkill_mid_delivery(drill):
