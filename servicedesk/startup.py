@@ -10,8 +10,9 @@ decrypt the canary row), called from each entry point:
   by a signal handler, so `exit_unless_keys_fit` ends the process itself;
 - manage.py: `check_command` before any command except those that never read or write rows.
 
-A process refused here exits with status 78 (EX_CONFIG, "configuration error"): a process
-manager can be told not to restart it in a loop (systemd: RestartPreventExitStatus=78).
+Workers, beat and commands refused here exit with status 78 (EX_CONFIG, "configuration
+error"): a process manager can be told not to restart them in a loop (systemd:
+RestartPreventExitStatus=78). Daphne exits with 1, gunicorn halts ("Worker failed to boot").
 """
 
 from __future__ import annotations
