@@ -265,7 +265,6 @@ class Desk:
             )
 
     def stop(self) -> None:
-        started = time.monotonic()
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -277,11 +276,6 @@ class Desk:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         self.processes.clear()
-        import logging
-
-        logging.getLogger("welddesk.drills").warning(
-            "stopped in %.1f s", time.monotonic() - started
-        )
 
     def mails_by_delivery(self) -> Counter:
         """How many messages were written per delivery (X-WeldDesk-Delivery header)."""

@@ -123,10 +123,16 @@ def test_redis_stopped_for_5_and_for_30_seconds_under_load(drill):
         load.stop()
         report = assert_caught_up(desk, load)
         # Creates go on while Redis is down, promptly: no request waits on Redis (checklist
-        # 42; the bound leaves room for a busy two-core machine, as test_broker_outage does).
+        # 42: within 1 s; the slowest may take longer on a busy two-core machine, as in
+        # test_broker_outage, but none hangs).
         assert during, "no ticket was created while Redis was down"
-        report.update(created_during_outage=len(during), slowest_201_during_outage=during[-1])
-        assert during[-1] < 2.5, report
+        median = during[len(during) // 2]
+        report.update(
+            created_during_outage=len(during),
+            median_201_during_outage=round(median, 3),
+            slowest_201_during_outage=round(during[-1], 3),
+        )
+        assert median < 1.0 and during[-1] < 2.5, report
         reports.append(report)
     log.warning("redis outage drill: %s", reports)
 
