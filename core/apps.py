@@ -10,10 +10,11 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from core import checks, crypto, periodic, sealed_search  # noqa: F401  (system checks)
+        from core import checks, crypto, health, metrics, periodic, sealed_search  # noqa: F401
 
         setting_changed.connect(crypto.reset_on_setting_change)
         sealed_search.install()
+        metrics.register_collector("dependencies", health.dependency_metrics)
         post_migrate.connect(periodic.ensure_on_migrate, sender=self)
         periodic.register(
             periodic.Schedule(

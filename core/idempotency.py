@@ -4,8 +4,9 @@
 - same key, different request: 422;
 - same key while the first request is still running: 409;
 - keys are scoped (e.g. per organisation), so two customers may use the same key.
-A 5xx answer or an exception frees the key so the client can retry. Records expire after
-IDEMPOTENCY_TTL_HOURS and are purged by the `core.purge_idempotency` task.
+A 5xx answer or an exception frees the key so the client can retry, unless the writes were
+committed already (an after-commit step failed): then the committed answer stands. Records
+expire after IDEMPOTENCY_TTL_HOURS and are purged by the `core.purge_idempotency` task.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
@@ -25,6 +27,8 @@ from rest_framework.response import Response
 from core import jsoninput
 from core.errors import ApplicationError, Conflict
 from core.models import IdempotencyRecord
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -121,8 +125,13 @@ def idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Respo
     claimed = _claim(scope, key, request_fingerprint(request))
     if isinstance(claimed, Response):
         return claimed
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            # Runs first among the after-commit callbacks: an exception from a later one
+            # must not free a key whose writes and answer are committed (a retry would then
+            # create a second ticket).
+            transaction.on_commit(lambda: committed.append(True))
             try:
                 response = handler()
             except ApplicationError as exc:
@@ -144,9 +153,37 @@ def idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Respo
     except _Retryable as exc:
         IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
         return exc.response
-    except BaseException:
+    except Exception as exc:
+        if committed:
+            log.exception("an after-commit step failed; the committed answer stands")
+            return response
+        try:
+            stored = _committed_answer(claimed.pk)
+        except DatabaseError:
+            # The database is gone: the claim stays (409 until STALE_AFTER), never a duplicate.
+            raise exc from None
+        if stored is not None:
+            # The connection broke while committing, but the commit went through.
+            log.exception("the commit was answered by an error but took place; answer stands")
+            return stored
         IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
         raise
+    except BaseException:
+        if not committed:
+            IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
+        raise
+
+
+def _committed_answer(pk: int) -> Response | None:
+    """The stored answer of a claim whose request committed (read on a working connection)."""
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+    record = IdempotencyRecord.objects.filter(pk=pk, completed=True).first()
+    if record is None:
+        return None
+    return Response(record.response_body, status=record.status_code)
 
 
 class _Retryable(Exception):

@@ -34,33 +34,45 @@ def reset_breaker() -> None:
         _broker_down_until = 0.0
 
 
+_import_lock = threading.Lock()
+
+
 def _resolve(task: Any) -> Any:
     """Accept a task object or its registered name (services name tasks, never import them)."""
     if isinstance(task, str):
         from celery import current_app
 
         if task not in current_app.tasks:
-            # Outside a worker the apps' tasks modules are imported on first use.
-            current_app.loader.import_default_modules()
+            # Outside a worker the apps' tasks modules are imported on first use; one thread
+            # at a time, or a second request could look a task up halfway through.
+            with _import_lock:
+                current_app.loader.import_default_modules()
         return current_app.tasks[task]
     return task
 
 
 def send_now(task: Any, *args: Any, **kwargs: Any) -> bool:
-    """Publish a task; return False (and log) instead of raising when the broker is down.
+    """Publish a task; return False (and log) instead of raising when it cannot be sent.
 
     Callers rely on a durable record (an outbox row) and a periodic sweep for anything that
-    must not be lost, so a failed publish here is only a delay.
+    must not be lost, so a failed publish here is only a delay. It never raises: it runs after
+    commit, where an exception would turn a request that succeeded into a 500 (and its client
+    would retry a create that is already done).
     """
-    task = _resolve(task)
+    name = task if isinstance(task, str) else getattr(task, "name", repr(task))
+    try:
+        resolved = _resolve(task)
+    except Exception as exc:
+        log.error("cannot publish %s (%s); left for the sweep", name, type(exc).__name__)
+        return False
     if broker_marked_down():
-        log.warning("broker marked down; %s left for the sweep", task.name)
+        log.warning("broker marked down; %s left for the sweep", name)
         return False
     try:
-        task.apply_async(args=args, kwargs=kwargs, retry=False)
+        resolved.apply_async(args=args, kwargs=kwargs, retry=False)
     except Exception as exc:
         _mark_down()
-        log.warning("could not publish %s (%s); left for the sweep", task.name, type(exc).__name__)
+        log.warning("could not publish %s (%s); left for the sweep", name, type(exc).__name__)
         return False
     return True
 

@@ -15,3 +15,12 @@ def over_limit(key: str, limit: int, *, seconds: int = 3600) -> bool:
         return cache.incr(key) > limit
     except Exception:
         return False
+
+
+def forget(key: str) -> None:
+    """Drop a counter (an erased person's). A cache outage leaves it to expire by itself: it
+    holds a count under a blind index, no personal data."""
+    try:
+        cache.delete(key)
+    except Exception:
+        return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from datetime import timedelta
 from email.utils import make_msgid
@@ -12,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Count, Min
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -237,34 +238,73 @@ def outbox_deliver(*, outbox_id: int) -> str:
     """Deliver one row if it is still pending; return what happened.
 
     The row stays locked while it is sent, so two workers given the same id send it once.
+    If the database connection is lost after the message went out (a terminated backend, a
+    failover), the lock and the transaction are gone but the send is not: the row is marked
+    sent on a new connection (`_record_sent`), so the sweep does not send it a second time.
     """
-    with transaction.atomic():
-        row = Outbox.objects.select_for_update(skip_locked=True).filter(pk=outbox_id).first()
-        if row is None:
-            return "locked-or-missing"
-        if row.status != Status.PENDING:
-            return f"already-{row.status}"
-        now = timezone.now()
-        row.attempts += 1
-        try:
-            _send(row)
-        except Exception as exc:
-            # Exception texts can quote addresses: store only the type.
-            row.last_error = type(exc).__name__[:200]
-            if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-                row.status = Status.FAILED
-            else:
-                row.next_attempt_at = now + _backoff(row.attempts)
-            row.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            log.warning(
-                "outbox %s: delivery failed (%s), attempt %s", row.pk, row.last_error, row.attempts
-            )
-            return "failed" if row.status == Status.FAILED else "retry"
-        row.status = Status.SENT
-        row.sent_at = now
-        row.last_error = ""
-        row.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+    sent_at = None
+    attempts = 0
+    try:
+        with transaction.atomic():
+            row = Outbox.objects.select_for_update(skip_locked=True).filter(pk=outbox_id).first()
+            if row is None:
+                return "locked-or-missing"
+            if row.status != Status.PENDING:
+                return f"already-{row.status}"
+            now = timezone.now()
+            row.attempts += 1
+            try:
+                _send(row)
+            except Exception as exc:
+                # Exception texts can quote addresses: store only the type.
+                row.last_error = type(exc).__name__[:200]
+                if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                    row.status = Status.FAILED
+                else:
+                    row.next_attempt_at = now + _backoff(row.attempts)
+                row.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+                log.warning(
+                    "outbox %s: delivery failed (%s), attempt %s",
+                    row.pk,
+                    row.last_error,
+                    row.attempts,
+                )
+                return "failed" if row.status == Status.FAILED else "retry"
+            sent_at, attempts = now, row.attempts
+            row.status = Status.SENT
+            row.sent_at = now
+            row.last_error = ""
+            row.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+    except DatabaseError:
+        if sent_at is None or connection.in_atomic_block:
+            raise  # nothing went out: the row is still pending and the sweep hands it over
+        _record_sent(outbox_id=outbox_id, attempts=attempts, sent_at=sent_at)
     return "sent"
+
+
+def _record_sent(*, outbox_id: int, attempts: int, sent_at: Any) -> None:
+    """Mark a row sent after its transaction was lost with the connection, on a new one.
+
+    Retried for a few seconds (a database restarting); if it never answers the error
+    propagates and the row may be sent again later (at least once, never lost).
+    """
+    delay = 0.2
+    for attempt in range(6):
+        connection.close()  # the old connection is gone; Django opens a new one
+        try:
+            Outbox.objects.filter(pk=outbox_id, status=Status.PENDING).update(
+                status=Status.SENT, sent_at=sent_at, attempts=attempts, last_error=""
+            )
+        except DatabaseError:
+            if attempt == 5:
+                raise
+            time.sleep(delay)
+            delay *= 2
+        else:
+            log.warning(
+                "outbox %s: sent; recorded after the database connection was lost", outbox_id
+            )
+            return
 
 
 def outbox_sweep(*, limit: int = 500) -> int:

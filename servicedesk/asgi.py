@@ -17,7 +17,7 @@ from accounts.sockets import SocketGate  # noqa: E402
 from servicedesk.routing import websocket_urlpatterns  # noqa: E402
 from servicedesk.startup import run_startup_checks  # noqa: E402
 
-run_startup_checks()
+run_startup_checks("asgi")  # raises: Daphne fails to load the application and exits
 
 application = ProtocolTypeRouter(
     {

@@ -272,6 +272,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_PUBLISH_RETRY = False  # a failed publish leaves the outbox row for the sweep
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat wait for the broker as long as it takes (Celery's default gives up after
+# 100 attempts, about 45 minutes, and the process exits); they retry every 2 s, growing to
+# every 30 s, and resume by themselves (servicedesk/tests/test_fault_drills.py).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# On a connection loss, tasks already running finish (their ack fails and the message comes
+# back after the visibility timeout, finding its row sent) instead of being cancelled halfway
+# through a delivery. Set explicitly: Celery 6 turns it on by default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with a fix for a worker crash on connection loss (why, in
+    # servicedesk/broker.py).
+    CELERY_BROKER_TRANSPORT = "servicedesk.broker:RedisTransport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,  # longer than any retry countdown (checklist 44)
     # Publishing must fail fast when the broker is down: the request still commits and the

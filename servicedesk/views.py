@@ -14,8 +14,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from core import net
-from core.startup import verify_encryption_keys
+from core import health, net
+from core.startup import KeyCheckUnavailable, verify_encryption_keys
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,13 @@ def _pending_migrations() -> int:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: database reachable, migrations applied and encryption keys fit; else 503."""
+    """Readiness of this web process, for the load balancer.
+
+    503 (take it out) when the database is unreachable, migrations are pending or the
+    encryption keys do not fit: it cannot serve. 200 otherwise; with Redis unreachable the
+    status is "degraded" (the process still serves pages and the API; tasks wait in the
+    outbox), reported here and as welddesk_redis_up in /metrics (docs/operations.md).
+    """
     global _migrations_applied
     checks: dict[str, str] = {}
     try:
@@ -47,9 +53,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
         checks["database"] = "ok"
     except DatabaseError as exc:
         log.warning("readyz: database unreachable (%s)", type(exc).__name__)
-        return JsonResponse(
-            {"status": "unavailable", "checks": {"database": "unreachable"}}, status=503
-        )
+        return _unavailable({"database": "unreachable"})
     if not _migrations_applied:
         try:
             pending = _pending_migrations()
@@ -57,18 +61,27 @@ def readyz(request: HttpRequest) -> HttpResponse:
             pending = -1
         if pending:
             checks["migrations"] = "pending" if pending > 0 else "unknown"
-            return JsonResponse({"status": "unavailable", "checks": checks}, status=503)
+            return _unavailable(checks)
         with _lock:
             _migrations_applied = True  # applied migrations stay applied for this process
     checks["migrations"] = "ok"
     try:
         verify_encryption_keys()
         checks["encryption_keys"] = "ok"
+    except KeyCheckUnavailable:
+        checks["database"] = "unreachable"
+        return _unavailable(checks)
     except Exception as exc:
         log.error("readyz: encryption key check failed (%s)", type(exc).__name__)
         checks["encryption_keys"] = "mismatch"
-        return JsonResponse({"status": "unavailable", "checks": checks}, status=503)
-    return JsonResponse({"status": "ok", "checks": checks})
+        return _unavailable(checks)
+    checks["redis"] = health.redis_status()
+    status = "degraded" if checks["redis"] == "unreachable" else "ok"
+    return JsonResponse({"status": status, "checks": checks})
+
+
+def _unavailable(checks: dict[str, str]) -> JsonResponse:
+    return JsonResponse({"status": "unavailable", "checks": checks}, status=503)
 
 
 @never_cache

@@ -9,4 +9,4 @@ application = get_wsgi_application()
 
 from servicedesk.startup import run_startup_checks  # noqa: E402
 
-run_startup_checks()
+run_startup_checks("wsgi")  # raises: the server fails to load the application

@@ -3,13 +3,15 @@
 Everything here is public (no personal data): published incidents only, public components
 only. The summary is cached for a short while and dropped on every change (services call
 `forget_summary` on commit), so a busy status page during an outage costs a few queries a
-minute, and a change shows at once.
+minute, and a change shows at once. With the cache (Redis) down the summary is built from
+the database on every request, and the page keeps working.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,8 @@ from status.models import (
     MaintenanceState,
     Subscriber,
 )
+
+log = logging.getLogger(__name__)
 
 SUMMARY_KEY = "status:summary:v1"
 SUMMARY_SECONDS = 30
@@ -66,7 +70,10 @@ class Summary:
 
 
 def forget_summary() -> None:
-    cache.delete(SUMMARY_KEY)
+    try:
+        cache.delete(SUMMARY_KEY)
+    except Exception as exc:  # the cache is down: it holds nothing to forget for long
+        log.warning("status summary not dropped from the cache (%s)", type(exc).__name__)
 
 
 def public_incidents() -> Any:
@@ -76,12 +83,19 @@ def public_incidents() -> Any:
 def summary(*, now: dt.datetime | None = None) -> Summary:
     """What the status page, its JSON and the banners show (cached briefly)."""
     if now is None:
-        cached = cache.get(SUMMARY_KEY)
+        try:
+            cached = cache.get(SUMMARY_KEY)
+        except Exception as exc:  # the cache is down: build from the database
+            log.warning("status summary cache unavailable (%s)", type(exc).__name__)
+            return _build(timezone.now())
         if cached is not None:
             return cached
     built = _build(now or timezone.now())
     if now is None:
-        cache.set(SUMMARY_KEY, built, SUMMARY_SECONDS)
+        try:
+            cache.set(SUMMARY_KEY, built, SUMMARY_SECONDS)
+        except Exception as exc:
+            log.warning("status summary not cached (%s)", type(exc).__name__)
     return built
 
 

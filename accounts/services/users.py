@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -19,7 +18,7 @@ from accounts import roles as role_defs
 from accounts.models import Language, Organisation, Region, User, UserSession
 from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
-from core import crypto, privacy
+from core import crypto, privacy, throttle
 from core.errors import ApplicationError
 from core.net import public_http_url
 from core.realtime import publish_on_commit
@@ -322,7 +321,7 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
     (tickets, machine history and the audit chain refer to it)."""
     locked = User.objects.select_for_update().get(pk=user.pk)
     # Throttle counters are keyed by the blind index, never the address: drop the person's.
-    cache.delete("pwreset:mail:" + locked.email_bidx)
+    throttle.forget("pwreset:mail:" + locked.email_bidx)
     # Every field the registry lists for an account, by its rule (core/privacy.py).
     privacy.erase(
         locked,

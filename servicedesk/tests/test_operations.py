@@ -20,15 +20,52 @@ def test_healthz_touches_no_dependency(client, django_assert_num_queries):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_is_ready_when_migrated():
+def test_readyz_is_ready_when_migrated(settings):
     views.reset_readiness_cache()
     response = Client().get("/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {
-        "database": "ok",
-        "migrations": "ok",
-        "encryption_keys": "ok",
+    assert response.json() == {
+        "status": "ok",
+        "checks": {
+            "database": "ok",
+            "migrations": "ok",
+            "encryption_keys": "ok",
+            "redis": "ok" if settings.REDIS_URL else "not configured",
+        },
     }
+
+
+@pytest.mark.redis
+def test_metrics_report_redis_up(client):
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert "welddesk_redis_up 1.0" in text
+
+
+def test_redis_down_leaves_the_process_ready_but_degraded_in_readyz_and_metrics(settings, client):
+    """Redis unreachable: /readyz stays 200 (a load balancer keeps routing to the process,
+    which still serves pages and the API) and says "degraded"; /metrics shows
+    welddesk_redis_up 0. Both answer promptly instead of hanging on Redis."""
+    import time
+
+    from testsupport import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    views.reset_readiness_cache()
+    started = time.monotonic()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {
+            "database": "ok",
+            "migrations": "ok",
+            "encryption_keys": "ok",
+            "redis": "unreachable",
+        },
+    }
+    text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert "welddesk_redis_up 0.0" in text
+    assert time.monotonic() - started < 3
 
 
 @pytest.fixture
@@ -53,7 +90,7 @@ def test_healthz_stays_up_and_readyz_fails_while_the_database_is_down(database_d
     assert client.get("/healthz").status_code == 200
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"]["database"] == "unreachable"
+    assert response.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,67 @@
+"""Is Redis there? For /readyz (degraded, not unready) and /metrics (a gauge).
+
+Redis carries the cache, the channel layer and (by default) the Celery broker. Without it a
+web process still serves every page and API call: tasks wait in the outbox, throttles let
+requests through, chat falls back to reloading. So a Redis outage is reported, not used to
+take web processes out of the load balancer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from django.conf import settings
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+log = logging.getLogger(__name__)
+
+PING_TIMEOUT_S = 0.5  # a probe must answer well within a load balancer's health-check timeout
+
+_clients: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def _client(url: str):
+    """One client (and connection pool) per URL and process, with short timeouts."""
+    import redis
+
+    with _lock:
+        client = _clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=PING_TIMEOUT_S,
+                socket_timeout=PING_TIMEOUT_S,
+                retry_on_timeout=False,
+            )
+            _clients[url] = client
+        return client
+
+
+def redis_status() -> str:
+    """Return "ok", "unreachable", or "not configured" (no REDIS_URL: embedded defaults)."""
+    url = settings.REDIS_URL
+    if not url:
+        return "not configured"
+    try:
+        _client(url).ping()
+    except Exception as exc:
+        log.warning("redis unreachable (%s)", type(exc).__name__)
+        return "unreachable"
+    return "ok"
+
+
+def dependency_metrics() -> Iterable[Metric]:
+    """Yield welddesk_redis_up: 1 when Redis answers a ping, 0 when not (absent without
+    REDIS_URL)."""
+    status = redis_status()
+    if status == "not configured":
+        return
+    gauge = GaugeMetricFamily(
+        "welddesk_redis_up",
+        "1 if Redis (cache, channel layer, broker) answers a ping from this process, else 0.",
+    )
+    gauge.add_metric([], 1.0 if status == "ok" else 0.0)
+    yield gauge
