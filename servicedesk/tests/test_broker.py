@@ -71,3 +71,42 @@ def test_workers_and_beat_wait_for_the_broker_as_long_as_it_takes():
     assert app.conf.broker_connection_retry_on_startup is True
     assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is False
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+
+
+def test_no_task_waits_to_retry_longer_than_the_visibility_timeout():
+    """Checklist 44: a task that asked the broker to hold it back (a retry countdown) longer
+    than Redis's visibility timeout would be handed to a second worker while the first still
+    waits, and run twice. Every registered task of the desk retries sooner, or not through the
+    broker at all (deliveries wait in the outbox, `next_attempt_at`)."""
+    from django.conf import settings
+
+    from servicedesk.celery import app
+
+    app.loader.import_default_modules()
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    ours = {
+        name: task
+        for name, task in app.tasks.items()
+        if not name.startswith("celery.") and task.__module__.split(".")[0] != "celery"
+    }
+    assert len(ours) >= 10, sorted(ours)  # the walk saw the desk's tasks
+    for name, task in ours.items():
+        delays = [task.default_retry_delay or 0]
+        if getattr(task, "autoretry_for", ()):
+            backoff = getattr(task, "retry_backoff", False)
+            delays.append(getattr(task, "retry_backoff_max", 600) if backoff else 0)
+        assert max(delays) < visibility, name
+    # Nor does any code hold a task back by hand: a `countdown=`/`eta=` or `self.retry(...)`
+    # added later must be checked against the visibility timeout here.
+    import re
+    from pathlib import Path
+
+    held = re.compile(r"\.retry\(|[(,]\s*(countdown|eta)\s*=")  # a call's keyword argument
+    root = Path(settings.BASE_DIR)
+    found = [
+        str(path.relative_to(root))
+        for path in root.glob("*/**/*.py")
+        if not {"tests", ".venv", "var", "bench", "migrations"} & set(path.relative_to(root).parts)
+        and held.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
