@@ -17,7 +17,9 @@
     sending: root.getAttribute("data-texts-sending") || "sending…",
     offline: root.getAttribute("data-texts-offline") || "Reconnecting…",
     typing: root.getAttribute("data-texts-typing") || "typing…",
-    you: root.getAttribute("data-texts-you")  // the customer's page says "You", as on reload
+    you: root.getAttribute("data-texts-you"),  // the customer's page says "You", as on reload
+    scanning: root.getAttribute("data-texts-scanning") || "waiting for the virus scan",
+    assistant: root.getAttribute("data-texts-assistant") || ""  // the bot's frames name no sender
   };
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/chat/" + id + "/";
   var lastSeq = 0;
@@ -40,13 +42,20 @@
     li.className = "chat-msg " + cls;
     var who = document.createElement("span");
     who.className = "who";
-    who.textContent = frame.sender || "";
+    who.textContent = frame.sender || (frame.bot ? texts.assistant : "");
     var text = document.createElement("span");
     text.className = "text";
     text.textContent = frame.body;
     li.appendChild(who);
     li.appendChild(text);
     (frame.attachments || []).forEach(function (f) {
+      if (f.scan_status === "pending") {  // held for the virus scan: no link yet, as on reload
+        var held = document.createElement("span");
+        held.className = "file";
+        held.textContent = f.name + " (" + texts.scanning + ")";
+        li.appendChild(held);
+        return;
+      }
       var link = document.createElement("a");
       link.className = "file";
       link.href = f.url;
