@@ -208,8 +208,11 @@ class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin
 
     def get_fields(self, request, obj=None):
         # The initial password is for new accounts only; re-authentication for changes only.
+        # A read-only page (no change permission) has nothing to confirm.
         fields = super().get_fields(request, obj)
         drop = {"password"} if obj is not None else set(ReauthForm.REAUTH_FIELDS)
+        if obj is not None and not self.has_change_permission(request, obj):
+            drop |= set(ReauthForm.REAUTH_FIELDS)
         return [f for f in fields if f not in drop]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

@@ -78,6 +78,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_region",
         "notifications.view_outbox",
         "audit.view_auditcheckpoint",
+        # The device list, for its one action: reset a person's second factor (re-authenticated).
+        "otp_totp.view_totpdevice",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
         *_TICKET_DESK,

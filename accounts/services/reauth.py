@@ -59,6 +59,10 @@ def reauthenticate(*, request, actor: User, password: str | None, code: str | No
     # otp.py asks this module for proofs; import its checks here, not at the top (a cycle).
     from accounts.services.otp import code_check, has_confirmed_totp
 
+    if not password:  # nothing typed: refused and audited, but not counted as a guess
+        raise _refuse(
+            actor, "missing", _("Enter your password to confirm this change."), PASSWORD_FIELD
+        )
     attempt = lockout.attempt_begin(
         login=actor.email, network=lockout.client_network(client_ip(request.META))
     )
@@ -69,7 +73,7 @@ def reauthenticate(*, request, actor: User, password: str | None, code: str | No
             _("Too many wrong passwords. Wait 15 minutes and try again."),
             PASSWORD_FIELD,
         )
-    if not password or not actor.check_password(password):
+    if not actor.check_password(password):
         raise _refuse(
             actor,
             "password",
@@ -101,5 +105,10 @@ def reauth_required(*, actor: Any, reauth: Reauthentication | None) -> None:
         return
     fresh = reauth is not None and time.time() - reauth.at <= FRESH_SECONDS
     if not (fresh and reauth.actor_id == actor.pk):
-        message = _("Enter your password (and your authenticator code) to confirm this change.")
+        from accounts.services.otp import has_confirmed_totp
+
+        if has_confirmed_totp(actor):
+            message = _("Enter your password and your authenticator code to confirm this change.")
+        else:
+            message = _("Enter your password to confirm this change.")
         raise Forbidden(message, code="reauth_required", fields={PASSWORD_FIELD: [message]})

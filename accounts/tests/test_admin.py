@@ -200,10 +200,14 @@ def test_other_changes_in_the_admin_need_no_reauthentication(supervisor_client, 
 
 
 def test_resetting_a_persons_second_factor_needs_the_supervisors_password_and_code(
-    supervisor_client, make_staff
+    client, make_staff
 ):
     """Checklist 10 for a supervisor's "reset a person's devices": the action asks for the
-    supervisor's own password and code; without them, 403 and the devices stay."""
+    supervisor's own password and code; without them, 403 and the devices stay. A real
+    supervisor (the role, not a superuser) reaches the device list and its action."""
+    supervisor_client = client
+    supervisor_client.supervisor = make_staff(roles=("supervisor",))
+    sign_in(supervisor_client, supervisor_client.supervisor)
     agent = make_staff()
     agent_device = add_totp(agent)
     url = "/admin/otp_totp/totpdevice/"

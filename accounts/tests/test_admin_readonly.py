@@ -22,5 +22,6 @@ def test_view_only_staff_open_a_person_page_read_only_not_a_500(client, make_sta
     page = response.content.decode()
     assert 'name="email"' not in page and 'name="full_name"' not in page  # read-only
     assert "王建国" in page
+    assert "reauth" not in page.lower()  # nothing to confirm on a page that changes nothing
     # Staff accounts belong to no customer's region: a regional agent does not see them.
     assert client.get(f"/admin/accounts/user/{staff.pk}/change/").status_code == 404

@@ -213,3 +213,24 @@ def test_organisation_update_audits_changes(make_org):
     assert sorted(event.changed_fields) == ["contact_email", "tier"]
     with pytest.raises(ApplicationError, match="tier"):
         services.organisation_update(organisation=org, actor=None, tier="diamond")
+
+
+def test_an_empty_reauthentication_asks_for_the_password_and_is_no_guess(make_customer, rf):
+    """Submitting the form without a password is a clear request for it, audited, but not a
+    wrong password: ten of them leave the lock untouched and the right password still works.
+    The message names the code only to people who have an authenticator."""
+    person = make_customer()
+    request = rf.post("/", REMOTE_ADDR="203.0.113.9")
+    for _attempt in range(10):
+        with pytest.raises(Forbidden) as refused:
+            services.reauthenticate(request=request, actor=person, password="")
+        assert refused.value.fields == {
+            "reauth_password": ["Enter your password to confirm this change."]
+        }
+    assert (
+        AuditEvent.objects.filter(action="auth.reauth_failed", data__reason="missing").count() == 10
+    )
+    proof = services.reauthenticate(request=request, actor=person, password=PASSWORD)
+    assert proof.actor_id == person.pk
+    with pytest.raises(Forbidden, match=r"Enter your password to confirm this change\."):
+        services.user_update_profile(user=person, actor=person, phone="138 0013 8000")
