@@ -10,7 +10,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from audit import selectors
+        from audit import checks, selectors  # noqa: F401  (checks registers the deploy checks)
         from core import metrics, periodic
 
         metrics.register_collector("audit", selectors.audit_metrics)

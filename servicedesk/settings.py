@@ -210,6 +210,10 @@ AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS")
 # in production lives where the database owner cannot rewrite it (docs/security.md).
 AUDIT_CHECKPOINT_PATH = env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints.jsonl"))
 AUDIT_CHECKPOINT_EVERY_SECONDS = env_int("AUDIT_CHECKPOINT_EVERY_SECONDS", 300)
+# The queue of the checkpoint task: with workers on several hosts, one worker on the host that
+# holds AUDIT_CHECKPOINT_PATH consumes it (`celery worker -Q celery,<queue>`), so every
+# checkpoint lands in the one store. Empty: the default queue (one host, the embedded defaults).
+AUDIT_CHECKPOINT_QUEUE = env_str("AUDIT_CHECKPOINT_QUEUE", "")
 # Retention of personal data (compliance/retention.py; the registry is core/privacy.py).
 RETENTION_CHAT_DAYS = env_int("RETENTION_CHAT_DAYS", 365)
 RETENTION_TICKET_DAYS = env_int("RETENTION_TICKET_DAYS", 3 * 365)
@@ -297,6 +301,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ROUTES = (
+    {"audit.checkpoint": {"queue": AUDIT_CHECKPOINT_QUEUE}} if AUDIT_CHECKPOINT_QUEUE else {}
+)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 
@@ -564,6 +571,10 @@ LOGGING = {
         "django.channels.server": {"level": "ERROR"},
     },
 }
+
+# Workers, beat and commands started while the database does not answer wait this long for it
+# (to check the encryption keys) before they exit with 75 to be restarted (servicedesk/startup.py).
+STARTUP_DATABASE_WAIT_SECONDS = env_int("STARTUP_DATABASE_WAIT_SECONDS", 60)
 
 # Tests and drills.
 REQUIRE_SERVICES = env_bool("REQUIRE_SERVICES", False)

@@ -10,21 +10,28 @@ decrypt the canary row), called from each entry point:
   by a signal handler, so `exit_unless_keys_fit` ends the process itself;
 - manage.py: `check_command` before any command except those that never read or write rows.
 
-Workers, beat and commands refused here exit with status 78 (EX_CONFIG, "configuration
-error"): a process manager can be told not to restart them in a loop (systemd:
-RestartPreventExitStatus=78). Daphne exits with 1, gunicorn halts ("Worker failed to boot").
+Workers, beat and commands whose keys do not fit exit with status 78 (EX_CONFIG,
+"configuration error"): a process manager can be told not to restart them in a loop (systemd:
+RestartPreventExitStatus=78). A database that does not answer is not a wrong key: they wait
+for it (STARTUP_DATABASE_WAIT_SECONDS), checking again every few seconds, and exit with 75
+(EX_TEMPFAIL) if it stays away, so a failover or a reboot in the wrong order ends in a restart,
+never in a worker that stays down. Daphne exits with 1, gunicorn halts ("Worker failed to
+boot").
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 from django.core.exceptions import ImproperlyConfigured
 
 log = logging.getLogger("welddesk.startup")
 
-EXIT_CONFIG = 78  # sysexits.h EX_CONFIG
+EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the keys do not fit; restarting will not help
+EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: the database did not answer; try again later
+RETRY_EVERY_SECONDS = 2.0
 
 # Commands that never read or write rows of the database (or must run before there are any):
 # they start without the key check. Every other command, migrate included, is checked;
@@ -72,15 +79,30 @@ def run_startup_checks(process: str = "process") -> str:
 
 
 def exit_unless_keys_fit(process: str) -> None:
-    """Run the check; on failure end this process with status 78 (the reason is logged).
+    """Run the check; on failure end this process (the reason is logged): status 78 when the
+    keys do not fit, 75 when the database did not answer within STARTUP_DATABASE_WAIT_SECONDS.
 
     For entry points that would otherwise swallow the exception (Celery's signal handlers)
     or print a traceback where one line is clearer (manage.py).
     """
-    try:
-        run_startup_checks(process)
-    except ImproperlyConfigured as exc:
-        raise SystemExit(EXIT_CONFIG) from exc
+    from django.conf import settings
+    from django.db import connection
+
+    from core.startup import KeyCheckUnavailable
+
+    deadline = time.monotonic() + settings.STARTUP_DATABASE_WAIT_SECONDS
+    while True:
+        try:
+            run_startup_checks(process)
+            return
+        except KeyCheckUnavailable as exc:
+            if time.monotonic() + RETRY_EVERY_SECONDS > deadline:
+                raise SystemExit(EXIT_TEMPFAIL) from exc
+            log.warning("%s: waiting for the database to check the keys", process)
+            connection.close()  # a fresh connection next time
+            time.sleep(RETRY_EVERY_SECONDS)
+        except ImproperlyConfigured as exc:
+            raise SystemExit(EXIT_CONFIG) from exc
 
 
 def check_command(argv: list[str]) -> None:

@@ -21,6 +21,8 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "desk.welddesk.example",
     "SITE_URL": "https://desk.welddesk.example",
     "CLAMD_ADDRESS": "unix:///run/clamav/clamd.ctl",
+    "AUDIT_SIGNING_KEY": "hYvb3Y4kTLt0X2Q7l0iS0Kx6C1cCq9e3b3rYx1H0gRk=",
+    "AUDIT_CHECKPOINT_PATH": "/var/lib/welddesk-audit-anchor/checkpoints.jsonl",
 }
 
 
@@ -134,6 +136,17 @@ def test_redis_url_switches_cache_channel_layer_and_celery(tmp_path):
     ]
 
 
+def test_the_checkpoint_task_goes_to_the_anchor_hosts_queue_when_one_is_named(tmp_path):
+    code = (
+        SETUP + "from servicedesk.celery import app; route = app.amqp.router.route; "
+        "print(route({}, 'audit.checkpoint')['queue'].name, route({}, 'audit.seal')['queue'].name)"
+    )
+    named = run(code, {"DEBUG": "1", "AUDIT_CHECKPOINT_QUEUE": "audit-anchor"}, tmp_path)
+    assert named.stdout.split() == ["audit-anchor", "celery"], named.stderr
+    default = run(code, {"DEBUG": "1"}, tmp_path)
+    assert default.stdout.split() == ["celery", "celery"], default.stderr
+
+
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -150,6 +163,28 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_refuses_the_demo_anchoring_of_the_audit_chain(tmp_path):
+    """Production without AUDIT_SIGNING_KEY (derived from SECRET_KEY) fails the deploy check;
+    a checkpoint store beside the desk's files is a warning."""
+    env = {k: v for k, v in PRODUCTION.items() if not k.startswith("AUDIT_")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DEBUG" and not k.startswith("AUDIT_")},
+            **env,
+            "WELDDESK_VAR_DIR": str(tmp_path / "var"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "welddesk.E010" in output and "welddesk.W011" in output
 
 
 def test_a_server_with_the_wrong_key_refuses_to_start(tmp_path):

@@ -178,3 +178,41 @@ def test_an_unreachable_database_fails_the_check_instead_of_skipping_it():
         connection.close()
         connection.settings_dict.clear()
         connection.settings_dict.update(original)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_started_while_the_database_is_away_waits_and_exits_to_be_restarted(
+    settings, monkeypatch
+):
+    """Not a wrong key: the process waits for the database, and if it stays away exits with
+    75 (restart me), never 78 (do not restart), so a failover cannot leave workers down."""
+    from django.db import connection
+
+    monkeypatch.setenv("WELDDESK_STARTUP_CHECKS", "1")
+    monkeypatch.setattr(startup, "RETRY_EVERY_SECONDS", 0.05)
+    settings.STARTUP_DATABASE_WAIT_SECONDS = 0.3
+    tries = []
+    real = startup.run_startup_checks
+
+    def counted(process):
+        tries.append(process)
+        return real(process)
+
+    monkeypatch.setattr(startup, "run_startup_checks", counted)
+    original = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "postgresql":
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))
+    else:
+        connection.settings_dict["NAME"] = "/nonexistent-dir/welddesk.sqlite3"
+    try:
+        with pytest.raises(SystemExit) as exited:
+            startup.exit_unless_keys_fit("celery worker")
+        assert exited.value.code == startup.EXIT_TEMPFAIL == 75
+        assert len(tries) > 1  # it waited and checked again
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(original)
+    # Once the database answers, the same call passes.
+    startup.exit_unless_keys_fit("celery worker")
