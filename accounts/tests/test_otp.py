@@ -338,3 +338,17 @@ def test_new_authenticators_get_the_decided_tolerance(client, make_customer, set
     sign_in(client, customer)
     client.get("/accounts/2fa/setup/")
     assert TOTPDevice.objects.get(user=customer).tolerance == settings.OTP_TOTP_TOLERANCE
+
+
+def test_drift_an_old_device_row_learned_does_not_shift_the_window(make_staff):
+    """A device row that learned a drift of 5 steps while django-otp followed the phone's clock
+    (the old OTP_TOTP_SYNC default) accepts the codes of now, not those of 5 steps ahead."""
+    staff = make_staff()
+    device = add_totp(staff)
+    TOTPDevice.objects.filter(pk=device.pk).update(drift=5)
+    device.refresh_from_db()
+    assert _verify(staff, current_code(device, offset_steps=5)) == 400
+    device.throttle_reset()
+    assert _verify(staff, current_code(device)) == 302
+    device.refresh_from_db()
+    assert device.drift == 0
