@@ -69,9 +69,16 @@ class ReauthForm(forms.Form):
 
 
 class OtpSetupForm(OtpForm):
-    """Enrolment: the first code of the new authenticator, and the person's password again."""
+    """Enrolment: the first code of the new authenticator, and the person's password again.
+
+    There are no backup codes yet at this point: the code is the new app's current one.
+    """
 
     reauth_password = ReauthForm.base_fields["reauth_password"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["token"].help_text = _("The 6-digit code your authenticator app shows now.")
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):

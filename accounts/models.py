@@ -43,7 +43,9 @@ class Organisation(TimeStampedModel):
     tier = models.CharField(
         _("customer tier"), max_length=16, choices=Tier.choices, default=Tier.STANDARD
     )
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="organisations")
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="organisations", verbose_name=_("region")
+    )
     contact_name = EncryptedCharField(_("contact name"), max_length=200, blank=True)
     contact_email = EncryptedEmailField(_("contact email"), max_length=254, blank=True)
     contact_email_bidx = BlindIndexField(source="contact_email", kind="email")

@@ -8,12 +8,18 @@ without accounts importing them; permissions of apps not installed yet are skipp
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 AGENT = "agent"
 SUPERVISOR = "supervisor"
 COMPLIANCE = "compliance_officer"
 ROLES = (AGENT, SUPERVISOR, COMPLIANCE)
 
-ROLE_LABELS = {AGENT: "Agent", SUPERVISOR: "Supervisor", COMPLIANCE: "Compliance officer"}
+ROLE_LABELS = {
+    AGENT: _("Agent"),
+    SUPERVISOR: _("Supervisor"),
+    COMPLIANCE: _("Compliance officer"),
+}
 
 # What every desk role needs to work tickets in the admin (writes still go through services).
 _TICKET_DESK = [

@@ -9,9 +9,9 @@ GENESIS_HASH = "0" * 64
 
 
 class Outcome(models.TextChoices):
-    SUCCESS = "success", "success"
-    FAILURE = "failure", "failure"
-    DENIED = "denied", "denied"
+    SUCCESS = "success", _("success")
+    FAILURE = "failure", _("failure")
+    DENIED = "denied", _("denied")
 
 
 class AuditEvent(models.Model):
@@ -21,19 +21,21 @@ class AuditEvent(models.Model):
     (a PostgreSQL trigger refuses it), so `audit_verify` can prove the chain intact.
     """
 
-    seq = models.BigIntegerField(primary_key=True)
-    at = models.DateTimeField(db_index=True)
-    actor_ref = models.CharField(max_length=64, db_index=True)
-    action = models.CharField(max_length=64, db_index=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
-    target_type = models.CharField(max_length=64, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    changed_fields = models.JSONField(default=list, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    seq = models.BigIntegerField(_("sequence number"), primary_key=True)
+    at = models.DateTimeField(_("time"), db_index=True)
+    actor_ref = models.CharField(_("actor"), max_length=64, db_index=True)
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS
+    )
+    target_type = models.CharField(_("target type"), max_length=64, blank=True)
+    target_id = models.CharField(_("target id"), max_length=64, blank=True)
+    changed_fields = models.JSONField(_("changed fields"), default=list, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64, unique=True)
 
     class Meta:
         ordering = ["-seq"]
@@ -43,6 +45,8 @@ class AuditEvent(models.Model):
         ]
         default_permissions = ("view",)
         permissions = [("export_auditevent", "Can export audit events")]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_ref}"
@@ -109,4 +113,4 @@ class AuditCheckpoint(models.Model):
         verbose_name_plural = _("audit checkpoints")
 
     def __str__(self) -> str:
-        return f"checkpoint at seq {self.seq}"
+        return _("checkpoint at seq %(seq)s") % {"seq": self.seq}

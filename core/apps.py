@@ -3,11 +3,12 @@
 from django.apps import AppConfig
 from django.core.signals import setting_changed
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
     name = "core"
-    verbose_name = "Core"
+    verbose_name = _("Core")
 
     def ready(self) -> None:
         from core import checks, crypto, health, metrics, periodic, sealed_search  # noqa: F401

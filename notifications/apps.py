@@ -1,11 +1,12 @@
 """Notifications app: the transactional outbox and its delivery over email, SMS and webhooks."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
-    verbose_name = "Notifications"
+    verbose_name = _("Notifications")
 
     def ready(self) -> None:
         from accounts import hooks

@@ -4,6 +4,7 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
@@ -17,7 +18,7 @@ handler500 = "core.views.server_error"
 
 admin.site.site_header = "WeldDesk"
 admin.site.site_title = "WeldDesk"
-admin.site.index_title = "Service desk administration"
+admin.site.index_title = gettext_lazy("Service desk administration")
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
