@@ -99,10 +99,15 @@ def reauth_required(*, actor: Any, reauth: Reauthentication | None) -> None:
     """Refuse (403) a change of identity data by a person who has not just re-authenticated.
 
     The desk itself (no actor: commands, erasure, tests of other services) needs no proof; a
-    person always does, whatever their role.
+    person always does, whatever their role; any other actor (an API key) is refused.
     """
-    if not isinstance(actor, User):
-        return
+    if actor is None:
+        return  # the desk itself: a command, the erasure of an account
+    if not isinstance(actor, User):  # an API key, a machine: never a person's identity
+        raise Forbidden(
+            _("Only the person, or staff who confirm it is them, may change this."),
+            code="reauth_required",
+        )
     fresh = reauth is not None and time.time() - reauth.at <= FRESH_SECONDS
     if not (fresh and reauth.actor_id == actor.pk):
         from accounts.services.otp import has_confirmed_totp

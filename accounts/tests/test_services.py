@@ -234,3 +234,14 @@ def test_an_empty_reauthentication_asks_for_the_password_and_is_no_guess(make_cu
     assert proof.actor_id == person.pk
     with pytest.raises(Forbidden, match=r"Enter your password to confirm this change\."):
         services.user_update_profile(user=person, actor=person, phone="138 0013 8000")
+
+
+def test_an_api_key_or_other_non_person_actor_never_changes_an_identity(make_customer):
+    """Only a person who re-authenticated (or the desk itself, no actor) may change an e-mail,
+    phone or device: an API key's principal, or a name, is refused outright."""
+    person = make_customer(email="keep@x.example")
+    for actor in ("api_key:7", object()):
+        with pytest.raises(Forbidden):
+            services.user_update_profile(user=person, actor=actor, email="taken@x.example")
+    person.refresh_from_db()
+    assert person.email == "keep@x.example"
