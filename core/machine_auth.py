@@ -8,6 +8,7 @@ proves itself with a shared bearer token (`bearer_ok`) or a signature of its bod
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -15,6 +16,7 @@ from rest_framework import negotiation, permissions, renderers
 from rest_framework.views import APIView
 
 from core import jsoninput, parsers
+from core.errors import ApplicationError
 
 
 class _AnyAccept(negotiation.DefaultContentNegotiation):
@@ -33,6 +35,22 @@ class MachineWebhook(APIView):
     renderer_classes = [renderers.JSONRenderer]
     parser_classes = [parsers.JSONParser]
     content_negotiation_class = _AnyAccept
+
+    def answer(
+        self, request: HttpRequest, *, token: str, act: Callable[[Any], dict]
+    ) -> JsonResponse:
+        """The bearer-token endpoints' one way: check the token (401), read the JSON body
+        (400 when it is not JSON, too deep or holds a NUL), `act` on it and answer what it
+        returns; an ApplicationError of `act` is a 400 with its code and message."""
+        if not bearer_ok(request, token):
+            return refused()
+        payload, bad = json_body(request)
+        if bad is not None:
+            return bad
+        try:
+            return JsonResponse(act(payload))
+        except ApplicationError as exc:
+            return error(exc.code, exc.message, 400)
 
 
 def bearer_ok(request: HttpRequest, expected: str) -> bool:

@@ -50,8 +50,9 @@ def _page_size_parameter(maximum: int) -> dict:
     }
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=` (from 1) and `?page_size=` (1 to 100): count, next, previous, results."""
+class _StrictParameters:
+    """`page_size` 1..100 and `page` a whole number (also in cursor mode, where it is ignored
+    but never malformed), for both kinds of pages."""
 
     page_size = PAGE_SIZE
     page_size_query_param = "page_size"
@@ -63,6 +64,10 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def paginate_queryset(self, queryset, request, view=None):
         check_page_number(request)
         return super().paginate_queryset(queryset, request, view=view)
+
+
+class PageNumberPagination(_StrictParameters, pagination.PageNumberPagination):
+    """`?page=` (from 1) and `?page_size=` (1 to 100): count, next, previous, results."""
 
     def get_schema_operation_parameters(self, view):
         return [
@@ -77,16 +82,5 @@ class PageNumberPagination(pagination.PageNumberPagination):
         ]
 
 
-class CursorPagination(pagination.CursorPagination):
+class CursorPagination(_StrictParameters, pagination.CursorPagination):
     """`?cursor=`: next and previous links, no count; `page_size` as above."""
-
-    page_size = PAGE_SIZE
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
-
-    def get_page_size(self, request):
-        return page_size_of(request, default=self.page_size, maximum=self.max_page_size)
-
-    def paginate_queryset(self, queryset, request, view=None):
-        check_page_number(request)  # ignored in cursor mode, but never malformed
-        return super().paginate_queryset(queryset, request, view=view)

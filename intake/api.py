@@ -15,7 +15,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from core import machine_auth
-from core.errors import ApplicationError
 from core.schema import Error
 from intake import services
 
@@ -54,18 +53,12 @@ class TelephonyEvents(machine_auth.MachineWebhook):
         },
     )
     def post(self, request: Request) -> JsonResponse:
-        if not machine_auth.bearer_ok(request, settings.TELEPHONY_TOKEN):
-            return machine_auth.refused()
-        payload, bad = machine_auth.json_body(request)
-        if bad is not None:
-            return bad
-        events = payload.get("events") if isinstance(payload, dict) else None
-        try:
+        def receive(payload):
+            events = payload.get("events") if isinstance(payload, dict) else None
             with transaction.atomic():
-                counts = services.events_receive(events)
-        except ApplicationError as exc:
-            return machine_auth.error(exc.code, exc.message, 400)
-        return JsonResponse(counts)
+                return services.events_receive(events)
+
+        return self.answer(request, token=settings.TELEPHONY_TOKEN, act=receive)
 
 
 telephony_events = TelephonyEvents.as_view()

@@ -14,7 +14,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from core import machine_auth
-from core.errors import ApplicationError
 from core.schema import Error
 from status import alerts
 
@@ -64,16 +63,7 @@ class AlertmanagerWebhook(machine_auth.MachineWebhook):
         },
     )
     def post(self, request: Request) -> JsonResponse:
-        if not machine_auth.bearer_ok(request, settings.ALERTMANAGER_TOKEN):
-            return machine_auth.refused()
-        payload, bad = machine_auth.json_body(request)
-        if bad is not None:
-            return bad
-        try:
-            counts = alerts.receive(payload)
-        except ApplicationError as exc:
-            return machine_auth.error(exc.code, exc.message, 400)
-        return JsonResponse(counts)
+        return self.answer(request, token=settings.ALERTMANAGER_TOKEN, act=alerts.receive)
 
 
 alertmanager = AlertmanagerWebhook.as_view()
