@@ -6,10 +6,11 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
+
+from core import softcache
 
 KEYWORD = "Api-Key"
 logger = logging.getLogger(__name__)
@@ -69,15 +70,8 @@ class PerCallerThrottle(throttling.BaseThrottle):
         now = time.time()
         window_start = int(now // self.window) * self.window
         cache_key = f"throttle:{ident}:{window_start}"
-        try:
-            cache.add(cache_key, 0, timeout=self.window + 5)
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # evicted between add and incr
-                cache.set(cache_key, 1, timeout=self.window + 5)
-                count = 1
-        except Exception:  # a cache outage must not take the API down
-            logger.warning("throttle cache unavailable; request allowed")
+        count = softcache.count(cache_key, seconds=self.window + 5)
+        if count is None:  # a cache outage must not take the API down
             return True
         self._wait = max(1, int(window_start + self.window - now) + 1)
         return count <= limit

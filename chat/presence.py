@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.permissions import staff_seeing_region
 from audit.services import audit_record
 from chat.models import AgentPresence, Conversation, ConversationStatus, PresenceState
+from core import softcache
 from core.errors import ApplicationError, Forbidden
 from core.realtime import publish_on_commit
 from tickets.selectors import is_queue_member, queue_member_ids
@@ -231,8 +232,6 @@ def surge_check(*, now: dt.datetime | None = None) -> int:
     standby agent who is not online gets an e-mail (and an SMS with a phone number), in their
     language, through the outbox; the roster is called at most once per repeat period.
     """
-    from django.core.cache import cache
-
     from notifications.models import Channel
     from notifications.services import notification_enqueue, render_message
 
@@ -245,8 +244,9 @@ def surge_check(*, now: dt.datetime | None = None) -> int:
     if not surging:
         return 0
     period = int(now.timestamp()) // settings.CHAT_SURGE_REPEAT_SECONDS
-    if not cache.add(f"chat:surge:{period}", 1, timeout=settings.CHAT_SURGE_REPEAT_SECONDS):
-        return 0  # this period's call went out already
+    first = softcache.add(f"chat:surge:{period}", 1, timeout=settings.CHAT_SURGE_REPEAT_SECONDS)
+    if not first:
+        return 0  # this period's call went out already (or, with the cache down, is not known)
     standby = (
         AgentPresence.objects.filter(standby=True, agent__is_active=True)
         .exclude(state=PresenceState.ONLINE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
+from core import softcache
 
 
 def over_limit(key: str, limit: int, *, seconds: int = 3600) -> bool:
@@ -10,17 +10,11 @@ def over_limit(key: str, limit: int, *, seconds: int = 3600) -> bool:
 
     A cache outage lets the request through: throttling must not stop a customer.
     """
-    try:
-        cache.add(key, 0, timeout=seconds)
-        return cache.incr(key) > limit
-    except Exception:
-        return False
+    counted = softcache.count(key, seconds=seconds)
+    return counted is not None and counted > limit
 
 
 def forget(key: str) -> None:
     """Drop a counter (an erased person's). A cache outage leaves it to expire by itself: it
     holds a count under a blind index, no personal data."""
-    try:
-        cache.delete(key)
-    except Exception:
-        return
+    softcache.delete(key)

@@ -16,10 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
+from core import softcache
 from status.models import (
     GRAVITY,
     Component,
@@ -70,10 +70,7 @@ class Summary:
 
 
 def forget_summary() -> None:
-    try:
-        cache.delete(SUMMARY_KEY)
-    except Exception as exc:  # the cache is down: it holds nothing to forget for long
-        log.warning("status summary not dropped from the cache (%s)", type(exc).__name__)
+    softcache.delete(SUMMARY_KEY)  # with the cache down it holds nothing to forget for long
 
 
 def public_incidents() -> Any:
@@ -83,19 +80,12 @@ def public_incidents() -> Any:
 def summary(*, now: dt.datetime | None = None) -> Summary:
     """What the status page, its JSON and the banners show (cached briefly)."""
     if now is None:
-        try:
-            cached = cache.get(SUMMARY_KEY)
-        except Exception as exc:  # the cache is down: build from the database
-            log.warning("status summary cache unavailable (%s)", type(exc).__name__)
-            return _build(timezone.now())
+        cached = softcache.get(SUMMARY_KEY)  # the cache down: a miss, built from the database
         if cached is not None:
             return cached
     built = _build(now or timezone.now())
     if now is None:
-        try:
-            cache.set(SUMMARY_KEY, built, SUMMARY_SECONDS)
-        except Exception as exc:
-            log.warning("status summary not cached (%s)", type(exc).__name__)
+        softcache.set(SUMMARY_KEY, built, SUMMARY_SECONDS)
     return built
 
 

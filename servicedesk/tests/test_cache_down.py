@@ -203,3 +203,14 @@ async def test_a_chat_socket_is_refused_promptly_so_the_page_shows_reconnecting(
             communicator.future.result()
     finally:
         await sync_to_async(connections.close_all)()
+
+
+def test_the_chat_surge_check_runs_without_the_cache_and_calls_nobody_twice(redis_down, settings):
+    """The surge check keeps its once-per-period mark in the cache: with the cache down it
+    cannot know whether this period's call went out, so it calls nobody (never a crash, never
+    a call every minute)."""
+    from chat import presence
+
+    settings.CHAT_SURGE_WAITING = 0  # any queue counts as a surge
+    assert presence.surge_check() == 0
+    assert presence.surge_check() == 0
