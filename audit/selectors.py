@@ -30,6 +30,16 @@ def chain_head() -> tuple[int, str] | None:
     return ChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
 
 
+def last_event() -> tuple[int, str] | None:
+    """(seq, hash) of the newest event, or None for an empty chain."""
+    return AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+
+
+def event_hash(seq: int) -> str | None:
+    """The hash of the event at seq, or None when there is none."""
+    return AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()
+
+
 def chain_rows(
     *, after: int = 0, through: int | None = None, chunk_size: int = 5000
 ) -> Iterator[dict[str, Any]]:

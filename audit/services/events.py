@@ -1,11 +1,10 @@
-"""The one way to write the audit chain."""
+"""Writing the audit chain: one event, many events, sealing pending events, staff reads."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,10 +12,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit import chain, checkpoints, selectors, signing
-from audit.models import AuditCheckpoint, AuditEvent, ChainHead, Outcome, PendingAuditEvent
+from audit import chain
+from audit.models import AuditEvent, ChainHead, Outcome, PendingAuditEvent
 from core import context, pii
-from core.errors import ApplicationError
 
 
 def actor_ref_for(actor: Any) -> str:
@@ -450,80 +448,3 @@ def audit_read(*, actor: Any, target_type: str, target_id: Any, via: str = "page
         target_id=target_id,
         data={"via": via},
     )
-
-
-class CheckpointRefused(ApplicationError):
-    """The chain does not extend the latest checkpoint: signing it would certify tampering."""
-
-
-def audit_checkpoint(*, now: datetime | None = None) -> AuditCheckpoint:
-    """Sign the chain's head (seq, hash, time) and append it to the checkpoint store
-    (AUDIT_CHECKPOINT_PATH) and to the database's copy; return the copy.
-
-    A checkpoint certifies only a chain that extends the previous one: the events since it are
-    verified link by link from its hash (the first checkpoint verifies the whole chain). A
-    chain that went back or changed is refused with CheckpointRefused, so beat keeps failing
-    loudly (and /metrics shows the checkpoint ageing) instead of signing the tampered state.
-
-    Not itself audited: a checkpoint is a statement about the chain, kept outside it, and an
-    event per checkpoint would leave every checkpoint one event behind the head.
-    """
-    key = signing.signing_key()
-    trusted = signing.trusted_public_keys()
-    store = checkpoints.FileStore(settings.AUDIT_CHECKPOINT_PATH)
-    with store.appending() as fd:
-        previous = store.last(trusted=trusted) or selectors.latest_stored_checkpoint(
-            trusted=trusted
-        )
-        head = (
-            selectors.chain_head()
-            or AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-            or (0, chain.GENESIS_HASH)
-        )
-        _check_extends(previous, head)
-        at = now or timezone.now()
-        checkpoint = checkpoints.make(seq=head[0], hash=head[1], at=at, key=key)
-        with transaction.atomic():
-            row = AuditCheckpoint.objects.create(
-                at=at,
-                seq=checkpoint.seq,
-                hash=checkpoint.hash,
-                public_key=checkpoint.public_key,
-                signature=checkpoint.signature,
-            )
-            store.append(fd, checkpoint)
-    log.info("audit checkpoint written: seq %s, hash %s", checkpoint.seq, checkpoint.hash)
-    return row
-
-
-def _check_extends(previous: checkpoints.Checkpoint | None, head: tuple[int, str]) -> None:
-    """Raise CheckpointRefused unless the chain up to head extends the previous checkpoint."""
-    head_seq, _head_hash = head
-    if previous is None:
-        result = chain.verify_rows(selectors.chain_rows(through=head_seq), head=head)
-    elif head_seq < previous.seq:
-        raise CheckpointRefused(
-            f"The audit chain head is at seq {head_seq}, behind the checkpoint of "
-            f"{previous.at} at seq {previous.seq}: events {head_seq + 1}..{previous.seq} "
-            "are missing. No checkpoint written; run manage.py audit_verify."
-        )
-    else:
-        result = chain.verify_rows(
-            selectors.chain_rows(after=previous.seq, through=head_seq),
-            start_seq=previous.seq + 1,
-            start_prev_hash=previous.hash,
-            head=head,
-        )
-        if result.ok and previous.seq > 0:
-            digest = AuditEvent.objects.filter(seq=previous.seq).values_list("hash", flat=True)
-            if list(digest) != [previous.hash]:
-                raise CheckpointRefused(
-                    f"The audit event at seq {previous.seq} no longer has the hash the "
-                    f"checkpoint of {previous.at} signed. No checkpoint written; run "
-                    "manage.py audit_verify."
-                )
-    if not result.ok:
-        raise CheckpointRefused(
-            f"The audit chain is broken at seq {result.first_bad_seq}: {result.reason}. "
-            "No checkpoint written; run manage.py audit_verify."
-        )
