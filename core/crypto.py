@@ -126,8 +126,35 @@ def blind_index(kind: str, value: str) -> str:
     normalised = NORMALISERS[kind](value)
     if not normalised:
         return ""
+    return keyed_hash(kind, normalised)
+
+
+# Keyed hashes --------------------------------------------------------------------------------
+
+# Every HMAC under BLIND_INDEX_KEY is made here, each for one of these purposes. The purpose
+# opens the message, so the same words hashed for two purposes give unrelated values: a
+# sign-in counter's key can never stand for a blind index, or the other way round.
+KEYED_HASH_PURPOSES = {
+    "email": "blind index of e-mail addresses (stored in the database)",
+    "phone": "blind index of phone numbers (stored in the database)",
+    "login": "sign-in throttle counters and known networks (accounts.lockout)",
+}
+
+
+def keyed_hash(purpose: str, *parts: str) -> str:
+    """Return the HMAC-SHA256 (hex) under BLIND_INDEX_KEY of `parts`, for one purpose.
+
+    The message is `<purpose>:<part>` with several parts joined by NUL; a purpose holds no
+    colon and a part no NUL, so two different (purpose, parts) never share a message. The
+    blind indexes have had exactly this form (`email:<address>`) from the start: the values
+    stored in the database stay what they were.
+    """
+    if purpose not in KEYED_HASH_PURPOSES:
+        raise ValueError(f"Unknown keyed-hash purpose {purpose!r}: add it to the registry.")
+    if any("\x00" in part for part in parts):
+        raise ValueError("A keyed-hash part must not hold a NUL character.")
     key = settings.BLIND_INDEX_KEY
     if not key:
         raise ImproperlyConfigured("BLIND_INDEX_KEY is not set.")
-    message = f"{kind}:{normalised}".encode()
-    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    message = f"{purpose}:" + "\x00".join(parts)
+    return hmac.new(key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
