@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any, NoReturn
 
 from django.db import DatabaseError
@@ -22,11 +21,9 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from accounts import roles
+from core.middleware import is_secret_kwarg
 
 log = logging.getLogger(__name__)
-
-# URL parameters never written to the audit (tokens, keys, signed links).
-_SECRET_KWARGS = re.compile(r"token|key|secret|sig|code|uid", re.IGNORECASE)
 
 
 def is_customer(user: Any) -> bool:
@@ -162,7 +159,7 @@ def access_denied_record(*, request: Any, response: Any) -> None:
     ids = {
         name: str(value)[:100]
         for name, value in sorted((match.kwargs if match else {}).items())
-        if not _SECRET_KWARGS.search(name)
+        if not is_secret_kwarg(name)
     }
     route = "/" + (match.route if match else "")
     try:

@@ -121,3 +121,28 @@ def test_tokens_in_the_url_are_not_written_to_the_audit(client):
     access_denied_record(request=request, response=HttpResponseForbidden())
     (event,) = denied()
     assert "abc-secret" not in json.dumps(event.data) and event.data["ids"] == {}
+
+
+def test_one_rule_keeps_url_secrets_out_of_both_the_access_log_and_the_audit(monkeypatch):
+    """The access log (core.middleware) and the refusal audit (accounts.permissions) withhold
+    the same URL parameters because they ask the same rule: widening it widens both."""
+    import re
+
+    from django.http import HttpResponseForbidden
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    from accounts.permissions import access_denied_record
+    from core import middleware
+
+    def refused_and_logged() -> tuple[dict, str]:
+        request = RequestFactory().post("/admin/accounts/user/17/change/")
+        request.resolver_match = resolve("/admin/accounts/user/17/change/")
+        access_denied_record(request=request, response=HttpResponseForbidden())
+        return denied()[-1].data["ids"], middleware.loggable_kwargs(request)
+
+    assert refused_and_logged() == ({"object_id": "17"}, "object_id=17")
+    monkeypatch.setattr(
+        middleware, "SECRET_KWARGS", re.compile(middleware.SECRET_KWARGS.pattern + "|object_id")
+    )
+    assert refused_and_logged() == ({}, "")
