@@ -63,9 +63,13 @@ class SearchForm(forms.Form):
     since = forms.DateField(label=gettext_lazy("From (day)"), required=False)
     until = forms.DateField(label=gettext_lazy("To (day, inclusive)"), required=False)
 
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
     def clean_actor(self):
         # The actor travels sealed (it may be an e-mail address): see AuditEventAdmin.
-        actor = sealed_search.open_term(self.cleaned_data.get("actor", ""))
+        actor = sealed_search.open_term(self.cleaned_data.get("actor", ""), request=self.request)
         MaxLengthValidator(ACTOR_MAX)(actor)
         return actor
 
@@ -141,7 +145,9 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         ]
 
     def _search(self, request) -> SearchForm:
-        form = SearchForm({k: request.GET[k] for k in SEARCH_FIELDS if k in request.GET})
+        form = SearchForm(
+            {k: request.GET[k] for k in SEARCH_FIELDS if k in request.GET}, request=request
+        )
         if "actor" in form.data:
             # The box shows the actor as typed, never its seal.
             opened = form.cleaned_data.get("actor", "") if form.is_valid() else ""
@@ -177,7 +183,7 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             raise PermissionDenied
         query = {k: request.POST.get(k, "").strip() for k in SEARCH_FIELDS}
         if query["actor"]:
-            query["actor"] = sealed_search.seal(query["actor"])
+            query["actor"] = sealed_search.seal(query["actor"], request=request)
         url = request.path + "?" + urlencode({k: v for k, v in query.items() if v})
         return HttpResponseRedirect(url, status=303)
 

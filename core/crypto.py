@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -9,6 +10,8 @@ import unicodedata
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -91,6 +94,42 @@ def rotate(ciphertext: str, *, where: str = "a value") -> str:
         return crypter().rotate(ciphertext.encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeError) as exc:
         raise DecryptionError(f"Cannot re-encrypt {where}: no configured key opens it.") from exc
+
+
+# Keys derived for one purpose ----------------------------------------------------------------
+
+# What each derived key encrypts. Never the personal-data key: whatever one purpose lets
+# people have encrypted (a search term anyone can have sealed) is no ciphertext under another
+# key, and a token of one purpose opens under no other.
+DERIVED_PURPOSES = {
+    "sealed-search": "search terms carried in list URLs (core.sealed_search)",
+}
+
+
+@cache
+def _derived(purpose: str, secrets: tuple[str, ...]) -> MultiFernet:
+    fernets = []
+    for secret in secrets:
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"welddesk:{purpose}".encode()
+        )
+        fernets.append(Fernet(base64.urlsafe_b64encode(hkdf.derive(secret.encode("utf-8")))))
+    return MultiFernet(fernets)
+
+
+def derived_crypter(purpose: str) -> MultiFernet:
+    """Return the Fernet (AES + HMAC) of one purpose, its key derived from SECRET_KEY by
+    HKDF-SHA256 with the purpose as label.
+
+    Django's SECRET_KEY_FALLBACKS, when set, give the older keys that still open (they do not
+    encrypt); otherwise a new SECRET_KEY ends every such token, as it ends every session.
+    """
+    if purpose not in DERIVED_PURPOSES:
+        raise ValueError(f"Unknown key purpose {purpose!r}: add it to DERIVED_PURPOSES.")
+    secrets = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
+    if not all(secrets):
+        raise ImproperlyConfigured("SECRET_KEY is not set.")
+    return _derived(purpose, tuple(secrets))
 
 
 # Blind indexes -------------------------------------------------------------------------------

@@ -138,8 +138,12 @@ class TicketFilterForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
     def clean_q(self) -> str:
-        term = sealed_search.open_term(self.cleaned_data.get("q", ""))
+        term = sealed_search.open_term(self.cleaned_data.get("q", ""), request=self.request)
         MaxLengthValidator(self.SEARCH_MAX)(term)
         return term
 

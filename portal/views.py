@@ -111,7 +111,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def ticket_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _ticket_search_redirect(request)
-    form = TicketFilterForm(request.GET)
+    form = TicketFilterForm(request.GET, request=request)
     form.is_valid()  # each field is used on its own: a bad state keeps the search
     state = form.cleaned_data.get("state") or "open"
     search = (form.cleaned_data.get("q") or "").strip()
@@ -141,7 +141,7 @@ def _ticket_search_redirect(request: HttpRequest) -> HttpResponse:
         query["state"] = state
     term = request.POST.get("q", "").strip()[: TicketFilterForm.SEARCH_MAX]
     if term:
-        query["q"] = sealed_search.seal(term)
+        query["q"] = sealed_search.seal(term, request=request)
     url = reverse("portal:tickets")
     return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url, status=303)
 

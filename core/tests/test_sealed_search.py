@@ -8,18 +8,23 @@ admin, and the portal's ticket search.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from types import SimpleNamespace
 from urllib.parse import quote, unquote
 
 import pytest
+from cryptography import fernet
+from cryptography.fernet import InvalidToken
 from django.contrib import admin
-from django.test import RequestFactory, override_settings
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts import roles
 from audit.services import audit_record
-from core import sealed_search
+from core import crypto, sealed_search
 from testsupport import sign_in
 from tickets.tests.conftest import machine, make_unit, open_ticket, queue_setup, sla_setup
 
@@ -191,17 +196,123 @@ def test_every_admin_list_opens_sealed_terms(label, make_staff):
     assert issubclass(changelist.search_form_class, sealed_search.SealedSearchForm)
 
 
-def test_a_sealed_term_cannot_be_read_forged_or_kept(settings):
-    sealed = sealed_search.seal("wang.jianguo@hengrui-weld.example")
+def asking(user, session_key: str = "s" * 32):
+    """A request of `user` in the session `session_key`, as a view or a form sees it."""
+    return SimpleNamespace(user=user, session=SimpleNamespace(session_key=session_key))
+
+
+def later(monkeypatch, seconds: int) -> None:
+    """Move Fernet's clock (only Fernet's) `seconds` ahead."""
+    import time
+
+    now = time.time()
+    monkeypatch.setattr(fernet, "time", SimpleNamespace(time=lambda: now + seconds))
+
+
+def test_a_sealed_term_cannot_be_read_forged_or_kept(settings, make_staff):
+    me = asking(make_staff())
+    sealed = sealed_search.seal("wang.jianguo@hengrui-weld.example", request=me)
     assert sealed.startswith("sealed:") and "hengrui" not in sealed
-    assert sealed != sealed_search.seal("wang.jianguo@hengrui-weld.example")  # no linking
-    assert sealed_search.unseal(sealed) == "wang.jianguo@hengrui-weld.example"
+    again = sealed_search.seal("wang.jianguo@hengrui-weld.example", request=me)
+    assert sealed != again  # no linking
+    assert sealed_search.unseal(sealed, request=me) == "wang.jianguo@hengrui-weld.example"
     for broken in ("sealed:", "sealed:" + sealed[7:-2] + "xx", "sealed:\x00", "sealed:华东"):
         with pytest.raises(sealed_search.SealError):
-            sealed_search.unseal(broken)
+            sealed_search.unseal(broken, request=me)
     settings.STAFF_SESSION_MAX_SECONDS = -1  # older than a staff session may live
     with pytest.raises(sealed_search.SealError):
-        sealed_search.unseal(sealed)
+        sealed_search.unseal(sealed, request=me)
+
+
+def test_a_seal_opens_only_for_the_person_and_the_session_that_made_it(make_staff):
+    """A sealed URL copied from a log shows nothing to another staff member, nor to its owner
+    in another session (signed in elsewhere, or again)."""
+    agent = make_staff()
+    sealed = sealed_search.seal("li.na@welddesk.example", request=asking(agent))
+    for stranger in (
+        asking(make_staff()),  # another person, even in the same session
+        asking(agent, session_key="t" * 32),  # the owner, in another session
+        SimpleNamespace(user=AnonymousUser(), session=None),
+    ):
+        with pytest.raises(sealed_search.SealError):
+            sealed_search.unseal(sealed, request=stranger)
+    assert sealed_search.unseal(sealed, request=asking(agent)) == "li.na@welddesk.example"
+
+
+def test_another_persons_seal_is_a_message_in_the_admin_the_audit_and_the_portal(
+    client, make_staff, make_customer, open_ticket
+):
+    """Through the pages: a list URL sealed for one person searches nothing for another, who
+    is asked to search again (no 500, no result of the other's search, no term shown)."""
+    officer, other_officer = (make_staff(roles=(roles.SUPERVISOR, roles.COMPLIANCE)) for _ in "ab")
+    sign_in(client, officer)
+    posted = [
+        client.post("/admin/search/", {"_changelist": "accounts.user", "q": "li.na@x.example"}),
+        client.post(reverse("admin:audit_auditevent_changelist"), {"actor": "li.na@x.example"}),
+    ]
+    customer = make_customer()
+    colleague = make_customer(customer.organisation)
+    open_ticket(customer, subject="Nozzle clogs")
+    sign_in(client, customer)
+    posted.append(client.post(reverse("portal:tickets"), {"state": "all", "q": "Nozzle"}))
+    assert all(p.status_code == 303 for p in posted)
+    admin_list, audit_list, portal_list = (p["Location"] for p in posted)
+
+    sign_in(client, other_officer)
+    page = client.get(admin_list)
+    assert page.status_code == 200 and page.context["cl"].query == ""
+    assert "This search has expired" in str(next(iter(page.context["messages"])))
+    page = client.get(audit_list)
+    assert page.status_code == 200 and page.context["search_form"].errors
+    assert "This search has expired" in page.content.decode()
+    assert "li.na@x.example" not in page.content.decode()
+    sign_in(client, colleague)
+    page = client.get(portal_list)
+    html = page.content.decode()
+    assert page.status_code == 200 and "This search has expired" in html
+    assert 'value="Nozzle"' not in html
+
+
+def test_a_seal_is_not_made_with_the_personal_data_key(make_customer):
+    """Anyone may have any text sealed (the portal search): that must give no ciphertext under
+    the key of the stored personal data, and a token of that key must open as no seal."""
+    me = asking(make_customer())
+    sealed = sealed_search.seal("王建国", request=me)
+    with pytest.raises(InvalidToken):
+        crypto.crypter().decrypt(sealed[len(sealed_search.PREFIX) :].encode())
+    stored = crypto.encrypt(me.user.email)  # as the e-mail column holds it
+    shaped_like_a_seal = crypto.encrypt(json.dumps({"q": "x", "o": sealed_search._owner(me)}))
+    for token in (stored, shaped_like_a_seal):
+        assert crypto.decrypt(token)  # the personal-data key opens it...
+        with pytest.raises(sealed_search.SealError):  # ...the desk opens it as no seal
+            sealed_search.unseal(sealed_search.PREFIX + token, request=me)
+
+
+def test_seals_expire_after_a_staff_session_or_12_hours_for_customers(
+    settings, monkeypatch, make_staff, make_customer
+):
+    settings.STAFF_SESSION_MAX_SECONDS = 3600
+    agent, customer = asking(make_staff()), asking(make_customer())
+    agents_seal = sealed_search.seal("x", request=agent)
+    customers_seal = sealed_search.seal("y", request=customer)
+    later(monkeypatch, 3600 + 5)
+    with pytest.raises(sealed_search.SealError):
+        sealed_search.unseal(agents_seal, request=agent)
+    assert sealed_search.unseal(customers_seal, request=customer) == "y"
+    later(monkeypatch, sealed_search.CUSTOMER_SEAL_SECONDS + 5)
+    with pytest.raises(sealed_search.SealError):
+        sealed_search.unseal(customers_seal, request=customer)
+
+
+def test_seals_die_with_the_secret_key_unless_it_is_kept_as_a_fallback(settings, make_staff):
+    me = asking(make_staff())
+    sealed = sealed_search.seal("x", request=me)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = old + "-rotated"
+    with pytest.raises(sealed_search.SealError):
+        sealed_search.unseal(sealed, request=me)
+    settings.SECRET_KEY_FALLBACKS = [old]
+    assert sealed_search.unseal(sealed, request=me) == "x"
 
 
 @pytest.mark.parametrize("value", ["sealed:nonsense", "sealed:gAAAAA华东"])
@@ -211,12 +322,9 @@ def test_a_broken_seal_is_a_message_not_an_error(client, make_staff, people, val
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
     assert shown and "This search has expired" in shown[0]
-    with override_settings(STAFF_SESSION_MAX_SECONDS=-1):
-        portal_user = people[0]
-        sign_in(client, portal_user)
-        sealed = sealed_search.seal("x")
-        page = client.get(reverse("portal:tickets"), {"q": sealed})
-        assert page.status_code == 200 and "This search has expired" in page.content.decode()
+    sign_in(client, people[0])
+    page = client.get(reverse("portal:tickets"), {"q": value})
+    assert page.status_code == 200 and "This search has expired" in page.content.decode()
 
 
 def test_the_search_endpoint_refuses_what_is_not_a_list(client, make_staff):
