@@ -21,9 +21,12 @@ a message ("please search again"), never an error page.
 A term typed straight into a URL (`?q=...`) is still searched: the desk never produces such
 links, and refusing them would only break old bookmarks.
 
-In the admin the search box (templates/admin/search_form.html) posts to `admin_search`, and
-every changelist opens seals through SealedSearchForm (installed on Django's ChangeList at
-start-up, so no list is forgotten, including those of third-party apps).
+The rule lives here once: every search box answers its post with `sealed_redirect`, and every
+search form opens seals with `SealedSearchField`. In the admin the search box
+(templates/admin/search_form.html) posts to `admin_search`, and every changelist opens seals
+through SealedSearchForm (installed on Django's ChangeList at start-up, so no list is
+forgotten, including those of third-party apps); the audit search (audit/admin.py) and the
+portal's ticket search (portal/views.py) post to their own list.
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ import contextvars
 import functools
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django import forms
 from django.conf import settings
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList, ChangeListSearchForm
-from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect
+from django.core.validators import MaxLengthValidator
+from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect, QueryDict
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -111,6 +116,42 @@ def open_term(value: Any, *, request: HttpRequest | None) -> str:
         raise forms.ValidationError(EXPIRED, code="sealed") from exc
 
 
+class SealedSearchField(forms.CharField):
+    """A search box whose term may arrive sealed: cleaning opens the seal for the asking person
+    (`request`, given by SealedSearchFormMixin) and then checks the term's length.
+
+    `max_length` limits the term as typed (and the box); the value in the URL, a seal, is
+    longer, so the field itself takes up to SEALED_MAX_LENGTH characters.
+    """
+
+    SEALED_MAX_LENGTH = 2000
+
+    def __init__(self, *, max_length: int | None = None, **kwargs):
+        kwargs.setdefault("required", False)
+        raw_max = self.SEALED_MAX_LENGTH if max_length is not None else None
+        super().__init__(max_length=raw_max, **kwargs)
+        self.term_max_length = max_length
+        if max_length is not None:
+            self.widget.attrs["maxlength"] = str(max_length)
+        self.request: HttpRequest | None = None
+
+    def clean(self, value):
+        term = open_term(super().clean(value), request=self.request)
+        if self.term_max_length is not None:
+            MaxLengthValidator(self.term_max_length)(term)
+        return term
+
+
+class SealedSearchFormMixin:
+    """A form with sealed search fields: it takes the asking request, for whom they open."""
+
+    def __init__(self, *args, request: HttpRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, SealedSearchField):
+                field.request = request
+
+
 # The request whose changelist is being built: Django gives the search form only the query.
 _changelist_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
     "welddesk_changelist_request", default=None
@@ -121,15 +162,37 @@ class SealedSearchForm(ChangeListSearchForm):
     """The changelist's search form: opens a sealed term (an expired one is an error message
     above an unsearched list, as Django shows any bad search)."""
 
-    def clean(self):
-        data = super().clean()
-        if SEARCH_VAR in data:
-            try:
-                data[SEARCH_VAR] = open_term(data[SEARCH_VAR], request=_changelist_request.get())
-            except forms.ValidationError as exc:
-                del data[SEARCH_VAR]
-                self.add_error(None, exc)
-        return data
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = SealedSearchField(strip=False)
+        field.request = _changelist_request.get()
+        self.fields[SEARCH_VAR] = field
+
+
+def sealed_redirect(
+    request: HttpRequest,
+    url: str,
+    params: QueryDict | Mapping[str, str],
+    *,
+    sealed: Iterable[str] = (SEARCH_VAR,),
+) -> HttpResponseRedirect:
+    """Answer a posted search: a redirect (303) to the list at `url` with `params` in its
+    query, the fields named in `sealed` sealed for the asking person (left out when blank).
+
+    The one rule of every search box that may receive personal data: the term is posted, and
+    it reaches the URL only sealed.
+    """
+    query = QueryDict(mutable=True)
+    lists = (
+        params.lists() if isinstance(params, QueryDict) else ((k, [v]) for k, v in params.items())
+    )
+    for name, values in lists:
+        if name in sealed:
+            values = [seal(v, request=request) for v in values if v.strip()]
+        if values:
+            query.setlist(name, values)
+    encoded = query.urlencode()
+    return HttpResponseRedirect(f"{url}?{encoded}" if encoded else url, status=303)
 
 
 def install() -> None:
@@ -170,10 +233,6 @@ def admin_search(request):
             _("This search names no list."), content_type="text/plain; charset=utf-8"
         )
     params = request.POST.copy()
-    for name in ("csrfmiddlewaretoken", "_changelist", SEARCH_VAR, PAGE_VAR):
+    for name in ("csrfmiddlewaretoken", "_changelist", PAGE_VAR):
         params.pop(name, None)
-    term = request.POST.get(SEARCH_VAR, "")
-    if term.strip():
-        params[SEARCH_VAR] = seal(term, request=request)
-    query = params.urlencode()
-    return HttpResponseRedirect(f"{url}?{query}" if query else url, status=303)
+    return sealed_redirect(request, url, params)

@@ -15,7 +15,6 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -139,11 +138,8 @@ def _ticket_search_redirect(request: HttpRequest) -> HttpResponse:
     state = request.POST.get("state", "")
     if state in dict(TicketFilterForm.STATES):
         query["state"] = state
-    term = request.POST.get("q", "").strip()[: TicketFilterForm.SEARCH_MAX]
-    if term:
-        query["q"] = sealed_search.seal(term, request=request)
-    url = reverse("portal:tickets")
-    return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url, status=303)
+    query["q"] = request.POST.get("q", "").strip()[: TicketFilterForm.SEARCH_MAX]
+    return sealed_search.sealed_redirect(request, reverse("portal:tickets"), query)
 
 
 @customer_required

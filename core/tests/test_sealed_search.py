@@ -360,3 +360,58 @@ def test_the_autocomplete_whose_term_is_in_the_url_matches_names_not_emails(
 
     assert found("锦川") == [str(org.pk)]
     assert found(CONTACT) == [] and found(CONTACT_PHONE) == []
+
+
+def test_every_search_box_answers_through_the_one_sealed_redirect(
+    client, make_staff, make_customer, monkeypatch
+):
+    """Posting the term, sealing it and answering 303 is one rule, written once: the admin's
+    boxes, the audit search and the portal's ticket search all answer through it."""
+    answered = []
+    real = sealed_search.sealed_redirect
+
+    def spy(request, url, params, **kwargs):
+        answered.append(url)
+        return real(request, url, params, **kwargs)
+
+    monkeypatch.setattr(sealed_search, "sealed_redirect", spy)
+    sign_in(client, make_staff(roles=(roles.SUPERVISOR, roles.COMPLIANCE)))
+    audit_list = reverse("admin:audit_auditevent_changelist")
+    assert (
+        client.post("/admin/search/", {"_changelist": "accounts.user", "q": "a"}).status_code == 303
+    )
+    assert client.post(audit_list, {"actor": "a@b.example"}).status_code == 303
+    sign_in(client, make_customer())
+    assert client.post(reverse("portal:tickets"), {"q": "a"}).status_code == 303
+    assert answered == [
+        reverse("admin:accounts_user_changelist"),
+        audit_list,
+        reverse("portal:tickets"),
+    ]
+
+
+def test_every_search_form_opens_seals_with_the_one_field(make_staff):
+    """The admin lists, the audit search and the portal search use one sealed search field:
+    it opens the seal for the asking person and limits the term as typed, not the seal."""
+    from audit.admin import ACTOR_MAX, SearchForm
+    from portal.forms import TicketFilterForm
+
+    me = asking(make_staff())
+    forms_and_fields = [
+        (SearchForm, "actor", ACTOR_MAX),
+        (TicketFilterForm, "q", TicketFilterForm.SEARCH_MAX),
+    ]
+    for form_class, name, limit in forms_and_fields:
+        assert isinstance(form_class.base_fields[name], sealed_search.SealedSearchField)
+        longest = "x" * (limit - len("@b.example")) + "@b.example"
+        sealed = sealed_search.seal(longest, request=me)
+        form = form_class({name: sealed}, request=me)
+        assert form.is_valid() and form.cleaned_data[name] == longest
+        too_long = form_class({name: sealed_search.seal(longest + "x", request=me)}, request=me)
+        assert not too_long.is_valid() and "at most" in str(too_long.errors[name])
+        someone_elses = form_class({name: sealed}, request=asking(make_staff()))
+        assert not someone_elses.is_valid()
+        assert "This search has expired" in str(someone_elses.errors[name])
+        assert f'maxlength="{limit}"' in str(form[name])
+    changelist_form = sealed_search.SealedSearchForm({"q": "plain"})
+    assert isinstance(changelist_form.fields["q"], sealed_search.SealedSearchField)
