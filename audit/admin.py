@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.apps import apps as django_apps
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
@@ -105,6 +106,18 @@ class ReadAuditedMixin:
         return response
 
 
+class AuditChangeList(ChangeList):
+    """The event list: the search's parameters are no field lookups (SearchForm applies them
+    in get_queryset), yet they stay in the query, so every link the list makes (pages,
+    sorting, "Show all", an event and back) keeps the search."""
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        for name in SEARCH_FIELDS:
+            lookup_params.pop(name, None)
+        return lookup_params
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The chain holds every region's events (actors, targets, addresses): compliance
@@ -149,11 +162,6 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         request._audit_filters = form.filters() if form.is_valid() else None
         # The export repeats the search as the URL has it (the actor sealed).
         export_query = urlencode({k: request.GET[k] for k in SEARCH_FIELDS if request.GET.get(k)})
-        # The admin's own changelist refuses query parameters it does not know.
-        query = request.GET.copy()
-        for name in SEARCH_FIELDS:
-            query.pop(name, None)
-        request.GET = query
         extra = {
             "search_form": form,
             "export_query": export_query,
@@ -171,6 +179,9 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         query = {k: request.POST.get(k, "").strip() for k in SEARCH_FIELDS}
         query = {k: v for k, v in query.items() if v}
         return sealed_search.sealed_redirect(request, request.path, query, sealed=("actor",))
+
+    def get_changelist(self, request, **kwargs):
+        return AuditChangeList
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

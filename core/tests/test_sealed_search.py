@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from types import SimpleNamespace
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 import pytest
 from cryptography import fernet
@@ -23,6 +23,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts import roles
+from audit.models import AuditEvent
 from audit.services import audit_record
 from core import crypto, sealed_search
 from testsupport import sign_in
@@ -163,6 +164,43 @@ def test_audit_search_by_actor_email_keeps_it_out_of_urls_logs_and_the_export_li
     # The export link's sealed search exports the same events.
     exported = client.get(export.group(1).replace("&amp;", "&"))
     assert exported.status_code == 200
+
+
+def test_every_link_of_the_audit_list_keeps_the_search(client, make_staff, monkeypatch):
+    """Sorting, "Show all", the pages and an event's page (and back) keep the audit search:
+    each link of the list leads to the same search, the actor still sealed."""
+    from audit.admin import AuditEventAdmin
+
+    officer = make_staff(roles=(roles.COMPLIANCE,))
+    agent = make_staff(email="li.na@welddesk.example")
+    for action in ("ticket.viewed", "ticket.viewed", "ticket.viewed", "user.viewed"):
+        audit_record(action=action, actor=agent)
+        audit_record(action=action, actor=officer)
+    monkeypatch.setattr(admin.site._registry[AuditEvent], "list_per_page", 2)
+    assert isinstance(admin.site._registry[AuditEvent], AuditEventAdmin)
+    sign_in(client, officer)
+    url = reverse("admin:audit_auditevent_changelist")
+    posted = client.post(url, {"actor": "li.na@welddesk.example", "action": "ticket.*"})
+    html = client.get(posted["Location"]).content.decode()
+    links = {
+        link.replace("&amp;", "&")
+        for link in re.findall(r'href="(\?[^"]*|/admin/audit/auditevent/\d+/change/[^"]*)"', html)
+    }
+    kinds = {"o=": "sorting", "all=": "show all", "p=": "pages", "/change/": "an event"}
+    assert {kind for key, kind in kinds.items() if any(key in link for link in links)} == set(
+        kinds.values()
+    ), links
+    wanted = {f"user:{agent.pk}"}, {"ticket.viewed"}
+    for link in links:
+        if link.startswith("/"):  # an event's page keeps the list's search to go back to
+            changelist_filters = parse_qs(urlparse(link).query)["_changelist_filters"][0]
+            link = "?" + changelist_filters
+        assert "li.na" not in unquote(link).lower(), link
+        page = client.get(url + link)
+        assert page.status_code == 200, link
+        events = list(page.context["cl"].result_list)
+        assert events, link
+        assert ({e.actor_ref for e in events}, {e.action for e in events}) == wanted, link
 
 
 def test_portal_ticket_search_by_requester_email_keeps_it_out_of_urls_and_logs(
