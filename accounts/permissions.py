@@ -6,8 +6,8 @@ given to them, and nothing when none are given (fail closed: a forgotten region 
 never shows all of it). Anyone else sees nothing. An object outside the user's scope answers
 404, never 403, and the refusal is audited. Every 403 (a read-only key writing, a customer on
 a staff-only act, a missing second factor, a failed CSRF check, the admin's permission checks)
-is audited the same way by `access_denied_record`, which
-accounts.middleware.RefusalAuditMiddleware calls.
+is audited the same way by `access_denied_record`, through `refusal_noted`, which
+accounts.middleware.RefusalAuditMiddleware calls (anonymous refusals at a bounded rate).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import logging
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
@@ -145,6 +146,41 @@ def _refusal_code(response: Any) -> str:
     error = data.get("error") if isinstance(data, dict) else None
     code = error.get("code") if isinstance(error, dict) else ""
     return str(code)[:64] if code else ""
+
+
+def refusal_noted(*, request: Any, response: Any) -> None:
+    """Count a 403 and audit it: always when a person or an API key was refused, and for
+    anonymous callers at most REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE per client network a minute.
+
+    Anyone can provoke anonymous 403s (a failed CSRF check, a bad signature on a machine
+    webhook) as fast as they can send; one event each would let them append to the audit
+    chain without end. Past the rate, and while the cache that counts is down, an anonymous
+    refusal is only counted (welddesk_refusals_total). Never fails the answer.
+    """
+    from accounts.lockout import client_network
+    from core import metrics, net
+    from core.throttle import over_limit
+
+    try:
+        user = getattr(request, "user", None)
+        known = bool(user is not None and user.is_authenticated)
+    except DatabaseError:  # the session's user cannot be loaded: nobody is known
+        known = False
+    if known:
+        audited = True
+    else:
+        network = client_network(net.client_ip(request.META))
+        audited = not over_limit(
+            f"refusals:anonymous:{network}",
+            settings.REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE,
+            seconds=60,
+            on_outage=True,
+        )
+    metrics.REFUSALS.labels(
+        caller="known" if known else "anonymous", audited=str(audited).lower()
+    ).inc()
+    if audited:
+        access_denied_record(request=request, response=response)
 
 
 def access_denied_record(*, request: Any, response: Any) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from django.core.cache import cache
 
 
-def over_limit(key: str, limit: int, *, seconds: int = 3600) -> bool:
+def over_limit(key: str, limit: int, *, seconds: int = 3600, on_outage: bool = False) -> bool:
     """Count one more for `key` in the current window; True once past `limit`.
 
-    A cache outage lets the request through: throttling must not stop a customer.
+    A cache outage answers `on_outage`: by default False, the request goes through
+    (throttling must not stop a customer); a caller for whom "over the limit" only means doing
+    less (writing no audit event for an anonymous refusal) passes True.
     """
     try:
         cache.add(key, 0, timeout=seconds)
         return cache.incr(key) > limit
     except Exception:
-        return False
+        return on_outage
 
 
 def forget(key: str) -> None:
