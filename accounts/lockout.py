@@ -1,6 +1,6 @@
 """Sign-in throttling that counts an attempt before its password is checked.
 
-Three counters, each keyed by an HMAC (no email and no address is stored):
+Three counters, each keyed by an HMAC (core.crypto.keyed_hash; no email and no address stored):
 
 * per account and client network (IPv4 /24, IPv6 /64): LOGIN_FAILURE_LIMIT failures lock
   this network out of this account for LOGIN_LOCKOUT_SECONDS;
@@ -20,8 +20,6 @@ this design: docs/security.md, "Signing in".
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,10 +51,8 @@ def client_network(ip: str | None) -> str:
 
 
 def _key(scope: str, login: str, network: str = "") -> str:
-    """An HMAC naming one counter; the login name and the network stay unreadable."""
-    key = settings.BLIND_INDEX_KEY.encode("utf-8")
-    message = "\x00".join(("login", scope, crypto.normalise_email(login), network)).encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    """A keyed hash naming one counter; the login name and the network stay unreadable."""
+    return crypto.keyed_hash("login", scope, crypto.normalise_email(login), network)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,8 @@ class ApiKeyAuditMiddleware:
 
 
 class RefusalAuditMiddleware:
-    """Audit every 403 answer, whoever gave it (accounts.permissions.access_denied_record).
+    """Note every 403 answer, whoever gave it (accounts.permissions.refusal_noted): audited one
+    by one for a person or an API key, at a bounded rate for anonymous callers.
 
     It sits right after authentication, outside the second-factor gate and the views, so the
     refusals of DRF, of Django's PermissionDenied, of the CSRF check and of the gate itself
@@ -126,9 +127,9 @@ class RefusalAuditMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if response.status_code == 403:
-            from accounts.permissions import access_denied_record
+            from accounts.permissions import refusal_noted
 
-            access_denied_record(request=request, response=response)
+            refusal_noted(request=request, response=response)
         return response
 
 

@@ -6,27 +6,25 @@ given to them, and nothing when none are given (fail closed: a forgotten region 
 never shows all of it). Anyone else sees nothing. An object outside the user's scope answers
 404, never 403, and the refusal is audited. Every 403 (a read-only key writing, a customer on
 a staff-only act, a missing second factor, a failed CSRF check, the admin's permission checks)
-is audited the same way by `access_denied_record`, which
-accounts.middleware.RefusalAuditMiddleware calls.
+is audited the same way by `access_denied_record`, through `refusal_noted`, which
+accounts.middleware.RefusalAuditMiddleware calls (anonymous refusals at a bounded rate).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from accounts import roles
+from core.middleware import is_secret_kwarg
 
 log = logging.getLogger(__name__)
-
-# URL parameters never written to the audit (tokens, keys, signed links).
-_SECRET_KWARGS = re.compile(r"token|key|secret|sig|code|uid", re.IGNORECASE)
 
 
 def is_customer(user: Any) -> bool:
@@ -150,6 +148,41 @@ def _refusal_code(response: Any) -> str:
     return str(code)[:64] if code else ""
 
 
+def refusal_noted(*, request: Any, response: Any) -> None:
+    """Count a 403 and audit it: always when a person or an API key was refused, and for
+    anonymous callers at most REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE per client network a minute.
+
+    Anyone can provoke anonymous 403s (a failed CSRF check, a bad signature on a machine
+    webhook) as fast as they can send; one event each would let them append to the audit
+    chain without end. Past the rate, and while the cache that counts is down, an anonymous
+    refusal is only counted (welddesk_refusals_total). Never fails the answer.
+    """
+    from accounts.lockout import client_network
+    from core import metrics, net
+    from core.throttle import over_limit
+
+    try:
+        user = getattr(request, "user", None)
+        known = bool(user is not None and user.is_authenticated)
+    except DatabaseError:  # the session's user cannot be loaded: nobody is known
+        known = False
+    if known:
+        audited = True
+    else:
+        network = client_network(net.client_ip(request.META))
+        audited = not over_limit(
+            f"refusals:anonymous:{network}",
+            settings.REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE,
+            seconds=60,
+            on_outage=True,
+        )
+    metrics.REFUSALS.labels(
+        caller="known" if known else "anonymous", audited=str(audited).lower()
+    ).inc()
+    if audited:
+        access_denied_record(request=request, response=response)
+
+
 def access_denied_record(*, request: Any, response: Any) -> None:
     """Audit a 403 like a 404-by-policy: the actor, the URL (its name as the target, the route
     and the ids it named as data) and the time.
@@ -162,7 +195,7 @@ def access_denied_record(*, request: Any, response: Any) -> None:
     ids = {
         name: str(value)[:100]
         for name, value in sorted((match.kwargs if match else {}).items())
-        if not _SECRET_KWARGS.search(name)
+        if not is_secret_kwarg(name)
     }
     route = "/" + (match.route if match else "")
     try:

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 from django import forms
 from django.apps import apps as django_apps
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.core.validators import MaxLengthValidator
-from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -37,13 +37,11 @@ SEARCH_FIELDS = ("actor", "action", "target", "since", "until")
 ACTOR_MAX = 254
 
 
-class SearchForm(forms.Form):
-    # Long enough for a sealed e-mail address; what it holds is checked in clean_actor.
-    actor = forms.CharField(
+class SearchForm(sealed_search.SealedSearchFormMixin, forms.Form):
+    # The actor travels sealed (it may be an e-mail address): see AuditEventAdmin.
+    actor = sealed_search.SealedSearchField(
         label=gettext_lazy("Actor"),
-        required=False,
-        max_length=2000,
-        widget=forms.TextInput(attrs={"maxlength": ACTOR_MAX}),
+        max_length=ACTOR_MAX,
         help_text=gettext_lazy("user:42, system:sla, or a staff member's e-mail address"),
     )
     action = forms.CharField(
@@ -62,12 +60,6 @@ class SearchForm(forms.Form):
     )
     since = forms.DateField(label=gettext_lazy("From (day)"), required=False)
     until = forms.DateField(label=gettext_lazy("To (day, inclusive)"), required=False)
-
-    def clean_actor(self):
-        # The actor travels sealed (it may be an e-mail address): see AuditEventAdmin.
-        actor = sealed_search.open_term(self.cleaned_data.get("actor", ""))
-        MaxLengthValidator(ACTOR_MAX)(actor)
-        return actor
 
     def clean(self):
         data = super().clean()
@@ -114,6 +106,18 @@ class ReadAuditedMixin:
         return response
 
 
+class AuditChangeList(ChangeList):
+    """The event list: the search's parameters are no field lookups (SearchForm applies them
+    in get_queryset), yet they stay in the query, so every link the list makes (pages,
+    sorting, "Show all", an event and back) keeps the search."""
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        for name in SEARCH_FIELDS:
+            lookup_params.pop(name, None)
+        return lookup_params
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The chain holds every region's events (actors, targets, addresses): compliance
@@ -141,7 +145,9 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         ]
 
     def _search(self, request) -> SearchForm:
-        form = SearchForm({k: request.GET[k] for k in SEARCH_FIELDS if k in request.GET})
+        form = SearchForm(
+            {k: request.GET[k] for k in SEARCH_FIELDS if k in request.GET}, request=request
+        )
         if "actor" in form.data:
             # The box shows the actor as typed, never its seal.
             opened = form.cleaned_data.get("actor", "") if form.is_valid() else ""
@@ -156,11 +162,6 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         request._audit_filters = form.filters() if form.is_valid() else None
         # The export repeats the search as the URL has it (the actor sealed).
         export_query = urlencode({k: request.GET[k] for k in SEARCH_FIELDS if request.GET.get(k)})
-        # The admin's own changelist refuses query parameters it does not know.
-        query = request.GET.copy()
-        for name in SEARCH_FIELDS:
-            query.pop(name, None)
-        request.GET = query
         extra = {
             "search_form": form,
             "export_query": export_query,
@@ -176,10 +177,11 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         if not self.has_view_permission(request):
             raise PermissionDenied
         query = {k: request.POST.get(k, "").strip() for k in SEARCH_FIELDS}
-        if query["actor"]:
-            query["actor"] = sealed_search.seal(query["actor"])
-        url = request.path + "?" + urlencode({k: v for k, v in query.items() if v})
-        return HttpResponseRedirect(url, status=303)
+        query = {k: v for k, v in query.items() if v}
+        return sealed_search.sealed_redirect(request, request.path, query, sealed=("actor",))
+
+    def get_changelist(self, request, **kwargs):
+        return AuditChangeList
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -9,6 +10,8 @@ import unicodedata
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -93,6 +96,42 @@ def rotate(ciphertext: str, *, where: str = "a value") -> str:
         raise DecryptionError(f"Cannot re-encrypt {where}: no configured key opens it.") from exc
 
 
+# Keys derived for one purpose ----------------------------------------------------------------
+
+# What each derived key encrypts. Never the personal-data key: whatever one purpose lets
+# people have encrypted (a search term anyone can have sealed) is no ciphertext under another
+# key, and a token of one purpose opens under no other.
+DERIVED_PURPOSES = {
+    "sealed-search": "search terms carried in list URLs (core.sealed_search)",
+}
+
+
+@cache
+def _derived(purpose: str, secrets: tuple[str, ...]) -> MultiFernet:
+    fernets = []
+    for secret in secrets:
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"welddesk:{purpose}".encode()
+        )
+        fernets.append(Fernet(base64.urlsafe_b64encode(hkdf.derive(secret.encode("utf-8")))))
+    return MultiFernet(fernets)
+
+
+def derived_crypter(purpose: str) -> MultiFernet:
+    """Return the Fernet (AES + HMAC) of one purpose, its key derived from SECRET_KEY by
+    HKDF-SHA256 with the purpose as label.
+
+    Django's SECRET_KEY_FALLBACKS, when set, give the older keys that still open (they do not
+    encrypt); otherwise a new SECRET_KEY ends every such token, as it ends every session.
+    """
+    if purpose not in DERIVED_PURPOSES:
+        raise ValueError(f"Unknown key purpose {purpose!r}: add it to DERIVED_PURPOSES.")
+    secrets = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
+    if not all(secrets):
+        raise ImproperlyConfigured("SECRET_KEY is not set.")
+    return _derived(purpose, tuple(secrets))
+
+
 # Blind indexes -------------------------------------------------------------------------------
 
 _PHONE_JUNK = re.compile(r"[\s\-().]")
@@ -126,8 +165,35 @@ def blind_index(kind: str, value: str) -> str:
     normalised = NORMALISERS[kind](value)
     if not normalised:
         return ""
+    return keyed_hash(kind, normalised)
+
+
+# Keyed hashes --------------------------------------------------------------------------------
+
+# Every HMAC under BLIND_INDEX_KEY is made here, each for one of these purposes. The purpose
+# opens the message, so the same words hashed for two purposes give unrelated values: a
+# sign-in counter's key can never stand for a blind index, or the other way round.
+KEYED_HASH_PURPOSES = {
+    "email": "blind index of e-mail addresses (stored in the database)",
+    "phone": "blind index of phone numbers (stored in the database)",
+    "login": "sign-in throttle counters and known networks (accounts.lockout)",
+}
+
+
+def keyed_hash(purpose: str, *parts: str) -> str:
+    """Return the HMAC-SHA256 (hex) under BLIND_INDEX_KEY of `parts`, for one purpose.
+
+    The message is `<purpose>:<part>` with several parts joined by NUL; a purpose holds no
+    colon and a part no NUL, so two different (purpose, parts) never share a message. The
+    blind indexes have had exactly this form (`email:<address>`) from the start: the values
+    stored in the database stay what they were.
+    """
+    if purpose not in KEYED_HASH_PURPOSES:
+        raise ValueError(f"Unknown keyed-hash purpose {purpose!r}: add it to the registry.")
+    if any("\x00" in part for part in parts):
+        raise ValueError("A keyed-hash part must not hold a NUL character.")
     key = settings.BLIND_INDEX_KEY
     if not key:
         raise ImproperlyConfigured("BLIND_INDEX_KEY is not set.")
-    message = f"{kind}:{normalised}".encode()
-    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    message = f"{purpose}:" + "\x00".join(parts)
+    return hmac.new(key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -19,6 +19,12 @@ HTTP_LATENCY = Histogram(
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+REFUSALS = Counter(
+    "welddesk_refusals_total",
+    "403 answers, by caller (anonymous: no user and no API key; known) and whether an "
+    "access.denied audit event was written (anonymous ones only up to a rate).",
+    ["caller", "audited"],
+)
 
 _collectors: dict[str, Callable[[], Iterable[Metric]]] = {}
 

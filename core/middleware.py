@@ -29,8 +29,16 @@ access_log = logging.getLogger("welddesk.access")
 log = logging.getLogger(__name__)
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-# URL keyword arguments whose values are never logged (tokens, keys, signed links).
-_SECRET_KWARGS = re.compile(r"token|key|secret|sig|code|uid", re.IGNORECASE)
+# URL keyword arguments whose values are never logged nor audited (tokens, keys, signed links).
+SECRET_KWARGS = re.compile(r"token|key|secret|sig|code|uid", re.IGNORECASE)
+
+
+def is_secret_kwarg(name: str) -> bool:
+    """Return True for a URL parameter whose value must reach no log line and no audit row.
+
+    The one rule for both: the access log here, the refusal audit in accounts.permissions.
+    """
+    return bool(SECRET_KWARGS.search(name))
 
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -62,7 +70,7 @@ def loggable_kwargs(request) -> str:
         return ""
     parts = []
     for name, value in sorted(match.kwargs.items()):
-        if _SECRET_KWARGS.search(name):
+        if is_secret_kwarg(name):
             continue
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
             parts.append(f"{name}={value}")

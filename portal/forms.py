@@ -6,7 +6,6 @@ import functools
 import zoneinfo
 
 from django import forms
-from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import ReauthForm
@@ -117,7 +116,7 @@ class RatingForm(forms.Form):
     )
 
 
-class TicketFilterForm(forms.Form):
+class TicketFilterForm(sealed_search.SealedSearchFormMixin, forms.Form):
     STATES = [
         ("open", _("Open")),
         ("closed", _("Resolved and closed")),
@@ -125,23 +124,12 @@ class TicketFilterForm(forms.Form):
     ]
     SEARCH_MAX = 100
     state = forms.ChoiceField(label=_("Show"), choices=STATES, required=False)
-    # In the URL the term is sealed (core.sealed_search), which makes it longer than typed.
-    q = forms.CharField(
+    # In the URL the term is sealed (core.sealed_search).
+    q = sealed_search.SealedSearchField(
         label=_("Search"),
-        required=False,
-        max_length=2000,
-        widget=forms.SearchInput(
-            attrs={
-                "placeholder": _("Reference, subject or serial number"),
-                "maxlength": SEARCH_MAX,
-            }
-        ),
+        max_length=SEARCH_MAX,
+        widget=forms.SearchInput(attrs={"placeholder": _("Reference, subject or serial number")}),
     )
-
-    def clean_q(self) -> str:
-        term = sealed_search.open_term(self.cleaned_data.get("q", ""))
-        MaxLengthValidator(self.SEARCH_MAX)(term)
-        return term
 
 
 @functools.cache

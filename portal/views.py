@@ -15,7 +15,6 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -111,7 +110,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def ticket_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _ticket_search_redirect(request)
-    form = TicketFilterForm(request.GET)
+    form = TicketFilterForm(request.GET, request=request)
     form.is_valid()  # each field is used on its own: a bad state keeps the search
     state = form.cleaned_data.get("state") or "open"
     search = (form.cleaned_data.get("q") or "").strip()
@@ -139,11 +138,8 @@ def _ticket_search_redirect(request: HttpRequest) -> HttpResponse:
     state = request.POST.get("state", "")
     if state in dict(TicketFilterForm.STATES):
         query["state"] = state
-    term = request.POST.get("q", "").strip()[: TicketFilterForm.SEARCH_MAX]
-    if term:
-        query["q"] = sealed_search.seal(term)
-    url = reverse("portal:tickets")
-    return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url, status=303)
+    query["q"] = request.POST.get("q", "").strip()[: TicketFilterForm.SEARCH_MAX]
+    return sealed_search.sealed_redirect(request, reverse("portal:tickets"), query)
 
 
 @customer_required

@@ -442,6 +442,9 @@ TICKET_REOPEN_DAYS = env_int("TICKET_REOPEN_DAYS", 7)
 # REST API: requests per minute per API key (and per signed-in user), Idempotency-Key lifetime.
 API_KEY_RATE_PER_MINUTE = env_int("API_KEY_RATE_PER_MINUTE", 600)
 API_USER_RATE_PER_MINUTE = env_int("API_USER_RATE_PER_MINUTE", 300)
+# 403s to anonymous callers (no user, no API key) audited per client network a minute; every one
+# is counted in welddesk_refusals_total (accounts.permissions.refusal_noted).
+REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE = env_int("REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE", 10)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
 
 # Email and SMS: console by default, SMTP / an HTTP provider when configured.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 
 from accounts import roles
@@ -29,6 +30,21 @@ open_ticket = ticket_fixtures.open_ticket
 
 def denied() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action="access.denied").order_by("seq"))
+
+
+@pytest.fixture(autouse=True)
+def _no_refusals_counted_yet():
+    """Anonymous refusals are audited per client network a minute, counted in the cache."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def refusals(caller: str, audited: bool) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"caller": caller, "audited": str(audited).lower()}
+    return REGISTRY.get_sample_value("welddesk_refusals_total", labels) or 0
 
 
 @pytest.fixture
@@ -121,3 +137,98 @@ def test_tokens_in_the_url_are_not_written_to_the_audit(client):
     access_denied_record(request=request, response=HttpResponseForbidden())
     (event,) = denied()
     assert "abc-secret" not in json.dumps(event.data) and event.data["ids"] == {}
+
+
+def test_one_rule_keeps_url_secrets_out_of_both_the_access_log_and_the_audit(monkeypatch):
+    """The access log (core.middleware) and the refusal audit (accounts.permissions) withhold
+    the same URL parameters because they ask the same rule: widening it widens both."""
+    import re
+
+    from django.http import HttpResponseForbidden
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    from accounts.permissions import access_denied_record
+    from core import middleware
+
+    def refused_and_logged() -> tuple[dict, str]:
+        request = RequestFactory().post("/admin/accounts/user/17/change/")
+        request.resolver_match = resolve("/admin/accounts/user/17/change/")
+        access_denied_record(request=request, response=HttpResponseForbidden())
+        return denied()[-1].data["ids"], middleware.loggable_kwargs(request)
+
+    assert refused_and_logged() == ({"object_id": "17"}, "object_id=17")
+    monkeypatch.setattr(
+        middleware, "SECRET_KWARGS", re.compile(middleware.SECRET_KWARGS.pattern + "|object_id")
+    )
+    assert refused_and_logged() == ({}, "")
+
+
+def anonymous_refusal(client: Client, n: int) -> HttpResponse:
+    """An anonymous 403 anyone can send: a failed CSRF check, or a bad signature on the
+    courier's push webhook (no throttle there)."""
+    if n % 2:
+        return client.post("/accounts/login/", {"email": "a@b.c", "password": "x"})
+    return client.post("/api/v1/logistics/kuaidi100/push", {"param": "{}", "sign": "BAD"})
+
+
+def test_anonymous_refusals_are_all_counted_but_audited_at_most_n_per_network_a_minute(settings):
+    """200 anonymous 403s append at most REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE events to the
+    chain (anyone could send them without end); the metric counts all 200."""
+    limit = settings.REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE
+    assert 0 < limit < 200
+    before = refusals("anonymous", True), refusals("anonymous", False)
+    client = Client(enforce_csrf_checks=True, REMOTE_ADDR="203.0.113.7")
+    for n in range(200):
+        assert anonymous_refusal(client, n).status_code == 403
+    assert len(denied()) == limit
+    audited, only_counted = (
+        refusals("anonymous", True) - before[0],
+        refusals("anonymous", False) - before[1],
+    )
+    assert (audited, audited + only_counted) == (limit, 200)
+    # The limit is per client network: another network's first refusal is still audited, a
+    # neighbour in the same /24 is not.
+    neighbour = Client(enforce_csrf_checks=True, REMOTE_ADDR="203.0.113.8")
+    assert anonymous_refusal(neighbour, 1).status_code == 403
+    assert len(denied()) == limit
+    anonymous_refusal(Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.7"), 1)
+    assert len(denied()) == limit + 1
+
+
+def test_a_refusal_of_a_person_is_audited_every_time(settings, client, make_staff, make_customer):
+    settings.REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE = 2
+    agent = make_staff(roles=[roles.AGENT])
+    customer = make_customer()
+    sign_in(client, agent)
+    before = refusals("known", True)
+    for _ in range(5):
+        response = client.post(f"/admin/accounts/user/{customer.pk}/change/", {"full_name": "x"})
+        assert response.status_code == 403
+    assert [e.actor_ref for e in denied()] == [f"user:{agent.pk}"] * 5
+    assert refusals("known", True) - before == 5
+
+
+def test_with_the_cache_down_anonymous_refusals_are_counted_not_audited(
+    monkeypatch, client, make_staff, make_customer
+):
+    """The counter of the rate lives in the cache: without it, anonymous refusals are only
+    counted (no flood through a cache outage), people's still audited, and no answer is a
+    500."""
+    from core import throttle
+
+    class Down:
+        def __getattr__(self, name):
+            raise ConnectionError("cache down")
+
+    monkeypatch.setattr(throttle, "cache", Down())
+    before = refusals("anonymous", False)
+    anonymous = Client(enforce_csrf_checks=True)
+    for n in range(4):
+        assert anonymous_refusal(anonymous, n).status_code == 403
+    assert denied() == [] and refusals("anonymous", False) - before == 4
+    agent = make_staff(roles=[roles.AGENT])
+    sign_in(client, agent)
+    customer = make_customer()
+    assert client.post(f"/admin/accounts/user/{customer.pk}/change/", {}).status_code == 403
+    assert [e.actor_ref for e in denied()] == [f"user:{agent.pk}"]

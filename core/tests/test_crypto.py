@@ -105,6 +105,55 @@ def test_blind_index_depends_on_its_own_key(settings):
     assert crypto.blind_index("email", "foo@x.com") != before
 
 
+def test_blind_indexes_keep_the_values_stored_in_the_database(settings):
+    """The keyed-hash helper must not change a blind index already stored: rows would no
+    longer be found by e-mail or phone."""
+    settings.BLIND_INDEX_KEY = "k" * 32
+    assert crypto.blind_index("email", " Wang@Hengrui.example") == (
+        "62cbf438ba7be907b04934231b1f6942b17c3eed898f2923ef6e548c261e5dd4"
+    )
+    assert crypto.blind_index("phone", "138 0512 6621") == (
+        "ef964c85147a0f700e8105ba4b4326536b65d19f5ab894535f390951d5a713d8"
+    )
+
+
+def test_keyed_hashes_of_two_purposes_never_coincide(settings):
+    """One helper, one domain per purpose: the sign-in counters' keys are keyed hashes of
+    their own purpose, unrelated to a blind index of the same words."""
+    from accounts import lockout
+
+    key = lockout._key(lockout.NETWORK, " Foo@X.com", "10.1.2.0/24")
+    assert key == crypto.keyed_hash("login", "network", "foo@x.com", "10.1.2.0/24")
+    assert crypto.keyed_hash("email", "foo@x.com") == crypto.blind_index("email", "foo@x.com")
+    assert crypto.keyed_hash("login", "foo@x.com") != crypto.keyed_hash("email", "foo@x.com")
+    # Parts are kept apart: ("a", "b") is not ("a\x00b",), which is refused anyway.
+    with pytest.raises(ValueError):
+        crypto.keyed_hash("login", "a\x00b")
+    with pytest.raises(ValueError):
+        crypto.keyed_hash("email:x", "y")  # not a registered purpose
+
+
+def test_only_core_crypto_hashes_with_the_blind_index_key():
+    """Every HMAC under BLIND_INDEX_KEY goes through core.crypto.keyed_hash (one rule, one
+    home); the settings and the key checks are the only other readers of the key."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    allowed = {"core/crypto.py", "core/checks.py", "servicedesk/settings.py", "bench/loadgen.py"}
+    readers = set()
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in SKIPPED]
+        for name in files:
+            path = Path(folder, name)
+            if name.endswith(".py") and "BLIND_INDEX_KEY" in path.read_text(encoding="utf-8"):
+                readers.add(path.relative_to(root).as_posix())
+    assert readers and readers <= allowed, sorted(readers - allowed)
+
+
+SKIPPED = {"tests", "var", "node_modules", "locale", "static", "staticfiles", "__pycache__"}
+
+
 def test_key_check_refuses_shared_keys(settings):
     assert check_keys() == []
     settings.BLIND_INDEX_KEY = settings.FIELD_ENCRYPTION_KEYS[0]
