@@ -215,13 +215,13 @@ def test_with_the_cache_down_anonymous_refusals_are_counted_not_audited(
     """The counter of the rate lives in the cache: without it, anonymous refusals are only
     counted (no flood through a cache outage), people's still audited, and no answer is a
     500."""
-    from core import throttle
+    from core import softcache
 
     class Down:
         def __getattr__(self, name):
             raise ConnectionError("cache down")
 
-    monkeypatch.setattr(throttle, "cache", Down())
+    monkeypatch.setattr(softcache, "cache", Down())
     before = refusals("anonymous", False)
     anonymous = Client(enforce_csrf_checks=True)
     for n in range(4):
