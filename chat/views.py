@@ -11,8 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import services
 from chat.frames import attachment_frame
 from core.errors import ApplicationError, NotFound, error_body
-from core.malware import ScanStatus
-from tickets.views import held_for_scan
+from core.malware import ScanStatus, held_for_scan
 
 # Shown in the page (not downloaded): raster images only, never SVG or HTML.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
