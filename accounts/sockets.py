@@ -14,7 +14,10 @@ socket the gate has not admitted and none repeats its checks. At the handshake i
 While a socket is open the gate re-reads its session at least every
 WEBSOCKET_SESSION_CHECK_SECONDS, and at the moment a staff limit passes, and closes the socket
 once the session is gone (signed out elsewhere, password changed, deactivated: 4401), has
-passed a staff limit (4401, audited) or lost its second factor (4403).
+passed a staff limit (4401, audited) or lost its second factor (4403). A check that fails
+(the database away, the session deleted while it was saved) is tried once more after
+CHECK_RETRY_SECONDS; when that fails too the socket is closed with 1011: fail closed, never a
+socket left open without its checks (the page reconnects, and the handshake checks again).
 
 Activity: a frame that is the person acting (a chat message, a reply) counts as activity, as
 an HTTP request does, when the consumer says so with `note_activity`. Heartbeats, pings and
@@ -25,6 +28,7 @@ every staff socket ends at the 12-hour limit, whatever it carries.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from importlib import import_module
 from typing import Any
@@ -40,9 +44,13 @@ from core.net import in_networks
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_OTP_REQUIRED = 4403
 CLOSE_TLS_REQUIRED = 4426
+CLOSE_CHECK_FAILED = 1011  # WebSocket "internal error": the session could not be checked
+
+log = logging.getLogger(__name__)
 
 GATE = "welddesk.gate"  # the scope key of an admitted socket's guard
 ACTIVITY_EVERY = 60  # seconds: activity is written to the session at most this often
+CHECK_RETRY_SECONDS = 2  # a failed check is tried once more after this pause, then closes
 
 
 def socket_is_secure(scope: dict) -> bool:
@@ -141,12 +149,33 @@ class _Guard:
             self.closed = True
             await self.send({"type": "websocket.close", "code": code})
 
+    async def _check(self, *, active: bool = False) -> tuple[int, int]:
+        """Run the verdict in the database thread. An error is logged and tried once more
+        after a pause; when it fails again the socket is to be closed (1011), so a watcher
+        never ends quietly and leaves the socket unchecked."""
+        for attempt in (1, 2):
+            try:
+                return await database_sync_to_async(_verdict)(
+                    self.user, self.session_key, active=active
+                )
+            except Exception as exc:
+                # The type only: a database error's text may quote values.
+                log.warning(
+                    "socket session check failed (%s, attempt %s of 2) for user:%s",
+                    type(exc).__name__,
+                    attempt,
+                    self.user.pk,
+                )
+            if attempt == 1:
+                await asyncio.sleep(CHECK_RETRY_SECONDS)
+                if self.closed:
+                    return 0, 0
+        return CLOSE_CHECK_FAILED, 0
+
     async def _watch(self) -> None:
         while not self.closed:
             await asyncio.sleep(self.next_check_in)
-            code, self.next_check_in = await database_sync_to_async(_verdict)(
-                self.user, self.session_key
-            )
+            code, self.next_check_in = await self._check()
             if code:
                 await self.close(code)
 
@@ -154,7 +183,7 @@ class _Guard:
         if time.monotonic() - self.noted_at < ACTIVITY_EVERY or self.closed:
             return
         self.noted_at = time.monotonic()
-        code, _ = await database_sync_to_async(_verdict)(self.user, self.session_key, active=True)
+        code, _ = await self._check(active=True)
         if code:
             await self.close(code)
 

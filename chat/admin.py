@@ -72,7 +72,8 @@ class ConversationAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmi
                 raise Http404
             return self._operate(request, conversation)
         audit_read(actor=request.user, target_type="chat.conversation", target_id=conversation.pk)
-        agents = queue_agents(queue_id=conversation.queue_id)
+        # Only colleagues who may see the customer's region: the others could not join.
+        agents = presence.transfer_agents(conversation=conversation)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

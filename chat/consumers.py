@@ -12,14 +12,13 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.sockets import CLOSE_OTP_REQUIRED, note_activity
 from chat import bot, presence, services
 from chat.frames import message_frame
 from chat.models import ChatMessage, ConversationStatus, PresenceState
 from chat.writer import writer
-from core import jsoninput
+from core.consumers import FrameConsumer
 from core.errors import ApplicationError
 
 CLOSE_NOT_FOUND = 4404
@@ -32,11 +31,8 @@ def _frames(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return [message_frame(m) for m in messages]
 
 
-class _Consumer(AsyncJsonWebsocketConsumer):
-    @classmethod
-    async def decode_json(cls, text_data: str) -> Any:
-        """Frames through core.jsoninput: deep or NUL-laden JSON is a bad frame, not a crash."""
-        return jsoninput.loads(text_data)
+class _Consumer(FrameConsumer):
+    """Frames are read (and bad ones answered) by core.consumers.FrameConsumer."""
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, without its hop to the database thread before every event.
@@ -82,16 +78,9 @@ class ChatConsumer(_Consumer):
 
     # ------------------------------------------------------------------ frames in
 
-    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
-        try:
-            content = await self.decode_json(text_data) if text_data else None
-        except ValueError:
-            content = None
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self._error("bad_frame", "Frames are JSON objects with a type.")
-            return
+    async def receive_json(self, content: dict, **kwargs) -> None:
         if not self._allowed():
-            await self._error("rate_limited", "Too many frames; slow down.")
+            await self.send_error("rate_limited", "Too many frames; slow down.")
             return
         handler = {
             "message": self._message,
@@ -108,7 +97,7 @@ class ChatConsumer(_Consumer):
             "wait": self._wait,
         }.get(content["type"])
         if handler is None:
-            await self._error("unknown_type", "Unknown frame type.")
+            await self.send_unknown_type()
             return
         if content["type"] in self.ACTIVITY:
             await note_activity(self.scope)
@@ -126,7 +115,7 @@ class ChatConsumer(_Consumer):
             )
         )
         if isinstance(result, ApplicationError):
-            await self._error(result.code, result.message, client_id=content.get("client_id"))
+            await self.send_error(result.code, result.message, client_id=content.get("client_id"))
             return
         message, created = result
         # Stored: acknowledge to the sender, then tell the conversation (a resend only gets
@@ -149,7 +138,7 @@ class ChatConsumer(_Consumer):
         try:
             return await database_sync_to_async(call)(conversation=self.conversation, **kwargs)
         except ApplicationError as exc:
-            await self._error(exc.code, exc.message)
+            await self.send_error(exc.code, exc.message)
             return None
 
     async def _after_bot(self) -> None:
@@ -193,7 +182,7 @@ class ChatConsumer(_Consumer):
     async def _resume(self, content: dict) -> None:
         last_seq = content.get("last_seq", 0)
         if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
-            await self._error("bad_frame", "resume needs last_seq, a number of 0 or more.")
+            await self.send_error("bad_frame", "resume needs last_seq, a number of 0 or more.")
             return
         while True:
             missed = await database_sync_to_async(services.messages_after)(
@@ -216,7 +205,7 @@ class ChatConsumer(_Consumer):
     async def _read(self, content: dict) -> None:
         seq = content.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-            await self._error("bad_frame", "read needs seq, a message number.")
+            await self.send_error("bad_frame", "read needs seq, a message number.")
             return
         await database_sync_to_async(services.messages_read)(
             conversation=self.conversation, reader=self.user, up_to=seq
@@ -226,7 +215,7 @@ class ChatConsumer(_Consumer):
     async def _presence(self, content: dict) -> None:
         state = content.get("state", "online")
         if state not in PRESENCE_STATES:
-            await self._error("bad_frame", "presence state is online or away.")
+            await self.send_error("bad_frame", "presence state is online or away.")
             return
         await self._broadcast({"type": "presence", "state": state, **self._who()})
 
@@ -260,9 +249,6 @@ class ChatConsumer(_Consumer):
         await self.channel_layer.group_send(
             self.group, {"type": "chat.event", "frame": frame, "from": self.channel_name}
         )
-
-    async def _error(self, code: str, message: str, **extra: Any) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message, **extra})
 
     def _who(self) -> dict[str, Any]:
         return {"user": self.user.pk, "staff": bool(self.user.is_staff)}
@@ -304,22 +290,13 @@ class ConsoleConsumer(_Consumer):
                 agent=self.user, state=PresenceState.OFFLINE
             )
 
-    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
-        try:
-            content = await self.decode_json(text_data) if text_data else None
-        except ValueError:
-            content = None
-        if not isinstance(content, dict):
-            await self.send_json({"type": "error", "code": "bad_frame", "message": "JSON objects."})
-            return
-        if content.get("type") == "presence" and content.get("state") in PRESENCE_STATES:
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        if content["type"] == "presence" and content.get("state") in PRESENCE_STATES:
             await database_sync_to_async(presence.presence_beat)(
                 agent=self.user, state=content["state"]
             )
             await self.send_json({"type": "presence", "state": content["state"]})
-        elif content.get("type") == "ping":
+        elif content["type"] == "ping":
             await self.send_json({"type": "pong"})
         else:
-            await self.send_json(
-                {"type": "error", "code": "unknown_type", "message": "Unknown frame type."}
-            )
+            await self.send_unknown_type()

@@ -16,13 +16,13 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.permissions import staff_seeing_region
+from accounts.permissions import sees_region, staff_seeing_region
 from audit.services import audit_record
 from chat.models import AgentPresence, Conversation, ConversationStatus, PresenceState
 from core import softcache
 from core.errors import ApplicationError, Forbidden
 from core.realtime import publish_on_commit
-from tickets.selectors import is_queue_member, queue_member_ids
+from tickets.selectors import is_queue_member, queue_agents, queue_member_ids
 
 
 def presence_timeout() -> dt.timedelta:
@@ -188,16 +188,36 @@ def conversation_accept(*, conversation: Conversation, agent: Any) -> Conversati
     return locked
 
 
+def _region_id(conversation: Conversation) -> int | None:
+    return conversation.organisation.region_id if conversation.organisation_id else None
+
+
 @transaction.atomic
 def conversation_transfer(*, conversation: Conversation, to_agent: Any, actor: Any) -> Conversation:
-    """Hand an active chat to another agent of the same queue."""
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    """Hand an active chat to another agent of the same queue who may see the customer's
+    region (a nationwide queue holds agents of some regions only, who could not join it)."""
+    locked = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("organisation")
+        .get(pk=conversation.pk)
+    )
     if locked.status == ConversationStatus.CLOSED:
         raise ApplicationError(_("This conversation is closed."), code="closed")
     if not to_agent.is_staff or not is_queue_member(queue_id=locked.queue_id, agent=to_agent):
         raise ApplicationError(_("Transfer to an agent of this chat's queue."), code="bad_agent")
+    if not sees_region(to_agent, _region_id(locked)):
+        raise ApplicationError(
+            _("That agent does not work for this customer's region."), code="bad_agent"
+        )
     _assign(locked, to_agent.pk, actor=actor)
     return locked
+
+
+def transfer_agents(*, conversation: Conversation) -> list[Any]:
+    """The agents a chat may be handed to (the console's picker): the members of its queue who
+    may see its customer's region, the rule `conversation_transfer` applies, in one query."""
+    allowed = staff_seeing_region(_region_id(conversation))
+    return queue_agents(queue_id=conversation.queue_id, among=allowed)
 
 
 def queue_stats(*, now: dt.datetime | None = None) -> dict[str, float]:

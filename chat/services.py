@@ -21,6 +21,7 @@ from accounts.permissions import scope_by_organisation
 from audit.services import audit_record
 from chat import presence
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
+from core import malware
 from core.errors import ApplicationError, Forbidden, NotFound
 from core.models import delete_with_files
 from tickets.selectors import is_queue_member
@@ -320,9 +321,38 @@ def _attachment_store(
 
 def chat_attachments_rescan(*, batch: int = 100) -> dict[str, int]:
     """Scan again the chat files held while clamd could not be reached (beat)."""
-    from tickets.services.attachments import quarantine_rescan
+    return malware.rescan_quarantined(
+        ChatAttachment.objects.all(), settle=chat_attachment_scan_settle, batch=batch
+    )
 
-    return quarantine_rescan(model=ChatAttachment, batch=batch)
+
+@transaction.atomic
+def chat_attachment_scan_settle(pk: int, verdict: malware.Verdict | None) -> str:
+    """Release a held chat file found clean, or delete it (row and file) when clamd found
+    malware in it or its file is gone; audited. Returns "released", "removed", or "" when it
+    is no longer held."""
+    held = ChatAttachment.objects.filter(pk=pk, scan_status=malware.ScanStatus.PENDING)
+    locked = held.select_for_update().first()
+    if locked is None:
+        return ""
+    if verdict is not None and verdict.clean:
+        locked.scan_status = malware.ScanStatus.CLEAN
+        locked.save(update_fields=["scan_status"])
+        audit_record(action="upload.released", actor="system:scanner", target=locked)
+        return "released"
+    audit_record(
+        action="upload.removed",
+        actor="system:scanner",
+        target=locked,
+        outcome="denied",
+        data={
+            "reason": "malware" if verdict is not None else "file_missing",
+            "signature": verdict.signature if verdict is not None else "",
+            "sha256": locked.sha256,
+        },
+    )
+    delete_with_files(ChatAttachment.objects.filter(pk=pk))
+    return "removed"
 
 
 def messages_after(*, conversation: Conversation, last_seq: int, limit: int = 500) -> list:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
-from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import services
+from chat.frames import attachment_frame
 from core.errors import ApplicationError, NotFound, error_body
-from core.malware import ScanStatus
-from tickets.views import held_for_scan
+from core.malware import ScanStatus, held_for_scan
 
 # Shown in the page (not downloaded): raster images only, never SVG or HTML.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -32,18 +31,7 @@ def upload(request: HttpRequest, conversation_id: int) -> JsonResponse:
         )
     except ApplicationError as exc:
         return JsonResponse(error_body(code=exc.code, message=exc.message), status=exc.status_code)
-    return JsonResponse(
-        {
-            "id": attachment.pk,
-            "name": attachment.original_name,
-            "type": attachment.content_type,
-            "image": attachment.is_image,
-            "size": attachment.size,
-            "scan_status": attachment.scan_status,
-            "url": reverse("chat:attachment", args=[attachment.pk]),
-        },
-        status=201,
-    )
+    return JsonResponse(attachment_frame(attachment), status=201)
 
 
 @login_required

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-from core import crypto
+from core import crypto, malware
 
 
 @register(Tags.security)
@@ -35,3 +35,22 @@ def check_keys(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register()
+def check_clamd_address(app_configs=None, **kwargs) -> list[Error]:
+    """CLAMD_ADDRESS must be an address clamd can be reached at (or off): a typo would hold
+    every upload in quarantine forever, or fail every upload."""
+    if not malware.scanning_enabled():
+        return []
+    try:
+        malware.parse_address(settings.CLAMD_ADDRESS)
+    except ValueError as exc:
+        return [
+            Error(
+                str(exc),
+                hint="e.g. CLAMD_ADDRESS=unix:///run/clamav/clamd.ctl or tcp://127.0.0.1:3310",
+                id="welddesk.E005",
+            )
+        ]
+    return []

@@ -2,7 +2,8 @@
 management commands that touch the data.
 
 One check (core.startup.verify_encryption_keys: the configured FIELD_ENCRYPTION_KEYS must
-decrypt the canary row), called from each entry point:
+decrypt the canary row; before it, the system check of CLAMD_ADDRESS, which Django runs only
+for management commands), called from each entry point:
 
 - ASGI and WSGI (servicedesk/asgi.py, wsgi.py): `run_startup_checks` raises while the
   application is imported, so Daphne or gunicorn fail to load it and exit;
@@ -67,9 +68,15 @@ def run_startup_checks(process: str = "process") -> str:
     if they do not fit (or cannot be checked)."""
     if not checks_enabled():
         return "skipped: WELDDESK_STARTUP_CHECKS=0"
+    from core.checks import check_clamd_address
     from core.startup import verify_encryption_keys
 
     try:
+        # Settings that are wrong in a way only a system check sees: servers and workers do
+        # not run Django's checks, so the ones that would break every request run here too.
+        errors = check_clamd_address()
+        if errors:
+            raise ImproperlyConfigured(errors[0].msg)
         outcome = verify_encryption_keys()
     except ImproperlyConfigured as exc:
         log.critical("%s refuses to start: %s", process, exc)

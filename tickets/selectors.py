@@ -328,10 +328,13 @@ def member_queue_ids(*, agent: Any) -> QuerySet:
     return QueueMember.objects.filter(agent=agent).values("queue_id")
 
 
-def queue_agents(*, queue_id: int | None) -> list[Any]:
-    """A queue's agents, in the order of their membership."""
-    members = QueueMember.objects.filter(queue_id=queue_id).select_related("agent").order_by("pk")
-    return [m.agent for m in members]
+def queue_agents(*, queue_id: int | None, among: QuerySet | None = None) -> list[Any]:
+    """A queue's agents, in the order of their membership; only those whose pk is in `among`
+    (a subquery of user pks, e.g. accounts.permissions.staff_seeing_region) when given."""
+    members = QueueMember.objects.filter(queue_id=queue_id)
+    if among is not None:
+        members = members.filter(agent_id__in=among)
+    return [m.agent for m in members.select_related("agent").order_by("pk")]
 
 
 def requesters_with_active_tickets(*, region_ids: list[int] | None) -> QuerySet:

@@ -7,12 +7,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
-from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError
-from core.malware import ScanStatus
+from core.malware import ScanStatus, held_for_scan
 from tickets import selectors
 from tickets.services import surveys
 
@@ -72,15 +71,4 @@ def attachment_download(request, pk: int):
     response["Content-Disposition"] = content_disposition_header(True, attachment.original_name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
-def held_for_scan() -> HttpResponse:
-    """The answer for a file in quarantine: it exists, but nobody gets it before a verdict."""
-    response = HttpResponse(
-        _("This file is held until the virus scanner has checked it. Try again in a few minutes."),
-        status=409,
-        content_type="text/plain; charset=utf-8",
-    )
-    response["Retry-After"] = "300"
     return response

@@ -70,6 +70,22 @@ async def test_verified_staff_connect_and_get_pong(make_staff):
     await ws.disconnect()
 
 
+async def test_the_events_socket_answers_bad_and_unknown_frames_like_the_chat(make_customer):
+    """The same base answers frames on every socket: an object without a type is a bad
+    frame, an unknown type is `unknown_type` (docs/chat-protocol.md), and the socket lives."""
+    user = await sync_to_async(make_customer)()
+    client = Client()
+    await sync_to_async(sign_in)(client, user)
+    ws = communicator(client)
+    assert (await ws.connect())[0]
+    for frame, code in (('{"no": "type"}', "bad_frame"), ('{"type": "shout"}', "unknown_type")):
+        await ws.send_to(text_data=frame)
+        assert (await ws.receive_json_from())["code"] == code, frame
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
 async def test_password_change_closes_the_other_sessions_sockets(make_customer):
     user = await sync_to_async(make_customer)()
     client = Client()

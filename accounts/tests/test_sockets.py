@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -236,4 +237,66 @@ async def test_a_reset_second_factor_closes_the_persons_open_sockets(settings, m
     assert (await ws.connect())[0]
     await sync_to_async(services.otp_devices_reset)(user=staff, actor=None, reason="test")
     assert await closed_with(ws) == 4403
+    await ws.disconnect()
+
+
+# --------------------------------------------------------------------------- when a check fails
+
+
+def failing_checks(monkeypatch, *, failures: int | None):
+    """Make the gate's session check raise a database error after the handshake's check:
+    `failures` times, or every time (None). Returns the list of calls made."""
+    from django.db import OperationalError
+
+    from accounts import sockets
+
+    real, calls = sockets._verdict, []
+
+    def verdict(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > 1 and (failures is None or len(calls) - 1 <= failures):
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sockets, "_verdict", verdict)
+    monkeypatch.setattr(sockets, "CHECK_RETRY_SECONDS", 0.2)
+    return calls
+
+
+async def test_a_socket_whose_session_cannot_be_checked_is_closed_not_left_open(
+    settings, monkeypatch, caplog, make_staff
+):
+    """Fail closed: when the session check keeps raising (the database is away), the watcher
+    does not die leaving the socket open and unchecked; it tries once more, then closes the
+    socket with 1011 (the page reconnects, and the handshake checks the session again). The
+    log names the user by id only."""
+    settings.WEBSOCKET_SESSION_CHECK_SECONDS = 1
+    calls = failing_checks(monkeypatch, failures=None)
+    staff = await sync_to_async(make_staff)(email="kept.out.of.logs@welddesk.example")
+    client = await signed_in(staff)
+    ws = socket(client, "/ws/chat/console/")
+    assert (await ws.connect())[0]
+    assert await closed_with(ws) == 1011
+    assert len(calls) == 3  # the handshake, the failed check and its one retry
+    await ws.disconnect()
+    assert f"user:{staff.pk}" in caplog.text
+    assert "kept.out.of.logs" not in caplog.text
+
+
+async def test_a_socket_whose_check_failed_once_is_checked_again(settings, monkeypatch, make_staff):
+    """One failed check (a database blip) is retried, and the watcher keeps watching: a
+    deactivation after the blip still closes the socket (4401)."""
+    settings.WEBSOCKET_SESSION_CHECK_SECONDS = 1
+    calls = failing_checks(monkeypatch, failures=1)
+    staff = await sync_to_async(make_staff)()
+    client = await signed_in(staff)
+    ws = socket(client, "/ws/chat/console/")
+    assert (await ws.connect())[0]
+    for _ in range(50):  # the handshake, the failed check, the retry that succeeded
+        if len(calls) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    assert len(calls) >= 3, "the failed check was not tried again"
+    await sync_to_async(services.user_set_access)(user=staff, actor=None, is_active=False)
+    assert await closed_with(ws) == 4401
     await ws.disconnect()

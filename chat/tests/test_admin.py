@@ -137,3 +137,41 @@ def test_an_agent_of_a_nationwide_queue_reaches_only_their_regions_chats(
     # An agent without a region reaches none (fail closed).
     QueueMember.objects.create(queue=queue, agent=(nowhere := make_staff(regions=())))
     assert not services.can_join(user=nowhere, conversation=east)
+
+
+def test_a_chat_is_transferred_only_to_an_agent_who_may_see_its_region(
+    client, make_customer, make_org, make_staff
+):
+    """In a nationwide queue a chat cannot be handed to a member limited to other regions (who
+    could not join it): the service refuses with a clear message and the console's transfer
+    picker offers only colleagues who may see the customer's region."""
+    from accounts.models import Region
+    from chat import presence
+    from core.errors import ApplicationError
+    from tickets.models import Queue, QueueMember
+
+    east, south = (Region.objects.get(code=code) for code in ("east", "south"))
+    queue = Queue.objects.create(name="General (all regions)", slug="general")
+    first = make_staff(regions=[east])
+    colleague = make_staff(regions=[east, south])
+    southern = make_staff(regions=[south])
+    for agent in (first, colleague, southern):
+        QueueMember.objects.create(queue=queue, agent=agent)
+    chat = services.conversation_open(customer=make_customer(make_org(region="east")))
+    presence.conversation_accept(conversation=chat, agent=first)
+
+    with pytest.raises(ApplicationError, match="does not work for this customer's region"):
+        presence.conversation_transfer(conversation=chat, to_agent=southern, actor=first)
+    chat.refresh_from_db()
+    assert chat.agent_id == first.pk
+
+    sign_in(client, first)
+    url = reverse("admin:chat_conversation_change", args=[chat.pk])
+    assert [a.pk for a in client.get(url).context["colleagues"]] == [colleague.pk]
+    refused = client.post(url, {"operation": "transfer", "agent": southern.pk}, follow=True)
+    assert "does not work for this customer&#x27;s region" in refused.content.decode()
+    chat.refresh_from_db()
+    assert chat.agent_id == first.pk
+    client.post(url, {"operation": "transfer", "agent": colleague.pk})
+    chat.refresh_from_db()
+    assert chat.agent_id == colleague.pk

@@ -233,3 +233,29 @@ def test_postgresql_statements_are_prepared_after_repeated_runs():
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         prepared = cursor.fetchone()[0]
     assert prepared >= 1
+
+
+def test_a_bad_clamd_address_stops_commands_servers_and_workers_at_start(tmp_path):
+    """CLAMD_ADDRESS without its scheme (a typo that would hold every upload in quarantine
+    forever) or with a port out of range (which made every upload a 500): manage.py commands
+    refuse by the system check, servers and workers by the start-up check."""
+    for address in ("127.0.0.1:3310", "tcp://127.0.0.1:70000"):
+        env = {**PRODUCTION, "CLAMD_ADDRESS": address, "WELDDESK_STARTUP_CHECKS": "1"}
+        check = subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=ROOT,
+            env={
+                **{k: v for k, v in os.environ.items() if k != "DEBUG"},
+                **env,
+                "WELDDESK_VAR_DIR": str(tmp_path / "var"),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert check.returncode != 0
+        assert f"welddesk.E005) CLAMD_ADDRESS '{address}' is not tcp://host:port" in check.stderr
+        served = run("import servicedesk.wsgi; print('served')", env, tmp_path)
+        assert served.returncode != 0 and "served" not in served.stdout
+        assert f"CLAMD_ADDRESS '{address}' is not tcp://host:port" in served.stderr

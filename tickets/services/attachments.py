@@ -4,7 +4,6 @@ clamd (quarantine while it cannot answer), random storage names."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import unicodedata
@@ -12,13 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from core import malware
 from core.errors import ApplicationError
-
-logger = logging.getLogger(__name__)
 
 # Allowed types: what the first bytes must look like, and the type we serve it as.
 _SIGNATURES: list[tuple[str, tuple[bytes, ...], str]] = [
@@ -118,23 +114,17 @@ def scan_upload(upload: Any, checked: CheckedFile, *, actor: Any, target: Any) -
 
     Malware is refused with a clear message and the refusal is audited (the caller scans
     before its own transaction, so this row outlives the refusal). When clamd gives no
-    verdict the file is not let through: it is stored PENDING, served to nobody, until
-    `quarantine_rescan` gets a verdict.
+    verdict the file is not let through: it is stored PENDING, served to nobody, until the
+    owning app's rescan (core.malware.rescan_quarantined) gets a verdict.
     """
-    if not malware.scanning_enabled():
-        return malware.ScanStatus.UNSCANNED
-    try:
-        verdict = malware.scan(upload)
-    except malware.ScannerUnavailable as exc:
-        logger.warning("upload held in quarantine until it can be scanned: %s", exc)
-        return malware.ScanStatus.PENDING
-    if verdict.clean:
-        return malware.ScanStatus.CLEAN
-    _audit_malware(
+    screening = malware.screen(upload)
+    if not screening.found:
+        return screening.status
+    audit_malware(
         "upload.refused",
         actor=actor,
         target=target,
-        signature=verdict.signature,
+        signature=screening.found,
         sha256=checked.sha256,
     )
     raise ApplicationError(
@@ -142,15 +132,16 @@ def scan_upload(upload: Any, checked: CheckedFile, *, actor: Any, target: Any) -
             "%(name)s was refused: the virus scanner found %(signature)s in it. "
             "Please check the file and your computer."
         )
-        % {"name": checked.name, "signature": verdict.signature},
+        % {"name": checked.name, "signature": screening.found},
         code="malware",
         status_code=422,
     )
 
 
-def _audit_malware(
+def audit_malware(
     action: str, *, actor: Any, target: Any, signature: str, sha256: str, reason: str = "malware"
 ) -> None:
+    """Audit a file refused or removed for malware (or removed because its file was gone)."""
     from audit.services import audit_record
 
     audit_record(
@@ -160,53 +151,3 @@ def _audit_malware(
         outcome="denied",
         data={"reason": reason, "signature": signature, "sha256": sha256},
     )
-
-
-def quarantine_rescan(*, model: type[models.Model], batch: int = 100) -> dict[str, int]:
-    """Scan again the files of `model` held PENDING; release the clean ones, delete malware.
-
-    Each file is scanned outside any transaction (a scan may take seconds), then its row is
-    locked and changed only if still pending. Stops at the first scan that gets no verdict:
-    clamd is still away, the next run tries again. Returns counts by outcome.
-    """
-    from audit.services import audit_record
-    from core.models import delete_with_files
-
-    counts = {"released": 0, "removed": 0, "waiting": 0}
-    if not malware.scanning_enabled():
-        return counts
-    pending = model.objects.filter(scan_status=malware.ScanStatus.PENDING)
-    for pk in list(pending.order_by("created_at", "pk").values_list("pk", flat=True)[:batch]):
-        row = pending.filter(pk=pk).first()
-        if row is None:
-            continue
-        try:
-            with row.file.open("rb") as handle:
-                verdict = malware.scan(handle)
-        except FileNotFoundError:
-            verdict = None  # the file is gone: nothing to serve, drop the row
-        except malware.ScannerUnavailable as exc:
-            logger.warning("quarantined uploads still wait for the scanner: %s", exc)
-            counts["waiting"] = pending.count()
-            return counts
-        with transaction.atomic():
-            locked = pending.select_for_update().filter(pk=pk).first()
-            if locked is None:
-                continue
-            if verdict is not None and verdict.clean:
-                locked.scan_status = malware.ScanStatus.CLEAN
-                locked.save(update_fields=["scan_status"])
-                audit_record(action="upload.released", actor="system:scanner", target=locked)
-                counts["released"] += 1
-            else:
-                _audit_malware(
-                    "upload.removed",
-                    actor="system:scanner",
-                    target=locked,
-                    signature=verdict.signature if verdict is not None else "",
-                    sha256=locked.sha256,
-                    reason="malware" if verdict is not None else "file_missing",
-                )
-                delete_with_files(model.objects.filter(pk=pk))
-                counts["removed"] += 1
-    return counts

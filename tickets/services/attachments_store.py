@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
+from core import malware
 from core.errors import ApplicationError
+from core.models import delete_with_files
 from tickets.models import Attachment, Message, Ticket
-from tickets.services.attachments import (
-    CheckedFile,
-    check_upload,
-    quarantine_rescan,
-    scan_upload,
-)
+from tickets.services.attachments import CheckedFile, audit_malware, check_upload, scan_upload
 
 
 class AttachmentStore:
@@ -84,7 +82,37 @@ attachment_store = AttachmentStore()
 
 def attachments_rescan(*, batch: int = 100) -> dict[str, int]:
     """Scan again the ticket attachments held while clamd could not be reached (beat)."""
-    return quarantine_rescan(model=Attachment, batch=batch)
+    return malware.rescan_quarantined(
+        Attachment.objects.all(), settle=attachment_scan_settle, batch=batch
+    )
+
+
+@transaction.atomic
+def attachment_scan_settle(pk: int, verdict: malware.Verdict | None) -> str:
+    """Release a held attachment found clean, or delete it (row and file) when clamd found
+    malware in it or its file is gone; audited. Returns "released", "removed", or "" when it
+    is no longer held."""
+    from audit.services import audit_record
+
+    held = Attachment.objects.filter(pk=pk, scan_status=malware.ScanStatus.PENDING)
+    locked = held.select_for_update().first()
+    if locked is None:
+        return ""
+    if verdict is not None and verdict.clean:
+        locked.scan_status = malware.ScanStatus.CLEAN
+        locked.save(update_fields=["scan_status"])
+        audit_record(action="upload.released", actor="system:scanner", target=locked)
+        return "released"
+    audit_malware(
+        "upload.removed",
+        actor="system:scanner",
+        target=locked,
+        signature=verdict.signature if verdict is not None else "",
+        sha256=locked.sha256,
+        reason="malware" if verdict is not None else "file_missing",
+    )
+    delete_with_files(Attachment.objects.filter(pk=pk))
+    return "removed"
 
 
 def attachments_sweep_orphans(*, older_than_s: int = 3600, batch: int = 1000) -> int:

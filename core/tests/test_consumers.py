@@ -1,0 +1,23 @@
+"""Every WebSocket consumer reads its frames through one base, core.consumers.FrameConsumer."""
+
+from __future__ import annotations
+
+from core.consumers import FrameConsumer
+
+
+def routed_consumers() -> list[type]:
+    from servicedesk.routing import websocket_urlpatterns
+
+    return [p.callback.consumer_class for p in websocket_urlpatterns]
+
+
+def test_every_socket_route_reads_frames_through_the_one_base():
+    """Decoding untrusted frames and answering bad ones is one concern in one home: every
+    routed consumer inherits FrameConsumer and none decodes or receives raw frames itself."""
+    consumers = routed_consumers()
+    assert len(consumers) >= 3
+    for consumer in consumers:
+        assert issubclass(consumer, FrameConsumer), consumer
+        for name in ("decode_json", "receive"):
+            owners = [k for k in consumer.__mro__ if name in vars(k)]
+            assert owners[0] is FrameConsumer, (consumer, name, owners[0])
