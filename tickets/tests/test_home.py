@@ -239,6 +239,7 @@ def test_the_home_costs_the_same_queries_with_1_and_50_rows_per_block(desk):
     assert blocks(first)["chat-waiting"].count == 1
     assert len(fifty.captured_queries) == len(one.captured_queries)
     assert len(one.captured_queries) <= 40
+    print(f"home page: {len(one.captured_queries)} queries")  # noqa: T201
 
 
 def test_a_supervisors_home_costs_the_same_with_1_and_50_agents(client, desk, make_staff):
@@ -254,3 +255,22 @@ def test_a_supervisors_home_costs_the_same_with_1_and_50_agents(client, desk, ma
         response = client.get(HOME)
     assert len(blocks(response)["tickets-load"].rows) == 52  # 3 + me + 48
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_every_block_link_answers(desk):
+    """The chat, incident and survey links are admin lists with filters Django allows."""
+    client = desk["client"]
+    Survey.objects.create(
+        ticket=desk["mine_now"],
+        agent=desk["me"],
+        queue=desk["queue"],
+        rating=3,
+        answered_at=timezone.now(),
+    )
+    found = blocks(client.get(HOME))
+    for block in found.values():
+        if block.link:
+            assert client.get(block.link).status_code == 200, block.link
+    surveys = client.get(found["tickets-csat"].link)
+    assert [s.agent_id for s in surveys.context["cl"].result_list] == [desk["me"].pk]
+    assert found["tickets-csat"].figure == "3.0 / 5"
