@@ -321,9 +321,14 @@ def merge_people(groups: Any) -> list[Any]:
 
 def ticket_assignees(ticket: Ticket) -> list[Any]:
     """The choices of a ticket's assignee form: its queue's desk agents who may see its
-    customer's region (the others would get a 404 for it)."""
+    customer's region (the others would get a 404 for it), and whoever has it now."""
     region_id = ticket.organisation.region_id
-    return assignable_agents(queue_id=ticket.queue_id, among=staff_seeing_region(region_id))
+    agents = assignable_agents(queue_id=ticket.queue_id, among=staff_seeing_region(region_id))
+    # The present assignee stays selected even when they would not be offered now (left the
+    # queue): choosing them again changes nothing (ticket_assign keeps an unchanged assignee).
+    if ticket.assignee_id is not None and all(a.pk != ticket.assignee_id for a in agents):
+        agents.append(ticket.assignee)
+    return agents
 
 
 def is_assignable(*, queue_id: int | None, agent: Any) -> bool:

@@ -116,3 +116,22 @@ def test_bulk_assign_offers_the_queues_agents_and_refuses_per_ticket(
         CHANGELIST, {**chosen, "apply": "yes", "agent": people["not_offered"][0].pk}
     )
     assert forged.status_code == 200
+
+
+def test_the_present_assignee_stays_selected_after_leaving_the_queue(client, people, open_ticket):
+    """The form shows who has the ticket; choosing them again changes nothing, and nobody
+    else outside the list can be chosen."""
+    me, leaver = people["agents"][0], people["agents"][1]
+    sign_in(client, me)
+    ticket = open_ticket()
+    Ticket.objects.filter(pk=ticket.pk).update(assignee=leaver)
+    QueueMember.objects.filter(queue=people["queue"], agent=leaver).update(is_active=False)
+    content = client.get(page(ticket)).content.decode()
+    assert str(leaver.pk) in options(content, "assignee")
+    assert re.search(rf'<option value="{leaver.pk}" selected>', content)
+    ticket.refresh_from_db()
+    again = client.post(
+        page(ticket), {"operation": "assign", "version": ticket.version, "assignee": leaver.pk}
+    )
+    assert again.status_code == 302
+    assert Ticket.objects.get(pk=ticket.pk).version == ticket.version
