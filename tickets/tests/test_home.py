@@ -274,3 +274,30 @@ def test_every_block_link_answers(desk):
     surveys = client.get(found["tickets-csat"].link)
     assert [s.agent_id for s in surveys.context["cl"].result_list] == [desk["me"].pk]
     assert found["tickets-csat"].figure == "3.0 / 5"
+
+
+def test_chats_and_incidents_blocks_show_only_what_is_mine_and_active(
+    desk, make_customer, make_org
+):
+    client, queue = desk["client"], desk["queue"]
+    east = desk["unassigned"].requester
+    south = make_customer(make_org(region="south"))
+    for customer in (east, south):
+        Conversation.objects.create(
+            organisation=customer.organisation,
+            customer=customer,
+            queue=queue,
+            status=ConversationStatus.WAITING,
+        )
+    Conversation.objects.create(
+        organisation=east.organisation, customer=east, queue=queue, status=ConversationStatus.ACTIVE
+    )
+    severity = Severity.objects.order_by("rank").first()
+    Incident.objects.create(title_en="Hotline down", title_zh="热线中断", severity=severity)
+    Incident.objects.create(
+        title_en="Fixed yesterday", title_zh="昨日已修复", severity=severity, state="resolved"
+    )
+    found = blocks(client.get(HOME))
+    chats = found["chat-waiting"]
+    assert chats.count == 1 and [row.text for row in chats.rows] == [east.organisation.name]
+    assert [row.text for row in found["status-incidents"].rows] == ["Hotline down"]
