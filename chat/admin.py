@@ -15,19 +15,15 @@ from django.utils.translation import gettext_lazy
 from accounts.admin import NoAdminLogMixin
 from accounts.admin_scope import RegionScopedAdminMixin
 from audit.services import audit_read
-from chat import presence, services
+from chat import presence, selectors, services
 from chat.models import AgentPresence, Conversation, ConversationStatus
 from core.errors import ApplicationError
-from tickets.selectors import canned_response_list, member_queue_ids, queue_agents
+from tickets.selectors import canned_response_list, queue_agents
 
 
 def _scope(request, queryset):
     """The chats of the agent's queues (on top of the region scope every customer screen has)."""
-    user = request.user
-    if user.is_superuser:
-        return queryset
-    queues = member_queue_ids(agent=user)
-    return queryset.filter(Q(queue_id__in=queues) | Q(queue__supervisor=user) | Q(agent=user))
+    return selectors.console_scope(request.user, queryset)
 
 
 @admin.register(Conversation)
@@ -83,6 +79,8 @@ class ConversationAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmi
             "chat_messages": services.conversation_messages(conversation=conversation),
             "colleagues": [a for a in agents if a.pk != request.user.pk],
             "canned": canned_response_list(),
+            # The customer beside the chat: organisation, open tickets, machines, shipments.
+            "customer": selectors.customer_context(user=request.user, conversation=conversation),
             "can_accept": conversation.status == ConversationStatus.WAITING,
             "is_open": conversation.status != ConversationStatus.CLOSED,
         }

@@ -8,7 +8,10 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import presence
-        from core import metrics, periodic
+        from chat.home import chat_blocks
+        from core import home, metrics, periodic
+
+        home.register(chat_blocks)
 
         metrics.register_collector("chat", presence.chat_metrics)
         periodic.register(

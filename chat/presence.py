@@ -22,7 +22,7 @@ from chat.models import AgentPresence, Conversation, ConversationStatus, Presenc
 from core import softcache
 from core.errors import ApplicationError, Forbidden
 from core.realtime import publish_on_commit
-from tickets.selectors import is_queue_member, queue_agents, queue_member_ids
+from tickets.selectors import assignable_agents, is_assignable, is_queue_member, queue_member_ids
 
 
 def presence_timeout() -> dt.timedelta:
@@ -203,7 +203,9 @@ def conversation_transfer(*, conversation: Conversation, to_agent: Any, actor: A
     )
     if locked.status == ConversationStatus.CLOSED:
         raise ApplicationError(_("This conversation is closed."), code="closed")
-    if not to_agent.is_staff or not is_queue_member(queue_id=locked.queue_id, agent=to_agent):
+    # Only an active desk agent of the chat's queue (never a compliance officer, an inactive
+    # member or an administrator who does not work the desk): the console's picker's rule.
+    if locked.queue_id is None or not is_assignable(queue_id=locked.queue_id, agent=to_agent):
         raise ApplicationError(_("Transfer to an agent of this chat's queue."), code="bad_agent")
     if not sees_region(to_agent, _region_id(locked)):
         raise ApplicationError(
@@ -214,10 +216,12 @@ def conversation_transfer(*, conversation: Conversation, to_agent: Any, actor: A
 
 
 def transfer_agents(*, conversation: Conversation) -> list[Any]:
-    """The agents a chat may be handed to (the console's picker): the members of its queue who
-    may see its customer's region, the rule `conversation_transfer` applies, in one query."""
+    """The agents a chat may be handed to (the console's picker): the active desk agents of its
+    queue who may see its customer's region, the rule `conversation_transfer` applies."""
+    if conversation.queue_id is None:
+        return []
     allowed = staff_seeing_region(_region_id(conversation))
-    return queue_agents(queue_id=conversation.queue_id, among=allowed)
+    return assignable_agents(queue_id=conversation.queue_id, among=allowed)
 
 
 def queue_stats(*, now: dt.datetime | None = None) -> dict[str, float]:

@@ -13,11 +13,13 @@ class StatusConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts import demo
-        from core import periodic
+        from core import home, periodic
         from status.demo import seed
+        from status.home import incident_blocks
         from status.reference import ensure_on_migrate
 
         demo.register_seeder(seed)
+        home.register(incident_blocks)
         periodic.register(
             periodic.Schedule(
                 name="status: maintenance windows",

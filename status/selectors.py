@@ -27,6 +27,7 @@ from status.models import (
     ComponentStatus,
     ComponentStatusChange,
     Incident,
+    IncidentState,
     IncidentUpdate,
     Maintenance,
     MaintenanceState,
@@ -313,3 +314,19 @@ def person_subscriptions(*, email_bidx: str) -> list[dict[str, Any]]:
         {"confirmed": s.confirmed_at, "since": s.created_at, "language": s.language}
         for s in Subscriber.objects.filter(email_bidx=email_bidx)
     ]
+
+
+# ------------------------------------------------------------------- the agents' home
+
+ACTIVE_INCIDENT_STATES = (
+    IncidentState.INVESTIGATING.value,
+    IncidentState.IDENTIFIED.value,
+    IncidentState.MONITORING.value,
+)
+
+
+def active_incidents(*, limit: int = 5) -> tuple[int, list[Incident]]:
+    """(how many, the newest few) incidents not yet resolved, drafts included: two queries."""
+    active = Incident.objects.filter(state__in=ACTIVE_INCIDENT_STATES)
+    rows = active.select_related("severity").order_by("-started_at", "-pk")[:limit]
+    return active.count(), list(rows)

@@ -27,6 +27,7 @@ from core.errors import ApplicationError
 from tickets import admin_forms, selectors
 from tickets.admin_list import QueueListFilter, TicketChangeList
 from tickets.admin_workspace import TicketPageMixin, countdown_html
+from tickets.home import WorkFilter
 from tickets.models import (
     BusinessCalendar,
     CalendarDay,
@@ -153,6 +154,7 @@ class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admi
         "priority",
         "sla_breached",
         AssigneeFilter,
+        WorkFilter,  # the agents' home links here (tickets.home)
     ]
     # The box searches through selectors.search_q (see get_search_results).
     search_fields = ["reference"]
@@ -262,7 +264,18 @@ class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admi
 
     @admin.action(description=gettext_lazy("Assign to an agent…"), permissions=["change"])
     def assign_to_agent(self, request, queryset):
-        agents = selectors.assignable_agents()
+        # Offered: the desk agents of any selected ticket's queue; each ticket then checks its
+        # own queue (an agent of queue A is refused for the ticket of queue B, with a message).
+        by_queue = selectors.assignable_by_queue(
+            queue_ids=set(queryset.values_list("queue_id", flat=True))
+        )
+        agents = selectors.merge_people(by_queue.values())
+
+        def assign(ticket: Ticket, agent: Any) -> Any:
+            if agent not in by_queue.get(ticket.queue_id, []):
+                raise ApplicationError(_("Choose an active agent of this ticket's queue."))
+            return svc.ticket_assign(ticket=ticket, agent=agent, actor=request.user)
+
         if "apply" in request.POST:
             form = admin_forms.BulkAssignForm(request.POST, agents=agents)
             if form.is_valid():
@@ -270,7 +283,7 @@ class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admi
                 self._apply_each(
                     request,
                     queryset,
-                    lambda t: svc.ticket_assign(ticket=t, agent=agent, actor=request.user),
+                    lambda t: assign(t, agent),
                     lambda n: (
                         ngettext("%(n)d ticket assigned.", "%(n)d tickets assigned.", n) % {"n": n}
                     ),

@@ -228,11 +228,11 @@ class TicketPageMixin:
         return _("The priority is now %(p)s.") % {"p": Priority(data["priority"]).label}
 
     def _post_assign(self, request, ticket: Ticket) -> str:
-        form = admin_forms.AssignForm(request.POST, agents=selectors.assignable_agents())
+        form = admin_forms.AssignForm(request.POST, agents=selectors.ticket_assignees(ticket))
         data = self._valid(form)
         agent = form.agent
         if data["assignee"] is not None and agent is None:
-            raise ApplicationError(_("Tickets can only be assigned to active staff."))
+            raise ApplicationError(_("Choose an active agent of this ticket's queue."))
         svc.ticket_assign(
             ticket=ticket, agent=agent, actor=request.user, expected_version=data["version"]
         )
@@ -259,7 +259,7 @@ class TicketPageMixin:
                 visibility=draft.get("visibility", admin_forms.PUBLIC),
                 canned=draft.get("canned", ""),
             )
-        agents = selectors.assignable_agents() if can_change else []
+        agents = selectors.ticket_assignees(ticket) if can_change else []
         forms = {}
         if can_change:
             forms = {

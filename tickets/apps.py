@@ -11,10 +11,12 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import demo
-        from core import periodic
+        from core import home, periodic
         from tickets.demo import seed
+        from tickets.home import ticket_blocks
 
         demo.register_seeder(seed)
+        home.register(ticket_blocks)
 
         for schedule in (
             periodic.Schedule(

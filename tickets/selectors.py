@@ -22,8 +22,14 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from accounts import roles
 from accounts import selectors as account_selectors
-from accounts.permissions import get_scoped_or_404, is_staff_member, scope_by_organisation
+from accounts.permissions import (
+    get_scoped_or_404,
+    is_staff_member,
+    scope_by_organisation,
+    staff_seeing_region,
+)
 from core import crypto
 from tickets.models import (
     ACTIVE_STATUSES,
@@ -256,9 +262,83 @@ def canned_response_render(*, canned: CannedResponse, ticket: Ticket, agent: Any
     return CANNED_PLACEHOLDER.sub(lambda match: values[match.group(1)], body)
 
 
-def assignable_agents() -> list[Any]:
-    """Return the active staff members who can take tickets, by name."""
-    return account_selectors.staff_active_by_name()
+# The roles of the people who work tickets: a compliance officer, or an administrator without
+# one of these roles, is never offered as an assignee.
+DESK_ROLES = (roles.AGENT, roles.SUPERVISOR)
+
+
+def desk_staff_ids() -> QuerySet:
+    """The pks of active staff with the agent or supervisor role (a subquery)."""
+    from accounts.models import User
+
+    return User.objects.filter(is_staff=True, is_active=True, groups__name__in=DESK_ROLES).values(
+        "pk"
+    )
+
+
+def _by_name(people: list[Any]) -> list[Any]:
+    # Names are encrypted: sorted here, not in the database.
+    return sorted(people, key=lambda user: ((user.full_name or user.email).casefold(), user.pk))
+
+
+def assignable_by_queue(
+    *, queue_ids: Any, among: QuerySet | None = None
+) -> dict[int | None, list[Any]]:
+    """The people a ticket of each queue may be given to, by name, in one query per call.
+
+    Active members of the queue (QueueMember.is_active) who are active staff with a desk role,
+    and only those whose pk is in `among` when given (accounts.permissions.staff_seeing_region).
+    A ticket without a queue (routing found none) may go to any such person.
+    """
+    from accounts.models import User
+
+    wanted = set(queue_ids)
+    desk = desk_staff_ids()
+    if among is not None:
+        desk = desk.filter(pk__in=among)
+    found: dict[int | None, list[Any]] = {queue_id: [] for queue_id in wanted}
+    queued = [queue_id for queue_id in wanted if queue_id is not None]
+    if queued:
+        members = QueueMember.objects.filter(
+            queue_id__in=queued, is_active=True, agent_id__in=desk
+        ).select_related("agent")
+        for member in members:
+            found[member.queue_id].append(member.agent)
+    if None in wanted:
+        found[None] = list(User.objects.filter(pk__in=desk))
+    return {queue_id: _by_name(people) for queue_id, people in found.items()}
+
+
+def assignable_agents(*, queue_id: int | None, among: QuerySet | None = None) -> list[Any]:
+    """The people one ticket (or chat) of this queue may be given to; see assignable_by_queue."""
+    return assignable_by_queue(queue_ids=[queue_id], among=among)[queue_id]
+
+
+def merge_people(groups: Any) -> list[Any]:
+    """The people of several lists once each, by name."""
+    return _by_name(list({person.pk: person for group in groups for person in group}.values()))
+
+
+def ticket_assignees(ticket: Ticket) -> list[Any]:
+    """The choices of a ticket's assignee form: its queue's desk agents who may see its
+    customer's region (the others would get a 404 for it), and whoever has it now."""
+    region_id = ticket.organisation.region_id
+    agents = assignable_agents(queue_id=ticket.queue_id, among=staff_seeing_region(region_id))
+    # The present assignee stays selected even when they would not be offered now (left the
+    # queue): choosing them again changes nothing (ticket_assign keeps an unchanged assignee).
+    if ticket.assignee_id is not None and all(a.pk != ticket.assignee_id for a in agents):
+        agents.append(ticket.assignee)
+    return agents
+
+
+def is_assignable(*, queue_id: int | None, agent: Any) -> bool:
+    """Whether the person may be given a ticket or chat of the queue (the rule above)."""
+    if agent is None or not agent.is_active or not agent.is_staff:
+        return False
+    desk = desk_staff_ids().filter(pk=agent.pk)
+    if queue_id is None:
+        return desk.exists()
+    return QueueMember.objects.filter(queue_id=queue_id, agent_id__in=desk, is_active=True).exists()
 
 
 def _score_columns() -> dict[str, Any]:

@@ -20,7 +20,16 @@ from notifications.models import Outbox
 from tickets import selectors
 from tickets.admin import TicketAdmin
 from tickets.admin_list import QueueListFilter, ticket_rows
-from tickets.models import Attachment, CannedResponse, Message, Queue, Status, Survey, Ticket
+from tickets.models import (
+    Attachment,
+    CannedResponse,
+    Message,
+    Queue,
+    QueueMember,
+    Status,
+    Survey,
+    Ticket,
+)
 from tickets.services import escalation, surveys
 from tickets.services import tickets as svc
 from tickets.tests.conftest import at
@@ -506,10 +515,12 @@ def test_priority_and_assignee_forms(agent_client, open_ticket, queue_setup, mak
 
 def test_bulk_assign_to_an_agent(agent_client, open_ticket, queue_setup, make_staff):
     client, me = agent_client
-    agents = queue_setup[2]
+    queue, _, agents = queue_setup
     gone = make_staff(full_name="Left The Company")
     user_set_access(user=gone, actor=None, is_active=False)
     a, b, untouched = open_ticket(), open_ticket(), open_ticket()
+    # Only active desk agents of the tickets' queue are offered (issue 18).
+    QueueMember.objects.create(queue=queue, agent=me)
     chosen = {"action": "assign_to_agent", "_selected_action": [a.pk, b.pk]}
     form = client.post(CHANGELIST, chosen)
     assert form.status_code == 200
