@@ -139,7 +139,20 @@ _CLASSES = {
 }
 
 
-def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
+class TicketRow(ResultList):
+    """A row of the list that knows its ticket: the template prints it on the <tr>.
+
+    ``<tr data-ticket="pk" data-reference="WD-…">`` is what the live updates and the
+    keyboard find a row by; keep these two attributes stable.
+    """
+
+    def __init__(self, ticket: Any, cells: list[Any], form: Any = None) -> None:
+        super().__init__(form, cells)
+        self.ticket_pk = ticket.pk
+        self.reference = getattr(ticket, "reference", "")
+
+
+def ticket_rows(cl: TicketChangeList) -> Iterator[TicketRow]:
     """Yield the rows of the page with the markup of Django's admin_list.results.
 
     Each cell comes from the same ModelAdmin method or model field Django would use; what is
@@ -149,7 +162,8 @@ def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
     """
     cells = _cells(cl)
     if cells is None:
-        yield from results(cl)
+        for ticket, row in zip(cl.result_list, results(cl), strict=True):
+            yield TicketRow(ticket, list(row), row.form)
         return
     # The change URL with the list's filters preserved, built once: only the key differs.
     link = add_preserved_filters(
@@ -168,4 +182,4 @@ def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
             else:
                 row.append(f"<td{attrs}>{cell(ticket)}</td>")
         # One item per row: the template prints it once instead of once per cell.
-        yield ResultList(None, [SafeString("".join(row))])
+        yield TicketRow(ticket, [SafeString("".join(row))])
