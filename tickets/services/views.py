@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -98,7 +99,7 @@ def saved_view_create(*, owner: Any, name: str, query: str, allowed: Collection[
     """Save the list's filters and sort under a name, for this person alone."""
     query = clean_query(query, allowed=allowed)
     # Counted under the owner's row lock: two saves at once cannot pass the limit together.
-    type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
     if SavedView.objects.filter(owner=owner).count() >= SAVED_VIEWS_MAX:
         raise ApplicationError(
             _("You have %(n)d saved views, the most there can be: delete one first.")
