@@ -88,6 +88,10 @@ class TicketListMixin:
         sort = cl.params.get(ORDER_VAR) or "urgency"
         base = {k: v for k, v in cl.params.items() if k not in (ORDER_VAR, "p")}
         context.update(
+            # The list is the agents' main page: it gets the width (at 1,280 px the admin's
+            # navigation column left the subject a few characters wide). Breadcrumbs and the
+            # home page still lead everywhere; other admin pages keep the column.
+            is_nav_sidebar_enabled=False,
             saved_views=[
                 {"view": v, "url": f"?{v.query}", "active": v.query == query} for v in saved
             ],
