@@ -111,9 +111,7 @@ def test_list_is_readable_at_1280_and_1920(
         last = page.locator("#result_list td.field-assignee_name").first.bounding_box()
         assert last["x"] + last["width"] <= shown["x"] + shown["width"] + 1, (width, last)
         # A row is a few lines at most, not a column of single characters.
-        tallest = max(
-            subjects.nth(i).bounding_box()["height"] for i in range(subjects.count())
-        )
+        tallest = max(subjects.nth(i).bounding_box()["height"] for i in range(subjects.count()))
         assert tallest < 90, (width, tallest)
 
     # "Next ticket" takes the most urgent unassigned ticket and opens it.
