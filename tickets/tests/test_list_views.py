@@ -238,3 +238,21 @@ def test_unassigned_statuses_and_priority_service_order(open_ticket, queue_setup
     )
     # Paused last, as on the list.
     assert list(selectors.next_ticket_candidates(agent=agents[0])) == [running, waiting]
+
+
+def test_demo_agents_have_example_views(db, settings, client):
+    from django.core.management import call_command
+
+    from accounts.models import User
+    from testsupport import sign_in
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=None)
+    agent = User.objects.get_by_natural_key("li.na@welddesk.example")
+    names = [v.name for v in selectors.saved_view_list(owner=agent)]
+    assert names == sorted(["我的工单（按优先级）", "等待备件"])
+    sign_in(client, agent)
+    page = client.get(CHANGELIST, {"status__exact": "on_hold"}).content.decode()
+    assert 'aria-current="true" class="active">等待备件</a>' in page
+    call_command("seed_demo", stdout=None)  # idempotent
+    assert SavedView.objects.filter(owner=agent).count() == 2
