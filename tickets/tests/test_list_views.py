@@ -256,3 +256,22 @@ def test_demo_agents_have_example_views(db, settings, client):
     assert 'aria-current="true" class="active">等待备件</a>' in page
     call_command("seed_demo", stdout=None)  # idempotent
     assert SavedView.objects.filter(owner=agent).count() == 2
+
+
+def test_views_page_costs_the_same_with_1_and_20_views_and_escapes_names(
+    agent_client, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, me = agent_client
+    SavedView.objects.create(owner=me, name="<script>alert(1)</script>", query="")
+    client.get(VIEWS)
+    with CaptureQueriesContext(connection) as one:
+        content = client.get(VIEWS).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content and "<script>alert" not in content
+    for n in range(SAVED_VIEWS_MAX - 1):
+        SavedView.objects.create(owner=me, name=f"view {n:02d}", query=f"priority__exact={n % 4}")
+    with django_assert_num_queries(len(one)):
+        content = client.get(VIEWS).content.decode()
+    assert content.count('<tr data-view="') == SAVED_VIEWS_MAX
