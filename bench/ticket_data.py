@@ -493,6 +493,8 @@ def _insert(world: World, drafts: list[Draft], horizon: dt.datetime | None) -> d
                     **fields,
                 )
             )
+            # The list's urgency key, as the ticket services keep it.
+            tickets[-1].sla_next_due = sla.next_due(tickets[-1])
             timers.append(kept)
         with transaction.atomic():
             Ticket.objects.bulk_create(tickets)

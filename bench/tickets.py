@@ -186,13 +186,20 @@ def bench_admin_list(world: World) -> dict[str, Any]:
     base = "/admin/tickets/ticket/"
     per_page = admin.site._registry[Ticket].list_per_page
     middle = max(1, Ticket.objects.count() // per_page // 2)
+    queue = Ticket.objects.filter(queue__isnull=False).values_list("queue_id", flat=True)[0]
     print(f"  admin list ({per_page} rows a page; superuser, 2FA verified, in-process):")
     return _time_pages(
         client,
         {
-            "first page": base,
+            "first page": base,  # by urgency (sla_next_due), the default
             "status=open": f"{base}?status__exact=open",
             f"page {middle + 1}": f"{base}?p={middle}",
+            # The sort switch: priority then urgency; recently updated (no index: a top-N
+            # sort of the filtered rows).
+            "o=priority": f"{base}?o=priority",
+            "o=updated": f"{base}?o=updated",
+            # A saved view's kind of query: my queue's unassigned tickets, by urgency.
+            "unassigned, queue": f"{base}?assigned=unassigned&queue__id__exact={queue}",
         },
         {},
     )

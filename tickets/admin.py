@@ -26,6 +26,7 @@ from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
 from tickets import admin_forms, selectors
 from tickets.admin_list import QueueListFilter, TicketChangeList
+from tickets.admin_views import TicketListMixin
 from tickets.admin_workspace import TicketPageMixin, countdown_html
 from tickets.home import WorkFilter
 from tickets.models import (
@@ -132,7 +133,9 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ticket)
-class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
+class TicketAdmin(
+    TicketListMixin, TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin
+):
     # The countdown sits next to the reference so it stays in view on narrow screens.
     list_display = [
         "reference",
@@ -182,11 +185,12 @@ class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admi
         return TicketChangeList
 
     def get_ordering(self, request):
-        """A queue's list puts customers with priority service first (while it lasts), then
-        the graver priority and the nearer resolution; other lists stay newest first."""
-        if request.GET.get("queue__id__exact") and not request.GET.get("o"):
+        """Every list is by urgency (selectors.urgency_ordering) unless a sort is chosen
+        (`o`, see TicketChangeList.get_ordering); a queue's list puts customers with
+        priority service first while it lasts."""
+        if request.GET.get("queue__id__exact"):
             return selectors.queue_ordering(now=timezone.now())
-        return super().get_ordering(request)
+        return selectors.urgency_ordering()
 
     def action_checkbox(self, obj: Ticket) -> str:
         # Django's markup, without rendering a widget through the template engine per row.
@@ -221,7 +225,7 @@ class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admi
             return "—"
         return obj.assignee.full_name or obj.assignee.email
 
-    @admin.display(description=gettext_lazy("SLA (working time)"))
+    @admin.display(description=gettext_lazy("SLA (working time)"), ordering="sla_next_due")
     def sla_countdown(self, obj: Ticket) -> str:
         return countdown_html(selectors.sla_countdown(obj))
 

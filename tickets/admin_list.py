@@ -18,8 +18,8 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import ResultList, results
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-from django.contrib.admin.views.main import ChangeList
-from django.db.models import Q
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape, escape
@@ -45,8 +45,38 @@ ROW_FIELDS = (
 _PK = "__pk__"
 
 
+# Named sorts (`?o=priority`) and the column whose header shows them as sorted.
+_SORT_COLUMN = {"urgency": "sla_countdown", "priority": "priority_badge"}
+
+
+def _nulls_last(part: Any) -> Any:
+    # The SLA column sorts by sla_next_due; either way round, stopped clocks (NULL) stay last.
+    if part == "sla_next_due":
+        return F("sla_next_due").asc(nulls_last=True)
+    if part == "-sla_next_due":
+        return F("sla_next_due").desc(nulls_last=True)
+    return part
+
+
 class TicketChangeList(ChangeList):
-    """The changelist with rows narrowed to ROW_FIELDS and the change URL reversed once."""
+    """The changelist with rows narrowed to ROW_FIELDS and the change URL reversed once,
+    sorted by urgency unless another sort is chosen (named in `o`, or Django's columns)."""
+
+    def get_ordering(self, request, queryset):
+        named = selectors.list_ordering(self.params.get(ORDER_VAR, ""))
+        if named is not None:
+            return named
+        return [_nulls_last(part) for part in super().get_ordering(request, queryset)]
+
+    def get_ordering_field_columns(self):
+        # Django guesses the sorted column from Meta.ordering; the list's default is urgency.
+        sort = self.params.get(ORDER_VAR) or "urgency"
+        if sort in selectors.LIST_SORTS:
+            column = _SORT_COLUMN.get(sort)
+            if column in self.list_display:
+                return {self.list_display.index(column): "asc"}
+            return {}
+        return super().get_ordering_field_columns()
 
     def get_results(self, request):
         super().get_results(request)
@@ -139,7 +169,20 @@ _CLASSES = {
 }
 
 
-def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
+class TicketRow(ResultList):
+    """A row of the list that knows its ticket: the template prints it on the <tr>.
+
+    ``<tr data-ticket="pk" data-reference="WD-…">`` is what the live updates and the
+    keyboard find a row by; keep these two attributes stable.
+    """
+
+    def __init__(self, ticket: Any, cells: list[Any], form: Any = None) -> None:
+        super().__init__(form, cells)
+        self.ticket_pk = ticket.pk
+        self.reference = getattr(ticket, "reference", "")
+
+
+def ticket_rows(cl: TicketChangeList) -> Iterator[TicketRow]:
     """Yield the rows of the page with the markup of Django's admin_list.results.
 
     Each cell comes from the same ModelAdmin method or model field Django would use; what is
@@ -149,7 +192,8 @@ def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
     """
     cells = _cells(cl)
     if cells is None:
-        yield from results(cl)
+        for ticket, row in zip(cl.result_list, results(cl), strict=True):
+            yield TicketRow(ticket, list(row), row.form)
         return
     # The change URL with the list's filters preserved, built once: only the key differs.
     link = add_preserved_filters(
@@ -168,4 +212,4 @@ def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
             else:
                 row.append(f"<td{attrs}>{cell(ticket)}</td>")
         # One item per row: the template prints it once instead of once per cell.
-        yield ResultList(None, [SafeString("".join(row))])
+        yield TicketRow(ticket, [SafeString("".join(row))])

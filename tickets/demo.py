@@ -6,8 +6,9 @@ from accounts.models import Region
 from accounts.selectors import user_by_email
 from equipment.models import Unit
 from tickets.defaults import ensure_calendar, ensure_policies
-from tickets.models import CannedResponse, Queue, QueueMember, Status, Ticket
+from tickets.models import CannedResponse, Queue, QueueMember, SavedView, Status, Ticket
 from tickets.services import tickets as svc
+from tickets.services.views import saved_view_create
 
 QUEUES = [
     # slug, name, region, product line, agents, supervisor
@@ -91,6 +92,27 @@ TICKETS = [
 ]
 
 
+# Saved views of the ticket list for the demo agents: (agent, name, query).
+VIEWS = [
+    ("li.na@welddesk.example", "我的工单（按优先级）", "assigned=mine&o=priority"),
+    ("li.na@welddesk.example", "等待备件", "status__exact=on_hold"),
+    ("daniel.wu@welddesk.example", "My tickets by priority", "assigned=mine&o=priority"),
+    ("daniel.wu@welddesk.example", "Awaiting parts", "status__exact=on_hold"),
+]
+VIEW_PARAMETERS = {"assigned", "status__exact", "priority__exact", "queue__id__exact"}
+
+
+def _seed_views() -> int:
+    created = 0
+    for email, name, query in VIEWS:
+        agent = user_by_email(email)
+        if agent is None or SavedView.objects.filter(owner=agent, name=name).exists():
+            continue
+        saved_view_create(owner=agent, name=name, query=query, allowed=VIEW_PARAMETERS)
+        created += 1
+    return created
+
+
 def seed() -> int:
     created = 0
     calendar = ensure_calendar()
@@ -114,6 +136,7 @@ def seed() -> int:
         created += CannedResponse.objects.get_or_create(
             title=title, defaults={"body_en": en, "body_zh": zh}
         )[1]
+    created += _seed_views()
     if Ticket.objects.exists():
         return created
     agent = user_by_email("daniel.wu@welddesk.example")

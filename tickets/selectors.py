@@ -20,6 +20,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts import roles
@@ -37,6 +38,7 @@ from tickets.models import (
     CannedResponse,
     Message,
     QueueMember,
+    SavedView,
     Status,
     Survey,
     Target,
@@ -94,13 +96,49 @@ class KeyFirstPaginator(Paginator):
         return self._get_page(queryset.filter(pk__in=keys), number, self)
 
 
-def queue_ordering(*, now: dt.datetime) -> list[Any]:
-    """The order of a queue: priority service first (until it expires), then priority and the
-    resolution due time."""
-    priority_service = Case(
+def urgency_ordering() -> list[Any]:
+    """The list's default order: the nearest running due time first, stopped clocks last.
+
+    Overdue tickets lead (their due time is past, the most overdue first), then the least
+    time left on the nearest running target (first response, next reply, resolution); a
+    paused, resolved or closed clock has no due time (NULL) and comes last. Ties go by key,
+    so pages never shuffle. One index, ticket_next_due_idx, serves it at any list size.
+    The sticky `sla_breached` flag does not lift a ticket: it records a target missed in
+    the past (a late first response stays late after the reply), and a ticket whose
+    running target still has time left is less urgent than one about to breach (the
+    countdown colours the same way).
+    """
+    return [F("sla_next_due").asc(nulls_last=True), "pk"]
+
+
+def _priority_service(now: dt.datetime) -> Any:
+    return Case(
         When(priority_until__gt=now, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
-    return [priority_service.asc(), "priority", F("resolution_due").asc(nulls_last=True), "pk"]
+
+
+def queue_ordering(*, now: dt.datetime) -> list[Any]:
+    """The order of a queue (and of "Next ticket"): customers with priority service first
+    while it lasts (compensation's promise that their tickets lead their queue), then
+    urgency."""
+    return [_priority_service(now).asc(), *urgency_ordering()]
+
+
+# The named sorts of the list's sort switch (`?o=newest`); numbers in `o` are Django's columns.
+LIST_SORTS = ("urgency", "newest", "priority", "updated")
+
+
+def list_ordering(sort: str) -> list[Any] | None:
+    """The ordering of a named sort, or None for a name the list does not know."""
+    if sort == "urgency":
+        return urgency_ordering()
+    if sort == "newest":
+        return ["-created_at", "-pk"]
+    if sort == "priority":
+        return ["priority", *urgency_ordering()]
+    if sort == "updated":
+        return ["-updated_at", "-pk"]
+    return None
 
 
 def search_q(term: str) -> Q:
@@ -384,6 +422,36 @@ def survey_scores(*, user: Any, since: dt.datetime | None = None) -> dict[str, A
     ]
     total = _score_row(surveys.aggregate(**columns))
     return {"agents": agents, "queues": queues, "total": total}
+
+
+# ------------------------------------------------------------------- saved views
+
+
+def saved_view_list(*, owner: Any) -> list[SavedView]:
+    """The person's saved views of the ticket list, by name (one query)."""
+    return list(SavedView.objects.filter(owner=owner).order_by("name", "pk"))
+
+
+def saved_view_get(*, owner: Any, pk: Any) -> SavedView:
+    """One of the person's own views; anyone else's (or none) is a 404."""
+    return get_object_or_404(SavedView, owner=owner, pk=pk)
+
+
+# ------------------------------------------------------------------- next ticket
+
+
+def next_ticket_candidates(*, agent: Any, now: dt.datetime | None = None) -> QuerySet:
+    """Unassigned active tickets of the agent's queues and regions, in the queue's order.
+
+    Unevaluated: tickets.services.next_ticket takes the first one it can lock.
+    """
+    tickets = Ticket.objects.filter(
+        assignee__isnull=True,
+        status__in=ACTIVE_STATUSES,
+        queue__in=member_queue_ids(agent=agent),
+    )
+    tickets = scope_by_organisation(agent, tickets)
+    return tickets.order_by(*queue_ordering(now=now or timezone.now()))
 
 
 # ---------------------------------------------------------------- queue membership (for chat)

@@ -37,6 +37,7 @@ from tickets.models.tickets import (
     Ticket,
     TicketCounter,
 )
+from tickets.models.views import SavedView
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -62,6 +63,7 @@ __all__ = [
     "QueueMember",
     "SLAPolicy",
     "SLATimer",
+    "SavedView",
     "ShieldingGas",
     "Status",
     "Survey",

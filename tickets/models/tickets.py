@@ -151,6 +151,10 @@ class Ticket(TimeStampedModel):
     next_reply_due = models.DateTimeField(_("next reply due"), null=True, blank=True)
     resolution_due = models.DateTimeField(_("resolution due"), null=True, blank=True)
     sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The due time of the nearest running target, None while the clock is stopped (paused,
+    # resolved, closed) or without an SLA: what the ticket list sorts by (most urgent first,
+    # overdue on top). Kept by tickets.services.sla.next_due on every save of the services.
+    sla_next_due = models.DateTimeField(null=True, blank=True, editable=False)
     # Signed seconds left per target when the clock stopped (negative: overdue by that much).
     sla_remaining = models.JSONField(default=dict, blank=True, editable=False)
     # Per target, the highest threshold (percent of the budget) that has fired. The scan
@@ -183,6 +187,8 @@ class Ticket(TimeStampedModel):
             models.Index(fields=["queue", "status", "priority"], name="ticket_queue_idx"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
             models.Index(fields=["status", "resolution_due"], name="ticket_due_idx"),
+            # The list's urgency order (tickets.selectors.URGENCY): ASC NULLS LAST, then the key.
+            models.Index(fields=["sla_next_due", "id"], name="ticket_next_due_idx"),
         ]
 
     def __str__(self) -> str:

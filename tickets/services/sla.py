@@ -28,6 +28,7 @@ from tickets.models import (
     EscalationRule,
     SLAPolicy,
     SLATimer,
+    Status,
     Target,
     Ticket,
     TimerKind,
@@ -182,6 +183,36 @@ def running_targets(ticket: Ticket) -> list[str]:
     if ticket.resolved_at is None:
         targets.append(Target.RESOLUTION)
     return targets
+
+
+def next_due(ticket: Ticket) -> dt.datetime | None:
+    """The due time of the nearest running target, or None when no clock runs.
+
+    Stored as `Ticket.sla_next_due` so the list can sort by urgency in SQL, with an index,
+    at any size: the earliest due time first puts overdue tickets on top (their due time is
+    past), then the least time left. A stopped clock (paused, resolved, closed) or no SLA is
+    None and sorts last. The same targets as the countdown (selectors.running_due_times).
+    Wall-clock due instants, not working seconds: two policies on different calendars still
+    compare, and the instant is what does not move while the ticket waits in the list.
+    """
+    if ticket.sla_policy_id is None or ticket.sla_paused_at is not None:
+        return None
+    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        return None
+    due = []
+    if ticket.first_responded_at is None and ticket.first_response_due:
+        due.append(ticket.first_response_due)
+    if ticket.next_reply_due:
+        due.append(ticket.next_reply_due)
+    if ticket.resolved_at is None and ticket.resolution_due:
+        due.append(ticket.resolution_due)
+    return min(due, default=None)
+
+
+def sla_track(ticket: Ticket) -> list[str]:
+    """Set the ticket's `sla_next_due` from its SLA fields; the field name to save."""
+    ticket.sla_next_due = next_due(ticket)
+    return ["sla_next_due"]
 
 
 # ---------------------------------------------------------------- lifecycle

@@ -203,7 +203,10 @@ def _lock(ticket: Ticket | int, expected_version: int | None) -> Ticket:
 
 def _save(ticket: Ticket, fields: Iterable[str]) -> None:
     ticket.version += 1
-    ticket.save(update_fields=sorted({*fields, "version", "updated_at"}))
+    # Every save re-derives the list's urgency key from the SLA fields (sla.next_due), so no
+    # path that moves a due time, pauses or stops the clock can leave the order stale.
+    fields = {*fields, *sla.sla_track(ticket), "version", "updated_at"}
+    ticket.save(update_fields=sorted(fields))
 
 
 # ------------------------------------------------------------------- opening
@@ -327,6 +330,7 @@ def _ticket_insert(
         member = assignment.choose_member(queue=ticket.queue, region_id=organisation.region_id)
         if member is not None:
             ticket.assignee = member.agent
+    sla.sla_track(ticket)
     ticket.save(force_insert=True)
     sla.sla_arm(ticket, plan, now=now)
     message = Message.objects.create(

@@ -12,7 +12,7 @@ from tickets.admin_list import ticket_rows
 register = template.Library()
 
 
-@register.inclusion_tag("admin/change_list_results.html")
+@register.inclusion_tag("admin/tickets/ticket/change_list_results.html")
 def ticket_result_list(cl) -> dict[str, Any]:
     """Django's {% result_list %} with the rows of tickets.admin_list.ticket_rows."""
     headers = list(result_headers(cl))
