@@ -168,4 +168,6 @@ def ticket_rows(cl: TicketChangeList) -> Iterator[ResultList]:
             else:
                 row.append(f"<td{attrs}>{cell(ticket)}</td>")
         # One item per row: the template prints it once instead of once per cell.
-        yield ResultList(None, [SafeString("".join(row))])
+        result = ResultList(None, [SafeString("".join(row))])
+        result.pk = ticket.pk  # the row's data-ticket, which the live layer updates by
+        yield result

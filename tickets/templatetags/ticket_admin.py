@@ -12,7 +12,7 @@ from tickets.admin_list import ticket_rows
 register = template.Library()
 
 
-@register.inclusion_tag("admin/change_list_results.html")
+@register.inclusion_tag("admin/tickets/ticket/change_list_results.html")
 def ticket_result_list(cl) -> dict[str, Any]:
     """Django's {% result_list %} with the rows of tickets.admin_list.ticket_rows."""
     headers = list(result_headers(cl))
@@ -23,3 +23,11 @@ def ticket_result_list(cl) -> dict[str, Any]:
         "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
         "results": list(ticket_rows(cl)),
     }
+
+
+@register.inclusion_tag("admin/tickets/ticket/_live.html")
+def desk_live(ticket=None) -> dict[str, Any]:
+    """The live layer's settings for static/tickets/live.js (the list, or a ticket's page)."""
+    from tickets.admin_live import live_context
+
+    return {"ticket": ticket, **live_context(ticket=ticket)}
