@@ -164,8 +164,8 @@ class WorkspaceConsumer(FrameConsumer):
         await self.send_json(event["frame"])
 
     async def desk_presence(self, event: dict) -> None:
-        if event["from"] == self.channel_name or event["ticket"] != self.watching:
-            return
+        if event["ticket"] != self.watching or event["user"] == self.user.pk:
+            return  # another ticket, or this agent's own other tab
         await self.send_json(
             {
                 "type": "presence",

@@ -39,9 +39,13 @@ def denied(ticket: Ticket) -> int:
 # ------------------------------------------------------------------- rows
 
 
-def test_rows_come_rendered_as_the_list_renders_them(agent_client, open_ticket):
+def test_rows_come_rendered_as_the_list_renders_them(agent_client, open_ticket, monkeypatch):
+    from django.utils import timezone
+
     client, _me = agent_client
     ticket = open_ticket(subject="Pores <again>")
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)  # both renderings read one clock
     answer = client.get(ROWS, {"pk": ticket.pk}).json()
     assert answer["gone"] == []
     [row] = answer["rows"]

@@ -218,6 +218,18 @@ async def test_viewing_and_replying_are_seen_by_both_and_gone_on_leaving(desk):
     await a.disconnect()
 
 
+async def test_an_agents_own_other_tab_is_not_someone_else(desk):
+    ticket = await sync_to_async(_open)(desk)
+    first, second = await joined(desk["east"]), await joined(desk["east"])
+    for ws in (first, second):
+        await ws.send_json_to({"type": "watch", "ticket": ticket.pk})
+        await frame_of(ws, "watching")
+    assert await first.receive_nothing(timeout=0.3)
+    assert await second.receive_nothing(timeout=0.1)
+    await first.disconnect()
+    await second.disconnect()
+
+
 async def test_a_ticket_of_another_region_cannot_be_watched(desk):
     ticket = await sync_to_async(_open)(desk)
     north = await joined(desk["north"])
