@@ -46,14 +46,15 @@ def test_two_agents_and_a_customer_live(
     unit = make_unit(customer.organisation)
     hashed = PBKDF2PasswordHasher().encode(PASSWORD, "browsertestsalt", iterations=1000)
     User.objects.filter(pk__in=[a.pk, b.pk, customer.pk]).update(password=hashed)
-    # Something already on the list (an empty list has no table to add to).
-    svc.ticket_open(
+    # Something already on the list: a premium P1, 30 minutes to answer around the clock.
+    older = svc.ticket_open(
         actor=customer,
         organisation=customer.organisation,
         requester=customer,
         unit=unit,
         subject="Older ticket",
         body="Wire feed slips.",
+        priority=1,
     )
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
@@ -96,11 +97,21 @@ def test_two_agents_and_a_customer_live(
         for page in (agent_a, agent_b, portal):
             watch(page)
 
-        # A watches the list of open tickets.
+        # A watches the list of open tickets. Its countdowns tick in the page: 31 minutes on
+        # (the page's clock), the P1's 30 minutes are up and it shows overdue.
         sign_in(agent_a, base, a)
+        agent_a.clock.install()
         agent_a.goto(f"{base}/admin/tickets/ticket/?status__exact=new")
         agent_a.evaluate("window.notReloaded = true")
+        countdown = agent_a.locator(f'tr[data-ticket="{older.pk}"] span.sla')
+        assert "sla-ok" in countdown.get_attribute("class") or "sla-warning" in (
+            countdown.get_attribute("class")
+        )
         shot(agent_a, "a-list")
+        agent_a.clock.fast_forward("31:00")
+        agent_a.locator(f'tr[data-ticket="{older.pk}"] span.sla-overdue').wait_for(timeout=5000)
+        assert "overdue" in countdown.inner_text()
+        shot(agent_a, "a-list-countdown-ticked")
 
         # The customer files a fault report in the portal; it appears on A's list.
         sign_in(portal, base, customer)
