@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 
 from accounts.permissions import is_staff_member, scope_by_organisation, staff_region_ids
@@ -50,6 +51,18 @@ def _may_see(user: Any, pk: int) -> bool:
 
 
 class WorkspaceConsumer(FrameConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """Channels' dispatch without its trip to the database thread before every event.
+
+        Every agent's socket gets every event of their regions; Channels would first close
+        stale connections in the (single) database thread for each, and those trips queue.
+        The database calls here go through database_sync_to_async, which does it itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         user = self.scope["user"]  # admitted by the gate: signed in, limits and 2FA checked
         admitted = await database_sync_to_async(_admit)(user)
