@@ -53,12 +53,26 @@
     return fill(words.hm, { h: hours, m: minutes });
   }
 
+  function born(root) {
+    // Note when countdowns were rendered: the page ticks from there.
+    var now = Date.now();
+    var spans = root.matches && root.matches("span.sla[data-left]") ? [root] : [];
+    root.querySelectorAll("span.sla[data-left]").forEach(function (span) {
+      spans.push(span);
+    });
+    spans.forEach(function (span) {
+      if (!span.liveBorn) {
+        span.liveBorn = now;
+        span.liveOverdue = span.classList.contains("sla-overdue");
+      }
+    });
+  }
+
   function tick(words) {
     var now = Date.now();
     document.querySelectorAll("span.sla[data-left]").forEach(function (span) {
       if (!span.liveBorn) {
-        span.liveBorn = now;
-        span.liveOverdue = span.classList.contains("sla-overdue");
+        born(span);
         return;
       }
       var elapsed = (now - span.liveBorn) / 1000;
@@ -91,7 +105,9 @@
   function fromHtml(html, container) {
     var holder = document.createElement(container);
     holder.innerHTML = html;
-    return holder.firstElementChild;
+    var element = holder.firstElementChild;
+    born(element);
+    return element;
   }
 
   function getJson(url) {
