@@ -55,6 +55,14 @@ async def frame_of(ws, kind: str, limit: int = 10) -> dict:
     raise AssertionError(f"no {kind} frame")
 
 
+async def state_of(ws, state: str, limit: int = 10) -> dict:
+    for _ in range(limit):
+        frame = await frame_of(ws, "presence")
+        if frame["state"] == state:
+            return frame
+    raise AssertionError(f"no presence {state}")
+
+
 @pytest.fixture
 def desk(queue_setup, make_customer, make_staff, make_unit, sla_setup):
     """An East China customer; an East agent, a North agent, a supervisor (every region)."""
@@ -209,7 +217,8 @@ async def test_viewing_and_replying_are_seen_by_both_and_gone_on_leaving(desk):
     assert (seen_by_b["user"], seen_by_b["state"]) == (desk["east"].pk, "viewing")
 
     await b.send_json_to({"type": "typing", "typing": True})
-    assert (await frame_of(a, "presence"))["state"] == "replying"
+    # Delivery is at most once and a repeated state is harmless to the page: read on to it.
+    assert (await state_of(a, "replying"))["user"] == desk["east2"].pk
     await b.send_json_to({"type": "typing", "typing": True})  # no change: nothing sent
     assert await a.receive_nothing(timeout=0.2)
     await b.disconnect()
