@@ -217,3 +217,26 @@ def person_activity(*, user_pk: int, limit: int = 50_000) -> list[dict]:
         }
         for e in events.order_by("seq")[:limit]
     ]
+
+
+def target_events(
+    *, target_type: str, target_id: Any, since: Any, actions: Iterable[str], limit: int = 50
+) -> list[dict[str, Any]]:
+    """The events about one record after `since`, oldest first: sealed and still pending.
+
+    The workspace shows an agent whose change was refused as stale what others did since
+    they opened the ticket; with deferred sealing the newest events are still pending rows.
+    """
+    fields = ("at", "actor_ref", "action", "changed_fields", "data")
+    lookup = {
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "at__gt": since,
+        "action__in": list(actions),
+    }
+    rows = {}
+    for model in (AuditEvent, PendingAuditEvent):
+        for row in model.objects.filter(**lookup).order_by("-at").values(*fields)[:limit]:
+            # A row sealed while this read ran is in both tables once: keep one.
+            rows[(row["at"], row["actor_ref"], row["action"])] = row
+    return sorted(rows.values(), key=lambda row: row["at"])[-limit:]

@@ -26,6 +26,7 @@ from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
 from tickets import admin_forms, selectors
 from tickets.admin_list import QueueListFilter, TicketChangeList
+from tickets.admin_live import LiveAdminMixin
 from tickets.admin_views import TicketListMixin
 from tickets.admin_workspace import TicketPageMixin, countdown_html
 from tickets.home import WorkFilter
@@ -134,7 +135,12 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 @admin.register(Ticket)
 class TicketAdmin(
-    TicketListMixin, TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin
+    LiveAdminMixin,
+    TicketListMixin,
+    TicketPageMixin,
+    RegionScopedAdminMixin,
+    NoAdminLogMixin,
+    admin.ModelAdmin,
 ):
     # The countdown sits next to the reference so it stays in view on narrow screens.
     list_display = [
@@ -172,8 +178,8 @@ class TicketAdmin(
     actions = ["assign_to_agent", "assign_automatically", "change_status", "merge_duplicates"]
 
     class Media:
-        css = {"all": ["tickets/workspace.css"]}
-        js = ["tickets/workspace.js"]
+        css = {"all": ["tickets/workspace.css", "tickets/live.css"]}
+        js = ["tickets/workspace.js", "tickets/live.js"]
 
     def has_add_permission(self, request):
         return False

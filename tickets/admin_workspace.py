@@ -105,10 +105,24 @@ class CountdownFormat:
                 when = dateformat.format(timezone.localtime(countdown.due), self._datetime_format)
                 title = self.word(TARGET_DUE) % {"target": title, "when": when}
         return format_html(
-            '<span class="sla sla-{}" title="{}">{}</span>',
+            '<span class="sla sla-{}" title="{}"{}>{}</span>',
             countdown.state,
             title,
+            self.ticking(countdown),
             self.text(countdown),
+        )
+
+    @staticmethod
+    def ticking(countdown: selectors.Countdown) -> str:
+        """The data a running countdown ticks from in the page (static/tickets/live.js):
+        seconds left, amber at, and how long the clock runs on by itself (empty: for ever).
+        Paused, met and missed countdowns do not tick and carry nothing."""
+        if countdown.state not in ("ok", "warning", "overdue") or countdown.seconds is None:
+            return ""
+        runs = "" if countdown.runs_for is None else str(int(countdown.runs_for))
+        warn = "" if countdown.warn_at is None else str(int(countdown.warn_at))
+        return format_html(
+            ' data-left="{}" data-warn="{}" data-runs="{}"', int(countdown.seconds), warn, runs
         )
 
 
@@ -168,7 +182,8 @@ class TicketPageMixin:
             # Show the ticket as it is now; a draft reply is kept, with the current version.
             fresh = selectors.ticket_get(user=request.user, pk=ticket.pk)
             draft = request.POST if operation == "reply" else None
-            return self._workspace(request, fresh, draft=draft)
+            stale = exc.code == "version_conflict"
+            return self._workspace(request, fresh, draft=draft, stale_since=stale)
         messages.success(request, done)
         return HttpResponseRedirect(request.path)
 
@@ -240,10 +255,22 @@ class TicketPageMixin:
             return _("The ticket is now unassigned.")
         return _("Assigned to %(name)s.") % {"name": agent.full_name or agent.email}
 
-    def _workspace(self, request, ticket: Ticket, *, draft=None):
-        """Render the ticket page; its queries do not grow with the conversation."""
+    def _workspace(self, request, ticket: Ticket, *, draft=None, stale_since: bool = False):
+        """Render the ticket page; its queries do not grow with the conversation.
+
+        After a change refused as stale, the page lists what others did since the refused
+        page was rendered (its `seen` field), so nothing is overwritten unseen.
+        """
+        from tickets import admin_live
+
         can_change = self.has_change_permission(request, ticket)
         conversation = list(ticket.messages.all())
+        since = None
+        seen_at = admin_live.parse_seen(request.POST.get(admin_live.SEEN)) if stale_since else None
+        if seen_at is not None:
+            since = admin_live.changes_since(
+                ticket=ticket, conversation=conversation, since=seen_at
+            )
         canned = list(selectors.canned_response_list())
         bodies = {
             str(item.pk): selectors.canned_response_render(
@@ -302,6 +329,8 @@ class TicketPageMixin:
             "tags": list(ticket.tags.all()),
             "panels": panels.panels_for(ticket, request),
             "can_change": can_change,
+            "seen": admin_live.seen_now(),
+            "since": since,
             "can_change_status": can_change and bool(svc.TRANSITIONS.get(ticket.status)),
             "can_change_priority": can_change and ticket.is_active,
             "media": self.media,

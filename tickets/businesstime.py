@@ -162,8 +162,24 @@ def is_working(spec: CalendarSpec, instant: dt.datetime) -> bool:
     )
 
 
+def working_until(spec: CalendarSpec, instant: dt.datetime) -> dt.datetime | None:
+    """Return the end of the working interval holding the instant, or None outside one."""
+    _require_aware(instant)
+    day = _local_date(spec, instant)
+    for d in (day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)):
+        for s, e in spec.intervals(d):
+            if s <= instant < e:
+                return e
+    return None
+
+
 class AroundTheClock:
     """Calendar time: every second counts."""
+
+    @staticmethod
+    def runs_for(instant: dt.datetime) -> float | None:
+        """How long the clock runs on from the instant without a break (None: for ever)."""
+        return None
 
     @staticmethod
     def add(start: dt.datetime, seconds: float) -> dt.datetime:
@@ -182,6 +198,12 @@ class BusinessClock:
 
     def add(self, start: dt.datetime, seconds: float) -> dt.datetime:
         return add(self.spec, start, seconds)
+
+    def runs_for(self, instant: dt.datetime) -> float | None:
+        """How long the clock runs on from the instant: to the end of the working interval
+        (0 outside working hours). A page's countdown ticks only that long by itself."""
+        end = working_until(self.spec, instant)
+        return 0.0 if end is None else (end - instant).total_seconds()
 
     def between(self, a: dt.datetime, b: dt.datetime) -> float:
         return between(self.spec, a, b)

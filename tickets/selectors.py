@@ -221,6 +221,10 @@ class Countdown:
     seconds: float | None = None
     target: str = ""
     due: dt.datetime | None = None
+    # For the page's own ticking (static/tickets/live.js): amber at this many seconds left,
+    # and how long from now the clock runs without a break (None: for ever; 0: stopped).
+    warn_at: float | None = None
+    runs_for: float | None = 0.0
 
 
 def _sla_missed(ticket: Ticket) -> bool:
@@ -267,16 +271,25 @@ def sla_countdown(ticket: Ticket, *, now: dt.datetime | None = None) -> Countdow
     now = now or timezone.now()
     target, due = due_times[0]
     policy = ticket.sla_policy
-    left = sla.clock_for(policy).between(now, due)
+    clock = sla.clock_for(policy)
+    left = clock.between(now, due)
+    warn_at = sla.budget(policy, target) * (1 - policy.warning_percent / 100)
     # Coloured by the time left on the running target; the flags record what already
     # happened (a breached first response stays breached after the reply) and do not colour.
     if now > due:
         state = "overdue"
-    elif left <= sla.budget(policy, target) * (1 - policy.warning_percent / 100):
+    elif left <= warn_at:
         state = "warning"
     else:
         state = "ok"
-    return Countdown(state, seconds=left, target=target, due=due)
+    return Countdown(
+        state,
+        seconds=left,
+        target=target,
+        due=due,
+        warn_at=warn_at,
+        runs_for=clock.runs_for(now),
+    )
 
 
 def canned_response_list() -> QuerySet:

@@ -36,7 +36,7 @@ from tickets.models import (
     Ticket,
     TimerKind,
 )
-from tickets.services import assignment, notify
+from tickets.services import assignment, live, notify
 
 # One transaction takes at most this many due timers. A minute's worth is a few dozen; the
 # batch is large so that a backlog (hours of a stopped scanner) is still one run with one
@@ -101,6 +101,7 @@ def _scan_batch(*, now: dt.datetime, batch: int) -> tuple[int, dict[str, int]]:
     counts["breaches"] = sum(len(ids) for ids in fired.breached.values())
     counts["escalations"] = sum(len(ids) for _rule, ids in fired.escalated)
     _apply(fired.effects)
+    live.tickets_changed(fired.effects, "sla")
     _notify(now, fired.effects)
     _audit(fired)
     return selected, counts

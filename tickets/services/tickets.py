@@ -38,7 +38,7 @@ from tickets.models import (
     Ticket,
     TicketCounter,
 )
-from tickets.services import assignment, notify, sla
+from tickets.services import assignment, live, notify, sla
 from tickets.services.attachments_store import attachment_store
 
 # Who may move a ticket from one status to another.
@@ -83,6 +83,7 @@ def _event(ticket: Ticket, kind: str) -> None:
         f"ticket.{ticket.pk}",
         {"type": "ticket.changed", "ticket": ticket.reference, "what": kind, "v": ticket.version},
     )
+    live.ticket_changed(ticket, kind)
 
 
 def _next_reference(now: dt.datetime) -> str:
@@ -771,6 +772,8 @@ def ticket_merge(*, duplicates: Sequence[Ticket], into: Ticket, actor: Any) -> T
         data={"into": target.pk, "into_reference": target.reference},
     )
     _event(target, "merged")
+    for d in merged:  # closed now: they leave the open lists
+        live.ticket_changed(d, "status")
     return target
 
 

@@ -23,3 +23,11 @@ def ticket_result_list(cl) -> dict[str, Any]:
         "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
         "results": list(ticket_rows(cl)),
     }
+
+
+@register.inclusion_tag("admin/tickets/ticket/_live.html")
+def desk_live(ticket=None) -> dict[str, Any]:
+    """The live layer's settings for static/tickets/live.js (the list, or a ticket's page)."""
+    from tickets.admin_live import live_context
+
+    return {"ticket": ticket, **live_context(ticket=ticket)}
