@@ -167,8 +167,8 @@ class TicketAdmin(TicketPageMixin, RegionScopedAdminMixin, NoAdminLogMixin, admi
     actions = ["assign_to_agent", "assign_automatically", "change_status", "merge_duplicates"]
 
     class Media:
-        css = {"all": ["tickets/workspace.css"]}
-        js = ["tickets/workspace.js"]
+        css = {"all": ["tickets/workspace.css", "tickets/keys.css"]}
+        js = ["tickets/workspace.js", "tickets/keys.js"]
 
     def has_add_permission(self, request):
         return False
