@@ -85,6 +85,16 @@ def test_a_replier_outside_the_queue_does_not_take_the_ticket(unassigned, queue_
     assert unassigned.assignee == other
 
 
+def test_a_member_who_does_not_see_the_region_does_not_take_it(unassigned, queue_setup, make_staff):
+    from accounts.models import Region
+
+    north = make_staff(email="north@welddesk.example", regions=[Region.objects.get(code="north")])
+    QueueMember.objects.create(queue=unassigned.queue, agent=north)
+    svc.ticket_reply(ticket=unassigned, author=north, body="Hello from the north.")
+    unassigned.refresh_from_db()
+    assert unassigned.assignee_id is None
+
+
 def test_an_assigned_ticket_keeps_its_assignee(open_ticket, queue_setup):
     ticket = open_ticket()
     owner = ticket.assignee
@@ -169,3 +179,22 @@ def test_the_pages_carry_the_keys_dialog_and_the_picker(client, unassigned, queu
     assert "tickets/keys.js" in ticket_page
     listing = client.get("/admin/tickets/ticket/").content.decode()
     assert 'id="kbd-help"' in listing and "tickets/keys.js" in listing
+
+
+def test_the_button_and_the_keys_cost_no_query(client, unassigned, queue_setup):
+    """The ticket page costs the same with and without "assign to me" (the agents are read
+    for the assignee select anyway); the list's dialog is template text."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from testsupport import sign_in
+
+    agent = queue_setup[2][0]
+    sign_in(client, agent)
+    client.get(page(unassigned))
+    with CaptureQueriesContext(connection) as offered:
+        assert 'id="assign-me"' in client.get(page(unassigned)).content.decode()
+    svc.ticket_assign(ticket=unassigned, agent=agent, actor=agent)
+    with CaptureQueriesContext(connection) as mine:
+        assert 'id="assign-me"' not in client.get(page(unassigned)).content.decode()
+    assert len(mine) == len(offered)
