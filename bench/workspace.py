@@ -23,7 +23,10 @@ way, so each starts with a cold cache. Each step has a timeout: the run stops by
 from __future__ import annotations
 
 import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +39,7 @@ from django.db import connections
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+ROOT = Path(__file__).resolve().parent.parent
 TICKETS = int(os.environ.get("BENCH_WORKSPACE_TICKETS", "20"))
 STEP_TIMEOUT_MS = 30_000
 LIST = "/admin/tickets/ticket/?assigned=unassigned&status__exact=new"
@@ -151,7 +155,8 @@ class Meter:
             self._cache_hit(event["requestId"])
 
     def _finished(self, event: dict) -> None:
-        self.bytes += int(event.get("encodedDataLength") or 0)
+        if event["requestId"] not in self._cached_ids:  # Chrome reports a disk hit's size
+            self.bytes += int(event.get("encodedDataLength") or 0)
 
     def read(self) -> tuple[int, int, int]:
         """Requests that reached the server, page loads (POSTs and redirects included) and
@@ -196,8 +201,21 @@ def _forms(page, base: str, agent_pk: int) -> None:
         status.locator("input[type=submit]").click()
 
 
-def _drive(browser, base: str, session: str, way: str, agent_pk: int) -> dict[str, Any]:
+ACCESS = re.compile(r"welddesk\.access \[\w*\] [A-Z]+ \S+ \d{3} ([\d.]+)ms")
+
+
+def _server_ms(log: Path, offset: int) -> float:
+    """The server's own time (its access log) for the requests logged after `offset`."""
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read().decode("utf-8", "replace")
+    return sum(float(ms) for ms in ACCESS.findall(text))
+
+
+def _drive(browser, base: str, session: str, way: str, agent_pk: int, log: Path) -> dict[str, Any]:
     from tickets.models import Ticket
+
+    offset = log.stat().st_size
 
     context = browser.new_context(
         java_script_enabled=not way.startswith("forms"),
@@ -250,7 +268,9 @@ def _drive(browser, base: str, session: str, way: str, agent_pk: int) -> dict[st
     ]
     if len(set(r["ticket"] for r in rows)) != TICKETS or wrong:
         raise RuntimeError(f"{way}: tickets not handled as scripted: {wrong or rows}")
-    return _summary(rows, total)
+    summary = _summary(rows, total)
+    summary["server_ms_per_ticket"] = round(_server_ms(log, offset) / len(rows), 1)
+    return summary
 
 
 def _summary(rows: list[dict[str, Any]], total: float) -> dict[str, Any]:
@@ -273,7 +293,7 @@ def _summary(rows: list[dict[str, Any]], total: float) -> dict[str, Any]:
 def _table(results: dict[str, Any]) -> None:
     head = (
         f"    {'way':<28} {'total s':>8} {'ms/ticket':>10} {'median':>8} {'documents':>9} "
-        f"{'requests':>9} {'warm':>6} {'KB':>8} {'warm KB':>8}"
+        f"{'requests':>9} {'warm':>6} {'KB':>8} {'warm KB':>8} {'server ms':>10}"
     )
     print(head)
     for way in WAYS:
@@ -285,8 +305,27 @@ def _table(results: dict[str, Any]) -> None:
             f"{r['ms_per_ticket_median']:>8.0f} {r['documents_per_ticket']:>9.1f} "
             f"{r['requests_per_ticket']:>9.1f} "
             f"{r['requests_per_ticket_warm']:>6.1f} {r['kb_per_ticket']:>8.1f} "
-            f"{r['kb_per_ticket_warm']:>8.1f}"
+            f"{r['kb_per_ticket_warm']:>8.1f} {r['server_ms_per_ticket']:>10.0f}"
         )
+
+
+def _collect_static(var_dir: Path) -> None:
+    """collectstatic with hashed names into the server's own var directory."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "WELDDESK_VAR_DIR": str(var_dir),
+        "STATIC_MANIFEST": "1",
+        "DEBUG": "1",
+        "WELDDESK_STARTUP_CHECKS": "0",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=600,
+    )
 
 
 def run(*, scale: float = 1.0) -> dict[str, Any]:
@@ -309,6 +348,7 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     log_dir = Path(tempfile.mkdtemp(prefix="bench-workspace-"))
     print(f"  workspace: {TICKETS} tickets per way, Daphne log in {log_dir}")
+    _collect_static(log_dir / "var")
     results: dict[str, Any] = {"tickets_per_way": TICKETS, "load_before": load_average()}
     with daphne_servers(
         1,
@@ -319,13 +359,15 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
         debug=False,
         extra_env={
             # Production mode over plain HTTP on loopback: no TLS redirect or __Host- cookies
-            # (nginx terminates TLS in production), static files through WhiteNoise.
+            # (nginx terminates TLS in production).
             "SECURE_COOKIES": "0",
             "SECURE_SSL_REDIRECT": "0",
             "BEHIND_TLS_PROXY": "0",
             "SECURE_HSTS_SECONDS": "0",
-            "STATIC_MANIFEST": "0",
-            "WHITENOISE_USE_FINDERS": "1",
+            # Hashed static files, cached for good, as in production (bytes per ticket would
+            # otherwise count WhiteNoise's 60-second revalidations).
+            "STATIC_MANIFEST": "1",
+            "WHITENOISE_USE_FINDERS": "0",
             "CLAMD_ADDRESS": "off",
         },
     ) as ports:
@@ -334,7 +376,8 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
             browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             try:
                 for way in WAYS:
-                    results[way] = _drive(browser, base, session, way, agent.pk)
+                    log = log_dir / f"daphne-{ports[0]}.log"
+                    results[way] = _drive(browser, base, session, way, agent.pk, log)
                     r = results[way]
                     print(f"    {way}: {r['total_s']} s, {r['ms_per_ticket_mean']} ms per ticket")
             finally:

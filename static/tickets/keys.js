@@ -192,9 +192,12 @@
   // ------------------------------------------------------------------ the ticket page
 
   function ticketKeys() {
+    if (!document.body.classList.contains("ticket-workspace")) {
+      return null; // the list's action pages have status selects of their own
+    }
     var box = document.getElementById("reply-box");
     var body = box ? box.querySelector("textarea[name=body]") : null;
-    var status = document.querySelector("select[name=status]");
+    var status = document.querySelector(".workspace-forms select[name=status]");
     var assignMe = document.getElementById("assign-me");
     if (!body && !status && !assignMe) {
       return null;
