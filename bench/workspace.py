@@ -42,7 +42,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 ROOT = Path(__file__).resolve().parent.parent
 TICKETS = int(os.environ.get("BENCH_WORKSPACE_TICKETS", "20"))
 STEP_TIMEOUT_MS = 30_000
-LIST = "/admin/tickets/ticket/?assigned=unassigned&status__exact=new"
+LIST = "/admin/tickets/ticket/?assigned=unassigned&status__exact=new&queue__id__exact={queue}"
 GAS = (
     "Dear {requester_name}, please check the shielding gas first: argon at 15-20 l/min, "
     "the nozzle clean and the hose without leaks. Ticket {reference}."
@@ -61,14 +61,18 @@ def _session(user: Any, device: TOTPDevice) -> str:
     return store.session_key
 
 
-def seed(count: int) -> tuple[Any, str]:
-    """An agent of a queue (taking no automatic assignments, so new tickets stay unassigned),
-    two canned responses and `count` new tickets from different customers."""
+def seed(per_way: int) -> tuple[Any, str, dict[str, int]]:
+    """An agent, two canned responses, and per way a queue with `per_way` new tickets from
+    different customers: each way starts from the same list (its queue's), so the list
+    pages it loads are the same size.
+
+    The agent is a member of every queue but takes no automatic assignments, so the tickets
+    stay unassigned until the agent takes them."""
     from accounts.models import Region
     from accounts.services import organisation_create, user_create
     from tickets.defaults import ensure_calendar, ensure_policies
     from tickets.models import CannedResponse, Queue, QueueMember
-    from tickets.services.tickets import ticket_open
+    from tickets.services.tickets import ticket_open, ticket_update
 
     ensure_policies(ensure_calendar(import_holidays=False))
     region = Region.objects.get(code="east")
@@ -82,9 +86,6 @@ def seed(count: int) -> tuple[Any, str]:
         check_password=False,
     )
     device = TOTPDevice.objects.create(user=agent, name="bench", confirmed=True)
-    # Every product line of the region; the agent takes no automatic assignments.
-    queue = Queue.objects.create(name="Bench east", slug="bench-east", region=region)
-    QueueMember.objects.create(queue=queue, agent=agent, is_active=False)
     CannedResponse.objects.create(title="Shielding gas check", body_en=GAS, body_zh=GAS)
     CannedResponse.objects.create(
         title="Protective lens",
@@ -92,23 +93,29 @@ def seed(count: int) -> tuple[Any, str]:
         body_zh="请更换保护镜片。",
     )
     org = organisation_create(actor="system:bench", name="Bench Welding Works", region=region)
-    for n in range(count):
-        customer = user_create(
-            email=f"customer{n}@bench.example",
-            full_name=f"Customer {n}",
-            organisation=org,
-            language="en",
-            check_password=False,
-        )
-        ticket_open(
-            actor=customer,
-            organisation=org,
-            requester=customer,
-            subject=f"Porosity in the seams of line {n}",
-            body="Since this morning every seam shows pores. " * 5,
-            priority=2 + n % 2,
-        )
-    return agent, _session(agent, device)
+    queues = {}
+    for w, way in enumerate(WAYS):
+        queue = Queue.objects.create(name=f"Bench {w}", slug=f"bench-{w}", region=region)
+        QueueMember.objects.create(queue=queue, agent=agent, is_active=False)
+        queues[way] = queue.pk
+        for n in range(per_way):
+            customer = user_create(
+                email=f"customer{w}.{n}@bench.example",
+                full_name=f"Customer {w}.{n}",
+                organisation=org,
+                language="en",
+                check_password=False,
+            )
+            ticket = ticket_open(
+                actor=customer,
+                organisation=org,
+                requester=customer,
+                subject=f"Porosity in the seams of line {n}",
+                body="Since this morning every seam shows pores. " * 5,
+                priority=2 + n % 2,
+            )
+            ticket_update(ticket=ticket, actor="system:bench", queue=queue)
+    return agent, _session(agent, device), queues
 
 
 class Meter:
@@ -164,8 +171,8 @@ class Meter:
         return self.requests - self.cached, self.documents, self.bytes
 
 
-def _keyboard(page, base: str, *, assign: bool) -> None:
-    page.goto(base + LIST)
+def _keyboard(page, url: str, *, assign: bool) -> None:
+    page.goto(url)
     page.keyboard.press("j")
     with page.expect_navigation():
         page.keyboard.press("Enter")
@@ -183,8 +190,8 @@ def _keyboard(page, base: str, *, assign: bool) -> None:
         page.keyboard.press("e")
 
 
-def _forms(page, base: str, agent_pk: int) -> None:
-    page.goto(base + LIST)
+def _forms(page, url: str, agent_pk: int) -> None:
+    page.goto(url)
     with page.expect_navigation():
         page.locator("#result_list tbody tr th a").first.click()
     page.locator(".conversation .msg-customer").first.wait_for()  # read
@@ -212,7 +219,9 @@ def _server_ms(log: Path, offset: int) -> float:
     return sum(float(ms) for ms in ACCESS.findall(text))
 
 
-def _drive(browser, base: str, session: str, way: str, agent_pk: int, log: Path) -> dict[str, Any]:
+def _drive(
+    browser, base: str, session: str, way: str, agent_pk: int, queue: int, log: Path
+) -> dict[str, Any]:
     from tickets.models import Ticket
 
     offset = log.stat().st_size
@@ -233,12 +242,13 @@ def _drive(browser, base: str, session: str, way: str, agent_pk: int, log: Path)
     for _ in range(TICKETS):
         before = meter.read()
         t0 = time.perf_counter()
+        url = base + LIST.format(queue=queue)
         if way == "keyboard":
-            _keyboard(page, base, assign=True)
+            _keyboard(page, url, assign=True)
         elif way == "keyboard, assign on reply":
-            _keyboard(page, base, assign=False)
+            _keyboard(page, url, assign=False)
         else:
-            _forms(page, base, agent_pk)
+            _forms(page, url, agent_pk)
         elapsed = time.perf_counter() - t0
         page.evaluate("1")  # let the last network events arrive
         after = meter.read()
@@ -341,7 +351,7 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
     if executable is None or sync_playwright is None:
         print("  workspace: skipped (needs Playwright and /usr/bin/chromium)")
         return {"skipped": "no Chromium or Playwright"}
-    agent, session = seed(TICKETS * len(WAYS))
+    agent, session, queues = seed(TICKETS)
     connections.close_all()
     # Playwright's sync API runs an event loop in this thread; the checks after each way are
     # plain synchronous ORM reads on their own connection.
@@ -377,7 +387,7 @@ def run(*, scale: float = 1.0) -> dict[str, Any]:
             try:
                 for way in WAYS:
                     log = log_dir / f"daphne-{ports[0]}.log"
-                    results[way] = _drive(browser, base, session, way, agent.pk, log)
+                    results[way] = _drive(browser, base, session, way, agent.pk, queues[way], log)
                     r = results[way]
                     print(f"    {way}: {r['total_s']} s, {r['ms_per_ticket_mean']} ms per ticket")
             finally:
