@@ -178,8 +178,8 @@ class TicketAdmin(
     actions = ["assign_to_agent", "assign_automatically", "change_status", "merge_duplicates"]
 
     class Media:
-        css = {"all": ["tickets/workspace.css", "tickets/live.css"]}
-        js = ["tickets/workspace.js", "tickets/live.js"]
+        css = {"all": ["tickets/workspace.css", "tickets/live.css", "tickets/keys.css"]}
+        js = ["tickets/workspace.js", "tickets/live.js", "tickets/keys.js"]
 
     def has_add_permission(self, request):
         return False

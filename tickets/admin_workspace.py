@@ -208,7 +208,7 @@ class TicketPageMixin:
             body = selectors.canned_response_render(
                 canned=form.canned_response, ticket=ticket, agent=request.user
             )
-        svc.ticket_reply(
+        message = svc.ticket_reply(
             ticket=ticket,
             author=request.user,
             body=body,
@@ -219,6 +219,8 @@ class TicketPageMixin:
         )
         if form.internal:
             return _("Your internal note was added.")
+        if ticket.assignee_id is None and message.ticket.assignee_id == request.user.pk:
+            return _("Your reply was sent to the customer, and the ticket is now assigned to you.")
         return _("Your reply was sent to the customer.")
 
     def _post_status(self, request, ticket: Ticket) -> str:
@@ -333,6 +335,11 @@ class TicketPageMixin:
             "since": since,
             "can_change_status": can_change and bool(svc.TRANSITIONS.get(ticket.status)),
             "can_change_priority": can_change and ticket.is_active,
+            # The "assign to me" button (and the `a` key of static/tickets/keys.js).
+            "assign_me": bool(forms)
+            and ticket.assignee_id != request.user.pk
+            and ticket.status != Status.CLOSED
+            and request.user.pk in forms["assign_form"].agents,
             "media": self.media,
             **forms,
         }

@@ -46,6 +46,16 @@ class Queue(models.Model):
         blank=True,
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Zendesk's rule: whoever answers an unassigned ticket owns it, so it cannot sit answered
+    # but unowned. A queue worked as a pool (e.g. a first-line triage desk) can turn it off.
+    assign_on_reply = models.BooleanField(
+        _("assign on reply"),
+        default=True,
+        help_text=_(
+            "A public reply to an unassigned ticket assigns it to the agent who replied, "
+            "if that agent is a member of this queue."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

@@ -12,7 +12,7 @@ from django.db.models import Count, F
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
-from accounts.permissions import staff_seeing_region
+from accounts.permissions import sees_region, staff_seeing_region
 from tickets.models import ACTIVE_STATUSES, AgentLoad, Queue, QueueMember, Ticket
 
 # Active queues, cached per process: routing runs on every new ticket, queues change rarely.
@@ -89,6 +89,26 @@ def choose_member(
         .order_by("load", F("last_assigned_at").asc(nulls_first=True), "agent_id")
         .first()
     )
+
+
+def takes_on_reply(ticket: Ticket, agent: Any) -> bool:
+    """Whether a public reply by `agent` makes them the assignee of the unassigned `ticket`.
+
+    The rules of an assignment by hand (active staff who see the customer's region), and
+    membership of the ticket's queue when it has one: a supervisor or a colleague from another
+    queue who answers once does not take the ticket out of the queue's pool. A queue with
+    `assign_on_reply` off never assigns this way. One query at most (the membership).
+    """
+    if ticket.assignee_id is not None or not getattr(agent, "pk", None):
+        return False
+    if not (agent.is_staff and agent.is_active):
+        return False
+    if not sees_region(agent, ticket.organisation.region_id):
+        return False
+    queue = ticket.queue
+    if queue is None:
+        return True
+    return queue.assign_on_reply and queue.members.filter(agent_id=agent.pk).exists()
 
 
 def member_stamp(member: QueueMember, *, now: dt.datetime) -> None:

@@ -457,6 +457,10 @@ def _reply(
         changed += sla.sla_agent_replied(t, now=now)
         if t.status == Status.NEW:
             changed += _apply_status(t, Status.OPEN, now=now)
+        # A public reply to an unassigned ticket makes the replier its owner (per queue; a
+        # note does not: it answers no one, and a colleague's comment is no taking over).
+        if assignment.takes_on_reply(t, author):
+            changed += _assign_replier(t, author)
     message = Message.objects.create(
         ticket=t,
         author=author if getattr(author, "pk", None) else None,
@@ -483,6 +487,21 @@ def _reply(
         notify.notify_reply(t, message_id=message.pk, body=body)
     _event(t, "message")
     return message
+
+
+def _assign_replier(t: Ticket, author: Any) -> list[str]:
+    """Assign t to the agent who just answered it, audited as an assignment."""
+    t.assignee = author
+    if t.status in ACTIVE_STATUSES:
+        assignment.load_adjust({author.pk: +1})
+    audit_record(
+        action="ticket.assigned",
+        actor=author,
+        target=t,
+        changes={"assignee": author.pk},
+        data={"from": None, "on_reply": True},
+    )
+    return ["assignee"]
 
 
 # ------------------------------------------------------------------- status
