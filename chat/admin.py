@@ -17,6 +17,7 @@ from accounts.admin_scope import RegionScopedAdminMixin
 from audit.services import audit_read
 from chat import presence, selectors, services
 from chat.models import AgentPresence, Conversation, ConversationStatus
+from core.admin import LabelledListEditableMixin
 from core.errors import ApplicationError
 from tickets.selectors import canned_response_list, queue_agents
 
@@ -126,7 +127,7 @@ class ConversationAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmi
 
 
 @admin.register(AgentPresence)
-class AgentPresenceAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class AgentPresenceAdmin(LabelledListEditableMixin, NoAdminLogMixin, admin.ModelAdmin):
     """Supervisors set each agent's chat capacity and the standby roster."""
 
     list_display = ["agent", "state", "last_seen", "capacity", "standby"]

@@ -33,7 +33,7 @@ from compensation.models import (
     Voucher,
     VoucherStatus,
 )
-from core.admin import AllRegionsOnlyMixin, ReadOnlyAdminMixin
+from core.admin import AllRegionsOnlyMixin, LabelledListEditableMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from status import selectors as status_selectors
 from tickets import selectors as ticket_selectors
@@ -54,7 +54,7 @@ class PolicyTierInline(admin.TabularInline):
 
 
 @admin.register(Policy)
-class PolicyAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class PolicyAdmin(LabelledListEditableMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["name", "event", "position", "is_active", "updated_at"]
     list_editable = ["position", "is_active"]
     list_filter = ["event", "is_active"]

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -129,6 +130,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "servicedesk.urls"
 ASGI_APPLICATION = "servicedesk.asgi.application"
 WSGI_APPLICATION = "servicedesk.wsgi.application"
+
+# Widgets render through TEMPLATES, so templates/admin/widgets/ can give the admin's own widgets
+# the labels they lack (accessibility: docs/accessibility.md).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 TEMPLATES = [
     {

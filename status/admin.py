@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin import NoAdminLogMixin
+from core.admin import LabelledListEditableMixin
 from core.errors import ApplicationError
 from core.forms import apply_service_errors
 from status import services
@@ -39,7 +40,7 @@ IMPACTS = [c for c in ComponentStatus.choices if c[0] != ComponentStatus.OPERATI
 
 
 @admin.register(ComponentGroup)
-class ComponentGroupAdmin(NoAdminLogMixin, admin.ModelAdmin):
+class ComponentGroupAdmin(LabelledListEditableMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = ["name_en", "name_zh", "key", "position"]
     list_editable = ["position"]
 
