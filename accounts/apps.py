@@ -10,7 +10,14 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from accounts import permissions, roles, selectors
+
+        # django_otp's TOTP plugin has no verbose name of its own (the index would say
+        # "Otp_Totp"); an app's verbose name is not part of any migration.
+        if apps.is_installed("django_otp.plugins.otp_totp"):
+            apps.get_app_config("otp_totp").verbose_name = _("Two-factor authentication")
         from audit.admin import ACTOR_RESOLVERS
         from core import periodic
         from core.admin import ALL_REGIONS_CHECKS

@@ -69,7 +69,7 @@ class ComponentAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
 class PlaybookStepInline(admin.TabularInline):
     model = PlaybookStep
-    fields = ["position", "kind", "text"]
+    fields = ["position", "kind", "text", "text_zh"]
     extra = 1
 
 

@@ -108,8 +108,8 @@ class QueueAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
 @admin.register(CannedResponse)
 class CannedResponseAdmin(NoAdminLogMixin, admin.ModelAdmin):
-    list_display = ["title", "is_active"]
-    search_fields = ["title", "body_en", "body_zh"]
+    list_display = ["title", "title_zh", "is_active"]
+    search_fields = ["title", "title_zh", "body_en", "body_zh"]
 
 
 # ------------------------------------------------------------------- the queue list

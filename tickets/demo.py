@@ -39,6 +39,7 @@ QUEUES = [
 CANNED = [
     (
         "Ask for photos",
+        "请提供照片",
         "Hello {requester_name}, please send a photo of the seam and of the "
         "protective lens so we can check {reference} quickly. — {agent_name}",
         "{requester_name}您好，请发送焊缝和保护镜片的照片，"
@@ -46,6 +47,7 @@ CANNED = [
     ),
     (
         "Lens cleaning steps",
+        "镜片清洁步骤",
         "Hello {requester_name}, please clean the protective lens with "
         "lint-free wipes and alcohol, then run a test seam. Tell us the result in {reference}.",
         "{requester_name}您好，请用无尘布和酒精清洁保护镜片后试焊，并在{reference}中告诉我们结果。",
@@ -110,9 +112,9 @@ def seed() -> int:
             agent = user_by_email(email)
             if agent is not None:
                 QueueMember.objects.get_or_create(queue=queue, agent=agent)
-    for title, en, zh in CANNED:
+    for title, title_zh, en, zh in CANNED:
         created += CannedResponse.objects.get_or_create(
-            title=title, defaults={"body_en": en, "body_zh": zh}
+            title=title, defaults={"title_zh": title_zh, "body_en": en, "body_zh": zh}
         )[1]
     if Ticket.objects.exists():
         return created

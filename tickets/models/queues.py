@@ -44,6 +44,7 @@ class Queue(models.Model):
         through="QueueMember",
         related_name="queues",
         blank=True,
+        verbose_name=_("agents"),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -59,15 +60,20 @@ class Queue(models.Model):
 class QueueMember(models.Model):
     """An agent in a queue; inactive members get no automatic assignments."""
 
-    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="members")
+    queue = models.ForeignKey(
+        Queue, on_delete=models.CASCADE, related_name="members", verbose_name=_("queue")
+    )
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="queue_memberships",
         limit_choices_to={"is_staff": True},
+        verbose_name=_("agent"),
     )
     is_active = models.BooleanField(_("takes new tickets"), default=True)
-    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_assigned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("last assigned at")
+    )
 
     class Meta:
         verbose_name = _("queue member")
