@@ -101,7 +101,7 @@ class QueueMemberInline(admin.TabularInline):
 
 @admin.register(Queue)
 class QueueAdmin(NoAdminLogMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "region", "product_line", "supervisor", "is_active"]
+    list_display = ["name", "name_zh", "slug", "region", "product_line", "supervisor", "is_active"]
     list_filter = ["region", "product_line", "is_active"]
     inlines = [QueueMemberInline]
 

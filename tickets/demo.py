@@ -10,10 +10,11 @@ from tickets.models import CannedResponse, Queue, QueueMember, Status, Ticket
 from tickets.services import tickets as svc
 
 QUEUES = [
-    # slug, name, region, product line, agents, supervisor
+    # slug, name, Chinese name, region, product line, agents, supervisor
     (
         "east-handheld",
         "East China · handheld",
+        "华东 · 手持焊机",
         "east",
         "handheld",
         ["li.na@welddesk.example", "daniel.wu@welddesk.example"],
@@ -22,6 +23,7 @@ QUEUES = [
     (
         "robotic",
         "Robotic cells (all regions)",
+        "机器人工作站（全部区域）",
         None,
         "robotic",
         ["daniel.wu@welddesk.example"],
@@ -30,6 +32,7 @@ QUEUES = [
     (
         "general",
         "General (all regions)",
+        "综合（全部区域）",
         None,
         "",
         ["zhou.min@welddesk.example", "daniel.wu@welddesk.example"],
@@ -97,11 +100,12 @@ def seed() -> int:
     created = 0
     calendar = ensure_calendar()
     ensure_policies(calendar)
-    for slug, name, region, line, agents, supervisor in QUEUES:
+    for slug, name, name_zh, region, line, agents, supervisor in QUEUES:
         queue, was_created = Queue.objects.get_or_create(
             slug=slug,
             defaults={
                 "name": name,
+                "name_zh": name_zh,
                 "region": Region.objects.filter(code=region).first() if region else None,
                 "product_line": line,
                 "supervisor": user_by_email(supervisor),

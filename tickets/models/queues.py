@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Region
@@ -14,6 +15,7 @@ class Queue(models.Model):
     """Where tickets wait for an agent. Routing picks the most specific matching queue."""
 
     name = models.CharField(_("name"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100, blank=True)
     slug = models.SlugField(_("code"), max_length=40, unique=True)
     region = models.ForeignKey(
         Region,
@@ -54,6 +56,10 @@ class Queue(models.Model):
         verbose_name_plural = _("queues")
 
     def __str__(self) -> str:
+        """The name in the reader's language (the Chinese one for a Chinese reader, when set)."""
+        language = translation.get_language() or ""
+        if language.startswith("zh") and self.name_zh:
+            return self.name_zh
         return self.name
 
 
@@ -83,7 +89,7 @@ class QueueMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.queue} / agent {self.agent_id}"
+        return _("%(queue)s / agent %(agent)s") % {"queue": self.queue, "agent": self.agent_id}
 
 
 class AgentLoad(models.Model):

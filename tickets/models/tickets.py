@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation
+from accounts.models import Organisation, Tier
 from core.fields import EncryptedCharField, EncryptedTextField
 from core.malware import ScanStatus
 from core.models import TimeStampedModel
@@ -158,7 +158,9 @@ class Ticket(TimeStampedModel):
         related_name="+",
         verbose_name=_("SLA policy"),
     )
-    contract_tier = models.CharField(_("contract tier"), max_length=16, blank=True)
+    contract_tier = models.CharField(
+        _("contract tier"), max_length=16, blank=True, choices=Tier.choices
+    )
     first_response_due = models.DateTimeField(_("first response due"), null=True, blank=True)
     next_reply_due = models.DateTimeField(_("next reply due"), null=True, blank=True)
     resolution_due = models.DateTimeField(_("resolution due"), null=True, blank=True)
