@@ -64,7 +64,7 @@ class PushSubscription(models.Model):
     user = models.ForeignKey(
         "accounts.User", on_delete=models.CASCADE, related_name="push_subscriptions"
     )
-    endpoint = EncryptedTextField()
+    endpoint = EncryptedTextField(_("endpoint"))
     endpoint_hash = models.CharField(max_length=64, unique=True)
     p256dh = EncryptedCharField(max_length=200)
     auth = EncryptedCharField(max_length=100)

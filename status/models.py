@@ -489,7 +489,9 @@ class Subscriber(models.Model):
     """
 
     email = EncryptedEmailField(_("e-mail address"), max_length=254)
-    email_bidx = BlindIndexField(source="email", kind="email", unique=True)
+    email_bidx = BlindIndexField(
+        source="email", kind="email", unique=True, verbose_name=_("e-mail blind index")
+    )
     language = models.CharField(_("language"), max_length=8, default="en")
     components = models.ManyToManyField(
         Component,

@@ -111,7 +111,8 @@ SAME_IN_CHINESE = {"SLA", "CSAT", "WeldDesk", "ID", "API", "P1", "P2", "P3", "P4
 
 
 class VisibleText(HTMLParser):
-    """Collect the texts a reader sees: text nodes and the attributes read out or shown."""
+    """Collect the texts a reader sees: text nodes and the attributes read out or shown (not
+    scripts, styles, nor identifiers set in <code>)."""
 
     ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
 
@@ -121,7 +122,8 @@ class VisibleText(HTMLParser):
         self._hidden = 0
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style", "template"):
+        # <code> holds identifiers (field names, model labels), the same in every language.
+        if tag in ("script", "style", "template", "code"):
             self._hidden += 1
         values = dict(attrs)
         for name in self.ATTRIBUTES:
@@ -131,7 +133,7 @@ class VisibleText(HTMLParser):
             self._add(values["value"])
 
     def handle_endtag(self, tag):
-        if tag in ("script", "style", "template") and self._hidden:
+        if tag in ("script", "style", "template", "code") and self._hidden:
             self._hidden -= 1
 
     def handle_data(self, data):
@@ -307,13 +309,33 @@ def admin_pages(superuser) -> list[tuple[str, str]]:
         queryset = model_admin.get_queryset(request).order_by("pk")
         for pk in {o.pk for o in (queryset.first(), queryset.last()) if o is not None}:
             pages.append((label, reverse("admin:{}_{}_change".format(*info), args=[pk])))
+        # The admin's own views beyond the standard ones (survey scores, totals, decide ...).
+        first = queryset.first()
+        for pattern in model_admin.get_urls():
+            name = pattern.name or ""
+            if name.rsplit("_", 1)[-1] in STANDARD_VIEWS or not name:
+                continue
+            params = list(pattern.pattern.converters)
+            if not params:
+                EXTRA_VIEWS.add(reverse(f"admin:{name}"))
+            elif params == ["pk"] and first is not None:
+                EXTRA_VIEWS.add(reverse(f"admin:{name}", args=[first.pk]))
+        pages += [(label, url) for url in sorted(EXTRA_VIEWS) if (label, url) not in pages]
     return pages
+
+
+STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}
+EXTRA_VIEWS: set[str] = set()
 
 
 def render(client: Client, url: str) -> str:
     response = client.get(url)
+    if url in EXTRA_VIEWS and response.status_code in (403, 405):
+        return ""  # a view that only takes a POST
     assert response.status_code == 200, f"{url} answered {response.status_code}"
-    return response.content.decode()
+    if not response.get("Content-Type", "").startswith("text/html"):
+        return ""  # a download (an export)
+    return b"".join(response).decode() if response.streaming else response.content.decode()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+import core.fields
 
 # The Chinese of the reference playbooks and severities (status/reference.py), filled in where a
 # desk still has the English text as seeded; grades edited since keep an empty Chinese text.
@@ -310,6 +311,13 @@ class Migration(migrations.Migration):
             model_name="severity",
             name="key",
             field=models.SlugField(max_length=16, unique=True, verbose_name="identifier"),
+        ),
+        migrations.AlterField(
+            model_name="subscriber",
+            name="email_bidx",
+            field=core.fields.BlindIndexField(
+                kind="email", source="email", unique=True, verbose_name="e-mail blind index"
+            ),
         ),
         migrations.RunPython(fill_chinese, migrations.RunPython.noop),
     ]
