@@ -172,6 +172,21 @@ class UserAdminForm(forms.ModelForm):
         return cleaned
 
 
+class RoleFilter(admin.SimpleListFilter):
+    """The role groups by their labels in the reader's language (group names are identifiers)."""
+
+    title = _("role")
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [(name, roles.ROLE_LABELS[name]) for name in roles.ROLES]
+
+    def queryset(self, request, queryset):
+        if self.value() in roles.ROLES:
+            return queryset.filter(groups__name=self.value())
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin):
     """People. An agent limited to regions sees the customers of those regions only (staff
@@ -179,7 +194,7 @@ class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin
 
     form = UserAdminForm
     list_display = ["id", "email", "full_name", "organisation", "is_staff", "is_active"]
-    list_filter = ["is_staff", "is_active", "groups", "organisation__region"]
+    list_filter = ["is_staff", "is_active", RoleFilter, "organisation__region"]
     list_select_related = ["organisation"]
     search_fields = ["organisation__name"]
     search_help_text = _("Search by exact email address, phone number or organisation name.")
@@ -328,8 +343,14 @@ class AuditedGroupAdmin(NoAdminLogMixin, admin.ModelAdmin):
     """Role groups; every change of a group's permissions is audited."""
 
     form = GroupAdminForm
+    list_display = ["role"]
     search_fields = ["name"]
     filter_horizontal = ["permissions"]
+
+    @admin.display(description=_("role"), ordering="name")
+    def role(self, obj):
+        """The role's label in the reader's language (the group's name is its identifier)."""
+        return roles.ROLE_LABELS.get(obj.name, obj.name)
 
     def formfield_for_manytomany(self, db_field, request=None, **kwargs):
         if db_field.name == "permissions":

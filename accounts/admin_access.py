@@ -72,11 +72,33 @@ def reset_second_factor(modeladmin, request, queryset):
 class TOTPDeviceAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     # Customers who enrolled a device are listed by email: scoped like the people.
     region_scope = "user__organisation"
-    list_display = ["user", "name", "confirmed", "last_used_at"]
+    # django_otp's field names and help texts are not translatable: shown through our labels.
+    list_display = ["owner", "device_name", "is_confirmed", "last_used"]
     list_select_related = ["user"]
-    fields = ["user", "name", "confirmed", "last_used_at", "created_at"]
+    fields = ["owner", "device_name", "is_confirmed", "last_used", "created"]
     readonly_fields = fields
     actions = [reset_second_factor]
+
+    @admin.display(description=_("user"), ordering="user")
+    def owner(self, obj):
+        return obj.user
+
+    @admin.display(description=_("name"), ordering="name")
+    def device_name(self, obj):
+        return obj.name
+
+    @admin.display(description=_("confirmed"), boolean=True, ordering="confirmed")
+    def is_confirmed(self, obj):
+        return obj.confirmed
+
+    @admin.display(description=_("last used at"), ordering="last_used_at")
+    def last_used(self, obj):
+        # A read-only callable's None is printed as "None" on the change page.
+        return obj.last_used_at or self.get_empty_value_display()
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj):
+        return obj.created_at
 
     def has_add_permission(self, request):
         return False

@@ -16,7 +16,7 @@ from core.models import TimeStampedModel
 class Region(models.Model):
     """A sales and service region (e.g. East China); hotlines, queues and agents belong to one."""
 
-    code = models.SlugField(max_length=32, unique=True)
+    code = models.SlugField(max_length=32, unique=True, verbose_name=_("code"))
     name_en = models.CharField(_("name (English)"), max_length=100)
     name_zh = models.CharField(_("name (Chinese)"), max_length=100)
 
@@ -48,9 +48,13 @@ class Organisation(TimeStampedModel):
     )
     contact_name = EncryptedCharField(_("contact name"), max_length=200, blank=True)
     contact_email = EncryptedEmailField(_("contact email"), max_length=254, blank=True)
-    contact_email_bidx = BlindIndexField(source="contact_email", kind="email")
+    contact_email_bidx = BlindIndexField(
+        source="contact_email", kind="email", verbose_name=_("contact e-mail blind index")
+    )
     contact_phone = EncryptedCharField(_("contact phone"), max_length=40, blank=True)
-    contact_phone_bidx = BlindIndexField(source="contact_phone", kind="phone")
+    contact_phone_bidx = BlindIndexField(
+        source="contact_phone", kind="phone", verbose_name=_("contact phone blind index")
+    )
     address = EncryptedTextField(_("address"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     # Priority service granted as compensation: new tickets go to the front of their queue and
@@ -101,10 +105,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in: a customer user (with an organisation) or a staff member."""
 
     email = EncryptedEmailField(_("email address"), max_length=254)
-    email_bidx = BlindIndexField(source="email", kind="email", unique=True)
+    email_bidx = BlindIndexField(
+        source="email", kind="email", unique=True, verbose_name=_("e-mail blind index")
+    )
     full_name = EncryptedCharField(_("full name"), max_length=200)
     phone = EncryptedCharField(_("phone"), max_length=40, blank=True)
-    phone_bidx = BlindIndexField(source="phone", kind="phone")
+    phone_bidx = BlindIndexField(source="phone", kind="phone", verbose_name=_("phone blind index"))
     organisation = models.ForeignKey(
         Organisation,
         verbose_name=_("organisation"),
@@ -225,12 +231,18 @@ class ApiKey(models.Model):
     )
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False, verbose_name=_("secret hash"))
     scope = models.CharField(
         _("scope"), max_length=16, choices=ApiScope.choices, default=ApiScope.READ
     )
     created_by = models.ForeignKey(
-        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)

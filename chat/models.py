@@ -74,12 +74,16 @@ class Conversation(models.Model):
         related_name="conversations",
     )
     # The number of the last message; the next one gets last_seq + 1 under the row lock.
-    last_seq = models.PositiveIntegerField(default=0, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.PositiveIntegerField(
+        default=0, editable=False, verbose_name=_("last sequence number")
+    )
+    created_at = models.DateTimeField(
+        default=timezone.now, db_index=True, verbose_name=_("created at")
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
     rating_comment = EncryptedTextField(_("rating comment"), blank=True)
-    rated_at = models.DateTimeField(null=True, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("rated at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -151,12 +155,18 @@ class AgentPresence(models.Model):
     """
 
     agent = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_presence"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="chat_presence",
+        verbose_name=_("agent"),
     )
     state = models.CharField(
-        max_length=8, choices=PresenceState.choices, default=PresenceState.OFFLINE
+        max_length=8,
+        choices=PresenceState.choices,
+        default=PresenceState.OFFLINE,
+        verbose_name=_("state"),
     )
-    last_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True, verbose_name=_("last seen"))
     capacity = models.PositiveSmallIntegerField(
         _("concurrent chats"),
         default=3,

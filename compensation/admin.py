@@ -281,7 +281,7 @@ class EventFilter(admin.SimpleListFilter):
 @admin.register(Grant)
 class GrantAdmin(RegionScopedAdminMixin, ReadOnlyAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     list_display = [
-        "pk",
+        "number",
         "organisation",
         "tier",
         "kind",
@@ -292,6 +292,11 @@ class GrantAdmin(RegionScopedAdminMixin, ReadOnlyAdminMixin, NoAdminLogMixin, ad
     ]
     list_filter = ["status", "kind", "tier", EventFilter]
     list_select_related = ["organisation", "assessment"]
+
+    @admin.display(description=gettext_lazy("number"), ordering="pk")
+    def number(self, obj):
+        return obj.pk
+
     search_fields = ["organisation__name"]
     list_per_page = 100
     show_full_result_count = False

@@ -61,8 +61,10 @@ class Policy(models.Model):
     affects_units = models.BooleanField(
         _("customers with units in the affected regions"), default=False
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(
+        default=timezone.now, editable=False, verbose_name=_("created at")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["position", "pk"]
@@ -76,7 +78,9 @@ class Policy(models.Model):
 class PolicyTier(models.Model):
     """What one contract tier gets under a policy; zero means none of that kind."""
 
-    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="tiers")
+    policy = models.ForeignKey(
+        Policy, on_delete=models.CASCADE, related_name="tiers", verbose_name=_("policy")
+    )
     tier = models.CharField(_("contract tier"), max_length=16, choices=Tier.choices)
     warranty_days_per_hour = models.DecimalField(
         _("warranty days per outage hour"),
@@ -119,7 +123,9 @@ class PolicyTier(models.Model):
 class Assessment(models.Model):
     """One event assessed: the window, the hours, and when it was (last) run."""
 
-    key = models.CharField(max_length=64, unique=True, editable=False)  # incident:12, ticket:5
+    key = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("deduplication key")
+    )  # incident:12, ticket:5
     event = models.CharField(_("event"), max_length=16, choices=EventKind.choices)
     incident = models.ForeignKey(
         "status.Incident",
@@ -171,8 +177,12 @@ class GrantStatus(models.TextChoices):
 class Grant(models.Model):
     """One kind of compensation for one organisation for one event, with why."""
 
-    assessment = models.ForeignKey(Assessment, on_delete=models.PROTECT, related_name="grants")
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="grants")
+    assessment = models.ForeignKey(
+        Assessment, on_delete=models.PROTECT, related_name="grants", verbose_name=_("assessment")
+    )
+    policy = models.ForeignKey(
+        Policy, on_delete=models.PROTECT, related_name="grants", verbose_name=_("policy")
+    )
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="+"
     )
@@ -187,7 +197,7 @@ class Grant(models.Model):
     # Why: references only (ticket numbers, unit serials, counts), never personal data.
     evidence = models.JSONField(_("why"), default=dict)
     # The units a warranty extension applies to.
-    unit_ids = models.JSONField(default=list, editable=False)
+    unit_ids = models.JSONField(default=list, editable=False, verbose_name=_("machines (unit IDs)"))
     created_at = models.DateTimeField(_("proposed at"), default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -252,7 +262,9 @@ class VoucherStatus(models.TextChoices):
 class Voucher(models.Model):
     """A maintenance-package voucher issued by an approved grant."""
 
-    grant = models.OneToOneField(Grant, on_delete=models.PROTECT, related_name="voucher")
+    grant = models.OneToOneField(
+        Grant, on_delete=models.PROTECT, related_name="voucher", verbose_name=_("grant")
+    )
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="+"
     )

@@ -98,9 +98,14 @@ class ErasureRequestAdmin(
 ):
     region_scope = "subject__organisation"
 
-    list_display = ["pk", "subject", "status", "requested_by", "requested_at", "reviewed_by"]
+    list_display = ["number", "subject", "status", "requested_by", "requested_at", "reviewed_by"]
     list_filter = ["status"]
     list_select_related = ["subject", "requested_by", "reviewed_by"]
+
+    @admin.display(description=gettext_lazy("number"), ordering="pk")
+    def number(self, obj):
+        return obj.pk
+
     fields = [
         "subject",
         "requested_by",

@@ -6,6 +6,7 @@ import operator
 from typing import Any
 
 from django.db import connections, models, router
+from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedCharField
 
@@ -15,8 +16,8 @@ CANARY_PLAINTEXT = "welddesk-encryption-canary-v1"
 class TimeStampedModel(models.Model):
     """Abstract base with creation and modification times."""
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         abstract = True
@@ -29,7 +30,7 @@ class EncryptionCanary(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "encryption canary"
+        verbose_name = _("encryption canary")
 
     def __str__(self) -> str:
         return f"encryption canary #{self.pk}"

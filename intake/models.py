@@ -14,7 +14,9 @@ class Call(models.Model):
     # The line (a region's hotline: "east" is the status component "hotline-east").
     line = models.SlugField(_("line"), max_length=50)
     caller = EncryptedCharField(_("caller number"), max_length=40, blank=True)
-    caller_bidx = BlindIndexField(source="caller", kind="phone")
+    caller_bidx = BlindIndexField(
+        source="caller", kind="phone", verbose_name=_("caller blind index")
+    )
     started_at = models.DateTimeField(_("started"), db_index=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)

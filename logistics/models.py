@@ -81,13 +81,25 @@ class Shipment(models.Model):
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     # Polling: when the carrier was last asked (successfully), when next, failures in a row.
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
-    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
-    check_failures = models.PositiveSmallIntegerField(default=0, editable=False)
-    last_error = models.CharField(max_length=200, blank=True, editable=False)
-    late_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, editable=False, verbose_name=_("next check at")
+    )
+    check_failures = models.PositiveSmallIntegerField(
+        default=0, editable=False, verbose_name=_("failed checks")
+    )
+    last_error = models.CharField(
+        max_length=200, blank=True, editable=False, verbose_name=_("last error")
+    )
+    late_notified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("delay notified at")
+    )
     # The address and phone were removed (retention).
-    address_erased = models.BooleanField(default=False, editable=False)
-    exception_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    address_erased = models.BooleanField(
+        default=False, editable=False, verbose_name=_("address erased")
+    )
+    exception_notified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("exception notified at")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

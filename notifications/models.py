@@ -30,20 +30,22 @@ class Outbox(models.Model):
     that runs twice finds the row already sent and does nothing.
     """
 
-    key = models.CharField(max_length=200, unique=True)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    recipient = EncryptedCharField(max_length=320)
-    subject = EncryptedCharField(max_length=300, blank=True)
-    body = EncryptedTextField()
-    language = models.CharField(max_length=8, default="en")
-    about_type = models.CharField(max_length=64, blank=True)
-    about_id = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_error = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
+    channel = models.CharField(max_length=16, choices=Channel.choices, verbose_name=_("channel"))
+    recipient = EncryptedCharField(max_length=320, verbose_name=_("recipient"))
+    subject = EncryptedCharField(max_length=300, blank=True, verbose_name=_("subject"))
+    body = EncryptedTextField(verbose_name=_("body"))
+    language = models.CharField(max_length=8, default="en", verbose_name=_("language"))
+    about_type = models.CharField(max_length=64, blank=True, verbose_name=_("about (type)"))
+    about_id = models.CharField(max_length=64, blank=True, verbose_name=_("about (ID)"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    last_error = models.CharField(max_length=200, blank=True, verbose_name=_("last error"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -62,7 +64,7 @@ class PushSubscription(models.Model):
     user = models.ForeignKey(
         "accounts.User", on_delete=models.CASCADE, related_name="push_subscriptions"
     )
-    endpoint = EncryptedTextField()
+    endpoint = EncryptedTextField(_("endpoint"))
     endpoint_hash = models.CharField(max_length=64, unique=True)
     p256dh = EncryptedCharField(max_length=200)
     auth = EncryptedCharField(max_length=100)

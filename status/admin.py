@@ -70,7 +70,7 @@ class ComponentAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
 class PlaybookStepInline(admin.TabularInline):
     model = PlaybookStep
-    fields = ["position", "kind", "text"]
+    fields = ["position", "kind", "text", "text_zh"]
     extra = 1
 
 
@@ -329,7 +329,7 @@ class MaintenanceAdmin(NoAdminLogMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("components"))
     def listed_components(self, obj):
-        return ", ".join(c.name_en for c in obj.components.all())
+        return ", ".join(c.name for c in obj.components.all())
 
     def has_add_permission(self, request):
         return request.user.has_perm(MANAGE)

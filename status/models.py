@@ -18,6 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from core.fields import BlindIndexField, EncryptedEmailField
 
 
+def in_reader_language(english: str, chinese: str) -> str:
+    """Chinese for a Chinese reader when there is a Chinese text, else the English."""
+    language = translation.get_language() or ""
+    if language.startswith("zh"):
+        return chinese or english
+    return english or chinese
+
+
 def localized(obj, field: str) -> str:
     """The Chinese text for a Chinese reader when there is one, else the English."""
     if translation.get_language() and translation.get_language().startswith("zh"):
@@ -48,7 +56,7 @@ class ComponentKind(models.TextChoices):
 
 
 class ComponentGroup(models.Model):
-    key = models.SlugField(max_length=50, unique=True)
+    key = models.SlugField(max_length=50, unique=True, verbose_name=_("identifier"))
     name_en = models.CharField(_("name (English)"), max_length=100)
     name_zh = models.CharField(_("name (Chinese)"), max_length=100)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
@@ -59,7 +67,7 @@ class ComponentGroup(models.Model):
         verbose_name_plural = _("component groups")
 
     def __str__(self) -> str:
-        return self.name_en
+        return localized(self, "name")
 
     @property
     def name(self) -> str:
@@ -75,7 +83,7 @@ class Component(models.Model):
         on_delete=models.PROTECT,
         related_name="components",
     )
-    key = models.SlugField(max_length=50, unique=True)
+    key = models.SlugField(max_length=50, unique=True, verbose_name=_("identifier"))
     name_en = models.CharField(_("name (English)"), max_length=100)
     name_zh = models.CharField(_("name (Chinese)"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=ComponentKind.choices)
@@ -98,7 +106,9 @@ class Component(models.Model):
     status_since = models.DateTimeField(_("status since"), default=timezone.now, editable=False)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     is_public = models.BooleanField(_("shown on the status page"), default=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(
+        default=timezone.now, editable=False, verbose_name=_("created at")
+    )
 
     class Meta:
         ordering = ["group__position", "position", "key"]
@@ -106,7 +116,7 @@ class Component(models.Model):
         verbose_name_plural = _("components")
 
     def __str__(self) -> str:
-        return self.name_en
+        return localized(self, "name")
 
     @property
     def name(self) -> str:
@@ -117,16 +127,28 @@ class ComponentStatusChange(models.Model):
     """One change of a component's status: the history the uptime bars are computed from."""
 
     component = models.ForeignKey(
-        Component, on_delete=models.CASCADE, related_name="status_changes"
+        Component,
+        on_delete=models.CASCADE,
+        related_name="status_changes",
+        verbose_name=_("component"),
     )
-    from_status = models.CharField(max_length=16, choices=ComponentStatus.choices)
-    to_status = models.CharField(max_length=16, choices=ComponentStatus.choices)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    from_status = models.CharField(
+        max_length=16, choices=ComponentStatus.choices, verbose_name=_("from status")
+    )
+    to_status = models.CharField(
+        max_length=16, choices=ComponentStatus.choices, verbose_name=_("to status")
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("at"))
     # Who or what: "user:12", "system:alertmanager", "system:maintenance" (audit's actor refs).
-    changed_by = models.CharField(max_length=64)
-    reason = models.CharField(max_length=300, blank=True)
+    changed_by = models.CharField(max_length=64, verbose_name=_("changed by"))
+    reason = models.CharField(max_length=300, blank=True, verbose_name=_("reason"))
     incident = models.ForeignKey(
-        "Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "Incident",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("incident"),
     )
 
     class Meta:
@@ -142,13 +164,14 @@ class ComponentStatusChange(models.Model):
 class Severity(models.Model):
     """A severity grade, defined as data: SEV1 nationwide hotline down ... SEV4 minor."""
 
-    key = models.SlugField(max_length=16, unique=True)
+    key = models.SlugField(max_length=16, unique=True, verbose_name=_("identifier"))
     rank = models.PositiveSmallIntegerField(
         _("rank"), unique=True, help_text=_("1 is the gravest.")
     )
     name_en = models.CharField(_("name (English)"), max_length=100)
     name_zh = models.CharField(_("name (Chinese)"), max_length=100)
     description = models.TextField(_("when to use it"), blank=True)
+    description_zh = models.TextField(_("when to use it (Chinese)"), blank=True)
     update_every_minutes = models.PositiveSmallIntegerField(
         _("update customers every (minutes)"), default=30
     )
@@ -160,11 +183,15 @@ class Severity(models.Model):
         verbose_name_plural = _("severities")
 
     def __str__(self) -> str:
-        return f"{self.key.upper()} {self.name_en}"
+        return f"{self.key.upper()} {self.name}"
 
     @property
     def name(self) -> str:
         return localized(self, "name")
+
+    @property
+    def description_localized(self) -> str:
+        return in_reader_language(self.description, self.description_zh)
 
 
 class StepKind(models.TextChoices):
@@ -178,10 +205,13 @@ class StepKind(models.TextChoices):
 class PlaybookStep(models.Model):
     """One step of a severity's response playbook; copied onto each incident as a task."""
 
-    severity = models.ForeignKey(Severity, on_delete=models.CASCADE, related_name="steps")
+    severity = models.ForeignKey(
+        Severity, on_delete=models.CASCADE, related_name="steps", verbose_name=_("severity")
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     kind = models.CharField(_("kind"), max_length=16, choices=StepKind.choices)
     text = models.CharField(_("step"), max_length=300)
+    text_zh = models.CharField(_("step (Chinese)"), max_length=300, blank=True)
 
     class Meta:
         ordering = ["severity", "position", "pk"]
@@ -189,7 +219,11 @@ class PlaybookStep(models.Model):
         verbose_name_plural = _("playbook steps")
 
     def __str__(self) -> str:
-        return self.text
+        return self.text_localized
+
+    @property
+    def text_localized(self) -> str:
+        return in_reader_language(self.text, self.text_zh)
 
 
 class IncidentState(models.TextChoices):
@@ -212,7 +246,10 @@ class Incident(models.Model):
         default=IncidentState.INVESTIGATING,
     )
     components = models.ManyToManyField(
-        Component, through="IncidentComponent", related_name="incidents"
+        Component,
+        through="IncidentComponent",
+        related_name="incidents",
+        verbose_name=_("components"),
     )
     cause_en = models.TextField(_("cause (English)"), blank=True)
     cause_zh = models.TextField(_("cause (Chinese)"), blank=True)
@@ -233,12 +270,22 @@ class Incident(models.Model):
     # Notifications: every public change bumps the version; the notify tick sends the
     # current state once the incident has been quiet a moment (a storm of updates becomes
     # one message) and not more often than the minimum interval (resolution excepted).
-    public_version = models.PositiveIntegerField(default=0, editable=False)
-    notified_version = models.PositiveIntegerField(default=0, editable=False)
-    notify_after = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
-    last_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_by = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    public_version = models.PositiveIntegerField(
+        default=0, editable=False, verbose_name=_("public version")
+    )
+    notified_version = models.PositiveIntegerField(
+        default=0, editable=False, verbose_name=_("notified version")
+    )
+    notify_after = models.DateTimeField(
+        null=True, blank=True, editable=False, db_index=True, verbose_name=_("notify after")
+    )
+    last_notified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("last notified at")
+    )
+    created_by = models.CharField(max_length=64, editable=False, verbose_name=_("created by"))
+    created_at = models.DateTimeField(
+        default=timezone.now, editable=False, verbose_name=_("created at")
+    )
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -248,7 +295,7 @@ class Incident(models.Model):
         indexes = [models.Index(fields=["state", "published_at"], name="status_incident_state")]
 
     def __str__(self) -> str:
-        return self.title_en
+        return self.title
 
     @property
     def title(self) -> str:
@@ -343,13 +390,17 @@ class IncidentNote(models.Model):
 class IncidentTask(models.Model):
     """A playbook step copied onto an incident, ticked off by an agent."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="tasks")
-    position = models.PositiveSmallIntegerField(default=0)
-    kind = models.CharField(max_length=16, choices=StepKind.choices)
-    text = models.CharField(max_length=300)
-    done_at = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("incident")
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    kind = models.CharField(_("kind"), max_length=16, choices=StepKind.choices)
+    text = models.CharField(_("step"), max_length=300)
+    text_zh = models.CharField(_("step (Chinese)"), max_length=300, blank=True)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("done by"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -362,7 +413,11 @@ class IncidentTask(models.Model):
         verbose_name_plural = _("incident tasks")
 
     def __str__(self) -> str:
-        return self.text
+        return self.text_localized
+
+    @property
+    def text_localized(self) -> str:
+        return in_reader_language(self.text, self.text_zh)
 
 
 class MaintenanceState(models.TextChoices):
@@ -392,9 +447,13 @@ class Maintenance(models.Model):
         default=MaintenanceState.SCHEDULED,
         editable=False,
     )
-    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_by = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    reminded_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("reminded at")
+    )
+    created_by = models.CharField(max_length=64, editable=False, verbose_name=_("created by"))
+    created_at = models.DateTimeField(
+        default=timezone.now, editable=False, verbose_name=_("created at")
+    )
 
     class Meta:
         ordering = ["starts_at", "pk"]
@@ -408,7 +467,7 @@ class Maintenance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title_en
+        return self.title
 
     @property
     def title(self) -> str:
@@ -430,7 +489,9 @@ class Subscriber(models.Model):
     """
 
     email = EncryptedEmailField(_("e-mail address"), max_length=254)
-    email_bidx = BlindIndexField(source="email", kind="email", unique=True)
+    email_bidx = BlindIndexField(
+        source="email", kind="email", unique=True, verbose_name=_("e-mail blind index")
+    )
     language = models.CharField(_("language"), max_length=8, default="en")
     components = models.ManyToManyField(
         Component,
@@ -494,12 +555,17 @@ class Drill(models.Model):
         _("outcome"), max_length=16, choices=DrillOutcome.choices, default=DrillOutcome.SCHEDULED
     )
     # Seconds from the start to each check: incident, banner, notices, restored.
-    timings = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True, verbose_name=_("timings"))
     notes = models.TextField(_("notes"), blank=True)
     incident = models.ForeignKey(
-        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Incident,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("incident"),
     )
-    run_by = models.CharField(max_length=64, blank=True)
+    run_by = models.CharField(max_length=64, blank=True, verbose_name=_("run by"))
 
     class Meta:
         ordering = ["-scheduled_for"]

@@ -188,7 +188,13 @@ def incident_open(
     )
     IncidentTask.objects.bulk_create(
         [
-            IncidentTask(incident=incident, position=s.position, kind=s.kind, text=s.text)
+            IncidentTask(
+                incident=incident,
+                position=s.position,
+                kind=s.kind,
+                text=s.text,
+                text_zh=s.text_zh,
+            )
             for s in severity.steps.all()
         ]
     )

@@ -104,15 +104,15 @@ class QueueMemberInline(admin.TabularInline):
 
 @admin.register(Queue)
 class QueueAdmin(NoAdminLogMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "region", "product_line", "supervisor", "is_active"]
+    list_display = ["name", "name_zh", "slug", "region", "product_line", "supervisor", "is_active"]
     list_filter = ["region", "product_line", "is_active"]
     inlines = [QueueMemberInline]
 
 
 @admin.register(CannedResponse)
 class CannedResponseAdmin(NoAdminLogMixin, admin.ModelAdmin):
-    list_display = ["title", "is_active"]
-    search_fields = ["title", "body_en", "body_zh"]
+    list_display = ["title", "title_zh", "is_active"]
+    search_fields = ["title", "title_zh", "body_en", "body_zh"]
 
 
 # ------------------------------------------------------------------- the queue list

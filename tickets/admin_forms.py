@@ -84,7 +84,9 @@ class ReplyForm(VersionedForm):
         super().__init__(*args, **kwargs)
         self.canned_by_pk = {str(item.pk): item for item in canned}
         field = self.fields["canned"]
-        field.choices = [("", "---------")] + [(str(item.pk), item.title) for item in canned]
+        field.choices = [("", "---------")] + [
+            (str(item.pk), item.title_localized) for item in canned
+        ]
         field.widget.bodies = bodies or {}
         field.widget.attrs["data-confirm"] = _("Replace the text you wrote with this response?")
 

@@ -11,10 +11,11 @@ from tickets.services import tickets as svc
 from tickets.services.views import saved_view_create
 
 QUEUES = [
-    # slug, name, region, product line, agents, supervisor
+    # slug, name, Chinese name, region, product line, agents, supervisor
     (
         "east-handheld",
         "East China · handheld",
+        "华东 · 手持焊机",
         "east",
         "handheld",
         ["li.na@welddesk.example", "daniel.wu@welddesk.example"],
@@ -23,6 +24,7 @@ QUEUES = [
     (
         "robotic",
         "Robotic cells (all regions)",
+        "机器人工作站（全部区域）",
         None,
         "robotic",
         ["daniel.wu@welddesk.example"],
@@ -31,6 +33,7 @@ QUEUES = [
     (
         "general",
         "General (all regions)",
+        "综合（全部区域）",
         None,
         "",
         ["zhou.min@welddesk.example", "daniel.wu@welddesk.example"],
@@ -40,6 +43,7 @@ QUEUES = [
 CANNED = [
     (
         "Ask for photos",
+        "请提供照片",
         "Hello {requester_name}, please send a photo of the seam and of the "
         "protective lens so we can check {reference} quickly. — {agent_name}",
         "{requester_name}您好，请发送焊缝和保护镜片的照片，"
@@ -47,6 +51,7 @@ CANNED = [
     ),
     (
         "Lens cleaning steps",
+        "镜片清洁步骤",
         "Hello {requester_name}, please clean the protective lens with "
         "lint-free wipes and alcohol, then run a test seam. Tell us the result in {reference}.",
         "{requester_name}您好，请用无尘布和酒精清洁保护镜片后试焊，并在{reference}中告诉我们结果。",
@@ -117,11 +122,12 @@ def seed() -> int:
     created = 0
     calendar = ensure_calendar()
     ensure_policies(calendar)
-    for slug, name, region, line, agents, supervisor in QUEUES:
+    for slug, name, name_zh, region, line, agents, supervisor in QUEUES:
         queue, was_created = Queue.objects.get_or_create(
             slug=slug,
             defaults={
                 "name": name,
+                "name_zh": name_zh,
                 "region": Region.objects.filter(code=region).first() if region else None,
                 "product_line": line,
                 "supervisor": user_by_email(supervisor),
@@ -132,9 +138,9 @@ def seed() -> int:
             agent = user_by_email(email)
             if agent is not None:
                 QueueMember.objects.get_or_create(queue=queue, agent=agent)
-    for title, en, zh in CANNED:
+    for title, title_zh, en, zh in CANNED:
         created += CannedResponse.objects.get_or_create(
-            title=title, defaults={"body_en": en, "body_zh": zh}
+            title=title, defaults={"title_zh": title_zh, "body_en": en, "body_zh": zh}
         )[1]
     created += _seed_views()
     if Ticket.objects.exists():

@@ -60,7 +60,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="ticket",
             name="sla_next_due",
-            field=models.DateTimeField(blank=True, editable=False, null=True),
+            field=models.DateTimeField(
+                blank=True, editable=False, null=True, verbose_name="next SLA due"
+            ),
         ),
         migrations.AddIndex(
             model_name="ticket",

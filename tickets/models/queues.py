@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Region
@@ -14,6 +15,7 @@ class Queue(models.Model):
     """Where tickets wait for an agent. Routing picks the most specific matching queue."""
 
     name = models.CharField(_("name"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100, blank=True)
     slug = models.SlugField(_("code"), max_length=40, unique=True)
     region = models.ForeignKey(
         Region,
@@ -44,6 +46,7 @@ class Queue(models.Model):
         through="QueueMember",
         related_name="queues",
         blank=True,
+        verbose_name=_("agents"),
     )
     is_active = models.BooleanField(_("active"), default=True)
     # Zendesk's rule: whoever answers an unassigned ticket owns it, so it cannot sit answered
@@ -63,21 +66,30 @@ class Queue(models.Model):
         verbose_name_plural = _("queues")
 
     def __str__(self) -> str:
+        """The name in the reader's language (the Chinese one for a Chinese reader, when set)."""
+        language = translation.get_language() or ""
+        if language.startswith("zh") and self.name_zh:
+            return self.name_zh
         return self.name
 
 
 class QueueMember(models.Model):
     """An agent in a queue; inactive members get no automatic assignments."""
 
-    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="members")
+    queue = models.ForeignKey(
+        Queue, on_delete=models.CASCADE, related_name="members", verbose_name=_("queue")
+    )
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="queue_memberships",
         limit_choices_to={"is_staff": True},
+        verbose_name=_("agent"),
     )
     is_active = models.BooleanField(_("takes new tickets"), default=True)
-    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_assigned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("last assigned at")
+    )
 
     class Meta:
         verbose_name = _("queue member")
@@ -87,7 +99,7 @@ class QueueMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.queue} / agent {self.agent_id}"
+        return _("%(queue)s / agent %(agent)s") % {"queue": self.queue, "agent": self.agent_id}
 
 
 class AgentLoad(models.Model):

@@ -80,7 +80,9 @@ class SLAPolicy(models.Model):
 class EscalationRule(models.Model):
     """What happens when a ticket has used a share of a target: a level of escalation."""
 
-    policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="rules")
+    policy = models.ForeignKey(
+        SLAPolicy, on_delete=models.CASCADE, related_name="rules", verbose_name=_("policy")
+    )
     target = models.CharField(_("target"), max_length=16, choices=Target.choices)
     percent = models.PositiveSmallIntegerField(
         _("at (percent of the target)"), validators=[MinValueValidator(1), MaxValueValidator(1000)]

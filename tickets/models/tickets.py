@@ -7,10 +7,10 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation
+from accounts.models import Organisation, Tier
 from core.fields import EncryptedCharField, EncryptedTextField
 from core.malware import ScanStatus
 from core.models import TimeStampedModel
@@ -82,7 +82,9 @@ class Ticket(TimeStampedModel):
     """A customer's request. State changes only through tickets.services."""
 
     # Set by the opening service (its clock, which tests and imports may fix), not auto_now_add.
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(
+        default=timezone.now, db_index=True, verbose_name=_("created at")
+    )
     reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
     organisation = models.ForeignKey(
         Organisation,
@@ -139,30 +141,54 @@ class Ticket(TimeStampedModel):
     )
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     merged_into = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged",
+        verbose_name=_("merged into"),
     )
 
     # The SLA: policy in force, due times, and what became of each target.
     sla_policy = models.ForeignKey(
-        SLAPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        SLAPolicy,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("SLA policy"),
     )
-    contract_tier = models.CharField(_("contract tier"), max_length=16, blank=True)
+    contract_tier = models.CharField(
+        _("contract tier"), max_length=16, blank=True, choices=Tier.choices
+    )
     first_response_due = models.DateTimeField(_("first response due"), null=True, blank=True)
     next_reply_due = models.DateTimeField(_("next reply due"), null=True, blank=True)
     resolution_due = models.DateTimeField(_("resolution due"), null=True, blank=True)
-    sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sla_paused_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("SLA paused at")
+    )
     # The due time of the nearest running target, None while the clock is stopped (paused,
     # resolved, closed) or without an SLA: what the ticket list sorts by (most urgent first,
     # overdue on top). Kept by tickets.services.sla.next_due on every save of the services.
-    sla_next_due = models.DateTimeField(null=True, blank=True, editable=False)
+    sla_next_due = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("next SLA due")
+    )
     # Signed seconds left per target when the clock stopped (negative: overdue by that much).
-    sla_remaining = models.JSONField(default=dict, blank=True, editable=False)
+    sla_remaining = models.JSONField(
+        default=dict, blank=True, editable=False, verbose_name=_("SLA time remaining")
+    )
     # Per target, the highest threshold (percent of the budget) that has fired. The scan
     # deletes a timer when it fires it and raises this mark instead; a rebuilt clock (resume,
     # new priority) skips every threshold at or below it, so none fires twice.
-    first_response_fired = models.PositiveSmallIntegerField(default=0, editable=False)
-    next_reply_fired = models.PositiveSmallIntegerField(default=0, editable=False)
-    resolution_fired = models.PositiveSmallIntegerField(default=0, editable=False)
+    first_response_fired = models.PositiveSmallIntegerField(
+        default=0, editable=False, verbose_name=_("first-response escalation fired")
+    )
+    next_reply_fired = models.PositiveSmallIntegerField(
+        default=0, editable=False, verbose_name=_("next-reply escalation fired")
+    )
+    resolution_fired = models.PositiveSmallIntegerField(
+        default=0, editable=False, verbose_name=_("resolution escalation fired")
+    )
     first_responded_at = models.DateTimeField(_("first response at"), null=True, blank=True)
     first_response_met = models.BooleanField(_("first response met"), null=True, blank=True)
     next_reply_breached = models.BooleanField(_("a next reply was late"), default=False)
@@ -174,7 +200,9 @@ class Ticket(TimeStampedModel):
         _("priority service until"), null=True, blank=True, editable=False
     )
 
-    last_customer_message_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_customer_message_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("last customer message at")
+    )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
@@ -335,6 +363,7 @@ class CannedResponse(models.Model):
     """A reusable reply with placeholders such as {requester_name} and {reference}."""
 
     title = models.CharField(_("title"), max_length=120, unique=True)
+    title_zh = models.CharField(_("title (Chinese)"), max_length=120, blank=True)
     body_en = models.TextField(_("text (English)"))
     body_zh = models.TextField(_("text (Chinese)"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -345,24 +374,42 @@ class CannedResponse(models.Model):
         verbose_name_plural = _("canned responses")
 
     def __str__(self) -> str:
+        return self.title_localized
+
+    @property
+    def title_localized(self) -> str:
+        """The title in the agent's language (the Chinese one for a Chinese agent, when set)."""
+        language = translation.get_language() or ""
+        if language.startswith("zh") and self.title_zh:
+            return self.title_zh
         return self.title
 
 
 class Survey(models.Model):
     """A satisfaction survey sent when a ticket is resolved; answered once by a signed link."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="surveys")
-    agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="surveys", verbose_name=_("ticket")
     )
-    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, related_name="+")
-    nonce = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
+    queue = models.ForeignKey(
+        Queue, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("queue")
+    )
+    nonce = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("one-time code")
+    )
     rating = models.PositiveSmallIntegerField(
         _("rating"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
     comment = EncryptedTextField(_("comment"), blank=True)
-    sent_at = models.DateTimeField(auto_now_add=True)
-    answered_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(auto_now_add=True, verbose_name=_("sent at"))
+    answered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("answered at"))
 
     class Meta:
         ordering = ["-sent_at"]
