@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import ResultList, results
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -52,6 +52,13 @@ class TicketChangeList(ChangeList):
         super().get_results(request)
         # Only the rows shown: actions and "select all" still use the full queryset.
         self.result_list = self.result_list.only(*ROW_FIELDS)
+
+    def get_queryset(self, request, exclude_parameters=None):
+        qs = super().get_queryset(request, exclude_parameters)
+        # A search (tickets.search) lists the best matches first, unless a column is sorted.
+        if "search_rank" in qs.query.annotations and ORDER_VAR not in self.params:
+            qs = qs.order_by("search_rank", "-created_at", "-pk")
+        return qs
 
     def url_for_result(self, result):
         pk = getattr(result, self.pk_attname)

@@ -13,8 +13,10 @@ class TicketsConfig(AppConfig):
         from accounts import demo
         from core import periodic
         from tickets.demo import seed
+        from tickets.services import search_index
 
         demo.register_seeder(seed)
+        search_index.register()
 
         for schedule in (
             periodic.Schedule(

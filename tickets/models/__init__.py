@@ -9,6 +9,7 @@ from tickets.models.calendars import (
     WorkingHours,
 )
 from tickets.models.queues import AgentLoad, Queue, QueueMember
+from tickets.models.search import FIELD_SOURCES, MESSAGE_SOURCES, SearchTerm, TermSource
 from tickets.models.sla import (
     FIRED_FIELD,
     Clock,
@@ -40,7 +41,9 @@ from tickets.models.tickets import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "FIELD_SOURCES",
     "FIRED_FIELD",
+    "MESSAGE_SOURCES",
     "PAUSED_STATUSES",
     "RUNNING_STATUSES",
     "AgentLoad",
@@ -62,11 +65,13 @@ __all__ = [
     "QueueMember",
     "SLAPolicy",
     "SLATimer",
+    "SearchTerm",
     "ShieldingGas",
     "Status",
     "Survey",
     "Tag",
     "Target",
+    "TermSource",
     "Ticket",
     "TicketCounter",
     "TimerKind",
