@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["audit", "audit_export", "tickets", "chat", "compensation"]
+BENCHES = ["audit", "audit_export", "tickets", "chat", "compensation", "search"]
 
 
 def scratch_database_url() -> str:

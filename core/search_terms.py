@@ -2,7 +2,7 @@
 
 Message bodies and people's names are encrypted at rest, so a database search cannot look
 inside them. Instead every text that search should find is cut into terms here, and each term
-is stored as a keyed hash (HMAC-SHA256 under BLIND_INDEX_KEY, purpose "search-term", cut to
+is stored as a keyed hash (HMAC-SHA256 under the blind-index key, purpose "search-term", cut to
 64 bits) beside the row it came from; a typed query is cut and hashed the same way and matched
 by equality. The table holds no plaintext; what it still tells someone who has the database
 but not the key is in docs/security.md ("Search index").
@@ -169,7 +169,7 @@ def changed(label: str, pks: Iterable[Any]) -> None:
 
 
 def register_rebuilder(name: str, rebuild: Callable[..., Any]) -> None:
-    """A rebuild of one index (after BLIND_INDEX_KEY changes): `rebuild(batch_size=,
+    """A rebuild of one index (after the blind-index key changes): `rebuild(batch_size=,
     progress=)` rewrites every row's terms under the current key, batch by batch."""
     _REBUILDERS[name] = rebuild
 

@@ -12,7 +12,7 @@ their own transaction, so a ticket is never saved without its terms nor its term
   `index_fields` (the field terms of those tickets are written again);
 - an erasure, a retention run or a merge: `index_messages` (the message terms of those
   tickets are derived again from the messages that remain, so an erased text's terms go);
-- a new BLIND_INDEX_KEY: `rebuild` (every ticket's terms again, in batches).
+- a new blind-index key: `rebuild` (every ticket's terms again, in batches).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write every search index again under the current BLIND_INDEX_KEY (core.search_terms)."""
+"""Write every search index again under the current blind-index key (core.search_terms)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from core import search_terms
 class Command(BaseCommand):
     help = (
         "Derive every search index (ticket terms: keyed hashes of names, e-mails, subjects and "
-        "messages) again under the current BLIND_INDEX_KEY, in batches. Run it after changing "
+        "messages) again under the current blind-index key, in batches. Run it after changing "
         "that key, or to build the index of rows written before it existed; it can be stopped "
         "and started again."
     )
