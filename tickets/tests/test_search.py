@@ -275,6 +275,31 @@ def test_changes_of_subject_name_organisation_and_replies_reach_the_index(
     assert listed(client.get(CHANGELIST, {"q": "photo seam"})) == [wang_ticket.reference]
 
 
+def test_a_new_serial_number_reaches_the_index(agent_client, wang_ticket):
+    from equipment.services import unit_update
+
+    client, _me = agent_client
+    old = wang_ticket.unit.serial_number
+    unit_update(unit=wang_ticket.unit, actor=None, serial_number="HW2000-RENAMED-1")
+    assert listed(client.get(CHANGELIST, {"q": "hw2000-renamed-1"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": old})) == []
+
+
+def test_retention_takes_the_erased_messages_terms(wang_ticket, queue_setup):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    agent = queue_setup[2][0]
+    svc.ticket_transition(ticket=wang_ticket, status="closed", actor=agent)
+    everyone = Ticket.objects.all()
+    assert list(search.search_tickets(everyone, "气孔")) == [wang_ticket]
+    svc.tickets_expire(closed_before=timezone.now() + dt.timedelta(days=1), dry_run=False)
+    assert list(search.search_tickets(everyone, "气孔")) == []
+    # The agent's note is no customer text: it stays, and so do its terms.
+    assert list(search.search_tickets(everyone, "collimator")) == [wang_ticket]
+
+
 def test_merged_messages_are_found_on_the_ticket_they_moved_to(
     agent_client, open_ticket, make_customer, queue_setup
 ):
