@@ -55,9 +55,11 @@ class TicketChangeList(ChangeList):
 
     def get_queryset(self, request, exclude_parameters=None):
         qs = super().get_queryset(request, exclude_parameters)
-        # A search (tickets.search) lists the best matches first, unless a column is sorted.
+        # A search (tickets.search) lists the best matches first, unless a column is sorted;
+        # among equals the newest (by key: the index rows hold it, so finding a page of
+        # matches reads no ticket rows but for the region scope).
         if "search_rank" in qs.query.annotations and ORDER_VAR not in self.params:
-            qs = qs.order_by("search_rank", "-created_at", "-pk")
+            qs = qs.order_by("search_rank", "-pk")
         return qs
 
     def url_for_result(self, result):
