@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["audit", "audit_export", "tickets", "chat", "compensation", "workspace"]
+BENCHES = ["audit", "audit_export", "tickets", "chat", "compensation", "search", "workspace"]
 
 
 def scratch_database_url() -> str:

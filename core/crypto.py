@@ -177,6 +177,7 @@ KEYED_HASH_PURPOSES = {
     "email": "blind index of e-mail addresses (stored in the database)",
     "phone": "blind index of phone numbers (stored in the database)",
     "login": "sign-in throttle counters and known networks (accounts.lockout)",
+    "search-term": "search index of ticket text, names and e-mails (core.search_terms)",
 }
 
 

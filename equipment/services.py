@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organisation, Tier
 from audit.services import audit_record
+from core import search_terms
 from core.errors import ApplicationError
 from equipment.models import MachineModel, Unit, WarrantyExtension
 
@@ -110,6 +111,8 @@ def unit_update(*, unit: Unit, actor: Any, **changes: Any) -> Unit:
             changed[name] = _audit_value(value)
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
+        if "serial_number" in changed:
+            search_terms.changed("equipment.Unit", [locked.pk])
         audit_record(action="unit.changed", actor=actor, target=locked, changes=changed)
     return locked
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from accounts.admin import NoAdminLogMixin
 from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
-from tickets import admin_forms, selectors
+from tickets import admin_forms, search, selectors
 from tickets.admin_list import QueueListFilter, TicketChangeList
 from tickets.admin_live import LiveAdminMixin
 from tickets.admin_views import TicketListMixin
@@ -165,10 +165,12 @@ class TicketAdmin(
         AssigneeFilter,
         WorkFilter,  # the agents' home links here (tickets.home)
     ]
-    # The box searches through selectors.search_q (see get_search_results).
+    # The box searches the ticket search index (tickets.search, see get_search_results).
     search_fields = ["reference"]
     search_help_text = gettext_lazy(
-        "Reference, unit serial number, words of the subject, or the requester's exact email."
+        "Any part of the reference (000006), a serial number, a fault code, an organisation, "
+        "the requester's name or e-mail (or the part before @), words of the subject or the "
+        "conversation, in English or Chinese. Every word must match."
     )
     list_per_page = 50
     # "3 of 120,000" would cost a second COUNT over the whole table on every page view.
@@ -211,8 +213,17 @@ class TicketAdmin(
         term = search_term.strip()
         if not term:
             return queryset, False
-        # The requester's email is encrypted: search_q matches it through the blind index.
-        return queryset.filter(selectors.search_q(term)), False
+        # Names, e-mails and messages are encrypted: the index holds keyed hashes of their
+        # terms, and the list orders the matches by search_rank (TicketChangeList).
+        try:
+            return search.search_tickets(queryset, term, internal=True), False
+        except search.SearchTooLong:
+            self.message_user(
+                request,
+                _("Search for at most %(n)s characters.") % {"n": search.MAX_QUERY_LENGTH},
+                messages.ERROR,
+            )
+            return queryset.none(), False
 
     @admin.display(description=gettext_lazy("priority"), ordering="priority")
     def priority_badge(self, obj: Ticket) -> str:

@@ -83,6 +83,15 @@ class TicketChangeList(ChangeList):
         # Only the rows shown: actions and "select all" still use the full queryset.
         self.result_list = self.result_list.only(*ROW_FIELDS)
 
+    def get_queryset(self, request, exclude_parameters=None):
+        qs = super().get_queryset(request, exclude_parameters)
+        # A search (tickets.search) lists the best matches first, unless a column is sorted;
+        # among equals the newest (by key: the index rows hold it, so finding a page of
+        # matches reads no ticket rows but for the region scope).
+        if "search_rank" in qs.query.annotations and ORDER_VAR not in self.params:
+            qs = qs.order_by("search_rank", "-pk")
+        return qs
+
     def url_for_result(self, result):
         pk = getattr(result, self.pk_attname)
         if not isinstance(pk, int):  # a key that would need quoting: Django's way

@@ -14,9 +14,11 @@ class TicketsConfig(AppConfig):
         from core import home, periodic
         from tickets.demo import seed
         from tickets.home import ticket_blocks
+        from tickets.services import search_index
 
         demo.register_seeder(seed)
         home.register(ticket_blocks)
+        search_index.register()
 
         for schedule in (
             periodic.Schedule(

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organisation, Region, Tier
 from audit.services import audit_record
+from core import search_terms
 from core.errors import ApplicationError
 
 ORGANISATION_FIELDS = (
@@ -75,6 +76,8 @@ def organisation_update(*, organisation: Organisation, actor: Any, **changes: An
             f"{n}_bidx" for n in ("contact_email", "contact_phone") if n in changed
         ]
         org.save(update_fields=[*fields, "updated_at"])
+        if changed.keys() & {"name", "name_en"}:
+            search_terms.changed("accounts.Organisation", [org.pk])
         audit_record(action="organisation.changed", actor=actor, target=org, changes=changed)
     return org
 

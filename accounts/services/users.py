@@ -18,7 +18,7 @@ from accounts import roles as role_defs
 from accounts.models import Language, Organisation, Region, User, UserSession
 from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
-from core import crypto, privacy, throttle
+from core import crypto, privacy, search_terms, throttle
 from core.errors import ApplicationError
 from core.net import public_http_url
 from core.realtime import publish_on_commit
@@ -211,6 +211,9 @@ def user_update_profile(
     update_fields = list(changed)
     update_fields += [f"{n}_bidx" for n in ("email", "phone") if n in changed]
     user.save(update_fields=update_fields)
+    if changed.keys() & {"full_name", "email"}:
+        # Their tickets are found by name and e-mail (tickets' search index).
+        search_terms.changed("accounts.User", [user.pk])
     audit_record(action="user.profile_changed", actor=actor, target=user, changes=changed)
     return user
 

@@ -9,6 +9,7 @@ from tickets.models.calendars import (
     WorkingHours,
 )
 from tickets.models.queues import AgentLoad, Queue, QueueMember
+from tickets.models.search import FIELD_SOURCES, MESSAGE_SOURCES, SearchTerm, TermSource
 from tickets.models.sla import (
     FIRED_FIELD,
     Clock,
@@ -41,7 +42,9 @@ from tickets.models.views import SavedView
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "FIELD_SOURCES",
     "FIRED_FIELD",
+    "MESSAGE_SOURCES",
     "PAUSED_STATUSES",
     "RUNNING_STATUSES",
     "AgentLoad",
@@ -64,11 +67,13 @@ __all__ = [
     "SLAPolicy",
     "SLATimer",
     "SavedView",
+    "SearchTerm",
     "ShieldingGas",
     "Status",
     "Survey",
     "Tag",
     "Target",
+    "TermSource",
     "Ticket",
     "TicketCounter",
     "TimerKind",

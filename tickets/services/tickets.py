@@ -38,7 +38,7 @@ from tickets.models import (
     Ticket,
     TicketCounter,
 )
-from tickets.services import assignment, live, notify, sla
+from tickets.services import assignment, live, notify, search_index, sla
 from tickets.services.attachments_store import attachment_store
 
 # Who may move a ticket from one status to another.
@@ -345,6 +345,8 @@ def _ticket_insert(
     )
     if report_data:
         _fault_report(ticket, report_data).save(force_insert=True)
+    code = report_data.get("fault_code")
+    search_index.index_new_ticket(ticket, message, fault_code=getattr(code, "code", "") or "")
     if tags:
         ticket.tags.set(_tags(tags))
     else:
@@ -469,6 +471,7 @@ def _reply(
         body=body,
         channel=channel,
     )
+    search_index.index_message(message)
     for upload in attachments:
         attachment_store.save(ticket=t, upload=upload, actor=author, message=message)
     _save(t, changed)
@@ -672,6 +675,8 @@ def ticket_update(
         if tier != t.contract_tier:
             fields += sla.sla_reprice(t, tier=tier, now=timezone.now())
     _save(t, fields)
+    if "subject" in changes or "unit" in changes:
+        search_index.index_fields([t.pk])
     audit_record(action="ticket.changed", actor=actor, target=t, changes=changes)
     _event(t, "fields")
     return t
@@ -783,6 +788,8 @@ def ticket_merge(*, duplicates: Sequence[Ticket], into: Ticket, actor: Any) -> T
         % {"refs": ", ".join(d.reference for d in merged)},
         channel=Channel.AGENT,
     )
+    # The moved messages' terms go with them (and the merge note's come).
+    search_index.index_messages([target.pk, *(d.pk for d in merged)])
     _save(target, [])
     audit_record_many(
         action="ticket.merged",
@@ -829,7 +836,10 @@ def ticket_flag(*, ticket: Ticket, actor: Any, tag: str, note: str) -> Ticket:
     if t.tags.filter(pk=flag.pk).exists():
         return t
     t.tags.add(flag)
-    Message.objects.create(ticket=t, author=None, internal=True, body=_clean_body(note))
+    note_message = Message.objects.create(
+        ticket=t, author=None, internal=True, body=_clean_body(note)
+    )
+    search_index.index_message(note_message)
     audit_record(action="ticket.flagged", actor=actor, target=t, data={"tag": flag.name})
     notify.notify_flagged(t, tag=flag.name, note=note)
     _event(t, "flagged")
@@ -859,6 +869,8 @@ def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]
         if marks.found_in(ticket.subject):
             Ticket.objects.filter(pk=ticket.pk).update(subject=marks.scrub(ticket.subject)[:200])
             subjects += 1
+    # Their name and e-mail leave their tickets' terms, and what they wrote leaves with it.
+    search_index.reindex([t.pk for t in theirs], skip_requester=user)
     uploads = delete_with_files(Attachment.objects.filter(uploaded_by=user))
     comments = Survey.objects.filter(ticket__requester=user).update(comment="")
     counts = {
@@ -884,7 +896,10 @@ def tickets_expire(*, closed_before: Any, dry_run: bool) -> dict[str, int]:
     counts = {"tickets": old.count(), "messages": messages.count(), "attachments": files.count()}
     if not dry_run:
         with transaction.atomic():
+            touched = list(messages.values_list("ticket_id", flat=True).distinct())
             messages.update(body=ERASED, erased=True)
+            for start in range(0, len(touched), 500):
+                search_index.index_messages(touched[start : start + 500])
             delete_with_files(files)
             Survey.objects.filter(ticket__in=old).update(comment="")
     return counts

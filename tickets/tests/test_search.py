@@ -1,0 +1,379 @@
+"""The agents' search box: every kind of term, ranking, pages, scope, erasure, key rotation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Region
+from accounts.services import organisation_update, user_update_profile
+from compliance import services as compliance
+from core import crypto, search_terms
+from equipment.models import FaultCode
+from tickets import search
+from tickets.models import SearchTerm, TermSource, Ticket
+from tickets.services import tickets as svc
+from tickets.tests.conftest import at
+
+CHANGELIST = "/admin/tickets/ticket/"
+NAME = "王建国"
+EMAIL = "wang.jianguo@hanwei-laser.example"
+CHINESE_BODY = "激光功率不稳定，焊缝出现大量气孔，请尽快派工程师。"
+NOTE = "Replaced the collimator lens; customer should check the chiller next week."
+
+
+def listed(response) -> list[str]:
+    assert response.status_code == 200
+    return [t.reference for t in response.context["cl"].result_list]
+
+
+@pytest.fixture
+def agent_client(staff_client):
+    return staff_client(roles=("agent",), full_name="Lin Agent")
+
+
+@pytest.fixture
+def e101(db):
+    return FaultCode.objects.create(
+        code="E101", title_en="Laser power low", title_zh="激光功率低", severity="major"
+    )
+
+
+@pytest.fixture
+def wang_ticket(open_ticket, make_customer, make_org, make_unit, e101, queue_setup):
+    org = make_org("苏州精工激光有限公司", name_en="Suzhou Precision Laser")
+    wang = make_customer(org, email=EMAIL, full_name=NAME)
+    ticket = open_ticket(
+        wang,
+        unit=make_unit(org),
+        subject="Porosity in stainless seams",
+        body=CHINESE_BODY,
+        fault_report={"fault_code": e101},
+    )
+    agent = queue_setup[2][0]
+    svc.ticket_reply(ticket=ticket, author=agent, body=NOTE, internal=True)
+    return ticket
+
+
+@pytest.fixture
+def bystander(open_ticket, make_customer):
+    """A ticket of the same region that none of the searches below should find."""
+    return open_ticket(
+        make_customer(email="li.na@other.example", full_name="李娜"),
+        subject="Cooling alarm",
+        body="The chiller beeps twice an hour.",
+    )
+
+
+# ------------------------------------------------------------------- terms
+
+
+def test_text_is_cut_into_words_pairs_and_whole_chunks():
+    assert search_terms.terms("Ｅ101 Nozzle, the LENS") == {"e101", "nozzle", "lens"}
+    assert search_terms.terms(NAME) == {"王建", "建国"}
+    assert search_terms.terms(NAME, unigrams=True) == {"王建", "建国", "王", "建", "国"}
+    assert {EMAIL, "wang.jianguo", "wang", "jianguo", "hanwei"} <= search_terms.terms(
+        f"mail {EMAIL}."
+    )
+    assert search_terms.query_terms("wang.jianguo") == ["wang.jianguo"]
+    assert search_terms.query_terms("功率不稳 E101") == ["功率", "率不", "不稳", "e101"]
+    assert search_terms.query_terms("王") == ["王"]
+    # Nothing searchable: punctuation, control characters, only common words.
+    for text in ("!!!  ...", "\x00\x01", "the and of", ""):
+        assert search_terms.query_terms(text) == []
+
+
+# ------------------------------------------------------------------- every kind of term
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "{reference}",
+        "{reference_lower}",
+        "{year_number}",
+        "{number}",
+        "{serial}",
+        "E101",
+        "e101",
+        "精工激光",
+        "Suzhou precision",
+        NAME,
+        "王",
+        "wang.jianguo",
+        EMAIL.upper(),
+        "porosity",
+        "STAINLESS seams",
+        "功率不稳定",
+        "焊缝出现大量气孔",
+        "collimator",
+        "chiller lens",
+        "wang e101 功率",
+    ],
+)
+def test_every_kind_of_term_finds_the_ticket(agent_client, wang_ticket, bystander, typed):
+    client, _me = agent_client
+    ref = wang_ticket.reference
+    typed = typed.format(
+        reference=ref,
+        reference_lower=ref.lower(),
+        year_number=ref.split("-", 1)[1],
+        number=ref.rsplit("-", 1)[1],
+        serial=wang_ticket.unit.serial_number,
+    )
+    found = listed(client.get(CHANGELIST, {"q": typed}))
+    assert found == [ref], (typed, found)
+
+
+def test_every_term_must_match(agent_client, wang_ticket, bystander):
+    client, _me = agent_client
+    assert listed(client.get(CHANGELIST, {"q": "chiller"})) == [
+        bystander.reference,
+        wang_ticket.reference,
+    ] or set(listed(client.get(CHANGELIST, {"q": "chiller"}))) == {
+        bystander.reference,
+        wang_ticket.reference,
+    }
+    assert listed(client.get(CHANGELIST, {"q": "chiller collimator"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": "chiller 王建国"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": "porosity nonexistentword"})) == []
+
+
+def test_the_search_form_posts_and_finds_by_name(agent_client, wang_ticket, bystander):
+    client, _me = agent_client
+    response = client.post(
+        "/admin/search/", {"_changelist": "tickets.ticket", "q": NAME}, follow=True
+    )
+    assert listed(response) == [wang_ticket.reference]
+    assert NAME not in response.redirect_chain[-1][0]
+
+
+def test_internal_notes_count_only_for_staff(wang_ticket):
+    everyone = Ticket.objects.all()
+    assert list(search.search_tickets(everyone, "collimator")) == [wang_ticket]
+    assert list(search.search_tickets(everyone, "collimator", internal=False)) == []
+    assert list(search.search_tickets(everyone, "气孔", internal=False)) == [wang_ticket]
+
+
+# ------------------------------------------------------------------- references
+
+
+def test_a_bare_number_means_a_reference_only_when_one_ticket_has_it(
+    agent_client, open_ticket, make_customer, make_org
+):
+    client, _me = agent_client
+    # No number in the names: "1" must stand for nothing but a reference.
+    customer = make_customer(make_org("Hengrui"), full_name="Hengrui Buyer")
+    this_year = [open_ticket(customer, subject="Lens", body="Dirty lens.") for _n in range(6)]
+    sixth = this_year[5]
+    assert sixth.reference.endswith("-000006")
+    assert listed(client.get(CHANGELIST, {"q": "6"})) == [sixth.reference]
+    assert listed(client.get(CHANGELIST, {"q": "000006"})) == [sixth.reference]
+    # A ticket numbered 1 last year too: "1" is ambiguous and matches no reference.
+    last_year = open_ticket(customer, subject="Old lens", body="Dirty.", now=at(2025, 5, 1, 9))
+    assert last_year.reference == "WD-2025-000001"
+    assert listed(client.get(CHANGELIST, {"q": "1"})) == []
+    assert set(listed(client.get(CHANGELIST, {"q": "000001"}))) == {
+        last_year.reference,
+        this_year[0].reference,
+    }
+    assert listed(client.get(CHANGELIST, {"q": "2025-000001"})) == [last_year.reference]
+    # A number that is also a word of a message: found there, never as reference 000016.
+    mention = svc.ticket_reply(ticket=this_year[1], author=customer, body="Error 16 twice.")
+    assert listed(client.get(CHANGELIST, {"q": "16"})) == [mention.ticket.reference]
+
+
+def test_reference_and_serial_matches_rank_above_a_mention_in_a_message(
+    agent_client, open_ticket, make_customer
+):
+    client, _me = agent_client
+    customer = make_customer()
+    first = open_ticket(customer, subject="Spatter", body="Spatter everywhere.")
+    second = open_ticket(customer, subject="Lens", body=f"Same as {first.reference}?")
+    third = open_ticket(
+        customer, subject="Feeder", body=f"Unit {first.unit.serial_number} again, see 000002"
+    )
+    # Newest first would put the mentions first; the rank puts the reference first.
+    assert listed(client.get(CHANGELIST, {"q": first.reference})) == [
+        first.reference,
+        second.reference,
+    ]
+    assert listed(client.get(CHANGELIST, {"q": first.unit.serial_number})) == [
+        first.reference,
+        third.reference,
+    ]
+    assert listed(client.get(CHANGELIST, {"q": "000002"})) == [second.reference, third.reference]
+    # A column sort still wins when the agent asks for one.
+    by_ref = listed(client.get(CHANGELIST, {"q": first.reference, "o": "1"}))
+    assert by_ref == sorted(by_ref)
+
+
+# ------------------------------------------------------------------- pages and budgets
+
+
+def test_pages_and_query_count_with_1_and_50_matches(
+    agent_client, open_ticket, make_customer, django_assert_num_queries
+):
+    client, _me = agent_client
+    customer = make_customer()
+    open_ticket(customer, subject="Nozzle clogged", body="喷嘴堵塞")
+    client.get(CHANGELIST, {"q": "nozzle 喷嘴"})  # warm the per-process caches
+    with CaptureQueriesContext(connection) as one:
+        assert len(listed(client.get(CHANGELIST, {"q": "nozzle 喷嘴"}))) == 1
+    for n in range(55):
+        open_ticket(customer, subject=f"Nozzle clogged again {n}", body="喷嘴又堵塞了")
+    with django_assert_num_queries(len(one)):
+        response = client.get(CHANGELIST, {"q": "nozzle 喷嘴"})
+    assert len(listed(response)) == 50
+    cl = response.context["cl"]
+    assert cl.result_count == 56 and cl.multi_page
+    second = listed(client.get(CHANGELIST, {"q": "nozzle 喷嘴", "p": "2"}))
+    assert len(second) == 6 and not set(second) & set(listed(response))
+
+
+# ------------------------------------------------------------------- what is stored
+
+
+def test_the_index_holds_keyed_hashes_not_text(wang_ticket):
+    rows = list(SearchTerm.objects.filter(ticket=wang_ticket).values_list("term", "source"))
+    assert rows and all(isinstance(term, int) for term, _source in rows)
+    stored = {term for term, _source in rows}
+    assert search_terms.term_hash("建国") in stored
+    assert search_terms.term_hash("collimator") in stored
+    # Its own key purpose: not the e-mail blind index's value, nor a plain hash of the term.
+    assert int(crypto.keyed_hash("email", EMAIL)[:16], 16) not in stored
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM tickets_searchterm")
+        dump = repr(cursor.fetchall())
+    for plain in (NAME, "王建", "wang", "jianguo", "collimator", "气孔", "porosity"):
+        assert plain not in dump
+    sources = {source for _term, source in rows}
+    assert set(TermSource.values) == sources
+
+
+# ------------------------------------------------------------------- kept up to date
+
+
+def test_changes_of_subject_name_organisation_and_replies_reach_the_index(
+    agent_client, wang_ticket, queue_setup
+):
+    client, _me = agent_client
+    agent = queue_setup[2][0]
+    svc.ticket_update(ticket=wang_ticket, actor=agent, subject="Spatter on galvanised sheet")
+    assert listed(client.get(CHANGELIST, {"q": "galvanised"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": "porosity"})) == []
+    user_update_profile(user=wang_ticket.requester, actor=agent, full_name="王建军")
+    assert listed(client.get(CHANGELIST, {"q": "王建军"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": "王建国"})) == []
+    organisation_update(organisation=wang_ticket.organisation, actor=None, name="无锡光电")
+    assert listed(client.get(CHANGELIST, {"q": "无锡光电"})) == [wang_ticket.reference]
+    svc.ticket_reply(ticket=wang_ticket, author=agent, body="Please send a photo of the seam.")
+    assert listed(client.get(CHANGELIST, {"q": "photo seam"})) == [wang_ticket.reference]
+
+
+def test_a_new_serial_number_reaches_the_index(agent_client, wang_ticket):
+    from equipment.services import unit_update
+
+    client, _me = agent_client
+    old = wang_ticket.unit.serial_number
+    unit_update(unit=wang_ticket.unit, actor=None, serial_number="HW2000-RENAMED-1")
+    assert listed(client.get(CHANGELIST, {"q": "hw2000-renamed-1"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": old})) == []
+
+
+def test_retention_takes_the_erased_messages_terms(wang_ticket, queue_setup):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    agent = queue_setup[2][0]
+    svc.ticket_transition(ticket=wang_ticket, status="closed", actor=agent)
+    everyone = Ticket.objects.all()
+    assert list(search.search_tickets(everyone, "气孔")) == [wang_ticket]
+    svc.tickets_expire(closed_before=timezone.now() + dt.timedelta(days=1), dry_run=False)
+    assert list(search.search_tickets(everyone, "气孔")) == []
+    # The agent's note is no customer text: it stays, and so do its terms.
+    assert list(search.search_tickets(everyone, "collimator")) == [wang_ticket]
+
+
+def test_merged_messages_are_found_on_the_ticket_they_moved_to(
+    agent_client, open_ticket, make_customer, queue_setup
+):
+    client, _me = agent_client
+    customer = make_customer()
+    keep = open_ticket(customer, subject="Alarm", body="Alarm again.")
+    dup = open_ticket(customer, subject="Alarm twice", body="Collimator overheating.")
+    svc.ticket_merge(duplicates=[dup], into=keep, actor=queue_setup[2][0])
+    assert listed(client.get(CHANGELIST, {"q": "collimator overheating"})) == [keep.reference]
+
+
+# ------------------------------------------------------------------- erasure and rotation
+
+
+def test_an_erasure_removes_the_persons_terms(agent_client, wang_ticket, make_staff, password):
+    client, _me = agent_client
+    customer = wang_ticket.requester
+    officer = make_staff(roles=("compliance_officer",))
+    before = set(SearchTerm.objects.filter(ticket=wang_ticket).values_list("term", flat=True))
+    request = compliance.erasure_request(subject=customer, actor=customer, password=password)
+    compliance.erasure_review(request=request, actor=officer, approve=True)
+    after = set(SearchTerm.objects.filter(ticket=wang_ticket).values_list("term", flat=True))
+    for gone in ("王建", "建国", "wang.jianguo", EMAIL, "jianguo", "气孔", "功率"):
+        assert search_terms.term_hash(gone) in before
+        assert search_terms.term_hash(gone) not in after, gone
+    for typed in (NAME, "wang.jianguo", EMAIL, "焊缝出现大量气孔"):
+        assert listed(client.get(CHANGELIST, {"q": typed})) == [], typed
+    # The ticket itself, its unit and the agent's note are still found.
+    assert listed(client.get(CHANGELIST, {"q": "collimator"})) == [wang_ticket.reference]
+    assert listed(client.get(CHANGELIST, {"q": wang_ticket.reference})) == [wang_ticket.reference]
+
+
+def test_a_new_key_and_a_rebuild_keep_search_working(
+    agent_client, wang_ticket, bystander, settings, capsys
+):
+    client, _me = agent_client
+    old = set(SearchTerm.objects.values_list("term", flat=True))
+    settings.BLIND_INDEX_KEY = "f" * 64
+    assert listed(client.get(CHANGELIST, {"q": NAME})) == []  # old hashes, new key
+    call_command("rebuild_search_index", "--batch-size", "1")
+    out = capsys.readouterr()
+    assert "tickets: 2 rows indexed" in out.out and "tickets" in out.err  # progress bar
+    new = set(SearchTerm.objects.values_list("term", flat=True))
+    assert new and not new & old
+    for typed in (NAME, "wang.jianguo", "E101", "collimator", "气孔", wang_ticket.reference):
+        assert listed(client.get(CHANGELIST, {"q": typed})) == [wang_ticket.reference], typed
+
+
+# ------------------------------------------------------------------- scope and bad input
+
+
+def test_other_regions_tickets_never_appear(staff_client, wang_ticket):
+    client, _north = staff_client(regions=[Region.objects.get(code="north")])
+    for typed in (NAME, wang_ticket.reference, "E101", "collimator"):
+        assert listed(client.get(CHANGELIST, {"q": typed})) == []
+    # Not even as the one holder of a bare reference number.
+    number = str(int(wang_ticket.reference.rsplit("-", 1)[1]))
+    assert listed(client.get(CHANGELIST, {"q": number})) == []
+
+
+@pytest.mark.parametrize(
+    "typed", ["x" * 5000, "王" * 300, "\x00", "abc\x00def", "!!! ... ???", "@@@", "the of and"]
+)
+def test_bad_input_is_an_empty_list_never_an_error(agent_client, wang_ticket, typed):
+    client, _me = agent_client
+    response = client.get(CHANGELIST, {"q": typed})
+    if "\x00" in typed:
+        # The desk refuses NUL in any parameter, before the list (a 400 with a reason).
+        assert response.status_code == 400
+    else:
+        assert listed(response) == []
+    assert search.search_tickets(Ticket.objects.all(), typed[:200]).count() == 0
+    posted = client.post("/admin/search/", {"_changelist": "tickets.ticket", "q": typed})
+    assert posted.status_code in (303, 302, 400)
+    if len(typed) > search.MAX_QUERY_LENGTH:
+        text = response.content.decode()
+        assert re.search(r"at most \d+ characters", text), "the too-long term is explained"
