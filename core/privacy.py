@@ -137,6 +137,23 @@ REGISTRY: tuple[PersonalField, ...] = (
     ),
     F("tickets.Attachment", "original_name", CONTENT, _("naming an upload"), CLOSED_TICKETS, BLANK),
     F("tickets.Survey", "comment", CONTENT, _("service quality"), CLOSED_TICKETS, BLANK),
+    F(
+        "tickets.SavedView",
+        "name",
+        CONTENT,
+        _("naming an agent's own list view (in clear: a label only its owner sees)"),
+        ACCOUNT,
+        DELETE,
+        encrypted=False,
+    ),
+    F(
+        "tickets.SearchTerm",
+        "term",
+        CONTENT,
+        _("finding tickets by what agents type (keyed hashes of words, never the words)"),
+        CLOSED_TICKETS,
+        DELETE,
+    ),
     # chat
     F("chat.ChatMessage", "body", CONTENT, _("the chat conversation"), CLOSED_CHATS, PSEUDONYMISE),
     F("chat.ChatAttachment", "original_name", CONTENT, _("naming an upload"), CLOSED_CHATS, BLANK),

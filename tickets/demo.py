@@ -6,7 +6,16 @@ from accounts.models import Region
 from accounts.selectors import user_by_email
 from equipment.models import Unit
 from tickets.defaults import ensure_calendar, ensure_policies
-from tickets.models import CannedResponse, Queue, QueueMember, SavedView, Status, Ticket
+from tickets.models import (
+    CannedResponse,
+    Queue,
+    QueueMember,
+    SavedView,
+    SearchTerm,
+    Status,
+    Ticket,
+)
+from tickets.services import search_index
 from tickets.services import tickets as svc
 from tickets.services.views import saved_view_create
 
@@ -144,6 +153,10 @@ def seed() -> int:
         )[1]
     created += _seed_views()
     if Ticket.objects.exists():
+        # A demo desk seeded before the search index existed: fill it once, so the agents'
+        # search finds its tickets (production runs `manage.py rebuild_search_index`).
+        if not SearchTerm.objects.exists():
+            search_index.rebuild()
         return created
     agent = user_by_email("daniel.wu@welddesk.example")
     for email, serial, priority, kind, subject, body, status in TICKETS:

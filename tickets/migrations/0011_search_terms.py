@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+import tickets.models.search
+
 
 class Migration(migrations.Migration):
 
@@ -15,7 +17,7 @@ class Migration(migrations.Migration):
             name='SearchTerm',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('term', models.BigIntegerField()),
+                ('term', tickets.models.search.TermHashField()),
                 ('source', models.PositiveSmallIntegerField(choices=[(0, 'reference'), (1, 'unit serial number'), (2, 'fault code'), (3, 'organisation'), (4, "requester's name or e-mail"), (5, 'subject'), (6, 'message'), (7, 'internal note')])),
                 ('ticket', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='search_terms', to='tickets.ticket')),
             ],

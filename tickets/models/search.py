@@ -33,6 +33,13 @@ FIELD_SOURCES = (
 MESSAGE_SOURCES = (TermSource.MESSAGE, TermSource.NOTE)
 
 
+class TermHashField(models.BigIntegerField):
+    """A keyed hash of a term: derived from personal data (names, e-mails, what people wrote),
+    so core.privacy lists it like the blind indexes, and core.pii counts it as personal."""
+
+    personal_data = True
+
+
 class SearchTerm(models.Model):
     """One term of one ticket from one source, as a 64-bit keyed hash (core.search_terms).
 
@@ -44,7 +51,7 @@ class SearchTerm(models.Model):
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="search_terms", db_index=False
     )
-    term = models.BigIntegerField()
+    term = TermHashField()
     source = models.PositiveSmallIntegerField(choices=TermSource.choices)
 
     class Meta:

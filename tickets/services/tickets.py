@@ -854,7 +854,7 @@ def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]
     from django.db.models import Q
 
     from core.privacy import ERASED
-    from tickets.models import Attachment, Survey
+    from tickets.models import Attachment, SavedView, Survey
 
     written = Message.objects.filter(author=user).update(body=ERASED, erased=True)
     theirs = Ticket.objects.filter(Q(requester=user) | Q(messages__author=user)).distinct()
@@ -873,7 +873,10 @@ def tickets_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]
     search_index.reindex([t.pk for t in theirs], skip_requester=user)
     uploads = delete_with_files(Attachment.objects.filter(uploaded_by=user))
     comments = Survey.objects.filter(ticket__requester=user).update(comment="")
+    # A person's own list views (staff): their names are free text they typed.
+    views, _by_model = SavedView.objects.filter(owner=user).delete()
     counts = {
+        "saved_views": views,
         "messages": written,
         "replies_scrubbed": scrubbed,
         "subjects": subjects,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services.events import actor_ref_for
+from core import privacy
 from core.errors import Conflict
 from tickets import selectors
 from tickets.models import QueueMember, SavedView, Status, Ticket
@@ -140,6 +141,17 @@ def test_writes_are_posts(agent_client):
     assert client.get(f"{VIEWS}{view.pk}/delete/").status_code == 405
     assert client.get(NEXT).status_code == 405
     assert SavedView.objects.filter(owner=me).count() == 1
+
+
+def test_an_erasure_deletes_the_persons_views(agent_client, staff_client):
+    client, me = agent_client
+    assert save(client, "Wang's machines", "status__exact=on_hold").status_code == 302
+    _client, other = staff_client(roles=("agent",), full_name="Other Agent")
+    SavedView.objects.create(owner=other, name="kept", query="")
+    marks = privacy.Marks(email=me.email, phone=me.phone, name=me.full_name)
+    counts = svc.tickets_erase_person(user=me, marks=marks, actor="system:test")
+    assert counts["saved_views"] == 1
+    assert list(SavedView.objects.values_list("name", flat=True)) == ["kept"]
 
 
 # ------------------------------------------------------------------- next ticket

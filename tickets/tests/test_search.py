@@ -377,3 +377,16 @@ def test_bad_input_is_an_empty_list_never_an_error(agent_client, wang_ticket, ty
     if len(typed) > search.MAX_QUERY_LENGTH:
         text = response.content.decode()
         assert re.search(r"at most \d+ characters", text), "the too-long term is explained"
+
+
+def test_a_demo_desk_seeded_before_the_index_gets_it_filled(db, settings):
+    """`make run` on a desk seeded by an earlier version: the seeder fills the empty index."""
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=None)
+    ticket = Ticket.objects.order_by("pk").first()
+    SearchTerm.objects.all().delete()  # as after migrating a desk seeded before the index
+    call_command("seed_demo", stdout=None)
+    from tickets.services.search_index import reference_terms
+
+    hashes = search_terms.hashes(reference_terms(ticket.reference))
+    assert SearchTerm.objects.filter(ticket=ticket, term__in=hashes).exists()
