@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import empty
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core import context, metrics, net
@@ -78,7 +79,13 @@ def loggable_kwargs(request) -> str:
 
 
 class RequestContextMiddleware:
-    """Bind a request id and client address, log one access line, count the request."""
+    """Bind a request id and client address, log one access line, count the request.
+
+    Each request also starts in the desk's default language: a WSGI thread keeps the last
+    language activated in it (LocaleMiddleware and the user's preferences activate, nothing
+    deactivates), so an answer given before LocaleMiddleware runs (a NUL refused by
+    BadInputMiddleware) would otherwise speak the previous visitor's language.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -87,6 +94,7 @@ class RequestContextMiddleware:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
+        translation.deactivate()
         net.warn_untrusted_forwarding(request.META)
         token = context.bind(
             context.RequestContext(request_id=request_id, ip=net.client_ip(request.META))

@@ -68,6 +68,18 @@ def test_a_nul_in_a_portal_path_or_query_is_a_400(tenants, path):
     assert "null character" in response.content.decode()
 
 
+def test_a_refusal_before_the_locale_is_chosen_does_not_speak_the_last_visitors_language(
+    tenants, make_staff
+):
+    """A thread that served a Chinese agent answers the next visitor's NUL in the default
+    language, not in Chinese (each request starts from the default)."""
+    a, _b = tenants
+    chinese = sign_in(Client(), make_staff(roles=("agent",), language="zh-hans"))
+    assert "工单" in chinese.get("/admin/tickets/ticket/").content.decode()
+    error = assert_json_error(key_client(a.key).get("/api/v1/tickets/?q=%00"), 400)
+    assert list(error["fields"].values()) == [["Null characters are not allowed."]]
+
+
 def test_a_nul_in_the_admin_search_is_a_400(tenants, make_staff):
     client = sign_in(Client(raise_request_exception=False), make_staff(roles=("supervisor",)))
     assert client.get("/admin/accounts/user/?q=%00").status_code == 400
