@@ -16,9 +16,9 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import empty
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core import context, metrics, net

@@ -79,6 +79,9 @@ ALLOWED = {
     "TOTP": "the authenticator standard",
     "2FA": "the second factor, as the sign-in pages write it",
     "SEV": "severity keys (SEV1 ... SEV4) are codes",
+    "Ctrl": "a key's name, as printed on the keyboard (the shortcuts dialog)",
+    "Enter": "a key's name, as printed on the keyboard (the shortcuts dialog)",
+    "Esc": "a key's name, as printed on the keyboard (the shortcuts dialog)",
     "E-mail": "never alone; kept for the mail headers shown in the audit detail",
     "HMAC": "the audit chain's algorithm, shown to auditors",
     "SHA": "a digest name",
@@ -313,7 +316,7 @@ def admin_pages(superuser) -> list[tuple[str, str]]:
         first = queryset.first()
         for pattern in model_admin.get_urls():
             name = pattern.name or ""
-            if name.rsplit("_", 1)[-1] in STANDARD_VIEWS or not name:
+            if name.rsplit("_", 1)[-1] in STANDARD_VIEWS or not name or name in FRAGMENTS:
                 continue
             params = list(pattern.pattern.converters)
             if not params:
@@ -325,6 +328,10 @@ def admin_pages(superuser) -> list[tuple[str, str]]:
 
 
 STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}
+# Not pages: JSON for the live layer, meaningless without the tickets it is asked for (its
+# rows are the list's own, walked above); a saved view's id (not a ticket's) that redirects
+# to the list (the views page itself is walked).
+FRAGMENTS = {"tickets_ticket_live_rows", "tickets_ticket_view_open"}
 EXTRA_VIEWS: set[str] = set()
 
 

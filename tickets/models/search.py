@@ -51,10 +51,12 @@ class SearchTerm(models.Model):
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="search_terms", db_index=False
     )
-    term = TermHashField()
-    source = models.PositiveSmallIntegerField(choices=TermSource.choices)
+    term = TermHashField(_("term (keyed hash)"))
+    source = models.PositiveSmallIntegerField(_("found in"), choices=TermSource.choices)
 
     class Meta:
+        verbose_name = _("search term")
+        verbose_name_plural = _("search terms")
         default_permissions = ()
         constraints = [
             models.UniqueConstraint(
