@@ -50,14 +50,31 @@ def browser_marks() -> list:
     ]
 
 
-def watched_page(browser, **context_options):
+def no_socket_here(text: str) -> bool:
+    """Chromium's console line for a WebSocket refused by pytest-django's live server.
+
+    That server is WSGI: it has no /ws/ routes, so the workspace's live layer
+    (static/tickets/live.js) cannot connect and the page stays a plain page, as it is meant
+    to. Tests on that server ignore exactly this line; the live layer itself is tested
+    against Daphne (tickets/tests/test_live_browser.py), where a failed socket still counts.
+    """
+    return text.startswith("WebSocket connection to ") and "/ws/" in text and "404" in text
+
+
+def watched_page(browser, *, wsgi_server: bool = False, **context_options):
     """A new browser context and page, and the list its JavaScript errors, console errors and
-    failed requests are collected in (a test asserts it stays empty)."""
+    failed requests are collected in (a test asserts it stays empty). `wsgi_server`: the page
+    is served by the live server without WebSockets (see no_socket_here)."""
     context = browser.new_context(**context_options)
     page = context.new_page()
     errors: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and not (wsgi_server and no_socket_here(message.text)):
+            errors.append(message.text)
+
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", console)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     return context, page, errors
 

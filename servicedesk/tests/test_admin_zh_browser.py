@@ -36,7 +36,9 @@ def test_the_workspace_reads_in_chinese(browser, live_server, make_staff):
     ticket = Ticket.objects.order_by("pk").first()
 
     client = sign_in(Client(), agent)
-    context, page, errors = watched_page(browser, viewport={"width": 1280, "height": 900})
+    context, page, errors = watched_page(
+        browser, wsgi_server=True, viewport={"width": 1280, "height": 900}
+    )
     context.add_cookies(
         [
             {

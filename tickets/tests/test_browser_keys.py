@@ -82,7 +82,9 @@ def _focused(page) -> str:
 def test_list_j_k_and_enter(browser, live_server, desk):
     agent, _tickets = desk
     shot = Shots("list")
-    context, page, errors = watched_page(browser, viewport={"width": 1280, "height": 900})
+    context, page, errors = watched_page(
+        browser, wsgi_server=True, viewport={"width": 1280, "height": 900}
+    )
     _sign_in_staff(page, live_server.url, agent)
     page.goto(f"{live_server.url}/admin/tickets/ticket/")
     rows = page.locator("#result_list tbody tr")
@@ -114,13 +116,21 @@ def test_list_j_k_and_enter(browser, live_server, desk):
     with page.expect_navigation():
         page.keyboard.press("o")
     assert re.search(r"/admin/tickets/ticket/\d+/change/$", page.url)
-    # No "next ticket" button on this branch: its line in the dialog is hidden, n does nothing.
+    # The list has the "Next ticket" button: its line shows in the dialog, and n presses it,
+    # taking the most urgent unassigned ticket of the agent's queue and opening it.
     page.go_back()
     page.keyboard.press("?")
     assert page.locator("#kbd-help").evaluate("d => d.open")
-    assert page.locator("#kbd-help [data-kbd-needs]").is_hidden()
+    assert page.locator("#kbd-help [data-kbd-needs]").is_visible()
     page.keyboard.press("Escape")
     assert not page.locator("#kbd-help").evaluate("d => d.open")
+    with page.expect_navigation():
+        page.keyboard.press("n")
+    taken = re.search(r"/admin/tickets/ticket/(\d+)/change/$", page.url)
+    assert taken, page.url
+    from tickets.models import Ticket
+
+    assert Ticket.objects.get(pk=taken.group(1)).assignee_id == agent.pk
     assert errors == []
     context.close()
 
@@ -131,7 +141,9 @@ def test_ticket_page_keys_picker_and_ctrl_enter(browser, live_server, desk):
     agent, tickets = desk
     ticket = tickets[0]
     shot = Shots("ticket")
-    context, page, errors = watched_page(browser, viewport={"width": 1280, "height": 900})
+    context, page, errors = watched_page(
+        browser, wsgi_server=True, viewport={"width": 1280, "height": 900}
+    )
     _sign_in_staff(page, live_server.url, agent)
     url = f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/"
     page.goto(url)
@@ -219,7 +231,9 @@ def test_reply_to_an_unassigned_ticket_assigns_it_and_meta_enter_sends(browser, 
 
     agent, tickets = desk
     ticket = tickets[1]
-    context, page, errors = watched_page(browser, viewport={"width": 1280, "height": 900})
+    context, page, errors = watched_page(
+        browser, wsgi_server=True, viewport={"width": 1280, "height": 900}
+    )
     _sign_in_staff(page, live_server.url, agent)
     page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
     page.keyboard.press("r")
@@ -237,7 +251,9 @@ def test_help_dialog_in_chinese_at_1280(browser, live_server, desk):
     agent.language = "zh-hans"
     agent.save(update_fields=["language"])
     shot = Shots("help-zh")
-    context, page, errors = watched_page(browser, viewport={"width": 1280, "height": 800})
+    context, page, errors = watched_page(
+        browser, wsgi_server=True, viewport={"width": 1280, "height": 800}
+    )
     _sign_in_staff(page, live_server.url, agent)
     page.goto(f"{live_server.url}/admin/tickets/ticket/{tickets[2].pk}/change/")
     assert page.locator("html").get_attribute("lang") == "zh-hans"
