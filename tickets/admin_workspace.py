@@ -175,14 +175,23 @@ class TicketPageMixin:
         try:
             done = handler(request, ticket)
         except ApplicationError as exc:
-            messages.error(request, exc.message)
+            stale = exc.code == "version_conflict"
+            if stale:
+                # The page shows what changed and keeps the draft: no "reload" here (the
+                # service's words are for API clients, who must read the ticket again).
+                messages.error(
+                    request,
+                    _("%(ref)s was changed by someone else while you had it open.")
+                    % {"ref": ticket.reference},
+                )
+            else:
+                messages.error(request, exc.message)
             for field, errors in exc.fields.items():
                 for error in errors:
                     messages.error(request, f"{field}: {error}")
             # Show the ticket as it is now; a draft reply is kept, with the current version.
             fresh = selectors.ticket_get(user=request.user, pk=ticket.pk)
             draft = request.POST if operation == "reply" else None
-            stale = exc.code == "version_conflict"
             return self._workspace(request, fresh, draft=draft, stale_since=stale)
         messages.success(request, done)
         return HttpResponseRedirect(request.path)

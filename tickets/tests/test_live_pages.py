@@ -219,6 +219,9 @@ def test_a_stale_reply_shows_the_other_change_and_keeps_the_draft(
     assert "set the status to Waiting for customer" in text or "Waiting" in text
     assert "Please send a photo of the nozzle." in text
     assert "Replace the protective window.</textarea>" in content  # the draft is kept
+    # The message says what happened, not to reload (that would lose the draft).
+    said = [str(m) for m in response.context["messages"]]
+    assert said == [f"{ticket.reference} was changed by someone else while you had it open."]
     fresh = Ticket.objects.get(pk=ticket.pk)
     assert f'name="version" value="{fresh.version}"' in content
     # Sent again on the new version, it goes out.
