@@ -16,6 +16,18 @@ from django.utils import timezone
 
 from testsupport import PASSWORD, add_totp, browser_marks, current_code
 
+# Per cell of a selector: its text and on how many lines the text is laid out.
+LINES_OF_TEXT = """sel => Array.from(document.querySelectorAll(sel)).map(cell => {
+  const tops = new Set();
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const rect of range.getClientRects()) if (rect.width > 0) tops.add(Math.round(rect.top));
+  }
+  return [cell.textContent.trim(), tops.size];
+})"""
 SHOTS = Path(settings.VAR_DIR) / "browser" / "ticket-list"
 
 pytestmark = browser_marks()
@@ -113,6 +125,24 @@ def test_list_is_readable_at_1280_and_1920(
         # A row is a few lines at most, not a column of single characters.
         tallest = max(subjects.nth(i).bounding_box()["height"] for i in range(subjects.count()))
         assert tallest < 90, (width, tallest)
+
+    # In Chinese, which has no spaces, the short columns must not break between characters
+    # ("新/建"): a status is one line, a queue and a column title at most two.
+    agent.language = "zh-hans"
+    agent.save(update_fields=["language"])
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.goto(f"{base}/admin/tickets/ticket/")
+    page.locator("#result_list tbody tr[data-ticket]").first.wait_for()
+    page.screenshot(path=str(SHOTS / "list-1280-zh.png"), full_page=True)
+    for selector, most in (
+        ("#result_list td.field-status", 1),
+        ("#result_list td.field-queue", 2),
+        ("#result_list thead th div.text", 2),
+    ):
+        lines = page.evaluate(LINES_OF_TEXT, selector)
+        assert lines and all(n <= most for _text, n in lines), (selector, lines)
+    agent.language = "en"
+    agent.save(update_fields=["language"])
 
     # "Next ticket" takes the most urgent unassigned ticket and opens it.
     page.set_viewport_size({"width": 1280, "height": 900})
