@@ -7,7 +7,6 @@ server stores a message before it acknowledges it, tells everyone in the convers
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -18,7 +17,7 @@ from chat import bot, presence, services
 from chat.frames import message_frame
 from chat.models import ChatMessage, ConversationStatus, PresenceState
 from chat.writer import writer
-from core.consumers import FrameConsumer
+from core.consumers import FrameBucket, FrameConsumer
 from core.errors import ApplicationError
 
 CLOSE_NOT_FOUND = 4404
@@ -67,7 +66,7 @@ class ChatConsumer(_Consumer):
             return
         self.user = user
         self.group = f"chat.{self.conversation.pk}"
-        self.allowance, self.checked = 2 * RATE_PER_SECOND, time.monotonic()
+        self.frames = FrameBucket(RATE_PER_SECOND)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -79,7 +78,7 @@ class ChatConsumer(_Consumer):
     # ------------------------------------------------------------------ frames in
 
     async def receive_json(self, content: dict, **kwargs) -> None:
-        if not self._allowed():
+        if not self.frames.take():
             await self.send_error("rate_limited", "Too many frames; slow down.")
             return
         handler = {
@@ -252,18 +251,6 @@ class ChatConsumer(_Consumer):
 
     def _who(self) -> dict[str, Any]:
         return {"user": self.user.pk, "staff": bool(self.user.is_staff)}
-
-    def _allowed(self) -> bool:
-        """A token bucket per connection: RATE_PER_SECOND, bursts of twice that."""
-        now = time.monotonic()
-        self.allowance = min(
-            2 * RATE_PER_SECOND, self.allowance + (now - self.checked) * RATE_PER_SECOND
-        )
-        self.checked = now
-        if self.allowance < 1:
-            return False
-        self.allowance -= 1
-        return True
 
 
 class ConsoleConsumer(_Consumer):

@@ -10,6 +10,7 @@ well-formed frames in `receive_json` and answer frames they do not know with `un
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -44,3 +45,27 @@ class FrameConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_unknown_type(self) -> None:
         await self.send_error("unknown_type", "Unknown frame type.")
+
+
+class FrameBucket:
+    """A token bucket per connection: `rate` frames a second on average, bursts of twice that.
+
+    Every socket that takes frames from a page limits them the same way (the chat, the
+    workspace), so the rule lives here once; a consumer makes one in `connect` and answers a
+    frame `take()` refuses with its own error.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.allowance = 2 * rate
+        self.checked = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token; False when the connection is over its rate."""
+        now = time.monotonic()
+        self.allowance = min(2 * self.rate, self.allowance + (now - self.checked) * self.rate)
+        self.checked = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        return True

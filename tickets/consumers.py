@@ -15,7 +15,6 @@ socket that vanished without a goodbye fades by itself. See docs/chat-protocol.m
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -23,7 +22,7 @@ from channels.db import database_sync_to_async
 
 from accounts.permissions import is_staff_member, scope_by_organisation, staff_region_ids
 from accounts.sockets import note_activity
-from core.consumers import FrameConsumer
+from core.consumers import FrameBucket, FrameConsumer
 from tickets.services.live import DESK_ALL, region_group
 
 CLOSE_STAFF_ONLY = 4404
@@ -73,7 +72,7 @@ class WorkspaceConsumer(FrameConsumer):
         self.groups_joined, self.name = admitted
         self.watching: int | None = None
         self.state = "viewing"
-        self.allowance, self.checked = 2 * RATE_PER_SECOND, time.monotonic()
+        self.frames = FrameBucket(RATE_PER_SECOND)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -85,19 +84,8 @@ class WorkspaceConsumer(FrameConsumer):
 
     # ------------------------------------------------------------------ frames in
 
-    def _allowed(self) -> bool:
-        now = time.monotonic()
-        self.allowance = min(
-            2 * RATE_PER_SECOND, self.allowance + (now - self.checked) * RATE_PER_SECOND
-        )
-        self.checked = now
-        if self.allowance < 1:
-            return False
-        self.allowance -= 1
-        return True
-
     async def receive_json(self, content: dict, **kwargs) -> None:
-        if not self._allowed():
+        if not self.frames.take():
             await self.send_error("rate_limited", "Too many frames; slow down.")
             return
         handler = {

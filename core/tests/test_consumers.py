@@ -21,3 +21,17 @@ def test_every_socket_route_reads_frames_through_the_one_base():
         for name in ("decode_json", "receive"):
             owners = [k for k in consumer.__mro__ if name in vars(k)]
             assert owners[0] is FrameConsumer, (consumer, name, owners[0])
+
+
+def test_a_frame_bucket_allows_bursts_of_twice_its_rate_and_refills_over_time(monkeypatch):
+    from core import consumers
+
+    clock = [100.0]
+    monkeypatch.setattr(consumers.time, "monotonic", lambda: clock[0])
+    bucket = consumers.FrameBucket(5.0)
+    assert [bucket.take() for _ in range(11)] == [True] * 10 + [False]
+    clock[0] += 0.2  # one frame's worth of time at 5 a second
+    assert bucket.take() is True
+    assert bucket.take() is False
+    clock[0] += 60  # a long pause refills to the burst, never beyond it
+    assert sum(bucket.take() for _ in range(15)) == 10
