@@ -192,3 +192,29 @@ class Clamd:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.log.close()
+
+
+class Shots:
+    """Numbered screenshots of one flow, in `directory` (emptied first), their paths printed.
+
+    With `fits_screen` (the default) each page is also asserted to be no wider than the
+    screen: on a 390 px phone, nothing may need sideways scrolling.
+    """
+
+    def __init__(self, directory, *, fits_screen: bool = True) -> None:
+        import shutil
+
+        self.dir = directory
+        self.fits_screen = fits_screen
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.n = 0
+
+    def __call__(self, page, step: str, *, full_page: bool = True) -> None:
+        self.n += 1
+        path = self.dir / f"{self.n:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        if self.fits_screen:
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"{step}: the page is {wide}px wider than the screen"
+        print(f"screenshot: {path}")  # noqa: T201 (the test output lists the screenshots)

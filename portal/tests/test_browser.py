@@ -9,13 +9,12 @@ var/browser/<language>/ (the paths are printed). Without Chromium the tests skip
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from testsupport import PASSWORD, add_totp, browser_marks, current_code, no_socket_here
+from testsupport import PASSWORD, Shots, add_totp, browser_marks, current_code, no_socket_here
 
 SHOTS = Path(settings.VAR_DIR) / "browser"
 
@@ -39,25 +38,6 @@ TEXT = {
         "rated": "感谢您的评分。",
     },
 }
-
-
-class Shots:
-    """Numbered full-page screenshots of one flow."""
-
-    def __init__(self, name: str):
-        self.dir = SHOTS / name
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-        self.n = 0
-
-    def __call__(self, page, step: str) -> None:
-        self.n += 1
-        path = self.dir / f"{self.n:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=True)
-        # Clean on a phone: nothing wider than the screen, so no sideways scrolling.
-        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert wide <= 0, f"{step}: the page is {wide}px wider than the screen"
-        print(f"screenshot: {path}")  # noqa: T201 (the test output lists the screenshots)
 
 
 def _world(language: str, make_customer, make_staff, make_unit, sla_setup, queue_setup):
@@ -125,7 +105,7 @@ def test_fault_report_answer_and_rating_in_a_browser(
         language, make_customer, make_staff, make_unit, sla_setup, queue_setup
     )
     base = live_server.url
-    shot = Shots(language)
+    shot = Shots(SHOTS / language)
     photo = Path(__file__).with_name("seam.png")
 
     # --- the customer, on a phone-sized screen

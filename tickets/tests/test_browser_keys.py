@@ -9,33 +9,18 @@ a Chinese agent, at 1,280 px). Screenshots go to var/browser/keys/ (the paths ar
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from testsupport import PASSWORD, add_totp, browser_marks, current_code, watched_page
+from testsupport import PASSWORD, Shots, add_totp, browser_marks, current_code, watched_page
 
 SHOTS = Path(settings.VAR_DIR) / "browser" / "keys"
 GAS = "Please check the shielding gas flow: argon at 15-20 l/min, {name}."
 LENS = "Please replace the protective lens; a spare is on its way."
 
 pytestmark = browser_marks()
-
-
-class Shots:
-    def __init__(self, name: str):
-        self.dir = SHOTS / name
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-        self.n = 0
-
-    def __call__(self, page, step: str, *, full_page: bool = True) -> None:
-        self.n += 1
-        path = self.dir / f"{self.n:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        print(f"screenshot: {path}")  # noqa: T201 (the test output lists the screenshots)
 
 
 @pytest.fixture
@@ -81,7 +66,7 @@ def _focused(page) -> str:
 
 def test_list_j_k_and_enter(browser, live_server, desk):
     agent, _tickets = desk
-    shot = Shots("list")
+    shot = Shots(SHOTS / "list", fits_screen=False)
     context, page, errors = watched_page(
         browser, wsgi_server=True, viewport={"width": 1280, "height": 900}
     )
@@ -140,7 +125,7 @@ def test_ticket_page_keys_picker_and_ctrl_enter(browser, live_server, desk):
 
     agent, tickets = desk
     ticket = tickets[0]
-    shot = Shots("ticket")
+    shot = Shots(SHOTS / "ticket", fits_screen=False)
     context, page, errors = watched_page(
         browser, wsgi_server=True, viewport={"width": 1280, "height": 900}
     )
@@ -250,7 +235,7 @@ def test_help_dialog_in_chinese_at_1280(browser, live_server, desk):
     agent, tickets = desk
     agent.language = "zh-hans"
     agent.save(update_fields=["language"])
-    shot = Shots("help-zh")
+    shot = Shots(SHOTS / "help-zh", fits_screen=False)
     context, page, errors = watched_page(
         browser, wsgi_server=True, viewport={"width": 1280, "height": 800}
     )

@@ -8,7 +8,6 @@ message keeps its line break when shown. Without Chromium the tests skip.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -17,28 +16,12 @@ from django.utils import timezone
 from chat import presence, services
 from chat.models import Conversation, ConversationStatus
 from status.models import Incident, Severity
-from testsupport import PASSWORD, add_totp, browser_marks, current_code
+from testsupport import PASSWORD, Shots, add_totp, browser_marks, current_code
 from tickets.models import Channel, QueueMember, Survey, Ticket
 
 SHOTS = Path(settings.VAR_DIR) / "browser" / "home"
 
 pytestmark = browser_marks()
-
-
-class Shots:
-    def __init__(self, name: str):
-        self.dir = SHOTS / name
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-        self.n = 0
-
-    def __call__(self, page, step: str) -> None:
-        self.n += 1
-        path = self.dir / f"{self.n:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=True)
-        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert wide <= 0, f"{step}: the page is {wide}px wider than the screen"
-        print(f"screenshot: {path}")  # noqa: T201
 
 
 def _session(browser, base: str, user) -> dict:
@@ -113,7 +96,7 @@ def test_the_agents_home_at_desk_and_phone_widths(
     base = live_server.url
     state = _session(browser, base, me)
     for width, height in ((1280, 900), (390, 844)):
-        shots = Shots(f"agent-{width}")
+        shots = Shots(SHOTS / f"agent-{width}")
         context = browser.new_context(
             viewport={"width": width, "height": height}, storage_state=state
         )
@@ -130,7 +113,7 @@ def test_the_agents_home_at_desk_and_phone_widths(
         shots(page, "my-open-tickets")
         context.close()
 
-    shots = Shots("supervisor-1280")
+    shots = Shots(SHOTS / "supervisor-1280")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     _sign_in(page, base, supervisor)
@@ -160,7 +143,7 @@ def test_the_console_enter_sends_and_shift_enter_breaks_a_line(
     base = live_server.url
     state = _session(browser, base, agent)
     for width, height in ((1280, 900), (390, 844)):
-        shots = Shots(f"console-{width}")
+        shots = Shots(SHOTS / f"console-{width}")
         context = browser.new_context(
             viewport={"width": width, "height": height}, storage_state=state
         )
