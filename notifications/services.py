@@ -416,14 +416,21 @@ def outbox_metrics():
 @transaction.atomic
 def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
     """Erasure: the person's browser subscriptions, and every outbox row sent to them or
-    naming them (read in chunks and compared after decryption: recipients have no index)."""
+    naming them, their browsers' and their webhook's too (read in chunks and compared after
+    decryption: recipients have no index)."""
     from audit.services import audit_record
+    from notifications.selectors import person_addresses
 
+    theirs = person_addresses(user)
     pushes, _ = PushSubscription.objects.filter(user=user).delete()
+    rows = Outbox.objects.only("channel", "recipient", "subject", "body")
     doomed = [
         row.pk
-        for row in Outbox.objects.only("recipient", "subject", "body").iterator(chunk_size=2000)
-        if marks.found_in(row.recipient) or marks.found_in(row.subject) or marks.found_in(row.body)
+        for row in rows.iterator(chunk_size=2000)
+        if (row.channel, (row.recipient or "").lower()) in theirs
+        or marks.found_in(row.recipient)
+        or marks.found_in(row.subject)
+        or marks.found_in(row.body)
     ]
     deleted = 0
     for start in range(0, len(doomed), 500):

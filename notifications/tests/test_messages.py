@@ -130,3 +130,26 @@ def test_a_message_may_carry_threading_headers_and_nothing_else(
     assert "\n" not in mime["References"].replace("\n ", "").replace("\n\t", "")
     assert mime["Bcc"] is None and "attacker@evil.example" not in sent.recipients()
     assert mime["Message-ID"]  # still derived from the key
+
+
+def test_a_persons_export_and_erasure_cover_their_browsers_and_webhook(make_customer):
+    """Ticket answers now reach browsers and webhooks too: a data-subject export lists those
+    rows and an erasure deletes them, like the e-mails and texts."""
+    from notifications import selectors, services
+
+    customer = person(make_customer, notify_webhook_url="https://hooks.factory.example/in")
+    browser(customer)
+    other = person(make_customer, notify_webhook_url="https://hooks.other.example/in")
+    browser(other, 2)
+    for who in (customer, other):
+        notify(to=who, message=message(f"ticket-reply:{who.pk}"))
+    exported = selectors.person_notifications(customer)
+    assert sorted(n["channel"] for n in exported) == ["email", "push", "webhook"]
+
+    class Marks:
+        def found_in(self, text):
+            return bool(text) and customer.email in text
+
+    services.notifications_erase_person(user=customer, marks=Marks(), actor="system:test")
+    left = set(Outbox.objects.values_list("key", flat=True))
+    assert all(key.startswith(f"ticket-reply:{other.pk}:") for key in left) and len(left) == 3
