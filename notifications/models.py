@@ -36,6 +36,9 @@ class Outbox(models.Model):
     subject = EncryptedCharField(max_length=300, blank=True, verbose_name=_("subject"))
     body = EncryptedTextField(verbose_name=_("body"))
     language = models.CharField(max_length=8, default="en", verbose_name=_("language"))
+    # Extra e-mail headers (In-Reply-To, References: the ticket's thread), names checked by
+    # notifications.messages; the Message-ID is derived from the key when sent.
+    headers = models.JSONField(default=dict, blank=True, verbose_name=_("e-mail headers"))
     about_type = models.CharField(max_length=64, blank=True, verbose_name=_("about (type)"))
     about_id = models.CharField(max_length=64, blank=True, verbose_name=_("about (ID)"))
     status = models.CharField(

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifications.models import Outbox, PushSubscription
+from notifications.models import Channel, Outbox, PushSubscription
 
 OUTBOX_CHUNK = 2000
 
 
 def person_notifications(user: Any) -> list[dict[str, Any]]:
-    """What was sent to the person's addresses. Recipients are encrypted without an index, so
-    the outbox (kept 90 days) is read in chunks and compared after decryption."""
-    mine = {a for a in (user.email.lower(), user.phone, user.wecom_id) if a}
+    """What was sent to the person's addresses, browsers and webhook. Recipients are encrypted
+    without an index, so the outbox (kept 90 days) is read in chunks and compared after
+    decryption."""
+    mine = person_addresses(user)
     found = []
     rows = Outbox.objects.order_by("pk").only(
         "recipient", "channel", "subject", "body", "created_at", "status"
     )
     for row in rows.iterator(chunk_size=OUTBOX_CHUNK):
-        if row.recipient and row.recipient.lower() in mine:
+        if (row.channel, (row.recipient or "").lower()) in mine:
             found.append(
                 {
                     "channel": row.channel,
@@ -29,6 +30,23 @@ def person_notifications(user: Any) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def person_addresses(user: Any) -> set[tuple[str, str]]:
+    """(channel, recipient) of every outbox row that went to the person: their e-mail, phone
+    and WeCom ID, their browsers (a push row names the subscription) and their webhook."""
+    found = {
+        (channel, address.lower())
+        for channel, address in (
+            (Channel.EMAIL, user.email),
+            (Channel.SMS, user.phone),
+            (Channel.WECOM, user.wecom_id),
+            (Channel.WEBHOOK, getattr(user, "notify_webhook_url", "")),
+        )
+        if address
+    }
+    pushes = PushSubscription.objects.filter(user=user).values_list("pk", flat=True)
+    return found | {(Channel.PUSH, str(pk)) for pk in pushes}
 
 
 def person_push(user: Any) -> list[dict[str, Any]]:

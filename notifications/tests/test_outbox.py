@@ -27,7 +27,7 @@ def enqueue(key: str = "test:1", **kwargs) -> Outbox:
         "body": "Body",
     }
     fields.update(kwargs)
-    return services.notification_enqueue(key=key, **fields)
+    return services._enqueue(key=key, **fields)
 
 
 def test_delivery_happens_after_commit_exactly_once(django_capture_on_commit_callbacks):
@@ -151,7 +151,7 @@ def test_unknown_channel_and_missing_recipient_are_refused():
 
 def test_sms_goes_through_the_configured_adapter(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.notification_enqueue(
+        services._enqueue(
             key="sms:1", channel="sms", recipient="+8613800138000", body="热线中断，请使用在线客服"
         )
     assert LocmemSMSBackend.outbox == [
@@ -202,7 +202,7 @@ def test_http_sms_adapter_talks_to_a_provider_on_loopback(
 ):
     sms_provider.fail_next = 1
     with django_capture_on_commit_callbacks(execute=True):
-        row = services.notification_enqueue(
+        row = services._enqueue(
             key="sms:outage:1", channel="sms", recipient="+8613800138000", body="热线中断"
         )
     row.refresh_from_db()
