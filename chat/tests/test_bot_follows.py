@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from chat import bot, presence
+from chat import answers, bot, presence
 from chat import services as chat_services
 from chat.models import ChatMessage, Conversation
 from chat.tests.test_bot import _close_worker_connections, is_bot, join, until  # noqa: F401
@@ -158,7 +158,7 @@ async def test_a_ticket_reference_gets_the_tickets_state(waiting, language):
     answer = await ask(ws, SAYS[language]["ticket"].format(reference=ticket.reference))
     status = await sync_to_async(lambda: type(ticket).objects.get(pk=ticket.pk))()
     with translation.override(language):
-        label, means = status.get_status_display(), str(bot.STATUS_MEANS[status.status])
+        label, means = status.get_status_display(), str(answers.STATUS_MEANS[status.status])
     assert ticket.reference in answer["body"] and ticket.subject in answer["body"]
     assert label in answer["body"] and means in answer["body"]
     assert answer["bot_data"]["tickets"] == [
@@ -221,10 +221,10 @@ async def test_the_bot_says_when_the_desk_opens(waiting, language):
 
 def test_out_of_hours_the_answer_says_when_the_desk_opens_and_in_hours_until_when(waiting):
     conversation, _ticket, _shipment = waiting
-    saturday_night = bot.hours_reply(conversation=conversation, now=at(2026, 3, 7, 23, 0))
+    saturday_night = answers.hours_reply(conversation=conversation, now=at(2026, 3, 7, 23, 0))
     assert "2026-03-09 08:30" in saturday_night.body  # Monday morning
     assert saturday_night.payload["open_now"] is False
-    monday_morning = bot.hours_reply(conversation=conversation, now=at(2026, 3, 9, 10, 0))
+    monday_morning = answers.hours_reply(conversation=conversation, now=at(2026, 3, 9, 10, 0))
     assert monday_morning.payload["open_now"] is True and "12:00" in monday_morning.body
 
 
