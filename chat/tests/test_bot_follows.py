@@ -342,3 +342,39 @@ def test_an_answer_costs_the_same_queries_with_one_row_or_many(
     for _n in range(30):
         make_shipment(customer.organisation, tickets=[open_ticket(customer)])
     assert costs() == few
+
+
+@pytest.fixture
+def porosity_articles(queue_setup):
+    """A help article about pores in the seam, in each language."""
+    from knowledge.services import article_create
+
+    titles = {
+        "en": "Porosity in the seam: check the shielding gas first",
+        "zh-hans": "焊缝气孔：先检查保护气",
+    }
+    bodies = {
+        "en": "Pores in the seam usually mean poor gas coverage; check the gas flow.",
+        "zh-hans": "焊缝出现气孔，通常是保护气不足，请检查气体流量。",
+    }
+    for language, title in titles.items():
+        article_create(
+            actor=queue_setup[1],
+            title=title,
+            body=bodies[language],
+            language=language,
+            is_published=True,
+        )
+    return titles
+
+
+async def test_a_symptom_gets_help_articles_once(waiting, porosity_articles, language):
+    """Articles for what the customer describes; the same ones are not suggested again."""
+    conversation, _ticket, _shipment = waiting
+    symptom = {"en": "Pores in the seam again", "zh-hans": "焊缝又有气孔了"}[language]
+    ws = await join(conversation.customer, conversation.pk)
+    first = await ask(ws, symptom, 1)  # with the queue notice, the first time
+    assert porosity_articles[language] in first["body"]
+    assert first["bot_data"]["articles"][0]["url"].startswith(f"/portal/help/{language}/")
+    await nothing_more(ws, symptom, 2)
+    await ws.disconnect()
