@@ -36,6 +36,7 @@ from tickets.models import (
     CannedResponse,
     EscalationRule,
     Priority,
+    PriorityRule,
     Queue,
     QueueMember,
     SLAPolicy,
@@ -44,6 +45,7 @@ from tickets.models import (
     Ticket,
     WorkingHours,
 )
+from tickets.services import impact
 from tickets.services import tickets as svc
 from tickets.services.calendars import calendar_touch
 
@@ -93,6 +95,35 @@ class SLAPolicyAdmin(NoAdminLogMixin, admin.ModelAdmin):
     ]
     list_filter = ["tier", "priority", "clock"]
     inlines = [EscalationRuleInline]
+
+
+@admin.register(PriorityRule)
+class PriorityRuleAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """The priority table supervisors keep: saved and deleted through the service, audited."""
+
+    list_display = [
+        "position",
+        "name",
+        "production",
+        "safety_risk",
+        "min_machines",
+        "priority",
+        "notify_supervisor",
+        "is_active",
+    ]
+    list_display_links = ["name"]
+    list_filter = ["is_active", "priority"]
+    ordering = ["position", "pk"]
+
+    def save_model(self, request, obj, form, change):
+        impact.priority_rule_save(rule=obj, actor=request.user, changed=list(form.changed_data))
+
+    def delete_model(self, request, obj):
+        impact.priority_rule_delete(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            impact.priority_rule_delete(rule=rule, actor=request.user)
 
 
 class QueueMemberInline(admin.TabularInline):

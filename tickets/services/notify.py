@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from accounts import selectors as account_selectors
 from notifications.models import Channel
 from notifications.services import notification_enqueue, outbox_hand_over, render_message
 from tickets import links
@@ -154,6 +155,37 @@ def notify_flagged(ticket: Ticket, *, tag: str, note: str) -> None:
         context={"ticket": ticket, "note": note, "link": links.agent_ticket_url(ticket.pk)},
         about=ticket,
     )
+
+
+def notify_safety_risk(ticket: Ticket) -> list[int]:
+    """Tell the supervisors at once that a customer reported a safety risk.
+
+    Recipients: the supervisor of the ticket's queue and the supervisors of the customer's
+    region (every supervisor when no one looks after the region). The one place that names
+    them and composes the message, so the notification refactoring (issue 19, point 1) can
+    swap the delivery without touching the rule that asks for it. Returns the outbox row ids.
+    """
+    recipients = account_selectors.supervisors_of_region(ticket.organisation.region_id)
+    queue_supervisor = ticket.queue.supervisor if ticket.queue_id else None
+    if queue_supervisor is not None and queue_supervisor not in recipients:
+        recipients.insert(0, queue_supervisor)
+    report = getattr(ticket, "fault_report", None)
+    written = []
+    for person in recipients:
+        row = _send(
+            key=f"ticket-safety:{ticket.pk}:{person.pk}",
+            template="ticket_safety_risk",
+            recipient=person,
+            context={
+                "ticket": ticket,
+                "report": report,
+                "link": links.agent_ticket_url(ticket.pk),
+            },
+            about=ticket,
+        )
+        if row is not None:
+            written.append(row)
+    return written
 
 
 def notify_escalation(
