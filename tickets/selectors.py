@@ -34,6 +34,7 @@ from accounts.permissions import (
 from core import crypto
 from tickets.models import (
     ACTIVE_STATUSES,
+    RUNNING_STATUSES,
     Attachment,
     CannedResponse,
     Message,
@@ -167,6 +168,16 @@ def ticket_get(*, user: Any, pk: Any = None, reference: str | None = None) -> Ti
         "sla_policy__calendar",
     ).prefetch_related(Prefetch("messages", queryset=messages), "tags")
     return get_scoped_or_404(user, qs, **lookup)
+
+
+def first_answer_due(ticket: Ticket) -> dt.datetime | None:
+    """When the desk's first answer is due, for the customer to see; None once it is given
+    or while the clock does not run (paused while waiting for the customer, on hold, done)."""
+    if ticket.first_responded_at is not None or ticket.sla_paused_at is not None:
+        return None
+    if ticket.status not in RUNNING_STATUSES:
+        return None
+    return ticket.first_response_due
 
 
 def attachment_get(*, user: Any, pk: int) -> Attachment:
