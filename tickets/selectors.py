@@ -165,6 +165,7 @@ def ticket_get(*, user: Any, pk: Any = None, reference: str | None = None) -> Ti
         "queue",
         "assignee",
         "fault_report__fault_code",
+        "fault_report__priority_rule",
         "sla_policy__calendar",
     ).prefetch_related(Prefetch("messages", queryset=messages), "tags")
     return get_scoped_or_404(user, qs, **lookup)

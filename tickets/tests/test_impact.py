@@ -141,6 +141,9 @@ def test_an_agent_changes_a_rule_priced_ticket_and_the_change_is_audited(open_ti
 def test_in_the_admin_an_agent_lowers_a_rule_priced_priority_audited(open_ticket, staff_client):
     client, agent = staff_client(roles=("agent",))
     ticket = opened_with(open_ticket, production=Production.STOPPED, safety_risk=False)
+    page = client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
+    assert "Production stopped" in page and "Machines affected" not in page  # not given
+    assert "Safety risk" in page  # answered "no"
     response = client.post(
         f"/admin/tickets/ticket/{ticket.pk}/change/",
         {"operation": "priority", "version": ticket.version, "priority": "3"},
