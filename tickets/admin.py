@@ -105,7 +105,7 @@ class PriorityRuleAdmin(NoAdminLogMixin, admin.ModelAdmin):
         "position",
         "name",
         "production",
-        "safety_risk",
+        "safety",
         "min_machines",
         "priority",
         "notify_supervisor",
@@ -114,6 +114,11 @@ class PriorityRuleAdmin(NoAdminLogMixin, admin.ModelAdmin):
     list_display_links = ["name"]
     list_filter = ["is_active", "priority"]
     ordering = ["position", "pk"]
+
+    @admin.display(description=gettext_lazy("safety risk"), ordering="safety_risk")
+    def safety(self, obj: PriorityRule) -> str:
+        # Words, not Django's null-boolean icon (its "None" has no translation).
+        return {True: _("Yes"), False: _("No")}.get(obj.safety_risk, _("Either answer"))
 
     def save_model(self, request, obj, form, change):
         impact.priority_rule_save(rule=obj, actor=request.user, changed=list(form.changed_data))
