@@ -102,6 +102,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "tickets.change_cannedresponse",
         "tickets.view_slapolicy",
         "tickets.change_slapolicy",
+        # The priority table: which impact of a fault report opens it at which priority.
+        "tickets.view_priorityrule",
+        "tickets.add_priorityrule",
+        "tickets.change_priorityrule",
+        "tickets.delete_priorityrule",
         "tickets.view_businesscalendar",
         "tickets.change_businesscalendar",
         *_KNOWLEDGE,

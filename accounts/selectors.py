@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts import permissions
+from accounts import permissions, roles
 from accounts.models import Organisation, Region, User
 from core import crypto
 
@@ -44,6 +44,19 @@ def staff_active_by_name() -> list[User]:
     """Return the active staff members, sorted by name (names are encrypted: sorted here)."""
     staff = list(User.objects.filter(is_staff=True, is_active=True))
     return sorted(staff, key=lambda user: ((user.full_name or user.email).casefold(), user.pk))
+
+
+def supervisors_of_region(region_id: int | None) -> list[User]:
+    """Active supervisors who look after the region (their regions name it); when none does,
+    every active supervisor, so an urgent notice never goes to nobody."""
+    supervisors = User.objects.filter(
+        is_staff=True, is_active=True, groups__name=roles.SUPERVISOR
+    ).order_by("pk")
+    if region_id is not None:
+        regional = list(supervisors.filter(regions=region_id).distinct())
+        if regional:
+            return regional
+    return list(supervisors.distinct())
 
 
 def customer_by_phone_index(phone_bidx: str) -> User | None:

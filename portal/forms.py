@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import ReauthForm
 from accounts.models import Language
 from core import sealed_search
-from tickets.models import FaultReport
+from tickets.models import MAX_MACHINES, FaultReport, Production
+from tickets.services.impact import IMPACT_FIELDS
 from tickets.services.tickets import FAULT_FIELDS
 
 MAX_PHOTOS = 5
@@ -39,14 +40,51 @@ class PhotosField(forms.FileField):
         return [super(PhotosField, self).clean(f, initial) for f in files]
 
 
+class ChoiceButtons(forms.RadioSelect):
+    """Radio buttons drawn as large tappable buttons (portal/_choices.html), one tap each."""
+
+
+YES_NO = [("yes", _("Yes")), ("no", _("No"))]
+
+
 class FaultReportForm(forms.Form):
-    """A new fault report: which machine, what it shows, how it was welding, photos."""
+    """A new fault report: which machine, how bad it is, what it shows, how it was welding,
+    photos. How bad it is comes first and in plain words: the answers set the priority."""
 
     unit = forms.ModelChoiceField(
         label=_("Machine"),
         queryset=None,
         empty_label=_("Choose the machine"),
         help_text=_("The serial number is on the type plate at the back of the machine."),
+    )
+    production = forms.ChoiceField(
+        label=_("Is your production stopped?"),
+        choices=[
+            (Production.STOPPED, _("Yes, production has stopped")),
+            (Production.DEGRADED, _("It runs, but slower or with poor welds")),
+            (Production.UNAFFECTED, _("No, production is not affected")),
+        ],
+        widget=ChoiceButtons,
+        error_messages={"required": _("Tell us whether your production is stopped.")},
+    )
+    machines_affected = forms.IntegerField(
+        label=_("How many machines have this fault?"),
+        min_value=1,
+        max_value=MAX_MACHINES,
+        initial=1,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    safety_risk = forms.TypedChoiceField(
+        label=_("Is anyone in danger?"),
+        help_text=_(
+            "For example fire, smoke, burns, laser light outside the cabin or live parts. "
+            "If someone is in danger now, stop the machine and call your site's emergency "
+            "number first."
+        ),
+        choices=YES_NO,
+        coerce=lambda value: value == "yes",
+        widget=ChoiceButtons,
+        error_messages={"required": _("Tell us whether anyone is in danger.")},
     )
     subject = forms.CharField(
         label=_("What is wrong, in a few words"),
@@ -79,7 +117,15 @@ class FaultReportForm(forms.Form):
         code.empty_label = _("I don't know / no code shown")
         code.label_from_instance = lambda c: f"{c.code} · {c.title(language)}"
         code.help_text = _("The code on the machine's display, if it shows one.")
-        order = ["unit", "fault_code", "subject", "body", *FAULT_FIELDS[1:], "photos"]
+        order = [
+            "unit",
+            *IMPACT_FIELDS,
+            "fault_code",
+            "subject",
+            "body",
+            *FAULT_FIELDS[1:],
+            "photos",
+        ]
         self.order_fields(order)
 
     @property
@@ -89,7 +135,7 @@ class FaultReportForm(forms.Form):
     def fault_report(self) -> dict:
         return {
             name: self.cleaned_data.get(name)
-            for name in FAULT_FIELDS
+            for name in (*IMPACT_FIELDS, *FAULT_FIELDS)
             if self.cleaned_data.get(name) not in (None, "")
         }
 

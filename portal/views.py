@@ -19,6 +19,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -47,6 +48,7 @@ from portal.forms import (
     ReplyForm,
     TicketFilterForm,
 )
+from status import selectors as status_selectors
 from tickets import selectors as ticket_selectors
 from tickets.models import ACTIVE_STATUSES, Channel, Kind, Status
 from tickets.services import surveys
@@ -183,10 +185,20 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
     unit = form.cleaned_data.get("unit") if hasattr(form, "cleaned_data") else None
     suggestions = knowledge_bridge.suggest(text=text, language=language, unit=unit) if text else []
     status = 400 if request.method == "POST" else 200
+    # A published incident in the customer's region is shown above the form (their report
+    # may be one of many); its banner at the top of the page would say the same again.
+    incidents = status_selectors.incidents_for_customer(user)
+    shown = {incident["link"] for incident in incidents}
     return _render(
         request,
         "portal/ticket_new.html",
-        {"form": form, "suggestions": suggestions, "has_units": form.fields["unit"].queryset},
+        {
+            "form": form,
+            "suggestions": suggestions,
+            "has_units": form.fields["unit"].queryset,
+            "incidents": incidents,
+            "portal_banners": [b for b in banners.active(user) if b.get("link") not in shown],
+        },
         status=status,
     )
 
@@ -243,6 +255,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
                 apply_service_errors(form, exc)
         status = 400
     conversation = [m for m in ticket.messages.all() if not m.internal]
+    due = ticket_selectors.first_answer_due(ticket)
     return _render(
         request,
         "portal/ticket_detail.html",
@@ -254,6 +267,8 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "survey": survey,
             "can_close": ticket.status in ACTIVE_STATUSES,
             "report": getattr(ticket, "fault_report", None),
+            "first_answer_due": due,
+            "first_answer_late": due is not None and due < timezone.now(),
             "shipments": logistics_selectors.shipments_for_ticket(ticket=ticket),
         },
         status=status,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import OuterRef, Prefetch, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
 from core import softcache
@@ -249,6 +250,30 @@ def banners_for(user: Any) -> list[dict]:
             continue
         if any(c.region_id in (None, region_id) for c in window.components.all()):
             shown.append({"level": "info", "title": window.title, "body": window.body, "link": ""})
+    return shown
+
+
+def incidents_for_customer(user: Any) -> list[dict]:
+    """Published, unresolved incidents that touch the customer's region (or every region):
+    what the portal's fault form shows above the form, so a customer sees that their report
+    may be one of many. From the cached summary: no query while it is warm."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.is_staff:
+        return []
+    region_id = getattr(getattr(user, "organisation", None), "region_id", None)
+    shown = []
+    for incident in summary().incidents:
+        if not any(c.region_id in (None, region_id) for c in incident.components.all()):
+            continue
+        shown.append(
+            {
+                "pk": incident.pk,
+                "title": incident.title,
+                "state": incident.get_state_display(),
+                "expected_recovery": incident.expected_recovery,
+                "level": "outage" if incident.severity.rank <= 2 else "degraded",
+                "link": reverse("status:incident", args=[incident.pk]),
+            }
+        )
     return shown
 
 

@@ -37,6 +37,7 @@ from tickets.models import (
     CannedResponse,
     EscalationRule,
     Priority,
+    PriorityRule,
     Queue,
     QueueMember,
     SLAPolicy,
@@ -45,6 +46,7 @@ from tickets.models import (
     Ticket,
     WorkingHours,
 )
+from tickets.services import impact
 from tickets.services import tickets as svc
 from tickets.services.calendars import calendar_touch
 
@@ -94,6 +96,40 @@ class SLAPolicyAdmin(NoAdminLogMixin, admin.ModelAdmin):
     ]
     list_filter = ["tier", "priority", "clock"]
     inlines = [EscalationRuleInline]
+
+
+@admin.register(PriorityRule)
+class PriorityRuleAdmin(NoAdminLogMixin, admin.ModelAdmin):
+    """The priority table supervisors keep: saved and deleted through the service, audited."""
+
+    list_display = [
+        "position",
+        "name",
+        "production",
+        "safety",
+        "min_machines",
+        "priority",
+        "notify_supervisor",
+        "is_active",
+    ]
+    list_display_links = ["name"]
+    list_filter = ["is_active", "priority"]
+    ordering = ["position", "pk"]
+
+    @admin.display(description=gettext_lazy("safety risk"), ordering="safety_risk")
+    def safety(self, obj: PriorityRule) -> str:
+        # Words, not Django's null-boolean icon (its "None" has no translation).
+        return {True: _("Yes"), False: _("No")}.get(obj.safety_risk, _("Either answer"))
+
+    def save_model(self, request, obj, form, change):
+        impact.priority_rule_save(rule=obj, actor=request.user, changed=list(form.changed_data))
+
+    def delete_model(self, request, obj):
+        impact.priority_rule_delete(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            impact.priority_rule_delete(rule=rule, actor=request.user)
 
 
 class QueueMemberInline(admin.TabularInline):

@@ -24,6 +24,7 @@ from core.errors import ApplicationError
 from equipment.models import WarrantyStatus
 from tickets import admin_forms, panels, selectors
 from tickets.models import Attachment, Channel, FaultReport, Priority, Status, Target, Ticket
+from tickets.services import impact
 from tickets.services import tickets as svc
 
 # ------------------------------------------------------------------- SLA display
@@ -393,8 +394,9 @@ def _warranty(unit) -> dict[str, Any]:
 
 
 def _parameters(report: FaultReport) -> list[tuple[str, Any]]:
+    """The report's impact (first: it set the priority) and welding parameters, labelled."""
     rows = []
-    for name in svc.FAULT_FIELDS:
+    for name in (*impact.IMPACT_FIELDS, *svc.FAULT_FIELDS):
         if name == "fault_code":
             continue
         field = FaultReport._meta.get_field(name)
@@ -403,5 +405,11 @@ def _parameters(report: FaultReport) -> list[tuple[str, Any]]:
             continue
         if field.choices:
             value = getattr(report, f"get_{name}_display")()
+        elif isinstance(value, bool):
+            value = _("Yes") if value else _("No")
         rows.append((field.verbose_name, value))
+    if report.priority_rule is not None:
+        rows.append(
+            (FaultReport._meta.get_field("priority_rule").verbose_name, report.priority_rule)
+        )
     return rows

@@ -12,7 +12,15 @@ from rest_framework.utils import html
 from core import jsoninput
 from core.malware import ScanStatus
 from equipment.models import FaultCode, ProductLine, Unit, WarrantyStatus
-from tickets.models import Kind, Material, Priority, ShieldingGas, Ticket
+from tickets.models import (
+    MAX_MACHINES,
+    Kind,
+    Material,
+    Priority,
+    Production,
+    ShieldingGas,
+    Ticket,
+)
 from tickets.services import tickets as ticket_services
 
 
@@ -97,6 +105,9 @@ class MessageOut(serializers.Serializer):
 
 
 class FaultReportOut(serializers.Serializer):
+    production = serializers.ChoiceField([*Production.values, ""])
+    machines_affected = serializers.IntegerField(allow_null=True)
+    safety_risk = serializers.BooleanField(allow_null=True)
     fault_code = serializers.CharField(source="fault_code.code", default=None, allow_null=True)
     laser_power_w = serializers.IntegerField(allow_null=True)
     pulse_frequency_hz = serializers.DecimalField(10, 2, allow_null=True)
@@ -136,6 +147,26 @@ class FaultReportIn(serializers.Serializer):
                 return part  # refused by validation: "expected a dictionary"
         return super().get_value(dictionary)
 
+    # The impact: it sets the opening priority by the desk's priority rules (a safety risk is
+    # always P1 and its supervisors are told). The more urgent of it and `priority` wins.
+    production = serializers.ChoiceField(
+        Production.choices,
+        required=False,
+        allow_blank=True,
+        help_text=_("Is production stopped, slowed down (or poorer quality), or not affected?"),
+    )
+    machines_affected = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_MACHINES,
+        help_text=_("How many machines have this fault."),
+    )
+    safety_risk = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text=_("Whether anyone is at risk (fire, burns, laser light, electricity)."),
+    )
     fault_code = serializers.SlugRelatedField(
         slug_field="code", queryset=FaultCode.objects.all(), required=False, allow_null=True
     )

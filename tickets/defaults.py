@@ -1,4 +1,5 @@
-"""The default service calendar, SLA policies and escalation rules (seed data and tests)."""
+"""The default service calendar, SLA policies, escalation and priority rules (seed data and
+tests)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from tickets.models import (
     Clock,
     EscalationRule,
     Priority,
+    PriorityRule,
+    Production,
     SLAPolicy,
     Target,
     WorkingHours,
@@ -88,3 +91,48 @@ def ensure_policies(calendar: BusinessCalendar | None = None) -> list[SLAPolicy]
                 )
             policies.append(policy)
     return policies
+
+
+# The priority table the data migration 0012_fault_impact creates (its own frozen copy):
+# a safety risk always P1 with the supervisors told, then by what production suffers.
+PRIORITY_RULES = [
+    (10, "A safety risk", "存在安全风险", "", True, Priority.P1, True),
+    (20, "Production stopped", "生产停止", Production.STOPPED, None, Priority.P1, False),
+    (
+        30,
+        "Production slowed or poorer quality",
+        "生产变慢或质量下降",
+        Production.DEGRADED,
+        None,
+        Priority.P2,
+        False,
+    ),
+    (
+        40,
+        "Production not affected",
+        "生产未受影响",
+        Production.UNAFFECTED,
+        None,
+        Priority.P3,
+        False,
+    ),
+]
+
+
+def ensure_priority_rules() -> list[PriorityRule]:
+    """The default priority rules, unless the table holds rules already (a test database
+    flushed after a live-server test has lost the migration's rows)."""
+    if PriorityRule.objects.exists():
+        return list(PriorityRule.objects.all())
+    return PriorityRule.objects.bulk_create(
+        PriorityRule(
+            position=position,
+            name=name,
+            name_zh=name_zh,
+            production=production,
+            safety_risk=safety_risk,
+            priority=priority,
+            notify_supervisor=notify,
+        )
+        for position, name, name_zh, production, safety_risk, priority, notify in PRIORITY_RULES
+    )

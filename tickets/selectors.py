@@ -36,6 +36,7 @@ from core import crypto
 from tickets import businesstime as bt
 from tickets.models import (
     ACTIVE_STATUSES,
+    RUNNING_STATUSES,
     Attachment,
     BusinessCalendar,
     CannedResponse,
@@ -170,9 +171,20 @@ def ticket_get(*, user: Any, pk: Any = None, reference: str | None = None) -> Ti
         "queue",
         "assignee",
         "fault_report__fault_code",
+        "fault_report__priority_rule",
         "sla_policy__calendar",
     ).prefetch_related(Prefetch("messages", queryset=messages), "tags")
     return get_scoped_or_404(user, qs, **lookup)
+
+
+def first_answer_due(ticket: Ticket) -> dt.datetime | None:
+    """When the desk's first answer is due, for the customer to see; None once it is given
+    or while the clock does not run (paused while waiting for the customer, on hold, done)."""
+    if ticket.first_responded_at is not None or ticket.sla_paused_at is not None:
+        return None
+    if ticket.status not in RUNNING_STATUSES:
+        return None
+    return ticket.first_response_due
 
 
 def attachment_get(*, user: Any, pk: int) -> Attachment:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from status.tests.conftest import components  # noqa: F401 (fixture)
 from testsupport import sign_in
 from tickets.tests.conftest import (  # noqa: F401 (fixtures)
     machine,

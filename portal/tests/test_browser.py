@@ -141,6 +141,9 @@ def test_fault_report_answer_and_rating_in_a_browser(
     with page.expect_navigation():
         page.get_by_role("link", name=text["report"]).first.click()
     page.select_option("#id_unit", str(unit.pk))
+    # How bad it is: two taps (slowed down, nobody in danger).
+    page.locator("label[for=id_production_1]").click()
+    page.locator("label[for=id_safety_risk_1]").click()
     page.fill("#fault-code-filter", "E-201")
     page.fill("#id_subject", "Porosity" if language == "en" else "焊缝气孔")
     body = (
@@ -163,6 +166,7 @@ def test_fault_report_answer_and_rating_in_a_browser(
     assert text["thanks"] in page.inner_text("main")
     assert "seam.png" in page.inner_text("main")
     assert ticket.fault_report.fault_code.code == "E-201"
+    assert (ticket.fault_report.production, ticket.priority) == ("degraded", 2)
     shot(page, "ticket-created")
 
     # --- the agent, in the admin workspace on a desktop

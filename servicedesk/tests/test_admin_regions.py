@@ -57,6 +57,7 @@ NO_CUSTOMER_DATA = {
     "equipment.faultcode": "the maker's fault codes",
     "tickets.businesscalendar": "service hours and holidays",
     "tickets.slapolicy": "response and resolution targets per tier and priority",
+    "tickets.priorityrule": "the table from a fault's impact to its opening priority",
     "tickets.queue": "queues and their agents (staff, no customer)",
     "tickets.cannedresponse": "answer templates",
     "knowledge.article": "help articles written by agents",

@@ -179,6 +179,33 @@ def test_real_error_answers_match_the_documented_error_schema(schema, tenants, s
     assert answers[429][2]["Retry-After"]
 
 
+def test_a_fault_report_with_its_impact_matches_the_documented_ticket(schema, tenants):
+    a, _b = tenants
+    rw = key(a.key)
+    created = post(
+        rw,
+        "/api/v1/tickets/",
+        {
+            "subject": "Laser stops mid-seam",
+            "body": "Welding stopped on two machines.",
+            "unit": a.unit.serial_number,
+            "fault_report": {"production": "stopped", "machines_affected": 2, "safety_risk": True},
+        },
+    )
+    assert created.status_code == 201, created.content
+    assert_conforms(schema, "/api/v1/tickets/", "post", created)
+    path = "/api/v1/tickets/{reference}/"
+    detail = rw.get(f"/api/v1/tickets/{created.json()['reference']}/")
+    assert_conforms(schema, path, "get", detail)
+    assert detail.json()["fault_report"]["production"] == "stopped"
+    components = schema["components"]["schemas"]
+    report = components["FaultReportInRequest"]["properties"]
+    assert components["ProductionEnum"]["enum"] == ["stopped", "degraded", "unaffected"]
+    machines = report["machines_affected"]
+    assert (machines["minimum"], machines["maximum"]) == (1, 999)
+    assert report["safety_risk"]["type"] == "boolean"
+
+
 # ------------------------------------------------------------------------ webhooks
 
 

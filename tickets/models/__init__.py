@@ -8,6 +8,7 @@ from tickets.models.calendars import (
     Weekday,
     WorkingHours,
 )
+from tickets.models.impact import MAX_MACHINES, PriorityRule, Production
 from tickets.models.queues import AgentLoad, Queue, QueueMember
 from tickets.models.search import FIELD_SOURCES, MESSAGE_SOURCES, SearchTerm, TermSource
 from tickets.models.sla import (
@@ -44,6 +45,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "FIELD_SOURCES",
     "FIRED_FIELD",
+    "MAX_MACHINES",
     "MESSAGE_SOURCES",
     "PAUSED_STATUSES",
     "RUNNING_STATUSES",
@@ -62,6 +64,8 @@ __all__ = [
     "Material",
     "Message",
     "Priority",
+    "PriorityRule",
+    "Production",
     "Queue",
     "QueueMember",
     "SLAPolicy",

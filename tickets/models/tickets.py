@@ -15,6 +15,7 @@ from core.fields import EncryptedCharField, EncryptedTextField
 from core.malware import ScanStatus
 from core.models import TimeStampedModel
 from equipment.models import FaultCode, Unit
+from tickets.models.impact import MAX_MACHINES, Production
 from tickets.models.queues import Queue
 from tickets.models.sla import Priority, SLAPolicy
 
@@ -287,9 +288,30 @@ def _decimal(name, max_digits=8, places=2, **kwargs):
 
 
 class FaultReport(models.Model):
-    """The structured part of a fault ticket: the fault code and the welding parameters."""
+    """The structured part of a fault ticket: its impact, the fault code and the welding
+    parameters. The impact is empty on reports filed before the form asked for it."""
 
     ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="fault_report")
+    production = models.CharField(
+        _("production"), max_length=16, choices=Production.choices, blank=True
+    )
+    machines_affected = models.PositiveSmallIntegerField(
+        _("machines affected"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_MACHINES)],
+    )
+    safety_risk = models.BooleanField(_("safety risk"), null=True, blank=True)
+    # The rule that set the opening priority (None: no rule matched, or no impact given).
+    priority_rule = models.ForeignKey(
+        "tickets.PriorityRule",
+        verbose_name=_("priority rule"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     fault_code = models.ForeignKey(
         FaultCode, verbose_name=_("fault code"), on_delete=models.PROTECT, null=True, blank=True
     )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from accounts import selectors as account_selectors
 from notifications import messages
 from notifications.messages import Message, notify
 from tickets import links
@@ -135,6 +136,44 @@ def notify_flagged(ticket: Ticket, *, tag: str, note: str) -> None:
         context={"ticket": ticket, "note": note, "link": links.agent_ticket_url(ticket.pk)},
         about=ticket,
     )
+
+
+def notify_safety_risk(ticket: Ticket) -> list[int]:
+    """Tell the supervisors at once that a customer reported a safety risk.
+
+    Recipients: the supervisor of the ticket's queue and the supervisors of the customer's
+    region (every supervisor when no one looks after the region). The one place that names
+    them and composes the message; notifications delivers it (e-mail, and an SMS to a
+    supervisor's phone: the message is urgent). Returns the outbox row ids.
+    """
+    recipients = account_selectors.supervisors_of_region(ticket.organisation.region_id)
+    queue_supervisor = ticket.queue.supervisor if ticket.queue_id else None
+    if queue_supervisor is not None and queue_supervisor not in recipients:
+        recipients.insert(0, queue_supervisor)
+    report = getattr(ticket, "fault_report", None)
+    link = links.agent_ticket_url(ticket.pk)
+
+    def context(language: str) -> dict:
+        return {
+            "ticket": ticket,
+            "report": report,
+            "link": link,
+            "short": gettext("WeldDesk %(ref)s: a customer reports a safety risk. %(link)s")
+            % {"ref": ticket.reference, "link": link},
+        }
+
+    written: list[int] = []
+    for person in recipients:
+        message = Message(
+            template="ticket_safety_risk",
+            key=f"ticket-safety:{ticket.pk}:{person.pk}",
+            context=context,
+            about=ticket,
+            # A person may be in danger: the supervisor's phone too, not only the inbox.
+            urgent=True,
+        )
+        written.extend(notify(to=person, message=message))
+    return written
 
 
 def notify_escalation(

@@ -38,7 +38,7 @@ from tickets.models import (
     Ticket,
     TicketCounter,
 )
-from tickets.services import assignment, live, notify, search_index, sla
+from tickets.services import assignment, impact, live, notify, search_index, sla
 from tickets.services.attachments_store import attachment_store
 
 # Who may move a ticket from one status to another.
@@ -167,7 +167,7 @@ def _tags(names: Iterable[str]) -> list[Tag]:
 
 
 def _fault_report(ticket: Ticket, data: dict[str, Any]) -> FaultReport:
-    unknown = set(data) - set(FAULT_FIELDS)
+    unknown = set(data) - set(FAULT_FIELDS) - set(impact.IMPACT_FIELDS)
     if unknown:
         raise ApplicationError(
             _("Unknown fault report fields: %(f)s") % {"f": ", ".join(sorted(unknown))}
@@ -266,6 +266,8 @@ def ticket_open(
     if report_data:
         # Validate before a reference number is spent.
         _fault_report(Ticket(), report_data)
+    # The impact the customer reported sets the opening priority, by the supervisors' rules.
+    assessment = impact.impact_assess(report=report_data, requested=priority)
     reference = _next_reference(now)
     with transaction.atomic():
         return _ticket_insert(
@@ -277,10 +279,11 @@ def ticket_open(
             requester=requester,
             unit=unit,
             kind=kind,
-            priority=priority,
+            priority=assessment.priority,
             channel=channel,
             tags=tags,
             report_data=report_data,
+            assessment=assessment,
             attachments=attachments,
             now=now,
         )
@@ -300,6 +303,7 @@ def _ticket_insert(
     channel: str,
     tags: Sequence[str],
     report_data: dict[str, Any],
+    assessment: impact.Assessment,
     attachments: Sequence[Any],
     now: dt.datetime,
 ) -> Ticket:
@@ -344,7 +348,9 @@ def _ticket_insert(
         channel=channel,
     )
     if report_data:
-        _fault_report(ticket, report_data).save(force_insert=True)
+        report = _fault_report(ticket, report_data)
+        report.priority_rule = assessment.rule
+        report.save(force_insert=True)
     code = report_data.get("fault_code")
     search_index.index_new_ticket(ticket, message, fault_code=getattr(code, "code", "") or "")
     if tags:
@@ -355,6 +361,8 @@ def _ticket_insert(
     for upload in attachments:
         attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
     notify.notify_opened(ticket)
+    if assessment.notify_supervisor:
+        notify.notify_safety_risk(ticket)
     if member is not None:
         notify.notify_assigned(ticket, agent=member.agent, version=ticket.version)
         assignment.member_stamp(member, now=now)
@@ -373,10 +381,22 @@ def _ticket_insert(
             "assignee": ticket.assignee_id,
             "policy": ticket.sla_policy_id,
             "priority_service": priority_service,
+            **_impact_audit(report_data, assessment),
         },
     )
     _event(ticket, "opened")
     return ticket
+
+
+def _impact_audit(report: dict[str, Any], assessment: impact.Assessment) -> dict[str, Any]:
+    """The impact answers and the rule that priced them, for the opening's audit row."""
+    if not impact.has_impact(report):
+        return {}
+    return {
+        "impact": {name: report.get(name) for name in impact.IMPACT_FIELDS},
+        "priority_rule": assessment.rule.pk if assessment.rule is not None else None,
+        "supervisor_notified": assessment.notify_supervisor,
+    }
 
 
 # ------------------------------------------------------------------- conversation

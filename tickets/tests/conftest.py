@@ -17,10 +17,11 @@ def at(*args) -> dt.datetime:
 
 @pytest.fixture
 def sla_setup(db):
-    from tickets.defaults import ensure_calendar, ensure_policies
+    from tickets.defaults import ensure_calendar, ensure_policies, ensure_priority_rules
 
     calendar = ensure_calendar()
     ensure_policies(calendar)
+    ensure_priority_rules()
     return calendar
 
 

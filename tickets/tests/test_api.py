@@ -555,3 +555,68 @@ def test_with_deferred_sealing_the_key_is_the_actor_once_sealed(
     assert audit_seal() >= 1
     event = AuditEvent.objects.get(action="ticket.opened", target_id=str(ticket.pk))
     assert event.actor_ref == f"api_key:{api.rw_key.pk}"
+
+
+# ------------------------------------------------------------------- impact (issue 19, point 6)
+
+
+def test_a_partner_reports_the_impact_and_the_rules_set_the_priority(api, queue_setup):
+    body = new_ticket(
+        api,
+        priority=3,
+        fault_report={"production": "stopped", "machines_affected": 2, "safety_risk": False},
+    )
+    response = call("post", "/api/v1/tickets/", api.rw, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["priority"] == 1
+    ref = response.json()["reference"]
+    report = call("get", f"/api/v1/tickets/{ref}/", api.ro).json()["fault_report"]
+    assert report["production"] == "stopped"
+    assert report["machines_affected"] == 2 and report["safety_risk"] is False
+
+
+def test_a_partner_reporting_a_safety_risk_gets_p1_and_the_supervisor_is_told(api, queue_setup):
+    from notifications.models import Outbox
+
+    supervisor = queue_setup[1]
+    body = new_ticket(api, fault_report={"production": "unaffected", "safety_risk": True})
+    response = call("post", "/api/v1/tickets/", api.rw, body)
+    assert response.status_code == 201 and response.json()["priority"] == 1
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    notice = Outbox.objects.get(key=f"ticket-safety:{ticket.pk}:{supervisor.pk}:email")
+    assert notice.recipient == supervisor.email
+
+
+@pytest.mark.parametrize(
+    ("report", "fields"),
+    [
+        ({"production": "on fire"}, {"production"}),
+        ({"machines_affected": 0}, {"machines_affected"}),
+        ({"machines_affected": 1000}, {"machines_affected"}),
+        ({"machines_affected": "many"}, {"machines_affected"}),
+        ({"safety_risk": "perhaps"}, {"safety_risk"}),
+        ({"production": ["stopped"], "safety_risk": {}}, {"production", "safety_risk"}),
+    ],
+)
+def test_bad_impact_answers_are_a_clear_400_naming_the_field(api, report, fields):
+    response = call("post", "/api/v1/tickets/", api.rw, new_ticket(api, fault_report=report))
+    assert response.status_code == 400, response.content
+    assert set(response.json()["error"]["fields"]["fault_report"]) == fields
+    assert not Ticket.objects.exists()
+
+
+def test_the_impact_can_be_sent_as_multipart_parts(api):
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {api.rw}")
+    response = client.post(
+        "/api/v1/tickets/",
+        {
+            "subject": "Chiller alarm",
+            "body": "The chiller alarms and the laser stops.",
+            "unit": api.unit.serial_number,
+            "fault_report": json.dumps({"production": "degraded", "machines_affected": 3}),
+        },
+    )
+    assert response.status_code == 201, response.content
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    assert ticket.priority == 2 and ticket.fault_report.machines_affected == 3
+    assert ticket.fault_report.safety_risk is None

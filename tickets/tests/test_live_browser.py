@@ -117,6 +117,8 @@ def test_two_agents_and_a_customer_live(
         sign_in(portal, base, customer)
         portal.goto(f"{base}/portal/tickets/new/")
         portal.select_option("#id_unit", str(unit.pk))
+        portal.locator("label[for=id_production_2]").click()  # not affected: stays P3
+        portal.locator("label[for=id_safety_risk_1]").click()
         portal.fill("#id_subject", "Laser stops mid-seam")
         portal.fill("#id_body", "The laser stops in the middle of every seam since 8:00.")
         with portal.expect_navigation():
