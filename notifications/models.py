@@ -46,6 +46,13 @@ class Outbox(models.Model):
     last_error = models.CharField(max_length=200, blank=True, verbose_name=_("last error"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    # E-mail only: the Message-ID, chosen when the row is written (so a retry sends the same
+    # one, and a customer's answer quoting it in In-Reply-To finds what it answers), and the
+    # thread headers its sender asked for (In-Reply-To, References, Reply-To).
+    message_id = models.CharField(
+        max_length=250, blank=True, db_index=True, verbose_name=_("Message-ID")
+    )
+    headers = models.JSONField(default=dict, blank=True, verbose_name=_("mail headers"))
 
     class Meta:
         ordering = ["-created_at"]

@@ -45,11 +45,13 @@ def notification_enqueue(
     language: str = "en",
     about: models.Model | None = None,
     hand_over: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> Outbox:
     """Add a delivery to the outbox in the caller's transaction; hand it over after commit.
 
     The same key twice gives one row and one delivery. A caller writing many rows at once
-    passes hand_over=False and hands their ids over together (`outbox_hand_over`).
+    passes hand_over=False and hands their ids over together (`outbox_hand_over`). An e-mail
+    gets its Message-ID now; `headers` may thread it (In-Reply-To, References, Reply-To).
     """
     if channel not in Channel.values:
         raise ApplicationError(f"Unknown notification channel {channel!r}.")
@@ -67,6 +69,9 @@ def notification_enqueue(
         about_type=about._meta.label_lower if about is not None else "",
         about_id=str(about.pk) if about is not None else "",
     )
+    if channel == Channel.EMAIL:
+        row.message_id = _message_id(key)
+        row.headers = _thread_headers(headers or {})
     pk = _insert_unless_key_exists(row)
     if pk is None:
         return Outbox.objects.get(key=key)
@@ -158,6 +163,18 @@ def _message_id(key: str) -> str:
     return make_msgid(idstring=digest, domain="welddesk.outbox")
 
 
+THREAD_HEADERS = ("In-Reply-To", "References", "Reply-To")
+
+
+def _thread_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Only the threading headers, each on one line (no header injection)."""
+    return {
+        name: one_line(str(value))[:2000]
+        for name, value in headers.items()
+        if name in THREAD_HEADERS and value
+    }
+
+
 def _send(row: Outbox) -> None:
     if row.channel == Channel.EMAIL:
         message = EmailMessage(
@@ -165,7 +182,8 @@ def _send(row: Outbox) -> None:
             body=row.body,
             to=[row.recipient],
             headers={
-                "Message-ID": _message_id(row.key),
+                **_thread_headers(row.headers or {}),
+                "Message-ID": row.message_id or _message_id(row.key),
                 "X-WeldDesk-Delivery": hashlib.sha256(row.key.encode()).hexdigest()[:32],
             },
         )

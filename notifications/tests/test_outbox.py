@@ -41,6 +41,26 @@ def test_delivery_happens_after_commit_exactly_once(django_capture_on_commit_cal
     assert mail.outbox[0].extra_headers["Message-ID"].endswith("@welddesk.outbox>")
 
 
+def test_an_email_keeps_its_message_id_and_threads_with_only_the_thread_headers(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        row = enqueue(
+            headers={
+                "In-Reply-To": "<a@customer.example>",
+                "References": "<root@customer.example> <a@customer.example>",
+                "Reply-To": "service@desk.example",
+                "Bcc": "spy@evil.example",  # not a thread header: dropped
+            }
+        )
+    sent = mail.outbox[0]
+    assert sent.extra_headers["Message-ID"] == row.message_id  # the one stored at enqueue
+    assert sent.extra_headers["In-Reply-To"] == "<a@customer.example>"
+    assert sent.extra_headers["Reply-To"] == "service@desk.example"
+    assert "Bcc" not in sent.extra_headers and not sent.bcc
+    assert Outbox.objects.get(message_id=row.message_id) == row
+
+
 def test_an_exception_after_the_write_leaves_no_row_and_no_message(
     django_capture_on_commit_callbacks,
 ):
