@@ -33,6 +33,7 @@ from tickets.models import (
     Kind,
     Message,
     Priority,
+    Queue,
     Status,
     Tag,
     Ticket,
@@ -228,8 +229,11 @@ def ticket_open(
     fault_report: dict[str, Any] | None = None,
     attachments: Sequence[Any] = (),
     now: dt.datetime | None = None,
+    queue: Queue | None = None,
 ) -> Ticket:
     """Open a ticket: route it, assign it, start its SLA, audit it and tell the requester.
+
+    `queue` skips routing (a channel that knows its queue, e.g. a mailbox mapped to one).
 
     Rows that every new ticket contends for are touched as late as possible: the reference
     number is drawn in its own short transaction first (when the caller is not already inside
@@ -283,6 +287,7 @@ def ticket_open(
             report_data=report_data,
             attachments=attachments,
             now=now,
+            queue=queue,
         )
 
 
@@ -302,6 +307,7 @@ def _ticket_insert(
     report_data: dict[str, Any],
     attachments: Sequence[Any],
     now: dt.datetime,
+    queue: Queue | None = None,
 ) -> Ticket:
     tier = unit.contract_tier if unit is not None else organisation.tier
     priority_service = organisation.has_priority_service(now)
@@ -323,7 +329,7 @@ def _ticket_insert(
         priority_until=organisation.priority_service_until if priority_service else None,
     )
     plan = sla.sla_plan(ticket, tier=tier, now=now)
-    ticket.queue = assignment.route_queue(
+    ticket.queue = queue or assignment.route_queue(
         region_id=organisation.region_id, product_line=product_line
     )
     member = None
