@@ -1,4 +1,4 @@
-"""The other ways in: for now, the phone system's call events (answer rate, missed callers)."""
+"""The other ways in: the phone system's call events (answer rate, missed callers) and e-mail."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -12,5 +12,10 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         from core import metrics
         from intake import selectors
+        from intake.mail import selectors as mail_selectors
+        from tickets.services import notify
 
         metrics.register_collector("telephony", selectors.phone_metrics)
+        # Ticket e-mail answers the customer's own mails (In-Reply-To, References).
+        if mail_selectors.received_ids not in notify.THREAD_SOURCES:
+            notify.THREAD_SOURCES.append(mail_selectors.received_ids)
