@@ -10,7 +10,7 @@ class IntakeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import metrics
+        from core import metrics, periodic
         from intake import selectors
         from intake.mail import selectors as mail_selectors
         from tickets.services import notify
@@ -19,3 +19,11 @@ class IntakeConfig(AppConfig):
         # Ticket e-mail answers the customer's own mails (In-Reply-To, References).
         if mail_selectors.received_ids not in notify.THREAD_SOURCES:
             notify.THREAD_SOURCES.append(mail_selectors.received_ids)
+        periodic.register(
+            periodic.Schedule(
+                name="intake: mail poll",
+                task="intake.mail_poll",
+                every_seconds=60,
+                description="Read the configured IMAP mailboxes (MAIL_IMAP_MAILBOXES).",
+            )
+        )

@@ -553,7 +553,7 @@ SPECTACULAR_SETTINGS = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "The shared token of a machine caller (Alertmanager, the phone "
-                "system): ALERTMANAGER_TOKEN, TELEPHONY_TOKEN.",
+                "system, the mail relay): ALERTMANAGER_TOKEN, TELEPHONY_TOKEN, MAIL_INGEST_TOKEN.",
             }
         }
     },

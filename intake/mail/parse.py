@@ -282,7 +282,17 @@ def _body_and_files(msg: Message) -> tuple[str, list[MailFile]]:
 
 
 def parse(raw: bytes) -> ParsedMail:
-    """Parse raw mail bytes; raise MailParseError when it has no sender address."""
+    """Parse raw mail bytes; raise MailParseError when it has no sender address or a
+    structure the library cannot walk (whatever the bytes: callers answer 400, never 500)."""
+    try:
+        return _parse(raw)
+    except MailParseError:
+        raise
+    except (ValueError, TypeError, LookupError, IndexError, AttributeError, RecursionError) as exc:
+        raise MailParseError("unreadable structure") from exc
+
+
+def _parse(raw: bytes) -> ParsedMail:
     if not raw or not raw.strip():
         raise MailParseError("empty message")
     msg = email.message_from_bytes(raw)
