@@ -41,7 +41,7 @@ from core.errors import ApplicationError
 from intake.mail import selectors
 from intake.mail.parse import MailParseError, ParsedMail, parse
 from intake.models import InboundMail, MailOutcome
-from tickets.models import Channel, Kind, Queue, Status, Ticket
+from tickets.models import Attachment, Channel, Kind, Queue, Status, Ticket
 from tickets.services.attachments import CheckedFile, scan_upload
 from tickets.services.attachments_store import attachment_store
 from tickets.services.tickets import MAX_BODY, ticket_open, ticket_reply
@@ -158,7 +158,12 @@ def _file(
                     data={"opened": ticket.pk, "found_by": how},
                 )
         if original is not None:
-            attachment_store.save(ticket=ticket, upload=original, actor=None, message=message)
+            kept = attachment_store.save(
+                ticket=ticket, upload=original, actor=None, message=message
+            )
+            # The sender's, so their erasure deletes it (tickets_erase_person), but outside
+            # their upload quota: it is the mail itself, not a file they chose to send.
+            Attachment.objects.filter(pk=kept.pk).update(uploaded_by=sender)
         inbound.ticket, inbound.ticket_message = ticket, message
     inbound.save(force_insert=True)
     audit_record(
@@ -302,3 +307,14 @@ def _unidentified_contact(mail: ParsedMail, queue: Queue | None) -> User | None:
     except ApplicationError:
         return None  # an address the accounts refuse (malformed): the mail is rejected
     return user_set_access(user=user, actor=ACTOR, is_active=False)
+
+
+@transaction.atomic
+def mail_erase_person(*, email_bidx: str, actor: Any) -> int:
+    """Erasure: received mails keep their outcome and ticket, not who sent them."""
+    if not email_bidx:
+        return 0
+    erased = InboundMail.objects.filter(sender_bidx=email_bidx).update(sender_bidx="")
+    if erased:
+        audit_record(action="intake.mails_erased", actor=actor, data={"mails": erased})
+    return erased

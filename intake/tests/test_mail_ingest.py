@@ -175,3 +175,14 @@ def test_the_command_ingests_files_and_says_what_became_of_each(li_wei, capsys):
     out = capsys.readouterr().out
     assert "new_request_gbk.eml: opened ticket=" in out
     assert "bounce.eml: ignored ticket=-" in out
+
+
+def test_erasing_the_sender_deletes_the_original_mail_and_forgets_who_sent_it(li_wei):
+    from compliance.services import _erase
+
+    ticket = Ticket.objects.get(pk=ingest("new_request_gbk.eml").ticket_id)
+    original = ticket.attachments.get()
+    assert original.uploaded_by == li_wei
+    summary = _erase(li_wei, actor="system:test")
+    assert not ticket.attachments.exists() and summary["mails"] == 1
+    assert InboundMail.objects.get().sender_bidx == ""
