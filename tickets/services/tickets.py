@@ -230,10 +230,13 @@ def ticket_open(
     attachments: Sequence[Any] = (),
     now: dt.datetime | None = None,
     queue: Queue | None = None,
+    notify_requester: bool = True,
 ) -> Ticket:
     """Open a ticket: route it, assign it, start its SLA, audit it and tell the requester.
 
-    `queue` skips routing (a channel that knows its queue, e.g. a mailbox mapped to one).
+    `queue` skips routing (a channel that knows its queue, e.g. a mailbox mapped to one);
+    `notify_requester=False` leaves the acknowledgement to a channel that sends its own
+    (e-mail answers the customer's mail, within its loop limits).
 
     Rows that every new ticket contends for are touched as late as possible: the reference
     number is drawn in its own short transaction first (when the caller is not already inside
@@ -288,6 +291,7 @@ def ticket_open(
             attachments=attachments,
             now=now,
             queue=queue,
+            notify_requester=notify_requester,
         )
 
 
@@ -308,6 +312,7 @@ def _ticket_insert(
     attachments: Sequence[Any],
     now: dt.datetime,
     queue: Queue | None = None,
+    notify_requester: bool = True,
 ) -> Ticket:
     tier = unit.contract_tier if unit is not None else organisation.tier
     priority_service = organisation.has_priority_service(now)
@@ -360,7 +365,8 @@ def _ticket_insert(
         ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}
     for upload in attachments:
         attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
-    notify.notify_opened(ticket)
+    if notify_requester:
+        notify.notify_opened(ticket)
     if member is not None:
         notify.notify_assigned(ticket, agent=member.agent, version=ticket.version)
         assignment.member_stamp(member, now=now)
