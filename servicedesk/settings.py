@@ -255,6 +255,8 @@ MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 25 * 1024 * 1024)
 MAIL_UNKNOWN_SENDERS = env_str("MAIL_UNKNOWN_SENDERS", "contact")
 # Where customers' mail programs send their answers (Reply-To of ticket e-mail); empty: From.
 MAIL_REPLY_ADDRESS = env_str("MAIL_REPLY_ADDRESS", "")
+# Acknowledgements to one sender per hour at most (loop protection, RFC 3834).
+MAIL_AUTOREPLY_PER_HOUR = env_int("MAIL_AUTOREPLY_PER_HOUR", 3)
 # Mailboxes the poller reads, as JSON: [{"name", "host", "port", "user", "password_env",
 # "folder", "queue", "done": "flag" | "move:<folder>"}]; each password is read from the
 # environment variable named by password_env, never from this value.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
 
 from intake.mail.parse import ParsedMail
 from intake.models import InboundMail
@@ -13,9 +12,6 @@ from tickets.selectors import ticket_by_reference
 
 REFERENCE = re.compile(r"\bWD-\d{4}-\d{6}\b", re.I)
 TICKET_LABEL = "tickets.ticket"
-# The Message-ID of the mail being ingested right now: the ticket e-mail written in its
-# transaction (the acknowledgement of a new ticket) answers it before its row is saved.
-receiving: ContextVar[str] = ContextVar("receiving", default="")
 
 
 def thread_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
@@ -58,6 +54,4 @@ def thread_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
 def received_ids(ticket: Ticket) -> list[str]:
     """The Message-IDs of the mails received on a ticket, oldest first (at most 20)."""
     rows = InboundMail.objects.filter(ticket=ticket).order_by("-received_at", "-pk")
-    ids = list(reversed(rows.values_list("message_id", flat=True)[:20]))
-    current = receiving.get()
-    return [*ids, current] if current and current not in ids else ids
+    return list(reversed(rows.values_list("message_id", flat=True)[:20]))

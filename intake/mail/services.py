@@ -12,6 +12,8 @@ second delivery of the same Message-ID a no-op, and the audit row. Rules (docs/e
   is only named in the audit row, never shown to them.
 - Bounces and automatic answers (Auto-Submitted, Precedence, Return-Path <>, DSNs) open no
   ticket and are recorded as ignored, so a vacation reply never loops with the desk.
+- A new ticket's acknowledgement is the mail's own (intake.mail.autoreply: threaded, never
+  to machines, a few an hour per sender at most), not the portal's "ticket opened" notice.
 - Unknown senders: MAIL_UNKNOWN_SENDERS "contact" files them as an inactive contact of the
   organisation "Unidentified e-mail senders" of the queue's region (agents match them
   later; inactive: they cannot sign in and see the other strangers' tickets); "reject" drops
@@ -38,7 +40,7 @@ from accounts.models import Organisation, User
 from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
-from intake.mail import selectors
+from intake.mail import autoreply, selectors
 from intake.mail.parse import MailParseError, ParsedMail, parse
 from intake.models import InboundMail, MailOutcome
 from tickets.models import Attachment, Channel, Kind, Queue, Status, Ticket
@@ -94,7 +96,6 @@ def mail_ingest(*, raw: bytes, source: str, queue: Queue | None = None) -> Inges
     # Scanned before the transaction: a refusal's audit row must outlive a rollback.
     files, refused = _checked_files(mail)
     original = _original(raw)
-    token = selectors.receiving.set(message_id)
     try:
         inbound = _file(mail, message_id, sender, files, refused, original, source, queue)
     except IntegrityError:
@@ -103,8 +104,6 @@ def mail_ingest(*, raw: bytes, source: str, queue: Queue | None = None) -> Inges
         if earlier is None:
             raise
         return Ingested(earlier.outcome, earlier.ticket_id, earlier.pk, duplicate=True)
-    finally:
-        selectors.receiving.reset(token)
     log.info("mail %s from %s: %s", inbound.pk, inbound.source, inbound.outcome)
     return Ingested(inbound.outcome, inbound.ticket_id, inbound.pk)
 
@@ -150,6 +149,13 @@ def _file(
             answered = ticket
             ticket = _open(sender, mail, files, refused, queue)
             message = ticket.messages.order_by("pk").first()
+            inbound.auto_replied = autoreply.mail_acknowledge(
+                ticket=ticket,
+                mail=mail,
+                message_id=message_id,
+                sender=sender,
+                sender_bidx=inbound.sender_bidx,
+            )
             if answered is not None:
                 audit_record(
                     action="mail.outsider_reply",
@@ -227,6 +233,7 @@ def _reply(ticket: Ticket, sender: User, mail: ParsedMail, files, refused) -> An
 
 def _open(sender: User, mail: ParsedMail, files, refused, queue: Queue | None) -> Ticket:
     ticket = ticket_open(
+        notify_requester=False,  # the mail's own acknowledgement (intake.mail.autoreply)
         actor=ACTOR,
         organisation=sender.organisation,
         requester=sender,

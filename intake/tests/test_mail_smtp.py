@@ -66,7 +66,7 @@ def test_ticket_mail_threads_both_ways_through_a_real_smtp_server(
     assert ack["In-Reply-To"] == "<new-request-0001@example-works.cn>"
     assert ack["Reply-To"] == REPLY_TO
     stored = Outbox.objects.get(
-        about_id=str(opened.ticket_id), channel="email", key__startswith="ticket-opened"
+        about_id=str(opened.ticket_id), channel="email", key__startswith="mail-ack"
     )
     assert ack["Message-ID"].strip() == stored.message_id
 
