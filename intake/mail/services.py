@@ -325,3 +325,13 @@ def mail_erase_person(*, email_bidx: str, actor: Any) -> int:
     if erased:
         audit_record(action="intake.mails_erased", actor=actor, data={"mails": erased})
     return erased
+
+
+def mails_expire(*, received_before: Any, dry_run: bool) -> dict[str, int]:
+    """Retention: received mails keep their outcome and ticket, not who sent them (the
+    sender's blind index only serves the hourly acknowledgement limit)."""
+    old = InboundMail.objects.filter(received_at__lt=received_before).exclude(sender_bidx="")
+    count = old.count()
+    if not dry_run and count:
+        old.update(sender_bidx="")
+    return {"mails": count}

@@ -186,3 +186,14 @@ def test_erasing_the_sender_deletes_the_original_mail_and_forgets_who_sent_it(li
     summary = _erase(li_wei, actor="system:test")
     assert not ticket.attachments.exists() and summary["mails"] == 1
     assert InboundMail.objects.get().sender_bidx == ""
+
+
+def test_retention_forgets_who_sent_old_mail(li_wei):
+    import datetime as dt
+
+    from compliance.retention import retention_run
+
+    ingest("new_request_gbk.eml")
+    InboundMail.objects.update(received_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    assert retention_run()["mails"] == {"mails": 1}
+    assert InboundMail.objects.get().sender_bidx == ""
