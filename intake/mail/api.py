@@ -43,7 +43,8 @@ class MailInbound(machine_auth.MachineWebhook):
     @extend_schema(
         summary="Receive one raw e-mail",
         description=(
-            "The request body is the e-mail as received (message/rfc822). It becomes a new "
+            "The request body is the e-mail as received (message/rfc822 or "
+            "application/octet-stream; the Content-Type is not read). It becomes a new "
             "ticket or a reply to the ticket it answers (threaded by In-Reply-To, "
             "References and the reference in the subject); see docs/email.md."
         ),
@@ -51,7 +52,9 @@ class MailInbound(machine_auth.MachineWebhook):
         parameters=[
             OpenApiParameter("queue", OpenApiTypes.STR, description="Queue code for new tickets")
         ],
-        request={"message/rfc822": OpenApiTypes.BINARY},
+        # Documented as octet-stream (what schema tools can send); the Content-Type is not
+        # read, so an MTA's message/rfc822 is the same.
+        request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={
             200: inline_serializer(
                 "MailIngested",
