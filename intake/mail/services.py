@@ -9,7 +9,7 @@ second delivery of the same Message-ID a no-op, and the audit row. Rules (docs/e
 - A reply is added to its ticket only when the sender is an active person of the ticket's
   organisation (for the unidentified-senders organisation: only its requester). Anyone else
   quoting a ticket's Message-ID or reference gets a ticket of their own; the answered ticket
-  is only named in the audit row, never shown to them.
+  is named only in the audit row and a notice to its agent, never shown to them.
 - Bounces and automatic answers (Auto-Submitted, Precedence, Return-Path <>, DSNs) open no
   ticket and are recorded as ignored, so a vacation reply never loops with the desk.
 - A new ticket's acknowledgement is the mail's own (intake.mail.autoreply: threaded, never
@@ -32,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
@@ -44,6 +44,7 @@ from intake.mail import autoreply, selectors
 from intake.mail.parse import MailParseError, ParsedMail, parse
 from intake.models import InboundMail, MailOutcome
 from tickets.models import Attachment, Channel, Kind, Queue, Status, Ticket
+from tickets.services import notify
 from tickets.services.attachments import CheckedFile, scan_upload
 from tickets.services.attachments_store import attachment_store
 from tickets.services.tickets import MAX_BODY, ticket_open, ticket_reply
@@ -157,12 +158,7 @@ def _file(
                 sender_bidx=inbound.sender_bidx,
             )
             if answered is not None:
-                audit_record(
-                    action="mail.outsider_reply",
-                    actor=ACTOR,
-                    target=answered,
-                    data={"opened": ticket.pk, "found_by": how},
-                )
+                _outsider_notice(answered, ticket, how)
         if original is not None:
             kept = attachment_store.save(
                 ticket=ticket, upload=original, actor=None, message=message
@@ -186,6 +182,23 @@ def _file(
         },
     )
     return inbound
+
+
+def _outsider_notice(answered: Ticket, opened: Ticket, how: str) -> None:
+    """Someone outside a ticket's organisation answered its mail: audited, and its agent
+    (else the queue's supervisor) told where the mail went, without who sent it."""
+    audit_record(
+        action="mail.outsider_reply",
+        actor=ACTOR,
+        target=answered,
+        data={"opened": opened.pk, "found_by": how},
+    )
+    with translation.override(settings.LANGUAGE_CODE):
+        note = _(
+            "An e-mail from someone outside the customer's organisation answered this "
+            "ticket's mail. It was not added here; it is ticket %(ref)s."
+        ) % {"ref": opened.reference}
+    notify.notify_flagged(answered, tag=f"outsider-mail:{opened.pk}", note=note)
 
 
 def _may_answer(sender: User, ticket: Ticket) -> bool:
