@@ -215,3 +215,30 @@ def access_denied_record(*, request: Any, response: Any) -> None:
         )
     except DatabaseError:
         log.warning("access.denied not audited (database gone): %s %s", request.method, route)
+
+
+def scoped_among(
+    user: Any, queryset: QuerySet, *, field: str, values: Any, org_field: str = "organisation"
+) -> list[Model]:
+    """Return the objects whose `field` is one of `values` that the user may see.
+
+    For lookups by numbers a person typed (the chat bot's "where is WD-2026-000123?"): the
+    ones outside the user's scope are left out exactly like missing ones, and each refusal is
+    audited as `refuse` does. Two queries at most, whatever the tables hold.
+    """
+    values = list(values)
+    if not values:
+        return []
+    lookup = {f"{field}__in": values}
+    found = list(scope_by_organisation(user, queryset, org_field=org_field).filter(**lookup))
+    seen = {getattr(obj, field) for obj in found}
+    missing = [v for v in values if v not in seen]
+    if missing:
+        from audit.services import audit_record
+
+        foreign = queryset.filter(**{f"{field}__in": missing}).exclude(
+            pk__in=[obj.pk for obj in found]
+        )
+        for obj in foreign[: len(missing)]:
+            audit_record(action="access.denied", actor=user, target=obj, outcome="denied")
+    return found

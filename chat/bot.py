@@ -1,37 +1,47 @@
-"""The bot: when no agent can take a waiting chat, it answers from the knowledge base.
+"""The bot: it follows a waiting chat and answers what it can until an agent accepts it.
 
-It suggests the best-matching help articles, says the customer's place in the queue (and, out
-of hours, when the desk opens), and offers a callback, a ticket, or waiting on. "Talk to a
-person" is always one click away: it only keeps the chat in the queue.
+Every customer message of a chat that waits for an agent is read for a question the bot can
+answer from the customer's own data or the knowledge base (the rules: chat/intents.py; the
+answers, composed from the owning apps' selectors: chat/answers.py):
+
+- where is my shipment (a tracking number, a ticket reference, or "my parts": their
+  shipments under way) - logistics.selectors;
+- what is the state of my ticket (a reference, or "my ticket": their open ones) -
+  tickets.selectors;
+- when does the desk open (the business calendar of the customer's contract) -
+  tickets.selectors.desk_hours;
+- a fault code (E101): the catalogue's title and first checks, and its help articles;
+- anything else may describe a symptom: help articles not suggested in this chat yet.
+
+Every read is scoped to the customer: another organisation's ticket or shipment gets the
+same "not found" answer as a number that does not exist. The bot answers in the language the
+message is written in (Chinese characters: Chinese; English words: English), else in the
+customer's own. A message that asks nothing it knows gets no answer; the first message the bot
+sees while no agent can take the chat gets the queue notice once (busy or closed, the place in
+the queue, and callback, ticket or wait). The moment an agent accepts, the bot is silent: it
+writes only under the conversation's row lock, and only while the chat still waits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from chat import presence
+from chat import answers, intents, presence
+from chat.answers import ACTIONS, Reply, opens_at, queue_position  # noqa: F401 (the bot's API)
 from chat.models import ChatMessage, Conversation, ConversationStatus
 from chat.services import conversation_close, message_post
 from core.errors import ApplicationError
-from knowledge import selectors as knowledge
-from logistics import selectors as logistics
-from logistics.panels import status_line
-from tickets import businesstime as bt
-from tickets.models import BusinessCalendar, Channel, Kind, Priority
+from tickets.models import Channel, Kind, Priority
 from tickets.services import tickets as ticket_services
-from tickets.services.calendars import calendar_spec
 
-ACTIONS = ["person", "callback", "ticket", "wait"]
-# The bot speaks again only after this many other messages (it never floods the chat).
-QUIET_MESSAGES = 3
+# How many of its own latest messages the bot reads to know what it said already.
+HISTORY = 20
 
 
 def needed(conversation: Conversation, *, now: dt.datetime | None = None) -> bool:
@@ -43,33 +53,42 @@ def needed(conversation: Conversation, *, now: dt.datetime | None = None) -> boo
     return not presence.has_free_agent(conversation, now=now or timezone.now())
 
 
-def queue_position(conversation: Conversation) -> int:
-    return Conversation.objects.filter(
-        status=ConversationStatus.WAITING,
-        queue_id=conversation.queue_id,
-        created_at__lte=conversation.created_at,
-    ).count()
-
-
-def opens_at(now: dt.datetime) -> dt.datetime | None:
-    """When the desk opens next, if it is closed now (by the desk's business calendar)."""
-    calendar = BusinessCalendar.objects.order_by("pk").first()
-    if calendar is None:
-        return None
-    spec = calendar_spec(calendar)
-    if bt.is_working(spec, now):
-        return None
-    return bt.add(spec, now, 1) - dt.timedelta(seconds=1)
-
-
-def _say(conversation: Conversation, body: str, payload: dict) -> ChatMessage:
+def _say(conversation: Conversation, reply: Reply) -> ChatMessage:
+    """Post the bot's message (a confirmation: said whoever has the chat)."""
+    number = Conversation.objects.filter(pk=conversation.pk).values_list("last_seq", flat=True)
     message, _created = message_post(
         conversation=conversation,
         sender=None,
-        body=body,
-        client_id=f"bot-{conversation.last_seq + 1}",
+        body=reply.body,
+        client_id=f"bot-{(number.first() or 0) + 1}",
         is_bot=True,
-        payload=payload,
+        payload=reply.payload,
+    )
+    return message
+
+
+@transaction.atomic
+def _say_while_waiting(conversation: Conversation, reply: Reply) -> ChatMessage | None:
+    """Post the bot's message only while the chat still waits; None once an agent has it.
+
+    The row lock orders this against an agent's acceptance (chat.presence takes the same
+    lock): either the bot spoke before the agent took the chat, or it says nothing."""
+    last_seq = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation.pk, status=ConversationStatus.WAITING)
+        .values_list("last_seq", flat=True)
+        .first()
+    )
+    if last_seq is None:
+        conversation.status = ConversationStatus.ACTIVE
+        return None
+    message, _created = message_post(
+        conversation=conversation,
+        sender=None,
+        body=reply.body,
+        client_id=f"bot-{last_seq + 1}",
+        is_bot=True,
+        payload=reply.payload,
     )
     return message
 
@@ -78,102 +97,63 @@ def _language(conversation: Conversation) -> str:
     return conversation.customer.language or settings.LANGUAGE_CODE
 
 
-# Words of a question about a shipment, in English and Chinese.
-SHIPMENT_WORDS = re.compile(
-    r"shipment|parcel|package|deliver|tracking|courier|where is my|spare part|"
-    r"快递|物流|到哪|发货|运单|包裹|配件|寄出|寄回",
-    re.IGNORECASE,
-)
+def _said_before(conversation: Conversation) -> tuple[bool, set[str]]:
+    """From the bot's latest messages (one query): whether the queue notice was given, and
+    the URLs of the articles it suggested."""
+    payloads = (
+        ChatMessage.objects.filter(conversation_id=conversation.pk, is_bot=True)
+        .order_by("-seq")
+        .values_list("payload", flat=True)[:HISTORY]
+    )
+    notice, urls = False, set()
+    for payload in payloads:
+        payload = payload or {}
+        notice = notice or "actions" in payload
+        urls.update(a.get("url", "") for a in payload.get("articles") or ())
+    return notice, urls
+
+
+def answer(
+    *, conversation: Conversation, text: str, now: dt.datetime | None = None
+) -> list[ChatMessage]:
+    """Read a customer's message of a waiting chat; return what the bot said (maybe nothing).
+
+    A question the bot knows is answered at once, whoever is online; the queue notice comes
+    once, with the first message the bot sees while no agent can take the chat. Nothing is
+    said once an agent has the chat."""
+    if conversation.status != ConversationStatus.WAITING:
+        return []
+    now = now or timezone.now()
+    question = intents.read(text)
+    language = question.language or _language(conversation)
+    notice_given, suggested = _said_before(conversation)
+    replies: list[Reply] = []
+    with translation.override(language):
+        reply = answers.reply_to(conversation, question, language, now)
+        articles = []
+        if reply is None:
+            articles = answers.symptom_articles(conversation, text, language, suggested)
+        notice_due = not notice_given and needed(conversation, now=now)
+        if reply is not None:
+            replies.append(reply)
+        elif articles and not notice_due:
+            replies.append(answers.articles_reply(articles))
+        if notice_due:
+            replies.append(
+                answers.queue_notice(conversation=conversation, now=now, articles=articles)
+            )
+    said = [_say_while_waiting(conversation, r) for r in replies]
+    return [m for m in said if m is not None]
 
 
 def shipment_answer(*, conversation: Conversation, text: str) -> ChatMessage | None:
-    """ "Where is my shipment?" with a tracking or ticket number (or none): the status from
-    the carrier, without an agent, while the chat has none."""
-    if conversation.status != ConversationStatus.WAITING or not SHIPMENT_WORDS.search(text):
+    """Answer a message only if it asks where a shipment is (while the chat waits)."""
+    question = intents.read(text)
+    if conversation.status != ConversationStatus.WAITING or question.intent != intents.SHIPMENT:
         return None
-    shipments = logistics.shipments_asked_about(user=conversation.customer, text=text)
-    language = _language(conversation)
-    with translation.override(language):
-        if shipments:
-            parts = [_("Here is what the carrier reports:")]
-            for s in shipments:
-                line = f"• {s.get_kind_display()} {s.tracking_number}: {status_line(s)}"
-                if s.expected_on and not s.is_final:
-                    line += " · " + _("expected %(day)s") % {"day": s.expected_on}
-                if s.check_failures:
-                    line += " · " + _("the carrier cannot be reached now; last known status")
-                parts.append(line)
-            parts.append(_("Details: %(link)s") % {"link": reverse("portal:shipments")})
-        else:
-            parts = [
-                _(
-                    "I found no shipment under way for you with that number. Please check the "
-                    "tracking number or the ticket number (WD-…); an agent will also see your "
-                    "question."
-                )
-            ]
-        body = "\n".join(parts)
-    payload = {
-        "shipments": [
-            {
-                "tracking_number": s.tracking_number,
-                "status": s.status,
-                "url": reverse("portal:shipment", args=[s.pk]),
-            }
-            for s in shipments
-        ]
-    }
-    return _say(conversation, body, payload)
-
-
-def answer(*, conversation: Conversation, text: str, now: dt.datetime | None = None):
-    """Answer a customer's message if no agent can; return the bot's message or None.
-
-    A question about a shipment is answered at once from the carrier's tracking."""
-    now = now or timezone.now()
-    tracked = shipment_answer(conversation=conversation, text=text)
-    if tracked is not None:
-        return tracked
-    if not needed(conversation, now=now):
-        return None
-    recent = list(conversation.messages.order_by("-seq")[:QUIET_MESSAGES])
-    if any(m.is_bot for m in recent):
-        return None
-    language = _language(conversation)
-    articles = knowledge.article_suggest(
-        text=text, language=language, unit=conversation.unit, limit=3
-    )
-    position = queue_position(conversation)
-    opening = opens_at(now)
-    with translation.override(language):
-        parts = [_("All our agents are busy right now.")]
-        if opening is not None:
-            local = timezone.localtime(opening)
-            parts = [
-                _("The service desk is closed now; it opens %(when)s.")
-                % {"when": local.strftime("%Y-%m-%d %H:%M")}
-            ]
-        if articles:
-            parts.append(_("These help articles may solve it right away:"))
-            parts += [f"• {a.title}" for a in articles]
-        parts.append(
-            _(
-                "You are number %(n)s in the queue. Ask for a callback, turn this chat into "
-                "a ticket, or wait for the next agent."
-            )
-            % {"n": position}
-        )
-        body = "\n".join(parts)
-    payload = {
-        "articles": [
-            {"title": a.title, "url": reverse("portal:article", args=[a.language, a.slug])}
-            for a in articles
-        ],
-        "position": position,
-        "opens_at": opening.isoformat() if opening else None,
-        "actions": ACTIONS,
-    }
-    return _say(conversation, body, payload)
+    with translation.override(question.language or _language(conversation)):
+        reply = answers.shipment_reply(user=conversation.customer, question=question)
+    return _say_while_waiting(conversation, reply)
 
 
 def _phone(value: Any) -> str:
@@ -212,7 +192,7 @@ def callback_request(*, conversation: Conversation, user: Any, phone: Any):
         said = _("We will call you back. Your callback request is %(ref)s.") % {
             "ref": ticket.reference
         }
-    _say(conversation, said, {"ticket": ticket.reference})
+    _say(conversation, Reply(said, {"intent": "callback", "ticket": ticket.reference}))
     return ticket
 
 
@@ -224,10 +204,14 @@ def to_ticket(*, conversation: Conversation, user: Any):
     return closed.ticket
 
 
-def keep_waiting(*, conversation: Conversation) -> ChatMessage:
-    """'Talk to a person' or 'wait': stay in the queue, told the place in it."""
+def keep_waiting(*, conversation: Conversation) -> ChatMessage | None:
+    """'Talk to a person' or 'wait': stay in the queue, told the place in it (nothing once an
+    agent has the chat)."""
+    position = queue_position(conversation)
     with translation.override(_language(conversation)):
         said = _("An agent will answer you here. You are number %(n)s in the queue.") % {
-            "n": queue_position(conversation)
+            "n": position
         }
-    return _say(conversation, said, {"position": queue_position(conversation)})
+    return _say_while_waiting(
+        conversation, Reply(said, {"intent": "position", "position": position})
+    )

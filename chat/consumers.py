@@ -122,15 +122,15 @@ class ChatConsumer(_Consumer):
         await self.send_json({"type": "ack", "client_id": message.client_id, "seq": message.seq})
         if created:
             await self._broadcast(frame)
-            # The batch refreshed the conversation's status: the bot speaks only while it waits.
+            # The batch refreshed the conversation's status: the bot follows the chat only
+            # while it waits (and checks again under the row lock before it speaks).
             if message.from_customer and self.conversation.status == ConversationStatus.WAITING:
-                reply = await database_sync_to_async(self._bot)(message.body)
-                if reply is not None:
+                for reply in await database_sync_to_async(self._bot)(message.body):
                     await self._broadcast(reply)
 
-    def _bot(self, text: str) -> dict | None:
-        reply = bot.answer(conversation=self.conversation, text=text)
-        return message_frame(reply) if reply is not None else None
+    def _bot(self, text: str) -> list[dict]:
+        said = bot.answer(conversation=self.conversation, text=text)
+        return [message_frame(m, files=[]) for m in said]
 
     async def _act(self, call, **kwargs) -> Any:
         """Run a service; on refusal send an error frame and return None."""
@@ -159,8 +159,9 @@ class ChatConsumer(_Consumer):
             await self._broadcast({"type": "closed", "ticket": ticket.reference})
 
     async def _wait(self, content: dict) -> None:
-        if await self._act(bot.keep_waiting) is not None:
-            await self._after_bot()
+        said = await self._act(bot.keep_waiting)
+        if said is not None:  # None too once an agent has the chat: the bot is silent
+            await self._broadcast(await database_sync_to_async(message_frame)(said, files=[]))
 
     async def _close(self, content: dict) -> None:
         closed = await self._act(services.conversation_close, actor=self.user)

@@ -253,11 +253,11 @@ def surge_check(*, now: dt.datetime | None = None) -> int:
     """Call the standby roster when the waiting queue surges; return how many were told.
 
     A surge is CHAT_SURGE_WAITING chats waiting, or one waiting CHAT_SURGE_WAIT_SECONDS. Each
-    standby agent who is not online gets an e-mail (and an SMS with a phone number), in their
-    language, through the outbox; the roster is called at most once per repeat period.
+    standby agent who is not online gets an e-mail (and an SMS with a phone number: the
+    message is urgent), in their language, through notifications; the roster is called at
+    most once per repeat period.
     """
-    from notifications.models import Channel
-    from notifications.services import notification_enqueue, render_message
+    from notifications.messages import Message, notify
 
     now = now or timezone.now()
     stats = queue_stats(now=now)
@@ -285,23 +285,15 @@ def surge_check(*, now: dt.datetime | None = None) -> int:
     with transaction.atomic():
         for presence in standby:
             agent = presence.agent
-            subject, body = render_message("email/chat_surge", context, language=agent.language)
-            notification_enqueue(
-                key=f"chat-surge:{period}:{agent.pk}",
-                channel=Channel.EMAIL,
-                recipient=agent.email,
-                subject=subject,
-                body=body,
-                language=agent.language,
+            notify(
+                to=agent,
+                message=Message(
+                    template="chat_surge",
+                    key=f"chat-surge:{period}:{agent.pk}",
+                    context=context,
+                    urgent=True,
+                ),
             )
-            if agent.phone:
-                notification_enqueue(
-                    key=f"chat-surge-sms:{period}:{agent.pk}",
-                    channel=Channel.SMS,
-                    recipient=agent.phone,
-                    body=subject,
-                    language=agent.language,
-                )
             told += 1
         audit_record(
             action="chat.surge",

@@ -1,8 +1,8 @@
 """Tell customers, in their language, what compensation they received (or lost) and why.
 
-One notice per organisation person and event for each batch of applied grants: e-mail (unless
-they opted out), and SMS or WeCom as they chose in their profile. Written to the outbox in the
-caller's transaction and handed to the workers after commit.
+One notice per organisation person and event for each batch of applied grants, by the channels
+they chose (notifications reads them: e-mail, SMS, WeCom, browser, webhook). Written to the
+outbox in the caller's transaction and handed to the workers after commit.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
 from compensation.models import GrantKind
-from notifications.services import notify_person, outbox_hand_over, render_message
+from notifications.messages import Message, hand_over, notify, prefetch_channels
 
 
 def _link() -> str:
@@ -26,10 +26,15 @@ def _link() -> str:
 
 
 def _send(user: Any, *, key: str, template: str, context: dict, short: str, about: Any) -> list:
-    subject, body = render_message(
-        template, context, language=user.language or settings.LANGUAGE_CODE
+    message = Message(
+        template=template,
+        key=key,
+        context={**context, "short": short[:300]},
+        about=about,
+        url=_link(),
+        tag=key,
     )
-    return notify_person(user, key=key, subject=subject, body=body, short=short[:300], about=about)
+    return notify(to=user, message=message, hand_over=False)
 
 
 def granted(grants: list[Any]) -> list[int]:
@@ -40,6 +45,7 @@ def granted(grants: list[Any]) -> list[int]:
     for grant in grants:
         groups[(grant.organisation_id, grant.assessment_id)].append(grant)
     people = account_selectors.customers_of(org for org, _a in groups)
+    prefetch_channels(user for users in people.values() for user in users)
     ids: list[int] = []
     for (org_id, _assessment_id), batch in groups.items():
         digest = hashlib.sha256(",".join(str(g.pk) for g in batch).encode()).hexdigest()[:16]
@@ -58,7 +64,7 @@ def granted(grants: list[Any]) -> list[int]:
             ids += _send(
                 user,
                 key=f"compensation:{assessment.pk}:{org_id}:{digest}:{user.pk}",
-                template="email/compensation_granted",
+                template="compensation_granted",
                 context={
                     "user": user,
                     "lines": lines,
@@ -69,7 +75,7 @@ def granted(grants: list[Any]) -> list[int]:
                 short=short,
                 about=batch[0],
             )
-    outbox_hand_over(ids)
+    hand_over(ids)
     return ids
 
 
@@ -78,9 +84,9 @@ def withdrawn(grant: Any) -> list[int]:
     from compensation.services import describe, event_text
 
     ids: list[int] = []
-    for user in account_selectors.customers_of([grant.organisation_id]).get(
-        grant.organisation_id, []
-    ):
+    people = account_selectors.customers_of([grant.organisation_id]).get(grant.organisation_id, [])
+    prefetch_channels(people)
+    for user in people:
         language = user.language or settings.LANGUAGE_CODE
         with translation.override(language):
             what = describe(grant, language)
@@ -92,7 +98,7 @@ def withdrawn(grant: Any) -> list[int]:
         ids += _send(
             user,
             key=f"compensation-reversed:{grant.pk}:{user.pk}",
-            template="email/compensation_reversed",
+            template="compensation_reversed",
             context={
                 "user": user,
                 "what": what,
@@ -103,5 +109,5 @@ def withdrawn(grant: Any) -> list[int]:
             short=short,
             about=grant,
         )
-    outbox_hand_over(ids)
+    hand_over(ids)
     return ids

@@ -83,6 +83,15 @@ def fault_code_list(*, search: str = "", product_line: str = "") -> QuerySet:
     return qs
 
 
+def fault_code_get(*, code: str) -> FaultCode | None:
+    """Return the catalogue's fault code as a person may type it ("e101", "E-101"), or None.
+
+    Codes are kept in capitals, with or without a hyphen after the letter ("E101", "E-201"):
+    an exact lookup of both spellings, on the unique index."""
+    bare = code.strip().upper().replace("-", "")
+    return FaultCode.objects.filter(code__in={bare, f"{bare[:1]}-{bare[1:]}"}).first()
+
+
 def units_in_warranty(
     *,
     on: dt.date,

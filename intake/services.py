@@ -26,7 +26,7 @@ from core.models import lock_or_insert
 from core.validation import datetime_or_none
 from intake import selectors
 from intake.models import Call
-from notifications.services import notification_enqueue, notification_queued
+from notifications.messages import Message, Recipient, notify, recipient_of
 from status.selectors import component_status
 from tickets.models import ACTIVE_STATUSES, Channel, Kind, Priority
 from tickets.services.tickets import ticket_open
@@ -117,7 +117,7 @@ def _missed(call: Call) -> dict[str, int]:
         return {"sms": 0, "callback": 0}
     known = account_selectors.customer_by_phone_index(call.caller_bidx)
     language = (known.language if known else "") or "zh-hans"
-    sms = _sms(call, language)
+    sms = _sms(call, known, language)
     callback = _callback(call, known, language)
     call.save(update_fields=["sms_sent", "callback_ticket"])
     audit_record(
@@ -129,23 +129,46 @@ def _missed(call: Call) -> dict[str, int]:
     return {"sms": sms, "callback": callback}
 
 
-def _sms(call: Call, language: str) -> int:
-    with translation.override(language):
-        body = _(
-            "WeldDesk: sorry we missed your call; our hotline is overloaded. Chat with us: "
-            "%(chat)s Report the fault in the portal: %(portal)s We will call you back."
-        ) % {
-            "chat": f"{settings.SITE_URL}{reverse('portal:chat')}",
-            "portal": f"{settings.SITE_URL}{reverse('portal:ticket_new')}",
+def _sms(call: Call, known: User | None, language: str) -> int:
+    """Point the caller to chat and portal: an SMS to the number that called, and a known
+    customer also by the other channels they chose. One a day per caller; returns 1 when
+    it was written now."""
+    chat = f"{settings.SITE_URL}{reverse('portal:chat')}"
+    portal = f"{settings.SITE_URL}{reverse('portal:ticket_new')}"
+
+    def context(language: str) -> dict:
+        return {
+            "chat": chat,
+            "portal": portal,
+            "short": _(
+                "WeldDesk: sorry we missed your call; our hotline is overloaded. Chat with us: "
+                "%(chat)s Report the fault in the portal: %(portal)s We will call you back."
+            )
+            % {"chat": chat, "portal": portal},
         }
-    key = f"telephony:sms:{call.caller_bidx[:24]}:{timezone.localdate().isoformat()}"
-    call.sms_sent = True
-    if notification_queued(key):
-        return 0  # one a day per caller
-    notification_enqueue(
-        key=key, channel="sms", recipient=call.caller, body=body, language=language, about=call
+
+    found = recipient_of(known) if known is not None else None
+    recipient = Recipient(
+        language=language,
+        email=found.email if found else "",
+        phone=call.caller,
+        wecom_id=found.wecom_id if found else "",
+        push_subscription_ids=found.push_subscription_ids if found else (),
+        webhook_url=found.webhook_url if found else "",
     )
-    return 1
+    call.sms_sent = True
+    ids = notify(
+        to=recipient,
+        message=Message(
+            template="missed_call",
+            key=f"telephony:missed:{call.caller_bidx[:24]}:{timezone.localdate().isoformat()}",
+            context=context,
+            about=call,
+            url=chat,
+            tag="missed-call",
+        ),
+    )
+    return 1 if ids else 0
 
 
 def _callback(call: Call, known: User | None, language: str) -> int:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from accounts.permissions import get_scoped_or_404, scope_by_organisation
+from accounts.permissions import get_scoped_or_404, scope_by_organisation, scoped_among
 from logistics.models import FINAL_STATUSES, Shipment, TrackingEvent
 
-# Numbers in a chat message; Chinese characters count as word characters, so the edges are
-# "not a letter, digit or dash" rather than \b ("我的快递SF1234567890到哪了").
-TICKET_IN_TEXT = re.compile(r"(?<![A-Za-z0-9-])(WD-\d{4}-\d{4,8})(?![A-Za-z0-9-])", re.I)
-TRACKING_IN_TEXT = re.compile(
-    r"(?<![A-Za-z0-9-])([A-Za-z]{0,6}-?\d[A-Za-z0-9-]{3,38})(?![A-Za-z0-9-])"
-)
+# The chat bot names at most this many shipments in one answer.
+ASKED_SHIPMENTS = 5
 
 
 def shipment_list(*, user: Any, active_only: bool = False) -> QuerySet[Shipment]:
@@ -39,21 +34,32 @@ def shipments_for_ticket(*, ticket: Any) -> list[Shipment]:
     return list(Shipment.objects.filter(tickets=ticket).order_by("-created_at", "-pk"))
 
 
-def shipments_asked_about(*, user: Any, text: str) -> list[Shipment]:
-    """The shipments a customer's chat message names by tracking or ticket number; without a
-    number, their shipments still under way (at most three)."""
-    mine = shipment_list(user=user)
-    tickets = {m.upper() for m in TICKET_IN_TEXT.findall(text)}
-    numbers = {m.upper() for m in TRACKING_IN_TEXT.findall(TICKET_IN_TEXT.sub(" ", text))}
+def shipments_asked_about(
+    *, user: Any, tracking_numbers: Any = (), references: Any = ()
+) -> list[Shipment]:
+    """The shipments a customer asks about in a chat: by tracking number or by the reference
+    of a ticket they belong to (another organisation's are left out like missing ones, a
+    refused tracking number audited); without a number, their shipments still under way.
+    At most ASKED_SHIPMENTS (three under way); a few queries whatever the tables hold."""
     found: list[Shipment] = []
-    if numbers:
-        found += list(mine.filter(tracking_number__in=numbers))
-    if tickets:
-        found += list(mine.filter(tickets__reference__in=tickets).distinct())
-    if numbers or tickets:
+    if tracking_numbers:
+        found += scoped_among(
+            user,
+            Shipment.objects.all(),
+            field="tracking_number",
+            values=list(tracking_numbers)[:ASKED_SHIPMENTS],
+        )
+    if references:
+        mine = shipment_list(user=user)
+        found += list(
+            mine.filter(tickets__reference__in=list(references)[:ASKED_SHIPMENTS]).distinct()[
+                :ASKED_SHIPMENTS
+            ]
+        )
+    if tracking_numbers or references:
         unique = {s.pk: s for s in found}
-        return list(unique.values())[:5]
-    return list(mine.exclude(status__in=FINAL_STATUSES)[:3])
+        return list(unique.values())[:ASKED_SHIPMENTS]
+    return list(shipment_list(user=user, active_only=True)[:3])
 
 
 def person_shipments(user: Any) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
@@ -35,7 +35,7 @@ from logistics.models import (
     TrackingEvent,
     TrackingStatus,
 )
-from notifications.services import notify_person, outbox_hand_over, render_message
+from notifications.messages import Message, hand_over, notify, prefetch_channels
 from tickets.models import ACTIVE_STATUSES, Status
 from tickets.services import tickets as ticket_services
 
@@ -236,34 +236,38 @@ def _warn(shipment: Shipment, *, reason: str, now: dt.datetime) -> None:
     setattr(shipment, field, now)
     shipment.save(update_fields=[field])
     link = settings.SITE_URL.rstrip("/") + reverse("portal:shipment", args=[shipment.pk])
-    ids: list[int] = []
-    for user in account_selectors.customers_of([shipment.organisation_id]).get(
+    people = account_selectors.customers_of([shipment.organisation_id]).get(
         shipment.organisation_id, []
-    ):
-        language = user.language or settings.LANGUAGE_CODE
-        with translation.override(language):
-            context = {
-                "shipment": shipment,
-                "kind": shipment.get_kind_display(),
-                "status": shipment.get_status_display(),
-                "late": reason == "late",
-                "link": link,
-            }
-            short = (
-                _("WeldDesk: your %(kind)s %(number)s is late. %(link)s")
-                if reason == "late"
-                else _("WeldDesk: a problem with the delivery of %(kind)s %(number)s. %(link)s")
-            ) % {"kind": context["kind"], "number": shipment.tracking_number, "link": link}
-        subject, body = render_message("email/shipment_problem", context, language=language)
-        ids += notify_person(
-            user,
+    )
+    prefetch_channels(people)
+
+    def context(language: str) -> dict:
+        found = {
+            "shipment": shipment,
+            "kind": shipment.get_kind_display(),
+            "status": shipment.get_status_display(),
+            "late": reason == "late",
+            "link": link,
+        }
+        found["short"] = (
+            _("WeldDesk: your %(kind)s %(number)s is late. %(link)s")
+            if reason == "late"
+            else _("WeldDesk: a problem with the delivery of %(kind)s %(number)s. %(link)s")
+        ) % {"kind": found["kind"], "number": shipment.tracking_number, "link": link}
+        return found
+
+    ids: list[int] = []
+    for user in people:
+        message = Message(
+            template="shipment_problem",
             key=f"shipment-{reason}:{shipment.pk}:{user.pk}",
-            subject=subject,
-            body=body,
-            short=short,
+            context=context,
             about=shipment,
+            url=link,
+            tag=f"shipment-{shipment.pk}",
         )
-    outbox_hand_over(ids)
+        ids += notify(to=user, message=message, hand_over=False)
+    hand_over(ids)
     note = (
         f"Shipment {shipment.tracking_number} is late (expected {shipment.expected_on})."
         if reason == "late"

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from notifications.models import Outbox, PushSubscription
+from notifications.models import Channel, Outbox, PushSubscription
 
 OUTBOX_CHUNK = 2000
 
 
 def person_notifications(user: Any) -> list[dict[str, Any]]:
-    """What was sent to the person's addresses. Recipients are encrypted without an index, so
-    the outbox (kept 90 days) is read in chunks and compared after decryption."""
-    mine = {a for a in (user.email.lower(), user.phone, user.wecom_id) if a}
+    """What was sent to the person's addresses, browsers and webhook. Recipients are encrypted
+    without an index, so the outbox (kept 90 days) is read in chunks and compared after
+    decryption."""
+    mine = person_addresses(user)
     found = []
     rows = Outbox.objects.order_by("pk").only(
         "recipient", "channel", "subject", "body", "created_at", "status"
     )
     for row in rows.iterator(chunk_size=OUTBOX_CHUNK):
-        if row.recipient and row.recipient.lower() in mine:
+        if (row.channel, (row.recipient or "").lower()) in mine:
             found.append(
                 {
                     "channel": row.channel,
@@ -31,6 +33,38 @@ def person_notifications(user: Any) -> list[dict[str, Any]]:
     return found
 
 
+def person_addresses(user: Any) -> set[tuple[str, str]]:
+    """(channel, recipient) of every outbox row that went to the person: their e-mail, phone
+    and WeCom ID, their browsers (a push row names the subscription) and their webhook."""
+    found = {
+        (channel, address.lower())
+        for channel, address in (
+            (Channel.EMAIL, user.email),
+            (Channel.SMS, user.phone),
+            (Channel.WECOM, user.wecom_id),
+            (Channel.WEBHOOK, getattr(user, "notify_webhook_url", "")),
+        )
+        if address
+    }
+    pushes = PushSubscription.objects.filter(user=user).values_list("pk", flat=True)
+    return found | {(Channel.PUSH, str(pk)) for pk in pushes}
+
+
 def person_push(user: Any) -> list[dict[str, Any]]:
     """When the person turned browser notifications on (no keys or endpoints)."""
     return [{"since": p.created_at} for p in PushSubscription.objects.filter(user=user)]
+
+
+def about_of_message_ids(message_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """What the e-mails the desk sent with these Message-IDs were about, as
+    {message_id: (about_type, about_id)} (one query; unknown ids left out), so a customer's
+    answer quoting one in In-Reply-To or References finds its ticket without another app
+    reading the outbox."""
+    ids = [m for m in dict.fromkeys(message_ids) if m]
+    if not ids:
+        return {}
+    rows = Outbox.objects.filter(message_id__in=ids).exclude(about_type="")
+    return {
+        mid: (about_type, about_id)
+        for mid, about_type, about_id in rows.values_list("message_id", "about_type", "about_id")
+    }

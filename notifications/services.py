@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -35,7 +36,7 @@ DELIVER_MANY_TASK = "notifications.deliver_outbox_many"
 DELIVER_BATCH = 25
 
 
-def notification_enqueue(
+def _enqueue(
     *,
     key: str,
     channel: str,
@@ -44,15 +45,63 @@ def notification_enqueue(
     subject: str = "",
     language: str = "en",
     about: models.Model | None = None,
-    hand_over: bool = True,
     headers: dict[str, str] | None = None,
+    hand_over: bool = True,
 ) -> Outbox:
     """Add a delivery to the outbox in the caller's transaction; hand it over after commit.
 
-    The same key twice gives one row and one delivery. A caller writing many rows at once
-    passes hand_over=False and hands their ids over together (`outbox_hand_over`). An e-mail
-    gets its Message-ID now; `headers` may thread it (In-Reply-To, References, Reply-To).
+    Private to notifications: other apps compose a message and name the person
+    (`notifications.messages.notify`), which decides the channels and calls this. The same
+    key twice gives one row and one delivery. A caller writing many rows at once passes
+    hand_over=False and hands their ids over together (`outbox_hand_over`). An e-mail gets
+    its Message-ID now (`_write`); `headers` (names checked by notifications.messages) may
+    thread it.
     """
+    _only_from_notifications(sys._getframe(1))
+    row, _new = _write(
+        key=key,
+        channel=channel,
+        recipient=recipient,
+        body=body,
+        subject=subject,
+        language=language,
+        about=about,
+        headers=headers,
+        hand_over=hand_over,
+    )
+    return row
+
+
+def _enqueue_new(**fields: Any) -> int | None:
+    """`_enqueue`, returning the new row's id, or None when the key was written before."""
+    _only_from_notifications(sys._getframe(1))
+    row, new = _write(**fields)
+    return row.pk if new else None
+
+
+def _only_from_notifications(frame: Any) -> None:
+    """Refuse a write from outside this app at run time (the static check is
+    notifications/tests/test_one_path.py): the channels are chosen in one place only."""
+    caller = frame.f_globals.get("__name__", "")
+    if caller != "notifications" and not caller.startswith("notifications."):
+        raise RuntimeError(
+            f"{caller} wrote to the outbox: compose a notifications.messages.Message and call "
+            "notifications.messages.notify instead."
+        )
+
+
+def _write(
+    *,
+    key: str,
+    channel: str,
+    recipient: str,
+    body: str,
+    subject: str = "",
+    language: str = "en",
+    about: models.Model | None = None,
+    headers: dict[str, str] | None = None,
+    hand_over: bool = True,
+) -> tuple[Outbox, bool]:
     if channel not in Channel.values:
         raise ApplicationError(f"Unknown notification channel {channel!r}.")
     if not recipient or not recipient.strip():
@@ -66,61 +115,22 @@ def notification_enqueue(
         subject=one_line(subject)[:300],
         body=body,
         language=language,
+        headers=dict(headers or {}),
         about_type=about._meta.label_lower if about is not None else "",
         about_id=str(about.pk) if about is not None else "",
     )
     if channel == Channel.EMAIL:
+        # Chosen once and stored: a retry sends the same Message-ID, and a customer's answer
+        # quoting it in In-Reply-To finds what it answers (selectors.about_of_message_ids).
         row.message_id = _message_id(key)
-        row.headers = _thread_headers(headers or {})
     pk = _insert_unless_key_exists(row)
     if pk is None:
-        return Outbox.objects.get(key=key)
+        return Outbox.objects.get(key=key), False
     row.pk = pk
     row._state.adding = False
     if hand_over:
         enqueue_on_commit(DELIVER_TASK, row.pk)
-    return row
-
-
-def notify_person(
-    user: Any,
-    *,
-    key: str,
-    subject: str,
-    body: str,
-    short: str,
-    about: models.Model | None = None,
-) -> list[int]:
-    """Tell a customer by the channels their profile asks for: e-mail (unless they opted
-    out), SMS with a number and WeCom with an ID. Rows are keyed `<key>:<channel>`, written in
-    the caller's transaction and not handed over: pass the returned ids to
-    `outbox_hand_over`."""
-    language = user.language or settings.LANGUAGE_CODE
-    wanted = []
-    if user.notify_email and user.email:
-        wanted.append((Channel.EMAIL, user.email, subject, body))
-    if user.notify_sms and user.phone:
-        wanted.append((Channel.SMS, user.phone, "", short))
-    if user.notify_wecom and user.wecom_id:
-        wanted.append((Channel.WECOM, user.wecom_id, "", short))
-    return [
-        notification_enqueue(
-            key=f"{key}:{channel}",
-            channel=channel,
-            recipient=address,
-            subject=title,
-            body=text,
-            language=language,
-            about=about,
-            hand_over=False,
-        ).pk
-        for channel, address, title, text in wanted
-    ]
-
-
-def notification_queued(key: str) -> bool:
-    """Whether a delivery with this key is in the outbox already (sent or not)."""
-    return Outbox.objects.filter(key=key).exists()
+    return row, True
 
 
 def outbox_hand_over(ids: list[int]) -> None:
@@ -163,18 +173,6 @@ def _message_id(key: str) -> str:
     return make_msgid(idstring=digest, domain="welddesk.outbox")
 
 
-THREAD_HEADERS = ("In-Reply-To", "References", "Reply-To")
-
-
-def _thread_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Only the threading headers, each on one line (no header injection)."""
-    return {
-        name: one_line(str(value))[:2000]
-        for name, value in headers.items()
-        if name in THREAD_HEADERS and value
-    }
-
-
 def _send(row: Outbox) -> None:
     if row.channel == Channel.EMAIL:
         message = EmailMessage(
@@ -182,7 +180,7 @@ def _send(row: Outbox) -> None:
             body=row.body,
             to=[row.recipient],
             headers={
-                **_thread_headers(row.headers or {}),
+                **{name: one_line(value) for name, value in (row.headers or {}).items()},
                 "Message-ID": row.message_id or _message_id(row.key),
                 "X-WeldDesk-Delivery": hashlib.sha256(row.key.encode()).hexdigest()[:32],
             },
@@ -196,7 +194,7 @@ def _send(row: Outbox) -> None:
         webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.PUSH:
         _push(row)
-    else:  # pragma: no cover - guarded by notification_enqueue
+    else:  # pragma: no cover - guarded by _enqueue
         raise ApplicationError(f"Unknown channel {row.channel}")
 
 
@@ -375,7 +373,7 @@ def password_changed_notice(*, user: Any) -> Outbox:
         {"user": user, "site_url": settings.SITE_URL},
         language=user.language,
     )
-    return notification_enqueue(
+    return _enqueue(
         key=f"password-changed:{user.pk}:{uuid.uuid4().hex}",
         channel=Channel.EMAIL,
         recipient=user.email,
@@ -391,7 +389,7 @@ def password_reset_notice(*, user: Any, link: str) -> Outbox:
     subject, body = render_message(
         "email/password_reset", {"user": user, "link": link}, language=user.language
     )
-    return notification_enqueue(
+    return _enqueue(
         key=f"password-reset:{user.pk}:{uuid.uuid4().hex}",
         channel=Channel.EMAIL,
         recipient=user.email,
@@ -424,14 +422,21 @@ def outbox_metrics():
 @transaction.atomic
 def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str, int]:
     """Erasure: the person's browser subscriptions, and every outbox row sent to them or
-    naming them (read in chunks and compared after decryption: recipients have no index)."""
+    naming them, their browsers' and their webhook's too (read in chunks and compared after
+    decryption: recipients have no index)."""
     from audit.services import audit_record
+    from notifications.selectors import person_addresses
 
+    theirs = person_addresses(user)
     pushes, _ = PushSubscription.objects.filter(user=user).delete()
+    rows = Outbox.objects.only("channel", "recipient", "subject", "body")
     doomed = [
         row.pk
-        for row in Outbox.objects.only("recipient", "subject", "body").iterator(chunk_size=2000)
-        if marks.found_in(row.recipient) or marks.found_in(row.subject) or marks.found_in(row.body)
+        for row in rows.iterator(chunk_size=2000)
+        if (row.channel, (row.recipient or "").lower()) in theirs
+        or marks.found_in(row.recipient)
+        or marks.found_in(row.subject)
+        or marks.found_in(row.body)
     ]
     deleted = 0
     for start in range(0, len(doomed), 500):

@@ -171,15 +171,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(VAR_DIR / env_str("SQLITE_TEST_NAME", "test-welddesk.sqlite3"))
     }
-elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env_bool(
-    "DB_SERVER_SIDE_BINDING", True
-):
-    # Server-side parameters: PostgreSQL receives the statement and its values apart, and
-    # psycopg prepares a statement it has run five times, so the hot statements (opening a
-    # ticket, the lists) are parsed and planned once per connection instead of every time.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=5
-    )
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    if env_bool("DB_SERVER_SIDE_BINDING", True):
+        # Server-side parameters: PostgreSQL receives the statement and its values apart, and
+        # psycopg prepares a statement it has run five times, so the hot statements (opening
+        # a ticket, the lists) are parsed and planned once per connection instead of every time.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
+    if not env_bool("DB_JIT", False):
+        # No JIT compilation: the desk's statements run for milliseconds, and a join whose
+        # size the planner overestimates (the search's per-term aggregates) crossed
+        # jit_above_cost and spent 18-110 ms compiling a 30 ms query (docs/performance.md).
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Live chat: an agent without a heartbeat for this long counts as offline.
 CHAT_PRESENCE_TIMEOUT_SECONDS = env_int("CHAT_PRESENCE_TIMEOUT_SECONDS", 60)

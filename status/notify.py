@@ -1,5 +1,7 @@
 """Telling people about incidents: subscribers by e-mail, customers with active tickets by
-their own preferences (e-mail, SMS), in their language, through the outbox.
+the channels they chose (read by notifications: e-mail, SMS, WeCom, browser, webhook), in
+their language, through the outbox. This module composes the messages and names the
+recipients; `notifications.messages.notify` turns them into deliveries.
 
 Every public change of an incident (opening, publishing, each update, resolution) marks it for
 notice (`mark`). The notify tick (every 30 s) sends the incident's *current* state (cause,
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +31,13 @@ from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
 from core.models import lock_or_insert
-from notifications.services import notification_enqueue, outbox_hand_over, render_message
+from notifications.messages import (
+    Message,
+    Recipient,
+    hand_over,
+    notify,
+    prefetch_channels,
+)
 from status.models import (
     Component,
     Incident,
@@ -84,18 +91,13 @@ def subscribe(*, email: Any, components: list[Component] | None = None, language
         subscriber.save(update_fields=["language"])
         subscriber.components.set(components or [])
         hour = timezone.now().strftime("%Y%m%d%H")
-        subject, body = render_message(
-            "email/status_confirm",
-            {"confirm": _link(reverse("status:confirm", args=[subscriber.token]))},
-            language=language,
-        )
-        notification_enqueue(
-            key=f"status:confirm:{bidx[:24]}:{hour}",
-            channel="email",
-            recipient=address,
-            subject=subject,
-            body=body,
-            language=language,
+        notify(
+            to=_recipient(subscriber),
+            message=Message(
+                template="status_confirm",
+                key=f"status:confirm:{bidx[:24]}:{hour}",
+                context={"confirm": _link(reverse("status:confirm", args=[subscriber.token]))},
+            ),
         )
     return subscriber
 
@@ -166,35 +168,36 @@ def _notify_one(pk: int, now: dt.datetime) -> int:
         target=incident,
         data={"messages": len(ids), "version": incident.public_version},
     )
-    outbox_hand_over(ids)  # after commit, in batches
+    hand_over(ids)  # after commit, in batches
     return len(ids)
 
 
+def _recipient(subscriber: Subscriber) -> Recipient:
+    """A status-page subscriber has no account: an e-mail address and a language."""
+    return Recipient(language=subscriber.language, email=subscriber.email)
+
+
 def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
+    """Tell the customers with active tickets in the affected regions (by their channels) and
+    the subscribers of the affected components (by e-mail); a customer who subscribed too
+    gets one e-mail."""
     version = incident.public_version
     latest = incident.updates.order_by("-at", "-pk").first()
     nationwide = any(c.region_id is None for c in components)
     region_ids = None if nationwide else sorted({c.region_id for c in components})
     ids: list[int] = []
     told: set[str] = set()  # e-mail blind indexes already told (a customer who subscribed too)
-    customers = requesters_with_active_tickets(region_ids=region_ids).prefetch_related(
-        "push_subscriptions"
-    )
+    customers = list(requesters_with_active_tickets(region_ids=region_ids))
+    prefetch_channels(customers)
+    webhook = _webhook(incident, latest, version)
     for customer in customers:
-        language = customer.language or settings.LANGUAGE_CODE
+        ids += notify(
+            to=customer,
+            message=_message(incident, latest, version, f"user:{customer.pk}", webhook=webhook),
+            hand_over=False,
+        )
         if customer.notify_email:
-            ids.append(_email(incident, latest, customer.email, language, version, None))
             told.add(customer.email_bidx)
-        if customer.notify_sms and customer.phone:
-            ids.append(_sms(incident, customer.phone, language, version, customer.pk))
-        if customer.notify_wecom and customer.wecom_id:
-            ids.append(_wecom(incident, latest, customer.wecom_id, language, version, customer.pk))
-        for subscription in customer.push_subscriptions.all():
-            ids.append(_push(incident, latest, subscription.pk, language, version))
-        if customer.notify_webhook_url:
-            ids.append(
-                _webhook(incident, latest, customer.notify_webhook_url, version, customer.pk)
-            )
     subscribers = (
         Subscriber.objects.filter(confirmed_at__isnull=False)
         .filter(Q(components__isnull=True) | Q(components__in=components))
@@ -205,10 +208,44 @@ def _enqueue_all(incident: Incident, components: list[Component]) -> list[int]:
         if subscriber.email_bidx in told:
             continue
         told.add(subscriber.email_bidx)
-        ids.append(
-            _email(incident, latest, subscriber.email, subscriber.language, version, subscriber)
+        ids += notify(
+            to=_recipient(subscriber),
+            message=_message(
+                incident, latest, version, f"subscriber:{subscriber.email_bidx}", subscriber
+            ),
+            hand_over=False,
         )
-    return [i for i in ids if i]
+    return ids
+
+
+def _message(
+    incident: Incident,
+    latest: Any,
+    version: int,
+    who: str,
+    subscriber: Subscriber | None = None,
+    webhook: dict | None = None,
+) -> Message:
+    """The incident's current state; a subscriber's e-mail carries their unsubscribe link."""
+
+    def context(language: str) -> dict:
+        found = _context(incident, latest, language)
+        if subscriber is not None:
+            found["unsubscribe"] = _link(reverse("status:unsubscribe", args=[subscriber.token]))
+        found["short"] = _short_text(found)
+        found["push_title"] = f"{found['title']} ({found['state']})"
+        return found
+
+    return Message(
+        template="status_incident",
+        key=_key(incident, version, who),
+        context=context,
+        about=incident,
+        url=reverse("status:incident", args=[incident.pk]),
+        tag=f"incident-{incident.pk}",
+        webhook=webhook,
+        wecom_full=True,  # WeCom shows the whole notice: cause, recovery, latest update
+    )
 
 
 def _context(incident: Incident, latest: Any, language: str) -> dict:
@@ -232,74 +269,14 @@ def _context(incident: Incident, latest: Any, language: str) -> dict:
         }
 
 
-def _key(incident: Incident, version: int, channel: str, who: str) -> str:
+def _key(incident: Incident, version: int, who: str) -> str:
     digest = hashlib.sha256(who.encode()).hexdigest()[:24]
-    return f"status:{incident.pk}:v{version}:{channel}:{digest}"
+    return f"status:{incident.pk}:v{version}:{digest}"
 
 
-def _email(incident, latest, address, language, version, subscriber) -> int | None:
-    context = _context(incident, latest, language)
-    if subscriber is not None:
-        context["unsubscribe"] = _link(reverse("status:unsubscribe", args=[subscriber.token]))
-    subject, body = render_message("email/status_incident", context, language=language)
-    row = notification_enqueue(
-        key=_key(incident, version, "email", crypto.blind_index("email", address)),
-        channel="email",
-        recipient=address,
-        subject=subject,
-        body=body,
-        language=language,
-        about=incident,
-        hand_over=False,
-    )
-    return row.pk
-
-
-def _wecom(incident, latest, wecom_id, language, version, user_pk) -> int | None:
-    """A WeCom text: the e-mail's content without the subscriber footer."""
-    subject, body = render_message(
-        "email/status_incident", _context(incident, latest, language), language=language
-    )
-    row = notification_enqueue(
-        key=_key(incident, version, "wecom", f"user:{user_pk}"),
-        channel="wecom",
-        recipient=wecom_id,
-        body=f"{subject}\n\n{body}"[:2000],
-        language=language,
-        about=incident,
-        hand_over=False,
-    )
-    return row.pk
-
-
-def _push(incident, latest, subscription_pk, language, version) -> int | None:
-    """A browser notification: title, the state and the latest update, the incident's page."""
-    with translation.override(language):
-        title = f"{incident.title} ({incident.get_state_display()})"
-        body = latest.body if latest is not None else incident.cause
-    row = notification_enqueue(
-        key=_key(incident, version, "push", f"subscription:{subscription_pk}"),
-        channel="push",
-        recipient=str(subscription_pk),
-        body=json.dumps(
-            {
-                "title": title[:120],
-                "body": body[:300],
-                "url": reverse("status:incident", args=[incident.pk]),
-                "tag": f"incident-{incident.pk}",
-            },
-            ensure_ascii=False,
-        ),
-        language=language,
-        about=incident,
-        hand_over=False,
-    )
-    return row.pk
-
-
-def _webhook(incident, latest, url, version, user_pk) -> int | None:
+def _webhook(incident: Incident, latest: Any, version: int) -> dict:
     """The incident as JSON, both languages, for a customer's own system (signed on send)."""
-    body = {
+    return {
         "type": "incident",
         "id": incident.pk,
         "version": version,
@@ -318,37 +295,18 @@ def _webhook(incident, latest, url, version, user_pk) -> int | None:
         ),
         "url": _link(reverse("status:incident", args=[incident.pk])),
     }
-    row = notification_enqueue(
-        key=_key(incident, version, "webhook", f"user:{user_pk}"),
-        channel="webhook",
-        recipient=url,
-        body=json.dumps(body, ensure_ascii=False),
-        about=incident,
-        hand_over=False,
-    )
-    return row.pk
 
 
-def _sms(incident, phone, language, version, user_pk) -> int | None:
-    context = _context(incident, None, language)
-    with translation.override(language):
-        body = _("WeldDesk: %(title)s (%(state)s). Chat and portal work: %(link)s") % {
-            "title": context["title"],
-            "state": context["state"],
-            "link": context["portal_link"],
-        }
-        if context["eta"] and not context["resolved"]:
-            body += " " + _("Expected recovery: %(when)s.") % {"when": context["eta"]}
-    row = notification_enqueue(
-        key=_key(incident, version, "sms", f"user:{user_pk}"),
-        channel="sms",
-        recipient=phone,
-        body=body,
-        language=language,
-        about=incident,
-        hand_over=False,
-    )
-    return row.pk
+def _short_text(context: dict) -> str:
+    """The SMS (and browser notification) text, in the active language."""
+    body = _("WeldDesk: %(title)s (%(state)s). Chat and portal work: %(link)s") % {
+        "title": context["title"],
+        "state": context["state"],
+        "link": context["portal_link"],
+    }
+    if context["eta"] and not context["resolved"]:
+        body += " " + _("Expected recovery: %(when)s.") % {"when": context["eta"]}
+    return body
 
 
 def maintenance_remind(*, now: dt.datetime | None = None) -> int:
@@ -385,7 +343,7 @@ def _remind_one(pk: int, now: dt.datetime) -> int:
         .distinct()
         .order_by("pk")
     )
-    ids = []
+    ids: list[int] = []
     for subscriber in subscribers:
         language = subscriber.language
         with translation.override(language):
@@ -398,21 +356,20 @@ def _remind_one(pk: int, now: dt.datetime) -> int:
                 "link": _link(reverse("status:page")),
                 "unsubscribe": _link(reverse("status:unsubscribe", args=[subscriber.token])),
             }
-        subject, body = render_message("email/status_maintenance", context, language=language)
-        row = notification_enqueue(
-            key=f"status:maintenance:{window.pk}:{subscriber.email_bidx[:24]}",
-            channel="email",
-            recipient=subscriber.email,
-            subject=subject,
-            body=body,
-            language=language,
-            about=window,
+        ids += notify(
+            to=_recipient(subscriber),
+            message=Message(
+                template="status_maintenance",
+                key=f"status:maintenance:{window.pk}:{subscriber.email_bidx[:24]}",
+                context=context,
+                about=window,
+                url=reverse("status:page"),
+            ),
             hand_over=False,
         )
-        ids.append(row.pk)
     window.reminded_at = now
     window.save(update_fields=["reminded_at"])
-    outbox_hand_over(ids)
+    hand_over(ids)
     return len(ids)
 
 

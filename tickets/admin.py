@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -175,8 +176,9 @@ class TicketAdmin(
     list_per_page = 50
     # "3 of 120,000" would cost a second COUNT over the whole table on every page view.
     show_full_result_count = False
-    # Deep pages find their 50 keys first and join only those rows.
-    paginator = selectors.KeyFirstPaginator
+    # Deep pages find their 50 keys first and join only those rows; a search in rank order
+    # finds a page's keys and the count in one statement (tickets.search.RankedPaginator).
+    paginator = search.RankedPaginator
     actions = ["assign_to_agent", "assign_automatically", "change_status", "merge_duplicates"]
 
     class Media:
@@ -191,6 +193,14 @@ class TicketAdmin(
 
     def get_changelist(self, request, **kwargs):
         return TicketChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        # The page about to be shown, as the changelist reads it: the count comes with it.
+        try:
+            number = int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            number = 1
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, number=number)
 
     def get_ordering(self, request):
         """Every list is by urgency (selectors.urgency_ordering) unless a sort is chosen

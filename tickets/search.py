@@ -1,17 +1,27 @@
 """The agents' search box: one query over the ticket search index (a selector: reads only).
 
 The typed text is cut into terms as the stored text was (core.search_terms), each term is
-hashed, and a ticket matches when it holds every term (in any of its fields or messages). One
-SQL statement finds, scopes, ranks and pages the matches:
+hashed, and a ticket matches when it holds every term (in any of its fields or messages).
+The index's unique key leads with the term and holds the ticket and the source, so the rows
+of one term come out of it sorted by ticket: per typed term a streaming aggregate gives each
+ticket's best source, and the terms are joined on the ticket:
 
-    SELECT ticket.…, MIN(term.source) AS search_rank
-      FROM ticket JOIN search_term ON term.ticket_id = ticket.id AND term.term IN (h1, …, hn)
-     WHERE <the agent's region scope, the list's filters>
-     GROUP BY ticket.id HAVING COUNT(DISTINCT <which typed term>) = n
-     ORDER BY search_rank, ticket.id DESC LIMIT 50
+    SELECT t0.ticket_id, LEAST(t0.r, t1.r) AS rank
+      FROM (SELECT ticket_id, MIN(source) AS r FROM search_term
+             WHERE term IN (h0, …) GROUP BY ticket_id) t0
+      JOIN (… term IN (h1, …) …) t1 ON t1.ticket_id = t0.ticket_id
 
 The rank is the best place any term was found: reference, serial number, fault code,
 organisation, requester, subject, message, internal note (tickets.models.TermSource).
+
+Two shapes of query read it. The list filtered by a column sort (or counted, or acted on)
+is the agent's tickets `WHERE id IN (<the matches>)`. The list in rank order, the default,
+is found by RankedPaginator in one statement from the matches alone: the page's keys and,
+in the same pass, the number of matches (`COUNT(*) OVER ()`), semi-joined with the agent's
+list (region scope, filters) only when it has any. The ticket table is not read to rank or
+count; at 100,000 tickets, two common words matching 15,600 of them are ranked and counted
+in about 30 ms where joining every match to its ticket row and counting again took 230 ms
+(docs/performance.md, "Search").
 
 A bare number of up to five digits ("6") may also mean the reference WD-yyyy-000006: it does
 when exactly one ticket the agent may see has that number (one small query); with several
@@ -21,31 +31,24 @@ its zeros ("000006"), with the year or whole, a reference is always matched.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import (
-    Aggregate,
-    BigIntegerField,
-    Case,
-    Count,
-    IntegerField,
-    Min,
-    QuerySet,
-    Value,
-    When,
-)
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models.sql.where import WhereNode
 
 from core import search_terms
 from tickets.models import SearchTerm, TermSource
+from tickets.selectors import KeyFirstPaginator
 
 # The longest text the box searches; longer is refused with a message, never cut silently.
 MAX_QUERY_LENGTH = 200
 
-
-class BitOr(Aggregate):
-    """PostgreSQL's bit_or (django.contrib.postgres is not an installed app here)."""
-
-    function = "BIT_OR"
-    output_field = BigIntegerField()
+# The name under which a search leaves its ranking on the queryset's query (see Ranking).
+_RANKING = "ticket_search_ranking"
 
 
 class SearchTooLong(ValueError):
@@ -78,9 +81,77 @@ def requirements(queryset: QuerySet, text: str) -> list[list[int]]:
     return needed
 
 
+@dataclass(frozen=True)
+class Matches:
+    """The tickets holding every typed term, as SQL over the index: (ticket_id, rank) rows."""
+
+    needed: tuple[tuple[int, ...], ...]
+    internal: bool
+
+    def sql(self) -> tuple[str, list[Any]]:
+        table = connection.ops.quote_name(SearchTerm._meta.db_table)
+        parts, params = [], []
+        for alternatives in self.needed:
+            marks = ", ".join(["%s"] * len(alternatives))
+            where = f"term IN ({marks})"
+            params.extend(alternatives)
+            if not self.internal:
+                where += " AND source < %s"
+                params.append(int(TermSource.NOTE))
+            parts.append(
+                f"(SELECT ticket_id, MIN(source) AS r FROM {table} "  # noqa: S608
+                f"WHERE {where} GROUP BY ticket_id)"
+            )
+        ranks = [f"t{i}.r" for i in range(len(parts))]
+        # PostgreSQL's LEAST; SQLite's MIN of several arguments is the same scalar function.
+        least = "LEAST" if connection.vendor == "postgresql" else "MIN"
+        rank = ranks[0] if len(ranks) == 1 else f"{least}({', '.join(ranks)})"
+        joins = " ".join(
+            f"JOIN {part} t{i} ON t{i}.ticket_id = t0.ticket_id"
+            for i, part in enumerate(parts[1:], start=1)
+        )
+        sql = f"SELECT t0.ticket_id, {rank} AS rank FROM {parts[0]} t0 {joins}"  # noqa: S608
+        return sql, params
+
+    def every_hash(self) -> list[int]:
+        return [h for alternatives in self.needed for h in alternatives]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What a search left on its queryset's query for RankedPaginator: the matches, the
+    agent's list they were searched in, and the filter the search ended with (the ranking
+    holds only while the queryset is filtered exactly so)."""
+
+    matches: Matches
+    within: QuerySet | None
+    where: WhereNode
+
+    def page(self, *, offset: int, limit: int) -> tuple[list[int], int | None]:
+        """The keys of one page in rank order and the number of all matches (None when the
+        page is past the end: the window then has no row to carry the count)."""
+        sql, params = self.matches.sql()
+        scope = ""
+        if self.within is not None:
+            inner, inner_params = self.within.order_by().values("pk").query.sql_with_params()
+            scope = f"WHERE m.ticket_id IN ({inner})"
+            params = [*params, *inner_params]
+        statement = (
+            f"SELECT m.ticket_id, COUNT(*) OVER () FROM ({sql}) m {scope} "  # noqa: S608
+            "ORDER BY m.rank, m.ticket_id DESC LIMIT %s OFFSET %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*params, limit, offset])
+            rows = cursor.fetchall()
+        if not rows:
+            return [], None
+        return [key for key, _total in rows], rows[0][1]
+
+
 def search_tickets(queryset: QuerySet, text: str, *, internal: bool = True) -> QuerySet:
     """The tickets of `queryset` holding every typed term, annotated with `search_rank`
-    (order by it, best first). Internal notes count only when `internal` (staff).
+    (order by it, best first; RankedPaginator pages such a list without ranking every
+    match through the ticket table). Internal notes count only when `internal` (staff).
 
     Empty when nothing searchable was typed (only punctuation or common words).
     Raises SearchTooLong for text over MAX_QUERY_LENGTH.
@@ -88,34 +159,78 @@ def search_tickets(queryset: QuerySet, text: str, *, internal: bool = True) -> Q
     needed = requirements(queryset, text)
     if not needed:
         return queryset.none()
-    every = [h for alternatives in needed for h in alternatives]
-    join = {"search_terms__term__in": every}
+    matches = Matches(needed=tuple(tuple(a) for a in needed), internal=internal)
+    rows = SearchTerm.objects.filter(ticket_id=OuterRef("pk"), term__in=matches.every_hash())
     if not internal:
-        join["search_terms__source__lt"] = TermSource.NOTE
-    # One filter() call: the conditions apply to the same joined row, which the aggregates
-    # below then read (a filter before an annotation narrows the annotation's join).
-    qs = queryset.filter(**join)
-    if connection.vendor == "postgresql":
-        # One bit per typed term, OR-ed per ticket: a plain (hash) aggregate, where COUNT
-        # (DISTINCT) would sort every matching row first (most of the time of a common word).
-        bits = [
-            When(search_terms__term__in=alternatives, then=Value(1 << i))
-            for i, alternatives in enumerate(needed)
-        ]
-        met = BitOr(Case(*bits, default=Value(0), output_field=BigIntegerField()))
-        wanted = (1 << len(needed)) - 1
-    elif len(every) == len(needed):
-        met, wanted = Count("search_terms__term", distinct=True), len(needed)
-    else:
-        which = [
-            When(search_terms__term__in=alternatives, then=Value(i))
-            for i, alternatives in enumerate(needed)
-        ]
-        met = Count(Case(*which, output_field=IntegerField()), distinct=True)
-        wanted = len(needed)
-    return qs.annotate(search_rank=Min("search_terms__source"), search_met=met).filter(
-        search_met=wanted
-    )
+        rows = rows.filter(source__lt=TermSource.NOTE)
+    # The rank of one row (a page of them at most): its best source, one index probe.
+    best = Subquery(rows.order_by("source").values("source")[:1])
+    # Every term, by one EXISTS probe of the index each: a page of keys is checked by 50
+    # probes per term (no matter how many match), a whole list by a semi-join per term.
+    holds = []
+    for alternatives in matches.needed:
+        term_rows = SearchTerm.objects.filter(ticket_id=OuterRef("pk"), term__in=alternatives)
+        if not internal:
+            term_rows = term_rows.filter(source__lt=TermSource.NOTE)
+        holds.append(Exists(term_rows))
+    found = queryset.filter(*holds).annotate(search_rank=best)
+    within = queryset if queryset.query.where else None
+    setattr(found.query, _RANKING, Ranking(matches, within, found.query.where))
+    return found
+
+
+def ranking_of(queryset: QuerySet) -> Ranking | None:
+    """The ranking a search left on `queryset`, if it is still filtered as the search left
+    it and ordered best match first (a later filter, or another sort, pages it as usual)."""
+    ranking = getattr(queryset.query, _RANKING, None)
+    if ranking is None or queryset.query.where != ranking.where:
+        return None
+    if tuple(queryset.query.order_by) != ("search_rank", "-pk"):
+        return None
+    return ranking
+
+
+class RankedPaginator(KeyFirstPaginator):
+    """Pages of a search in rank order: each page's keys and the count in one statement.
+
+    The count is asked first (Django's changelist needs it to know whether there are pages),
+    so it is taken with the page the list is about to show (`number`, the `p` of the
+    request): that page's keys are kept for page(). A list that is not a ranked search, or a
+    page past the end, is paged and counted as KeyFirstPaginator does.
+    """
+
+    def __init__(self, object_list, per_page, *args, number: int = 1, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.ranking = ranking_of(object_list)
+        self.first_number = number
+        self._keys: dict[int, list[int]] = {}
+
+    def _ranked_count(self) -> int | None:
+        if self.ranking is None or self.first_number < 1:
+            return None
+        offset = (self.first_number - 1) * self.per_page
+        keys, total = self.ranking.page(offset=offset, limit=self.per_page)
+        if total is None:
+            return None
+        self._keys[self.first_number] = keys
+        return total
+
+    @cached_property
+    def count(self) -> int:
+        found = self._ranked_count()
+        return found if found is not None else Paginator.count.func(self)
+
+    def page(self, number):
+        if self.ranking is None:
+            return super().page(number)
+        number = self.validate_number(number)
+        keys = self._keys.get(number)
+        if keys is None:
+            keys, _total = self.ranking.page(
+                offset=(number - 1) * self.per_page, limit=self.per_page
+            )
+        rows = self.object_list.filter(pk__in=keys)
+        return self._get_page(rows, number, self)
 
 
 def stored_terms_of(ticket_pk: int) -> QuerySet:

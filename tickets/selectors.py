@@ -29,14 +29,19 @@ from accounts.permissions import (
     get_scoped_or_404,
     is_staff_member,
     scope_by_organisation,
+    scoped_among,
     staff_seeing_region,
 )
 from core import crypto
+from tickets import businesstime as bt
 from tickets.models import (
     ACTIVE_STATUSES,
     Attachment,
+    BusinessCalendar,
     CannedResponse,
+    Clock,
     Message,
+    Priority,
     QueueMember,
     SavedView,
     Status,
@@ -45,6 +50,7 @@ from tickets.models import (
     Ticket,
 )
 from tickets.services import sla
+from tickets.services.calendars import calendar_spec
 
 
 def ticket_list(
@@ -537,6 +543,79 @@ def ticket_by_reference(reference: str) -> Ticket | None:
     """A ticket by its reference (case-insensitive), unscoped: for staff tools that check
     their own permission."""
     return Ticket.objects.filter(reference__iexact=reference.strip()).first()
+
+
+# ------------------------------------------------------------------- the chat bot's questions
+
+# The chat bot names at most this many tickets in one answer.
+ASKED_TICKETS = 3
+
+
+def tickets_asked_about(*, user: Any, references: Any = ()) -> list[Ticket]:
+    """The tickets a customer asks about in a chat: those of these references they may see
+    (another organisation's is left out like a missing one, its refusal audited), or without
+    a reference their own open ones, newest first. At most ASKED_TICKETS; two queries at
+    most whatever the tables hold."""
+    tickets = Ticket.objects.select_related("merged_into").only(
+        "pk",
+        "reference",
+        "subject",
+        "status",
+        "updated_at",
+        "created_at",
+        "organisation_id",
+        "merged_into__reference",
+    )
+    references = [r.upper() for r in references][:ASKED_TICKETS]
+    if references:
+        return scoped_among(user, tickets, field="reference", values=references)
+    mine = scope_by_organisation(user, tickets).filter(requester=user, status__in=ACTIVE_STATUSES)
+    return list(mine.order_by("-created_at", "-pk")[:ASKED_TICKETS])
+
+
+@dataclass(frozen=True)
+class DeskHours:
+    """When the desk works: the weekly hours of its calendar, and whether it is open now
+    (then until when) or when it opens next."""
+
+    timezone: str
+    weekly: tuple[tuple[tuple[dt.time, dt.time], ...], ...]  # Monday first
+    open_now: bool
+    closes_at: dt.datetime | None
+    opens_at: dt.datetime | None
+
+
+def _desk_calendar(tier: str | None) -> BusinessCalendar | None:
+    """The calendar of the tier's everyday (P3) policy when it counts business time, else
+    the desk's first calendar (the seeded "China service hours")."""
+    if tier:
+        policy = sla.policy_for(tier=tier, priority=Priority.P3)  # cached per process
+        if policy is not None and policy.clock == Clock.BUSINESS and policy.calendar:
+            return policy.calendar
+    return BusinessCalendar.objects.order_by("pk").first()
+
+
+def desk_hours(*, tier: str | None = None, now: dt.datetime | None = None) -> DeskHours | None:
+    """The desk's hours for a customer of this contract tier (None without a calendar)."""
+    calendar = _desk_calendar(tier)
+    if calendar is None:
+        return None
+    spec = calendar_spec(calendar)  # cached per process by the calendar's version
+    now = now or timezone.now()
+    closes_at = bt.working_until(spec, now)
+    opens_at = None
+    if closes_at is None:
+        try:
+            opens_at = bt.add(spec, now, 1) - dt.timedelta(seconds=1)
+        except bt.NoWorkingTime:
+            opens_at = None
+    return DeskHours(
+        timezone=spec.timezone,
+        weekly=spec.weekly,
+        open_now=closes_at is not None,
+        closes_at=closes_at,
+        opens_at=opens_at,
+    )
 
 
 # ------------------------------------------------------------------- data-subject access

@@ -140,3 +140,24 @@ def test_list_endpoint_costs_a_fixed_number_of_queries(
         make_org()
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert client.get("/api/v1/organisations/").json()["count"] == 50
+
+
+def test_objects_looked_up_by_typed_numbers_leave_out_foreign_ones_and_audit_them(
+    two_orgs, django_assert_max_num_queries
+):
+    """The chat bot's lookups by typed numbers: a foreign one is left out like a missing one."""
+    org_a, org_b, alice, _ = two_orgs
+    organisations = Organisation.objects.all()
+    found = permissions.scoped_among(
+        alice, organisations, field="name", values=[org_a.name, org_b.name], org_field="pk"
+    )
+    assert found == [org_a]
+    event = AuditEvent.objects.get(action="access.denied")
+    assert (event.actor_ref, event.target_id) == (f"user:{alice.pk}", str(org_b.pk))
+    assert permissions.scoped_among(alice, organisations, field="name", values=[]) == []
+    # Two reads at most whatever the tables hold: the own ones, then the missing ones.
+    with django_assert_max_num_queries(2):
+        missing = permissions.scoped_among(
+            alice, organisations, field="name", values=["无此公司"], org_field="pk"
+        )
+    assert missing == []

@@ -3,21 +3,32 @@
 A Daphne server (WebSockets) runs against the test database; the agent opens the console
 (which makes them online), the customer starts a chat from the portal and writes; the agent
 sees it in the console and answers; the customer sees the answer without reloading. Every
-page is screenshotted into var/browser/chat/. Without Chromium the test skips.
+page is screenshotted into var/browser/chat/. A second flow is a customer on a 390 px phone in
+Chinese (var/browser/chat-phone-zh/): the launcher beside the fault form's fields, the message
+box's width and label, Enter and Shift+Enter, the bot's bullets, the agent answering with Enter.
+Without Chromium the tests skip.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from django.conf import settings
 from django.urls import reverse
 
 from chat.tests.servers import daphne_servers
-from testsupport import PASSWORD, add_totp, browser_marks, current_code
+from testsupport import (
+    PASSWORD,
+    Shots,
+    add_totp,
+    browser_marks,
+    browser_sign_in,
+    current_code,
+    watched_page,
+)
 
 SHOTS = Path(settings.VAR_DIR) / "browser" / "chat"
+PHONE_SHOTS = Path(settings.VAR_DIR) / "browser" / "chat-phone-zh"
 
 pytestmark = browser_marks()
 
@@ -35,14 +46,7 @@ def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_uni
     # The tests hash passwords with a fast hasher the server process does not know.
     hashed = PBKDF2PasswordHasher().encode(PASSWORD, "browsertestsalt", iterations=1000)
     User.objects.filter(pk__in=[agent.pk, customer.pk]).update(password=hashed)
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True)
-    shots = iter(range(1, 100))
-
-    def shot(page, name):
-        path = SHOTS / f"{next(shots):02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        print(f"screenshot: {path}")  # noqa: T201
+    shot = Shots(SHOTS)
 
     with daphne_servers(1, tmp_path, redis=bool(settings.REDIS_URL)) as (port,):
         base = f"http://127.0.0.1:{port}"
@@ -109,7 +113,9 @@ def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_uni
 
         # A photo: uploaded, sent by id, shown inline on both sides.
         photo = Path(__file__).resolve().parents[2] / "portal" / "tests" / "seam.png"
-        page.set_input_files("#chat-file", str(photo))
+        with page.expect_file_chooser() as chooser:  # the paperclip opens the hidden picker
+            page.locator("#chat-attach").click()
+        chooser.value.set_files(str(photo))
         page.locator("#chat-log li.mine[data-seq='3'] img").wait_for(timeout=10000)
         console.locator("#chat-log li img").wait_for(timeout=10000)
         shot(page, "customer-sent-photo")
@@ -138,7 +144,186 @@ def test_customer_and_agent_chat_live(browser, tmp_path, make_customer, make_uni
         shot(wide, "customer-widget-panel")
         wide.locator(".chat-panel-close").click()
         assert wide.locator("#chat-panel").is_hidden()
+        # On a desktop the launcher floats, beside the fault form, never on its fields.
+        wide.goto(f"{base}{reverse('portal:ticket_new')}")
+        height = wide.evaluate("document.documentElement.scrollHeight")
+        for y in [*range(0, height, 300), height]:
+            wide.evaluate(f"window.scrollTo(0, {y})")
+            assert wide.evaluate(COVERED_FIELDS) == [], f"the launcher covers fields at y={y}"
+        shot(wide, "customer-fault-form-desktop")
+        # In a narrower window the form reaches the right edge: the launcher is a button in the
+        # page, no field is under it, and it opens the chat page rather than the panel.
+        wide.set_viewport_size({"width": 860, "height": 800})
+        assert wide.evaluate(COVERED_FIELDS) == []
+        launcher = wide.locator("#chat-launcher")
+        assert launcher.evaluate("(el) => getComputedStyle(el).position") == "static"
+        wide.evaluate("window.scrollTo(0, 0)")
+        shot(wide, "customer-fault-form-narrow", full_page=False)
+        with wide.expect_navigation():
+            launcher.click()
+        assert wide.url == f"{base}{reverse('portal:chat')}"
         assert not [e for e in errors if "favicon" not in e], errors
         desktop.close()
         phone.close()
         desk.close()
+
+
+# The geometry a phone test reads, in the page: one element's box and its row's, and whether a
+# floating box sits on any form field at the current scroll position.
+BOX_AND_ROW = """(el) => {
+  const box = el.getBoundingClientRect(), row = el.parentElement.getBoundingClientRect();
+  return {box: box.width, row: row.width};
+}"""
+COVERED_FIELDS = """() => {
+  const launcher = document.getElementById('chat-launcher').getBoundingClientRect();
+  const fields = document.querySelectorAll('input:not([type=hidden]), textarea, select');
+  return Array.from(fields).filter((f) => {
+    const r = f.getBoundingClientRect();
+    if (!r.width || !r.height) { return false; }  // not shown
+    return r.left < launcher.right && launcher.left < r.right
+        && r.top < launcher.bottom && launcher.top < r.bottom;
+  }).map((f) => f.id || f.name);
+}"""
+# Where each bullet of a message's text is drawn: its distance from the start of the line and
+# its top. On separate lines, every bullet starts a line, each lower than the one before.
+BULLETS = """(li) => {
+  const text = li.querySelector('.text'), node = text.firstChild, s = node.textContent;
+  const left = text.getBoundingClientRect().left, found = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '\u2022') { continue; }
+    const range = document.createRange();
+    range.setStart(node, i);
+    range.setEnd(node, i + 1);
+    const r = range.getBoundingClientRect();
+    found.push({indent: r.left - left, top: r.top});
+  }
+  return found;
+}"""
+
+
+def test_phone_chat_in_chinese_enter_sends_and_the_launcher_covers_no_field(
+    browser, tmp_path, make_customer, make_unit, queue_setup
+):
+    """A customer on a 390 px phone, in Chinese: the fault form's fields are never under the
+    chat launcher; the message box takes its row and has a visible label; Shift+Enter breaks
+    the line and Enter sends; the bot's answer keeps its lines and bullets; the agent, online
+    later, gets the chat, sees the line break and answers with Enter."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.models import User
+    from chat.models import Conversation
+    from knowledge.services import article_create
+
+    _queue, supervisor, agents = queue_setup
+    agent = agents[0]
+    add_totp(agent)
+    customer = make_customer(language="zh-hans")
+    unit = make_unit(customer.organisation)
+    for title in ("焊缝气孔：先检查保护气", "焊缝气孔：清洁喷嘴和保护镜片"):
+        article_create(
+            actor=supervisor,
+            title=title,
+            body="## 焊缝气孔\n\n焊缝出现气孔通常是保护气覆盖不良。请检查气体流量和喷嘴。",
+            language="zh-hans",
+            is_published=True,
+        )
+    hashed = PBKDF2PasswordHasher().encode(PASSWORD, "browsertestsalt", iterations=1000)
+    User.objects.filter(pk__in=[agent.pk, customer.pk]).update(password=hashed)
+    shot = Shots(PHONE_SHOTS)
+
+    with daphne_servers(1, tmp_path, redis=bool(settings.REDIS_URL)) as (port,):
+        base = f"http://127.0.0.1:{port}"
+        phone, page, errors = watched_page(
+            browser, viewport={"width": 390, "height": 844}, locale="zh-CN"
+        )
+        browser_sign_in(page, base, customer.email, PASSWORD)
+
+        # The fault form: scrolled top to bottom, the launcher never sits on a field.
+        page.goto(f"{base}{reverse('portal:ticket_new')}")
+        launcher = page.locator("#chat-launcher")
+        assert launcher.is_visible() and launcher.inner_text() == "在线咨询"
+        shot(page, "fault-form", full_page=False)
+        height = page.evaluate("document.documentElement.scrollHeight")
+        for y in [*range(0, height, 150), height]:
+            page.evaluate(f"window.scrollTo(0, {y})")
+            assert page.evaluate(COVERED_FIELDS) == [], f"the launcher covers fields at y={y}"
+        shot(page, "fault-form-bottom", full_page=False)
+
+        # The chat, started from the launcher (on a phone, the chat page itself).
+        page.evaluate("window.scrollTo(0, 0)")
+        with page.expect_navigation():
+            launcher.click()
+        page.select_option("#chat-unit", str(unit.pk))
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").last.click()
+        conversation = Conversation.objects.get(customer=customer)
+        assert conversation.agent_id is None  # nobody online: the bot will answer
+        label = page.locator("label[for=chat-body]")
+        assert label.is_visible() and label.inner_text() == "您的消息"
+        box = page.locator("#chat-body")
+        sizes = box.evaluate(BOX_AND_ROW)
+        assert sizes["box"] >= 0.7 * sizes["row"], sizes
+        attach = page.locator("#chat-attach")
+        assert attach.is_visible() and attach.get_attribute("type") == "button"
+        assert page.locator("#chat-file").is_hidden()  # no wide file picker in the row
+        shot(page, "chat-start", full_page=False)
+
+        box.click()
+        box.type("焊缝有气孔")
+        box.press("Shift+Enter")
+        box.type("保护气流量正常")
+        assert box.input_value() == "焊缝有气孔\n保护气流量正常"
+        assert page.locator("#chat-log li.mine").count() == 0  # Shift+Enter did not send
+        box.press("Enter")
+        mine = page.locator("#chat-log li.mine[data-seq='1']")
+        mine.wait_for(timeout=10000)
+        assert box.input_value() == ""
+        assert mine.locator(".text").inner_text() == "焊缝有气孔\n保护气流量正常"
+
+        # The bot answers live: its lines and bullets each on a line of their own.
+        answer = page.locator("#chat-log li.bot")
+        answer.wait_for(timeout=10000)
+        lines = answer.locator(".text").inner_text().split("\n")
+        assert len(lines) >= 4, lines  # the bot's sentences and one line per article
+        assert sorted(line for line in lines if line.startswith("• ")) == [
+            "• 焊缝气孔：先检查保护气",
+            "• 焊缝气孔：清洁喷嘴和保护镜片",
+        ], lines
+        bullets = answer.evaluate(BULLETS)
+        assert len(bullets) == 2, bullets
+        assert all(b["indent"] < 2 for b in bullets), bullets
+        assert bullets[0]["top"] < bullets[1]["top"], bullets
+        shot(page, "chat-bot-answered", full_page=False)
+        shot(page, "chat-bot-answered-page")
+
+        # The agent comes online: the chat is theirs; they see the line break, answer with Enter.
+        desk, console, desk_errors = watched_page(browser, viewport={"width": 1366, "height": 900})
+        browser_sign_in(console, base, agent.email, PASSWORD)
+        console.fill("#id_token", current_code(TOTPDevice.objects.get(user=agent)))
+        with console.expect_navigation():
+            console.locator("main form button[type=submit]").click()
+        console.goto(f"{base}/admin/chat/conversation/")
+        console.locator("#console-presence.presence-online").wait_for(timeout=10000)
+        console.goto(f"{base}/admin/chat/conversation/{conversation.pk}/change/")
+        conversation.refresh_from_db()
+        assert conversation.agent_id == agent.pk
+        written = console.locator("#chat-log li", has_text="焊缝有气孔")
+        assert written.locator(".text").inner_text() == "焊缝有气孔\n保护气流量正常"
+        reply = console.locator("#chat-body")
+        reply.click()
+        reply.type("请先检查喷嘴。")
+        reply.press("Shift+Enter")
+        reply.type("然后清洁保护镜片。")
+        reply.press("Enter")
+        console.locator("#chat-log li.mine", has_text="请先检查喷嘴").wait_for(timeout=10000)
+        shot(console, "console-answered")
+
+        # The customer's page (reloaded when the agent took the chat) shows the answer live.
+        heard = page.locator("#chat-log li.agent", has_text="请先检查喷嘴")
+        heard.wait_for(timeout=10000)
+        assert heard.locator(".text").inner_text() == "请先检查喷嘴。\n然后清洁保护镜片。"
+        shot(page, "chat-agent-answered", full_page=False)
+        assert not errors and not desk_errors, errors + desk_errors
+        desk.close()
+        phone.close()

@@ -185,7 +185,7 @@ def test_messages_keep_their_line_breaks_escaped(chat_world):
     client.post(url, {"operation": "send", "body": "Line one\nLine two <b>bold?</b>"})
     content = client.get(url).content.decode()
     assert "Line one<br>Line two &lt;b&gt;bold?&lt;/b&gt;" in content
-    assert "chat/console_keys.js" in content
+    assert "chat/keys.js" in content
     from django.contrib.staticfiles import finders
 
     with open(finders.find("chat/console.css"), encoding="utf-8") as styles:

@@ -18,12 +18,11 @@ from typing import Any
 from django.conf import settings
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from intake.mail.parse import ParsedMail
 from intake.models import InboundMail
-from notifications.models import Channel
-from notifications.services import notification_enqueue, render_message
+from notifications.messages import Message, Recipient, notify
 from status.selectors import banners_for
 from tickets import links
 from tickets.businesstime import is_working
@@ -42,13 +41,13 @@ def _language(sender: Any, mail: ParsedMail) -> str:
 
 def _template(ticket: Ticket) -> str:
     if ticket.queue is not None:
-        name = f"email/mail_ack_{ticket.queue.slug}"
+        name = f"mail_ack_{ticket.queue.slug}"
         try:
-            get_template(f"notifications/{name}.body.txt")
+            get_template(f"notifications/email/{name}.body.txt")
             return name
         except TemplateDoesNotExist:
             pass
-    return "email/mail_ack"
+    return "mail_ack"
 
 
 def out_of_hours(ticket: Ticket, now: dt.datetime) -> bool:
@@ -71,7 +70,12 @@ def mail_acknowledge(
     *, ticket: Ticket, mail: ParsedMail, message_id: str, sender: Any, sender_bidx: str
 ) -> bool:
     """Write the acknowledgement to the outbox, threaded under the customer's mail;
-    return whether one was written (the caller records it on the InboundMail row)."""
+    return whether one was written (the caller records it on the InboundMail row).
+
+    It answers a mail, so it goes by e-mail only, to the address the mail came from (a
+    stranger filed under an unidentified contact has no account to read channels from),
+    through the one notification path with a Recipient described here.
+    """
     now = timezone.now()
     if mail.machine_made or not mail.sender:
         return False
@@ -80,32 +84,38 @@ def mail_acknowledge(
     if too_many(sender_bidx, now):
         return False
     language = _language(sender, mail)
-    with translation.override(language):
+    link = links.customer_ticket_url(ticket) if sender.is_active else ""
+    hours_closed = out_of_hours(ticket, now)
+
+    def context(language: str) -> dict[str, Any]:
+        # Called with the language active: the incidents' titles come in it.
         incidents = [b for b in banners_for(sender) if b["level"] in ("outage", "degraded")]
-    context = {
-        "ticket": ticket,
-        "name": sender.full_name,
-        "link": links.customer_ticket_url(ticket) if sender.is_active else "",
-        "out_of_hours": out_of_hours(ticket, now),
-        "timezone": getattr(sender, "timezone", "") or settings.TIME_ZONE,
-        "incidents": [{**b, "link": f"{settings.SITE_URL}{b['link']}"} for b in incidents[:2]],
-    }
-    subject, body = render_message(_template(ticket), context, language=language)
+        return {
+            "ticket": ticket,
+            "name": sender.full_name,
+            "link": link,
+            "out_of_hours": hours_closed,
+            "timezone": getattr(sender, "timezone", "") or settings.TIME_ZONE,
+            "incidents": [{**b, "link": f"{settings.SITE_URL}{b['link']}"} for b in incidents[:2]],
+        }
+
     headers = {
         "In-Reply-To": message_id,
         "References": " ".join([*mail.references[-9:], message_id]),
+        "Auto-Submitted": "auto-replied",  # RFC 3834: other responders do not answer it
     }
     if settings.MAIL_REPLY_ADDRESS:
         headers["Reply-To"] = settings.MAIL_REPLY_ADDRESS
     digest = hashlib.sha256(message_id.encode()).hexdigest()[:40]
-    notification_enqueue(
-        key=f"mail-ack:{digest}",
-        channel=Channel.EMAIL,
-        recipient=mail.sender,
-        subject=subject,
-        body=body,
-        language=language,
-        about=ticket,
-        headers=headers,
+    notify(
+        to=Recipient(language=language, email=mail.sender),
+        message=Message(
+            template=_template(ticket),
+            key=f"mail-ack:{digest}",
+            context=context,
+            about=ticket,
+            channels=frozenset({"email"}),
+            headers=headers,
+        ),
     )
     return True

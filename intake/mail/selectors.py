@@ -6,7 +6,7 @@ import re
 
 from intake.mail.parse import ParsedMail
 from intake.models import InboundMail
-from notifications.models import Outbox
+from notifications.selectors import about_of_message_ids
 from tickets.models import Ticket
 from tickets.selectors import ticket_by_reference
 
@@ -31,10 +31,8 @@ def thread_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
                 "message_id", "ticket_id"
             )
         )
-        for mid, about_id in Outbox.objects.filter(
-            message_id__in=ids, about_type=TICKET_LABEL
-        ).values_list("message_id", "about_id"):
-            if about_id.isdigit():
+        for mid, (about_type, about_id) in about_of_message_ids(ids).items():
+            if about_type == TICKET_LABEL and about_id.isdigit():
                 found.setdefault(mid, int(about_id))
         for mid in ids:
             if mid in found:

@@ -95,3 +95,25 @@ def test_an_incident_in_the_senders_region_is_mentioned_with_its_status_page(
     chen = make_customer(email="chen@example-works.cn", language="zh-hans")
     mail_ingest(raw=new_mail(2, sender=chen.email), source="test")
     assert "华东热线中断" in acks()[-1].body
+
+
+def test_the_acknowledgement_goes_by_e_mail_only_marked_as_an_automatic_answer(
+    li_wei, make_customer
+):
+    """It answers a mail: no SMS or WeCom even when the customer chose them, and RFC 3834's
+    Auto-Submitted keeps other responders from answering it."""
+    texter = make_customer(email="wang.fang@example-works.cn", phone="+8613800000001")
+    texter.notify_sms = True
+    texter.save(update_fields=["notify_sms"])
+    mail_ingest(raw=new_mail(1, sender=texter.email), source="test")
+    [ack] = acks()
+    assert (ack.channel, ack.recipient) == ("email", texter.email)
+    assert ack.headers["Auto-Submitted"] == "auto-replied"
+    assert not Outbox.objects.filter(channel="sms")
+
+
+def test_a_customer_who_turned_e_mail_off_gets_no_acknowledgement(li_wei):
+    li_wei.notify_email = False
+    li_wei.save(update_fields=["notify_email"])
+    done = mail_ingest(raw=new_mail(1), source="test")
+    assert done.ticket_id and acks() == []

@@ -128,7 +128,8 @@ def test_a_stranger_who_knows_the_thread_gets_a_ticket_of_their_own(sent_ticket)
     assert theirs.organisation.name == UNKNOWN_SENDERS
     assert not theirs.requester.is_active  # cannot sign in to see the unidentified tickets
     assert AuditEvent.objects.filter(action="mail.outsider_reply", target_id=sent_ticket.pk)
-    notice = Outbox.objects.get(key=f"ticket-flagged:{sent_ticket.pk}:outsider-mail:{theirs.pk}")
+    flag = f"ticket-flagged:{sent_ticket.pk}:outsider-mail:{theirs.pk}"
+    notice = Outbox.objects.get(key=f"{flag}:email")
     assert notice.recipient == sent_ticket.assignee.email and theirs.reference in notice.body
     assert "qq.com" not in notice.body
     # Another stranger in the same unidentified organisation cannot answer that ticket.

@@ -115,7 +115,8 @@ def test_a_delivery_problem_warns_the_customer_and_flags_the_ticket_once(
     assert "shipment-exception" in {t.name for t in ticket.tags.all()}
     note = ticket.messages.get(internal=True)
     assert "address not found" in note.body
-    assert Outbox.objects.filter(key=f"ticket-flagged:{ticket.pk}:shipment-exception").exists()
+    flagged = f"ticket-flagged:{ticket.pk}:shipment-exception:email"
+    assert Outbox.objects.filter(key=flagged).exists()
     services.track_one(shipment=shipment)
     services.tracking_apply(shipment=shipment, events=[], source="poll", now=timezone.now())
     assert warned.count() == 1 and ticket.messages.filter(internal=True).count() == 1

@@ -28,7 +28,7 @@ def test_a_delivery_whose_backend_is_terminated_after_the_send_is_recorded_sent_
     """The backend holding the row's lock is terminated right after the provider accepted the
     message: the transaction that would mark it sent is lost. The row is still marked sent
     (on a new connection), so neither a second task nor the sweep sends it again."""
-    row = services.notification_enqueue(
+    row = services._enqueue(
         key="drill:terminated",
         channel=Channel.EMAIL,
         recipient="ops@factory.example",
@@ -59,7 +59,7 @@ def test_a_backend_terminated_before_the_send_leaves_the_row_pending(monkeypatch
     """Lost before anything went out: the task fails and the row waits for the sweep."""
     from django.db import OperationalError
 
-    row = services.notification_enqueue(
+    row = services._enqueue(
         key="drill:before",
         channel=Channel.EMAIL,
         recipient="ops@factory.example",

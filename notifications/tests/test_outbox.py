@@ -12,7 +12,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from notifications import services
+from notifications import selectors, services
 from notifications.models import Outbox, Status
 from notifications.sms import LocmemSMSBackend
 
@@ -27,7 +27,7 @@ def enqueue(key: str = "test:1", **kwargs) -> Outbox:
         "body": "Body",
     }
     fields.update(kwargs)
-    return services.notification_enqueue(key=key, **fields)
+    return services._enqueue(key=key, **fields)
 
 
 def test_delivery_happens_after_commit_exactly_once(django_capture_on_commit_callbacks):
@@ -41,24 +41,30 @@ def test_delivery_happens_after_commit_exactly_once(django_capture_on_commit_cal
     assert mail.outbox[0].extra_headers["Message-ID"].endswith("@welddesk.outbox>")
 
 
-def test_an_email_keeps_its_message_id_and_threads_with_only_the_thread_headers(
-    django_capture_on_commit_callbacks,
+def test_an_email_keeps_the_message_id_chosen_when_written_and_its_thread_headers(
+    django_capture_on_commit_callbacks, make_customer
 ):
+    """A retry sends the same Message-ID, and an answer quoting it finds what it was about
+    (the header names themselves are checked by notifications.messages)."""
+    customer = make_customer()
     with django_capture_on_commit_callbacks(execute=True):
         row = enqueue(
+            about=customer,
             headers={
                 "In-Reply-To": "<a@customer.example>",
                 "References": "<root@customer.example> <a@customer.example>",
                 "Reply-To": "service@desk.example",
-                "Bcc": "spy@evil.example",  # not a thread header: dropped
-            }
+            },
         )
+    assert row.message_id.endswith("@welddesk.outbox>")
     sent = mail.outbox[0]
-    assert sent.extra_headers["Message-ID"] == row.message_id  # the one stored at enqueue
+    assert sent.extra_headers["Message-ID"] == row.message_id  # the one stored at write time
     assert sent.extra_headers["In-Reply-To"] == "<a@customer.example>"
     assert sent.extra_headers["Reply-To"] == "service@desk.example"
-    assert "Bcc" not in sent.extra_headers and not sent.bcc
-    assert Outbox.objects.get(message_id=row.message_id) == row
+    assert selectors.about_of_message_ids([row.message_id, "<unknown@x.example>", ""]) == {
+        row.message_id: ("accounts.user", str(customer.pk))
+    }
+    assert enqueue(key="test:sms", channel="sms", recipient="+8613800000000").message_id == ""
 
 
 def test_an_exception_after_the_write_leaves_no_row_and_no_message(
@@ -171,7 +177,7 @@ def test_unknown_channel_and_missing_recipient_are_refused():
 
 def test_sms_goes_through_the_configured_adapter(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.notification_enqueue(
+        services._enqueue(
             key="sms:1", channel="sms", recipient="+8613800138000", body="热线中断，请使用在线客服"
         )
     assert LocmemSMSBackend.outbox == [
@@ -222,7 +228,7 @@ def test_http_sms_adapter_talks_to_a_provider_on_loopback(
 ):
     sms_provider.fail_next = 1
     with django_capture_on_commit_callbacks(execute=True):
-        row = services.notification_enqueue(
+        row = services._enqueue(
             key="sms:outage:1", channel="sms", recipient="+8613800138000", body="热线中断"
         )
     row.refresh_from_db()

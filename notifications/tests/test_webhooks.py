@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from notifications.models import Status
-from notifications.services import notification_enqueue, outbox_deliver
+from notifications.services import _enqueue, outbox_deliver
 from notifications.webhooks import WebhookError, deliver, signing_secret
 
 
@@ -50,7 +50,7 @@ def receiver(settings):
 @pytest.mark.django_db
 def test_a_notice_is_signed_and_the_receiver_can_check_it(receiver):
     url = f"{receiver}/hooks/welddesk"
-    row = notification_enqueue(key="hook-1", channel="webhook", recipient=url, body='{"id": 7}')
+    row = _enqueue(key="hook-1", channel="webhook", recipient=url, body='{"id": 7}')
     assert outbox_deliver(outbox_id=row.pk) == "sent"
     (got,) = Receiver.received
     headers = {k.lower(): v for k, v in got["headers"].items()}
@@ -67,9 +67,7 @@ def test_a_notice_is_signed_and_the_receiver_can_check_it(receiver):
 @pytest.mark.django_db
 def test_a_refusal_is_retried_by_the_outbox(receiver):
     Receiver.answer = 500
-    row = notification_enqueue(
-        key="hook-2", channel="webhook", recipient=f"{receiver}/hook", body="{}"
-    )
+    row = _enqueue(key="hook-2", channel="webhook", recipient=f"{receiver}/hook", body="{}")
     assert outbox_deliver(outbox_id=row.pk) == "retry"
     row.refresh_from_db()
     assert row.status == Status.PENDING and row.last_error == "WebhookError"

@@ -18,7 +18,7 @@ from django.urls import reverse
 from py_vapid import Vapid
 
 from notifications.models import PushSubscription, Status
-from notifications.services import notification_enqueue, outbox_deliver, push_subscribe
+from notifications.services import _enqueue, outbox_deliver, push_subscribe
 from testsupport import sign_in
 
 
@@ -73,7 +73,7 @@ def test_a_push_is_encrypted_for_the_browser_and_signed(push, make_customer):
     subscription = push_subscribe(
         user=make_customer(), endpoint=push["endpoint"], p256dh=push["p256dh"], auth=push["auth"]
     )
-    row = notification_enqueue(
+    row = _enqueue(
         key="push-1",
         channel="push",
         recipient=str(subscription.pk),
@@ -105,10 +105,10 @@ def test_a_gone_subscription_is_deleted_and_a_refusal_retried(push, make_custome
         user=customer, endpoint=push["endpoint"], p256dh=push["p256dh"], auth=push["auth"]
     )
     PushService.answer = 500
-    row = notification_enqueue(key="p2", channel="push", recipient=str(subscription.pk), body="{}")
+    row = _enqueue(key="p2", channel="push", recipient=str(subscription.pk), body="{}")
     assert outbox_deliver(outbox_id=row.pk) == "retry"
     PushService.answer = 410
-    gone = notification_enqueue(key="p3", channel="push", recipient=str(subscription.pk), body="{}")
+    gone = _enqueue(key="p3", channel="push", recipient=str(subscription.pk), body="{}")
     assert outbox_deliver(outbox_id=gone.pk) == "sent"
     assert not PushSubscription.objects.exists()
     gone.refresh_from_db()

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from notifications.models import Outbox, Status
-from notifications.services import notification_enqueue, outbox_deliver
+from notifications.services import _enqueue, outbox_deliver
 from notifications.wecom import HttpWeComBackend, WeComError
 
 
@@ -113,13 +113,13 @@ def test_a_refusal_raises_and_a_wrong_secret_too(wecom, settings):
 
 @pytest.mark.django_db
 def test_the_outbox_delivers_wecom_rows_and_retries_a_refusal(wecom):
-    row = notification_enqueue(
+    row = _enqueue(
         key="wecom-test-1", channel="wecom", recipient="zhang.wei", body="华东热线已恢复"
     )
     assert outbox_deliver(outbox_id=row.pk) == "sent"
     assert wecom.sent[-1]["touser"] == "zhang.wei"
     wecom.refuse_with = 60020
-    retry = notification_enqueue(key="wecom-test-2", channel="wecom", recipient="li.na", body="x")
+    retry = _enqueue(key="wecom-test-2", channel="wecom", recipient="li.na", body="x")
     assert outbox_deliver(outbox_id=retry.pk) == "retry"
     retry.refresh_from_db()
     assert retry.status == Status.PENDING and retry.last_error == "WeComError"

@@ -85,3 +85,24 @@ def test_the_widget_panel_frames_the_chat_page_alone_and_only_on_this_site(
     page = portal.get(url)
     assert page["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+
+
+def test_the_message_box_has_a_visible_label_and_a_paperclip_button(
+    portal, customer, make_unit, queue_setup
+):
+    """The markup the phone layout rests on (the browser test measures it at 390 px)."""
+    from chat import services
+
+    services.conversation_open(customer=customer, unit=make_unit(customer.organisation))
+    page = portal.get(reverse("portal:chat")).content.decode()
+    assert '<label for="chat-body" class="chat-label">' in page  # shown, not visually hidden
+    assert 'enterkeyhint="send"' in page and "chat/keys.js" in page
+    assert '<button type="button" class="chat-attach js-only" id="chat-attach"' in page
+    assert '<input type="file" id="chat-file" hidden' in page  # opened by the paperclip
+    # The launcher is in the portal's navigation (a button there on a phone), not floating
+    # loose after it.
+    home = portal.get(reverse("portal:home")).content.decode()
+    nav = home[
+        home.index('<nav class="portal-nav"') : home.index("</nav>", home.index("portal-nav"))
+    ]
+    assert 'id="chat-launcher"' in nav

@@ -235,6 +235,18 @@ def test_postgresql_statements_are_prepared_after_repeated_runs():
     assert prepared >= 1
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_connections_do_not_jit_compile():
+    """DB_JIT off by default: a millisecond statement whose size the planner overestimates
+    would otherwise spend longer compiling than running (docs/performance.md, "Search")."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+
+
 def test_a_bad_clamd_address_stops_commands_servers_and_workers_at_start(tmp_path):
     """CLAMD_ADDRESS without its scheme (a typo that would hold every upload in quarantine
     forever) or with a port out of range (which made every upload a 500): manage.py commands

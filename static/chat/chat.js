@@ -188,11 +188,15 @@
     send({ type: "message", client_id: clientId, body: body });
   });
 
-  // Files: uploaded over HTTP (the same checks as ticket attachments), then sent by id.
+  // Files: uploaded over HTTP (the same checks as ticket attachments), then sent by id. The
+  // picker itself stays hidden (a browser's own file input is wide and not restylable): the
+  // paperclip button beside the message box opens it.
   var fileInput = document.getElementById("chat-file");
+  var attach = document.getElementById("chat-attach");
   var uploadUrl = root.getAttribute("data-upload-url");
-  if (fileInput && uploadUrl && window.FormData && window.fetch) {
-    fileInput.parentNode.hidden = false;
+  if (fileInput && attach && uploadUrl && window.FormData && window.fetch) {
+    attach.hidden = false;
+    attach.addEventListener("click", function () { fileInput.click(); });
     fileInput.addEventListener("change", function () {
       var file = fileInput.files && fileInput.files[0];
       if (!file) { return; }

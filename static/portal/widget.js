@@ -1,6 +1,7 @@
 /* WeldDesk chat widget: "Chat with us" on every portal page opens the chat in a floating
    panel (the chat page in a frame, ?embed=1) instead of leaving the page. Without this script,
-   on a phone, or for a new tab, the launcher is a plain link to the chat page. */
+   on a phone or a narrow window (where the launcher is not floating), or for a new tab, the
+   launcher is a plain link to the chat page. */
 (function () {
   "use strict";
   var launcher = document.getElementById("chat-launcher");
@@ -39,7 +40,9 @@
 
   launcher.addEventListener("click", function (event) {
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
-    if (window.matchMedia("(max-width: 640px)").matches) { return; }  // phones: the full page
+    // Where the launcher is a button in the page (phones and narrow windows, portal.css), the
+    // chat gets the whole page; the panel goes with the floating launcher.
+    if (window.getComputedStyle(launcher).position !== "fixed") { return; }
     event.preventDefault();
     if (!panel) { build(); } else { panel.hidden = !panel.hidden; }
     launcher.setAttribute("aria-expanded", panel.hidden ? "false" : "true");

@@ -337,15 +337,13 @@ def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
                 queues=queues.get(user_id, set()),
                 level=min(effects[pk].level for _key, pk, _due in entries),
             )
-        row_id = notify.notify_escalation(
+        written += notify.notify_escalation(
             key=f"sla-escalation:{now:%Y%m%d%H%M}:{run}:{user_id}",
             recipient=user,
             items=items,
             total=len(entries),
             more_links=more_links,
         )
-        if row_id is not None:
-            written.append(row_id)
     # One publish per batch of notices after commit, not one per recipient.
     notify.hand_over(written)
 

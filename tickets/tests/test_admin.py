@@ -284,7 +284,7 @@ def test_public_reply_is_sent_and_audited(agent_client, open_ticket, settings, t
     assert message.internal is False and message.body == "Please replace the protective lens."
     assert sorted(a.original_name for a in message.attachments.all()) == ["a.png", "b.png"]
     assert audited("ticket.replied", ticket) == 1
-    assert Outbox.objects.filter(key=f"ticket-reply:{message.pk}").exists()
+    assert Outbox.objects.filter(key=f"ticket-reply:{message.pk}:email").exists()
     ticket.refresh_from_db()
     assert ticket.status == Status.OPEN and ticket.first_responded_at is not None
     followed = client.get(response["Location"])
@@ -494,7 +494,7 @@ def test_priority_and_assignee_forms(agent_client, open_ticket, queue_setup, mak
         action="ticket.assigned", target_id=str(ticket.pk), actor_ref=f"user:{me.pk}"
     ).exists()
     assert Outbox.objects.filter(
-        key=f"ticket-assigned:{ticket.pk}:{ticket.version}:{other.pk}"
+        key=f"ticket-assigned:{ticket.pk}:{ticket.version}:{other.pk}:email"
     ).exists()
 
     response = client.post(

@@ -168,7 +168,7 @@ def test_concurrent_replies_without_version_both_land(open_ticket, queue_setup, 
     assert saved.first_response_met is True
     assert AuditEvent.objects.filter(action="ticket.replied", target_id=str(ticket.pk)).count() == 2
     for o in outcomes:
-        assert Outbox.objects.filter(key=f"ticket-reply:{o.value.pk}").exists()
+        assert Outbox.objects.filter(key=f"ticket-reply:{o.value.pk}:email").exists()
     assert chain_verify().ok
 
 

@@ -235,6 +235,47 @@ def test_pages_and_query_count_with_1_and_50_matches(
     assert len(second) == 6 and not set(second) & set(listed(response))
 
 
+def test_a_ranked_page_and_its_count_come_from_one_statement(
+    agent_client, open_ticket, make_customer
+):
+    """The count of a search in rank order rides on the page's own statement (a window
+    over the matches); only a column sort, or a page past the end, counts apart."""
+    client, _me = agent_client
+    customer = make_customer()
+    for n in range(53):
+        open_ticket(customer, subject=f"Nozzle clogged {n}", body="喷嘴堵塞")
+    with CaptureQueriesContext(connection) as ranked:
+        assert len(listed(client.get(CHANGELIST, {"q": "nozzle 喷嘴", "p": "2"}))) == 3
+    statements = [q["sql"].upper() for q in ranked.captured_queries]
+    assert sum("COUNT(*) OVER ()" in sql for sql in statements) == 1
+    assert not any("SELECT COUNT(" in sql for sql in statements)
+    with CaptureQueriesContext(connection) as by_column:
+        assert len(listed(client.get(CHANGELIST, {"q": "nozzle 喷嘴", "o": "1"}))) == 50
+    statements = [q["sql"].upper() for q in by_column.captured_queries]
+    assert not any("OVER ()" in sql for sql in statements)
+    assert sum("SELECT COUNT(" in sql for sql in statements) == 1
+
+
+def test_a_ranking_holds_only_for_the_list_it_was_searched_in(open_ticket, make_customer):
+    customer = make_customer()
+    first = open_ticket(customer, subject="Nozzle clogged", body="喷嘴堵塞")
+    second = open_ticket(customer, subject="Nozzle worn", body="喷嘴磨损")
+    found = search.search_tickets(Ticket.objects.all(), "nozzle").order_by("search_rank", "-pk")
+    assert search.ranking_of(found) is not None
+    # Filtered after the search, or sorted otherwise: paged as any list, never by the stale
+    # ranking (which would list tickets the later filter excluded).
+    narrowed = found.filter(pk=first.pk)
+    assert search.ranking_of(narrowed) is None
+    assert search.ranking_of(found.order_by("-pk")) is None
+    paginator = search.RankedPaginator(narrowed, 50)
+    assert paginator.count == 1 and list(paginator.page(1).object_list) == [first]
+    assert search.RankedPaginator(found, 50).count == 2
+    assert {t.pk for t in search.RankedPaginator(found, 50).page(1).object_list} == {
+        first.pk,
+        second.pk,
+    }
+
+
 # ------------------------------------------------------------------- what is stored
 
 

@@ -38,7 +38,7 @@ def test_open_routes_assigns_and_stores_due_times(open_ticket, queue_setup):
     assert ("first_response", TimerKind.RULE, 100) in kinds
     event = AuditEvent.objects.filter(action="ticket.opened", target_id=str(ticket.pk)).get()
     assert event.data["reference"] == ticket.reference
-    assert Outbox.objects.filter(key=f"ticket-opened:{ticket.pk}").exists()
+    assert Outbox.objects.filter(key=f"ticket-opened:{ticket.pk}:email").exists()
     assert Message.objects.get(ticket=ticket).body.startswith("Since this morning")
 
 

@@ -1,7 +1,7 @@
-/* WeldDesk agent console: Enter sends the message, Shift+Enter starts a new line.
-   Not while an input method is composing (Chinese pinyin uses Enter to commit the characters).
-   The form is submitted with requestSubmit, so chat.js sends it over the socket when it runs
-   and the plain form posts it when it does not. */
+/* WeldDesk chat, customer page and agent console: Enter sends the message, Shift+Enter starts
+   a new line. Not while an input method is composing (Chinese pinyin uses Enter to commit the
+   characters). The form is submitted with requestSubmit, so chat.js sends it over the socket
+   when it runs and the plain form posts it when it does not. */
 (function () {
   "use strict";
   var input = document.getElementById("chat-body");

@@ -13,11 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='outbox',
             name='headers',
-            field=models.JSONField(blank=True, default=dict, verbose_name='mail headers'),
-        ),
-        migrations.AddField(
-            model_name='outbox',
-            name='message_id',
-            field=models.CharField(blank=True, db_index=True, max_length=250, verbose_name='Message-ID'),
+            field=models.JSONField(blank=True, default=dict, verbose_name='e-mail headers'),
         ),
     ]

@@ -1,0 +1,236 @@
+"""The one notification path: a message and a person become deliveries, here and nowhere else.
+
+Other apps compose a `Message` (a template name, the context, a key, what it is about) and name
+who is told: a User, or a `Recipient` they describe themselves (a status-page subscriber has
+no account). This module alone decides the channels (the person's profile: e-mail, SMS,
+WeCom, every browser that turned notifications on, their webhook), the language, renders each
+channel's text and writes the outbox rows in the caller's transaction, keyed
+`<message key>:<channel>` (`:push:<subscription id>` for each browser), so a caller that runs
+twice writes nothing twice. The rows are handed to the workers after commit, in batches.
+
+Templates: `notifications/email/<template>.subject.txt` and `.body.txt`. The short text of
+SMS, WeCom and push is the context's `short` (composed by the caller in the recipient's
+language: the context may be a function of the language, called with that language active),
+else the e-mail's subject. A webhook gets the message's `webhook` JSON, else a generic notice.
+
+There are no quiet hours or per-event preferences yet; when they come they belong in
+`recipient_of` and `_deliveries`, and every event follows them at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import prefetch_related_objects
+from django.utils import translation
+
+from core.logging import one_line
+from notifications.models import Channel
+from notifications.services import _enqueue_new, outbox_hand_over, render_message
+
+# Extra e-mail headers a message may carry (threading: set by the ticket's mail later).
+EMAIL_HEADERS = frozenset({"In-Reply-To", "References", "Reply-To", "Auto-Submitted"})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where one person is reached: each address set is a channel they chose."""
+
+    language: str = ""
+    email: str = ""
+    phone: str = ""
+    wecom_id: str = ""
+    push_subscription_ids: tuple[int, ...] = ()
+    webhook_url: str = ""
+
+
+Context = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to say, composed by the calling app; who hears it and how is decided here.
+
+    `context` is a mapping, or a function of the language returning one (called with that
+    language active, for texts composed with gettext). `url` is where a browser notification
+    (and the webhook notice) points; `tag` replaces an earlier browser notification about the
+    same thing. `channels` narrows the channels (an address confirmation goes by e-mail only).
+    `urgent` also texts a staff member's phone (a call to the standby roster). `headers` are
+    extra e-mail headers (names in EMAIL_HEADERS).
+    """
+
+    template: str
+    key: str
+    context: Context = field(default_factory=dict)
+    about: models.Model | None = None
+    url: str = ""
+    tag: str = ""
+    webhook: Mapping[str, Any] | None = None
+    wecom_full: bool = False
+    channels: frozenset[str] | None = None
+    urgent: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def recipient_of(user: Any, *, urgent: bool = False) -> Recipient | None:
+    """Read a person's channels from their profile (None for an inactive account).
+
+    A customer chooses e-mail, SMS (with a number), WeCom (with an ID), browser notifications
+    (each subscribed browser) and a webhook. Staff get e-mail always, and an SMS to their
+    phone for an urgent call; they have no browser subscriptions.
+    """
+    if user is None or not getattr(user, "is_active", True):
+        return None
+    language = user.language or settings.LANGUAGE_CODE
+    if user.is_staff:
+        return Recipient(
+            language=language, email=user.email or "", phone=user.phone if urgent else ""
+        )
+    return Recipient(
+        language=language,
+        email=user.email if user.notify_email else "",
+        phone=user.phone if user.notify_sms else "",
+        wecom_id=user.wecom_id if user.notify_wecom else "",
+        push_subscription_ids=tuple(sorted(s.pk for s in user.push_subscriptions.all())),
+        webhook_url=user.notify_webhook_url or "",
+    )
+
+
+def prefetch_channels(users: Iterable[Any]) -> None:
+    """Read the browser subscriptions of many people at once (before `notify` each), in
+    chunks of 500 people per query."""
+    customers = [u for u in users if not u.is_staff]
+    for start in range(0, len(customers), 500):
+        prefetch_related_objects(customers[start : start + 500], "push_subscriptions")
+
+
+def notify(*, to: Any, message: Message, hand_over: bool = True) -> list[int]:
+    """Tell one person (a User or a Recipient) by every channel they chose; return the ids of
+    the rows written now (none for a key written before).
+
+    Written in the caller's transaction; with hand_over the rows go to the workers after
+    commit, else the caller hands many over at once (`hand_over`).
+    """
+    if isinstance(to, Recipient):
+        recipient, user = to, None
+    else:
+        recipient, user = recipient_of(to, urgent=message.urgent), to
+    if recipient is None:
+        return []
+    written = (_enqueue_new(**delivery) for delivery in _deliveries(recipient, user, message))
+    ids = [pk for pk in written if pk is not None]
+    if hand_over:
+        outbox_hand_over(ids)
+    return ids
+
+
+def hand_over(ids: list[int]) -> None:
+    """Hand rows written with hand_over=False to the workers after commit, in batches."""
+    outbox_hand_over(ids)
+
+
+def _deliveries(recipient: Recipient, user: Any, message: Message) -> list[dict[str, Any]]:
+    allowed = message.channels
+    language = recipient.language or settings.LANGUAGE_CODE
+
+    def wanted(channel: str, address: Any) -> bool:
+        return bool(address) and (allowed is None or channel in allowed)
+
+    chosen = {
+        Channel.EMAIL: wanted(Channel.EMAIL, recipient.email),
+        Channel.SMS: wanted(Channel.SMS, recipient.phone),
+        Channel.WECOM: wanted(Channel.WECOM, recipient.wecom_id),
+        Channel.PUSH: wanted(Channel.PUSH, recipient.push_subscription_ids),
+        Channel.WEBHOOK: wanted(Channel.WEBHOOK, recipient.webhook_url),
+    }
+    if not any(chosen.values()):
+        return []
+    with translation.override(language):
+        context = dict(message.context(language) if callable(message.context) else message.context)
+    if user is not None:
+        context.setdefault("recipient", user)
+    subject, body = render_message(f"email/{message.template}", context, language=language)
+    short = one_line(str(context.get("short") or subject))
+    common = {"language": language, "about": message.about, "hand_over": False}
+    out: list[dict[str, Any]] = []
+    if chosen[Channel.EMAIL]:
+        headers = {k: one_line(str(v)) for k, v in message.headers.items() if k in EMAIL_HEADERS}
+        out.append(
+            {
+                "key": f"{message.key}:email",
+                "channel": Channel.EMAIL,
+                "recipient": recipient.email,
+                "subject": subject,
+                "body": body,
+                "headers": headers,
+                **common,
+            }
+        )
+    if chosen[Channel.SMS]:
+        out.append(_short(message, Channel.SMS, recipient.phone, short[:300], common))
+    if chosen[Channel.WECOM]:
+        text = f"{subject}\n\n{body}"[:2000] if message.wecom_full else short[:2000]
+        out.append(_short(message, Channel.WECOM, recipient.wecom_id, text, common))
+    if chosen[Channel.PUSH]:
+        payload = json.dumps(
+            {
+                "title": one_line(str(context.get("push_title") or subject))[:120],
+                "body": short[:300],
+                "url": message.url or "/",
+                "tag": message.tag or message.key,
+            },
+            ensure_ascii=False,
+        )
+        for pk in recipient.push_subscription_ids:
+            out.append(
+                {
+                    "key": f"{message.key}:push:{pk}",
+                    "channel": Channel.PUSH,
+                    "recipient": str(pk),
+                    "body": payload,
+                    **common,
+                }
+            )
+    if chosen[Channel.WEBHOOK]:
+        notice = message.webhook
+        if notice is None:
+            about = message.about
+            notice = {
+                "type": message.template,
+                "key": message.key,
+                "about": (
+                    {"type": about._meta.label_lower, "id": str(about.pk)} if about else None
+                ),
+                "language": language,
+                "title": subject,
+                "text": short,
+                "url": message.url,
+            }
+        body = json.dumps(notice, ensure_ascii=False, default=str)
+        out.append(_short(message, Channel.WEBHOOK, recipient.webhook_url, body, common))
+    return out
+
+
+def _short(message: Message, channel: str, address: str, text: str, common: dict) -> dict:
+    return {
+        "key": f"{message.key}:{channel}",
+        "channel": channel,
+        "recipient": address,
+        "body": text,
+        **common,
+    }
+
+
+__all__ = [
+    "Message",
+    "Recipient",
+    "hand_over",
+    "notify",
+    "prefetch_channels",
+    "recipient_of",
+]
