@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from chat import services as chat_services
 from intake import services as intake_services
+from intake.mail import services as mail_services
 from logistics import services as logistics_services
 from notifications import services as notification_services
 from tickets.services import tickets as ticket_services
@@ -41,6 +42,9 @@ def retention_run(*, dry_run: bool = False, now: dt.datetime | None = None) -> d
         ),
         "calls": intake_services.calls_expire(
             started_before=before(settings.RETENTION_CALL_DAYS), dry_run=dry_run
+        ),
+        "mails": mail_services.mails_expire(
+            received_before=before(settings.RETENTION_OUTBOX_DAYS), dry_run=dry_run
         ),
         "outbox": notification_services.outbox_expire(
             created_before=before(settings.RETENTION_OUTBOX_DAYS), dry_run=dry_run

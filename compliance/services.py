@@ -18,6 +18,7 @@ from core.errors import ApplicationError
 from core.throttle import over_limit
 from core.validation import clean_text
 from intake import services as intake_services
+from intake.mail import services as mail_services
 from logistics import services as logistics_services
 from notifications import services as notification_services
 from status import notify as status_notify
@@ -136,5 +137,6 @@ def _erase(subject: Any, *, actor: Any) -> dict[str, Any]:
         email_bidx=email_bidx, actor=actor
     )
     summary["calls"] = intake_services.calls_erase_person(phone_bidx=phone_bidx, actor=actor)
+    summary["mails"] = mail_services.mail_erase_person(email_bidx=email_bidx, actor=actor)
     summary["account"] = account_services.user_erase(user=subject, actor=actor)
     return summary

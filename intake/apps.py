@@ -1,4 +1,4 @@
-"""The other ways in: for now, the phone system's call events (answer rate, missed callers)."""
+"""The other ways in: the phone system's call events (answer rate, missed callers) and e-mail."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +10,20 @@ class IntakeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import metrics
+        from core import metrics, periodic
         from intake import selectors
+        from intake.mail import selectors as mail_selectors
+        from tickets.services import notify
 
         metrics.register_collector("telephony", selectors.phone_metrics)
+        # Ticket e-mail answers the customer's own mails (In-Reply-To, References).
+        if mail_selectors.received_ids not in notify.THREAD_SOURCES:
+            notify.THREAD_SOURCES.append(mail_selectors.received_ids)
+        periodic.register(
+            periodic.Schedule(
+                name="intake: mail poll",
+                task="intake.mail_poll",
+                every_seconds=60,
+                description="Read the configured IMAP mailboxes (MAIL_IMAP_MAILBOXES).",
+            )
+        )

@@ -4,6 +4,7 @@ rest, found again by its blind index, never written to logs or the audit chain."
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import BlindIndexField, EncryptedCharField
@@ -44,3 +45,54 @@ class Call(models.Model):
     @property
     def missed(self) -> bool:
         return self.answered_at is None and (self.abandoned or self.ended_at is not None)
+
+
+class MailOutcome(models.TextChoices):
+    OPENED = "opened", _("Opened a ticket")
+    REPLIED = "replied", _("Added to its ticket")
+    STRANGER = "stranger", _("Reply by an outsider: opened a ticket of their own")
+    IGNORED = "ignored", _("Ignored (bounce or automatic answer)")
+    REJECTED = "rejected", _("Rejected (unknown sender)")
+
+
+class InboundMail(models.Model):
+    """One received e-mail, by its Message-ID: the ticket it opened or answered.
+
+    The unique Message-ID makes ingesting idempotent (a poller that crashed before it could
+    flag a message, or an MTA that retries, gives the same mail again: it is not added
+    twice), and threads later replies that quote it in In-Reply-To or References. No address
+    is stored: the sender is kept as a blind index (auto-reply limits per sender).
+    """
+
+    message_id = models.CharField(_("Message-ID"), max_length=250, unique=True)
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        verbose_name=_("ticket"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    ticket_message = models.ForeignKey(
+        "tickets.Message",
+        verbose_name=_("ticket message"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=MailOutcome.choices)
+    # Where it came in: "file", "endpoint", "imap:<mailbox>".
+    source = models.CharField(_("source"), max_length=100)
+    sender_bidx = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    auto_replied = models.BooleanField(_("auto-reply sent"), default=False)
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("received e-mail")
+        verbose_name_plural = _("received e-mails")
+        indexes = [models.Index(fields=["ticket", "received_at"], name="intake_mail_ticket")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.pk}"

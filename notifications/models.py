@@ -36,8 +36,8 @@ class Outbox(models.Model):
     subject = EncryptedCharField(max_length=300, blank=True, verbose_name=_("subject"))
     body = EncryptedTextField(verbose_name=_("body"))
     language = models.CharField(max_length=8, default="en", verbose_name=_("language"))
-    # Extra e-mail headers (In-Reply-To, References: the ticket's thread), names checked by
-    # notifications.messages; the Message-ID is derived from the key when sent.
+    # Extra e-mail headers (In-Reply-To, References, Reply-To: the ticket's thread), names
+    # checked by notifications.messages.
     headers = models.JSONField(default=dict, blank=True, verbose_name=_("e-mail headers"))
     about_type = models.CharField(max_length=64, blank=True, verbose_name=_("about (type)"))
     about_id = models.CharField(max_length=64, blank=True, verbose_name=_("about (ID)"))
@@ -49,6 +49,11 @@ class Outbox(models.Model):
     last_error = models.CharField(max_length=200, blank=True, verbose_name=_("last error"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    # E-mail only: the Message-ID, chosen when the row is written (so a retry sends the same
+    # one, and a customer's answer quoting it in In-Reply-To finds what it answers).
+    message_id = models.CharField(
+        max_length=250, blank=True, db_index=True, verbose_name=_("Message-ID")
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from notifications.models import Channel, Outbox, PushSubscription
@@ -52,3 +53,18 @@ def person_addresses(user: Any) -> set[tuple[str, str]]:
 def person_push(user: Any) -> list[dict[str, Any]]:
     """When the person turned browser notifications on (no keys or endpoints)."""
     return [{"since": p.created_at} for p in PushSubscription.objects.filter(user=user)]
+
+
+def about_of_message_ids(message_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """What the e-mails the desk sent with these Message-IDs were about, as
+    {message_id: (about_type, about_id)} (one query; unknown ids left out), so a customer's
+    answer quoting one in In-Reply-To or References finds its ticket without another app
+    reading the outbox."""
+    ids = [m for m in dict.fromkeys(message_ids) if m]
+    if not ids:
+        return {}
+    rows = Outbox.objects.filter(message_id__in=ids).exclude(about_type="")
+    return {
+        mid: (about_type, about_id)
+        for mid, about_type, about_id in rows.values_list("message_id", "about_type", "about_id")
+    }

@@ -53,7 +53,9 @@ def _enqueue(
     Private to notifications: other apps compose a message and name the person
     (`notifications.messages.notify`), which decides the channels and calls this. The same
     key twice gives one row and one delivery. A caller writing many rows at once passes
-    hand_over=False and hands their ids over together (`outbox_hand_over`).
+    hand_over=False and hands their ids over together (`outbox_hand_over`). An e-mail gets
+    its Message-ID now (`_write`); `headers` (names checked by notifications.messages) may
+    thread it.
     """
     _only_from_notifications(sys._getframe(1))
     row, _new = _write(
@@ -117,6 +119,10 @@ def _write(
         about_type=about._meta.label_lower if about is not None else "",
         about_id=str(about.pk) if about is not None else "",
     )
+    if channel == Channel.EMAIL:
+        # Chosen once and stored: a retry sends the same Message-ID, and a customer's answer
+        # quoting it in In-Reply-To finds what it answers (selectors.about_of_message_ids).
+        row.message_id = _message_id(key)
     pk = _insert_unless_key_exists(row)
     if pk is None:
         return Outbox.objects.get(key=key), False
@@ -175,7 +181,7 @@ def _send(row: Outbox) -> None:
             to=[row.recipient],
             headers={
                 **{name: one_line(value) for name, value in (row.headers or {}).items()},
-                "Message-ID": _message_id(row.key),
+                "Message-ID": row.message_id or _message_id(row.key),
                 "X-WeldDesk-Delivery": hashlib.sha256(row.key.encode()).hexdigest()[:32],
             },
         )

@@ -250,6 +250,23 @@ TELEPHONY_ANSWER_RATE_THRESHOLD = float(env_str("TELEPHONY_ANSWER_RATE_THRESHOLD
 TELEPHONY_WINDOW_MINUTES = env_int("TELEPHONY_WINDOW_MINUTES", 15)
 TELEPHONY_MIN_CALLS = env_int("TELEPHONY_MIN_CALLS", 5)
 
+# Inbound e-mail (docs/email.md). The raw-MIME endpoint's bearer token (empty: endpoint off)
+# and the largest mail it or the poller takes.
+MAIL_INGEST_TOKEN = env_str("MAIL_INGEST_TOKEN", "")
+MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 25 * 1024 * 1024)
+# Mail from an address the desk does not know: "contact" files it under an unidentified
+# contact (one organisation per region, for agents to match), "reject" drops it (audited).
+MAIL_UNKNOWN_SENDERS = env_str("MAIL_UNKNOWN_SENDERS", "contact")
+# Where customers' mail programs send their answers (Reply-To of ticket e-mail); empty: From.
+MAIL_REPLY_ADDRESS = env_str("MAIL_REPLY_ADDRESS", "")
+# Acknowledgements to one sender per hour at most (loop protection, RFC 3834).
+MAIL_AUTOREPLY_PER_HOUR = env_int("MAIL_AUTOREPLY_PER_HOUR", 3)
+# Mailboxes the poller reads, as JSON: [{"name", "host", "port", "user", "password_env",
+# "folder", "queue", "done": "flag" | "move:<folder>"}]; each password is read from the
+# environment variable named by password_env, never from this value.
+MAIL_IMAP_MAILBOXES = env_str("MAIL_IMAP_MAILBOXES", "[]")
+MAIL_IMAP_TIMEOUT = env_int("MAIL_IMAP_TIMEOUT", 30)
+
 # Redis: absent means in-memory channel layer, local-memory cache and eager Celery.
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
@@ -542,7 +559,7 @@ SPECTACULAR_SETTINGS = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "The shared token of a machine caller (Alertmanager, the phone "
-                "system): ALERTMANAGER_TOKEN, TELEPHONY_TOKEN.",
+                "system, the mail relay): ALERTMANAGER_TOKEN, TELEPHONY_TOKEN, MAIL_INGEST_TOKEN.",
             }
         }
     },

@@ -12,7 +12,7 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from notifications import services
+from notifications import selectors, services
 from notifications.models import Outbox, Status
 from notifications.sms import LocmemSMSBackend
 
@@ -39,6 +39,32 @@ def test_delivery_happens_after_commit_exactly_once(django_capture_on_commit_cal
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.SENT, 1)
     assert mail.outbox[0].extra_headers["Message-ID"].endswith("@welddesk.outbox>")
+
+
+def test_an_email_keeps_the_message_id_chosen_when_written_and_its_thread_headers(
+    django_capture_on_commit_callbacks, make_customer
+):
+    """A retry sends the same Message-ID, and an answer quoting it finds what it was about
+    (the header names themselves are checked by notifications.messages)."""
+    customer = make_customer()
+    with django_capture_on_commit_callbacks(execute=True):
+        row = enqueue(
+            about=customer,
+            headers={
+                "In-Reply-To": "<a@customer.example>",
+                "References": "<root@customer.example> <a@customer.example>",
+                "Reply-To": "service@desk.example",
+            },
+        )
+    assert row.message_id.endswith("@welddesk.outbox>")
+    sent = mail.outbox[0]
+    assert sent.extra_headers["Message-ID"] == row.message_id  # the one stored at write time
+    assert sent.extra_headers["In-Reply-To"] == "<a@customer.example>"
+    assert sent.extra_headers["Reply-To"] == "service@desk.example"
+    assert selectors.about_of_message_ids([row.message_id, "<unknown@x.example>", ""]) == {
+        row.message_id: ("accounts.user", str(customer.pk))
+    }
+    assert enqueue(key="test:sms", channel="sms", recipient="+8613800000000").message_id == ""
 
 
 def test_an_exception_after_the_write_leaves_no_row_and_no_message(

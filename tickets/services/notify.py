@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -17,6 +17,23 @@ from notifications import messages
 from notifications.messages import Message, notify
 from tickets import links
 from tickets.models import Status, Target, Ticket
+
+# Apps above tickets that know Message-IDs of a ticket's mail thread register a reader here
+# (intake: the mails received), so ticket e-mail answers the customer's own mail.
+THREAD_SOURCES: list[Callable[[Ticket], list[str]]] = []
+
+
+def mail_headers(ticket: Ticket | None) -> dict[str, str]:
+    """Reply-To (MAIL_REPLY_ADDRESS) and, for a ticket that came by e-mail, In-Reply-To and
+    References naming the mails received on it, so the customer's mail program threads the
+    answer and their next reply finds the ticket (docs/email.md)."""
+    headers = {"Reply-To": settings.MAIL_REPLY_ADDRESS} if settings.MAIL_REPLY_ADDRESS else {}
+    if ticket is not None and ticket.channel == "email":
+        ids = [mid for source in THREAD_SOURCES for mid in source(ticket)]
+        if ids:
+            headers["In-Reply-To"] = ids[-1]
+            headers["References"] = " ".join(ids[-10:])
+    return headers
 
 
 def _tell(
@@ -40,6 +57,7 @@ def _tell(
         about=about,
         url=url,
         tag=f"ticket-{about.pk}" if about is not None else "",
+        headers={} if recipient.is_staff else mail_headers(about),
     )
     return notify(to=recipient, message=message, hand_over=hand_over)
 

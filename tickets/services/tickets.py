@@ -33,6 +33,7 @@ from tickets.models import (
     Kind,
     Message,
     Priority,
+    Queue,
     Status,
     Tag,
     Ticket,
@@ -228,8 +229,14 @@ def ticket_open(
     fault_report: dict[str, Any] | None = None,
     attachments: Sequence[Any] = (),
     now: dt.datetime | None = None,
+    queue: Queue | None = None,
+    notify_requester: bool = True,
 ) -> Ticket:
     """Open a ticket: route it, assign it, start its SLA, audit it and tell the requester.
+
+    `queue` skips routing (a channel that knows its queue, e.g. a mailbox mapped to one);
+    `notify_requester=False` leaves the acknowledgement to a channel that sends its own
+    (e-mail answers the customer's mail, within its loop limits).
 
     Rows that every new ticket contends for are touched as late as possible: the reference
     number is drawn in its own short transaction first (when the caller is not already inside
@@ -286,6 +293,8 @@ def ticket_open(
             assessment=assessment,
             attachments=attachments,
             now=now,
+            queue=queue,
+            notify_requester=notify_requester,
         )
 
 
@@ -306,6 +315,8 @@ def _ticket_insert(
     assessment: impact.Assessment,
     attachments: Sequence[Any],
     now: dt.datetime,
+    queue: Queue | None = None,
+    notify_requester: bool = True,
 ) -> Ticket:
     tier = unit.contract_tier if unit is not None else organisation.tier
     priority_service = organisation.has_priority_service(now)
@@ -327,7 +338,7 @@ def _ticket_insert(
         priority_until=organisation.priority_service_until if priority_service else None,
     )
     plan = sla.sla_plan(ticket, tier=tier, now=now)
-    ticket.queue = assignment.route_queue(
+    ticket.queue = queue or assignment.route_queue(
         region_id=organisation.region_id, product_line=product_line
     )
     member = None
@@ -360,7 +371,8 @@ def _ticket_insert(
         ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}
     for upload in attachments:
         attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
-    notify.notify_opened(ticket)
+    if notify_requester:
+        notify.notify_opened(ticket)
     if assessment.notify_supervisor:
         notify.notify_safety_risk(ticket)
     if member is not None:

@@ -1,0 +1,1 @@
+"""Inbound e-mail: parsing, threading and the one ingest service (docs/email.md)."""
