@@ -11,7 +11,7 @@ class IntakeConfig(AppConfig):
 
     def ready(self) -> None:
         from core import metrics, periodic
-        from intake import selectors
+        from intake import checks, selectors  # noqa: F401  (checks registers a deploy check)
         from intake.mail import selectors as mail_selectors
         from tickets.services import notify
 

@@ -259,6 +259,10 @@ MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 25 * 1024 * 1024)
 MAIL_UNKNOWN_SENDERS = env_str("MAIL_UNKNOWN_SENDERS", "contact")
 # Where customers' mail programs send their answers (Reply-To of ticket e-mail); empty: From.
 MAIL_REPLY_ADDRESS = env_str("MAIL_REPLY_ADDRESS", "")
+# The authserv-id of the desk's own mail server's Authentication-Results headers (RFC 8601):
+# set, a mail answers a ticket only when that server verified its sender (DMARC, or aligned
+# DKIM/SPF); empty, the From address is believed (development only; check --deploy warns).
+MAIL_AUTHSERV_ID = env_str("MAIL_AUTHSERV_ID", "")
 # Acknowledgements to one sender per hour at most (loop protection, RFC 3834).
 MAIL_AUTOREPLY_PER_HOUR = env_int("MAIL_AUTOREPLY_PER_HOUR", 3)
 # Mailboxes the poller reads, as JSON: [{"name", "host", "port", "user", "password_env",

@@ -41,7 +41,7 @@ from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
 from intake.mail import autoreply, selectors
-from intake.mail.parse import MailParseError, ParsedMail, parse
+from intake.mail.parse import MailParseError, ParsedMail, parse, sender_verified
 from intake.models import InboundMail, MailOutcome
 from tickets.models import Attachment, Channel, Kind, Queue, Status, Ticket
 from tickets.services import notify
@@ -141,7 +141,7 @@ def _file(
     else:
         ticket, how = selectors.thread_ticket(mail)
         message = None
-        if ticket is not None and _may_answer(sender, ticket):
+        if ticket is not None and _may_answer(sender, ticket) and _sender_trusted(mail):
             message = _reply(ticket, sender, mail, files, refused)
         if message is not None:
             inbound.outcome = MailOutcome.REPLIED
@@ -195,10 +195,21 @@ def _outsider_notice(answered: Ticket, opened: Ticket, how: str) -> None:
     )
     with translation.override(settings.LANGUAGE_CODE):
         note = _(
-            "An e-mail from someone outside the customer's organisation answered this "
-            "ticket's mail. It was not added here; it is ticket %(ref)s."
+            "An e-mail from someone outside the customer's organisation, or whose sender "
+            "the mail server could not verify, answered this ticket's mail. It was not "
+            "added here; it is ticket %(ref)s."
         ) % {"ref": opened.reference}
     notify.notify_flagged(answered, tag=f"outsider-mail:{opened.pk}", note=note)
+
+
+def _sender_trusted(mail: ParsedMail) -> bool:
+    """A From address is anyone's to write: with MAIL_AUTHSERV_ID set, a mail answers a
+    ticket only when the desk's mail server verified its sender (DMARC, or aligned DKIM or
+    SPF; parse.sender_verified). Unverified, it opens a ticket of its own and the answered
+    ticket's agent is told, as for an outsider. Empty, the From address is believed
+    (development; `check --deploy` warns)."""
+    authserv_id = settings.MAIL_AUTHSERV_ID
+    return not authserv_id or sender_verified(mail, authserv_id)
 
 
 def _may_answer(sender: User, ticket: Ticket) -> bool:

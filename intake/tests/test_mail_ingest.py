@@ -3,6 +3,7 @@ the ticket's own organisation may answer, machines get ignored, a mail is added 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,53 @@ def test_a_stranger_who_knows_the_thread_gets_a_ticket_of_their_own(sent_ticket)
         b"Message-ID: <s3@qq.com>\r\n\r\nPhoto attached later.\r\n"
     )
     assert ingest(own).outcome == MailOutcome.REPLIED
+
+
+def reply_to(ticket, *authentication_results: str) -> bytes:
+    mid = uuid.uuid4().hex
+    headers = "".join(f"Authentication-Results: {h}\r\n" for h in authentication_results)
+    return (
+        f"{headers}From: li.wei@example-works.cn\r\nSubject: Re: {ticket.reference}\r\n"
+        f"Message-ID: <auth-{mid}@example-works.cn>\r\n\r\nStill broken.\r\n"
+    ).encode()
+
+
+def test_with_a_trusted_mail_server_only_a_verified_sender_answers_a_ticket(sent_ticket, settings):
+    """A From address is anyone's to write: with MAIL_AUTHSERV_ID set, only the desk's own
+    server's verdict counts, and a forged or failed one opens a ticket of its own."""
+    settings.MAIL_AUTHSERV_ID = "mx.welddesk.example"
+    forged = reply_to(sent_ticket, "mail.attacker.example; dmarc=pass header.from=example-works.cn")
+    unsigned = reply_to(sent_ticket)
+    failed = reply_to(
+        sent_ticket,
+        "mx.welddesk.example; dkim=pass header.d=example-works.cn; dmarc=fail",
+    )
+    other_domain = reply_to(sent_ticket, "mx.welddesk.example; dkim=pass header.d=evil.example")
+    for raw in (forged, unsigned, failed, other_domain):
+        assert ingest(raw).outcome == MailOutcome.STRANGER
+    assert sent_ticket.messages.count() == 1
+    assert (
+        AuditEvent.objects.filter(action="mail.outsider_reply", target_id=sent_ticket.pk).count()
+        == 4
+    )
+    for verdict in (
+        "mx.welddesk.example; dmarc=pass (p=reject) header.from=example-works.cn",
+        "MX.welddesk.example 1; spf=pass smtp.mailfrom=bounce.example-works.cn",
+        "mx.welddesk.example; dkim=pass header.d=example-works.cn header.s=s1",
+    ):
+        assert ingest(reply_to(sent_ticket, verdict)).outcome == MailOutcome.REPLIED
+    assert sent_ticket.messages.count() == 4
+
+
+def test_check_deploy_warns_when_mail_comes_in_with_no_server_vouching_for_senders(settings):
+    from intake.checks import check_mail_sender_authentication
+
+    settings.MAIL_INGEST_TOKEN, settings.MAIL_AUTHSERV_ID = "", ""
+    assert check_mail_sender_authentication() == []
+    settings.MAIL_INGEST_TOKEN = "t" * 40
+    assert [w.id for w in check_mail_sender_authentication()] == ["welddesk.W012"]
+    settings.MAIL_AUTHSERV_ID = "mx.welddesk.example"
+    assert check_mail_sender_authentication() == []
 
 
 def test_unknown_senders_are_rejected_when_the_setting_says_so(settings):
