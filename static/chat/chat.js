@@ -37,6 +37,32 @@
     return role === "customer" ? frame.from_customer : (!frame.from_customer && !frame.bot);
   }
 
+  // A path on this site only: one "/", then no backslash, space or control character (a
+  // browser reads "//host", "/\\host" or "/<tab>/host" as another host). As ChatMessage.links.
+  var SITE_PATH = /^\/(?![\/\\])[^\\\x00-\x20\x7f]*$/;
+  // What a bot message links to, under its text (its text does not repeat them): help articles
+  // for everyone; the customer's own tickets and shipments on the customer's page (portal
+  // pages, not the agent's).
+  var LINK_LABELS = role === "customer"
+    ? { articles: "title", tickets: "reference", shipments: "tracking_number" }
+    : { articles: "title" };
+
+  function botLinks(data) {
+    var found = [];
+    if (!data || typeof data !== "object") { return found; }
+    Object.keys(LINK_LABELS).forEach(function (kind) {
+      var rows = Array.isArray(data[kind]) ? data[kind] : [];
+      rows.forEach(function (row) {
+        var text = row && row[LINK_LABELS[kind]];
+        var url = row && row.url;
+        if (typeof text === "string" && text && typeof url === "string" && SITE_PATH.test(url)) {
+          found.push({ kind: kind, text: text, url: url });
+        }
+      });
+    });
+    return found;
+  }
+
   function item(frame, cls) {
     var li = document.createElement("li");
     li.className = "chat-msg " + cls;
@@ -72,19 +98,22 @@
       }
       li.appendChild(link);
     });
-    var data = frame.bot_data || {};
-    if (data.articles && data.articles.length) {
-      var links = document.createElement("span");
-      links.className = "links";
-      data.articles.forEach(function (a) {
+    var links = botLinks(frame.bot_data);
+    if (links.length) {
+      var list = document.createElement("ul");
+      list.className = "links";
+      links.forEach(function (l) {
+        var entry = document.createElement("li");
         var link = document.createElement("a");
-        link.href = a.url;
+        link.href = l.url;
         link.target = "_blank";
         link.rel = "noopener";
-        link.textContent = a.title;
-        links.appendChild(link);
+        link.setAttribute("data-kind", l.kind);
+        link.textContent = l.text;
+        entry.appendChild(link);
+        list.appendChild(entry);
       });
-      li.appendChild(links);
+      li.appendChild(list);
     }
     return li;
   }
