@@ -136,8 +136,12 @@ def test_the_bots_ticket_and_shipment_answers_link_their_pages_without_javascrip
     portal.post(url, {"action": "send", "body": f"Where is my parcel {shipment.tracking_number}?"})
     page = portal.get(url).content.decode()
     assert bot_links(page) == [
-        (f"/portal/tickets/{ticket.reference}/", "tickets", ticket.reference),
-        (f"/portal/shipments/{shipment.pk}/", "shipments", shipment.tracking_number),
+        (f"/portal/tickets/{ticket.reference}/", "tickets", f"View ticket {ticket.reference}"),
+        (
+            f"/portal/shipments/{shipment.pk}/",
+            "shipments",
+            f"Track shipment {shipment.tracking_number}",
+        ),
     ]
     texts = re.findall(r'<span class="text">(.*?)</span>', page, re.S)
     assert any(ticket.reference in t and ticket.subject in t for t in texts)
@@ -198,5 +202,5 @@ def test_only_paths_on_this_site_become_links(portal, customer, make_unit):
         },
     )
     page = portal.get(reverse("portal:chat")).content.decode()
-    assert bot_links(page) == [("/portal/tickets/WD-5/", "tickets", "WD-5")]
+    assert bot_links(page) == [("/portal/tickets/WD-5/", "tickets", "View ticket WD-5")]
     assert "evil.example" not in page and "javascript:" not in page

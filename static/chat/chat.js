@@ -19,7 +19,10 @@
     typing: root.getAttribute("data-texts-typing") || "typing…",
     you: root.getAttribute("data-texts-you"),  // the customer's page says "You", as on reload
     scanning: root.getAttribute("data-texts-scanning") || "waiting for the virus scan",
-    assistant: root.getAttribute("data-texts-assistant") || ""  // the bot's frames name no sender
+    assistant: root.getAttribute("data-texts-assistant") || "",  // the bot's frames name no sender
+    // A ticket's or shipment's link, as on reload: "View ticket %(ref)s", "Track shipment %(number)s"
+    tickets: root.getAttribute("data-texts-tickets") || "%(ref)s",
+    shipments: root.getAttribute("data-texts-shipments") || "%(number)s"
   };
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/chat/" + id + "/";
   var lastSeq = 0;
@@ -56,7 +59,9 @@
         var text = row && row[LINK_LABELS[kind]];
         var url = row && row.url;
         if (typeof text === "string" && text && typeof url === "string" && SITE_PATH.test(url)) {
-          found.push({ kind: kind, text: text, url: url });
+          var label = !texts[kind] ? text
+            : texts[kind].replace(/%\((ref|number)\)s/, function () { return text; });
+          found.push({ kind: kind, text: label, url: url });
         }
       });
     });
