@@ -63,6 +63,13 @@ def opens_at(now: dt.datetime, *, tier: str | None = None) -> dt.datetime | None
     return hours.opens_at if hours is not None else None
 
 
+def _articles_intro() -> str:
+    """The line that introduces suggested articles. Their titles are not in the text: the chat
+    page shows `articles` (title and link) as a list under the message, so the text names them
+    once; the transcript adds them as lines (chat.services.transcript)."""
+    return _("These help articles may solve it right away:")
+
+
 def _article_rows(articles: list) -> list[dict[str, str]]:
     return [
         {"title": a.title, "url": reverse("portal:article", args=[a.language, a.slug])}
@@ -89,7 +96,6 @@ def shipment_reply(*, user: Any, question: intents.Question) -> Reply:
             if s.check_failures:
                 line += " · " + _("the carrier cannot be reached now; last known status")
             parts.append(line)
-        parts.append(_("Details: %(link)s") % {"link": reverse("portal:shipments")})
     elif asked:
         parts = [
             _(
@@ -135,7 +141,7 @@ def ticket_reply(*, user: Any, question: intents.Question) -> Reply:
         line += " " + _("Last change %(when)s.") % {
             "when": timezone.localtime(t.updated_at).strftime("%Y-%m-%d %H:%M")
         }
-        parts.append(f"• {line} {reverse('portal:ticket', args=[t.reference])}")
+        parts.append(f"• {line}")
     if found:
         parts.insert(0, _("Here is where your tickets stand:"))
     elif question.references:
@@ -237,8 +243,8 @@ def fault_code_reply(*, question: intents.Question, language: str) -> Reply | No
     if checks:
         parts.append(_("First checks: %(checks)s") % {"checks": checks})
     if articles:
-        parts.append(_("These help articles may solve it right away:"))
-        parts += [f"• {a.title}" for a in articles]
+        # The titles are not repeated here: the page lists them as links.
+        parts.append(_articles_intro())
     else:
         parts.append(
             _("There is no help article for %(code)s yet; an agent will see your message.")
@@ -269,10 +275,7 @@ def symptom_articles(
 
 
 def articles_reply(articles: list) -> Reply:
-    body = "\n".join(
-        [_("These help articles may solve it right away:")] + [f"• {a.title}" for a in articles]
-    )
-    return Reply(body, {"intent": "articles", "articles": _article_rows(articles)})
+    return Reply(_articles_intro(), {"intent": "articles", "articles": _article_rows(articles)})
 
 
 def queue_notice(*, conversation: Conversation, now: dt.datetime, articles: list = ()) -> Reply:
@@ -287,9 +290,6 @@ def queue_notice(*, conversation: Conversation, now: dt.datetime, articles: list
             _("The service desk is closed now; it opens %(when)s.")
             % {"when": local.strftime("%Y-%m-%d %H:%M")}
         ]
-    if articles:
-        parts.append(_("These help articles may solve it right away:"))
-        parts += [f"• {a.title}" for a in articles]
     parts.append(
         _(
             "You are number %(n)s in the queue. Ask for a callback, turn this chat into "
@@ -297,6 +297,8 @@ def queue_notice(*, conversation: Conversation, now: dt.datetime, articles: list
         )
         % {"n": position}
     )
+    if articles:  # last: the page lists the articles as links right under this line
+        parts.append(_articles_intro())
     payload = {
         "intent": "queue",
         "articles": _article_rows(list(articles)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -98,6 +99,16 @@ class Conversation(models.Model):
         return f"chat {self.pk}"
 
 
+# A bot payload's lists of links, and the field of each row that names the link.
+LINK_LABELS = {"articles": "title", "tickets": "reference", "shipments": "tracking_number"}
+_SITE_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x20\x7f]*")
+
+
+def site_path(url: object) -> bool:
+    """True for a relative path on this site ("/portal/tickets/WD-…/"), nothing else."""
+    return isinstance(url, str) and _SITE_PATH.fullmatch(url) is not None
+
+
 class ChatMessage(models.Model):
     """One message, stored before it is acknowledged; (conversation, client_id) is unique."""
 
@@ -139,6 +150,27 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"chat {self.conversation_id} #{self.seq}"
+
+    @property
+    def links(self) -> list[dict[str, str]]:
+        """The links a bot message shows under its text: `kind` (articles, tickets,
+        shipments), `text` and `url`, from the payload chat.answers wrote.
+
+        The text does not repeat them, so the page without JavaScript shows them too. Only a
+        path on this site is kept (one "/", no backslash, space or control character, which a
+        browser may read as another host): the payload is data, never trusted as markup."""
+        if not self.is_bot or not isinstance(self.payload, dict):
+            return []
+        found = []
+        for kind, label in LINK_LABELS.items():
+            rows = self.payload.get(kind)
+            for row in rows if isinstance(rows, list) else ():
+                if not isinstance(row, dict):
+                    continue
+                text, url = row.get(label), row.get("url")
+                if isinstance(text, str) and text and site_path(url):
+                    found.append({"kind": kind, "text": text, "url": url})
+        return found
 
 
 class PresenceState(models.TextChoices):

@@ -439,7 +439,12 @@ def transcript(conversation: Conversation) -> str:
         else:
             who = "—"
         at = timezone.localtime(message.created_at).strftime("%Y-%m-%d %H:%M")
-        lines.append(f"[{at}] {who}: {message.body}")
+        body = message.body
+        # The bot's text introduces its articles; the page lists them as links. Name them here.
+        titles = [link["text"] for link in message.links if link["kind"] == "articles"]
+        if titles:
+            body += "".join(f"\n• {title}" for title in titles)
+        lines.append(f"[{at}] {who}: {body}")
     return "\n\n".join(lines) or _("(no messages)")
 
 

@@ -137,6 +137,7 @@ async def test_a_tracking_number_gets_the_carriers_status(waiting, language):
     assert said(language, "In transit") in answer["body"]
     assert answer["bot_data"]["intent"] == "shipment"
     assert answer["bot_data"]["shipments"][0]["url"] == f"/portal/shipments/{shipment.pk}/"
+    assert "/portal/" not in answer["body"]  # the page shows the link, not a path in the text
     # Nobody is online: the queue notice follows, once.
     notice = await until(ws, is_bot)
     assert notice["bot_data"]["position"] == 1 and "callback" in notice["bot_data"]["actions"]
@@ -168,6 +169,7 @@ async def test_a_ticket_reference_gets_the_tickets_state(waiting, language):
             "url": f"/portal/tickets/{ticket.reference}/",
         }
     ]
+    assert "/portal/" not in answer["body"]  # the page shows the link, not a path in the text
     await ws.disconnect()
 
 
@@ -239,10 +241,9 @@ async def test_a_fault_code_gets_its_first_checks_and_articles(waiting, fault_e1
         else ("Laser over-temperature", "Check the chiller's water level.")
     )
     assert f"E101 {title}" in answer["body"] and checks in answer["body"]
-    assert titles[language] in answer["body"]
-    other = titles["en" if language == "zh-hans" else "zh-hans"]
-    assert other not in answer["body"]
     data = answer["bot_data"]
+    assert [a["title"] for a in data["articles"]] == [titles[language]]  # the other language's: no
+    assert titles[language] not in answer["body"]  # named once: the page lists it as a link
     assert data["intent"] == "fault_code" and data["fault_code"] == "E101"
     assert data["articles"][0]["url"].startswith(f"/portal/help/{language}/")
     await ws.disconnect()
@@ -374,7 +375,8 @@ async def test_a_symptom_gets_help_articles_once(waiting, porosity_articles, lan
     symptom = {"en": "Pores in the seam again", "zh-hans": "焊缝又有气孔了"}[language]
     ws = await join(conversation.customer, conversation.pk)
     first = await ask(ws, symptom, 1)  # with the queue notice, the first time
-    assert porosity_articles[language] in first["body"]
+    assert porosity_articles[language] not in first["body"]  # the page lists it as a link
+    assert first["bot_data"]["articles"][0]["title"] == porosity_articles[language]
     assert first["bot_data"]["articles"][0]["url"].startswith(f"/portal/help/{language}/")
     await nothing_more(ws, symptom, 2)
     await ws.disconnect()

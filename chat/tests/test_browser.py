@@ -5,7 +5,8 @@ A Daphne server (WebSockets) runs against the test database; the agent opens the
 sees it in the console and answers; the customer sees the answer without reloading. Every
 page is screenshotted into var/browser/chat/. A second flow is a customer on a 390 px phone in
 Chinese (var/browser/chat-phone-zh/): the launcher beside the fault form's fields, the message
-box's width and label, Enter and Shift+Enter, the bot's bullets, the agent answering with Enter.
+box's width and label, Enter and Shift+Enter, the bot's help articles and its ticket and
+shipment links (each named once, as a link), the agent answering with Enter.
 Without Chromium the tests skip.
 """
 
@@ -184,30 +185,26 @@ COVERED_FIELDS = """() => {
         && r.top < launcher.bottom && launcher.top < r.bottom;
   }).map((f) => f.id || f.name);
 }"""
-# Where each bullet of a message's text is drawn: its distance from the start of the line and
-# its top. On separate lines, every bullet starts a line, each lower than the one before.
-BULLETS = """(li) => {
-  const text = li.querySelector('.text'), node = text.firstChild, s = node.textContent;
-  const left = text.getBoundingClientRect().left, found = [];
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] !== '\u2022') { continue; }
-    const range = document.createRange();
-    range.setStart(node, i);
-    range.setEnd(node, i + 1);
-    const r = range.getBoundingClientRect();
-    found.push({indent: r.left - left, top: r.top});
-  }
-  return found;
-}"""
+# Where each link listed under a message is drawn: its left edge and top. One per line, each
+# lower than the one before, all starting at the same place.
+LINK_BOXES = """(li) => Array.from(li.querySelectorAll('ul.links a')).map((a) => {
+  const r = a.getBoundingClientRect();
+  return {left: r.left, top: r.top, height: r.height};
+})"""
+# The links listed under a message: (href as written, kind, text).
+LINKS = """(li) => Array.from(li.querySelectorAll('ul.links a')).map(
+  (a) => [a.getAttribute('href'), a.dataset.kind, a.textContent])"""
 
 
 def test_phone_chat_in_chinese_enter_sends_and_the_launcher_covers_no_field(
-    browser, tmp_path, make_customer, make_unit, queue_setup
+    browser, tmp_path, make_customer, make_unit, queue_setup, open_ticket, make_shipment
 ):
     """A customer on a 390 px phone, in Chinese: the fault form's fields are never under the
     chat launcher; the message box takes its row and has a visible label; Shift+Enter breaks
-    the line and Enter sends; the bot's answer keeps its lines and bullets; the agent, online
-    later, gets the chat, sees the line break and answers with Enter."""
+    the line and Enter sends; the bot's answer keeps its lines and names each help article
+    once, as a link; its answers about a ticket and a shipment link their pages (live and after
+    a reload); the agent, online later, gets the chat, sees the line break and answers with
+    Enter."""
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -220,7 +217,10 @@ def test_phone_chat_in_chinese_enter_sends_and_the_launcher_covers_no_field(
     add_totp(agent)
     customer = make_customer(language="zh-hans")
     unit = make_unit(customer.organisation)
-    for title in ("焊缝气孔：先检查保护气", "焊缝气孔：清洁喷嘴和保护镜片"):
+    ticket = open_ticket(customer, unit=unit, subject="不锈钢焊缝气孔多")
+    shipment = make_shipment(customer.organisation, tickets=[ticket], hours_ago=3)
+    titles = ["焊缝气孔：先检查保护气", "焊缝气孔：清洁喷嘴和保护镜片"]
+    for title in titles:
         article_create(
             actor=supervisor,
             title=title,
@@ -281,21 +281,54 @@ def test_phone_chat_in_chinese_enter_sends_and_the_launcher_covers_no_field(
         assert box.input_value() == ""
         assert mine.locator(".text").inner_text() == "焊缝有气孔\n保护气流量正常"
 
-        # The bot answers live: its lines and bullets each on a line of their own.
+        # The bot answers live: a line introduces the articles, listed under it once, as links,
+        # each on a line of its own.
         answer = page.locator("#chat-log li.bot")
         answer.wait_for(timeout=10000)
         lines = answer.locator(".text").inner_text().split("\n")
-        assert len(lines) >= 4, lines  # the bot's sentences and one line per article
-        assert sorted(line for line in lines if line.startswith("• ")) == [
-            "• 焊缝气孔：先检查保护气",
-            "• 焊缝气孔：清洁喷嘴和保护镜片",
-        ], lines
-        bullets = answer.evaluate(BULLETS)
-        assert len(bullets) == 2, bullets
-        assert all(b["indent"] < 2 for b in bullets), bullets
-        assert bullets[0]["top"] < bullets[1]["top"], bullets
+        assert len(lines) >= 3, lines  # busy, the place in the queue, the articles' line
+        assert lines[-1] == "这些帮助文章也许能马上解决问题：", lines
+        links = answer.evaluate(LINKS)
+        assert sorted(text for _href, _kind, text in links) == titles, links
+        assert all(h.startswith("/portal/help/zh-hans/") and k == "articles" for h, k, _t in links)
+        said = answer.inner_text()
+        assert all(said.count(title) == 1 for title in titles), said  # not in the text too
+        boxes = answer.evaluate(LINK_BOXES)
+        assert len(boxes) == 2 and boxes[0]["left"] == boxes[1]["left"], boxes
+        assert boxes[0]["top"] + boxes[0]["height"] <= boxes[1]["top"], boxes
         shot(page, "chat-bot-answered", full_page=False)
         shot(page, "chat-bot-answered-page")
+
+        # The ticket and the shipment: their numbers in the text, their pages linked under it.
+        ticket_url = f"/portal/tickets/{ticket.reference}/"
+        shipment_url = f"/portal/shipments/{shipment.pk}/"
+        box.fill(f"工单{ticket.reference}的进度怎么样？")
+        box.press("Enter")
+        about_ticket = page.locator("#chat-log li.bot", has_text="不锈钢焊缝气孔多")
+        about_ticket.wait_for(timeout=10000)
+        [(href, kind, text_ticket)] = about_ticket.evaluate(LINKS)
+        assert (href, kind) == (ticket_url, "tickets") and ticket.reference in text_ticket
+        assert "/portal/" not in about_ticket.locator(".text").inner_text()
+        box.fill(f"我的快递{shipment.tracking_number}到哪了")
+        box.press("Enter")
+        about_parcel = page.locator("#chat-log li.bot", has_text="承运商")
+        about_parcel.wait_for(timeout=10000)
+        [(href, kind, text_parcel)] = about_parcel.evaluate(LINKS)
+        assert (href, kind) == (shipment_url, "shipments")
+        assert shipment.tracking_number in text_parcel
+        assert "/portal/" not in about_parcel.locator(".text").inner_text()
+        shot(page, "chat-bot-links", full_page=False)
+        # The same links after a reload (the page the server renders, as without JavaScript).
+        page.reload()
+        rendered = page.locator("#chat-log li.bot ul.links a")
+        assert [a.get_attribute("href") for a in rendered.all()][-2:] == [ticket_url, shipment_url]
+        assert [a.inner_text() for a in rendered.all()][-2:] == [text_ticket, text_parcel]
+        assert page.locator("#chat-log li.bot ul.links a", has_text=titles[0]).count() == 1
+        page.goto(f"{base}{ticket_url}")  # the link opens a new tab: follow it here instead
+        assert ticket.reference in page.inner_text("main")
+        page.go_back()
+        page.locator("#chat-log li.bot").first.wait_for(timeout=10000)
+        shot(page, "chat-bot-links-reloaded", full_page=False)
 
         # The agent comes online: the chat is theirs; they see the line break, answer with Enter.
         desk, console, desk_errors = watched_page(browser, viewport={"width": 1366, "height": 900})

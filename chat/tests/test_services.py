@@ -144,3 +144,21 @@ def test_a_batch_costs_the_same_statements_for_2_or_40_messages(
     with django_assert_num_queries(6):
         assert all(r[1] for r in services.messages_post_many(batch(40, "b")))
     assert ChatMessage.objects.count() == 42
+
+
+@pytest.mark.django_db
+def test_the_transcript_names_the_articles_the_bot_listed_as_links(conversation):
+    """The bot's text only introduces its articles (the page lists them as links): the
+    transcript, plain text, names them under it."""
+    services.message_post(
+        conversation=conversation,
+        sender=None,
+        body="These help articles may solve it right away:",
+        client_id="bot-1",
+        is_bot=True,
+        payload={"articles": [{"title": "Chiller alarm", "url": "/portal/help/en/chiller/"}]},
+    )
+    text = services.transcript(conversation)
+    assert text.endswith(
+        "WeldDesk bot: These help articles may solve it right away:\n• Chiller alarm"
+    )

@@ -1,9 +1,11 @@
-"""Portal fixtures: the ticket fixtures (policies, queue, units) and a signed-in customer."""
+"""Portal fixtures: the ticket fixtures (policies, queue, units), shipments and a signed-in
+customer."""
 
 from __future__ import annotations
 
 import pytest
 
+from logistics.tests.conftest import agent, make_shipment  # noqa: F401 (fixtures)
 from status.tests.conftest import components  # noqa: F401 (fixture)
 from testsupport import sign_in
 from tickets.tests.conftest import (  # noqa: F401 (fixtures)

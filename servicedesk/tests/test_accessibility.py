@@ -69,7 +69,8 @@ walk_once = pytest.mark.skipif(
 
 @pytest.fixture
 def desk(settings):
-    """The demo desk, plus what the demo seeders leave empty: a chat, an incident, a rating."""
+    """The demo desk, plus what the demo seeders leave empty: a chat (with the bot's answers),
+    an incident, a rating."""
     from accounts.selectors import user_by_email
     from chat import services as chat
     from status import services as status
@@ -85,6 +86,16 @@ def desk(settings):
     chat.message_post(
         conversation=conversation, sender=customer, body="焊机报警 E30", client_id="a11y-1"
     )
+    # The bot's answers list links under their text (articles, a ticket, a shipment).
+    from chat import bot
+
+    bot.answer(conversation=conversation, text="焊机报警 E30")
+    mine = Ticket.objects.filter(requester=customer).order_by("pk").first()
+    if mine is not None:
+        bot.answer(conversation=conversation, text=f"工单{mine.reference}的进度怎么样？")
+    bot.answer(conversation=conversation, text="我的配件到哪了？")
+    kinds = {link["kind"] for m in conversation.messages.all() for link in m.links}
+    assert "tickets" in kinds, kinds  # the walk sees the links the bot lists
     component = Component.objects.order_by("pk").first()
     status.incident_open(
         actor="system:test",

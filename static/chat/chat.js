@@ -19,7 +19,10 @@
     typing: root.getAttribute("data-texts-typing") || "typing…",
     you: root.getAttribute("data-texts-you"),  // the customer's page says "You", as on reload
     scanning: root.getAttribute("data-texts-scanning") || "waiting for the virus scan",
-    assistant: root.getAttribute("data-texts-assistant") || ""  // the bot's frames name no sender
+    assistant: root.getAttribute("data-texts-assistant") || "",  // the bot's frames name no sender
+    // A ticket's or shipment's link, as on reload: "View ticket %(ref)s", "Track shipment %(number)s"
+    tickets: root.getAttribute("data-texts-tickets") || "%(ref)s",
+    shipments: root.getAttribute("data-texts-shipments") || "%(number)s"
   };
   var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/chat/" + id + "/";
   var lastSeq = 0;
@@ -35,6 +38,34 @@
 
   function mine(frame) {
     return role === "customer" ? frame.from_customer : (!frame.from_customer && !frame.bot);
+  }
+
+  // A path on this site only: one "/", then no backslash, space or control character (a
+  // browser reads "//host", "/\\host" or "/<tab>/host" as another host). As ChatMessage.links.
+  var SITE_PATH = /^\/(?![\/\\])[^\\\x00-\x20\x7f]*$/;
+  // What a bot message links to, under its text (its text does not repeat them): help articles
+  // for everyone; the customer's own tickets and shipments on the customer's page (portal
+  // pages, not the agent's).
+  var LINK_LABELS = role === "customer"
+    ? { articles: "title", tickets: "reference", shipments: "tracking_number" }
+    : { articles: "title" };
+
+  function botLinks(data) {
+    var found = [];
+    if (!data || typeof data !== "object") { return found; }
+    Object.keys(LINK_LABELS).forEach(function (kind) {
+      var rows = Array.isArray(data[kind]) ? data[kind] : [];
+      rows.forEach(function (row) {
+        var text = row && row[LINK_LABELS[kind]];
+        var url = row && row.url;
+        if (typeof text === "string" && text && typeof url === "string" && SITE_PATH.test(url)) {
+          var label = !texts[kind] ? text
+            : texts[kind].replace(/%\((ref|number)\)s/, function () { return text; });
+          found.push({ kind: kind, text: label, url: url });
+        }
+      });
+    });
+    return found;
   }
 
   function item(frame, cls) {
@@ -72,19 +103,22 @@
       }
       li.appendChild(link);
     });
-    var data = frame.bot_data || {};
-    if (data.articles && data.articles.length) {
-      var links = document.createElement("span");
-      links.className = "links";
-      data.articles.forEach(function (a) {
+    var links = botLinks(frame.bot_data);
+    if (links.length) {
+      var list = document.createElement("ul");
+      list.className = "links";
+      links.forEach(function (l) {
+        var entry = document.createElement("li");
         var link = document.createElement("a");
-        link.href = a.url;
+        link.href = l.url;
         link.target = "_blank";
         link.rel = "noopener";
-        link.textContent = a.title;
-        links.appendChild(link);
+        link.setAttribute("data-kind", l.kind);
+        link.textContent = l.text;
+        entry.appendChild(link);
+        list.appendChild(entry);
       });
-      li.appendChild(links);
+      li.appendChild(list);
     }
     return li;
   }
