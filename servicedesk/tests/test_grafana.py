@@ -217,3 +217,29 @@ def test_celery_queue_depth_is_absent_while_redis_does_not_answer(broker, monkey
 
     monkeypatch.setattr(health, "_client", lambda url: Down())
     assert list(health.celery_metrics()) == []
+
+
+@pytest.mark.redis
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
+def test_celery_queue_depth_reads_the_lists_kombu_really_writes(settings, monkeypatch):
+    """Tasks sent through the real Redis transport, at two priorities (kombu keeps priority 5
+    in a second list, "<queue>\x06\x163"), are all counted."""
+    import os
+    import uuid
+
+    from servicedesk.celery import app
+
+    url = os.environ["REDIS_URL"]
+    queue = f"grafana-test-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_BROKER_URL = url
+    settings.CELERY_TASK_ROUTES = {"audit.checkpoint": {"queue": queue}}
+    with app.connection_for_write(url) as connection:
+        try:
+            for priority in (0, 0, 5):
+                app.send_task(
+                    "audit.checkpoint", queue=queue, priority=priority, connection=connection
+                )
+            (gauge,) = health.celery_metrics()
+            assert {s.labels["queue"]: s.value for s in gauge.samples}[queue] == 3
+        finally:
+            connection.default_channel.queue_delete(queue)
