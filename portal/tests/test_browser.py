@@ -158,9 +158,15 @@ def test_fault_report_answer_and_rating_in_a_browser(
     assert expected in suggestion.inner_text()
     page.fill("#id_laser_power_w", "1500")
     page.set_input_files("#id_photos", str(photo))
+    # The suggestions follow the typing (a request per pause): let the last one land, as a
+    # customer reads them before sending.
+    page.wait_for_load_state("networkidle")
     shot(page, "fault-report-with-suggestion")
+    # Sent from the keyboard: a pointer click right after the full-page screenshot can land
+    # while Chromium restores the phone viewport (the long Chinese form), and is lost.
+    page.get_by_role("button", name=text["send_report"]).focus()
     with page.expect_navigation():
-        page.get_by_role("button", name=text["send_report"]).click()
+        page.keyboard.press("Enter")
     ticket = Ticket.objects.get(requester=customer)
     assert ticket.reference in page.inner_text("main")
     assert text["thanks"] in page.inner_text("main")
