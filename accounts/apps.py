@@ -24,12 +24,15 @@ class AccountsConfig(AppConfig):
             device = apps.get_model("otp_totp", "TOTPDevice")
             device._meta.verbose_name = _("TOTP device")
             device._meta.verbose_name_plural = _("TOTP devices")
+        from audit import people
         from audit.admin import ACTOR_RESOLVERS
         from core import periodic
         from core.admin import ALL_REGIONS_CHECKS
 
         if selectors.actor_ref_for_email not in ACTOR_RESOLVERS:
             ACTOR_RESOLVERS.append(selectors.actor_ref_for_email)
+        if selectors.people_labels not in people.LABELLERS:
+            people.LABELLERS.append(selectors.people_labels)
         if permissions.sees_all_regions not in ALL_REGIONS_CHECKS:
             ALL_REGIONS_CHECKS.append(permissions.sees_all_regions)
         post_migrate.connect(roles.ensure_on_migrate, dispatch_uid="accounts.reference_data")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.auth.models import Group
+from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 
 from accounts import permissions, roles
 from accounts.models import Organisation, Region, User
@@ -38,6 +40,41 @@ def actor_ref_for_email(email: str) -> str | None:
 def users_by_id(ids: Iterable[int]) -> dict[int, User]:
     """Return {id: user} for the given ids (one query); unknown ids are left out."""
     return User.objects.in_bulk([pk for pk in set(ids) if pk])
+
+
+def people_labels(viewer: Any, refs: set[str]) -> dict[str, str]:
+    """Name the accounts behind audit references ("user:10" -> "Li Na (agent)") for a viewer
+    allowed to see them: active staff with `accounts.view_user`; a staff member limited to
+    regions sees customers of those regions named (staff always). Two queries whatever the
+    number of references (the accounts, their role groups); no reference is stored."""
+    if not (permissions.is_staff_member(viewer) and viewer.has_perm("accounts.view_user")):
+        return {}
+    ids = {int(ref[5:]) for ref in refs if ref.startswith("user:") and ref[5:].isdigit()}
+    if not ids:
+        return {}
+    people = (
+        User.objects.filter(pk__in=ids)
+        .select_related("organisation")
+        .prefetch_related(Prefetch("groups", queryset=Group.objects.filter(name__in=roles.ROLES)))
+    )
+    labels = {}
+    for person in people:
+        if person.is_staff:
+            named = [str(roles.ROLE_LABELS[g.name]) for g in person.groups.all()]
+            if person.is_superuser:
+                named.insert(0, str(_("administrator")))
+            role = ", ".join(sorted(named)) or str(_("staff"))
+        elif person.organisation is not None and permissions.sees_region(
+            viewer, person.organisation.region_id
+        ):
+            role = _("customer, %(organisation)s") % {"organisation": person.organisation.name}
+        else:
+            continue  # a customer outside the viewer's regions keeps the neutral label
+        labels[f"user:{person.pk}"] = _("%(name)s (%(role)s)") % {
+            "name": person.full_name,
+            "role": role,
+        }
+    return labels
 
 
 def staff_active_by_name() -> list[User]:

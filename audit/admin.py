@@ -12,21 +12,20 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django import forms
-from django.apps import apps as django_apps
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from audit import export, selectors, signing
+from audit import export, people, records, selectors, signing
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.services import audit_read, audit_record
-from core import privacy, sealed_search
+from core import sealed_search
 from core.admin import AllRegionsOnlyMixin, ReadOnlyAdminMixin
 from core.streaming import streaming_response
 
@@ -117,25 +116,73 @@ class AuditChangeList(ChangeList):
             lookup_params.pop(name, None)
         return lookup_params
 
+    def get_results(self, request):
+        super().get_results(request)
+        label_people(request.user, self.result_list)
+
+
+def label_people(viewer, events) -> None:
+    """Give each event the names of its actor and (a person) target for this viewer, resolved
+    as the page is drawn in one pass for the whole page (the chain keeps references only)."""
+    events = list(events)
+    refs = {e.actor_ref for e in events} | {_person_target(e) for e in events}
+    labels = people.labels(viewer, refs - {""})
+    for event in events:
+        event.actor_label = labels.get(event.actor_ref, event.actor_ref)
+        target = _person_target(event)
+        event.target_label = labels[target] if target else ""
+
+
+def _person_target(event: AuditEvent) -> str:
+    """The reference of an event's target when it is an account ("user:10"), else ""."""
+    if event.target_type == "accounts.user" and event.target_id.isdigit():
+        return f"user:{event.target_id}"
+    return ""
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The chain holds every region's events (actors, targets, addresses): compliance
     officers' screen, closed to staff limited to regions whatever permission they hold."""
 
-    list_display = ["seq", "at", "actor_ref", "action", "outcome", "target"]
+    list_display = ["seq", "at", "actor", "action", "outcome", "target"]
     list_per_page = 100
     show_full_result_count = False
     change_list_template = "admin/audit/auditevent/change_list.html"
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    readonly_fields = ["actor", "target_person", *(f.name for f in AuditEvent._meta.fields)]
+    fields = [
+        *("seq", "at", "actor", "actor_ref", "action", "outcome", "target_type", "target_id"),
+        *("target_person", "changed_fields", "data", "ip", "request_id", "prev_hash", "hash"),
+    ]
+
+    @admin.display(description=gettext_lazy("actor"), ordering="actor_ref")
+    def actor(self, obj: AuditEvent) -> str:
+        return getattr(obj, "actor_label", obj.actor_ref)
 
     @admin.display(description=gettext_lazy("target"))
     def target(self, obj: AuditEvent) -> str:
+        if getattr(obj, "target_label", ""):
+            return obj.target_label
         return f"{obj.target_type}:{obj.target_id}" if obj.target_type else ""
+
+    @admin.display(description=gettext_lazy("person concerned"))
+    def target_person(self, obj: AuditEvent) -> str:
+        return getattr(obj, "target_label", "") or "-"
+
+    def get_object(self, request, object_id, from_field=None):
+        event = super().get_object(request, object_id, from_field)
+        if event is not None:
+            label_people(request.user, [event])
+        return event
 
     def get_urls(self):
         return [
             path("export/", self.admin_site.admin_view(self.export_view), name="audit_export"),
+            path(
+                "public-key.pem",
+                self.admin_site.admin_view(self.public_key_view),
+                name="audit_public_key",
+            ),
             path(
                 "records-of-processing/",
                 self.admin_site.admin_view(self.records_view),
@@ -166,6 +213,7 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             "search_form": form,
             "export_query": export_query,
             "can_export": request.user.has_perm("audit.export_auditevent"),
+            "signing_key": signing_key_context(),
         }
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
@@ -191,28 +239,34 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         return queryset.filter(filters.q()) if filters is not None else queryset.none()
 
     def records_view(self, request):
-        """The records of processing (GDPR art. 30 / PIPL art. 54 style), generated from the
-        registry of personal-data fields (core.privacy)."""
+        """The records of processing (GDPR art. 30, PIPL art. 54), written for a regulator:
+        the activities with their purposes, legal bases, people, recipients, retention and
+        safeguards (audit.records), then the data held by category, derived from the registry
+        of personal-data fields (core.privacy) so it cannot fall behind the code."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        groups: dict[str, dict] = {}
-        for entry in privacy.REGISTRY:
-            model = django_apps.get_model(entry.model)
-            group = groups.setdefault(
-                entry.model,
-                {"name": model._meta.verbose_name_plural, "label": entry.model, "rows": []},
-            )
-            group["rows"].append(
-                {"entry": entry, "field": model._meta.get_field(entry.field).verbose_name}
-            )
         context = {
             **self.admin_site.each_context(request),
-            "title": _("Records of processing"),
+            "title": _("Records of processing activities"),
             "opts": self.model._meta,
-            "groups": list(groups.values()),
+            "activities": records.ACTIVITIES,
+            "safeguards": records.SAFEGUARDS,
+            "data_held": records.data_held(),
+            "generated": timezone.localdate(),
         }
         request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/audit/records_of_processing.html", context)
+        printable = request.GET.get("format") == "print"
+        template = "records_of_processing_print" if printable else "records_of_processing"
+        return TemplateResponse(request, f"admin/audit/{template}.html", context)
+
+    def public_key_view(self, request):
+        """The export signing key's public half as a PEM file, for the auditor's verifier."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(signing.public_key_pem(), content_type="application/x-pem-file")
+        response["Content-Disposition"] = 'attachment; filename="welddesk-audit-public-key.pem"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def export_view(self, request):
         if not (
@@ -258,6 +312,12 @@ class AuditEventAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         response["Content-Disposition"] = f'attachment; filename="audit-export-{stamp}.zip"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def signing_key_context() -> dict:
+    """What the audit screen shows of the signing key: the public key and its fingerprint."""
+    public = signing.public_key_b64()
+    return {"public_key": public, "fingerprint": signing.fingerprint(public)}
 
 
 @admin.register(AuditCheckpoint)

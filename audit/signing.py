@@ -55,6 +55,24 @@ def public_key_b64(key: Ed25519PrivateKey | None = None) -> str:
     return base64.b64encode(raw).decode()
 
 
+def public_key_pem(key: Ed25519PrivateKey | None = None) -> str:
+    """Return the public key as a PEM file (SubjectPublicKeyInfo), for verifiers whose tools
+    read PEM (the desk's verifier, `openssl pkey -pubin`)."""
+    return (
+        (key or signing_key())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def fingerprint(public_key: str) -> str:
+    """Return the SHA-256 of the raw public key in hex, in groups of four, so an officer can
+    read it aloud to an auditor who compares it with the key they were given another way."""
+    digest = hashlib.sha256(base64.b64decode(public_key, validate=True)).hexdigest()
+    return " ".join(digest[i : i + 4] for i in range(0, len(digest), 4))
+
+
 def key_id(public_key: str) -> str:
     """Return a short fingerprint of a base64 public key (16 hex digits of its SHA-256)."""
     try:

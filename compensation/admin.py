@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.admin import NoAdminLogMixin
 from accounts.admin_scope import RegionScopedAdminMixin
+from audit import people
 from audit.services import audit_record
 from compensation import selectors, services
 from compensation.models import (
@@ -129,6 +130,7 @@ class AssessmentAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, NoAdminLogMixin, 
         "window_end",
         "runs",
         "assessed_at",
+        "assessor",
     ]
     list_filter = ["event"]
     readonly_fields = [
@@ -141,7 +143,7 @@ class AssessmentAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, NoAdminLogMixin, 
         "hours",
         "runs",
         "assessed_at",
-        "assessed_by",
+        "assessor",
     ]
     change_form_template = "admin/compensation/assessment/change_form.html"
     change_list_template = "admin/compensation/assessment/change_list.html"
@@ -158,6 +160,29 @@ class AssessmentAdmin(AllRegionsOnlyMixin, ReadOnlyAdminMixin, NoAdminLogMixin, 
             ),
             *super().get_urls(),
         ]
+
+    @admin.display(description=gettext_lazy("assessed by"), ordering="assessed_by")
+    def assessor(self, obj: Assessment) -> str:
+        """Who ran it, named for a viewer allowed to see people (the row holds "user:10")."""
+        return getattr(obj, "assessor_label", "") or people.neutral(obj.assessed_by)
+
+    @staticmethod
+    def _label(request, assessments) -> None:
+        assessments = list(assessments)
+        labels = people.labels(request.user, {a.assessed_by for a in assessments})
+        for assessment in assessments:
+            assessment.assessor_label = labels.get(assessment.assessed_by, "")
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        self._label(request, changelist.result_list)
+        return changelist
+
+    def get_object(self, request, object_id, from_field=None):
+        assessment = super().get_object(request, object_id, from_field)
+        if assessment is not None:
+            self._label(request, [assessment])
+        return assessment
 
     def _may(self, request, permission: str) -> bool:
         return self.has_view_permission(request) and request.user.has_perm(permission)

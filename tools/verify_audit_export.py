@@ -2,6 +2,7 @@
 """Verify a WeldDesk audit export without Django: the file, the signed manifest, the chain.
 
     python tools/verify_audit_export.py export.zip --public-key BASE64
+    python tools/verify_audit_export.py export.zip --public-key audit-public-key.pem
 
 Checks, in order:
 1. the manifest's Ed25519 signature, against the public key you give (the one in the
@@ -27,6 +28,7 @@ import json
 import sys
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 HASHED_FIELDS = (
@@ -138,13 +140,33 @@ def verify(path: str, public_key: str) -> str:
     )
 
 
+def key_from(value: str) -> str:
+    """Return the base64 raw key given either as base64 or as the path of a PEM file (the one
+    the desk's audit screen offers for download)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    path = Path(value)
+    if not value.startswith("-----BEGIN") and path.is_file():
+        value = path.read_text(encoding="ascii")
+    if value.lstrip().startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(value.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise Failed("the PEM file holds no Ed25519 public key")
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return base64.b64encode(raw).decode()
+    return value.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("export", help="the ZIP the desk produced")
-    parser.add_argument("--public-key", required=True, help="the desk's Ed25519 key (base64)")
+    parser.add_argument(
+        "--public-key", required=True, help="the desk's Ed25519 key: base64, or a PEM file's path"
+    )
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(verify(args.export, args.public_key) + "\n")
+        sys.stdout.write(verify(args.export, key_from(args.public_key)) + "\n")
     except (Failed, KeyError, ValueError, zipfile.BadZipFile) as exc:
         sys.stderr.write(f"FAILED: {exc}\n")
         return 1

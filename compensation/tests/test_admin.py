@@ -122,3 +122,50 @@ def test_the_grant_list_has_a_query_budget(client, supervisor, assessed, make_af
         response = client.get(url)
     assert response.content.decode().count('class="action-select"') == 18
     assert len(more) == len(few)
+
+
+def test_assessments_name_who_ran_them_in_a_fixed_number_of_queries(
+    client, supervisor, make_staff, make_incident, outage_policy
+):
+    """The row keeps "user:<id>"; the screen names the person for a viewer allowed to see
+    people, resolved for the whole page at once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compensation import services
+
+    services.assess_incident(incident=make_incident(), actor=supervisor)
+    sign_in(client, supervisor)
+    url = reverse("admin:compensation_assessment_changelist")
+    client.get(url)  # warm the session and content types
+    with CaptureQueriesContext(connection) as one:
+        page = client.get(url).content.decode()
+    assert f"{supervisor.full_name} (Supervisor)" in page
+    for n in range(3):
+        lead = make_staff(roles=("supervisor",), full_name=f"Lead {n}")
+        services.assess_incident(incident=make_incident(), actor=lead)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url).content.decode()
+    assert all(f"Lead {n} (Supervisor)" in page for n in range(3))
+    assert len(many) == len(one)
+    assessment = Assessment.objects.get(assessed_by=f"user:{supervisor.pk}")
+    assert assessment.assessed_by == f"user:{supervisor.pk}"
+    detail = client.get(reverse("admin:compensation_assessment_change", args=[assessment.pk]))
+    assert f"{supervisor.full_name} (Supervisor)" in detail.content.decode()
+
+
+def test_assessments_stay_neutral_for_a_viewer_not_allowed_to_see_people(
+    client, supervisor, make_incident, outage_policy
+):
+    from django.contrib.auth.models import Group, Permission
+
+    from compensation import services
+
+    services.assess_incident(incident=make_incident(), actor=supervisor)
+    Group.objects.get(name="supervisor").permissions.remove(
+        Permission.objects.get(codename="view_user", content_type__app_label="accounts")
+    )
+    sign_in(client, supervisor)
+    page = client.get(reverse("admin:compensation_assessment_changelist")).content.decode()
+    assert supervisor.full_name not in page.split('id="result_list"')[1]
+    assert f"person #{supervisor.pk}" in page
