@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count, Min
+from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
 from audit import chain, checkpoints, signing
@@ -164,7 +167,7 @@ def audit_verification(*, checkpoint_path: str) -> Report:
     )
 
 
-def audit_metrics() -> Iterator[GaugeMetricFamily]:
+def audit_metrics(*, now: dt.datetime | None = None) -> Iterator[GaugeMetricFamily]:
     """Yield the chain head and the latest checkpoint for /metrics.
 
     Prometheus keeps them outside the database: a head that goes back, or a checkpoint that
@@ -176,10 +179,19 @@ def audit_metrics() -> Iterator[GaugeMetricFamily]:
         "Sequence number of the last event sealed into the audit chain.",
         value=head[0] if head else 0,
     )
+    pending = PendingAuditEvent.objects.aggregate(n=Count("pk"), oldest=Min("at"))
     yield GaugeMetricFamily(
         "welddesk_audit_pending_events",
         "Audit events written but not yet sealed into the chain.",
-        value=PendingAuditEvent.objects.count(),
+        value=pending["n"],
+    )
+    # The sealing lag: a count alone cannot tell a busy minute from a stopped sealer (beat or
+    # the workers down), the age of the oldest unsealed event can.
+    oldest = pending["oldest"]
+    yield GaugeMetricFamily(
+        "welddesk_audit_oldest_pending_seconds",
+        "Age of the oldest audit event not yet sealed into the chain (0: none pending).",
+        value=max(((now or timezone.now()) - oldest).total_seconds(), 0.0) if oldest else 0.0,
     )
     latest = AuditCheckpoint.objects.order_by("-id").values_list("seq", "at", "hash").first()
     seq, at, digest = latest if latest else (0, None, "0" * 64)

@@ -16,6 +16,7 @@ class CoreConfig(AppConfig):
         setting_changed.connect(crypto.reset_on_setting_change)
         sealed_search.install()
         metrics.register_collector("dependencies", health.dependency_metrics)
+        metrics.register_collector("celery", health.celery_metrics)
         post_migrate.connect(periodic.ensure_on_migrate, sender=self)
         periodic.register(
             periodic.Schedule(

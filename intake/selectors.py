@@ -84,7 +84,15 @@ def phone_metrics():
     ):
         total.add_metric([row["line"]], row["n"])
         answered.add_metric([row["line"]], row["a"])
+    # The threshold the alert rule and the overload check judge by, so a dashboard draws the
+    # line where the desk puts it (TELEPHONY_ANSWER_RATE_THRESHOLD), not a copy of it.
+    threshold = GaugeMetricFamily(
+        "welddesk_phone_answer_rate_threshold",
+        "Answer rate under which a line counts as overloaded (TELEPHONY_ANSWER_RATE_THRESHOLD).",
+        value=settings.TELEPHONY_ANSWER_RATE_THRESHOLD,
+    )
     yield rate
+    yield threshold
     yield total
     yield answered
 

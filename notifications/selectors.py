@@ -68,3 +68,13 @@ def about_of_message_ids(message_ids: Iterable[str]) -> dict[str, tuple[str, str
         mid: (about_type, about_id)
         for mid, about_type, about_id in rows.values_list("message_id", "about_type", "about_id")
     }
+
+
+def written_about(about: Any, *, key_prefix: str) -> list[tuple[str, Any]]:
+    """The outbox rows about one object whose keys start with key_prefix, as
+    [(key, created_at)] in the order written, so a drill can time a notice without another app
+    reading the outbox."""
+    rows = Outbox.objects.filter(
+        about_type=about._meta.label_lower, about_id=str(about.pk), key__startswith=key_prefix
+    )
+    return list(rows.order_by("pk").values_list("key", "created_at"))

@@ -234,8 +234,9 @@ RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365)
 AUDIT_SEAL_AFTER_COMMIT = env_bool("AUDIT_SEAL_AFTER_COMMIT", False)
 AUDIT_SEAL_EVERY_SECONDS = env_int("AUDIT_SEAL_EVERY_SECONDS", 2)
 
-# Incident notices (status/notify.py): sent once an incident has been quiet this long, and at
-# most once per interval per incident (its resolution excepted).
+# Incident notices (status/notify.py): the first notice and the resolution go out at once;
+# the updates in between once an incident has been quiet this long, and at most once per
+# interval per incident.
 STATUS_NOTIFY_QUIET_SECONDS = env_int("STATUS_NOTIFY_QUIET_SECONDS", 60)
 STATUS_NOTIFY_MIN_INTERVAL_SECONDS = env_int("STATUS_NOTIFY_MIN_INTERVAL_SECONDS", 600)
 # Subscribers are reminded of a maintenance window this long before it starts.

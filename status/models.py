@@ -2,8 +2,8 @@
 
 A component's status is derived: the worst impact of the published, unresolved incidents that
 touch it (and, later, a maintenance window), or operational. Every change is kept in
-ComponentStatusChange (from, to, when, who or what, why): the status page's uptime bars are
-computed from that history.
+ComponentStatusChange (from, to, when, who or what, why). The status page's uptime bars take
+outages from the incidents' own start and resolution and maintenance from that history.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Component(models.Model):
 
 
 class ComponentStatusChange(models.Model):
-    """One change of a component's status: the history the uptime bars are computed from."""
+    """One change of a component's status (the uptime bars read its maintenance periods)."""
 
     component = models.ForeignKey(
         Component,

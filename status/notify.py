@@ -4,10 +4,15 @@ their language, through the outbox. This module composes the messages and names 
 recipients; `notifications.messages.notify` turns them into deliveries.
 
 Every public change of an incident (opening, publishing, each update, resolution) marks it for
-notice (`mark`). The notify tick (every 30 s) sends the incident's *current* state (cause,
-expected recovery, latest update) once it has been quiet for STATUS_NOTIFY_QUIET_SECONDS and at
-most once per STATUS_NOTIFY_MIN_INTERVAL_SECONDS; resolution is told after the quiet moment
-even within the interval. So a storm of updates becomes one message, and nobody is spammed.
+notice (`mark`). Each notice says the incident's *current* state (cause, expected recovery,
+latest update). The first notice of a published incident and its resolution are due at once:
+a task is enqueued when the publishing (or resolving) transaction commits, so people hear of
+an outage within seconds, not after a quiet moment. The updates in between are coalesced: the
+notify tick (every 30 s) sends them once the incident has been quiet for
+STATUS_NOTIFY_QUIET_SECONDS and at most once per STATUS_NOTIFY_MIN_INTERVAL_SECONDS. So a storm
+of updates becomes one message, and nobody is spammed. The tick is also the fallback of the
+immediate task: a notice due at once whose task could not be published (broker down) goes out
+with the next tick.
 
 Subscribers confirm their address by a link first (`subscribe`, `confirm`); every message
 carries an unsubscribe link. They are also reminded of maintenance windows shortly before the
@@ -31,6 +36,7 @@ from audit.services import audit_record
 from core import crypto
 from core.errors import ApplicationError
 from core.models import lock_or_insert
+from core.queue import enqueue_on_commit
 from notifications.messages import (
     Message,
     Recipient,
@@ -56,10 +62,25 @@ def _seconds(name: str, default: int) -> dt.timedelta:
 
 
 def mark(incident: Incident) -> None:
-    """Note a public change: the incident is told about after the quiet moment."""
-    due = timezone.now() + _seconds("STATUS_NOTIFY_QUIET_SECONDS", 60)
-    Incident.objects.filter(pk=incident.pk).update(public_version=F("public_version") + 1)
-    Incident.objects.filter(pk=incident.pk, notify_after__isnull=True).update(notify_after=due)
+    """Note a public change of a published incident, in the caller's transaction.
+
+    Before the first notice went out, and on resolution, the notice is due at once and its
+    task is enqueued after commit: an outage is told within seconds, and its end even inside
+    the interval of a coalesced update. Any other change waits for the quiet moment.
+    """
+    now = timezone.now()
+    rows = Incident.objects.filter(pk=incident.pk)
+    rows.update(public_version=F("public_version") + 1)
+    at_once = (
+        incident.state == IncidentState.RESOLVED
+        or rows.filter(last_notified_at__isnull=True).exists()
+    )
+    if at_once:
+        rows.update(notify_after=now)  # also overrides a coalesced update's later due time
+        enqueue_on_commit("status.notify_incident", incident.pk)
+    else:
+        due = now + _seconds("STATUS_NOTIFY_QUIET_SECONDS", 60)
+        rows.filter(notify_after__isnull=True).update(notify_after=due)
 
 
 # --------------------------------------------------------------------------- subscriptions
@@ -136,6 +157,12 @@ def notify_tick(*, now: dt.datetime | None = None) -> int:
     for pk in list(due[:50]):
         sent += _notify_one(pk, now)
     return sent
+
+
+def notify_incident(pk: int) -> int:
+    """Send one incident's due notice now (the first notice, a resolution); return how many
+    messages went to the outbox. Safe to run twice: a version is told once."""
+    return _notify_one(pk, timezone.now())
 
 
 @transaction.atomic

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from status.models import (
     ComponentStatus,
     ComponentStatusChange,
     Incident,
+    IncidentComponent,
     IncidentState,
     IncidentUpdate,
     Maintenance,
@@ -37,7 +39,8 @@ from status.models import (
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEY = "status:summary:v1"
+# v2: days carry the minutes of each impact (a v1 pickle would lack them).
+SUMMARY_KEY = "status:summary:v2"
 SUMMARY_SECONDS = 30
 UPTIME_DAYS = 90
 # How much of its time in a status counts as downtime (docs/status-page.md).
@@ -53,9 +56,23 @@ DOWNTIME_WEIGHT = {
 @dataclass
 class Day:
     date: dt.date
-    uptime: float | None  # percent; None before the component existed or in the future
+    uptime: float | None  # percent; None: no data (before the component existed)
     worst: str = ComponentStatus.OPERATIONAL
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # status -> seconds that day
+
+    @property
+    def impacts(self) -> list[dict[str, Any]]:
+        """Every status but operational that day, gravest first, with its exact minutes."""
+        return [
+            {
+                "status": s,
+                "label": ComponentStatus(s).label,
+                "minutes": round(self.seconds[s] / 60, 1),
+                "seconds": round(self.seconds[s]),
+            }
+            for s in sorted(self.seconds, key=GRAVITY.get, reverse=True)
+            if s != ComponentStatus.OPERATIONAL and self.seconds[s] > 0
+        ]
 
 
 @dataclass
@@ -141,79 +158,164 @@ def _build(now: dt.datetime) -> Summary:
 def uptime(*, components: list[Component], now: dt.datetime, days: int = UPTIME_DAYS):
     """Per component, one Day per calendar day (desk time zone) of the last `days` days.
 
-    Computed from the status history: the status at the window's start (the last change
-    before it), then every change inside it. Two queries whatever the number of components.
+    Outages come from the published incidents that touched the component, between their
+    start and their resolution (or now): the times the incident says the outage happened,
+    not when someone typed them. Maintenance comes from the status history (the tick writes
+    it as it happens). Where several overlap, the gravest counts. Days before the component
+    existed are not observed: they carry no figure (`uptime` None) and weigh nothing.
+    Three queries whatever the number of components and incidents.
     """
     if not components:
         return {}
     tz = timezone.get_current_timezone()
     today = timezone.localtime(now, tz).date()
     first = today - dt.timedelta(days=days - 1)
-    start = timezone.make_aware(dt.datetime.combine(first, dt.time()), tz)
+    edges = [
+        timezone.make_aware(dt.datetime.combine(first + dt.timedelta(days=n), dt.time()), tz)
+        for n in range(days + 1)
+    ]
+    start = edges[0]
+    spans = _incident_spans(components=components, start=start, now=now)
+    for component_id, windows in _maintenance_spans(
+        components=components, start=start, now=now
+    ).items():
+        spans[component_id].extend(windows)
+    result = {}
+    for component in components:
+        since = max(start, component.created_at)
+        timeline = _timeline(spans.get(component.pk, []), since, now)
+        result[component.pk] = _days(edges, timeline)
+    return result
+
+
+def _incident_spans(
+    *, components: list[Component], start: dt.datetime, now: dt.datetime
+) -> defaultdict[int, list[tuple[dt.datetime, dt.datetime, str]]]:
+    """(from, to, impact) of every published incident on each component inside the window.
+
+    An incident counts from its start to its resolution (now while unresolved): the one place
+    that says which of the incident's times bound an outage.
+    """
+    spans: defaultdict[int, list[tuple[dt.datetime, dt.datetime, str]]] = defaultdict(list)
+    rows = (
+        IncidentComponent.objects.filter(
+            component__in=components,
+            incident__published_at__isnull=False,
+            incident__started_at__lt=now,
+        )
+        .filter(Q(incident__resolved_at__isnull=True) | Q(incident__resolved_at__gt=start))
+        .values_list("component_id", "impact", "incident__started_at", "incident__resolved_at")
+    )
+    for component_id, impact, started_at, resolved_at in rows:
+        spans[component_id].append((started_at, min(resolved_at or now, now), impact))
+    return spans
+
+
+def _maintenance_spans(
+    *, components: list[Component], start: dt.datetime, now: dt.datetime
+) -> dict[int, list[tuple[dt.datetime, dt.datetime, str]]]:
+    """(from, to, "maintenance") from the status history: the status at the window's start
+    (the last change before it), then every change inside it. Two queries."""
     before = (
         ComponentStatusChange.objects.filter(component=OuterRef("pk"), at__lt=start)
         .order_by("-at", "-pk")
         .values("to_status")[:1]
     )
-    initial = dict(
+    status = dict(
         Component.objects.filter(pk__in=[c.pk for c in components])
         .annotate(initial=Subquery(before))
         .values_list("pk", "initial")
     )
-    changes: dict[int, list[tuple[dt.datetime, str]]] = defaultdict(list)
+    opened: dict[int, dt.datetime] = {
+        pk: start for pk, s in status.items() if s == ComponentStatus.MAINTENANCE
+    }
+    spans: dict[int, list[tuple[dt.datetime, dt.datetime, str]]] = defaultdict(list)
     for component_id, at, to_status in (
         ComponentStatusChange.objects.filter(component__in=components, at__gte=start, at__lte=now)
         .order_by("at", "pk")
         .values_list("component_id", "at", "to_status")
     ):
-        changes[component_id].append((at, to_status))
-    edges = [
-        timezone.make_aware(dt.datetime.combine(first + dt.timedelta(days=n), dt.time()), tz)
-        for n in range(days + 1)
-    ]
-    result = {}
-    for component in components:
-        # Without history before the window, the component began at its creation, operational.
-        since = start if initial.get(component.pk) else max(start, component.created_at)
-        first_status = initial.get(component.pk) or ComponentStatus.OPERATIONAL
-        result[component.pk] = _days(edges, changes.get(component.pk, []), first_status, since, now)
-    return result
+        if to_status == ComponentStatus.MAINTENANCE:
+            opened.setdefault(component_id, at)
+        elif component_id in opened:
+            spans[component_id].append((opened.pop(component_id), at, ComponentStatus.MAINTENANCE))
+    for component_id, at in opened.items():
+        spans[component_id].append((at, now, ComponentStatus.MAINTENANCE))
+    return spans
 
 
-def _days(edges, changes, status, since, now) -> list[Day]:
-    segments = []  # (from, to, status)
-    cursor = since
-    for at, to_status in changes:
-        if at > cursor:
-            segments.append((cursor, at, status))
-        cursor, status = max(cursor, at), to_status
-    if now > cursor:
-        segments.append((cursor, now, status))
+def _timeline(spans, since: dt.datetime, now: dt.datetime) -> list[tuple]:
+    """[(from, to, status)] covering since..now without overlaps: the gravest span at each
+    moment, operational where none."""
+    if now <= since:
+        return []
+    cuts = sorted({since, now} | {t for a, b, _s in spans for t in (a, b) if since < t < now})
+    timeline: list[tuple] = []
+    for lo, hi in itertools.pairwise(cuts):
+        status = max(
+            (s for a, b, s in spans if a <= lo and b >= hi),
+            key=GRAVITY.get,
+            default=ComponentStatus.OPERATIONAL,
+        )
+        if timeline and timeline[-1][2] == status:
+            timeline[-1] = (timeline[-1][0], hi, status)
+        else:
+            timeline.append((lo, hi, status))
+    return timeline
+
+
+def _days(edges, timeline) -> list[Day]:
     days = []
     for lo, hi in itertools.pairwise(edges):
         day = Day(date=timezone.localtime(lo).date(), uptime=None)
-        span = 0.0
-        for a, b, s in segments:
+        for a, b, s in timeline:
             overlap = (min(b, hi) - max(a, lo)).total_seconds()
             if overlap > 0:
                 day.seconds[s] = day.seconds.get(s, 0.0) + overlap
-                span += overlap
                 if GRAVITY[s] > GRAVITY[day.worst]:
                     day.worst = s
-        if span > 0:
+        observed = sum(day.seconds.values())
+        if observed > 0:
             down = sum(DOWNTIME_WEIGHT[s] * t for s, t in day.seconds.items())
-            day.uptime = round(100.0 * (1 - down / span), 2)
+            day.uptime = _percent(down, observed, 2)
         days.append(day)
     return days
 
 
 def uptime_percent(days: list[Day]) -> float | None:
-    """The period's uptime: weighted by the seconds each day was observed."""
+    """The period's uptime over the days observed, weighted by the seconds observed:
+    `100 × (1 − Σ weight × seconds / seconds observed)`. None without any observed day."""
     observed = sum(sum(d.seconds.values()) for d in days)
     if not observed:
         return None
     down = sum(DOWNTIME_WEIGHT[s] * t for d in days for s, t in d.seconds.items())
-    return round(100.0 * (1 - down / observed), 3)
+    return _percent(down, observed, 3)
+
+
+def _percent(down: float, observed: float, places: int) -> float:
+    """`100 × (1 − down / observed)` cut (not rounded) to `places`: a day with a few seconds
+    of outage shows 99.99 %, never 100 %. (The epsilon keeps 70.0 from becoming 69.99.)"""
+    scale = 10**places
+    return math.floor(100.0 * (1 - down / observed) * scale + 1e-6) / scale
+
+
+@dataclass
+class Figure:
+    """What the page and the JSON say of a component's last 90 days."""
+
+    days: list[Day]
+    percent: float | None
+    days_with_data: int
+    impacted: list[Day]  # the days with an impact, newest first
+
+
+def uptime_figure(days: list[Day]) -> Figure:
+    return Figure(
+        days=days,
+        percent=uptime_percent(days),
+        days_with_data=sum(1 for d in days if d.uptime is not None),
+        impacted=[d for d in reversed(days) if d.impacts],
+    )
 
 
 def banners_for(user: Any) -> list[dict]:

@@ -17,6 +17,11 @@ def notify_tick() -> int:
     return notify.notify_tick()
 
 
+@shared_task(name="status.notify_incident")
+def notify_incident(pk: int) -> int:
+    return notify.notify_incident(pk)
+
+
 @shared_task(name="status.drills_schedule")
 def drills_schedule() -> int:
     return drills.drills_schedule()

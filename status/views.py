@@ -23,10 +23,7 @@ from status.models import Component, ComponentStatus
 @require_GET
 def page(request: HttpRequest) -> HttpResponse:
     data = selectors.summary()
-    bars = {
-        pk: {"days": days, "percent": selectors.uptime_percent(days)}
-        for pk, days in data.uptime.items()
-    }
+    bars = {pk: selectors.uptime_figure(days) for pk, days in data.uptime.items()}
     for component in data.components:
         component.bars = bars.get(component.pk)
     return render(
@@ -73,6 +70,24 @@ def _component_json(c) -> dict:
     }
 
 
+def _uptime_json(days) -> dict:
+    """The 90-day figure (the days without data left out) and each impacted day's minutes."""
+    figure = selectors.uptime_figure(days)
+    return {
+        "uptime_90d": figure.percent,
+        "uptime_days_with_data": figure.days_with_data,
+        "uptime_impacts": [
+            {
+                "date": d.date.isoformat(),
+                "uptime": d.uptime,
+                "minutes": {i["status"]: i["minutes"] for i in d.impacts},
+                "seconds": {i["status"]: i["seconds"] for i in d.impacts},
+            }
+            for d in figure.impacted
+        ],
+    }
+
+
 def _incident_json(i) -> dict:
     return {
         "id": i.pk,
@@ -108,10 +123,7 @@ def summary_json(request: HttpRequest) -> JsonResponse:
             "generated_at": data.at.isoformat(),
             "overall": data.overall,
             "components": [
-                {
-                    **_component_json(c),
-                    "uptime_90d": selectors.uptime_percent(data.uptime.get(c.pk, [])),
-                }
+                {**_component_json(c), **_uptime_json(data.uptime.get(c.pk, []))}
                 for c in data.components
             ],
             "incidents": [_incident_json(i) for i in data.incidents],

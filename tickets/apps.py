@@ -11,7 +11,8 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import demo
-        from core import home, periodic
+        from core import home, metrics, periodic
+        from tickets import selectors
         from tickets.demo import seed
         from tickets.home import ticket_blocks
         from tickets.services import search_index
@@ -19,6 +20,7 @@ class TicketsConfig(AppConfig):
         demo.register_seeder(seed)
         home.register(ticket_blocks)
         search_index.register()
+        metrics.register_collector("tickets", selectors.sla_metrics)
 
         for schedule in (
             periodic.Schedule(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from django.db.models import (
 )
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 
 from accounts import roles
 from accounts import selectors as account_selectors
@@ -682,3 +684,47 @@ def person_uploads(user: Any) -> list[tuple[str, Any]]:
         (f"attachments/tickets/{a.pk}-{a.original_name}", a.file)
         for a in Attachment.objects.filter(uploaded_by=user).order_by("pk")
     ]
+
+
+def sla_metrics() -> Iterator[GaugeMetricFamily]:
+    """Open tickets per priority, those at risk and those already in breach, for /metrics.
+
+    Gauges of the state now, read at scrape time in one query: a counter of breaches summed
+    from ticket rows would drop whenever retention deletes old tickets, which Prometheus would
+    read as a reset. Labelled by priority only (four values), whatever the number of queues.
+    """
+    active = GaugeMetricFamily(
+        "welddesk_tickets_active",
+        "Tickets not yet resolved (new, open, waiting, on hold), by priority.",
+        labels=["priority"],
+    )
+    at_risk = GaugeMetricFamily(
+        "welddesk_tickets_sla_at_risk",
+        "Unresolved tickets past an SLA warning threshold but not in breach, by priority.",
+        labels=["priority"],
+    )
+    breached = GaugeMetricFamily(
+        "welddesk_tickets_sla_breached",
+        "Unresolved tickets that have breached an SLA target, by priority.",
+        labels=["priority"],
+    )
+    rows = {
+        row["priority"]: row
+        for row in Ticket.objects.filter(status__in=ACTIVE_STATUSES)
+        .values("priority")
+        .annotate(
+            n=Count("pk"),
+            at_risk=Count("pk", filter=Q(sla_warning=True, sla_breached=False)),
+            breached=Count("pk", filter=Q(sla_breached=True)),
+        )
+        .order_by("priority")
+    }
+    for priority in Priority.values:
+        row = rows.get(priority, {})
+        label = [str(priority)]
+        active.add_metric(label, row.get("n", 0))
+        at_risk.add_metric(label, row.get("at_risk", 0))
+        breached.add_metric(label, row.get("breached", 0))
+    yield active
+    yield at_risk
+    yield breached

@@ -277,6 +277,7 @@ def test_metrics_show_the_head_and_the_latest_checkpoint(client):
     assert values == {
         "welddesk_audit_chain_head_seq": 11,
         "welddesk_audit_pending_events": 0,
+        "welddesk_audit_oldest_pending_seconds": 0,
         "welddesk_audit_checkpoint_seq": 9,
         "welddesk_audit_checkpoint_timestamp_seconds": row.at.timestamp(),
         "welddesk_audit_checkpoint_hash_prefix": int(row.hash[:13], 16),

@@ -149,3 +149,26 @@ def test_a_sealer_that_finds_the_head_locked_returns_at_once():
         thread.join(timeout=10)
     assert audit_seal(wait=False) == 1
     assert chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_the_sealing_lag_is_the_age_of_the_oldest_unsealed_event(
+    django_capture_on_commit_callbacks,
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from audit.selectors import audit_metrics
+
+    def lag(now=None):
+        return {m.name: m.samples[0].value for m in audit_metrics(now=now)}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        audit_record(action="test.one", target_type="tests.thing", target_id=1)
+    written = PendingAuditEvent.objects.get().at
+    later = lag(now=written + dt.timedelta(seconds=90))
+    assert later["welddesk_audit_pending_events"] == 1
+    assert later["welddesk_audit_oldest_pending_seconds"] == 90
+    audit_seal()
+    assert lag(now=timezone.now())["welddesk_audit_oldest_pending_seconds"] == 0

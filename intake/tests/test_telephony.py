@@ -165,3 +165,9 @@ def test_the_same_call_reported_twice_at_once_is_one_call():
     assert [o.error for o in outcomes] == [None] * 4
     call = Call.objects.get(call_id="race-1")
     assert call.answered_at is not None and call.ended_at is not None
+
+
+def test_the_answer_rate_threshold_is_exported_where_the_desk_puts_it(client, settings):
+    settings.TELEPHONY_ANSWER_RATE_THRESHOLD = 0.85
+    metrics = client.get(reverse("metrics")).content.decode()
+    assert "welddesk_phone_answer_rate_threshold 0.85" in metrics

@@ -1,5 +1,6 @@
 """Incident notices: subscribers confirm first; affected customers are told by their
-preferences; a storm of updates is coalesced; resolution is always told."""
+preferences; the first notice goes out at once; a storm of updates after it is coalesced;
+resolution is always told, at once."""
 
 from __future__ import annotations
 
@@ -121,8 +122,7 @@ def test_the_affected_are_told_in_their_language_and_by_their_preferences(
         cause_zh="运营商中继故障",
         expected_recovery=start + dt.timedelta(hours=2),
     )
-    assert notify.notify_tick(now=start + dt.timedelta(seconds=10)) == 0  # not quiet yet
-    assert notify.notify_tick(now=start + dt.timedelta(seconds=61)) == 4
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=1)) == 4  # due at once
     rows = {(r.channel, r.recipient): r for r in notices()}
     assert set(rows) == {
         ("email", east.email),
@@ -140,10 +140,86 @@ def test_the_affected_are_told_in_their_language_and_by_their_preferences(
     assert "Chat and portal work" in rows[("sms", "+86 138 0013 8000")].body
 
 
-def test_a_storm_of_updates_is_coalesced_and_resolution_is_always_told(components, sev):
+def open_chat_incident(sev, components, django_capture_on_commit_callbacks):
+    """Open (and publish) an incident, its transaction committing as in a request."""
+    with django_capture_on_commit_callbacks(execute=True):
+        return services.incident_open(
+            actor="system",
+            severity=sev["sev3"],
+            title_en="Chat slow",
+            title_zh="在线客服缓慢",
+            components={components["chat"]: "degraded"},
+            body_en="Looking",
+            body_zh="查看中",
+        )
+
+
+def test_the_first_notice_is_written_when_the_incident_is_published_without_waiting(
+    components, sev, make_customer, make_org, django_capture_on_commit_callbacks
+):
+    confirmed("ops@example.com", language="zh-hans")
+    customer = customer_with_ticket(
+        make_customer, make_org, "east", notify_sms=True, phone="+86 138 0013 8000"
+    )
+    before = timezone.now()
+    open_chat_incident(sev, components, django_capture_on_commit_callbacks)
+    # No notify tick ran: the publishing transaction's commit sent the first notice.
+    told = {(r.channel, r.recipient) for r in notices()}
+    assert told == {
+        ("email", "ops@example.com"),
+        ("email", customer.email),
+        ("sms", "+86 138 0013 8000"),
+    }
+    assert all((r.created_at - before).total_seconds() < 5 for r in notices())
+    assert notify.notify_tick(now=timezone.now() + dt.timedelta(minutes=5)) == 0  # told once
+
+
+def test_a_quick_second_update_is_coalesced_but_the_first_notice_was_not_delayed(
+    components, sev, django_capture_on_commit_callbacks
+):
     confirmed("ops@example.com")
     start = timezone.now()
-    incident = services.incident_open(
+    incident = open_chat_incident(sev, components, django_capture_on_commit_callbacks)
+    assert notices().count() == 1  # the first notice, at once
+    for n, state in enumerate(["identified", "identified", "monitoring", "monitoring"]):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.incident_update(
+                incident=incident, actor="system", state=state, body_en=f"step {n}", body_zh=f"{n}"
+            )
+    assert notices().count() == 1  # the updates wait for the quiet moment
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=10)) == 0  # not quiet yet
+    # Quiet, but within ten minutes of the first notice: postponed, not sent.
+    assert notify.notify_tick(now=start + dt.timedelta(minutes=3)) == 0
+    assert notify.notify_tick(now=start + dt.timedelta(minutes=11)) == 1
+    latest = notices().order_by("-pk").first()
+    assert "step 3" in latest.body and "step 2" not in latest.body  # the current state only
+    assert notices().count() == 2
+
+
+def test_the_resolution_is_told_at_once_even_inside_the_window_of_a_coalesced_update(
+    components, sev, django_capture_on_commit_callbacks
+):
+    confirmed("ops@example.com")
+    incident = open_chat_incident(sev, components, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_update(
+            incident=incident, actor="system", state="identified", body_en="Found", body_zh="找到"
+        )
+    assert notify.notify_tick(now=timezone.now() + dt.timedelta(minutes=2)) == 0  # postponed
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_update(
+            incident=incident, actor="system", state="resolved", body_en="Fixed", body_zh="已修复"
+        )
+    assert notices().count() == 2  # the first notice and the resolution, no tick needed
+    assert "resolved" in notices().order_by("-pk").first().body.lower()
+    assert notify.notify_tick(now=timezone.now() + dt.timedelta(minutes=20)) == 0  # all told
+
+
+def test_the_tick_sends_a_due_first_notice_whose_task_was_never_published(components, sev):
+    """The broker was down after commit: the beat's tick is the fallback, no quiet wait."""
+    confirmed("ops@example.com")
+    start = timezone.now()
+    incident = services.incident_open(  # no commit callbacks run: the task was not published
         actor="system",
         severity=sev["sev3"],
         title_en="Chat slow",
@@ -152,22 +228,11 @@ def test_a_storm_of_updates_is_coalesced_and_resolution_is_always_told(component
         body_en="Looking",
         body_zh="查看中",
     )
-    assert notify.notify_tick(now=start + dt.timedelta(seconds=61)) == 1
-    for n, state in enumerate(["identified", "identified", "monitoring", "monitoring"]):
-        services.incident_update(
-            incident=incident, actor="system", state=state, body_en=f"step {n}", body_zh=f"{n}"
-        )
-    # Quiet, but within ten minutes of the last notice: postponed, not sent.
-    assert notify.notify_tick(now=start + dt.timedelta(minutes=3)) == 0
-    assert notify.notify_tick(now=start + dt.timedelta(minutes=12)) == 1
-    latest = notices().order_by("-pk").first()
-    assert "step 3" in latest.body and "step 2" not in latest.body  # the current state only
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=1)) == 1
     services.incident_update(
         incident=incident, actor="system", state="resolved", body_en="Fixed", body_zh="已修复"
     )
-    assert notify.notify_tick(now=start + dt.timedelta(minutes=13, seconds=30)) == 1
-    assert "resolved" in notices().order_by("-pk").first().body.lower()
-    assert notices().count() == 3
+    assert notify.notify_tick(now=start + dt.timedelta(seconds=2)) == 1  # not held back either
 
 
 def test_a_customer_who_subscribed_too_gets_one_email(components, sev, make_customer, make_org):
@@ -186,7 +251,9 @@ def test_a_customer_who_subscribed_too_gets_one_email(components, sev, make_cust
     assert [r.recipient for r in notices()].count(customer.email) == 1
 
 
-def test_drafts_tell_nobody_until_published(components, sev, make_staff):
+def test_drafts_tell_nobody_until_published(
+    components, sev, make_staff, django_capture_on_commit_callbacks
+):
     confirmed("ops@example.com")
     draft = services.incident_open(
         actor="system:alertmanager",
@@ -199,8 +266,10 @@ def test_drafts_tell_nobody_until_published(components, sev, make_staff):
         publish=False,
     )
     assert notify.notify_tick(now=timezone.now() + dt.timedelta(minutes=5)) == 0
-    services.incident_publish(incident=draft, actor=make_staff(roles=("supervisor",)))
-    assert notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61)) == 1
+    assert not notices().exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_publish(incident=draft, actor=make_staff(roles=("supervisor",)))
+    assert notices().count() == 1  # told when published, at once
 
 
 def test_notices_are_delivered_through_the_outbox(

@@ -223,3 +223,36 @@ def test_bulk_events_keep_every_target_and_payload_through_one_statement(db):
         ("c,d", {"k": 1}),
     ]
     assert chain_verify().ok
+
+
+def scraped(client, prefix: str) -> dict[tuple[str, str], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    return {
+        (sample.name, sample.labels.get("priority", "")): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name.startswith(prefix)
+    }
+
+
+def test_tickets_at_risk_and_in_breach_are_exported_on_metrics(open_ticket, client):
+    open_ticket()
+    open_ticket()  # premium P3, first response due 4 business hours after Mon 09:00
+    escalation.sla_scan(now=at(2026, 3, 2, 12, 1))  # past the 75 % warning
+    warned = scraped(client, "welddesk_tickets_")
+    assert warned[("welddesk_tickets_active", "3")] == 2
+    assert warned[("welddesk_tickets_sla_at_risk", "3")] == 2
+    assert warned[("welddesk_tickets_sla_breached", "3")] == 0
+    escalation.sla_scan(now=at(2026, 3, 2, 14, 1))  # first response overdue
+    breached = scraped(client, "welddesk_tickets_")
+    assert breached[("welddesk_tickets_sla_at_risk", "3")] == 0
+    assert breached[("welddesk_tickets_sla_breached", "3")] == 2
+    # Every priority has its series (zeros included), and nothing else labels them.
+    assert {p for name, p in breached if name == "welddesk_tickets_sla_breached"} == {
+        "1",
+        "2",
+        "3",
+        "4",
+    }

@@ -24,9 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--line", help="the line, e.g. east (component hotline-east)")
         parser.add_argument("--base-url", default=settings.SITE_URL, help="the running desk")
         parser.add_argument("--limit", type=float, default=120.0, help="seconds per check, at most")
+        parser.add_argument(
+            "--first-notice-limit",
+            type=float,
+            default=drills.FIRST_NOTICE_LIMIT_SECONDS,
+            help="seconds from the alert to the last first notice in the outbox, at most",
+        )
         parser.add_argument("--schedule", action="store_true", help="plan next month's drills")
 
-    def handle(self, *args, line, base_url, limit, schedule, **options):
+    def handle(self, *args, line, base_url, limit, first_notice_limit, schedule, **options):
         if schedule:
             created = drills.drills_schedule()
             self.stdout.write(f"{created} drill(s) planned for next month.")
@@ -52,6 +58,7 @@ class Command(BaseCommand):
                 token=settings.ALERTMANAGER_TOKEN,
                 customer=customer,
                 limit_seconds=limit,
+                first_notice_limit=first_notice_limit,
                 actor="system:drill",
                 say=self.stdout.write,
             )
