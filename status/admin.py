@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -111,6 +112,25 @@ class _IncidentTexts(forms.Form):
     )
 
 
+def _happened_at(label=None) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label or gettext_lazy("Happened at"),
+        required=False,
+        help_text=gettext_lazy(
+            "When it really happened, if earlier than now, e.g. 2026-11-25 08:30 (your time zone)"
+        ),
+    )
+
+
+def _happened_reason() -> forms.CharField:
+    return forms.CharField(
+        label=gettext_lazy("Why the earlier time"),
+        required=False,
+        max_length=300,
+        help_text=gettext_lazy("e.g. the outage was noticed late; kept in the audit log"),
+    )
+
+
 class IncidentOpenForm(_IncidentTexts):
     severity = forms.ModelChoiceField(
         label=gettext_lazy("Severity"), queryset=Severity.objects.order_by("rank")
@@ -126,6 +146,8 @@ class IncidentOpenForm(_IncidentTexts):
     publish = forms.BooleanField(
         label=gettext_lazy("Publish now (status page and banners)"), required=False, initial=True
     )
+    started_at = _happened_at(gettext_lazy("Started at"))
+    started_reason = _happened_reason()
     field_order = ["severity", "title_en", "title_zh", "components", "impact", "body_en"]
 
     def __init__(self, *args, **kwargs):
@@ -136,7 +158,37 @@ class IncidentOpenForm(_IncidentTexts):
 
 class IncidentUpdateForm(_IncidentTexts):
     state = forms.ChoiceField(label=gettext_lazy("State"), choices=IncidentState.choices)
+    at = _happened_at()
+    reason = _happened_reason()
     field_order = ["state"]
+
+
+class HappenedAtForm(forms.Form):
+    """Correct when the start or an update happened (supervisors): an outage noticed late."""
+
+    target = forms.ChoiceField(label=gettext_lazy("What"))
+    when = forms.DateTimeField(
+        label=gettext_lazy("Happened at"),
+        help_text=gettext_lazy("e.g. 2026-11-25 08:30 (your time zone)"),
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("Why"),
+        max_length=300,
+        help_text=gettext_lazy("e.g. the outage was noticed late; kept in the audit log"),
+    )
+
+    def __init__(self, *args, incident, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.incident = incident
+        choices = [("start", _("The start"))]
+        for u in incident.updates.order_by("at", "pk"):
+            stamp = timezone.localtime(u.at).strftime("%Y-%m-%d %H:%M")
+            choices.append((str(u.pk), f"{u.get_state_display()} · {stamp}"))
+        self.fields["target"].choices = choices
+
+    def update(self):
+        target = self.cleaned_data["target"]
+        return None if target == "start" else self.incident.updates.get(pk=int(target))
 
 
 @admin.register(Incident)
@@ -177,6 +229,8 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
                     cause_zh=data["cause_zh"],
                     expected_recovery=data["expected_recovery"],
                     publish=data["publish"],
+                    started_at=data["started_at"],
+                    started_reason=data["started_reason"],
                 )
             except ApplicationError as exc:
                 apply_service_errors(form, exc)
@@ -197,14 +251,18 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
         incident = self.get_object(request, object_id)  # None for a malformed id too
         if incident is None or not self.has_view_permission(request, incident):
             raise Http404
+        operation = request.POST.get("operation")
         update_form = IncidentUpdateForm(
-            request.POST if request.POST.get("operation") == "update" else None,
+            request.POST if operation == "update" else None,
             initial={"state": incident.state},
+        )
+        happened_form = HappenedAtForm(
+            request.POST if operation == "happened" else None, incident=incident
         )
         if request.method == "POST":
             if not self.has_change_permission(request, incident):
                 raise Http404
-            done = self._operate(request, incident, update_form)
+            done = self._operate(request, incident, update_form, happened_form)
             if done is not None:
                 return done
         context = {
@@ -218,16 +276,20 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
             "tasks": incident.tasks.select_related("done_by"),
             "notes": incident.notes.select_related("author"),
             "update_form": update_form,
+            "happened_form": happened_form,
             "can_change": self.has_change_permission(request, incident),
             "can_manage": request.user.has_perm(MANAGE),
         }
-        status = 400 if update_form.errors else 200
+        status = 400 if update_form.errors or happened_form.errors else 200
         return TemplateResponse(request, self.change_form_template, context, status=status)
 
-    def _operate(self, request, incident, update_form) -> HttpResponseRedirect | None:
-        """Run one operation of the desk; None when the update form has errors to show."""
+    def _operate(
+        self, request, incident, update_form, happened_form
+    ) -> HttpResponseRedirect | None:
+        """Run one operation of the desk; None when its form has errors to show."""
         operation = request.POST.get("operation", "")
-        manage_only = {"publish", "postmortem", "close", "report"}
+        manage_only = {"publish", "postmortem", "close", "report", "happened"}
+        forms_of = {"update": update_form, "happened": happened_form}
         try:
             if operation in manage_only and not request.user.has_perm(MANAGE):
                 raise ApplicationError(_("Only a supervisor can do this."))
@@ -244,6 +306,18 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
                     cause_en=data["cause_en"] or None,
                     cause_zh=data["cause_zh"] or None,
                     expected_recovery=data["expected_recovery"] or "keep",
+                    at=data["at"],
+                    reason=data["reason"],
+                )
+            elif operation == "happened":
+                if not happened_form.is_valid():
+                    return None
+                services.incident_happened_at(
+                    incident=incident,
+                    actor=request.user,
+                    update=happened_form.update(),
+                    when=happened_form.cleaned_data["when"],
+                    reason=happened_form.cleaned_data["reason"],
                 )
             elif operation == "task":
                 task = incident.tasks.filter(pk=request.POST.get("task") or 0).first()
@@ -274,8 +348,8 @@ class IncidentAdmin(NoAdminLogMixin, admin.ModelAdmin):
             else:
                 raise ApplicationError(_("Unknown action."))
         except ApplicationError as exc:
-            if operation == "update":
-                apply_service_errors(update_form, exc)
+            if operation in forms_of:
+                apply_service_errors(forms_of[operation], exc)
                 return None
             messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("admin:status_incident_change", args=[incident.pk]))

@@ -317,6 +317,11 @@ class Incident(models.Model):
         return round((self.resolved_at - self.started_at).total_seconds() / 3600, 1)
 
     @property
+    def declared_late(self) -> bool:
+        """Dated back: it began more than a couple of minutes before it was declared."""
+        return (self.created_at - self.started_at).total_seconds() > 120
+
+    @property
     def is_published(self) -> bool:
         return self.published_at is not None
 
@@ -354,7 +359,10 @@ class IncidentUpdate(models.Model):
     state = models.CharField(_("state"), max_length=16, choices=IncidentState.choices)
     body_en = models.TextField(_("update (English)"))
     body_zh = models.TextField(_("update (Chinese)"))
-    at = models.DateTimeField(default=timezone.now)
+    # When the status change happened (what the public page, the assessment and the uptime
+    # use); it may be earlier than when it was typed (posted_at), with an audited reason.
+    at = models.DateTimeField(_("happened at"), default=timezone.now)
+    posted_at = models.DateTimeField(_("posted at"), default=timezone.now, editable=False)
     author = models.CharField(max_length=64)
 
     class Meta:
@@ -368,6 +376,11 @@ class IncidentUpdate(models.Model):
     @property
     def body(self) -> str:
         return localized(self, "body")
+
+    @property
+    def posted_late(self) -> bool:
+        """Dated back: typed more than a couple of minutes after it happened."""
+        return (self.posted_at - self.at).total_seconds() > 120
 
 
 class IncidentNote(models.Model):

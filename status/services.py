@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,6 +38,9 @@ from status.models import (
 
 MAX_TITLE = 200
 MAX_BODY = 5000
+MAX_REASON = 300
+# A time this close to now is "now" (the form was filled in a minute ago): no reason needed.
+BACKDATE_TOLERANCE = dt.timedelta(minutes=2)
 # The lifecycle only moves forward; "resolved" is the end (closing needs a postmortem for
 # the severities that ask for one).
 ORDER = [
@@ -77,16 +81,101 @@ def _actor_ref(actor: Any) -> str:
     return actor_ref_for(actor)
 
 
+# ------------------------------------------------------------------ when things happened
+
+
+def _is_person(actor: Any) -> bool:
+    return bool(getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None))
+
+
+def _time_error(field: str, message: str) -> ApplicationError:
+    return ApplicationError(message, fields={field: [message]}, code="bad_time")
+
+
+def _not_future(when: dt.datetime, now: dt.datetime, field: str) -> None:
+    if when > now:
+        raise _time_error(field, _("This time is in the future: give the time it happened."))
+
+
+def _not_before_components(when: dt.datetime, components: Iterable[Component], field: str):
+    """An outage of a component cannot begin before the component was on the page (its
+    uptime has nothing to count before then)."""
+    born = max((c.created_at for c in components), default=None)
+    if born is not None and when < born:
+        raise _time_error(
+            field,
+            _("This is before the component existed (%(when)s).")
+            % {"when": timezone.localtime(born).strftime("%Y-%m-%d %H:%M")},
+        )
+
+
+def _backdate_reason(actor: Any, reason: Any, field: str, *, required: bool) -> str:
+    """A person who dates something back says why (the audit keeps it); a system caller
+    (an alert's own start, the demo) has its evidence elsewhere."""
+    return clean_text(
+        reason,
+        field,
+        _("The reason for the earlier time"),
+        limit=MAX_REASON,
+        required=required and _is_person(actor),
+    )
+
+
+def _audit_happened(
+    *, actor: Any, incident: Incident, what: str, old: dt.datetime, new: dt.datetime, reason: str
+) -> None:
+    audit_record(
+        action="status.incident_backdated",
+        actor=actor,
+        target=incident,
+        data={"what": what, "from": old.isoformat(), "to": new.isoformat(), "reason": reason},
+    )
+
+
+def _move_history(rows: Iterable[ComponentStatusChange], when: dt.datetime) -> None:
+    """Move an incident's status changes (its start or its resolution) to when they happened,
+    each kept between its component's previous and next change: the uptime bars read the
+    history in order, and another incident's changes stay where they were."""
+    for row in rows:
+        others = ComponentStatusChange.objects.filter(component_id=row.component_id).exclude(
+            pk=row.pk
+        )
+        before = (
+            others.filter(Q(at__lt=row.at) | Q(at=row.at, pk__lt=row.pk))
+            .order_by("-at", "-pk")
+            .values_list("at", flat=True)
+            .first()
+        )
+        after = (
+            others.filter(Q(at__gt=row.at) | Q(at=row.at, pk__gt=row.pk))
+            .order_by("at", "pk")
+            .values_list("at", flat=True)
+            .first()
+        )
+        moved = max(when, before) if before else when
+        moved = min(moved, after) if after else moved
+        ComponentStatusChange.objects.filter(pk=row.pk).update(at=moved)
+        if after is None:
+            Component.objects.filter(pk=row.component_id).update(status_since=moved)
+
+
 # ------------------------------------------------------------------------- component status
 
 
 def components_refresh(
-    *, components: Iterable[Component], actor: Any, reason: str, incident: Incident | None = None
+    *,
+    components: Iterable[Component],
+    actor: Any,
+    reason: str,
+    incident: Incident | None = None,
+    at: dt.datetime | None = None,
 ) -> list[ComponentStatusChange]:
     """Set each component to the worst impact of the published, unresolved incidents on it
     (under maintenance during a window in progress; an outage is graver than maintenance).
 
-    Writes a history row and an audit event for each component whose status changes.
+    Writes a history row and an audit event for each component whose status changes, at
+    `at` when the change happened earlier than now (an incident dated back), but never
+    before the component's last recorded change: the history stays in order.
     """
     _public_change()
     components = list(components)
@@ -107,24 +196,35 @@ def components_refresh(
         if GRAVITY[row["impact"]] > GRAVITY[current]:
             worst[row["component_id"]] = row["impact"]
     now = timezone.now()
+    last: dict[int, dt.datetime] = {}
+    if at is not None and at < now:
+        last = dict(
+            ComponentStatusChange.objects.filter(component__in=components)
+            .values("component_id")
+            .annotate(last=Max("at"))
+            .values_list("component_id", "last")
+        )
     changes = []
     locked = Component.objects.select_for_update().filter(pk__in=[c.pk for c in components])
     for component in locked.order_by("pk"):
         wanted = worst.get(component.pk, ComponentStatus.OPERATIONAL)
         if component.status == wanted:
             continue
+        when = now
+        if at is not None and at < now:
+            when = max(at, last.get(component.pk, at), component.created_at)
         changes.append(
             ComponentStatusChange(
                 component=component,
                 from_status=component.status,
                 to_status=wanted,
-                at=now,
+                at=when,
                 changed_by=_actor_ref(actor),
                 reason=reason[:300],
                 incident=incident,
             )
         )
-        Component.objects.filter(pk=component.pk).update(status=wanted, status_since=now)
+        Component.objects.filter(pk=component.pk).update(status=wanted, status_since=when)
         audit_record(
             action="status.component_changed",
             actor=actor,
@@ -157,12 +257,15 @@ def incident_open(
     expected_recovery: dt.datetime | None = None,
     publish: bool = True,
     started_at: dt.datetime | None = None,
+    started_reason: Any = "",
 ) -> Incident:
     """Open an incident: its playbook is copied as tasks, and if published at once its
     components change status and its first update is public.
 
     A draft (publish=False, e.g. from an alert rule) changes nothing public until
-    incident_publish.
+    incident_publish. `started_at` dates an outage noticed late back to when it began (not in
+    the future, not before its components existed; a person says why, audited): the page,
+    the uptime history and the compensation assessment count from then.
     """
     _public_change()
     if not isinstance(severity, Severity):
@@ -171,6 +274,15 @@ def incident_open(
         )
     impacts = _impacts(components)
     now = timezone.now()
+    reason = ""
+    if started_at is not None:
+        _not_future(started_at, now, "started_at")
+        if _is_person(actor):
+            _not_before_components(started_at, [c for c, _i in impacts], "started_at")
+        reason = _backdate_reason(
+            actor, started_reason, "started_reason", required=started_at < now - BACKDATE_TOLERANCE
+        )
+    started_at = started_at or now
     incident = Incident.objects.create(
         title_en=clean_text(title_en, "title_en", _("The English title"), limit=MAX_TITLE),
         title_zh=clean_text(title_zh, "title_zh", _("The Chinese title"), limit=MAX_TITLE),
@@ -178,7 +290,7 @@ def incident_open(
         cause_en=clean_text(cause_en, "cause_en", _("The cause"), limit=MAX_BODY, required=False),
         cause_zh=clean_text(cause_zh, "cause_zh", _("The cause"), limit=MAX_BODY, required=False),
         expected_recovery=expected_recovery,
-        started_at=started_at or now,
+        started_at=started_at,
         published_at=now if publish else None,
         created_by=_actor_ref(actor),
         created_at=now,
@@ -203,7 +315,8 @@ def incident_open(
         state=incident.state,
         body_en=clean_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
         body_zh=clean_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
-        at=now,
+        at=started_at,  # the investigation began with the outage ...
+        posted_at=now,  # ... even when it was typed later
         author=_actor_ref(actor),
     )
     audit_record(
@@ -216,12 +329,17 @@ def incident_open(
             "published": publish,
         },
     )
+    if started_at < now - BACKDATE_TOLERANCE:
+        _audit_happened(
+            actor=actor, incident=incident, what="start", old=now, new=started_at, reason=reason
+        )
     if publish:
         components_refresh(
             components=[c for c, _i in impacts],
             actor=actor,
             reason=f"incident {incident.pk} opened",
             incident=incident,
+            at=started_at,
         )
         notify.mark(incident)
     return incident
@@ -244,6 +362,7 @@ def incident_publish(*, incident: Incident, actor: Any) -> Incident:
         actor=actor,
         reason=f"incident {locked.pk} published",
         incident=locked,
+        at=locked.started_at,  # the outage began then, draft or not
     )
     notify.mark(locked)
     return locked
@@ -261,13 +380,14 @@ def incident_update(
     cause_zh: Any = None,
     expected_recovery: dt.datetime | str | None = "keep",
     at: dt.datetime | None = None,
+    reason: Any = "",
 ) -> IncidentUpdate:
     """Post a public update, moving the lifecycle forward (or keeping its state).
 
     Resolving restores the incident's components (unless another incident still touches
     them). The cause and the expected recovery change only when given. `at` records an
-    update after the fact (e.g. when the outage really ended): not before the start, not
-    in the future.
+    update after the fact (e.g. when the outage really ended): not before the start or the
+    latest update, not in the future; a person says why (audited).
     """
     _public_change()
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -284,7 +404,8 @@ def incident_update(
             fields={"state": [_("Choose this state or a later one.")]},
             code="backwards",
         )
-    now = timezone.now()
+    posted = now = timezone.now()
+    why = ""
     if at is not None:
         if at > now or at < locked.started_at:
             raise ApplicationError(
@@ -292,6 +413,14 @@ def incident_update(
                 fields={"at": [_("Give a time between the start and now.")]},
                 code="bad_time",
             )
+        latest = locked.updates.aggregate(latest=Max("at"))["latest"]
+        if latest is not None and at < latest:
+            raise _time_error(
+                "at",
+                _("Updates happen in order: give a time after the latest update (%(when)s).")
+                % {"when": timezone.localtime(latest).strftime("%Y-%m-%d %H:%M")},
+            )
+        why = _backdate_reason(actor, reason, "reason", required=at < now - BACKDATE_TOLERANCE)
         now = at
     update = IncidentUpdate.objects.create(
         incident=locked,
@@ -299,8 +428,18 @@ def incident_update(
         body_en=clean_text(body_en, "body_en", _("The English update"), limit=MAX_BODY),
         body_zh=clean_text(body_zh, "body_zh", _("The Chinese update"), limit=MAX_BODY),
         at=now,
+        posted_at=posted,
         author=_actor_ref(actor),
     )
+    if now < posted - BACKDATE_TOLERANCE:
+        _audit_happened(
+            actor=actor,
+            incident=locked,
+            what=f"update:{update.pk}",
+            old=posted,
+            new=now,
+            reason=why,
+        )
     changed = ["state"]
     if cause_en is not None:
         locked.cause_en = clean_text(
@@ -332,10 +471,96 @@ def incident_update(
             actor=actor,
             reason=f"incident {locked.pk} resolved",
             incident=locked,
+            at=now,
         )
     if locked.published_at is not None:
         notify.mark(locked)
     return update
+
+
+@transaction.atomic
+def incident_happened_at(
+    *,
+    incident: Incident,
+    actor: Any,
+    when: dt.datetime | None,
+    reason: Any,
+    update: IncidentUpdate | None = None,
+) -> Incident:
+    """Correct when something happened: the incident's start (no `update`) or the time of one
+    of its updates (the resolution's moves the resolution with it).
+
+    For an outage noticed late: the public page shows the corrected time (the typed one stays
+    as "posted at"), the uptime history moves with it, and a new assessment counts from it.
+    Bounded: not in the future, not before the components existed, and in order (start <=
+    each update <= the resolution, updates in order); the old and new time and the reason
+    are audited.
+    """
+    _public_change()
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    field = "when"
+    if when is None:
+        raise _time_error(field, _("Give the time it happened."))
+    why = clean_text(reason, "reason", _("The reason for the change"), limit=MAX_REASON)
+    _not_future(when, timezone.now(), field)
+    updates = list(locked.updates.order_by("at", "pk"))
+    if update is not None and update.pk not in {u.pk for u in updates}:
+        raise ApplicationError(_("No such update on this incident."), code="not_found")
+    opening = updates[0] if updates and updates[0].at == locked.started_at else None
+    if update is None:
+        _not_before_components(when, locked.components.all(), field)
+        later = [u.at for u in updates if u is not opening]
+        if later and when > min(later):
+            raise _time_error(
+                field,
+                _("The start comes before every update (the first is at %(when)s).")
+                % {"when": timezone.localtime(min(later)).strftime("%Y-%m-%d %H:%M")},
+            )
+        old, locked.started_at = locked.started_at, when
+        locked.save(update_fields=["started_at"])
+        if opening is not None:
+            IncidentUpdate.objects.filter(pk=opening.pk).update(at=when)
+        _move_history(
+            ComponentStatusChange.objects.filter(
+                incident=locked,
+                reason__in=[f"incident {locked.pk} opened", f"incident {locked.pk} published"],
+            ),
+            when,
+        )
+        what = "start"
+    else:
+        index = [u.pk for u in updates].index(update.pk)
+        current = updates[index]
+        if when < locked.started_at:
+            raise _time_error(field, _("An update cannot come before the incident's start."))
+        if index > 0 and when < updates[index - 1].at:
+            raise _time_error(
+                field,
+                _("Updates happen in order: this one comes after %(when)s.")
+                % {"when": timezone.localtime(updates[index - 1].at).strftime("%Y-%m-%d %H:%M")},
+            )
+        if index + 1 < len(updates) and when > updates[index + 1].at:
+            raise _time_error(
+                field,
+                _("Updates happen in order: this one comes before %(when)s.")
+                % {"when": timezone.localtime(updates[index + 1].at).strftime("%Y-%m-%d %H:%M")},
+            )
+        old = current.at
+        IncidentUpdate.objects.filter(pk=current.pk).update(at=when)
+        what = f"update:{current.pk}"
+        if current.state == IncidentState.RESOLVED and locked.resolved_at is not None:
+            locked.resolved_at = when
+            locked.save(update_fields=["resolved_at"])
+            _move_history(
+                ComponentStatusChange.objects.filter(
+                    incident=locked, reason=f"incident {locked.pk} resolved"
+                ),
+                when,
+            )
+    # A corrected time shows on the page at once (the cached summary is dropped) but is no
+    # news to send subscribers.
+    _audit_happened(actor=actor, incident=locked, what=what, old=old, new=when, reason=why)
+    return locked
 
 
 @transaction.atomic

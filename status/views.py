@@ -97,13 +97,15 @@ def _incident_json(i) -> dict:
         "state": i.state,
         "cause": {"en": i.cause_en, "zh": i.cause_zh},
         "expected_recovery": i.expected_recovery.isoformat() if i.expected_recovery else None,
-        "started_at": i.started_at.isoformat(),
+        "started_at": i.started_at.isoformat(),  # when it happened (may be dated back)
+        "declared_at": i.created_at.isoformat(),  # when it was typed
         "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
         "components": [c.key for c in i.components.all()],
         "updates": [
             {
                 "state": u.state,
                 "at": u.at.isoformat(),
+                "posted_at": u.posted_at.isoformat(),
                 "body": {"en": u.body_en, "zh": u.body_zh},
             }
             for u in i.updates.all()

@@ -26,7 +26,11 @@ pytestmark = browser_marks()
 @pytest.mark.parametrize(
     ("language", "viewport", "expect"),
     [
-        ("en", {"width": 390, "height": 844}, ["Hotline East unreachable", "Major outage"]),
+        (
+            "en",
+            {"width": 390, "height": 844},
+            ["Hotline East unreachable", "Major outage", "posted at"],
+        ),
         (
             "zh-hans",
             {"width": 1280, "height": 900},
@@ -75,6 +79,7 @@ def test_the_status_page_shows_an_outage(
         cause_en="Carrier trunk failure",
         cause_zh="运营商中继故障",
         expected_recovery=timezone.now() + dt.timedelta(hours=2),
+        started_at=timezone.now() - dt.timedelta(hours=2),  # noticed late: dated back
     )
     from status.selectors import forget_summary
 
