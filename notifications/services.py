@@ -36,40 +36,19 @@ DELIVER_MANY_TASK = "notifications.deliver_outbox_many"
 DELIVER_BATCH = 25
 
 
-def _enqueue(
-    *,
-    key: str,
-    channel: str,
-    recipient: str,
-    body: str,
-    subject: str = "",
-    language: str = "en",
-    about: models.Model | None = None,
-    headers: dict[str, str] | None = None,
-    hand_over: bool = True,
-) -> Outbox:
+def _enqueue(**fields: Any) -> Outbox:
     """Add a delivery to the outbox in the caller's transaction; hand it over after commit.
 
     Private to notifications: other apps compose a message and name the person
     (`notifications.messages.notify`), which decides the channels and calls this. The same
-    key twice gives one row and one delivery. A caller writing many rows at once passes
-    hand_over=False and hands their ids over together (`outbox_hand_over`). An e-mail gets
-    its Message-ID now (`_write`); `headers` (names checked by notifications.messages) may
-    thread it.
+    key twice gives one row and one delivery. The fields are `_write`'s: key, channel,
+    recipient, body, subject, language, about, headers (names checked by
+    notifications.messages; they may thread an e-mail, whose Message-ID `_write` chooses)
+    and hand_over (False for a caller writing many rows, who hands their ids over together
+    with `outbox_hand_over`).
     """
     _only_from_notifications(sys._getframe(1))
-    row, _new = _write(
-        key=key,
-        channel=channel,
-        recipient=recipient,
-        body=body,
-        subject=subject,
-        language=language,
-        about=about,
-        headers=headers,
-        hand_over=hand_over,
-    )
-    return row
+    return _write(**fields)[0]
 
 
 def _enqueue_new(**fields: Any) -> int | None:

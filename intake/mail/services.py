@@ -43,7 +43,7 @@ from core.errors import ApplicationError
 from intake.mail import autoreply, selectors
 from intake.mail.parse import MailParseError, ParsedMail, parse, sender_verified
 from intake.models import InboundMail, MailOutcome
-from tickets.models import Attachment, Channel, Kind, Queue, Status, Ticket
+from tickets.models import Channel, Kind, Queue, Status, Ticket
 from tickets.services import notify
 from tickets.services.attachments import CheckedFile, scan_upload
 from tickets.services.attachments_store import attachment_store
@@ -160,12 +160,11 @@ def _file(
             if answered is not None:
                 _outsider_notice(answered, ticket, how)
         if original is not None:
-            kept = attachment_store.save(
-                ticket=ticket, upload=original, actor=None, message=message
-            )
             # The sender's, so their erasure deletes it (tickets_erase_person), but outside
             # their upload quota: it is the mail itself, not a file they chose to send.
-            Attachment.objects.filter(pk=kept.pk).update(uploaded_by=sender)
+            attachment_store.save(
+                ticket=ticket, upload=original, actor=None, message=message, owner=sender
+            )
         inbound.ticket, inbound.ticket_message = ticket, message
     inbound.save(force_insert=True)
     audit_record(

@@ -54,16 +54,21 @@ class AttachmentStore:
         actor: Any,
         message: Message | None = None,
         is_fault_photo: bool = False,
+        owner: Any = None,
     ) -> Attachment:
+        """Store a checked upload. `owner` names the person a file is of when the desk
+        stores it for them (a received e-mail's original): theirs, so their erasure deletes
+        it, but outside their quota (they did not choose to upload it)."""
         checked = getattr(upload, "_welddesk_checked", None) or self.check(
             upload, actor=actor, target=ticket
         )
-        self._quota(actor, checked.size)
+        if owner is None:
+            self._quota(actor, checked.size)
         attachment = Attachment(
             ticket=ticket,
             message=message,
             is_fault_photo=is_fault_photo,
-            uploaded_by=actor if getattr(actor, "pk", None) else None,
+            uploaded_by=owner or (actor if getattr(actor, "pk", None) else None),
             original_name=checked.name,
             content_type=checked.content_type,
             size=checked.size,
