@@ -553,6 +553,12 @@ def breached_tickets(*, since: dt.datetime, max_priority: int) -> QuerySet:
     ).order_by("pk")
 
 
+def ticket_by_pk(pk: int) -> Ticket | None:
+    """A ticket by its id, unscoped: for the desk's own intake (a mail threaded by the
+    Message-ID it answers), which decides itself what the sender may do with it."""
+    return Ticket.objects.filter(pk=pk).first()
+
+
 def ticket_by_reference(reference: str) -> Ticket | None:
     """A ticket by its reference (case-insensitive), unscoped: for staff tools that check
     their own permission."""

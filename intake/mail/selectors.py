@@ -8,7 +8,7 @@ from intake.mail.parse import ParsedMail
 from intake.models import InboundMail
 from notifications.selectors import about_of_message_ids
 from tickets.models import Ticket
-from tickets.selectors import ticket_by_reference
+from tickets.selectors import ticket_by_pk, ticket_by_reference
 
 REFERENCE = re.compile(r"\bWD-\d{4}-\d{6}\b", re.I)
 TICKET_LABEL = "tickets.ticket"
@@ -38,7 +38,7 @@ def thread_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
             if mid in found:
                 ticket_id, how = found[mid], "header"
                 break
-    ticket = Ticket.objects.filter(pk=ticket_id).first() if ticket_id else None
+    ticket = ticket_by_pk(ticket_id) if ticket_id else None
     if ticket is None:
         match = REFERENCE.search(mail.subject)
         ticket = ticket_by_reference(match.group(0)) if match else None
