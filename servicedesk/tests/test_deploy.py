@@ -1,0 +1,243 @@
+"""The deployment recipes in deploy/ and the Dockerfile, each checked by its own tool: the
+compose file by `docker-compose config`, the systemd units by `systemd-analyze verify`, the
+Kubernetes manifests by kubernetes-validate (strict schema), the compose stack's nginx by
+`nginx -t`; and what each promises (two web processes and one beat, probes, a non-root image)
+read from the files themselves. A broken key in any of them fails here, as the negative
+controls show."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+REQUIRED = os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes", "on"}
+
+
+def tool(name: str, *fallbacks: str) -> str:
+    found = shutil.which(name) or next((f for f in fallbacks if Path(f).exists()), None)
+    if found is None:
+        reason = f"{name} is not installed (.ci/run installs it)"
+        if REQUIRED:
+            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    return found
+
+
+# ------------------------------------------------------------------------------ compose
+
+
+def _compose_copy(tmp_path: Path) -> Path:
+    """deploy/ and the Dockerfile in a scratch tree, with the .env an operator makes from
+    env.example (the compose file refuses to render without its passwords)."""
+    shutil.copytree(DEPLOY, tmp_path / "deploy")
+    shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
+    compose = tmp_path / "deploy" / "compose"
+    shutil.copy(compose / "env.example", compose / ".env")
+    return compose
+
+
+def _compose_config(compose: Path) -> subprocess.CompletedProcess:
+    binary = tool("docker-compose")
+    return subprocess.run(
+        [binary, "config"], cwd=compose, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_compose_file_is_valid_and_runs_two_web_processes_one_beat(tmp_path):
+    result = _compose_config(_compose_copy(tmp_path))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    webs = [name for name, s in services.items() if "daphne" in s.get("command", [])]
+    beats = [name for name, s in services.items() if "beat" in s.get("command", [])]
+    assert len(webs) >= 2 and beats == ["beat"]
+    for name in ("postgres", "redis", "nginx", "worker", "prometheus", "grafana", "minio"):
+        assert name in services
+    # Start order: the desk waits for healthy databases and the finished migration.
+    for name in [*webs, "worker", "beat"]:
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert "healthcheck" in services[name] or name == "beat"
+    assert services["nginx"]["depends_on"]["web1"]["condition"] == "service_healthy"
+    # Secrets come from .env, never from the compose file itself.
+    text = (DEPLOY / "compose" / "compose.yaml").read_text()
+    for key in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
+        assert not re.search(rf"^\s*{key}:", text, re.M)
+
+
+def test_a_compose_file_with_an_unknown_key_is_refused(tmp_path):
+    compose = _compose_copy(tmp_path)
+    path = compose / "compose.yaml"
+    broken = path.read_text().replace("\n  redis:\n", "\n  redis:\n    restartt: always\n", 1)
+    path.write_text(broken)
+    result = _compose_config(compose)
+    assert result.returncode != 0 and "restartt" in result.stderr
+
+
+def test_the_compose_nginx_passes_nginx_t(tmp_path):
+    nginx = tool("nginx", "/usr/sbin/nginx")
+    openssl = tool("openssl")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=desk.test", "-keyout", str(certs / "desk.key"), "-out", str(certs / "desk.pem")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    site = (DEPLOY / "compose" / "nginx.conf").read_text()
+    # The compose services' names resolve inside the stack only; here they are loopback.
+    site = re.sub(r"server (web1|web2|web-backup):8000", "server 127.0.0.1:8000", site)
+    site = site.replace("/etc/nginx/certs/", f"{certs}/")
+    site = site.replace("/etc/nginx/snippets/", f"{tmp_path}/")
+    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    locations = (DEPLOY / "nginx" / "welddesk-locations.conf").read_text()
+    (tmp_path / "welddesk-locations.conf").write_text(locations)
+    temp = "".join(
+        f" {kind}_temp_path {tmp_path}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{ access_log off;{temp}\n{site}\n}}\n"
+    )
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "backup" in site and "max_fails" in site
+
+
+# ------------------------------------------------------------------------------ systemd
+
+
+def _units(tmp_path: Path) -> Path:
+    """The units with their executables pointed at stand-ins that exist (verify checks that
+    ExecStart can run) and nothing else changed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("daphne", "celery", "python"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    units = tmp_path / "units"
+    units.mkdir()
+    for unit in (DEPLOY / "systemd").iterdir():
+        text = unit.read_text().replace("/srv/welddesk/app/.venv/bin/", f"{bin_dir}/")
+        (units / unit.name).write_text(text)
+    return units
+
+
+def _verify(units: Path, *names: str) -> subprocess.CompletedProcess:
+    binary = tool("systemd-analyze")
+    return subprocess.run(
+        [binary, "verify", *names],
+        cwd=units, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"},
+    )  # fmt: skip
+
+
+UNITS = (
+    "welddesk-web@8001.service",
+    "welddesk-worker.service",
+    "welddesk-beat.service",
+    "welddesk-migrate.service",
+    "welddesk.target",
+)
+
+
+def test_the_systemd_units_verify_without_a_warning(tmp_path):
+    result = _verify(_units(tmp_path), *UNITS)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    web = (DEPLOY / "systemd" / "welddesk-web@.service").read_text()
+    assert "-v 0" in web and "User=welddesk" in web and "Requires=welddesk-migrate.service" in web
+
+
+def test_a_unit_with_an_unknown_key_is_caught(tmp_path):
+    units = _units(tmp_path)
+    path = units / "welddesk-beat.service"
+    path.write_text(path.read_text().replace("[Service]\n", "[Service]\nRestartt=always\n"))
+    result = _verify(units, "welddesk-beat.service")
+    assert "Restartt" in result.stderr
+
+
+# ------------------------------------------------------------------------------ kubernetes
+
+
+def _manifests() -> dict[tuple[str, str], dict]:
+    found = {}
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["kind"] != "Kustomization":
+                found[(document["kind"], document["metadata"]["name"])] = document
+    return found
+
+
+def _validate(*paths: Path) -> subprocess.CompletedProcess:
+    binary = tool(
+        "kubernetes-validate", str(Path(os.sys.executable).parent / "kubernetes-validate")
+    )
+    return subprocess.run(
+        [binary, "--strict", "--quiet", *map(str, paths)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_kubernetes_manifests_pass_strict_schema_validation():
+    paths = [p for p in sorted((DEPLOY / "kubernetes").glob("*.yaml")) if p.stem != "kustomization"]
+    result = _validate(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = yaml.safe_load((DEPLOY / "kubernetes" / "kustomization.yaml").read_text())
+    assert sorted(listed["resources"]) == sorted(p.name for p in paths)
+
+
+def test_a_manifest_with_an_unknown_field_is_refused(tmp_path):
+    text = (DEPLOY / "kubernetes" / "beat.yaml").read_text()
+    bad = tmp_path / "beat.yaml"
+    bad.write_text(text.replace("  replicas: 1\n", "  replicas: 1\n  replicaz: 2\n"))
+    result = _validate(bad)
+    assert result.returncode != 0 and "replicaz" in result.stdout + result.stderr
+
+
+def test_kubernetes_runs_web_and_workers_scaled_one_beat_and_probes_the_health_views():
+    manifests = _manifests()
+    web = manifests[("Deployment", "welddesk-web")]["spec"]["template"]["spec"]["containers"][0]
+    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    scaled = {
+        m["spec"]["scaleTargetRef"]["name"]
+        for (kind, _), m in manifests.items()
+        if kind == "HorizontalPodAutoscaler"
+    }
+    assert scaled == {"welddesk-web", "welddesk-worker"}
+    beat = manifests[("Deployment", "welddesk-beat")]["spec"]
+    assert beat["replicas"] == 1 and beat["strategy"]["type"] == "Recreate"
+    secret = manifests[("Secret", "welddesk-keys")]["stringData"]
+    assert {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"} <= set(secret)
+    assert set(secret.values()) & {"change-me"}  # placeholders, never real keys
+    ingress = manifests[("Ingress", "welddesk")]["metadata"]["annotations"]
+    assert int(ingress["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+
+
+# ------------------------------------------------------------------------------ the image
+
+
+def test_the_image_is_slim_runs_as_a_user_and_collects_static_files_at_build():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    users = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert re.search(r"manage\.py collectstatic", dockerfile)
+    # No secret is baked into the image's environment.
+    env_block = " ".join(re.findall(r"^ENV (.*?)(?<!\\)$", dockerfile, re.M | re.S))
+    for secret in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
+        assert secret not in env_block
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var", ".env"} <= set(ignored)
