@@ -336,7 +336,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ROUTES = (
     {"audit.checkpoint": {"queue": AUDIT_CHECKPOINT_QUEUE}} if AUDIT_CHECKPOINT_QUEUE else {}
 )
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler behind a lock: a second beat waits (servicedesk/beat.py).
+CELERY_BEAT_SCHEDULER = "servicedesk.beat:SingleBeatScheduler"
 CELERY_WORKER_SEND_TASK_EVENTS = False
 
 # Authentication.
