@@ -137,9 +137,9 @@ def sla_attainment(user: Any, filters: Filters) -> list[Table]:
             columns=[
                 Column("label", by_label),
                 Column("tickets", _("Tickets opened"), INT),
-                Column("first_response_verdicts", _("First responses due"), INT),
+                Column("first_response_verdicts", _("First responses measured"), INT),
                 Column("first_response_pct", _("First response met"), PERCENT),
-                Column("resolution_verdicts", _("Resolutions due"), INT),
+                Column("resolution_verdicts", _("Resolutions measured"), INT),
                 Column("resolution_pct", _("Resolution met"), PERCENT),
             ],
             rows=rows,
