@@ -1,4 +1,5 @@
-"""App configuration for tickets: periodic SLA scan, auto-close and holiday refresh."""
+"""App configuration for tickets: periodic SLA scan, auto-close and holiday refresh, home
+blocks and the supervisors' ticket reports."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -12,13 +13,14 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import demo
         from core import home, metrics, periodic
-        from tickets import selectors
+        from tickets import reports, selectors
         from tickets.demo import seed
         from tickets.home import ticket_blocks
         from tickets.services import search_index
 
         demo.register_seeder(seed)
         home.register(ticket_blocks)
+        reports.register()
         search_index.register()
         metrics.register_collector("tickets", selectors.sla_metrics)
 

@@ -206,6 +206,14 @@ class Ticket(TimeStampedModel):
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # How often the ticket went from Resolved back to Open (a customer's reply or reopen, or
+    # an agent's), and when it last did: a reopen clears resolved_at, so without these the
+    # reopen rate report could not tell a resolution that held from one that did not. Kept by
+    # tickets.services.tickets._apply_status; reopens before migration 0013 are not counted.
+    reopened_count = models.PositiveIntegerField(
+        _("times reopened"), default=0, db_default=0, editable=False
+    )
+    reopened_at = models.DateTimeField(_("last reopened at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

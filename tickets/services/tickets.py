@@ -553,9 +553,13 @@ def _apply_status(t: Ticket, status: str, *, now: dt.datetime) -> list[str]:
         changed += sla.sla_pause(t, now=now)
     elif status == Status.OPEN:
         if old == Status.RESOLVED:
+            # A reopen: the resolution did not hold. Counted here, the one place every
+            # reopen passes (a customer's reply or reopen, an agent's), for the reopen rate.
             t.resolved_at = None
             t.resolution_met = None
-            changed += ["resolved_at", "resolution_met"]
+            t.reopened_count += 1
+            t.reopened_at = now
+            changed += ["resolved_at", "resolution_met", "reopened_count", "reopened_at"]
         changed += sla.sla_resume(t, now=now)
     elif status == Status.RESOLVED:
         changed += sla.sla_resolved(t, now=now)

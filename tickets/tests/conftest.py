@@ -98,3 +98,24 @@ def open_ticket(sla_setup, queue_setup, make_customer, make_unit):
         )
 
     return make
+
+
+@pytest.fixture
+def ticket_row(db):
+    """Write a ticket row as it stands (dates, status, SLA verdicts), bypassing the services:
+    what the reports read, without replaying each ticket's history."""
+    from tickets.models import Ticket
+
+    counter = {"n": 0}
+
+    def make(organisation, created_at, **fields):
+        counter["n"] += 1
+        fields.setdefault("subject", f"ticket {counter['n']}")
+        return Ticket.objects.create(
+            reference=f"T-{counter['n']:06d}",
+            organisation=organisation,
+            created_at=created_at,
+            **fields,
+        )
+
+    return make
