@@ -7,11 +7,12 @@ class ChatConfig(AppConfig):
     verbose_name = _("Live chat")
 
     def ready(self) -> None:
-        from chat import presence
+        from chat import presence, report_selectors
         from chat.home import chat_blocks
-        from core import home, metrics, periodic
+        from core import home, metrics, periodic, reports
 
         home.register(chat_blocks)
+        reports.register(report_selectors.REPORT)
 
         metrics.register_collector("chat", presence.chat_metrics)
         periodic.register(

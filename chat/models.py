@@ -81,6 +81,10 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(
         default=timezone.now, db_index=True, verbose_name=_("created at")
     )
+    # When an agent first took the chat (accepted, or given by routing): the customer's wait
+    # ends here. Empty while waiting, for a chat closed before anyone took it, and for the
+    # chats taken before it was recorded (their waits are not known).
+    accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted at"))
     closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
     rating_comment = EncryptedTextField(_("rating comment"), blank=True)

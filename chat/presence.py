@@ -163,7 +163,13 @@ def _assign(conversation: Conversation, agent_id: int, *, actor: Any) -> None:
     previous = conversation.agent_id
     conversation.agent_id = agent_id
     conversation.status = ConversationStatus.ACTIVE
-    conversation.save(update_fields=["agent", "status"])
+    fields = ["agent", "status"]
+    # The first agent ends the customer's wait; a transfer is no new wait (nor a first take
+    # of a chat accepted before accepted_at was recorded).
+    if previous is None and conversation.accepted_at is None:
+        conversation.accepted_at = timezone.now()
+        fields.append("accepted_at")
+    conversation.save(update_fields=fields)
     audit_record(
         action="chat.assigned",
         actor=actor,

@@ -11,13 +11,16 @@ class CompensationConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import demo
-        from compensation import selectors
+        from compensation import report_selectors, selectors
         from compensation.demo import seed
         from core import periodic
+        from core import reports as supervisor_reports
         from status import reports
 
         demo.register_seeder(seed)
         reports.register(_("Compensation offered"), selectors.report_lines)
+        supervisor_reports.register(report_selectors.INCIDENTS)
+        supervisor_reports.register(report_selectors.GRANTED)
         periodic.register(
             periodic.Schedule(
                 name="compensation: assess events",

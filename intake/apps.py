@@ -10,12 +10,13 @@ class IntakeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import metrics, periodic
-        from intake import checks, selectors  # noqa: F401  (checks registers a deploy check)
+        from core import metrics, periodic, reports
+        from intake import checks, report_selectors, selectors  # noqa: F401  (checks: a deploy check)
         from intake.mail import selectors as mail_selectors
         from tickets.services import notify
 
         metrics.register_collector("telephony", selectors.phone_metrics)
+        reports.register(report_selectors.REPORT)
         # Ticket e-mail answers the customer's own mails (In-Reply-To, References).
         if mail_selectors.received_ids not in notify.THREAD_SOURCES:
             notify.THREAD_SOURCES.append(mail_selectors.received_ids)

@@ -17,7 +17,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import (
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -457,3 +468,66 @@ def active_incidents(*, limit: int = 5) -> tuple[int, list[Incident]]:
     active = Incident.objects.filter(state__in=ACTIVE_INCIDENT_STATES)
     rows = active.select_related("severity").order_by("-started_at", "-pk")[:limit]
     return active.count(), list(rows)
+
+
+# ------------------------------------------------------------------- supervisors' reports
+
+
+def components_by_key(*, prefix: str = "") -> dict[str, Component]:
+    """Components whose key starts with `prefix` (e.g. the hotlines), by key: one query. Other
+    apps read a component's region and names through it (intake's answer-rate report)."""
+    return {c.key: c for c in Component.objects.filter(key__startswith=prefix).order_by("key")}
+
+
+def _incidents_of_regions(incidents: Any, region_ids: list[int] | None) -> Any:
+    """Incidents of the regions: those touching a component of one of them or a nationwide
+    one (a component without a region), and those that name no component at all (nothing
+    ties them to a region, so every region sees them). None: every incident."""
+    if region_ids is None:
+        return incidents
+    touching = IncidentComponent.objects.filter(
+        Q(component__region_id__in=region_ids) | Q(component__region__isnull=True)
+    ).values("incident_id")
+    named = IncidentComponent.objects.filter(incident_id=OuterRef("pk"))
+    return incidents.filter(Q(pk__in=touching) | ~Exists(named))
+
+
+def incidents_started(
+    *, start: dt.datetime, end: dt.datetime, region_ids: list[int] | None, limit: int
+) -> list[Incident]:
+    """Published incidents that started in [start, end) (by their own, maybe backdated,
+    `started_at`), of the regions, oldest first, at most `limit`: with their severity and
+    components, two queries whatever their number. Drafts are left out: until published
+    they changed nothing customers saw."""
+    if region_ids == []:
+        return []
+    incidents = public_incidents().filter(started_at__gte=start, started_at__lt=end)
+    incidents = _incidents_of_regions(incidents, region_ids)
+    return list(
+        incidents.select_related("severity")
+        .prefetch_related(Prefetch("components", queryset=Component.objects.order_by("key")))
+        .order_by("started_at", "pk")[:limit]
+    )
+
+
+def longest_incidents(
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    region_ids: list[int] | None,
+    now: dt.datetime,
+    limit: int,
+) -> list[Incident]:
+    """The `limit` longest of those incidents (an open one counts up to `now`), longest
+    first, ordered in SQL: one query, whatever their number."""
+    if region_ids == []:
+        return []
+    incidents = public_incidents().filter(started_at__gte=start, started_at__lt=end)
+    lasted = ExpressionWrapper(
+        Coalesce(F("resolved_at"), Value(now)) - F("started_at"), output_field=DurationField()
+    )
+    return list(
+        _incidents_of_regions(incidents, region_ids)
+        .annotate(lasted=lasted)
+        .order_by("-lasted", "pk")[:limit]
+    )

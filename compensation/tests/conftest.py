@@ -181,3 +181,99 @@ def breach_policy(db):
 @pytest.fixture
 def supervisor(make_staff):
     return make_staff(roles=("supervisor",), email="lead@welddesk.example")
+
+
+# ------------------------------------------------------------------- the reports' data
+
+
+@pytest.fixture
+def report_components(components):
+    """The east hotline and the nationwide chat, and a southern hotline."""
+    south = Component.objects.create(
+        group=components["east"].group,
+        key="hotline-south",
+        name_en="Hotline South",
+        name_zh="华南热线",
+        kind=ComponentKind.HOTLINE,
+        region=Region.objects.get(code="south"),
+    )
+    return {**components, "south": south}
+
+
+@pytest.fixture
+def make_incidents(report_components):
+    """Incidents written straight to the tables (bulk), for the reports: each a dict with
+    title, start, end (None: open), parts (component names), published (default True) and
+    severity (default sev2)."""
+    from status.models import Incident, IncidentComponent, IncidentState
+
+    def make(rows: list[dict]):
+        severities = {s.key: s for s in Severity.objects.all()}
+        incidents = Incident.objects.bulk_create(
+            Incident(
+                title_en=row["title"],
+                title_zh=row.get("title_zh", ""),
+                severity=severities[row.get("severity", "sev2")],
+                state=IncidentState.RESOLVED if row.get("end") else IncidentState.INVESTIGATING,
+                started_at=row["start"],
+                resolved_at=row.get("end"),
+                published_at=row["start"] if row.get("published", True) else None,
+                created_by="test",
+            )
+            for row in rows
+        )
+        IncidentComponent.objects.bulk_create(
+            IncidentComponent(
+                incident=incident, component=report_components[part], impact="major_outage"
+            )
+            for incident, row in zip(incidents, rows, strict=True)
+            for part in row.get("parts", ())
+        )
+        return incidents
+
+    return make
+
+
+@pytest.fixture
+def make_grants(outage_policy):
+    """Grants written straight to the table (bulk), for the reports: each a dict of Grant
+    fields (organisation, kind, status, days, amount, applied_at, reversed_at ...) and
+    optionally the `incident` whose assessment gave it (or the `assessment` itself); each
+    without either gets an assessment of its own."""
+    from compensation.models import Assessment, Grant
+
+    counter = {"n": 0}
+
+    def assessment_of(incident):
+        counter["n"] += 1
+        key = f"incident:{incident.pk}" if incident else f"report-test:{counter['n']}"
+        start = incident.started_at if incident else timezone.now()
+        found, _created = Assessment.objects.get_or_create(
+            key=key,
+            defaults={
+                "event": EventKind.INCIDENT,
+                "incident": incident,
+                "window_start": start,
+                "window_end": start + dt.timedelta(hours=1),
+                "hours": Decimal("1.00"),
+                "assessed_by": "test",
+            },
+        )
+        return found
+
+    def make(rows: list[dict]):
+        grants = []
+        for row in rows:
+            row = dict(row)
+            if "assessment" not in row:
+                row["assessment"] = assessment_of(row.pop("incident", None))
+            grants.append(
+                Grant(
+                    policy=outage_policy,
+                    tier=row.pop("tier", "plus"),
+                    **row,
+                )
+            )
+        return Grant.objects.bulk_create(grants)
+
+    return make
