@@ -218,6 +218,8 @@ elif env_str("AUDIT_EXPORT_SIGNING_KEY", "") not in ("", AUDIT_SIGNING_KEY):
 AUDIT_TRUSTED_PUBLIC_KEYS = env_list("AUDIT_TRUSTED_PUBLIC_KEYS")
 # Signed checkpoints of the chain (seq, hash, time) are appended to this JSON Lines file, which
 # in production lives where the database owner cannot rewrite it (docs/security.md).
+# Where `manage.py restore_drill` looks for the newest pg_dump (docs/operations.md, Backups).
+BACKUP_DIR = env_str("BACKUP_DIR", str(VAR_DIR / "backups"))
 AUDIT_CHECKPOINT_PATH = env_str("AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints.jsonl"))
 AUDIT_CHECKPOINT_EVERY_SECONDS = env_int("AUDIT_CHECKPOINT_EVERY_SECONDS", 300)
 # The queue of the checkpoint task: with workers on several hosts, one worker on the host that
