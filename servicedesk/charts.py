@@ -27,7 +27,7 @@ from servicedesk import report_values
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
 DASHES = ["", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 4"]
-WIDTH = 720
+WIDTH = 800
 HEIGHT = 300
 MAX_X_LABELS = 12
 LABEL_CHARS = 26
@@ -44,6 +44,11 @@ def _f(value: float) -> str:
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _width(text: str) -> float:
+    """About how wide text is drawn at 12 px: Chinese characters are twice a Latin letter."""
+    return sum(12.0 if ord(char) >= 0x2E80 else 6.8 for char in text)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -142,7 +147,7 @@ def _legend(data: _Data, x: float, y: float, *, lines: bool) -> list[str]:
                 _short(series["label"], 24),
             )
         )
-        x += 34 + 7 * min(len(series["label"]), 24)
+        x += 34 + _width(_short(series["label"], 24))
     return ['<g class="chart-legend-items" fill="currentColor">', *parts, "</g>"]
 
 
@@ -161,10 +166,10 @@ def _vertical(table: reports.Table, data: _Data, *, lines: bool) -> tuple[int, l
     left, right, top = 64, 16, 34 if len(data.series) > 1 else 14
     n = len(data.categories)
     step = max(1, math.ceil(n / MAX_X_LABELS))
-    longest = max((len(_short(c, 16)) for c in data.categories[::step]), default=0)
+    longest = max((_width(_short(c, 16)) for c in data.categories[::step]), default=0)
     band = (WIDTH - left - right) / max(n, 1)
-    rotate = longest * 6.5 > band * step - 4
-    bottom = 24 + (int(longest * 4.8) + 6 if rotate else 0)
+    rotate = longest > band * step - 6
+    bottom = 24 + (int(longest * 0.7) + 6 if rotate else 0)
     plot_h = HEIGHT - top - bottom
 
     def y(value: float) -> float:
@@ -299,8 +304,8 @@ def _vertical(table: reports.Table, data: _Data, *, lines: bool) -> tuple[int, l
 def _horizontal(table: reports.Table, data: _Data) -> tuple[int, list[str]]:
     chart = table.chart
     n, k = len(data.categories), max(len(data.series), 1)
-    longest = max((len(_short(c)) for c in data.categories), default=0)
-    left = min(16 + int(longest * 7.2), 220)
+    longest = max((_width(_short(c)) for c in data.categories), default=0)
+    left = min(16 + int(longest), 240)
     right, top = 70, 34 if k > 1 else 14
     bar = 16 if k == 1 else 12
     band = bar * k + 10

@@ -76,7 +76,12 @@ def _region_name(region: Any) -> str:
 class ReportFilterForm(forms.Form):
     """The filters of a report page, read from the query string (GET)."""
 
-    period = forms.ChoiceField(label=gettext_lazy("Period"), choices=PRESETS, required=False)
+    period = forms.ChoiceField(
+        label=gettext_lazy("Period"),
+        choices=PRESETS,
+        required=False,
+        help_text=gettext_lazy("Choose “Dates below” to use the dates."),
+    )
     start = forms.DateField(
         label=gettext_lazy("From"),
         required=False,
@@ -240,8 +245,12 @@ def report_page(request, key: str):
         raise Http404(_("No such report."))
     output = request.GET.get("format", "")
     scope = staff_region_ids(request.user)
+    data = request.GET.copy()
+    if not data.get("period"):
+        # Shown selected in the form as well as used: dates alone mean the dates.
+        data["period"] = "custom" if data.get("start") or data.get("end") else DEFAULT_PRESET
     form = ReportFilterForm(
-        request.GET,
+        data,
         report=report,
         regions=selectors.regions_visible(user=request.user),
         scope=scope,
@@ -251,9 +260,7 @@ def report_page(request, key: str):
     if bad_format or not form.is_valid():
         if bad_format:
             form.add_error(None, _("Unknown format: the page or format=csv."))
-        context = _context(
-            request, title=report.title, subtitle=_("Reports"), report=report, form=form
-        )
+        context = _context(request, title=report.title, report=report, form=form)
         return TemplateResponse(request, "admin/reports/report.html", context, status=400)
     filters = form.filters()
     span = (form.cleaned_data["start"], form.cleaned_data["end"])
@@ -282,11 +289,14 @@ def report_page(request, key: str):
                 "csv_url": "?" + query.urlencode(),
             }
         )
-    bucket_names = dict(BUCKETS)
+    bucket_names = {
+        reports.DAY: _("day"),
+        reports.WEEK: _("week"),
+        reports.MONTH: _("month"),
+    }
     context = _context(
         request,
         title=report.title,
-        subtitle=_("Reports"),
         report=report,
         form=form,
         tables=drawn,

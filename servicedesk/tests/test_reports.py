@@ -165,8 +165,9 @@ def test_an_agent_sees_only_the_figures_of_their_regions(test_report, east_agent
     assert response.status_code == 200
     rows = _table_rows(response)
     assert rows == [["portal", "3", "100.0 %"]]
-    # The region select offers East China only.
+    # The region select offers East China only; the period shown is the one used.
     html = response.content.decode()
+    assert '<option value="30" selected>' in html
     north = Region.objects.get(code="north")
     assert f'value="{north.pk}"' not in html
     assert "East China" in html
@@ -329,7 +330,7 @@ def test_each_kind_of_chart_draws_escaped_svg_with_titles_and_a_target(kind):
     ]
     svg = str(charts.chart_svg(_table(kind, rows, target=90, unit="%")))
     assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert 'viewBox="0 0 720 ' in svg and 'width="100%"' in svg
+    assert 'viewBox="0 0 800 ' in svg and 'width="100%"' in svg
     assert EVIL not in svg
     assert "Rate &lt;script&gt;" in svg  # the legend of two series, escaped
     assert "Target 90 %" in svg
@@ -433,9 +434,6 @@ def test_the_agents_home_and_the_user_tools_link_to_the_reports(east_agent, make
 
 
 def _every_report_and_dimension() -> list[tuple[str, str]]:
-    import django
-
-    django.setup()
     return [
         (report.key, key)
         for report in reports.all_reports()
@@ -443,15 +441,22 @@ def _every_report_and_dimension() -> list[tuple[str, str]]:
     ]
 
 
-def test_every_registered_report_renders_for_a_supervisor_on_an_empty_desk(supervisor):
+def test_every_registered_report_renders_for_a_supervisor_on_an_empty_desk(test_report, supervisor):
+    """Every report the apps registered (and this test's own, so the walk is never empty)."""
     client = _client(supervisor)
     cases = _every_report_and_dimension()
+    assert (KEY, "organisation") in cases
     for key, by in cases:
         for query in ({"period": "30"}, {"period": "365"}):
             if by:
                 query = {**query, "by": by}
             response = client.get(f"/admin/reports/{key}/", query)
             assert response.status_code == 200, (key, query, response.content[:2000])
+            # And each of its tables as CSV, with the same filters.
+            for link in re.findall(r'href="(\?[^"]*format=csv[^"]*)"', response.content.decode()):
+                download = client.get(f"/admin/reports/{key}/" + link.replace("&amp;", "&"))
+                assert download.status_code == 200, (key, query, link)
+                assert download.content.startswith(b"\xef\xbb\xbf")
     index = client.get("/admin/reports/").content.decode()
     for report in reports.all_reports():
         assert f'href="/admin/reports/{report.key}/"' in index
