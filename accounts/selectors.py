@@ -26,6 +26,17 @@ def organisation_get(*, user: Any, pk: int) -> Organisation:
     )
 
 
+def regions_visible(*, user: Any) -> list[Region]:
+    """The regions a staff member may see, in code order: every region for a supervisor, the
+    given ones for an agent (none when none are given), none for anyone else. Filters offer
+    only these, so nobody picks a region whose figures they may not read."""
+    if not permissions.is_staff_member(user):
+        return []
+    scope = permissions.staff_region_ids(user)
+    regions = Region.objects.order_by("code")
+    return list(regions if scope is None else regions.filter(pk__in=scope))
+
+
 def user_by_email(email: str) -> User | None:
     """Return the user with this email (normalised, through the blind index), or None."""
     return User.objects.filter(email_bidx=crypto.blind_index("email", email)).first()

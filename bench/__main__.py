@@ -15,7 +15,16 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ["audit", "audit_export", "tickets", "chat", "compensation", "search", "workspace"]
+BENCHES = [
+    "audit",
+    "audit_export",
+    "tickets",
+    "chat",
+    "compensation",
+    "search",
+    "workspace",
+    "reports",
+]
 
 
 def scratch_database_url() -> str:

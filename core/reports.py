@@ -108,6 +108,11 @@ def register(report: Report) -> None:
     _reports[report.key] = report
 
 
+def unregister(key: str) -> None:
+    """Take a report off the registry (a test's own report, once the test is done)."""
+    _reports.pop(key, None)
+
+
 def all_reports() -> list[Report]:
     return sorted(_reports.values(), key=lambda report: (report.order, report.key))
 

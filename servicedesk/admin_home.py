@@ -27,6 +27,7 @@ def agent_home(request):
         "title": _("My work"),
         "blocks": home.blocks_for(request),
         "models_url": reverse("admin-models"),
+        "reports_url": reverse("admin-reports"),
     }
     request.current_app = admin.site.name
     return TemplateResponse(request, "admin/home.html", context)

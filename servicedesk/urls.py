@@ -10,7 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts import views as account_views
 from core import sealed_search
 from core.schema import docs_page
-from servicedesk import admin_home, views
+from servicedesk import admin_home, reports, views
 
 # The server's error answers: JSON under /api/, a lost database a 503 (core/views.py).
 handler400 = "core.views.bad_request"
@@ -35,6 +35,13 @@ urlpatterns = [
     # Staff who work tickets land on their work; Django's model index stays one click away.
     path("admin/", admin.site.admin_view(admin_home.agent_home), name="agent-home"),
     path("admin/models/", admin.site.admin_view(admin.site.index), name="admin-models"),
+    # The supervisors' reports, drawn from what the apps register in core.reports.
+    path("admin/reports/", admin.site.admin_view(reports.report_index), name="admin-reports"),
+    path(
+        "admin/reports/<str:key>/",
+        admin.site.admin_view(reports.report_page),
+        name="admin-report",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("tickets/", include("tickets.urls")),

@@ -204,6 +204,12 @@ def admin_page_urls() -> list[tuple[str, str]]:
                 urls.append((f"{label} {name}", reverse(f"admin:{name}")))
             except NoReverseMatch:
                 continue  # takes parameters: reached from the change page or an action
+    # The supervisors' reports (servicedesk/reports.py): the index and every registered report.
+    from core import reports
+
+    urls.append(("reports", reverse("admin-reports")))
+    for report in reports.all_reports():
+        urls.append((f"report {report.key}", reverse("admin-report", args=[report.key])))
     return urls
 
 
