@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -16,6 +17,8 @@ from servicedesk.tests.drills import (
     prepare_schedules,
     redis_server_binary,
 )
+
+log = logging.getLogger("welddesk.drills")
 
 
 def test_a_second_holder_waits_until_the_first_lets_go(db):
@@ -106,4 +109,4 @@ def test_a_second_beat_process_waits_then_takes_over_when_the_first_dies(tmp_pat
         desk.stop()
         redis.stop()
         for name in ("beat", "beat2"):
-            print(f"----- {name} log (tail)\n{desk.log(name)[-3000:]}")  # shown when it fails
+            log.warning("----- %s log (tail)\n%s", name, desk.log(name)[-3000:])  # shown on failure
