@@ -76,7 +76,7 @@ class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
         "serial_number",
         "machine_model",
         "organisation",
-        "site",
+        "site_display",
         "warranty_ends_on",
         "warranty_display",
         "contract_tier",
@@ -86,6 +86,10 @@ class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     search_fields = ["serial_number", "site", "site_zh", "organisation__name"]
     autocomplete_fields = ["organisation"]
     date_hierarchy = "installed_on"
+
+    @admin.display(description=_("site"), ordering="site")
+    def site_display(self, obj: Unit) -> str:
+        return obj.site_localized
 
     @admin.display(description=_("warranty"))
     def warranty_display(self, obj: Unit) -> str:

@@ -91,3 +91,20 @@ def test_the_demo_seed_gives_models_and_sites_chinese_names(make_org):
     demo.seed()
     assert not MachineModel.objects.filter(name_zh="").exists()
     assert Unit.objects.exists() and not Unit.objects.filter(site_zh="").exists()
+
+
+def test_the_admin_edits_both_names_and_lists_the_site_in_the_agents_language(
+    client, unit, make_staff
+):
+    from django.urls import reverse
+
+    from testsupport import sign_in
+
+    admin_user = make_staff(roles=(), language="zh-hans", is_superuser=True)
+    sign_in(client, admin_user)
+    form = client.get(reverse("admin:equipment_unit_change", args=[unit.pk])).content.decode()
+    assert 'name="site"' in form and 'name="site_zh"' in form
+    model_form = client.get(reverse("admin:equipment_machinemodel_add")).content.decode()
+    assert 'name="name"' in model_form and 'name="name_zh"' in model_form
+    listing = client.get(reverse("admin:equipment_unit_changelist")).content.decode()
+    assert "一厂 A 线" in listing and "HW-1500 手持式激光焊接机 1.5 kW" in listing
