@@ -9,6 +9,11 @@ of their tickets), activity.json (audit events they caused or that concern them:
 references only). Other people's personal data never appears: agents are "WeldDesk", other
 customers are left out, the organisation's contact details only when they are the contact.
 
+README.txt says what the export is and what each file holds, in the person's own language
+(their profile's, else the desk's default), whoever asked for it: a compliance officer's
+language does not decide it. Its texts are gettext strings, rendered under
+`translation.override` as notifications are.
+
 The ZIP is written to a temporary file and streamed from there, so memory stays small.
 """
 
@@ -21,7 +26,11 @@ import zipfile
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit import selectors as audit_selectors
 from chat import selectors as chat_selectors
@@ -32,6 +41,31 @@ from logistics import selectors as logistics_selectors
 from notifications import selectors as notification_selectors
 from status import selectors as status_selectors
 from tickets import selectors as ticket_selectors
+
+# What each file of the export holds, as README.txt tells the person (in their language).
+FILES = {
+    "profile.json": gettext_lazy(
+        "Your account: name, e-mail address, phone, language, time zone and organisation."
+    ),
+    "tickets.json": gettext_lazy(
+        "The tickets you asked for: your messages in full and the desk's public replies."
+    ),
+    "chats.json": gettext_lazy("Your chats with the desk and its bot, message by message."),
+    "consents.json": gettext_lazy(
+        "Your notification choices, browser notifications and status-page subscriptions."
+    ),
+    "notifications.json": gettext_lazy(
+        "The notices we sent to your e-mail address, phone number or WeCom ID."
+    ),
+    "calls.json": gettext_lazy("Your calls to our hotline."),
+    "compensation.json": gettext_lazy("The compensation your organisation received."),
+    "shipments.json": gettext_lazy(
+        "The shipments for your tickets: items, delivery address and tracking."
+    ),
+    "activity.json": gettext_lazy(
+        "What you did in the desk and what was done about you (audit events, references only)."
+    ),
+}
 
 
 class _Encoder(DjangoJSONEncoder):
@@ -72,6 +106,36 @@ def consents(user: Any) -> dict[str, Any]:
     }
 
 
+def person_language(user: Any) -> str:
+    """The language the person reads the desk in: their profile's, else the desk's default."""
+    language = getattr(user, "language", "") or settings.LANGUAGE_CODE
+    return language if translation.check_for_language(language) else settings.LANGUAGE_CODE
+
+
+def readme(
+    user: Any, *, files: list[str], uploads: list[tuple[str, bool]], now: dt.datetime | None = None
+) -> str:
+    """README.txt: what the export is, each file with what it holds, and the uploaded files
+    (those missing from storage said so), in the person's language."""
+    when = f"{(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    with translation.override(person_language(user)):
+        lines = [
+            _("Everything WeldDesk holds about you, exported %(when)s.") % {"when": when},
+            _("Each .json file is one kind of record; attachments/ holds the files you uploaded."),
+            _("Other people's personal data is left out: the desk's staff appear as 'WeldDesk'."),
+            "",
+            _("Files:"),
+            *(f"- {name}: {FILES[name]}" if name in FILES else f"- {name}" for name in files),
+        ]
+        if uploads:
+            lines += ["", _("Files you uploaded:")]
+            lines += [
+                f"- {name}" if present else f"- {name}: " + _("missing from storage")
+                for name, present in uploads
+            ]
+    return "\n".join(lines) + "\n"
+
+
 def build(user: Any) -> tempfile.SpooledTemporaryFile:
     """Write the ZIP to a temporary file (in memory up to 8 MB) and return it, rewound."""
     out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - returned open
@@ -98,16 +162,9 @@ def build(user: Any) -> tempfile.SpooledTemporaryFile:
                 with field.open("rb") as handle, archive.open(name, "w") as target:
                     for block in iter(lambda h=handle: h.read(1 << 20), b""):
                         target.write(block)
-                listed.append(name)
+                listed.append((name, True))
             except (OSError, ValueError):
-                listed.append(f"{name} (missing from storage)")
-        archive.writestr(
-            "README.txt",
-            "Everything WeldDesk holds about you, exported "
-            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.\n"
-            "Each .json file is one kind of record; attachments/ holds the files you uploaded.\n"
-            "Other people's personal data is left out: the desk's staff appear as 'WeldDesk'.\n"
-            + "".join(f"- {name}\n" for name in listed),
-        )
+                listed.append((name, False))
+        archive.writestr("README.txt", readme(user, files=list(parts), uploads=listed))
     out.seek(0)
     return out

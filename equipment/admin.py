@@ -16,9 +16,17 @@ from equipment.models import FaultCode, MachineModel, Unit, WarrantyStatus
 
 @admin.register(MachineModel)
 class MachineModelAdmin(NoAdminLogMixin, admin.ModelAdmin):
-    list_display = ["code", "name", "product_line", "max_power_w", "wavelength_nm", "is_active"]
+    list_display = [
+        "code",
+        "name",
+        "name_zh",
+        "product_line",
+        "max_power_w",
+        "wavelength_nm",
+        "is_active",
+    ]
     list_filter = ["product_line", "is_active"]
-    search_fields = ["code", "name"]
+    search_fields = ["code", "name", "name_zh"]
 
 
 class UnitAdminForm(forms.ModelForm):
@@ -68,16 +76,20 @@ class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
         "serial_number",
         "machine_model",
         "organisation",
-        "site",
+        "site_display",
         "warranty_ends_on",
         "warranty_display",
         "contract_tier",
     ]
     list_filter = [WarrantyFilter, "contract_tier", "machine_model__product_line"]
     list_select_related = ["machine_model", "organisation"]
-    search_fields = ["serial_number", "site", "organisation__name"]
+    search_fields = ["serial_number", "site", "site_zh", "organisation__name"]
     autocomplete_fields = ["organisation"]
     date_hierarchy = "installed_on"
+
+    @admin.display(description=_("site"), ordering="site")
+    def site_display(self, obj: Unit) -> str:
+        return obj.site_localized
 
     @admin.display(description=_("warranty"))
     def warranty_display(self, obj: Unit) -> str:

@@ -8,11 +8,40 @@ from accounts.models import Organisation
 from equipment import services
 from equipment.models import FaultCode, MachineModel, Severity, Unit
 
+# (code, English name, Chinese name, product line, wavelength, power)
 MODELS = [
-    ("hw-1500", "HW-1500 handheld fibre-laser welder 1.5 kW", "handheld", 1080, 1500),
-    ("hw-2000", "HW-2000 handheld fibre-laser welder 2 kW", "handheld", 1080, 2000),
-    ("hw-3000", "HW-3000 handheld fibre-laser welder 3 kW", "handheld", 1080, 3000),
-    ("rc-6000", "RC-6000 robotic laser welding cell 6 kW", "robotic", 1070, 6000),
+    (
+        "hw-1500",
+        "HW-1500 handheld fibre-laser welder 1.5 kW",
+        "HW-1500 手持式光纤激光焊接机 1.5 kW",
+        "handheld",
+        1080,
+        1500,
+    ),
+    (
+        "hw-2000",
+        "HW-2000 handheld fibre-laser welder 2 kW",
+        "HW-2000 手持式光纤激光焊接机 2 kW",
+        "handheld",
+        1080,
+        2000,
+    ),
+    (
+        "hw-3000",
+        "HW-3000 handheld fibre-laser welder 3 kW",
+        "HW-3000 手持式光纤激光焊接机 3 kW",
+        "handheld",
+        1080,
+        3000,
+    ),
+    (
+        "rc-6000",
+        "RC-6000 robotic laser welding cell 6 kW",
+        "RC-6000 机器人激光焊接工作站 6 kW",
+        "robotic",
+        1070,
+        6000,
+    ),
 ]
 FAULT_CODES = [
     (
@@ -80,19 +109,48 @@ FAULT_CODES = [
         "请在停机时安排更新；服务工程师可远程完成。",
     ),
 ]
-# Units per organisation (by English name prefix): (serial, model code, site, installed, tier)
+# Units per organisation (by English name prefix):
+# (serial, model code, site, site in Chinese, installed, tier)
 UNITS = {
     "Suzhou": [
-        ("HW2000-2025-0101", "hw-2000", "Plant 1, line A", dt.date(2025, 3, 18), "premium"),
-        ("RC6000-2024-0007", "rc-6000", "Plant 2, robot cell 3", dt.date(2024, 12, 2), "premium"),
+        (
+            "HW2000-2025-0101",
+            "hw-2000",
+            "Plant 1, line A",
+            "一厂 A 线",
+            dt.date(2025, 3, 18),
+            "premium",
+        ),
+        (
+            "RC6000-2024-0007",
+            "rc-6000",
+            "Plant 2, robot cell 3",
+            "二厂 3 号机器人工作站",
+            dt.date(2024, 12, 2),
+            "premium",
+        ),
     ],
     "Dongguan": [
-        ("HW1500-2024-0420", "hw-1500", "Workshop 2", dt.date(2024, 5, 9), "standard"),
-        ("HW1500-2023-0188", "hw-1500", "Workshop 1", dt.date(2023, 11, 20), "standard"),
+        ("HW1500-2024-0420", "hw-1500", "Workshop 2", "二号车间", dt.date(2024, 5, 9), "standard"),
+        (
+            "HW1500-2023-0188",
+            "hw-1500",
+            "Workshop 1",
+            "一号车间",
+            dt.date(2023, 11, 20),
+            "standard",
+        ),
     ],
     "Tianjin": [
-        ("HW3000-2026-0012", "hw-3000", "Hall B", dt.date(2026, 2, 26), "plus"),
-        ("RC6000-2025-0031", "rc-6000", "Hall A, line 2", dt.date(2025, 8, 14), "plus"),
+        ("HW3000-2026-0012", "hw-3000", "Hall B", "B 厂房", dt.date(2026, 2, 26), "plus"),
+        (
+            "RC6000-2025-0031",
+            "rc-6000",
+            "Hall A, line 2",
+            "A 厂房 2 线",
+            dt.date(2025, 8, 14),
+            "plus",
+        ),
     ],
 }
 
@@ -100,17 +158,20 @@ UNITS = {
 def seed() -> int:
     created = 0
     models = {}
-    for code, name, line, wavelength, power in MODELS:
+    for code, name, name_zh, line, wavelength, power in MODELS:
         models[code], was_created = MachineModel.objects.get_or_create(
             code=code,
             defaults={
                 "name": name,
+                "name_zh": name_zh,
                 "product_line": line,
                 "wavelength_nm": wavelength,
                 "max_power_w": power,
             },
         )
         created += was_created
+        # A demo database seeded before models had Chinese names gets them now.
+        MachineModel.objects.filter(pk=models[code].pk, name_zh="").update(name_zh=name_zh)
     for code, en, zh, severity, checks_en, checks_zh in FAULT_CODES:
         _, was_created = FaultCode.objects.get_or_create(
             code=code,
@@ -127,7 +188,7 @@ def seed() -> int:
         org = Organisation.objects.filter(name_en__startswith=prefix).first()
         if org is None:
             continue
-        for serial, model, site, installed, tier in units:
+        for serial, model, site, site_zh, installed, tier in units:
             if Unit.objects.filter(serial_number=serial).exists():
                 continue
             services.unit_create(
@@ -136,6 +197,7 @@ def seed() -> int:
                 machine_model=models[model],
                 organisation=org,
                 site=site,
+                site_zh=site_zh,
                 installed_on=installed,
                 contract_tier=tier,
             )

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, Tier
 from core.models import TimeStampedModel
+from core.translations import in_reader_language
 
 # A warranty ending within this many days is shown as "expiring soon".
 EXPIRING_SOON_DAYS = 30
@@ -30,6 +31,8 @@ class MachineModel(models.Model):
 
     code = models.SlugField(_("model code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=120)
+    # Shown to Chinese readers (portal, agents' pages, notifications); blank: the name above.
+    name_zh = models.CharField(_("name (Chinese)"), max_length=120, blank=True)
     product_line = models.CharField(_("product line"), max_length=16, choices=ProductLine.choices)
     wavelength_nm = models.PositiveIntegerField(_("wavelength (nm)"))
     max_power_w = models.PositiveIntegerField(_("maximum power (W)"))
@@ -41,7 +44,12 @@ class MachineModel(models.Model):
         verbose_name_plural = _("machine models")
 
     def __str__(self) -> str:
-        return self.name
+        return self.name_localized
+
+    @property
+    def name_localized(self) -> str:
+        """The name in the reader's language (the Chinese one for a Chinese reader, when set)."""
+        return in_reader_language(self.name, self.name_zh)
 
 
 class WarrantyStatus(models.TextChoices):
@@ -61,6 +69,7 @@ class Unit(TimeStampedModel):
         Organisation, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="units"
     )
     site = models.CharField(_("site"), max_length=200, blank=True)
+    site_zh = models.CharField(_("site (Chinese)"), max_length=200, blank=True)
     installed_on = models.DateField(_("installation date"))
     firmware = models.CharField(_("firmware"), max_length=40, blank=True)
     warranty_ends_on = models.DateField(_("warranty end date"))
@@ -76,6 +85,11 @@ class Unit(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.serial_number
+
+    @property
+    def site_localized(self) -> str:
+        """The site in the reader's language (the Chinese one for a Chinese reader, when set)."""
+        return in_reader_language(self.site, self.site_zh)
 
     def warranty_status(self, today: dt.date | None = None) -> str:
         """Return the derived warranty status on a day (today by default)."""

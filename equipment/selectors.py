@@ -40,7 +40,9 @@ def unit_list(*, user: Any, search: str = "", warranty: str = "") -> QuerySet:
         qs = qs.filter(
             Q(serial_number__icontains=term)
             | Q(site__icontains=term)
+            | Q(site_zh__icontains=term)
             | Q(machine_model__name__icontains=term)
+            | Q(machine_model__name_zh__icontains=term)
         )
     qs = with_warranty_status(qs)
     if warranty in WarrantyStatus.values:

@@ -20,6 +20,7 @@ UNIT_FIELDS = (
     "machine_model",
     "organisation",
     "site",
+    "site_zh",
     "installed_on",
     "firmware",
     "warranty_ends_on",
@@ -53,6 +54,9 @@ def unit_validate(values: dict[str, Any], *, instance: Unit | None = None) -> No
         errors["organisation"] = [_("Choose the owner organisation.")]
     if "contract_tier" in values and values["contract_tier"] not in Tier.values:
         errors["contract_tier"] = [_("Choose a valid contract tier.")]
+    for name in ("site", "site_zh"):
+        if name in values and not (isinstance(values[name], str) and len(values[name]) <= 200):
+            errors[name] = [_("Use at most 200 characters.")]
     for name in ("installed_on", "warranty_ends_on"):
         if name in values and not isinstance(values[name], dt.date):
             errors[name] = [_("Enter a valid date.")]

@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -29,17 +31,22 @@ from tickets import selectors as ticket_selectors
 
 
 def parse_items(text: str) -> list[dict]:
-    """One item a line: "2 x nozzle 1.2 mm", "2x nozzle" or just "nozzle" (one)."""
+    """One item a line: "2 x nozzle 1.2 mm", "2x nozzle" or just "nozzle" (one); a Chinese
+    name for Chinese readers after a bar: "2 x nozzle 1.2 mm | 喷嘴 1.2 mm"."""
     items = []
     for line in text.splitlines():
-        line = line.strip()
+        line, _bar, name_zh = line.partition("|")
+        line, name_zh = line.strip(), name_zh.strip()
         if not line:
             continue
         quantity, _sep, rest = line.partition("x")
         if quantity.strip().isdigit() and rest.strip():
-            items.append({"quantity": int(quantity.strip()), "description": rest.strip()})
+            item = {"quantity": int(quantity.strip()), "description": rest.strip()}
         else:
-            items.append({"quantity": 1, "description": line})
+            item = {"quantity": 1, "description": line}
+        if name_zh:
+            item["name_zh"] = name_zh
+        items.append(item)
     return items
 
 
@@ -74,7 +81,10 @@ class ShipmentForm(forms.Form):
     items = forms.CharField(
         label=gettext_lazy("Items"),
         widget=forms.Textarea({"rows": 4}),
-        help_text=gettext_lazy('One a line, e.g. "2 x protective lens D30".'),
+        help_text=gettext_lazy(
+            'One a line, e.g. "2 x protective lens D30"; the name Chinese readers see after a '
+            'bar: "2 x protective lens D30 | 保护镜片 D30".'
+        ),
     )
     expected_on = forms.DateField(
         label=gettext_lazy("Expected delivery"),
@@ -119,7 +129,7 @@ class ShipmentAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, a
         "carrier",
         "courier",
         "tracking_number",
-        "items",
+        "item_lines",
         "expected_on",
         "tracking",
         "checked_at",
@@ -135,6 +145,17 @@ class ShipmentAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, a
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=gettext_lazy("items"))
+    def item_lines(self, obj: Shipment) -> str:
+        """ "2 × protective lens D30 (保护镜片 D30)": both names, as the agent entered them."""
+        lines = []
+        for item in obj.items or []:
+            line = f"{item.get('quantity', 1)} × {item.get('description', '')}"
+            if item.get("name_zh"):
+                line += f" ({item['name_zh']})"
+            lines.append(line)
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.display(description=gettext_lazy("tracking"))
     def tracking(self, obj: Shipment) -> str:

@@ -23,15 +23,24 @@ def seed() -> int:
     ticket = org.tickets.order_by("-created_at").first()
     unit = org.units.order_by("pk").first()
     today = timezone.localdate()
-    # number, kind, tickets, item, expected in days, sent hours ago (the sandbox timeline)
+    # number, kind, tickets, item, its Chinese name, expected in days, sent hours ago (the
+    # sandbox timeline)
     plans = [
-        ("SBX-100001", "spare_part", [ticket] if ticket else [], "2 x protective lens D30", 2, 20),
-        ("SBX-100002", "machine", [], "1 x handheld welder HW-2000", -1, 60),
-        ("SBX-100003-EXC", "repair_return", [], "1 x wobble head", 1, 40),
+        (
+            "SBX-100001",
+            "spare_part",
+            [ticket] if ticket else [],
+            "2 x protective lens D30",
+            "保护镜片 D30",
+            2,
+            20,
+        ),
+        ("SBX-100002", "machine", [], "1 x handheld welder HW-2000", "HW-2000 手持焊接机", -1, 60),
+        ("SBX-100003-EXC", "repair_return", [], "1 x wobble head", "摆动焊接头", 1, 40),
     ]
     made = 0
     now = timezone.now()
-    for number, kind, tickets, item, days, hours in plans:
+    for number, kind, tickets, item, name_zh, days, hours in plans:
         quantity, _x, description = item.partition(" x ")
         services.shipment_create(
             actor=agent,
@@ -40,7 +49,7 @@ def seed() -> int:
             carrier="sandbox",
             tracking_number=number,
             delivery_address=org.address or "苏州工业园区",
-            items=[{"quantity": int(quantity), "description": description}],
+            items=[{"quantity": int(quantity), "description": description, "name_zh": name_zh}],
             expected_on=today + dt.timedelta(days=days),
             tickets=tickets,
             units=[unit] if unit else [],

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
 from core.fields import EncryptedCharField, EncryptedTextField
+from core.translations import in_reader_language
 
 
 class Direction(models.TextChoices):
@@ -60,6 +61,8 @@ class Shipment(models.Model):
     delivery_address = EncryptedTextField(_("delivery address"))
     # Some couriers ask for the last digits of the recipient's phone before they answer.
     recipient_phone = EncryptedCharField(_("recipient's phone"), max_length=40, blank=True)
+    # [{"description": "protective lens D30", "quantity": 2, "name_zh": "保护镜片 D30"}]:
+    # the Chinese name is optional (logistics.services._clean_items).
     items = models.JSONField(_("items"), default=list)
     expected_on = models.DateField(_("expected delivery"), null=True, blank=True)
     tickets = models.ManyToManyField(
@@ -126,6 +129,19 @@ class Shipment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.tracking_number}"
+
+    @property
+    def items_localized(self) -> list[dict]:
+        """[{"quantity", "name"}] with each item's name in the reader's language (the Chinese
+        one for a Chinese reader, when the agent gave it)."""
+        return [
+            {
+                "quantity": item.get("quantity", 1),
+                "name": in_reader_language(item.get("description", ""), item.get("name_zh", "")),
+            }
+            for item in self.items or []
+            if isinstance(item, dict)
+        ]
 
     @property
     def is_final(self) -> bool:

@@ -42,11 +42,15 @@ from tickets.services import tickets as ticket_services
 SYSTEM = "system:logistics"
 TRACKING_RE = re.compile(r"^[A-Za-z0-9-]{4,40}$")
 MAX_ITEMS = 50
+# An item's description and its Chinese name, each.
+MAX_ITEM_NAME = 200
 # The first retry after a carrier failure; it doubles up to TRACKING_BACKOFF_MAX_MINUTES.
 BACKOFF_FIRST_MINUTES = 5
 
 
 def _clean_items(items: Any) -> list[dict[str, Any]]:
+    """Each item: a description (the agent's words, shown to English readers), a quantity, and
+    optionally `name_zh`, its Chinese name for Chinese readers (kept only when given)."""
     if not isinstance(items, list | tuple) or not items:
         raise ApplicationError(
             _("List what is shipped."), fields={"items": [_("Add at least one item.")]}
@@ -58,9 +62,12 @@ def _clean_items(items: Any) -> list[dict[str, Any]]:
         )
     clean = []
     for item in items:
-        name = str(item.get("description", "") if isinstance(item, dict) else "").strip()
+        if not isinstance(item, dict):
+            item = {}
+        name = str(item.get("description", "")).strip()
+        name_zh = item.get("name_zh") or ""
         try:
-            quantity = int(item.get("quantity", 1)) if isinstance(item, dict) else 0
+            quantity = int(item.get("quantity", 1))
         except (TypeError, ValueError):
             quantity = 0
         if not name or len(name) > 200 or not 1 <= quantity <= 9999:
@@ -68,7 +75,15 @@ def _clean_items(items: Any) -> list[dict[str, Any]]:
                 _("Each item needs a description (up to 200 characters) and a quantity 1–9999."),
                 fields={"items": [_("Check the items.")]},
             )
-        clean.append({"description": name, "quantity": quantity})
+        if not isinstance(name_zh, str) or len(name_zh.strip()) > MAX_ITEM_NAME:
+            raise ApplicationError(
+                _("An item's Chinese name has at most %(n)s characters.") % {"n": MAX_ITEM_NAME},
+                fields={"items": [_("Check the items.")]},
+            )
+        found = {"description": name, "quantity": quantity}
+        if name_zh.strip():
+            found["name_zh"] = name_zh.strip()
+        clean.append(found)
     return clean
 
 

@@ -105,8 +105,9 @@ class FaultReportForm(forms.Form):
     def __init__(self, *args, units, fault_codes, language: str = "en", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["unit"].queryset = units
-        self.fields["unit"].label_from_instance = lambda u: (
-            f"{u.serial_number} · {u.machine_model.name}" + (f" · {u.site}" if u.site else "")
+        # In the reader's language: the label is made when the select is rendered.
+        self.fields["unit"].label_from_instance = lambda u: " · ".join(
+            filter(None, (u.serial_number, u.machine_model.name_localized, u.site_localized))
         )
         # The welding parameters, labelled and limited as the model declares them.
         for name, field in forms.fields_for_model(FaultReport, fields=FAULT_FIELDS).items():

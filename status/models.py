@@ -12,25 +12,11 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import BlindIndexField, EncryptedEmailField
-
-
-def in_reader_language(english: str, chinese: str) -> str:
-    """Chinese for a Chinese reader when there is a Chinese text, else the English."""
-    language = translation.get_language() or ""
-    if language.startswith("zh"):
-        return chinese or english
-    return english or chinese
-
-
-def localized(obj, field: str) -> str:
-    """The Chinese text for a Chinese reader when there is one, else the English."""
-    if translation.get_language() and translation.get_language().startswith("zh"):
-        return getattr(obj, f"{field}_zh") or getattr(obj, f"{field}_en")
-    return getattr(obj, f"{field}_en") or getattr(obj, f"{field}_zh")
+from core.translations import in_reader_language, localized
 
 
 class ComponentStatus(models.TextChoices):

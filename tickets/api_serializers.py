@@ -223,6 +223,9 @@ class CloseIn(serializers.Serializer):
 
 class UnitOut(serializers.ModelSerializer):
     model = serializers.CharField(source="machine_model.name")
+    # Chinese names beside the English ones, as fault codes give title_en and title_zh;
+    # blank when none was entered.
+    model_zh = serializers.CharField(source="machine_model.name_zh")
     model_code = serializers.CharField(source="machine_model.code")
     product_line = serializers.ChoiceField(ProductLine.choices, source="machine_model.product_line")
     organisation = serializers.IntegerField(source="organisation_id")
@@ -233,10 +236,12 @@ class UnitOut(serializers.ModelSerializer):
         fields = [
             "serial_number",
             "model",
+            "model_zh",
             "model_code",
             "product_line",
             "organisation",
             "site",
+            "site_zh",
             "installed_on",
             "firmware",
             "warranty_ends_on",

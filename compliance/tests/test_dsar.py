@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -143,3 +144,93 @@ def test_a_colleague_on_a_shared_ticket_is_left_out_of_my_export_and_keeps_their
         }
     ]
     assert "My seams show pores" not in theirs.read("tickets.json").decode()
+
+
+# ------------------------------------------------------------------ README.txt (issue 20, 7)
+
+
+def test_the_readme_lists_every_file_with_what_it_holds(client, world, password):
+    from compliance import dsar
+
+    me, _colleague, _agent, _ticket = world
+    sign_in(client, me)
+    archive = _zip(client.post(reverse("portal:data_export"), {"password": password}))
+    readme = archive.read("README.txt").decode()
+    assert re.match(
+        r"Everything WeldDesk holds about you, exported \d{4}-\d\d-\d\d \d\d:\d\d UTC\.\n", readme
+    )
+    for name in archive.namelist():
+        if name.endswith(".json"):
+            assert f"- {name}: {dsar.FILES[name]}\n" in readme
+        elif name.startswith("attachments/"):
+            assert f"- {name}\n" in readme
+    assert "- tickets.json: The tickets you asked for" in readme
+
+
+def test_the_readme_is_in_the_persons_language_whoever_asks(client, world, make_staff, monkeypatch):
+    """A Chinese customer's README is in Chinese even when an English-speaking officer
+    exports it: every text of it is asked of gettext with the person's language active."""
+    from django.utils import translation
+
+    from compliance import dsar
+
+    me, _colleague, _agent, _ticket = world
+    me.language = "zh-hans"
+    me.save(update_fields=["language"])
+    asked: list[tuple[str, str | None]] = []
+
+    def gettext(text):
+        asked.append((text, translation.get_language()))
+        return translation.gettext(text)
+
+    class Description:
+        """A file's description that notes the language it is rendered in."""
+
+        def __init__(self, text):
+            self.text = text
+
+        def __str__(self):
+            asked.append((self.text, translation.get_language()))
+            return translation.gettext(self.text)
+
+        def __format__(self, spec):
+            return format(str(self), spec)
+
+    monkeypatch.setattr(dsar, "_", gettext)
+    monkeypatch.setattr(
+        dsar, "FILES", {name: Description(str(text)) for name, text in dsar.FILES.items()}
+    )
+    officer = make_staff(roles=("compliance_officer",), language="en")
+    sign_in(client, officer)
+    changelist = reverse("admin:compliance_datasubject_changelist")
+    response = client.post(changelist, {"action": "export_data", "_selected_action": [me.pk]})
+    readme = _zip(response).read("README.txt").decode()
+    assert len(asked) >= 5 + len(dsar.FILES)  # the introduction, headings and each file
+    assert {language for _text, language in asked} == {"zh-hans"}
+    with translation.override("zh-hans"):
+        for text, _language in asked:
+            if "%(" not in text:
+                assert translation.gettext(text) in readme
+    assert translation.get_language() != "zh-hans"  # the override did not leak
+
+
+def test_a_person_without_a_language_gets_the_desks_default(world, settings):
+    from compliance import dsar
+
+    me, _colleague, _agent, _ticket = world
+    me.language = ""
+    assert dsar.person_language(me) == settings.LANGUAGE_CODE
+    me.language = "xx-nonsense"
+    assert dsar.person_language(me) == settings.LANGUAGE_CODE
+    me.language = "zh-hans"
+    assert dsar.person_language(me) == "zh-hans"
+
+
+def test_a_file_missing_from_storage_is_said_so(world):
+    from compliance import dsar
+
+    me, _colleague, _agent, _ticket = world
+    text = dsar.readme(
+        me, files=["profile.json"], uploads=[("attachments/a.png", True), ("b.png", False)]
+    )
+    assert "- attachments/a.png\n" in text and "- b.png: missing from storage\n" in text

@@ -223,10 +223,12 @@ CUSTOMER_FIELDS = {
     "unit": {
         "serial_number",
         "model",
+        "model_zh",
         "model_code",
         "product_line",
         "organisation",
         "site",
+        "site_zh",
         "installed_on",
         "firmware",
         "warranty_ends_on",
