@@ -19,10 +19,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from chat.models import Conversation, ConversationStatus
-from core.report_periods import bucket_date, bucket_starts, trunc
+from core import report_periods
 from core.reports import (
     BARS,
-    DATE,
     INT,
     LINES,
     MINUTES,
@@ -109,7 +108,7 @@ def compute(user: Any, filters: Filters) -> list[Table]:
     trend = Table(
         key="trend",
         title=_("Chats per period"),
-        columns=[Column("bucket", _("Period"), DATE), *_figure_columns()],
+        columns=[report_periods.bucket_column(filters.period), *_figure_columns()],
         chart=Chart(kind=LINES, x="bucket", series=["avg_wait", "longest_wait"], unit=_("min")),
         empty=_("No chats in this period."),
         note=note,
@@ -125,15 +124,9 @@ def compute(user: Any, filters: Filters) -> list[Table]:
     if filters.region_ids == []:
         return [trend, queues]
     chats = conversations_in(filters)
-    found = {
-        bucket_date(row["bucket"]): row
-        for row in chats.annotate(bucket=trunc("created_at", filters.period.bucket))
-        .values("bucket")
-        .annotate(**_figures())
-        .order_by("bucket")
-    }
     trend.rows = [
-        {"bucket": day, **_row(found.get(day, {}))} for day in bucket_starts(filters.period)
+        {"bucket": row["bucket"], **_row(row)}
+        for row in report_periods.trend(chats, "created_at", filters.period, {}, **_figures())
     ]
     per_queue = (
         chats.values("queue_id", "queue__name", "queue__name_zh")

@@ -8,21 +8,20 @@ summed per month in SQL. Each report costs the same few queries whatever the per
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compensation.models import Assessment, Grant, GrantKind, GrantStatus
 from compensation.selectors import money
-from core.report_periods import bucket_date, bucket_starts
+from core import report_periods
 from core.reports import (
     BARS,
-    DATE,
     DATETIME,
     DECIMAL,
     HBARS,
@@ -30,6 +29,7 @@ from core.reports import (
     MINUTES,
     MONTH,
     TEXT,
+    YEAR_MONTH,
     Chart,
     Column,
     Filters,
@@ -164,7 +164,7 @@ def granted_compute(user: Any, filters: Filters) -> list[Table]:
         key="months",
         title=_("Compensation per month"),
         columns=[
-            Column("month", _("Month"), DATE),
+            Column("month", _("Month"), YEAR_MONTH),
             Column("grants", _("Grants"), INT),
             Column("organisations", _("Customers"), INT),
             Column("warranty_days", _("Warranty days"), INT),
@@ -183,39 +183,31 @@ def granted_compute(user: Any, filters: Filters) -> list[Table]:
     )
     if filters.region_ids == []:
         return [table]
-    month = TruncMonth("applied_at", tzinfo=timezone.get_current_timezone())
-    granted = {
-        bucket_date(row["month"]): row
-        for row in _grants(filters, GrantStatus.APPLIED, "applied_at")
-        .annotate(month=month)
-        .values("month")
-        .annotate(
-            grants=Count("pk"),
-            organisations=Count("organisation", distinct=True),
-            warranty_days=Sum("days", filter=Q(kind=GrantKind.WARRANTY)),
-            priority_days=Sum("days", filter=Q(kind=GrantKind.PRIORITY)),
-            vouchers=Count("pk", filter=Q(kind=GrantKind.VOUCHER)),
-            voucher_value=Sum("amount", filter=Q(kind=GrantKind.VOUCHER)),
-        )
-        .order_by("month")
-    }
-    reversal_month = TruncMonth("reversed_at", tzinfo=timezone.get_current_timezone())
-    reversed_ = {
-        bucket_date(row["month"]): row
-        for row in _grants(filters, GrantStatus.REVERSED, "reversed_at")
-        .annotate(month=reversal_month)
-        .values("month")
-        .annotate(
-            reversed=Count("pk"),
-            reversed_value=Sum("amount", filter=Q(kind=GrantKind.VOUCHER)),
-        )
-        .order_by("month")
-    }
-    for day in bucket_starts(filters.period, MONTH):
-        given, taken = granted.get(day, {}), reversed_.get(day, {})
+    monthly = dataclasses.replace(filters.period, bucket=MONTH)
+    granted = report_periods.trend(
+        _grants(filters, GrantStatus.APPLIED, "applied_at"),
+        "applied_at",
+        monthly,
+        {},
+        grants=Count("pk"),
+        organisations=Count("organisation", distinct=True),
+        warranty_days=Sum("days", filter=Q(kind=GrantKind.WARRANTY)),
+        priority_days=Sum("days", filter=Q(kind=GrantKind.PRIORITY)),
+        vouchers=Count("pk", filter=Q(kind=GrantKind.VOUCHER)),
+        voucher_value=Sum("amount", filter=Q(kind=GrantKind.VOUCHER)),
+    )
+    reversed_ = report_periods.trend(
+        _grants(filters, GrantStatus.REVERSED, "reversed_at"),
+        "reversed_at",
+        monthly,
+        {},
+        reversed=Count("pk"),
+        reversed_value=Sum("amount", filter=Q(kind=GrantKind.VOUCHER)),
+    )
+    for given, taken in zip(granted, reversed_, strict=True):
         table.rows.append(
             {
-                "month": day,
+                "month": given["bucket"],
                 "grants": given.get("grants") or 0,
                 "organisations": given.get("organisations") or 0,
                 "warranty_days": given.get("warranty_days") or 0,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db.models import QuerySet
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from core.reports import DAY, MONTH, WEEK, Period
+from core import reports
+from core.reports import DAY, MONTH, WEEK, Column, Period
 
 _TRUNC = {DAY: TruncDay, WEEK: TruncWeek, MONTH: TruncMonth}
 
@@ -62,3 +65,28 @@ def bucket_starts(period: Period, bucket: str | None = None) -> list[dt.date]:
         days.append(day)
         day = _next(day, bucket)
     return days
+
+
+def trend(
+    queryset: QuerySet, field: str, period: Period, zero: dict[str, Any], **aggregates: Any
+) -> list[dict[str, Any]]:
+    """One grouped query: the aggregates per bucket of `field`, every bucket of the period
+    present (`zero`'s values where nothing fell), each row's bucket under the key "bucket"."""
+    grouped = {
+        bucket_date(row.pop("bucket")): row
+        for row in queryset.annotate(bucket=trunc(field, period.bucket))
+        .values("bucket")
+        .annotate(**aggregates)
+        .order_by("bucket")
+    }
+    return [{"bucket": day, **grouped.get(day, zero)} for day in bucket_starts(period)]
+
+
+def bucket_column(period: Period, key: str = "bucket") -> Column:
+    """The first column of a trend: its label and kind follow the bucket ("Month", shown as
+    "Dec 2026"; "Week starting", a date; "Day")."""
+    if period.bucket == MONTH:
+        return Column(key, _("Month"), reports.YEAR_MONTH)
+    if period.bucket == WEEK:
+        return Column(key, _("Week starting"), reports.DATE)
+    return Column(key, _("Day"), reports.DATE)

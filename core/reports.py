@@ -25,7 +25,7 @@ from typing import Any
 DAY, WEEK, MONTH = "day", "week", "month"
 
 # Column kinds: how a value is shown (and written to CSV).
-TEXT, INT, PERCENT, DECIMAL, MINUTES, DATETIME, DATE = (
+TEXT, INT, PERCENT, DECIMAL, MINUTES, DATETIME, DATE, YEAR_MONTH = (
     "text",
     "int",
     "percent",
@@ -33,6 +33,7 @@ TEXT, INT, PERCENT, DECIMAL, MINUTES, DATETIME, DATE = (
     "minutes",
     "datetime",
     "date",
+    "year-month",  # a date that stands for its month ("Dec 2026", CSV "2026-12")
 )
 
 # Chart kinds the pages can draw (servicedesk/charts.py).

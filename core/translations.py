@@ -25,11 +25,12 @@ def reads_chinese() -> bool:
     return (translation.get_language() or "").startswith("zh")
 
 
-def in_reader_language(english: str, chinese: str) -> str:
-    """Chinese for a Chinese reader when there is a Chinese text, else the English."""
+def in_reader_language(english: str | None, chinese: str | None) -> str:
+    """Chinese for a Chinese reader when there is a Chinese text, else the English (a
+    missing one, None from a row without it, reads as blank)."""
     if reads_chinese():
-        return chinese or english
-    return english or chinese
+        return chinese or english or ""
+    return english or chinese or ""
 
 
 def localized(obj: Any, field: str) -> str:

@@ -23,10 +23,9 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from core.report_periods import bucket_date, bucket_starts, trunc
+from core import report_periods
 from core.reports import (
     BARS,
-    DATE,
     DECIMAL,
     INT,
     LINES,
@@ -113,7 +112,7 @@ def compute(user: Any, filters: Filters) -> list[Table]:
     trend = Table(
         key="trend",
         title=_("Answer rate per period"),
-        columns=[Column("bucket", _("Period"), DATE), *figure_columns],
+        columns=[report_periods.bucket_column(filters.period), *figure_columns],
         chart=Chart(kind=LINES, x="bucket", series=["answer_rate"], target=target(), unit="%"),
         empty=_("No calls in this period."),
     )
@@ -136,15 +135,9 @@ def compute(user: Any, filters: Filters) -> list[Table]:
         }
         for row in calls.values("line").annotate(**_figures()).order_by("line")
     ]
-    found = {
-        bucket_date(row["bucket"]): row
-        for row in calls.annotate(bucket=trunc("started_at", filters.period.bucket))
-        .values("bucket")
-        .annotate(**_figures())
-        .order_by("bucket")
-    }
     trend.rows = [
-        {"bucket": day, **_row(found.get(day, {}))} for day in bucket_starts(filters.period)
+        {"bucket": row["bucket"], **_row(row)}
+        for row in report_periods.trend(calls, "started_at", filters.period, {}, **_figures())
     ]
     return [per_line, trend]
 

@@ -52,6 +52,8 @@ def display(kind: str, value: Any) -> str:
         return minutes_text(value)
     if kind == reports.DATETIME and isinstance(value, dt.datetime):
         return formats.date_format(_local(value), "SHORT_DATETIME_FORMAT")
+    if kind == reports.YEAR_MONTH and isinstance(value, dt.date):
+        return formats.date_format(value, "YEAR_MONTH_FORMAT")
     if kind in (reports.DATE, reports.DATETIME) and isinstance(value, dt.date):
         return formats.date_format(value, "SHORT_DATE_FORMAT")
     return str(value)
@@ -70,6 +72,8 @@ def csv_value(kind: str, value: Any) -> str:
         return f"{float(value):.2f}"
     if isinstance(value, dt.datetime):
         return _local(value).strftime("%Y-%m-%d %H:%M")
+    if kind == reports.YEAR_MONTH and isinstance(value, dt.date):
+        return value.strftime("%Y-%m")
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)

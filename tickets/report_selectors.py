@@ -19,16 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
-from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import selectors as account_selectors
-from core.reports import DAY, MONTH, WEEK, Filters, Period
+from core.report_periods import trend
+from core.reports import Filters
+from core.translations import in_reader_language
 from equipment.models import ProductLine
 from tickets.models import ACTIVE_STATUSES, Channel, Priority, Survey, Ticket
-
-TRUNCATE = {DAY: TruncDay, WEEK: TruncWeek, MONTH: TruncMonth}
 
 # Ages of the backlog at the end of the period: (key, lower bound inclusive, upper bound).
 AGES: list[tuple[str, dt.timedelta, dt.timedelta | None]] = [
@@ -42,17 +40,6 @@ AGES: list[tuple[str, dt.timedelta, dt.timedelta | None]] = [
 # The latest answers searched for comments: a comment is encrypted, so "has a comment" cannot
 # be asked in SQL; the latest answers are read and the first ones with a comment kept.
 COMMENT_SCAN = 500
-
-
-def _chinese() -> bool:
-    return (translation.get_language() or "").startswith("zh")
-
-
-def _localised(english: str | None, chinese: str | None) -> str:
-    """The Chinese name for a Chinese reader when there is one, else the English."""
-    if _chinese() and chinese:
-        return chinese
-    return english or chinese or ""
 
 
 def _choice_label(choices: Any, value: Any) -> str:
@@ -82,59 +69,6 @@ def created_in(filters: Filters) -> QuerySet[Ticket]:
     )
 
 
-def bucket_of(period: Period) -> str:
-    return period.bucket if period.bucket in TRUNCATE else DAY
-
-
-def buckets(period: Period) -> list[dt.date]:
-    """The first day of every bucket that overlaps [start, end), in the current time zone
-    (a week starts on Monday, as TruncWeek's)."""
-    kind = bucket_of(period)
-    tz = timezone.get_current_timezone()
-    day = timezone.localtime(period.start, tz).date()
-    if kind == WEEK:
-        day -= dt.timedelta(days=day.weekday())
-    elif kind == MONTH:
-        day = day.replace(day=1)
-    found = []
-    while dt.datetime.combine(day, dt.time(), tzinfo=tz) < period.end:
-        found.append(day)
-        if kind == DAY:
-            day += dt.timedelta(days=1)
-        elif kind == WEEK:
-            day += dt.timedelta(days=7)
-        else:
-            day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return found
-
-
-def _bucket_date(value: dt.datetime | dt.date | None) -> dt.date | None:
-    """A truncated instant as the local date its bucket starts on."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        if timezone.is_aware(value):
-            value = timezone.localtime(value)
-        return value.date()
-    return value
-
-
-def _trend(
-    queryset: QuerySet, field: str, period: Period, zero: dict[str, Any], **aggregates: Any
-) -> list[dict[str, Any]]:
-    """One grouped query: the aggregates per bucket of `field`, every bucket of the period
-    present (the `zero` values where nothing fell)."""
-    truncate = TRUNCATE[bucket_of(period)]
-    grouped = {
-        _bucket_date(row.pop("bucket")): row
-        for row in queryset.annotate(bucket=truncate(field))
-        .values("bucket")
-        .annotate(**aggregates)
-        .order_by("bucket")
-    }
-    return [{"bucket": day, **grouped.get(day, zero)} for day in buckets(period)]
-
-
 # ------------------------------------------------------------------- dimensions
 
 
@@ -149,7 +83,9 @@ class Dimension:
 
 
 def _region_label(row: dict[str, Any]) -> str:
-    return _localised(row["organisation__region__name_en"], row["organisation__region__name_zh"])
+    return in_reader_language(
+        row["organisation__region__name_en"], row["organisation__region__name_zh"]
+    )
 
 
 def _product_line_label(row: dict[str, Any]) -> str:
@@ -161,7 +97,7 @@ def _fault_code_label(row: dict[str, Any]) -> str:
     code = row["fault_report__fault_code__code"]
     if code is None:
         return _("No fault code")
-    title = _localised(
+    title = in_reader_language(
         row["fault_report__fault_code__title_en"], row["fault_report__fault_code__title_zh"]
     )
     return f"{code} {title}".strip()
@@ -170,7 +106,7 @@ def _fault_code_label(row: dict[str, Any]) -> str:
 def _queue_label(row: dict[str, Any]) -> str:
     if row["queue_id"] is None:
         return _("No queue")
-    return _localised(row["queue__name"], row["queue__name_zh"])
+    return in_reader_language(row["queue__name"], row["queue__name_zh"])
 
 
 def _agent_names(rows: list[dict[str, Any]]) -> None:
@@ -246,7 +182,7 @@ def volume_by(filters: Filters, by: str) -> list[dict[str, Any]]:
 
 def volume_trend(filters: Filters) -> list[dict[str, Any]]:
     """Tickets opened per bucket of the period: one query."""
-    return _trend(
+    return trend(
         created_in(filters), "created_at", filters.period, {"created": 0}, created=Count("pk")
     )
 
@@ -309,7 +245,7 @@ def reopens_trend(filters: Filters) -> list[dict[str, Any]]:
     resolved = tickets_in(filters.region_ids).filter(
         resolved_at__gte=period.start, resolved_at__lt=period.end, merged_into__isnull=True
     )
-    return _trend(
+    return trend(
         resolved,
         "resolved_at",
         period,
@@ -333,7 +269,7 @@ def satisfaction_trend(filters: Filters) -> list[dict[str, Any]]:
     """Per bucket of answering: surveys answered, the sum of their ratings (the average is
     the sum over the answers, so buckets add up to the period's) and the 4 and 5 ratings.
     One query."""
-    return _trend(
+    return trend(
         surveys_answered_in(filters),
         "answered_at",
         filters.period,
@@ -372,7 +308,7 @@ def latest_comments(filters: Filters, *, limit: int = 50) -> list[dict[str, Any]
                 "answered_at": survey.answered_at,
                 "rating": survey.rating,
                 "reference": survey.ticket.reference,
-                "queue": _localised(queue.name, queue.name_zh) if queue else "",
+                "queue": in_reader_language(queue.name, queue.name_zh) if queue else "",
                 "comment": comment,
             }
         )

@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core import reports
+from core.report_periods import bucket_column
 from core.reports import (
     BARS,
-    DATE,
     DATETIME,
     DECIMAL,
     HBARS,
@@ -66,12 +66,7 @@ def _by(filters: Filters, dimensions: list[tuple[str, Any]]) -> tuple[str, str]:
 
 
 def _bucket_column(filters: Filters) -> Column:
-    label = {
-        reports.DAY: _("Day"),
-        reports.WEEK: _("Week starting"),
-        reports.MONTH: _("Month"),
-    }[rs.bucket_of(filters.period)]
-    return Column("bucket", label, DATE)
+    return bucket_column(filters.period)
 
 
 # ------------------------------------------------------------------- ticket volume

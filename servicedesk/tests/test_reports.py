@@ -9,6 +9,7 @@ The last test renders every report the apps registered, so theirs are covered on
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -460,3 +461,23 @@ def test_every_registered_report_renders_for_a_supervisor_on_an_empty_desk(test_
     index = client.get("/admin/reports/").content.decode()
     for report in reports.all_reports():
         assert f'href="/admin/reports/{report.key}/"' in index
+
+
+def test_a_monthly_trend_names_its_months_not_their_first_days():
+    from django.utils import translation
+
+    from core.report_periods import bucket_column
+
+    december = dt.date(2026, 12, 1)
+    period = reports.Period(
+        start=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), end=dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    )
+    monthly = bucket_column(dataclasses.replace(period, bucket=reports.MONTH))
+    daily = bucket_column(dataclasses.replace(period, bucket=reports.DAY))
+    assert (monthly.kind, daily.kind) == (reports.YEAR_MONTH, reports.DATE)
+    with translation.override("en"):
+        assert report_values.display(monthly.kind, december) == "December 2026"
+    with translation.override("zh-hans"):
+        assert report_values.display(monthly.kind, december) == "2026年12月"
+    assert report_values.csv_value(monthly.kind, december) == "2026-12"
+    assert report_values.csv_value(daily.kind, december) == "2026-12-01"
