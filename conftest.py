@@ -72,6 +72,17 @@ def _audit_tables_may_be_flushed():
 
 
 @pytest.fixture(autouse=True)
+def _language_of_its_own():
+    """Each test starts in the default language: a request in Chinese activates Chinese for
+    the thread (LocaleMiddleware does not undo it), which a later test would inherit."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     """Hash passwords cheaply in tests (the timing test restores a real hasher)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

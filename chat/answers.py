@@ -97,7 +97,7 @@ def shipment_reply(*, user: Any, question: intents.Question) -> Reply:
                 line += " · " + _("the carrier cannot be reached now; last known status")
             if s.status_text:
                 # The carrier's own words, as it sent them (never translated), and labelled so.
-                line += " · " + _("Carrier's words") + ": " + s.status_text
+                line += " · " + _("Carrier's words:") + " " + s.status_text
             parts.append(line)
     elif asked:
         parts = [

@@ -134,6 +134,8 @@ def compute(user: Any, filters: Filters) -> list[Table]:
         .order_by(F("queue__name").asc(nulls_last=True), "queue_id")
     )
     queues.rows = [{"queue": _queue_name(row), **_row(row)} for row in per_queue]
+    if not queues.rows:  # no chat at all: the empty text, not a line of zeros
+        trend.rows = []
     return [trend, queues]
 
 

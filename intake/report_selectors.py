@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from core import report_periods
 from core.reports import (
@@ -92,7 +92,7 @@ def calls_in(filters: Filters, lines: list[str] | None) -> QuerySet[Call]:
 def compute(user: Any, filters: Filters) -> list[Table]:
     figure_columns = [
         Column("calls", _("Calls"), INT),
-        Column("answered", _("Answered"), INT),
+        Column("answered", pgettext("calls", "Answered"), INT),
         Column("missed", _("Missed"), INT),
         Column("answer_rate", _("Answer rate %"), PERCENT),
         Column("to_answer", _("Average time to answer (s)"), DECIMAL),
@@ -135,10 +135,14 @@ def compute(user: Any, filters: Filters) -> list[Table]:
         }
         for row in calls.values("line").annotate(**_figures()).order_by("line")
     ]
-    trend.rows = [
-        {"bucket": row["bucket"], **_row(row)}
-        for row in report_periods.trend(calls, "started_at", filters.period, {}, **_figures())
-    ]
+    trend.rows = (
+        [
+            {"bucket": row["bucket"], **_row(row)}
+            for row in report_periods.trend(calls, "started_at", filters.period, {}, **_figures())
+        ]
+        if per_line.rows
+        else []
+    )  # no call at all: the empty text, not a line of zeros
     return [per_line, trend]
 
 
