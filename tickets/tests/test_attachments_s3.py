@@ -4,6 +4,7 @@ rescanned through the storage API. The bucket is on moto's S3 server (the `s3` f
 
 from __future__ import annotations
 
+import calendar
 import time
 import urllib.error
 import urllib.request
@@ -94,7 +95,7 @@ def test_the_owner_is_redirected_to_a_short_lived_signed_url_a_stranger_gets_404
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" and query["X-Amz-Signature"]
     # Valid for S3_SIGNED_URL_SECONDS from now, not for the botocore default of an hour.
     assert query["X-Amz-Expires"] == "60"
-    signed_at = time.mktime(time.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")) - time.timezone
+    signed_at = calendar.timegm(time.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ"))
     assert before - 2 <= signed_at <= time.time() + 2
     assert query["response-content-disposition"] == 'attachment; filename="weld 7.png"'
     assert query["response-content-type"] == "application/octet-stream"
