@@ -279,3 +279,44 @@ def clamd(clamd_server, settings):
     settings.CLAMD_ADDRESS = clamd_server.address
     settings.CLAMD_TIMEOUT_SECONDS = 10
     return clamd_server
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One S3 API server (moto's) for the session, on a free loopback port."""
+    from testsupport import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, settings, monkeypatch, tmp_path):
+    """Uploads in a fresh private bucket of the test S3 server, configured as an operator
+    would (STORAGE_BACKEND=s3 and the S3_* variables, read by the settings' own code), under
+    a prefix. MEDIA_ROOT points at an empty folder, so a file on the local disk would show."""
+    from servicedesk.env import s3_storage_options
+    from testsupport import Bucket
+
+    bucket = Bucket(s3_server, f"welddesk-{uuid.uuid4().hex[:12]}", prefix="desk")
+    for name, value in {
+        "S3_BUCKET": bucket.name,
+        "S3_ENDPOINT_URL": s3_server.endpoint,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY": s3_server.ACCESS_KEY,
+        "S3_SECRET_KEY": s3_server.SECRET_KEY,
+        "S3_PREFIX": bucket.prefix,
+        "S3_SERVER_SIDE_ENCRYPTION": "AES256",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.S3_SIGNED_URL_SECONDS = 60
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "core.s3.PrivateS3Storage",
+            "OPTIONS": s3_storage_options(signed_url_seconds=60),
+        },
+    }
+    return bucket

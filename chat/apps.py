@@ -32,3 +32,11 @@ class ChatConfig(AppConfig):
                 "release the clean ones, delete malware.",
             )
         )
+        periodic.register(
+            periodic.Schedule(
+                name="chat: sweep orphan files",
+                task="chat.sweep_attachments",
+                crontab="55 4 * * *",
+                description="Delete stored chat files whose upload was rolled back.",
+            )
+        )

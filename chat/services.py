@@ -21,7 +21,7 @@ from accounts.permissions import scope_by_organisation
 from audit.services import audit_record
 from chat import presence
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
-from core import malware
+from core import malware, storage
 from core.errors import ApplicationError, Forbidden, NotFound
 from core.models import delete_with_files
 from tickets.selectors import is_queue_member
@@ -323,6 +323,21 @@ def chat_attachments_rescan(*, batch: int = 100) -> dict[str, int]:
     """Scan again the chat files held while clamd could not be reached (beat)."""
     return malware.rescan_quarantined(
         ChatAttachment.objects.all(), settle=chat_attachment_scan_settle, batch=batch
+    )
+
+
+def chat_attachments_sweep_orphans(*, older_than_s: int = 3600, batch: int = 1000) -> int:
+    """Delete stored chat files that no ChatAttachment row names (an upload whose transaction
+    rolled back, written before its row); return how many. Younger files may still be in
+    flight and stay. Through the storage API, on the disk or in the bucket."""
+    from django.core.files.storage import default_storage
+
+    def known(keys) -> set:
+        rows = ChatAttachment.objects.filter(storage_key__in=list(keys))
+        return set(rows.values_list("storage_key", flat=True))
+
+    return storage.sweep_orphans(
+        storage=default_storage, prefix="chat", known=known, older_than_s=older_than_s, batch=batch
     )
 
 

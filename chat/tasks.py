@@ -21,3 +21,10 @@ def rescan_attachments() -> dict:
     from chat import services
 
     return services.chat_attachments_rescan()
+
+
+@shared_task(name="chat.sweep_attachments")
+def sweep_attachments() -> int:
+    from chat import services
+
+    return services.chat_attachments_sweep_orphans()

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import services
 from chat.frames import attachment_frame
+from core import storage
 from core.errors import ApplicationError, NotFound, error_body
 from core.malware import ScanStatus, held_for_scan
-
-# Shown in the page (not downloaded): raster images only, never SVG or HTML.
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+from core.storage import INLINE_TYPES
 
 
 @login_required
@@ -37,7 +36,7 @@ def upload(request: HttpRequest, conversation_id: int) -> JsonResponse:
 @login_required
 @never_cache
 @require_GET
-def attachment(request: HttpRequest, pk: int) -> FileResponse:
+def attachment(request: HttpRequest, pk: int) -> HttpResponse:
     """Serve a chat file to someone in the conversation: images inline, the rest as download."""
     try:
         item = services.attachment_for(user=request.user, pk=pk)
@@ -45,13 +44,18 @@ def attachment(request: HttpRequest, pk: int) -> FileResponse:
         raise Http404 from exc
     if item.scan_status == ScanStatus.PENDING:
         return held_for_scan()
+    inline = item.content_type in INLINE_TYPES
+    redirect = storage.signed_redirect(
+        item.file, filename=item.original_name, content_type=item.content_type, inline=inline
+    )
+    if redirect is not None:
+        return redirect  # a short-lived signed URL of the object store
     try:
         handle = item.file.open("rb")
     except FileNotFoundError as exc:
         raise Http404 from exc
     response = FileResponse(handle, content_type=item.content_type)
     response["Content-Length"] = str(item.size)
-    inline = item.content_type in INLINE_TYPES
     response["Content-Disposition"] = content_disposition_header(not inline, item.original_name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -112,3 +112,61 @@ def make_fernet_key() -> str:
 
 def make_index_key() -> str:
     return secrets.token_hex(32)
+
+
+def s3_storage_options(*, signed_url_seconds: int) -> dict:
+    """The options of `core.s3.PrivateS3Storage` from the S3_* variables (docs/operations.md,
+    "Uploads in object storage"). The keys come from the environment only; left empty, boto3
+    looks for them where it always does (an instance role, ~/.aws). A missing bucket is a
+    refusal to start, not uploads that fail one by one."""
+    bucket = env_str("S3_BUCKET").strip()
+    if not bucket:
+        raise ImproperlyConfigured(
+            "STORAGE_BACKEND=s3 but S3_BUCKET is not set. WeldDesk will not start without it: "
+            "uploads would have nowhere to go. Set S3_BUCKET to the name of a private bucket "
+            "made for the desk (and S3_ENDPOINT_URL for MinIO or another S3-compatible store), "
+            "or STORAGE_BACKEND=local to keep uploads on the local disk."
+        )
+    endpoints = {}
+    for name in ("S3_ENDPOINT_URL", "S3_PUBLIC_ENDPOINT_URL"):
+        value = env_str(name).strip().rstrip("/")
+        if value and not absolute_http_url(value):
+            raise ImproperlyConfigured(
+                f"{name} must be an absolute http(s) address such as http://minio:9000 "
+                f"(got {value!r})."
+            )
+        endpoints[name] = value or None
+    encryption = env_str("S3_SERVER_SIDE_ENCRYPTION").strip()
+    if encryption not in ("", "AES256", "aws:kms"):
+        raise ImproperlyConfigured(
+            f"S3_SERVER_SIDE_ENCRYPTION must be empty, AES256 or aws:kms (got {encryption!r})."
+        )
+    acl = env_str("S3_DEFAULT_ACL", "private").strip()
+    if acl not in ("", "private", "bucket-owner-full-control"):
+        raise ImproperlyConfigured(
+            "S3_DEFAULT_ACL must be private, bucket-owner-full-control or empty (no ACL sent, "
+            f"for a bucket whose ACLs are turned off); uploads are never public (got {acl!r})."
+        )
+    if signed_url_seconds < 1 or signed_url_seconds > 3600:
+        raise ImproperlyConfigured(
+            f"S3_SIGNED_URL_SECONDS must be between 1 and 3600 (got {signed_url_seconds})."
+        )
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": endpoints["S3_ENDPOINT_URL"],
+        "public_endpoint_url": endpoints["S3_PUBLIC_ENDPOINT_URL"],
+        "region_name": env_str("S3_REGION").strip() or None,
+        "access_key": env_str("S3_ACCESS_KEY").strip() or None,
+        "secret_key": env_str("S3_SECRET_KEY").strip() or None,
+        "location": env_str("S3_PREFIX").strip().strip("/"),
+        "default_acl": acl or None,
+        "querystring_auth": True,
+        "querystring_expire": signed_url_seconds,
+        "file_overwrite": False,
+        "signature_version": "s3v4",
+        # MinIO and most S3-compatible stores answer path-style (endpoint/bucket/key).
+        "addressing_style": "path" if endpoints["S3_ENDPOINT_URL"] else None,
+        "object_parameters": {"ServerSideEncryption": encryption} if encryption else {},
+        # A file read back (the virus rescan, the data export) spills to disk past 2 MB.
+        "max_memory_size": 2 * 1024 * 1024,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -19,6 +20,7 @@ from servicedesk.env import (
     make_fernet_key,
     make_index_key,
     make_secret_key,
+    s3_storage_options,
     secret_or_generated,
 )
 
@@ -450,8 +452,37 @@ with contextlib.suppress(OSError):
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"
+# Uploads (ticket attachments, chat files): the local disk under MEDIA_ROOT (the embedded
+# default), or a private bucket of an S3-compatible store (AWS S3, Alibaba OSS, MinIO). With
+# s3 a download is answered, after the permission check, by a redirect to a URL signed for
+# S3_SIGNED_URL_SECONDS (docs/operations.md, "Uploads in object storage").
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local").strip().lower() or "local"
+S3_SIGNED_URL_SECONDS = env_int("S3_SIGNED_URL_SECONDS", 60)
+if STORAGE_BACKEND == "local":
+    UPLOAD_STORAGE: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif STORAGE_BACKEND == "s3":
+    UPLOAD_STORAGE = {
+        "BACKEND": "core.s3.PrivateS3Storage",
+        "OPTIONS": s3_storage_options(signed_url_seconds=S3_SIGNED_URL_SECONDS),
+    }
+    # A chat image is shown from its signed URL: the store's public address may serve images.
+    _s3 = UPLOAD_STORAGE["OPTIONS"]
+    _store = _s3["public_endpoint_url"] or _s3["endpoint_url"]
+    if _store:
+        _store_origins = [f"{urlsplit(_store).scheme}://{urlsplit(_store).netloc}"]
+    else:  # AWS itself: the bucket's virtual-hosted address, with or without the region
+        _store_origins = [f"https://{_s3['bucket_name']}.s3.amazonaws.com"]
+        if _s3["region_name"]:
+            _store_origins.append(
+                f"https://{_s3['bucket_name']}.s3.{_s3['region_name']}.amazonaws.com"
+            )
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] += _store_origins
+else:
+    raise ImproperlyConfigured(
+        f"STORAGE_BACKEND must be 'local' or 's3' (got {STORAGE_BACKEND!r})."
+    )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": UPLOAD_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if env_bool("STATIC_MANIFEST", not DEBUG)

@@ -10,6 +10,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from core import storage
 from core.errors import ApplicationError
 from core.malware import ScanStatus, held_for_scan
 from tickets import selectors
@@ -52,10 +53,19 @@ def survey(request, token: str):
 @login_required
 @never_cache
 def attachment_download(request, pk: int):
-    """Serve an attachment the user may see, always as a download."""
+    """Serve an attachment the user may see, always as a download: from an object store by a
+    redirect to a short-lived signed URL, from the disk by nginx (X-Accel-Redirect) or here."""
     attachment = selectors.attachment_get(user=request.user, pk=pk)
     if attachment.scan_status == ScanStatus.PENDING:
         return held_for_scan()
+    redirect = storage.signed_redirect(
+        attachment.file,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+        inline=False,
+    )
+    if redirect is not None:
+        return redirect
     if settings.ATTACHMENT_X_ACCEL_PREFIX:
         response = HttpResponse(content_type=attachment.content_type)
         response["X-Accel-Redirect"] = (

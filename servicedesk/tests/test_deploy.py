@@ -67,6 +67,19 @@ def test_the_compose_file_is_valid_and_runs_two_web_processes_one_beat(tmp_path)
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert "healthcheck" in services[name] or name == "beat"
     assert services["nginx"]["depends_on"]["web1"]["condition"] == "service_healthy"
+    # Uploads live in MinIO's bucket, made by minio-setup before the desk starts.
+    for name in [*webs, "worker", "beat"]:
+        environment = services[name]["environment"]
+        assert environment["STORAGE_BACKEND"] == "s3"
+        assert environment["S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert environment["S3_BUCKET"] == "welddesk-uploads"
+        assert environment["S3_PUBLIC_ENDPOINT_URL"] == "https://desk.example.com"
+        assert environment["S3_ACCESS_KEY"] == environment["S3_SECRET_KEY"] == "change-me"
+        condition = services[name]["depends_on"]["minio-setup"]["condition"]
+        assert condition == "service_completed_successfully"
+    setup = services["minio-setup"]
+    assert setup["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "mc mb --ignore-existing desk/welddesk-uploads" in " ".join(setup["command"])
     # Secrets come from .env, never from the compose file itself.
     text = (DEPLOY / "compose" / "compose.yaml").read_text()
     for key in ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
@@ -95,6 +108,7 @@ def test_the_compose_nginx_passes_nginx_t(tmp_path):
     site = (DEPLOY / "compose" / "nginx.conf").read_text()
     # The compose services' names resolve inside the stack only; here they are loopback.
     site = re.sub(r"server (web1|web2|web-backup):8000", "server 127.0.0.1:8000", site)
+    site = site.replace("server minio:9000", "server 127.0.0.1:9000")
     site = site.replace("/etc/nginx/certs/", f"{certs}/")
     site = site.replace("/etc/nginx/snippets/", f"{tmp_path}/")
     site = site.replace("/var/log/nginx/", f"{tmp_path}/")
@@ -114,6 +128,10 @@ def test_the_compose_nginx_passes_nginx_t(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "backup" in site and "max_fails" in site
+    # Uploads in MinIO are reached by their signed URLs only, without the desk's cookies.
+    uploads = site.split("location /welddesk-uploads/ {", 1)[1].split("\n    }\n", 1)[0]
+    assert 'proxy_set_header Cookie "";' in uploads and "limit_except GET" in uploads
+    assert "nosniff" in uploads and "sandbox" in uploads
 
 
 # ------------------------------------------------------------------------------ systemd

@@ -29,7 +29,7 @@ PRODUCTION = {
 def run(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
     inherited = {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"}
     inherited |= {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "SITE_URL"}
-    inherited |= {"CLAMD_ADDRESS"}
+    inherited |= {"CLAMD_ADDRESS", "STORAGE_BACKEND", "S3_BUCKET", "S3_ENDPOINT_URL"}
     clean = {k: v for k, v in os.environ.items() if k not in inherited}
     clean.update(env)
     clean.setdefault("WELDDESK_VAR_DIR", str(tmp_path / "var"))
@@ -82,6 +82,62 @@ def test_production_refuses_to_start_without_a_virus_scanner_unless_turned_off(t
     assert "CLAMD_ADDRESS is not set. With DEBUG off WeldDesk will not start" in refused.stderr
     off = run(code, {**env, "CLAMD_ADDRESS": "off"}, tmp_path)
     assert off.returncode == 0 and off.stdout.split() == ["started", "off"], off.stderr
+
+
+def test_object_storage_without_a_bucket_refuses_to_start(tmp_path):
+    code = SETUP + "print('started')"
+    refused = run(code, {**PRODUCTION, "STORAGE_BACKEND": "s3"}, tmp_path)
+    assert refused.returncode != 0 and "started" not in refused.stdout
+    assert "STORAGE_BACKEND=s3 but S3_BUCKET is not set" in refused.stderr
+    assert "WeldDesk will not start without it" in refused.stderr
+    unknown = run(code, {**PRODUCTION, "STORAGE_BACKEND": "ftp"}, tmp_path)
+    assert unknown.returncode != 0
+    assert "STORAGE_BACKEND must be 'local' or 's3' (got 'ftp')" in unknown.stderr
+    bad = {"STORAGE_BACKEND": "s3", "S3_BUCKET": "desk", "S3_ENDPOINT_URL": "minio:9000"}
+    refused = run(code, {**PRODUCTION, **bad}, tmp_path)
+    assert refused.returncode != 0 and "S3_ENDPOINT_URL must be an absolute" in refused.stderr
+
+
+def test_object_storage_settings(tmp_path):
+    """Private objects, signed URLs of S3_SIGNED_URL_SECONDS, nothing overwritten, the keys
+    from the environment, and chat images allowed from the store's public address."""
+    code = SETUP + (
+        "from django.conf import settings as s; import json; "
+        "from django.core.files.storage import storages; d = storages['default']; "
+        "print(json.dumps({'backend': type(d).__name__, 'acl': d.default_acl, "
+        "'auth': d.querystring_auth, 'expire': d.querystring_expire, "
+        "'overwrite': d.file_overwrite, 'bucket': d.bucket_name, 'location': d.location, "
+        "'key': d.access_key, 'secret': d.secret_key, 'public': d.public_endpoint_url, "
+        "'img': s.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src']}))"
+    )
+    env = {
+        **PRODUCTION,
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET": "welddesk-uploads",
+        "S3_ENDPOINT_URL": "http://minio:9000",
+        "S3_PUBLIC_ENDPOINT_URL": "https://files.desk.welddesk.example",
+        "S3_ACCESS_KEY": "desk-access",
+        "S3_SECRET_KEY": "desk-secret",
+        "S3_PREFIX": "/uploads/",
+        "S3_SIGNED_URL_SECONDS": "30",
+    }
+    result = run(code, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["backend"] == "PrivateS3Storage"
+    assert found["acl"] == "private" and found["auth"] is True and found["overwrite"] is False
+    assert found["expire"] == 30 and found["bucket"] == "welddesk-uploads"
+    assert found["location"] == "uploads"
+    assert (found["key"], found["secret"]) == ("desk-access", "desk-secret")
+    assert found["public"] == "https://files.desk.welddesk.example"
+    assert "https://files.desk.welddesk.example" in found["img"]
+    local = run(
+        SETUP + "from django.core.files.storage import storages; "
+        "print(type(storages['default']).__name__)",
+        PRODUCTION,
+        tmp_path,
+    )
+    assert local.stdout.split() == ["FileSystemStorage"], local.stderr  # the default
 
 
 def test_development_generates_secrets_once_into_var(tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from core import malware
+from core import malware, storage
 from core.errors import ApplicationError
 from core.models import delete_with_files
 from tickets.models import Attachment, Message, Ticket
@@ -125,40 +123,18 @@ def attachments_sweep_orphans(*, older_than_s: int = 3600, batch: int = 1000) ->
 
     A file is written before its row is committed, so an upload whose transaction rolled back
     leaves its file behind. Files younger than `older_than_s` are left alone: their
-    transaction may still be running.
+    transaction may still be running. Through the storage API, on the disk or in the bucket.
     """
     from django.core.files.storage import default_storage
 
-    root = Path(default_storage.location) / "attachments"
-    if not root.is_dir():
-        return 0
-    cutoff = time.time() - older_than_s
-    candidates: dict[uuid.UUID, Path] = {}
-    removed = 0
+    def known(keys) -> set[uuid.UUID]:
+        rows = Attachment.objects.filter(storage_key__in=list(keys))
+        return set(rows.values_list("storage_key", flat=True))
 
-    def flush() -> int:
-        known = set(
-            Attachment.objects.filter(storage_key__in=list(candidates)).values_list(
-                "storage_key", flat=True
-            )
-        )
-        n = 0
-        for key, path in candidates.items():
-            if key not in known:
-                path.unlink(missing_ok=True)
-                n += 1
-        candidates.clear()
-        return n
-
-    for path in root.glob("*/*"):
-        try:
-            key = uuid.UUID(path.name)
-        except ValueError:
-            continue  # not one of ours
-        if path.is_file() and path.stat().st_mtime < cutoff:
-            candidates[key] = path
-            if len(candidates) >= batch:
-                removed += flush()
-    if candidates:
-        removed += flush()
-    return removed
+    return storage.sweep_orphans(
+        storage=default_storage,
+        prefix="attachments",
+        known=known,
+        older_than_s=older_than_s,
+        batch=batch,
+    )
