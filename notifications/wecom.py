@@ -1,7 +1,8 @@
 """WeCom (企业微信) adapters: console (development), in-memory (tests) and WeCom's API.
 
 The API client follows WeCom's application-message interface: an access token from
-`/cgi-bin/gettoken?corpid=...&corpsecret=...` (kept in memory until it expires), then
+`/cgi-bin/gettoken?corpid=...&corpsecret=...` (kept in the shared cache for every process,
+refreshed by one process at a time: core.shared_token), then
 `POST /cgi-bin/message/send?access_token=...` with a text message to the user's WeCom ID.
 A token WeCom says is expired (42001, 40014) is fetched again once. WECOM_API_BASE points at
 https://qyapi.weixin.qq.com in production and at a fake server on loopback in the tests.
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+from core.shared_token import shared_token
 
 EXPIRED = {40014, 42001}
 
@@ -53,8 +54,6 @@ class LocmemWeComBackend(BaseWeComBackend):
 
 class HttpWeComBackend(BaseWeComBackend):
     timeout = 5
-    _token: tuple[str, float] | None = None  # (token, expires at), shared by the process
-    _lock = threading.Lock()
 
     def _call(self, url: str, data: dict | None = None) -> dict:
         request = urllib.request.Request(  # noqa: S310 - the base URL comes from settings
@@ -71,20 +70,19 @@ class HttpWeComBackend(BaseWeComBackend):
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             raise WeComError(f"WeCom unreachable ({type(exc).__name__})") from None
 
-    def _access_token(self, *, fresh: bool = False) -> str:
-        cls = type(self)
-        with cls._lock:
-            if not fresh and cls._token and cls._token[1] > time.monotonic():
-                return cls._token[0]
-            query = urllib.parse.urlencode(
-                {"corpid": settings.WECOM_CORP_ID, "corpsecret": settings.WECOM_SECRET}
-            )
-            answer = self._call(f"{settings.WECOM_API_BASE}/cgi-bin/gettoken?{query}")
-            if answer.get("errcode", 0) != 0 or not answer.get("access_token"):
-                raise WeComError(f"gettoken refused ({answer.get('errcode')})")
-            lifetime = int(answer.get("expires_in", 7200))
-            cls._token = (answer["access_token"], time.monotonic() + max(lifetime - 300, 60))
-            return cls._token[0]
+    def _fetch_token(self) -> tuple[str, int]:
+        query = urllib.parse.urlencode(
+            {"corpid": settings.WECOM_CORP_ID, "corpsecret": settings.WECOM_SECRET}
+        )
+        answer = self._call(f"{settings.WECOM_API_BASE}/cgi-bin/gettoken?{query}")
+        if answer.get("errcode", 0) != 0 or not answer.get("access_token"):
+            raise WeComError(f"gettoken refused ({answer.get('errcode')})")
+        return answer["access_token"], int(answer.get("expires_in", 7200))
+
+    def _access_token(self, *, refused: str | None = None) -> str:
+        # One token per WeCom application, whichever process asks.
+        key = f"wecom:{settings.WECOM_CORP_ID}:{settings.WECOM_AGENT_ID}"
+        return shared_token(key, self._fetch_token, refused=refused)
 
     def send(self, *, to: str, body: str, key: str) -> None:
         if not (settings.WECOM_CORP_ID and settings.WECOM_SECRET and settings.WECOM_AGENT_ID):
@@ -97,8 +95,9 @@ class HttpWeComBackend(BaseWeComBackend):
             "enable_duplicate_check": 1,  # WeCom drops a resend within its window
             "duplicate_check_interval": 1800,
         }
-        for fresh in (False, True):
-            token = self._access_token(fresh=fresh)
+        refused = None
+        for _attempt in (1, 2):
+            token = self._access_token(refused=refused)
             query = urllib.parse.urlencode({"access_token": token})
             answer = self._call(f"{settings.WECOM_API_BASE}/cgi-bin/message/send?{query}", message)
             code = answer.get("errcode", 0)
@@ -106,6 +105,7 @@ class HttpWeComBackend(BaseWeComBackend):
                 return
             if code not in EXPIRED:
                 raise WeComError(f"message/send refused ({code})")
+            refused = token
         raise WeComError("the access token was refused twice")
 
 

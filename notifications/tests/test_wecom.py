@@ -8,6 +8,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from django.core.cache import cache
 
 from notifications.models import Outbox, Status
 from notifications.services import _enqueue, outbox_deliver
@@ -63,6 +64,7 @@ class FakeWeCom(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def wecom(settings):
+    cache.clear()  # the token lives in the shared cache; each test starts without one
     FakeWeCom.tokens_issued, FakeWeCom.sent = [], []
     FakeWeCom.expire_next, FakeWeCom.refuse_with = False, 0
     server = HTTPServer(("127.0.0.1", 0), FakeWeCom)
@@ -105,7 +107,7 @@ def test_a_refusal_raises_and_a_wrong_secret_too(wecom, settings):
     wecom.refuse_with = 81013  # user not in the app's visible range
     with pytest.raises(WeComError, match="81013"):
         HttpWeComBackend().send(to="nobody", body="x", key="k")
-    HttpWeComBackend._token = None
+    cache.clear()  # no token: the wrong secret is used to ask for one
     settings.WECOM_SECRET = "wrong"
     with pytest.raises(WeComError, match="gettoken"):
         HttpWeComBackend().send(to="zhang.wei", body="x", key="k")
@@ -124,3 +126,48 @@ def test_the_outbox_delivers_wecom_rows_and_retries_a_refusal(wecom):
     retry.refresh_from_db()
     assert retry.status == Status.PENDING and retry.last_error == "WeComError"
     assert Outbox.objects.get(pk=row.pk).status == Status.SENT
+
+
+def test_every_process_sends_with_the_one_shared_token(wecom):
+    """Each process (here a thread with a backend of its own) finds the token in the shared
+    cache; asking WeCom for one per process would expire the others'."""
+    errors = []
+
+    def send(n):
+        try:
+            HttpWeComBackend().send(to="zhang.wei", body=f"m{n}", key=f"k{n}")
+        except Exception as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == [] and len(wecom.sent) == 6
+    assert wecom.tokens_issued == ["token-1"]
+    assert cache.get("shared-token:wecom:corp:1000002") == "token-1"
+
+
+def test_a_token_refused_elsewhere_is_replaced_once_for_everyone(wecom):
+    HttpWeComBackend().send(to="zhang.wei", body="one", key="k1")
+    wecom.expire_next = True
+    HttpWeComBackend().send(to="zhang.wei", body="two", key="k2")
+    HttpWeComBackend().send(to="li.na", body="three", key="k3")
+    assert wecom.tokens_issued == ["token-1", "token-2"]
+    assert cache.get("shared-token:wecom:corp:1000002") == "token-2"
+
+
+def test_with_the_cache_down_messages_still_go_out(wecom, monkeypatch):
+    from core import softcache
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ConnectionError("redis is away")
+
+            return fail
+
+    monkeypatch.setattr(softcache, "cache", Down())
+    HttpWeComBackend().send(to="zhang.wei", body="still", key="k1")
+    assert [m["text"]["content"] for m in wecom.sent] == ["still"]
