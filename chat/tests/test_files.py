@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
-from django.urls import reverse
 
-from chat import presence, services
 from chat.models import ChatAttachment
+from chat.tests.conftest import PNG, upload
 from testsupport import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
-    b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -29,23 +20,6 @@ async def _close_worker_connections():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def world(make_customer, make_unit, queue_setup):
-    agent = queue_setup[2][0]
-    presence.presence_beat(agent=agent)
-    customer = make_customer()
-    conversation = services.conversation_open(
-        customer=customer, unit=make_unit(customer.organisation)
-    )
-    return conversation, customer, agent
-
-
-def upload(client: Client, conversation_id: int, name: str, data: bytes):
-    file = io.BytesIO(data)
-    file.name = name
-    return client.post(reverse("chat:upload", args=[conversation_id]), {"file": file})
 
 
 def test_upload_checks_type_and_scope(world, make_customer):
