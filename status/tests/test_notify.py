@@ -41,6 +41,19 @@ def customer_with_ticket(make_customer, make_org, region, **fields):
     return customer
 
 
+def open_east_outage(components, sev):
+    """The incident most tests tell about: Hotline East down, a sev2, published."""
+    return services.incident_open(
+        actor="system",
+        severity=sev["sev2"],
+        title_en="Hotline East unreachable",
+        title_zh="华东热线无法接通",
+        components={components["east"]: "major_outage"},
+        body_en="Use the chat.",
+        body_zh="请使用在线客服。",
+    )
+
+
 def notices():
     return Outbox.objects.filter(key__startswith="status:").exclude(
         key__startswith="status:confirm"
@@ -276,15 +289,7 @@ def test_notices_are_delivered_through_the_outbox(
     components, sev, django_capture_on_commit_callbacks
 ):
     confirmed("ops@example.com")
-    services.incident_open(
-        actor="system",
-        severity=sev["sev2"],
-        title_en="Hotline East unreachable",
-        title_zh="华东热线无法接通",
-        components={components["east"]: "major_outage"},
-        body_en="Use the chat.",
-        body_zh="请使用在线客服。",
-    )
+    open_east_outage(components, sev)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
@@ -301,15 +306,7 @@ def test_a_customer_with_a_webhook_gets_the_incident_as_json(
     customer_with_ticket(
         make_customer, make_org, "east", notify_webhook_url="https://10.0.0.5/hooks"
     )
-    services.incident_open(
-        actor="system",
-        severity=sev["sev2"],
-        title_en="Hotline East unreachable",
-        title_zh="华东热线无法接通",
-        components={components["east"]: "major_outage"},
-        body_en="Use the chat.",
-        body_zh="请使用在线客服。",
-    )
+    open_east_outage(components, sev)
     notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
     (hook,) = notices().filter(channel="webhook")
     payload = json.loads(hook.body)
@@ -330,15 +327,7 @@ def test_a_customer_with_a_browser_subscription_gets_a_push(
     subscription = PushSubscription.objects.create(
         user=customer, endpoint="https://push.example/x", endpoint_hash="x", p256dh="k", auth="a"
     )
-    services.incident_open(
-        actor="system",
-        severity=sev["sev2"],
-        title_en="Hotline East unreachable",
-        title_zh="华东热线无法接通",
-        components={components["east"]: "major_outage"},
-        body_en="Use the chat.",
-        body_zh="请使用在线客服。",
-    )
+    open_east_outage(components, sev)
     notify.notify_tick(now=timezone.now() + dt.timedelta(seconds=61))
     (push,) = notices().filter(channel="push")
     assert push.recipient == str(subscription.pk)
