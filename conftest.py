@@ -72,6 +72,19 @@ def _audit_tables_may_be_flushed():
 
 
 @pytest.fixture(autouse=True)
+def _empty_local_cache():
+    """Each test starts with an empty in-memory cache: on SQLite a rolled-back test's ids are
+    used again, so a throttle counted for user 7 in one test would hold user 7 of the next.
+    (The Redis cache of the PostgreSQL run is left alone: its ids are never reused, and it is
+    shared with the broker.)"""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _language_of_its_own():
     """Each test starts in the default language: a request in Chinese activates Chinese for
     the thread (LocaleMiddleware does not undo it), which a later test would inherit."""
