@@ -15,7 +15,14 @@ from django.utils.translation import gettext as _
 
 from accounts import hooks
 from accounts import roles as role_defs
-from accounts.models import Language, Organisation, Region, User, UserSession
+from accounts.models import (
+    Language,
+    Organisation,
+    ProviderSecondFactor,
+    Region,
+    User,
+    UserSession,
+)
 from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
 from core import crypto, privacy, search_terms, throttle
@@ -354,6 +361,7 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
 
     TOTPDevice.objects.filter(user=locked).delete()
     StaticDevice.objects.filter(user=locked).delete()
+    ProviderSecondFactor.objects.filter(user=locked).delete()
     organisations = 0
     org = locked.organisation
     if org is not None and org.contact_email_bidx == user.email_bidx and user.email_bidx:

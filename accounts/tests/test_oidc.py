@@ -359,6 +359,21 @@ def test_a_provider_that_does_not_answer_the_check_does_not_sign_anyone_out(clie
     assert client.session[SESSION_PROVIDER]["checked"] > 0  # asked again next interval
 
 
+def test_erasing_a_single_sign_on_account_forgets_its_subject(client, provider):
+    from accounts.models import ProviderSecondFactor
+    from accounts.services.users import user_erase
+
+    sso(client, provider)
+    client.post("/accounts/logout/")
+    provider.person = {**provider.person, "sub": "u-2002", "email": "wang.fang@welddesk.example"}
+    sso(client, provider)
+    first, second = User.objects.filter(oidc_subject__isnull=False).order_by("pk")
+    user_erase(user=first, actor=None)
+    user_erase(user=second, actor=None)  # two erased accounts: no clash on the unique column
+    assert not User.objects.filter(oidc_subject__isnull=False).exists()
+    assert not ProviderSecondFactor.objects.exists()
+
+
 # Bad answers are 4xx, never 500 -----------------------------------------------------------------
 
 
