@@ -267,7 +267,9 @@ def test_an_account_removed_at_the_provider_is_deactivated_and_its_sessions_end(
     change = AuditEvent.objects.get(action="user.access_changed", target_id=str(user.pk))
     assert change.changed_fields == ["is_active"]
     # And they cannot come back through the provider either.
-    assert sso(client, provider).status_code in (400, 403)
+    assert sso(client, provider).status_code == 400
+    user.refresh_from_db()
+    assert not user.is_active
 
 
 def test_an_expired_access_token_is_renewed_with_the_refresh_token(client, provider):
