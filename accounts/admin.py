@@ -200,7 +200,9 @@ class UserAdmin(RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin
     search_help_text = _("Search by exact email address, phone number or organisation name.")
     ordering = ["-id"]
     filter_horizontal = ["regions"]
-    readonly_fields = ["last_login", "date_joined"]
+    # Single sign-on: the provider's subject, and when the provider's "gone" deactivated the
+    # account (a later single sign-on it accepts reactivates; docs/security.md).
+    readonly_fields = ["last_login", "date_joined", "oidc_subject", "oidc_deprovisioned_at"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

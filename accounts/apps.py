@@ -12,7 +12,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from accounts import permissions, roles, selectors
+        from accounts import oidc, permissions, roles, selectors  # noqa: F401 (oidc: its check)
 
         # django_otp's TOTP plugin has no verbose name of its own (the index would say
         # "Otp_Totp"); an app's verbose name is not part of any migration.

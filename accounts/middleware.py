@@ -72,6 +72,9 @@ class SecondFactorMiddleware:
                 reverse("accounts:logout"),
                 reverse("accounts:otp_setup"),
                 reverse("accounts:otp_verify"),
+                # A new single sign-on (perhaps with the provider's second factor this time).
+                reverse("accounts:oidc_authenticate"),
+                reverse("accounts:oidc_callback"),
                 reverse("admin-logout"),
                 reverse("set_language"),
             )

@@ -7,6 +7,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device
 
 from core import crypto
 from core.fields import BlindIndexField, EncryptedCharField, EncryptedEmailField, EncryptedTextField
@@ -141,6 +142,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     notify_webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
     wecom_id = EncryptedCharField(_("WeCom user ID"), max_length=64, blank=True)
     date_joined = models.DateTimeField(_("date joined"), default=dj_timezone.now)
+    # The identity provider's `sub` of a staff member who signs in with single sign-on
+    # (accounts/oidc.py): later sign-ins match on it, so a changed e-mail address at the
+    # provider still finds the same account. Not personal data in clear: an opaque identifier.
+    oidc_subject = models.CharField(
+        _("single sign-on subject"),
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    # Set when the identity provider said the account is gone and the desk deactivated it
+    # (accounts.services.oidc.provider_deprovision): a later single sign-on that the provider
+    # accepts reactivates it. An account deactivated by a person never has it.
+    oidc_deprovisioned_at = models.DateTimeField(
+        _("deactivated by the identity provider at"), null=True, blank=True, editable=False
+    )
 
     objects = UserManager()
 
@@ -162,6 +180,22 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_customer(self) -> bool:
         return not self.is_staff and self.organisation_id is not None
+
+
+class ProviderSecondFactor(Device):
+    """The identity provider's word that this sign-in used a second factor (its `amr`/`acr`).
+
+    A django-otp device that accepts no code: a single sign-on whose ID token names a trusted
+    method marks the session verified with it (accounts.services.oidc.provider_sign_in), so
+    every gate that asks `is_verified()` (pages, API, WebSockets) counts it like a TOTP code.
+    """
+
+    class Meta:
+        default_permissions = ()
+        verbose_name = _("second factor at the identity provider")
+
+    def verify_token(self, token) -> bool:
+        return False
 
 
 class LoginThrottle(models.Model):

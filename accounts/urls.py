@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import oidc, views
 
 app_name = "accounts"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("security/", views.security, name="security"),
     path("security/backup-codes/", views.backup_codes_regenerate, name="backup_codes"),
     path("language/", views.language_set, name="language"),
+    # Staff single sign-on (404 unless OIDC_ENABLED); the provider redirects to the callback.
+    path("oidc/authenticate/", oidc.ProviderSignInView.as_view(), name="oidc_authenticate"),
+    path("oidc/callback/", oidc.ProviderCallbackView.as_view(), name="oidc_callback"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password/reset/sent/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

@@ -103,6 +103,7 @@ def rotate(ciphertext: str, *, where: str = "a value") -> str:
 # key, and a token of one purpose opens under no other.
 DERIVED_PURPOSES = {
     "sealed-search": "search terms carried in list URLs (core.sealed_search)",
+    "oidc-session": "single sign-on tokens kept in a staff session (accounts.oidc)",
 }
 
 

@@ -79,6 +79,18 @@ REGISTRY: tuple[PersonalField, ...] = (
         encrypted=False,
     ),
     F(
+        "accounts.User",
+        "oidc_subject",
+        TECHNICAL,
+        _(
+            "matching a staff member's single sign-on (the identity provider's opaque "
+            "identifier, needed in clear to find the account)"
+        ),
+        ACCOUNT,
+        BLANK,
+        encrypted=False,
+    ),
+    F(
         "accounts.Organisation",
         "contact_name",
         IDENTITY,
@@ -263,6 +275,9 @@ def erase(instance: Any, pseudonyms: dict[str, str]) -> list[str]:
         if entry.erasure == PSEUDONYMISE:
             setattr(instance, entry.field, pseudonyms[entry.field])
         else:
-            setattr(instance, entry.field, "")
+            # A nullable field (a unique identifier such as the single sign-on subject) is
+            # emptied to NULL, so two erased rows never collide on "".
+            field = instance._meta.get_field(entry.field)
+            setattr(instance, entry.field, None if field.null else "")
         changed.append(entry.field)
     return changed

@@ -52,6 +52,23 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_pairs(name: str) -> list[tuple[str, str]]:
+    """Return a comma list of `key=value` pairs, in order ("desk-agents=agent,desk-east=east").
+
+    A key may appear more than once (one group giving two roles); a part without "=" or with
+    an empty side is a configuration error.
+    """
+    pairs = []
+    for part in env_list(name):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(
+                f"{name} must be a comma list of key=value pairs (got {part!r})."
+            )
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
 def absolute_http_url(value: str) -> bool:
     """Return True for an absolute http(s) URL with a host, such as https://desk.example.com."""
     from urllib.parse import urlsplit

@@ -16,6 +16,7 @@ from servicedesk.env import (
     env_bool,
     env_int,
     env_list,
+    env_pairs,
     env_str,
     make_fernet_key,
     make_index_key,
@@ -123,6 +124,7 @@ MIDDLEWARE = [
     "accounts.middleware.RefusalAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
+    "accounts.oidc.ProviderSessionMiddleware",
     "accounts.middleware.SecondFactorMiddleware",
     "accounts.middleware.ApiKeyAuditMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
@@ -369,6 +371,62 @@ LOGIN_ACCOUNT_HOURLY_LIMIT = env_int("LOGIN_ACCOUNT_HOURLY_LIMIT", 100)
 LOGIN_KNOWN_NETWORK_DAYS = env_int("LOGIN_KNOWN_NETWORK_DAYS", 90)
 STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
 STAFF_SESSION_MAX_SECONDS = env_int("STAFF_SESSION_MAX_SECONDS", 12 * 60 * 60)
+
+# Staff single sign-on with OpenID Connect (accounts/oidc.py; docs/security.md "Staff single
+# sign-on", docs/operations.md). Off by default; customers always sign in with their e-mail.
+# mozilla-django-oidc reads the OIDC_* names below; the desk adds the maps and trust lists.
+OIDC_ENABLED = env_bool("OIDC_ENABLED", False)
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "") or "SSO"
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+# The issuer: its discovery document gives the endpoints not set explicitly below, and the
+# ID token's `iss` must equal it.
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER", "").rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+# Provider groups (the claim named here, in the ID token or the userinfo answer) give desk
+# roles and regions: "desk-agents=agent,desk-supervisors=supervisor", "desk-east=east" (region
+# codes). A sign-in with no group of OIDC_ROLE_MAP is refused.
+OIDC_GROUP_CLAIM = env_str("OIDC_GROUP_CLAIM", "groups")
+OIDC_ROLE_MAP = env_pairs("OIDC_ROLE_MAP")
+OIDC_REGION_MAP = env_pairs("OIDC_REGION_MAP")
+# `amr` methods (RFC 8176) or `acr` values of the ID token that count as the desk's second
+# factor; empty: the desk's own TOTP is always asked.
+OIDC_TRUSTED_AMR = env_list("OIDC_TRUSTED_AMR", [])
+OIDC_TRUSTED_ACR = env_list("OIDC_TRUSTED_ACR", [])
+# A single-sign-on session asks the provider again this often whether the account still
+# exists (accounts.oidc.ProviderSessionMiddleware).
+OIDC_RECHECK_SECONDS = env_int("OIDC_RECHECK_SECONDS", 300)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 5)
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+if OIDC_ENABLED:
+    _oidc_endpoints = (
+        OIDC_OP_AUTHORIZATION_ENDPOINT,
+        OIDC_OP_TOKEN_ENDPOINT,
+        OIDC_OP_USER_ENDPOINT,
+        OIDC_OP_JWKS_ENDPOINT,
+    )
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "OIDC_ENABLED is on: set OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET (the desk's "
+            "client at the identity provider)."
+        )
+    if not OIDC_OP_ISSUER and not all(_oidc_endpoints):
+        raise ImproperlyConfigured(
+            "OIDC_ENABLED is on: set OIDC_OP_ISSUER, or all of OIDC_OP_AUTHORIZATION_ENDPOINT, "
+            "OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT."
+        )
+    if not OIDC_ROLE_MAP:
+        raise ImproperlyConfigured(
+            "OIDC_ENABLED is on: set OIDC_ROLE_MAP (provider groups to desk roles, e.g. "
+            "desk-agents=agent); without it nobody could sign in."
+        )
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "accounts.oidc.ProviderBackend"]
 
 # Two-factor authentication (django-otp).
 OTP_TOTP_ISSUER = "WeldDesk"

@@ -21,7 +21,11 @@ from accounts.services.otp import (
     otp_devices_reset,
     otp_verify,
 )
-from accounts.services.reauth import Reauthentication, reauthenticate
+from accounts.services.reauth import (
+    Reauthentication,
+    reauthenticate,
+    reauthenticated_by_provider,
+)
 from accounts.services.users import (
     user_change_password,
     user_create,
@@ -47,6 +51,7 @@ __all__ = [
     "otp_verify",
     "password_reset_completed",
     "reauthenticate",
+    "reauthenticated_by_provider",
     "session_expired_record",
     "user_change_password",
     "user_create",

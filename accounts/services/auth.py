@@ -19,6 +19,8 @@ from core.net import client_ip
 SESSION_AUTH_AT = "wd_auth_at"
 SESSION_SEEN_AT = "wd_seen_at"
 SESSION_NEEDS_OTP = "wd_needs_otp"
+# A single sign-on's tokens and check times (accounts/oidc.py); a password sign-in drops it.
+SESSION_PROVIDER = "wd_oidc"
 
 MESSAGES = {
     # One message for an unknown email, a wrong password and an inactive account.
@@ -96,6 +98,7 @@ def login_attempt(*, request, email: str, password: str) -> User:
     with transaction.atomic():
         lockout.attempt_succeeded(attempt)
         login(request, user)
+        request.session.pop(SESSION_PROVIDER, None)
         now = int(timezone.now().timestamp())
         request.session[SESSION_AUTH_AT] = now
         request.session[SESSION_SEEN_AT] = now

@@ -95,6 +95,25 @@ def reauthenticate(*, request, actor: User, password: str | None, code: str | No
     return Reauthentication(actor_id=actor.pk, at=time.time())
 
 
+def reauthenticated_by_provider(*, request, actor: User) -> Reauthentication | None:
+    """A single sign-on in the last FRESH_SECONDS stands for the password of an account that has
+    no desk password to give again (created by single sign-on): the provider has just checked
+    the person. None otherwise; the proof expires FRESH_SECONDS after that sign-in.
+    """
+    from accounts.services.auth import SESSION_PROVIDER
+
+    signed_in_at = (request.session.get(SESSION_PROVIDER) or {}).get("auth_at")
+    if actor.has_usable_password() or not signed_in_at:
+        return None
+    if time.time() - signed_in_at > FRESH_SECONDS:
+        return None
+    with transaction.atomic():
+        audit_record(
+            action="auth.reauthenticated", actor=actor, target=actor, data={"method": "oidc"}
+        )
+    return Reauthentication(actor_id=actor.pk, at=float(signed_in_at))
+
+
 def reauth_required(*, actor: Any, reauth: Reauthentication | None) -> None:
     """Refuse (403) a change of identity data by a person who has not just re-authenticated.
 

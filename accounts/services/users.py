@@ -15,7 +15,14 @@ from django.utils.translation import gettext as _
 
 from accounts import hooks
 from accounts import roles as role_defs
-from accounts.models import Language, Organisation, Region, User, UserSession
+from accounts.models import (
+    Language,
+    Organisation,
+    ProviderSecondFactor,
+    Region,
+    User,
+    UserSession,
+)
 from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
 from core import crypto, privacy, search_terms, throttle
@@ -218,6 +225,10 @@ def user_update_profile(
     return user
 
 
+# The actor of changes the identity provider decides (accounts.services.oidc).
+PROVIDER_ACTOR = "identity_provider"
+
+
 @transaction.atomic
 def user_set_access(
     *,
@@ -240,13 +251,23 @@ def user_set_access(
         if value is not None and getattr(user, name) != value:
             setattr(user, name, value)
             changed[name] = value
+    # The mark "deactivated by the identity provider" (which a later single sign-on may lift)
+    # goes with any other change of is_active: a person's decision, either way, replaces it.
+    changed_extra = []
+    if (
+        "is_active" in changed
+        and user.oidc_deprovisioned_at is not None
+        and (actor != PROVIDER_ACTOR or changed["is_active"])
+    ):
+        user.oidc_deprovisioned_at = None
+        changed_extra = ["oidc_deprovisioned_at"]
     if user.is_superuser and not user.is_staff:
         user.is_staff = True
         changed["is_staff"] = True
     if user.is_staff and user.organisation_id:
         raise ApplicationError(_("Staff members do not belong to a customer organisation."))
     if changed:
-        user.save(update_fields=list(changed))
+        user.save(update_fields=[*changed, *changed_extra])
     data: dict[str, Any] = {}
     if roles is not None:
         wanted = sorted(set(roles))
@@ -340,6 +361,7 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
 
     TOTPDevice.objects.filter(user=locked).delete()
     StaticDevice.objects.filter(user=locked).delete()
+    ProviderSecondFactor.objects.filter(user=locked).delete()
     organisations = 0
     org = locked.organisation
     if org is not None and org.contact_email_bidx == user.email_bidx and user.email_bidx:

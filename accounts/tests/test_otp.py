@@ -52,12 +52,14 @@ def test_staff_without_a_device_are_stopped_at_every_url_and_customers_are_not(
 ):
     """Checklist 1, walked over every URL pattern: an agent without a confirmed device is sent
     to set-up from every page and the admin, and every API endpoint answers 403
-    otp_required; only signing in and out, the set-up itself and the health endpoints are
-    open. The same walk as a customer never meets the second-factor gate."""
+    otp_required; only signing in and out (single sign-on too), the set-up itself and the
+    health endpoints are open. The same walk as a customer never meets the second-factor
+    gate."""
     exempt = (
         "/accounts/login/",
         "/accounts/logout/",
         "/accounts/2fa/",
+        "/accounts/oidc/",  # single sign-on, a way of signing in (404 while it is off)
         "/admin/logout/",
         "/i18n/setlang/",
         "/healthz",

@@ -327,3 +327,42 @@ def test_a_bad_clamd_address_stops_commands_servers_and_workers_at_start(tmp_pat
         served = run("import servicedesk.wsgi; print('served')", env, tmp_path)
         assert served.returncode != 0 and "served" not in served.stdout
         assert f"CLAMD_ADDRESS '{address}' is not tcp://host:port" in served.stderr
+
+
+SSO = {
+    "OIDC_ENABLED": "1",
+    "OIDC_RP_CLIENT_ID": "welddesk",
+    "OIDC_RP_CLIENT_SECRET": "s3cret",
+    "OIDC_OP_ISSUER": "https://id.welddesk.example/realms/staff",
+    "OIDC_ROLE_MAP": "desk-agents=agent,desk-supervisors=supervisor",
+    "OIDC_REGION_MAP": "desk-east=east",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"OIDC_RP_CLIENT_SECRET": ""}, "OIDC_RP_CLIENT_SECRET"),
+        ({"OIDC_OP_ISSUER": ""}, "OIDC_OP_ISSUER"),
+        ({"OIDC_ROLE_MAP": ""}, "OIDC_ROLE_MAP"),
+        ({"OIDC_ROLE_MAP": "desk-agents"}, "OIDC_ROLE_MAP must be a comma list of key=value"),
+    ],
+)
+def test_single_sign_on_switched_on_half_configured_refuses_to_start(tmp_path, change, named):
+    result = run(SETUP, {"DEBUG": "1", **SSO, **change}, tmp_path)
+    assert result.returncode != 0 and named in result.stderr
+
+
+def test_single_sign_on_is_off_by_default_and_adds_its_backend_when_on(tmp_path):
+    code = SETUP + (
+        "from django.conf import settings; "
+        "print(settings.OIDC_ENABLED, settings.AUTHENTICATION_BACKENDS[-1], "
+        "settings.OIDC_ROLE_MAP)"
+    )
+    off = run(code, {"DEBUG": "1"}, tmp_path)
+    assert off.stdout.strip() == "False accounts.backends.EmailBackend []", off.stderr
+    on = run(code, {"DEBUG": "1", **SSO}, tmp_path)
+    assert on.stdout.strip() == (
+        "True accounts.oidc.ProviderBackend "
+        "[('desk-agents', 'agent'), ('desk-supervisors', 'supervisor')]"
+    ), on.stderr
