@@ -1,11 +1,11 @@
 """Fault drills: a desk of real processes, a load of API creates, and the checks after a fault.
 
 The desk runs as it does in production, configured only through the environment: a Daphne
-web process, a Celery worker and Celery beat on the test database, with a private
-redis-server (free port, no persistence) as cache, channel layer and broker, so a drill can
-stop and start it without touching the machine's Redis. The load is a partner system
-creating tickets through the API with Idempotency-Keys and retrying with the same key after
-a timeout, a refused connection or a 5xx, as a careful client does.
+web process (or several, for test_failover.py), a Celery worker and Celery beat on the test
+database, with a private redis-server (free port, no persistence) as cache, channel layer and
+broker, so a drill can stop and start it without touching the machine's Redis. The load is a
+partner system creating tickets through the API with Idempotency-Keys and retrying with the
+same key after a timeout, a refused connection or a 5xx, as a careful client does.
 
 After each fault `assert_caught_up` checks what must hold: every key has its 201 and exactly
 one ticket, every outbox row is sent exactly once (counted in the mail files the worker

@@ -268,6 +268,8 @@ def _wait(predicate, seconds: float) -> bool:
 def test_a_daphne_killed_under_load_behind_nginx(
     drill, partner, tmp_path, make_customer, make_unit, queue_setup
 ):
+    """GETs never fail, creates end with one ticket per key, the chat loses and doubles
+    nothing, and the killed process serves again after its restart (module docstring)."""
     pytest.importorskip("websockets.asyncio.client")
     binary = need_nginx()
     if not Path("/proc/net/tcp").exists():
