@@ -5,7 +5,9 @@
 - same key while the first request is still running: 409;
 - keys are scoped (e.g. per organisation), so two customers may use the same key.
 A 5xx answer or an exception frees the key so the client can retry, unless the writes were
-committed already (an after-commit step failed): then the committed answer stands. Records
+committed already (an after-commit step failed): then the committed answer stands. A claim
+whose process was killed mid-request stays in flight (409) until IDEMPOTENCY_STALE_SECONDS
+(5 minutes), then the next retry takes it over (servicedesk/tests/test_failover.py). Records
 expire after IDEMPOTENCY_TTL_HOURS and are purged by the `core.purge_idempotency` task.
 """
 
@@ -32,8 +34,6 @@ log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-# An in-flight record older than this is taken to be abandoned (its worker died).
-STALE_AFTER = dt.timedelta(minutes=5)
 
 
 def _form_payload(data) -> bytes:
@@ -101,7 +101,9 @@ def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Respon
                 response = Response(existing.response_body, status=existing.status_code)
                 response["Idempotent-Replayed"] = "true"
                 return response
-            if timezone.now() - existing.created_at > STALE_AFTER:
+            # An in-flight record this old is taken to be abandoned (its process died).
+            stale_after = dt.timedelta(seconds=settings.IDEMPOTENCY_STALE_SECONDS)
+            if timezone.now() - existing.created_at > stale_after:
                 IdempotencyRecord.objects.filter(pk=existing.pk, completed=False).delete()
                 continue
             raise Conflict(
@@ -160,7 +162,8 @@ def idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Respo
         try:
             stored = _committed_answer(claimed.pk)
         except DatabaseError:
-            # The database is gone: the claim stays (409 until STALE_AFTER), never a duplicate.
+            # The database is gone: the claim stays (409 until IDEMPOTENCY_STALE_SECONDS),
+            # never a duplicate.
             raise exc from None
         if stored is not None:
             # The connection broke while committing, but the commit went through.

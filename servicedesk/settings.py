@@ -573,6 +573,9 @@ API_USER_RATE_PER_MINUTE = env_int("API_USER_RATE_PER_MINUTE", 300)
 # is counted in welddesk_refusals_total (accounts.permissions.refusal_noted).
 REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE = env_int("REFUSAL_AUDIT_ANONYMOUS_PER_MINUTE", 10)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24)
+# An in-flight Idempotency-Key claim older than this is taken to be abandoned (its process was
+# killed mid-request): until then a retry gets 409 (docs/operations.md "nginx in front").
+IDEMPOTENCY_STALE_SECONDS = env_int("IDEMPOTENCY_STALE_SECONDS", 300)
 
 # Email and SMS: console by default, SMTP / an HTTP provider when configured.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,14 +1,25 @@
-"""Fixtures of the project-wide tests: two customer organisations, each with its objects."""
+"""Fixtures of the project-wide tests: two customer organisations, each with its objects; the
+fault drills' desk of real processes (servicedesk/tests/drills.py) and its API partner."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from servicedesk.tests.drills import (
+    ApiLoad,
+    Desk,
+    PrivateRedis,
+    prepare_schedules,
+    redis_server_binary,
+)
 from tickets.tests import conftest as ticket_fixtures
+
+log = logging.getLogger("welddesk.drills")
 
 machine = ticket_fixtures.machine
 make_unit = ticket_fixtures.make_unit
@@ -102,3 +113,57 @@ def tenants(make_tenant):
         make_tenant("苏州恒锐精密焊接有限公司", email="alice@hengrui.example"),
         make_tenant("东莞锦川五金制品有限公司", email="bob@jinchuan.example"),
     )
+
+
+@pytest.fixture
+def partner(sla_setup, queue_setup, make_customer, make_unit):
+    """A customer organisation with a unit and a read-write API key; a queue with agents, so
+    every new ticket is assigned and its agent told by e-mail (an outbox row)."""
+    from accounts.models import ApiScope
+    from accounts.services.api_keys import api_key_create
+
+    customer = make_customer()
+    unit = make_unit(customer.organisation)
+    _key, token = api_key_create(
+        actor=queue_setup[1],
+        organisation=customer.organisation,
+        name="ERP",
+        scope=ApiScope.READ_WRITE,
+    )
+    return token, unit.serial_number
+
+
+@pytest.fixture
+def drill(tmp_path, partner):
+    """Start a private Redis and the desk's processes; stop all of them afterwards."""
+    from django.conf import settings
+
+    from core.startup import verify_encryption_keys
+
+    if redis_server_binary() is None:
+        if settings.REQUIRE_SERVICES:
+            pytest.fail("REQUIRE_SERVICES=1 but redis-server is not installed")
+        pytest.skip("needs redis-server (apt-get install redis-server)")
+    verify_encryption_keys()
+    prepare_schedules()
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    desks: list[Desk] = []
+
+    def make_desk(*, webs: int = 1, **options) -> tuple[Desk, ApiLoad]:
+        desk = Desk(tmp_path, redis, **options)
+        desks.append(desk)
+        port = desk.start_all(webs=webs)
+        token, unit = partner
+        return desk, ApiLoad(base_url=f"http://127.0.0.1:{port}", token=token, unit=unit)
+
+    try:
+        yield redis, make_desk
+    finally:
+        for desk in desks:
+            desk.stop()
+            for name in ("web", "web2", "worker", "worker2", "beat"):
+                tail = desk.log(name)[-3000:]
+                if tail:
+                    log.warning("----- %s log (tail)\n%s", name, tail)  # shown when a drill fails
+        redis.stop()

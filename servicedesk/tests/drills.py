@@ -1,11 +1,11 @@
 """Fault drills: a desk of real processes, a load of API creates, and the checks after a fault.
 
 The desk runs as it does in production, configured only through the environment: a Daphne
-web process, a Celery worker and Celery beat on the test database, with a private
-redis-server (free port, no persistence) as cache, channel layer and broker, so a drill can
-stop and start it without touching the machine's Redis. The load is a partner system
-creating tickets through the API with Idempotency-Keys and retrying with the same key after
-a timeout, a refused connection or a 5xx, as a careful client does.
+web process (or several, for test_failover.py), a Celery worker and Celery beat on the test
+database, with a private redis-server (free port, no persistence) as cache, channel layer and
+broker, so a drill can stop and start it without touching the machine's Redis. The load is a
+partner system creating tickets through the API with Idempotency-Keys and retrying with the
+same key after a timeout, a refused connection or a 5xx, as a careful client does.
 
 After each fault `assert_caught_up` checks what must hold: every key has its 201 and exactly
 one ticket, every outbox row is sent exactly once (counted in the mail files the worker
@@ -116,7 +116,14 @@ def database_url() -> str:
 class Desk:
     """The desk's processes for one drill; `stop` ends all of them (bounded)."""
 
-    def __init__(self, directory: Path, redis: PrivateRedis, *, send_seconds: float = 0.05):
+    def __init__(
+        self,
+        directory: Path,
+        redis: PrivateRedis,
+        *,
+        send_seconds: float = 0.05,
+        env: dict[str, str] | None = None,
+    ):
         self.directory = directory
         self.redis = redis
         self.mail_dir = directory / "mail"
@@ -125,6 +132,7 @@ class Desk:
         self.marks_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen] = {}
         self.web_port: int | None = None
+        self.ports: dict[str, int] = {}  # web process name -> its port
         self.env = {
             **os.environ,
             "DEBUG": "1",
@@ -149,6 +157,7 @@ class Desk:
         }
         self.env.pop("CELERY_BROKER_URL", None)
         self.env.pop("CELERY_EAGER", None)
+        self.env.update(env or {})  # a drill's own settings
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 - closed by the OS
@@ -167,23 +176,28 @@ class Desk:
         path = self.directory / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def start_web(self, *, wait: bool = True) -> int:
-        self.web_port = free_port()
+    def start_web(self, name: str = "web", *, port: int | None = None, wait: bool = True) -> int:
+        """Start a Daphne web process (on `port`, e.g. the one a killed process had, or a free
+        one); `web_port` is the first one's."""
+        port = port or free_port()
+        self.ports[name] = port
+        if name == "web":
+            self.web_port = port
         self._start(
-            "web",
+            name,
             [
                 "-m",
                 "daphne",
                 "-b",
                 "127.0.0.1",
                 "-p",
-                str(self.web_port),
+                str(port),
                 "servicedesk.asgi:application",
             ],
         )
         if wait:
-            self.wait_ready("web")
-        return self.web_port
+            self.wait_ready(name)
+        return port
 
     def start_worker(self, name: str = "worker", *, wait: bool = True) -> subprocess.Popen:
         process = self._start(
@@ -217,7 +231,7 @@ class Desk:
         return process
 
     # What each kind of process logs once it does its work.
-    READY = {"web": None, "beat": "Sending due task", "worker": " ready."}
+    READY = {"beat": "Sending due task", "worker": " ready."}  # a web process: its port answers
 
     def wait_ready(self, name: str, seconds: float = 90) -> None:
         """Wait until a process serves (the web port answers; a worker is ready; beat has sent
@@ -225,14 +239,14 @@ class Desk:
         import socket
 
         process = self.processes[name]
-        mark = self.READY.get(name, self.READY["worker"])
+        mark = None if name in self.ports else self.READY.get(name, self.READY["worker"])
 
         def ready() -> bool:
             if process.poll() is not None:
                 return True
             if mark is None:
                 try:
-                    socket.create_connection(("127.0.0.1", self.web_port), timeout=0.2).close()
+                    socket.create_connection(("127.0.0.1", self.ports[name]), timeout=0.2).close()
                 except OSError:
                     return False
                 return True
@@ -241,12 +255,16 @@ class Desk:
         _wait(ready, seconds=seconds, what=f"{name} to be ready", step=0.2)
         assert process.poll() is None, f"{name} exited:\n{self.log(name)[-3000:]}"
 
-    def start_all(self) -> int:
-        """Start the web process, a worker and beat together; return the web port."""
+    def start_all(self, *, webs: int = 1) -> int:
+        """Start the web process (and `webs - 1` more: web2, web3 ...), a worker and beat
+        together; return the first web port."""
+        names = ["web", *(f"web{n}" for n in range(2, webs + 1))]
         port = self.start_web(wait=False)
+        for name in names[1:]:
+            self.start_web(name, wait=False)
         self.start_worker(wait=False)
         self.start_beat(wait=False)
-        for name in ("web", "worker", "beat"):
+        for name in (*names, "worker", "beat"):
             self.wait_ready(name)
         return port
 
@@ -316,6 +334,7 @@ class ApiLoad:
     references: dict[str, str] = field(default_factory=dict)
     slowest_201: float = 0.0
     created_at: list[tuple[float, float]] = field(default_factory=list)  # (started, seconds)
+    retried: dict[str, float] = field(default_factory=dict)  # key -> first attempt to its 201
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -351,7 +370,8 @@ class ApiLoad:
 
     def create(self, key: str) -> None:
         """POST until a 201 (or a 4xx other than 409 in flight), with the same key."""
-        deadline = time.monotonic() + self.give_up_after
+        first = time.monotonic()
+        deadline = first + self.give_up_after
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
@@ -365,6 +385,8 @@ class ApiLoad:
                     self.references[key] = data["reference"]
                     self.slowest_201 = max(self.slowest_201, elapsed)
                     self.created_at.append((started, elapsed))
+                    if len(self.answers[key]) > 1:
+                        self.retried[key] = started + elapsed - first
             if status == 201 or (400 <= status < 500 and status != 409):
                 return
             time.sleep(0.5)

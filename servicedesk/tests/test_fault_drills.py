@@ -19,15 +19,7 @@ import time
 import pytest
 from django.db import connection
 
-from servicedesk.tests.drills import (
-    ApiLoad,
-    Desk,
-    PrivateRedis,
-    assert_caught_up,
-    prepare_schedules,
-    redis_server_binary,
-)
-from tickets.tests.conftest import machine, make_unit, queue_setup, sla_setup  # noqa: F401
+from servicedesk.tests.drills import Desk, assert_caught_up
 
 log = logging.getLogger("welddesk.drills")
 
@@ -37,60 +29,6 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def partner(sla_setup, queue_setup, make_customer, make_unit):  # noqa: F811
-    """A customer organisation with a unit and a read-write API key; a queue with agents, so
-    every new ticket is assigned and its agent told by e-mail (an outbox row)."""
-    from accounts.models import ApiScope
-    from accounts.services.api_keys import api_key_create
-
-    customer = make_customer()
-    unit = make_unit(customer.organisation)
-    _key, token = api_key_create(
-        actor=queue_setup[1],
-        organisation=customer.organisation,
-        name="ERP",
-        scope=ApiScope.READ_WRITE,
-    )
-    return token, unit.serial_number
-
-
-@pytest.fixture
-def drill(tmp_path, partner):
-    """Start a private Redis and the desk's processes; stop all of them afterwards."""
-    from django.conf import settings
-
-    from core.startup import verify_encryption_keys
-
-    if redis_server_binary() is None:
-        if settings.REQUIRE_SERVICES:
-            pytest.fail("REQUIRE_SERVICES=1 but redis-server is not installed")
-        pytest.skip("needs redis-server (apt-get install redis-server)")
-    verify_encryption_keys()
-    prepare_schedules()
-    redis = PrivateRedis(tmp_path / "redis")
-    redis.start()
-    desks: list[Desk] = []
-
-    def make_desk(**options) -> tuple[Desk, ApiLoad]:
-        desk = Desk(tmp_path, redis, **options)
-        desks.append(desk)
-        port = desk.start_all()
-        token, unit = partner
-        return desk, ApiLoad(base_url=f"http://127.0.0.1:{port}", token=token, unit=unit)
-
-    try:
-        yield redis, make_desk
-    finally:
-        for desk in desks:
-            desk.stop()
-            for name in ("web", "worker", "worker2", "beat"):
-                tail = desk.log(name)[-3000:]
-                if tail:
-                    log.warning("----- %s log (tail)\n%s", name, tail)  # shown when a drill fails
-        redis.stop()
 
 
 def wait_for_a_delivery(desk: Desk, seconds: float = 60) -> list:

@@ -1,20 +1,18 @@
 """The nginx configuration in deploy/nginx, run in a real nginx on loopback in front of the
 desk: bodies over the limit get 413 from nginx, a file over the app's limit a 413 from the app;
 attachments are sent by nginx only after the app's permission check (X-Accel-Redirect) and are
-unreachable directly; nginx's access log holds no query string."""
+unreachable directly; nginx's access log holds no query string; the shipped upstream passes a
+failed idempotent request to the other server and never a POST."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,97 +20,32 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from servicedesk.tests.nginx_server import (
+    DEPLOY,
+    need_nginx,
+    nginx_config,
+    running_nginx,
+    shipped_upstream,
+)
 from testsupport import free_port, sign_in
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy" / "nginx"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 EMAIL = "wang.jianguo@hengrui-weld.example"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-
-
-def _config(tmp: Path, port: int, upstream: int, media: Path) -> Path:
-    """The deploy files in a test http{} block: the log format, the map and the locations as
-    shipped, the upstream pointed at the live server and the media path at the test's."""
-    main = (DEPLOY / "welddesk.conf").read_text()
-    log_format = re.search(r"^log_format welddesk .*?;$", main, re.S | re.M).group(0)
-    upgrade_map = re.search(r"^map \$http_upgrade .*?^}$", main, re.S | re.M).group(0)
-    locations = (DEPLOY / "welddesk-locations.conf").read_text()
-    assert "/srv/welddesk/var/media/" in locations
-    (tmp / "locations.conf").write_text(locations.replace("/srv/welddesk/var/media/", f"{media}/"))
-    config = tmp / "nginx.conf"
-    temp = " ".join(f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy"))
-    temp += "".join(f" {kind}_temp_path {tmp}/{kind};" for kind in ("fastcgi", "uwsgi", "scgi"))
-    config.write_text(
-        f"""
-daemon off;
-user root;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    {temp}
-    {log_format}
-    {upgrade_map}
-    upstream welddesk {{ server 127.0.0.1:{upstream}; }}
-    server {{
-        listen 127.0.0.1:{port};
-        access_log {tmp}/access.log welddesk;
-        include {tmp}/locations.conf;
-    }}
-}}
-"""
-    )
-    return config
-
-
 @pytest.fixture
 def nginx(live_server, tmp_path, settings):
-    binary = nginx_binary()
-    if binary is None:
-        reason = "needs nginx: apt-get install -y nginx-light (the CI script installs it)"
-        if os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
+    binary = need_nginx()
     media = tmp_path / "media"
     media.mkdir()
     settings.MEDIA_ROOT = media
     settings.ATTACHMENT_X_ACCEL_PREFIX = "/protected"
     port = free_port()
-    config = _config(tmp_path, port, urlsplit(live_server.url).port, media)
-    process = subprocess.Popen(
-        [binary, "-c", str(config), "-p", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"nginx did not start: {(tmp_path / 'error.log').read_text()}")
-            time.sleep(0.1)
-    try:
+    config = nginx_config(tmp_path, port, media, upstream=str(urlsplit(live_server.url).port))
+    with running_nginx(binary, config, port):
         yield {"base": f"http://127.0.0.1:{port}", "log": tmp_path / "access.log", "media": media}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def fetch(url: str, *, data: bytes | None = None, headers: dict | None = None):
@@ -239,3 +172,79 @@ def test_the_nginx_access_log_holds_no_query_string(nginx):
     text = "\n".join(lines)
     for secret in (EMAIL, "wang.jianguo", "abc123", "?"):
         assert secret not in text
+
+
+class _Upstream(ThreadingHTTPServer):
+    """A stand-in for a Daphne behind the shipped upstream: answers with its name, or, for a
+    request whose X-Die-On names it, closes the connection without an answer (a process
+    killed while the request was in flight). It records every request it saw."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str):
+        self.name = name
+        self.seen: list[tuple[str, str]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                self.server.seen.append((self.command, self.headers["X-Test"]))
+                if self.headers["X-Die-On"] == self.server.name:
+                    self.close_connection = True
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(self.server.name)))
+                self.end_headers()
+                self.wfile.write(self.server.name.encode())
+
+            do_GET = do_POST = _handle
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_the_shipped_upstream_retries_idempotent_requests_only(tmp_path):
+    """The shipped upstream and `proxy_next_upstream error timeout http_502 http_503`: a GET
+    whose server dies before answering is passed to the other server (the client sees a 200);
+    a POST is not (nginx's default leaves out non_idempotent): the client gets 502 and retries
+    it itself with the same Idempotency-Key. test_failover.py relies on both."""
+    locations = (DEPLOY / "welddesk-locations.conf").read_text()
+    next_upstream = re.findall(r"^\s*proxy_next_upstream (.*);$", locations, re.M)
+    assert next_upstream == ["error timeout http_502 http_503"]  # never non_idempotent
+    binary = need_nginx()
+    a, b = _Upstream("a"), _Upstream("b")
+    for server in (a, b):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_port()
+    upstream = shipped_upstream(
+        {8001: a.server_address[1], 8002: b.server_address[1], 8009: free_port()}
+    )
+    config = nginx_config(tmp_path, port, tmp_path, upstream=upstream)
+    try:
+        with running_nginx(binary, config, port):
+            answers = {}
+            for method in ("POST", "GET"):  # until server a had one of each (round robin)
+                for n in range(4):
+                    test = f"{method}-{n}"
+                    data = b"{}" if method == "POST" else None
+                    status, _h, body = fetch(
+                        f"http://127.0.0.1:{port}/api/v1/tickets/",
+                        data=data,
+                        headers={"X-Die-On": "a", "X-Test": test},
+                    )
+                    answers[test] = (status, body)
+                    if (method, test) in a.seen:
+                        break
+                assert (method, test) in a.seen, f"server a never got a {method}"
+                if method == "POST":  # not retried: the client sees the failure
+                    assert answers[test][0] == 502 and ("POST", test) not in b.seen
+                else:  # retried on b: the client never sees a failure
+                    assert answers[test] == (200, b"b") and ("GET", test) in b.seen
+            assert all(s == 200 for t, (s, _b) in answers.items() if t.startswith("GET"))
+    finally:
+        for server in (a, b):
+            server.shutdown()
+            server.server_close()
