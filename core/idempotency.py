@@ -6,9 +6,13 @@
 - keys are scoped (e.g. per organisation), so two customers may use the same key.
 A 5xx answer or an exception frees the key so the client can retry, unless the writes were
 committed already (an after-commit step failed): then the committed answer stands. A claim
-whose process was killed mid-request stays in flight (409) until IDEMPOTENCY_STALE_SECONDS
-(5 minutes), then the next retry takes it over (servicedesk/tests/test_failover.py). Records
-expire after IDEMPOTENCY_TTL_HOURS and are purged by the `core.purge_idempotency` task.
+whose process was killed mid-request is taken over by the next retry as soon as its database
+session is gone (PostgreSQL: the claim keeps its connection's backend pid, which the server
+drops with the dead process's connection; the kill drill in servicedesk/tests/test_failover.py
+sees the retry succeed at once). Where that cannot be known (SQLite; a pooler such as
+PgBouncer keeps the backend alive) it stays in flight (409) until IDEMPOTENCY_STALE_SECONDS
+(5 minutes). Records expire after IDEMPOTENCY_TTL_HOURS and are purged by the
+`core.purge_idempotency` task.
 """
 
 from __future__ import annotations
@@ -76,13 +80,38 @@ def request_fingerprint(request) -> str:
     return digest.hexdigest()
 
 
+def _backend_pid() -> int | None:
+    """The PostgreSQL server process of this connection (known to psycopg: no query)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    connection.ensure_connection()
+    return connection.connection.info.backend_pid
+
+
+def _abandoned(record: IdempotencyRecord) -> bool:
+    """An in-flight claim nobody is working on: its backend is gone (PostgreSQL), or it is
+    older than IDEMPOTENCY_STALE_SECONDS (anywhere)."""
+    from django.db import connection
+
+    stale_after = dt.timedelta(seconds=settings.IDEMPOTENCY_STALE_SECONDS)
+    if timezone.now() - record.created_at > stale_after:
+        return True
+    if record.holder_pid is None or connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [record.holder_pid])
+        return cursor.fetchone() is None
+
+
 def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Response:
     """Insert an in-flight record, or answer from the existing one."""
     for _attempt in range(2):
         try:
             with transaction.atomic():
                 return IdempotencyRecord.objects.create(
-                    scope=scope, key=key, request_hash=fingerprint
+                    scope=scope, key=key, request_hash=fingerprint, holder_pid=_backend_pid()
                 )
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
@@ -101,9 +130,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Respon
                 response = Response(existing.response_body, status=existing.status_code)
                 response["Idempotent-Replayed"] = "true"
                 return response
-            # An in-flight record this old is taken to be abandoned (its process died).
-            stale_after = dt.timedelta(seconds=settings.IDEMPOTENCY_STALE_SECONDS)
-            if timezone.now() - existing.created_at > stale_after:
+            if _abandoned(existing):  # its process died: this retry takes the key over
                 IdempotencyRecord.objects.filter(pk=existing.pk, completed=False).delete()
                 continue
             raise Conflict(

@@ -51,6 +51,10 @@ class IdempotencyRecord(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # PostgreSQL: the server process of the connection that claimed the key. The connection of
+    # a killed web process ends with it, so a claim whose backend is gone is abandoned at once
+    # instead of after IDEMPOTENCY_STALE_SECONDS (core.idempotency).
+    holder_pid = models.PositiveIntegerField(null=True, editable=False)
 
     class Meta:
         default_permissions = ()

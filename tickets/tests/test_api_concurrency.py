@@ -106,6 +106,63 @@ def test_a_concurrent_duplicate_with_the_same_idempotency_key_gets_409(
     assert Ticket.objects.filter(organisation=customer.organisation).count() == 1
 
 
+def test_a_claim_whose_process_died_is_taken_over_by_the_next_retry_at_once(
+    make_customer, make_unit, monkeypatch
+):
+    """A create killed mid-request (its web process gone, so its database session too) leaves
+    its claim on the key; the partner's retry is answered at once (201, one ticket), not 409
+    for IDEMPOTENCY_STALE_SECONDS. While the session lives the duplicate still gets 409."""
+    from django.db import connection
+
+    from accounts.models import ApiScope
+    from accounts.services.api_keys import api_key_create
+    from core.models import IdempotencyRecord
+
+    customer = make_customer()
+    unit = make_unit(customer.organisation)
+    _key, token = api_key_create(
+        actor=None, organisation=customer.organisation, name="ERP", scope=ApiScope.READ_WRITE
+    )
+    entered, release = threading.Event(), threading.Event()
+    original = svc.ticket_open
+
+    def stuck_open(**kwargs):
+        if not entered.is_set():  # the first request only: it hangs until its session dies
+            entered.set()
+            assert release.wait(timeout=30)
+        return original(**kwargs)
+
+    monkeypatch.setattr(svc, "ticket_open", stuck_open)
+    body = json.dumps({"subject": "Chiller alarm", "body": "E21.", "unit": unit.serial_number})
+
+    def post():
+        return Client(HTTP_AUTHORIZATION=f"Api-Key {token}").post(
+            "/api/v1/tickets/", body, content_type=JSON, HTTP_IDEMPOTENCY_KEY="order-9"
+        )
+
+    def post_and_hang_up():
+        try:
+            post()
+        finally:
+            connection.close()  # the thread's own connection (it reconnected to clean up)
+
+    first = threading.Thread(target=post_and_hang_up, daemon=True)  # a connection of its own
+    first.start()
+    assert entered.wait(timeout=30)
+    claim = IdempotencyRecord.objects.get(key="order-9")
+    assert claim.holder_pid and not claim.completed
+    assert post().status_code == 409  # its session is alive: it may still finish
+
+    with connection.cursor() as cursor:  # the web process is killed: its session ends
+        cursor.execute("SELECT pg_terminate_backend(%s)", [claim.holder_pid])
+    retry = post()
+    release.set()
+    first.join(timeout=30)
+    assert retry.status_code == 201, retry.content
+    assert Ticket.objects.filter(organisation=customer.organisation).count() == 1
+    assert post().json() == retry.json()  # and the key now replays that answer
+
+
 def test_a_hundred_parallel_openings_count_exactly(open_ticket, make_customer, make_unit):
     """Reference numbers and agents' open-ticket counters (F() updates) after 100 openings
     from 8 connections at once: gap-free, and the counters equal the tickets."""
