@@ -283,13 +283,14 @@ class OrganisationAdmin(
     RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin
 ):
     region_scope = "pk"
-    list_display = ["name", "name_en", "tier", "region", "is_active"]
+    list_display = ["name", "code", "name_en", "tier", "region", "is_active"]
     list_filter = ["tier", "region", "is_active"]
     list_select_related = ["region"]
-    search_fields = ["name", "name_en"]
+    search_fields = ["name", "name_en", "=code"]
     search_help_text = _("Search by name, or by the exact contact email or phone.")
     fields = [
         "name",
+        "code",
         "name_en",
         "tier",
         "region",

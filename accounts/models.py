@@ -38,6 +38,9 @@ class Tier(models.TextChoices):
 class Organisation(TimeStampedModel):
     """A customer company. Its name is public business data; its contacts are personal data."""
 
+    # The ERP's customer number: imports of the installed base find the organisation by it
+    # (equipment/importing). Organisations created in the desk get "WD-<id>".
+    code = models.CharField(_("code"), max_length=40, blank=True, default="")
     name = models.CharField(_("name"), max_length=200)
     name_en = models.CharField(_("English name"), max_length=200, blank=True)
     tier = models.CharField(
@@ -67,6 +70,11 @@ class Organisation(TimeStampedModel):
         ordering = ["name"]
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=~models.Q(code=""), name="organisation_code_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
