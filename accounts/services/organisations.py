@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.models import Organisation, Region, Tier
+from accounts.models import ORGANISATION_CODE, Organisation, Region, Tier
 from audit.services import audit_record
 from core import search_terms
 from core.errors import ApplicationError
@@ -27,14 +27,12 @@ ORGANISATION_FIELDS = (
 )
 
 
-# An ERP's customer number: letters and digits, with dots, slashes, hyphens or underscores.
-CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
-
-
 def code_problem(code: str) -> str | None:
     """Why an organisation code cannot be used (None when it can); uniqueness is not checked."""
-    if not CODE_RE.match(code or ""):
-        return _("Use 1 to 40 letters, digits, dots, slashes, hyphens or underscores.")
+    try:
+        ORGANISATION_CODE(code or "")
+    except ValidationError as exc:
+        return str(exc.messages[0])
     return None
 
 

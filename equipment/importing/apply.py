@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -133,6 +133,16 @@ def _write(plan: Plan, *, actor: Any, progress: Progress | None) -> None:
     )
 
 
+def _locked_units(pks: list[int]) -> list[Unit]:
+    """These units, locked until the import commits."""
+    if connection.vendor == "postgresql":
+        # One array parameter rather than an IN list of 2,000: see plan._units_by_serial.
+        return list(
+            Unit.objects.raw("SELECT * FROM equipment_unit WHERE id = ANY(%s) FOR UPDATE", [pks])
+        )
+    return list(Unit.objects.select_for_update().filter(pk__in=pks))
+
+
 def _write_units(
     plan: Plan,
     org_ids: dict[str, int],
@@ -178,9 +188,7 @@ def _write_units(
     changed: dict[int, list[str]] = {}
     now = timezone.now()
     for start in range(0, len(to_check), BATCH):
-        units = list(
-            Unit.objects.select_for_update().filter(pk__in=to_check[start : start + BATCH])
-        )
+        units = _locked_units(to_check[start : start + BATCH])
         dirty = []
         fields: set[str] = set()
         for unit in units:
