@@ -120,6 +120,16 @@ def _row(line: int, names: list[str], values: list[tuple[str, bool]]) -> Row | N
     return Row(line, cells, problems)
 
 
+def _count(rows: list[Row], number: int, row: Row | None) -> None:
+    """Refuse a file of more than MAX_ROWS rows with data (blank rows, such as the formatted
+    but empty rows a spreadsheet may save, count only towards a far larger limit)."""
+    if (row is not None and len(rows) >= MAX_ROWS) or number > 5 * MAX_ROWS:
+        raise ImportRefused(
+            _("The file has more than %(n)s rows; split it.") % {"n": MAX_ROWS},
+            code="too_many_rows",
+        )
+
+
 def _csv_rows(data: bytes) -> list[Row]:
     try:
         text = data.decode("utf-8-sig")
@@ -136,13 +146,9 @@ def _csv_rows(data: bytes) -> list[Row]:
         names = _header(next(reader, []))
         rows = []
         for number, cells in enumerate(reader, start=2):
-            if number > MAX_ROWS + 1:
-                raise ImportRefused(
-                    _("The file has more than %(n)s rows; split it.") % {"n": MAX_ROWS},
-                    code="too_many_rows",
-                )
             # In CSV a value is text; one starting with "=" was meant as a formula.
             row = _row(number, names, [(c, c.strip().startswith("=")) for c in cells])
+            _count(rows, number, row)
             if row is not None:
                 rows.append(row)
     except csv.Error as exc:
@@ -176,13 +182,9 @@ def _xlsx_rows(data: bytes) -> list[Row]:
         names = _header([_text(cell.value) for cell in header])
         rows = []
         for number, cells in enumerate(lines, start=2):
-            if number > MAX_ROWS + 1:
-                raise ImportRefused(
-                    _("The file has more than %(n)s rows; split it.") % {"n": MAX_ROWS},
-                    code="too_many_rows",
-                )
             values = [(_text(cell.value), cell.data_type == "f") for cell in cells]
             row = _row(number, names, values)
+            _count(rows, number, row)
             if row is not None:
                 rows.append(row)
         return rows

@@ -210,6 +210,21 @@ def test_bad_files_are_refused_as_a_whole(catalogue):
         preview(data=b"PK\x03\x04 not really a zip")
     with pytest.raises(ImportRefused, match="empty"):
         preview(data=b"")
+    with pytest.raises(ImportRefused, match="Old Excel"):
+        preview(data=b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an .xls")
+
+
+def test_too_large_files_and_too_many_rows_are_refused(catalogue, monkeypatch):
+    from equipment.importing import parse
+
+    monkeypatch.setattr(parse, "MAX_ROWS", 2)
+    rows = [base_row(serial_number=f"HW2000-2026-000{n}") for n in range(1, 4)]
+    with pytest.raises(ImportRefused, match="more than 2 rows"):
+        preview(data=csv_bytes(rows))
+    assert preview(data=csv_bytes(rows[:2]) + b",,,,,,,,,,,,\n" * 3).rows == 2
+    monkeypatch.setattr(parse, "MAX_BYTES", 100)
+    with pytest.raises(ImportRefused, match="larger than"):
+        preview(data=csv_bytes(rows))
 
 
 def test_formula_cells_are_row_errors(catalogue):
