@@ -304,7 +304,8 @@ class OrganisationAdmin(
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         # A new organisation without a code gets "WD-<id>"; an existing one keeps a code.
-        form.base_fields["code"].required = obj is not None
+        if "code" in form.base_fields:  # not for a viewer who may only read
+            form.base_fields["code"].required = obj is not None
         return form
 
     def get_search_results(self, request, queryset, search_term):
