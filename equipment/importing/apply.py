@@ -71,14 +71,21 @@ def import_installed_base(
     """
     if actor is not None and not may_import(actor):
         raise ImportRefused(_("Only supervisors may import the installed base."), code="denied")
-    if dry_run:
-        return preview(data=data, move=move)
     fmt, rows = parse.read(data)
+    if progress:
+        progress("rows read", len(rows), len(rows))
+    if dry_run:
+        plan = build(rows, move=move, fmt=fmt, sha256=file_hash(data))
+        if progress:
+            progress("rows checked", len(rows), len(rows))
+        return plan
     try:
         with transaction.atomic():
             # Planned inside the transaction, so what is written is diffed against the rows
             # as they are now (the changed ones are locked before they are compared again).
             plan = build(rows, move=move, fmt=fmt, sha256=file_hash(data))
+            if progress:
+                progress("rows checked", len(rows), len(rows))
             if plan.errors:
                 return plan
             _write(plan, actor=actor, progress=progress)

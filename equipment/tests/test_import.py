@@ -294,3 +294,18 @@ def test_an_actor_who_is_no_supervisor_is_refused(catalogue, base_file, make_sta
     plan = import_installed_base(data=base_file, actor=supervisor)
     assert plan.errors == []
     assert _events("installed_base.imported")[0].actor_ref == f"user:{supervisor.pk}"
+
+
+@pytest.mark.audit_deferred
+def test_with_deferred_sealing_every_change_waits_as_a_pending_event(catalogue, base_file):
+    from audit.models import PendingAuditEvent
+
+    import_installed_base(data=base_file, actor=None)
+
+    actions = sorted(PendingAuditEvent.objects.values_list("action", flat=True))
+    assert actions == sorted(
+        ["organisation.created"] * 2
+        + ["user.created"] * 2
+        + ["unit.created"] * 2
+        + ["installed_base.imported"]
+    )
