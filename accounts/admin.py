@@ -285,13 +285,14 @@ class OrganisationAdmin(
     RegionScopedAdminMixin, ReadAuditedMixin, NoAdminLogMixin, admin.ModelAdmin
 ):
     region_scope = "pk"
-    list_display = ["name", "name_en", "tier", "region", "is_active"]
+    list_display = ["name", "code", "name_en", "tier", "region", "is_active"]
     list_filter = ["tier", "region", "is_active"]
     list_select_related = ["region"]
-    search_fields = ["name", "name_en"]
+    search_fields = ["name", "name_en", "=code"]
     search_help_text = _("Search by name, or by the exact contact email or phone.")
     fields = [
         "name",
+        "code",
         "name_en",
         "tier",
         "region",
@@ -301,6 +302,13 @@ class OrganisationAdmin(
         "address",
         "is_active",
     ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # A new organisation without a code gets "WD-<id>"; an existing one keeps a code.
+        if "code" in form.base_fields:  # not for a viewer who may only read
+            form.base_fields["code"].required = obj is not None
+        return form
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

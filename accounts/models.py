@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +31,13 @@ class Region(models.Model):
         return f"{self.name_en} / {self.name_zh}"
 
 
+# An ERP's customer number: letters and digits, with dots, slashes, hyphens or underscores.
+ORGANISATION_CODE = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$",
+    _("Use 1 to 40 letters, digits, dots, slashes, hyphens or underscores."),
+)
+
+
 class Tier(models.TextChoices):
     STANDARD = "standard", _("Standard")
     PLUS = "plus", _("Plus")
@@ -39,6 +47,11 @@ class Tier(models.TextChoices):
 class Organisation(TimeStampedModel):
     """A customer company. Its name is public business data; its contacts are personal data."""
 
+    # The ERP's customer number: imports of the installed base find the organisation by it
+    # (equipment/importing). Organisations created in the desk get "WD-<id>".
+    code = models.CharField(
+        _("code"), max_length=40, blank=True, default="", validators=[ORGANISATION_CODE]
+    )
     name = models.CharField(_("name"), max_length=200)
     name_en = models.CharField(_("English name"), max_length=200, blank=True)
     tier = models.CharField(
@@ -68,6 +81,11 @@ class Organisation(TimeStampedModel):
         ordering = ["name"]
         verbose_name = _("organisation")
         verbose_name_plural = _("organisations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=~models.Q(code=""), name="organisation_code_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

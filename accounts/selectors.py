@@ -173,3 +173,45 @@ def customers_of(organisation_ids: Iterable[int]) -> dict[int, list[User]]:
 
 def organisations_by_id(ids: Iterable[int]) -> dict[int, Organisation]:
     return Organisation.objects.in_bulk(sorted(set(ids)))
+
+
+# ------------------------------------------------- imports and exports of the installed base
+# These read for a caller already allowed every region (a supervisor, a superuser or a
+# command): equipment.importing checks that before calling them.
+
+_CHUNK = 2000
+
+
+def organisations_by_code(codes: Iterable[str]) -> list[dict[str, Any]]:
+    """The organisations with these codes: pk, code, name and region id."""
+    return list(
+        Organisation.objects.filter(code__in=list(codes)).values("pk", "code", "name", "region_id")
+    )
+
+
+def contacts_by_email(emails: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Blind index -> the user holding that address (pk, organisation, staff, name, phone)."""
+    wanted = sorted({crypto.blind_index("email", e) for e in emails})
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = User.objects.filter(email_bidx__in=wanted[start : start + _CHUNK]).values(
+            "pk", "email_bidx", "organisation_id", "is_staff", "full_name", "phone"
+        )
+        for row in rows:
+            found[row["email_bidx"]] = row
+    return found
+
+
+def contacts_of(organisation_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """Organisation id -> its active customer users (e-mail, full name, phone), by e-mail."""
+    ids = sorted(set(organisation_ids))
+    found: dict[int, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = User.objects.filter(
+            organisation_id__in=ids[start : start + _CHUNK], is_staff=False, is_active=True
+        ).values("organisation_id", "email", "full_name", "phone")
+        for row in rows:
+            found.setdefault(row["organisation_id"], []).append(row)
+    for people in found.values():
+        people.sort(key=lambda p: p["email"])
+    return found

@@ -24,6 +24,7 @@ BENCHES = [
     "search",
     "workspace",
     "reports",
+    "import_base",
 ]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import NoAdminLogMixin
 from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
-from equipment import selectors, services
+from equipment import admin_import, selectors, services
 from equipment.models import FaultCode, MachineModel, Unit, WarrantyStatus
 
 
@@ -86,6 +87,29 @@ class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     search_fields = ["serial_number", "site", "site_zh", "organisation__name"]
     autocomplete_fields = ["organisation"]
     date_hierarchy = "installed_on"
+    change_list_template = "admin/equipment/unit/change_list.html"
+    actions = [admin_import.export_csv, admin_import.export_xlsx]
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(lambda request: admin_import.import_view(self, request)),
+                name="equipment_unit_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_import": admin_import.may_import(request.user)}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not admin_import.may_import(request.user):
+            for name in ("export_csv", "export_xlsx"):
+                actions.pop(name, None)
+        return actions
 
     @admin.display(description=_("site"), ordering="site")
     def site_display(self, obj: Unit) -> str:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.models import Organisation, Region, Tier
+from accounts.models import ORGANISATION_CODE, Organisation, Region, Tier
 from audit.services import audit_record
 from core import search_terms
 from core.errors import ApplicationError
 
 ORGANISATION_FIELDS = (
+    "code",
     "name",
     "name_en",
     "tier",
@@ -25,7 +27,29 @@ ORGANISATION_FIELDS = (
 )
 
 
-def _validate(values: dict[str, Any]) -> None:
+def code_problem(code: str) -> str | None:
+    """Why an organisation code cannot be used (None when it can); uniqueness is not checked."""
+    try:
+        ORGANISATION_CODE(code or "")
+    except ValidationError as exc:
+        return str(exc.messages[0])
+    return None
+
+
+def _validate(values: dict[str, Any], *, instance: Organisation | None = None) -> None:
+    if values.get("code"):
+        problem = code_problem(values["code"])
+        if problem:
+            raise ApplicationError(problem, fields={"code": [problem]})
+        taken = Organisation.objects.filter(code=values["code"])
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            raise ApplicationError(
+                _("Another organisation has this code."),
+                code="duplicate",
+                fields={"code": [_("Already in use.")]},
+            )
     if "name" in values and not str(values["name"]).strip():
         raise ApplicationError(
             _("Enter the organisation's name."), fields={"name": [_("This field is required.")]}
@@ -48,8 +72,14 @@ def organisation_create(
     if unknown:
         raise ApplicationError(_("Unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))})
     values = {"name": name.strip(), "region": region, "tier": tier, **fields}
+    values["code"] = str(values.get("code") or "").strip()
     _validate(values)
     org = Organisation.objects.create(**values)
+    if not org.code:
+        # Every organisation has a code, so exports of the installed base can name all of
+        # them and a re-import finds them again.
+        org.code = values["code"] = f"WD-{org.pk}"
+        Organisation.objects.filter(pk=org.pk).update(code=org.code)
     audit_record(
         action="organisation.created",
         actor=actor,
@@ -64,7 +94,13 @@ def organisation_update(*, organisation: Organisation, actor: Any, **changes: An
     unknown = set(changes) - set(ORGANISATION_FIELDS)
     if unknown:
         raise ApplicationError(_("Unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))})
-    _validate(changes)
+    if "code" in changes:
+        changes["code"] = str(changes["code"] or "").strip()
+        if not changes["code"]:
+            raise ApplicationError(
+                _("An organisation keeps a code."), fields={"code": [_("This field is required.")]}
+            )
+    _validate(changes, instance=organisation)
     org = Organisation.objects.select_for_update().get(pk=organisation.pk)
     changed = {}
     for name, value in changes.items():
