@@ -14,7 +14,7 @@ def give_codes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0009_translated_labels'),
+        ('accounts', '0010_staff_single_sign_on'),
     ]
 
     operations = [
