@@ -12,13 +12,20 @@ LOCALE = Path(__file__).resolve().parents[2] / "locale" / "zh_Hans" / "LC_MESSAG
 
 
 def po_entries(path: Path) -> list[tuple[str, str]]:
-    """Return (msgid, msgstr) pairs of a .po file (enough of the format for our catalogue)."""
+    """Return (msgid, msgstr) pairs of a .po file (enough of the format for our catalogue);
+    a message with a context (pgettext) is "context\x04msgid", as gettext looks it up."""
     entries, current, field = [], {"msgid": [], "msgstr": []}, None
+    context = None
     for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        if line.startswith("msgid "):
+        if line.startswith("msgctxt "):
+            context = ast.literal_eval(line[8:])
+        elif line.startswith("msgid "):
             if current["msgid"]:
                 entries.append(("".join(current["msgid"]), "".join(current["msgstr"])))
             current, field = {"msgid": [], "msgstr": []}, "msgid"
+            if context is not None:
+                current["msgid"].append(context + "\x04")
+                context = None
             current["msgid"].append(ast.literal_eval(line[6:]))
         elif line.startswith("msgid_plural "):
             field = None  # the plural form's msgid is not a separate entry

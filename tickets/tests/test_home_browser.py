@@ -121,7 +121,7 @@ def test_the_agents_home_at_desk_and_phone_widths(
     assert page.locator("#home-tickets-load li").count() == len(agents) + 1
     shots(page, "home")
     with page.expect_navigation():
-        page.locator(".home-models a").click()
+        page.locator(".home-models a", has_text="All models").click()
     assert page.locator("#content-main .app-tickets").count() == 1
     shots(page, "all-models")
     context.close()
