@@ -119,3 +119,9 @@ def ticket_row(db):
         )
 
     return make
+
+
+@pytest.fixture
+def agent_client(staff_client):
+    """A signed-in agent's client and the agent: (client, user)."""
+    return staff_client(roles=("agent",), full_name="Lin Agent")

@@ -74,11 +74,6 @@ def messages_of(response) -> list[str]:
 
 
 @pytest.fixture
-def agent_client(staff_client):
-    return staff_client(roles=("agent",), full_name="Lin Agent")
-
-
-@pytest.fixture
 def minutes_ago():
     def make(minutes: float) -> dt.datetime:
         return timezone.now() - dt.timedelta(minutes=minutes)

@@ -6,7 +6,6 @@ import datetime as dt
 import importlib
 import re
 
-import pytest
 from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,11 +18,6 @@ from tickets.services import tickets as svc
 from tickets.tests.conftest import at
 
 CHANGELIST = "/admin/tickets/ticket/"
-
-
-@pytest.fixture
-def agent_client(staff_client):
-    return staff_client(roles=("agent",), full_name="Lin Agent")
 
 
 def listed(client, params=None) -> list[str]:

@@ -24,11 +24,6 @@ SAVE = "/admin/tickets/ticket/views/save/"
 NEXT = "/admin/tickets/ticket/next/"
 
 
-@pytest.fixture
-def agent_client(staff_client):
-    return staff_client(roles=("agent",), full_name="Lin Agent")
-
-
 def save(client, name: str, query: str):
     return client.post(SAVE, {"name": name, "query": query})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -22,11 +21,6 @@ def news(ticket: Ticket) -> str:
 
 def page(ticket: Ticket) -> str:
     return f"/admin/tickets/ticket/{ticket.pk}/change/"
-
-
-@pytest.fixture
-def agent_client(staff_client):
-    return staff_client(roles=("agent",), full_name="Lin Agent")
 
 
 def denied(ticket: Ticket) -> int:

@@ -32,11 +32,6 @@ def listed(response) -> list[str]:
 
 
 @pytest.fixture
-def agent_client(staff_client):
-    return staff_client(roles=("agent",), full_name="Lin Agent")
-
-
-@pytest.fixture
 def e101(db):
     return FaultCode.objects.create(
         code="E101", title_en="Laser power low", title_zh="激光功率低", severity="major"
