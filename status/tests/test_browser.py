@@ -45,7 +45,11 @@ def test_the_status_page_shows_an_outage(
     east = components["east"]
     east.created_at = timezone.now() - dt.timedelta(days=120)
     east.save(update_fields=["created_at"])
-    # An old outage of five hours, declared with the time it began and resolved at its end.
+    # An old outage of five hours, declared with the time it began and resolved at its end;
+    # from 09:00 in the desk's time zone, so its day is one bar whatever the hour of the run.
+    began = timezone.localtime(timezone.now() - dt.timedelta(days=10)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
     old = services.incident_open(
         actor="system:test",
         severity=sev["sev2"],
@@ -54,7 +58,7 @@ def test_the_status_page_shows_an_outage(
         components={east: "partial_outage"},
         body_en="Down",
         body_zh="中断",
-        started_at=timezone.now() - dt.timedelta(days=10),
+        started_at=began,
     )
     services.incident_update(
         incident=old,

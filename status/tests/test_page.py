@@ -218,7 +218,11 @@ def test_the_page_and_the_json_give_the_minutes_of_each_impact(client, component
     chat = components["chat"]
     chat.created_at = timezone.now() - dt.timedelta(days=3)
     chat.save(update_fields=["created_at"])
-    outage = _outage(sev, chat, "partial_outage", timezone.now() - dt.timedelta(days=2), 10)
+    # At noon of the day before yesterday: ten minutes that never straddle a midnight.
+    noon = timezone.localtime(timezone.now() - dt.timedelta(days=2)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
+    outage = _outage(sev, chat, "partial_outage", noon, 10)
     selectors.forget_summary()
 
     data = client.get(reverse("status:summary")).json()
