@@ -259,3 +259,36 @@ def test_the_image_is_slim_runs_as_a_user_and_collects_static_files_at_build():
         assert secret not in env_block
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "var", ".env"} <= set(ignored)
+
+
+# ------------------------------------------------------------------------------ prometheus
+
+
+def test_the_prometheus_config_rules_and_alertmanager_pass_their_own_checks(tmp_path):
+    promtool = tool("promtool")
+    amtool = tool("amtool")
+    rules = DEPLOY / "prometheus" / "welddesk-rules.yml"
+    config = (DEPLOY / "compose" / "prometheus.yml").read_text()
+    assert "/etc/prometheus/welddesk-rules.yml" in config  # where compose mounts the rules
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/etc/prometheus/welddesk-rules.yml", str(rules))
+    )
+    checks = [
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        [promtool, "check", "rules", str(rules)],
+        [amtool, "check-config", str(DEPLOY / "prometheus" / "alertmanager.yml")],
+    ]
+    for command in checks:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_a_broken_rule_is_caught_by_promtool(tmp_path):
+    promtool = tool("promtool")
+    rules = (DEPLOY / "prometheus" / "welddesk-rules.yml").read_text()
+    broken = tmp_path / "rules.yml"
+    broken.write_text(rules.replace("expr:", "expr: sum(", 1))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(broken)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
