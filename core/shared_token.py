@@ -39,6 +39,11 @@ def shared_token(
     lock = f"{cache_key}:refresh"
     if softcache.add(lock, 1, timeout=LOCK_SECONDS) is not False:  # ours, or no cache at all
         try:
+            # Another process may have refreshed between our miss and our lock (it set the
+            # token, then let the lock go): take its token rather than expire it.
+            token = softcache.get(cache_key)
+            if token and token != refused:
+                return token
             token, lifetime = fetch()
             softcache.set(cache_key, token, timeout=max(lifetime - MARGIN_SECONDS, 60))
             return token
