@@ -13,7 +13,10 @@ from django.urls import reverse
 from django.utils import timezone as dj_timezone
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.middleware import OTPMiddleware as BaseOTPMiddleware
 
+from accounts.backends import session_device
 from accounts.services import auth as auth_services
 from core.errors import error_body
 
@@ -160,3 +163,31 @@ class UserPreferencesMiddleware:
             return self.get_response(request)
         finally:
             dj_timezone.deactivate()
+
+
+class OTPMiddleware(BaseOTPMiddleware):
+    """django-otp's middleware, with the session's device loaded in the user's own query.
+
+    django-otp loads the user, then the device the session was verified with: two round
+    trips on every staff request. Here the device's id is handed to the auth backend while
+    the user loads (accounts.backends.session_device), which brings user and device in one
+    query; django-otp's checks (the device is the user's, and confirmed) run unchanged on the
+    result, and any other device falls back to django-otp's own lookup.
+    """
+
+    def _verify_user_sync(self, request, user):
+        persistent_id = request.session.get(DEVICE_ID_SESSION_KEY)
+        hint = self._normalize_persistent_id(persistent_id) if persistent_id else None
+        token = session_device.set(hint)
+        try:
+            self._init_user_fields(user)  # loads the user (the lazy object) with the hint
+        finally:
+            session_device.reset(token)
+        if user.is_authenticated:
+            device = None
+            if hint:
+                device = getattr(user, "_session_device", None)
+                if device is None or device.persistent_id != hint:
+                    device = self._device_from_persistent_id(hint)
+            user.otp_device = self._finalize_device(request, user, device)
+        return user

@@ -49,6 +49,7 @@ from mozilla_django_oidc.views import (
 )
 
 from accounts import roles
+from accounts.backends import RequestUserMixin
 from accounts.forms import LoginForm
 from accounts.services import oidc as oidc_services
 from accounts.services.oidc import SESSION_PROVIDER, ProviderRefused
@@ -167,12 +168,12 @@ def identity_from(claims: dict[str, Any]) -> oidc_services.ProviderIdentity:
     )
 
 
-class ProviderBackend(OIDCAuthenticationBackend):
+class ProviderBackend(RequestUserMixin, OIDCAuthenticationBackend):
     """mozilla-django-oidc's backend with the desk's account rules (accounts.services.oidc)."""
 
     get_settings = staticmethod(_settings)
-    # The library's get_user would return a deactivated account; Django's checks is_active.
-    get_user = ModelBackend.get_user
+    # The library's get_user would return a deactivated account; RequestUserMixin's checks
+    # is_active (and loads the user's access in one query, like EmailBackend).
 
     def __init__(self, *args, **kwargs):
         # Not the library's __init__: it reads the endpoints, which may need the discovery

@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts import hooks
+from accounts import hooks, sessions
 from accounts import roles as role_defs
 from accounts.models import (
     Language,
@@ -308,6 +308,8 @@ def _end_sessions(user: User, *, keep_session_key: str | None = None) -> int:
         .values_list("session_key", flat=True)
     )
     ended, _ = Session.objects.filter(session_key__in=keys).delete()
+    sessions.forget(keys)  # now, and again once committed (a read in between cached the row)
+    transaction.on_commit(lambda: sessions.forget(keys))
     UserSession.objects.filter(session_key__in=keys).delete()
     publish_on_commit(
         f"user.{user.pk}", {"type": "session.revoked", "keep": keep_session_key or ""}
