@@ -23,6 +23,7 @@ BENCHES = [
     "compensation",
     "search",
     "workspace",
+    "ticket_page",
     "reports",
     "import_base",
 ]

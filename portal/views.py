@@ -207,7 +207,13 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    ticket = ticket_selectors.ticket_get(user=request.user, reference=reference)
+    skip = ticket_selectors.conversation_skip(request.GET.get("skip")) or 0
+    ticket = ticket_selectors.ticket_get(
+        user=request.user,
+        reference=reference,
+        window=ticket_selectors.CONVERSATION_WINDOW if request.method == "GET" else None,
+        skip=skip,
+    )
     reply_form = ReplyForm()
     rating_form = RatingForm()
     survey = surveys.survey_open_for(ticket) if ticket.status in CLOSED_STATUSES else None
@@ -262,6 +268,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
         {
             "ticket": ticket,
             "conversation": conversation,
+            **ticket_selectors.conversation_links(ticket),
             "reply_form": reply_form,
             "rating_form": rating_form,
             "survey": survey,

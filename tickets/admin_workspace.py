@@ -23,7 +23,7 @@ from audit.services import audit_read
 from core.errors import ApplicationError
 from equipment.models import WarrantyStatus
 from tickets import admin_forms, panels, selectors
-from tickets.models import Attachment, Channel, FaultReport, Priority, Status, Target, Ticket
+from tickets.models import Channel, FaultReport, Priority, Status, Target, Ticket
 from tickets.services import impact
 from tickets.services import tickets as svc
 
@@ -151,7 +151,11 @@ class TicketPageMixin:
         if not str(object_id).isdigit():
             raise Http404
         # Scoped: another region's ticket is a 404, and the refusal is audited.
-        ticket = selectors.ticket_get(user=request.user, pk=int(object_id))
+        skip = selectors.conversation_skip(request.GET.get("skip")) or 0
+        window = selectors.CONVERSATION_WINDOW if request.method == "GET" else None
+        ticket = selectors.ticket_get(
+            user=request.user, pk=int(object_id), window=window, skip=skip
+        )
         if not self.has_view_or_change_permission(request, ticket):
             raise PermissionDenied
         if request.method == "POST":
@@ -191,7 +195,9 @@ class TicketPageMixin:
                 for error in errors:
                     messages.error(request, f"{field}: {error}")
             # Show the ticket as it is now; a draft reply is kept, with the current version.
-            fresh = selectors.ticket_get(user=request.user, pk=ticket.pk)
+            fresh = selectors.ticket_get(
+                user=request.user, pk=ticket.pk, window=selectors.CONVERSATION_WINDOW
+            )
             draft = request.POST if operation == "reply" else None
             return self._workspace(request, fresh, draft=draft, stale_since=stale)
         messages.success(request, done)
@@ -325,10 +331,9 @@ class TicketPageMixin:
             "opts": self.model._meta,
             "ticket": ticket,
             "conversation": conversation,
-            "loose_attachments": list(
-                Attachment.objects.filter(ticket=ticket, message__isnull=True)
-            ),
-            "merged_here": list(ticket.merged.only("pk", "reference")),
+            **selectors.conversation_links(ticket),
+            "loose_attachments": ticket.loose_attachments,
+            "merged_here": ticket.merged_here,
             "countdown": countdown_html(selectors.sla_countdown(ticket)),
             "targets": _target_rows(ticket),
             "unit": unit,

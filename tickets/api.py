@@ -270,9 +270,32 @@ def _created_body(ticket: Ticket) -> dict:
 
 
 class TicketDetailApi(ApiView):
-    @extend_schema(summary="One ticket with its conversation", responses=TicketDetailOut)
+    @extend_schema(
+        summary="One ticket with its conversation (the latest 50 messages at a time)",
+        responses=TicketDetailOut,
+        parameters=[
+            OpenApiParameter(
+                "skip",
+                OpenApiTypes.INT,
+                description="Pass over this many of the newest messages (earlier_messages "
+                "says whether older ones remain: ask again with skip + 50).",
+            )
+        ],
+    )
     def get(self, request: Request, reference: str) -> Response:
-        ticket = selectors.ticket_get(user=request.user, reference=reference)
+        skip = selectors.conversation_skip(request.query_params.get("skip"))
+        if skip is None:
+            raise ApplicationError(
+                _("skip must be a whole number from 0 to 9,999,999."),
+                code="invalid",
+                fields={"skip": [_("Enter a whole number.")]},
+            )
+        ticket = selectors.ticket_get(
+            user=request.user,
+            reference=reference,
+            window=selectors.CONVERSATION_WINDOW,
+            skip=skip,
+        )
         audit_read(actor=request.user, target_type="tickets.ticket", target_id=ticket.pk, via="api")
         return Response(TicketDetailOut(ticket).data)
 

@@ -122,10 +122,13 @@ class FaultReportOut(serializers.Serializer):
 
 class TicketDetailOut(TicketOut):
     messages = MessageOut(many=True)
+    earlier_messages = serializers.BooleanField(
+        help_text="Older messages exist: ask again with ?skip= plus the messages shown."
+    )
     fault_report = serializers.SerializerMethodField()
 
     class Meta(TicketOut.Meta):
-        fields = [*TicketOut.Meta.fields, "fault_report", "messages"]
+        fields = [*TicketOut.Meta.fields, "fault_report", "messages", "earlier_messages"]
 
     @extend_schema(responses=FaultReportOut(allow_null=True))
     def get_fault_report(self, ticket: Ticket) -> dict | None:

@@ -23,6 +23,16 @@ class TicketsConfig(AppConfig):
         reports.register()
         search_index.register()
         metrics.register_collector("tickets", selectors.sla_metrics)
+        from django.db.models.signals import post_delete, post_save
+
+        from tickets.models import CannedResponse
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                selectors.canned_responses_changed,
+                sender=CannedResponse,
+                dispatch_uid=f"canned-responses-{signal is post_save}",
+            )
 
         for schedule in (
             periodic.Schedule(

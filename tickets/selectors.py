@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import (
     Avg,
     Case,
     Count,
     F,
     IntegerField,
-    Prefetch,
     Q,
     QuerySet,
     Value,
@@ -34,7 +34,7 @@ from accounts.permissions import (
     scoped_among,
     staff_seeing_region,
 )
-from core import crypto
+from core import crypto, softcache
 from tickets import businesstime as bt
 from tickets.models import (
     ACTIVE_STATUSES,
@@ -49,6 +49,7 @@ from tickets.models import (
     SavedView,
     Status,
     Survey,
+    Tag,
     Target,
     Ticket,
 )
@@ -160,12 +161,37 @@ def search_q(term: str) -> Q:
     return query
 
 
-def ticket_get(*, user: Any, pk: Any = None, reference: str | None = None) -> Ticket:
-    """Return one ticket with its conversation; internal notes only for staff."""
+# How many messages a ticket page, the portal and the API's detail show at once: the latest
+# ones, with a link to the earlier ones, so a ticket costs the same to open at any length.
+CONVERSATION_WINDOW = 50
+
+
+def conversation_skip(value: str | None) -> int | None:
+    """The `skip` of a conversation link ("?skip=50"): the number of newest messages
+    to pass over, 0 when absent, None when it is not a whole number from 0 to 9,999,999."""
+    if value in (None, ""):
+        return 0
+    if not value.isdigit() or len(value) > 7:
+        return None
+    return int(value)
+
+
+def ticket_get(
+    *,
+    user: Any,
+    pk: Any = None,
+    reference: str | None = None,
+    window: int | None = None,
+    skip: int = 0,
+) -> Ticket:
+    """Return one ticket with its conversation; internal notes only for staff.
+
+    `window`: only the latest `window` messages after skipping the `skip` newest ones (the
+    page shows them oldest first; `ticket.earlier_messages` says whether older ones exist).
+    None: the whole conversation, for the services that act on it.
+    """
     lookup = {"pk": pk} if pk is not None else {"reference": reference}
-    messages = Message.objects.select_related("author").prefetch_related("attachments")
-    if not is_staff_member(user):
-        messages = messages.filter(internal=False)
+    staff = is_staff_member(user)
     qs = Ticket.objects.select_related(
         "organisation",
         "requester",
@@ -175,8 +201,90 @@ def ticket_get(*, user: Any, pk: Any = None, reference: str | None = None) -> Ti
         "fault_report__fault_code",
         "fault_report__priority_rule",
         "sla_policy__calendar",
-    ).prefetch_related(Prefetch("messages", queryset=messages), "tags")
-    return get_scoped_or_404(user, qs, **lookup)
+    )
+    ticket = get_scoped_or_404(user, qs, **lookup)
+    messages = Message.objects.filter(ticket=ticket).select_related("author")
+    if not staff:
+        messages = messages.filter(internal=False)
+    if window is None:
+        conversation = list(messages)
+        ticket.earlier_messages = False
+    else:
+        newest_first = list(messages.order_by("-created_at", "-pk")[skip : skip + window + 1])
+        ticket.earlier_messages = len(newest_first) > window
+        conversation = newest_first[:window][::-1]
+    for message in conversation:
+        message.ticket = ticket
+    _prefetched(ticket, "messages", conversation)
+    ticket.messages_skip = skip
+    _gather_files(ticket, staff=staff, conversation=conversation, whole=window is None)
+    _gather_tags_and_merged(ticket)
+    return ticket
+
+
+def conversation_links(ticket: Ticket) -> dict[str, int | None]:
+    """The ?skip= of the "earlier messages" and "later messages" links of a ticket loaded with
+    a window (core/_conversation_links.html); None where there is nothing more."""
+    window = CONVERSATION_WINDOW
+    skip = getattr(ticket, "messages_skip", 0)
+    return {
+        "earlier_skip": skip + window if getattr(ticket, "earlier_messages", False) else None,
+        "later_skip": max(skip - window, 0) if skip else None,
+    }
+
+
+def _gather_files(ticket: Ticket, *, staff: bool, conversation: list[Message], whole: bool) -> None:
+    """The attachments of the loaded messages and the ticket's loose files in one query, put
+    where the pages read them: each message's `attachments.all()` and
+    `ticket.loose_attachments` (files not on a message, such as a fault report's photos). A
+    customer's never holds the files of internal notes."""
+    files = Attachment.objects.filter(ticket=ticket)
+    if not whole:
+        files = files.filter(Q(message__isnull=True) | Q(message__in=[m.pk for m in conversation]))
+    elif not staff:
+        files = files.filter(Q(message__isnull=True) | Q(message__internal=False))
+    by_message: dict[int | None, list[Attachment]] = {}
+    for item in files:
+        item.ticket = ticket
+        by_message.setdefault(item.message_id, []).append(item)
+    for message in ticket.messages.all():
+        _prefetched(message, "attachments", by_message.get(message.pk, []))
+    ticket.loose_attachments = by_message.get(None, [])
+
+
+def _gather_tags_and_merged(ticket: Ticket) -> None:
+    """The ticket's tags and the tickets merged into it, in one query (both are short lists
+    of an id and a name): `ticket.tags.all()` and `ticket.merged_here`, newest first."""
+    rows = (
+        Ticket.tags.through.objects.filter(ticket_id=ticket.pk)
+        .annotate(row_kind=Value("tag"))
+        .order_by()
+        .values_list("row_kind", "tag_id", "tag__name")
+        .union(
+            Ticket.objects.filter(merged_into_id=ticket.pk)
+            .order_by()
+            .annotate(row_kind=Value("merged"))
+            .values_list("row_kind", "pk", "reference"),
+            all=True,
+        )
+    )
+    tags, merged = [], []
+    for kind, pk, name in rows:
+        if kind == "tag":
+            tags.append(Tag(pk=pk, name=name))
+        else:
+            merged.append(Ticket(pk=pk, reference=name))
+    _prefetched(ticket, "tags", sorted(tags, key=lambda tag: tag.name))
+    ticket.merged_here = sorted(merged, key=lambda other: other.pk, reverse=True)
+
+
+def _prefetched(instance: Any, relation: str, rows: list[Any]) -> None:
+    """Store rows as the instance's prefetched `relation`, as prefetch_related would: its
+    manager's all() then answers from them without a query."""
+    queryset = getattr(instance, relation).all()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    instance.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = queryset
 
 
 def first_answer_due(ticket: Ticket) -> dt.datetime | None:
@@ -312,9 +420,28 @@ def sla_countdown(ticket: Ticket, *, now: dt.datetime | None = None) -> Countdow
     )
 
 
-def canned_response_list() -> QuerySet:
-    """Return the active canned responses, by title."""
-    return CannedResponse.objects.filter(is_active=True).order_by("title")
+CANNED_CACHE_KEY = "tickets:canned-responses"
+CANNED_CACHE_SECONDS = 300
+
+
+def canned_response_list() -> list[CannedResponse]:
+    """Return the active canned responses, by title.
+
+    Every ticket page offers them, and they change a few times a month: they are kept in the
+    shared cache, dropped whenever one is saved or deleted (after the commit, so nobody caches
+    the old list again: tickets.apps), and at the latest after CANNED_CACHE_SECONDS. With the
+    cache down they are read from the database."""
+    cached = softcache.get(CANNED_CACHE_KEY)
+    if cached is not None:
+        return list(cached)
+    found = list(CannedResponse.objects.filter(is_active=True).order_by("title"))
+    softcache.set(CANNED_CACHE_KEY, found, timeout=CANNED_CACHE_SECONDS)
+    return found
+
+
+def canned_responses_changed(**_kwargs: Any) -> None:
+    """Drop the cached list once the change is committed (a signal receiver: tickets.apps)."""
+    transaction.on_commit(lambda: softcache.delete(CANNED_CACHE_KEY))
 
 
 def canned_response_render(*, canned: CannedResponse, ticket: Ticket, agent: Any) -> str:
