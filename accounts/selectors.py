@@ -182,6 +182,21 @@ def organisations_by_id(ids: Iterable[int]) -> dict[int, Organisation]:
 _CHUNK = 2000
 
 
+def regions_by_code() -> dict[str, Region]:
+    """Every region by its lower-cased code, in one query: a file names regions in any case."""
+    return {region.code.lower(): region for region in Region.objects.all()}
+
+
+def organisations_for_export(
+    *, ids: Iterable[int] | QuerySet | None = None
+) -> QuerySet[Organisation]:
+    """The organisations to export: every one, or those with these ids. `ids` may be a
+    subquery (a unit queryset's `values("organisation_id")`), so the export still reads them
+    in one query; the caller orders and picks the columns."""
+    organisations = Organisation.objects.all()
+    return organisations if ids is None else organisations.filter(pk__in=ids)
+
+
 def organisations_by_code(codes: Iterable[str]) -> list[dict[str, Any]]:
     """The organisations with these codes: pk, code, name and region id."""
     return list(
