@@ -189,12 +189,14 @@ def regions_by_code() -> dict[str, Region]:
 
 def organisations_for_export(
     *, ids: Iterable[int] | QuerySet | None = None
-) -> QuerySet[Organisation]:
-    """The organisations to export: every one, or those with these ids. `ids` may be a
-    subquery (a unit queryset's `values("organisation_id")`), so the export still reads them
-    in one query; the caller orders and picks the columns."""
+) -> list[dict[str, Any]]:
+    """The organisations to export, by code: pk, code, name and region code. Every one, or
+    those with these ids; `ids` may be a subquery (a unit queryset's
+    `values("organisation_id")`), so they are still read in one query."""
     organisations = Organisation.objects.all()
-    return organisations if ids is None else organisations.filter(pk__in=ids)
+    if ids is not None:
+        organisations = organisations.filter(pk__in=ids)
+    return list(organisations.order_by("code", "pk").values("pk", "code", "name", "region__code"))
 
 
 def organisations_by_code(codes: Iterable[str]) -> list[dict[str, Any]]:
