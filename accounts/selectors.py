@@ -88,6 +88,24 @@ def people_labels(viewer: Any, refs: set[str]) -> dict[str, str]:
     return labels
 
 
+def active_staff_ids_with_roles(role_names: Iterable[str]) -> QuerySet:
+    """The pks of active staff holding any of these roles, as a subquery: a caller narrows it
+    or filters `pk__in` on it, and nothing is read until its own query runs."""
+    return User.objects.filter(
+        is_staff=True, is_active=True, groups__name__in=list(role_names)
+    ).values("pk")
+
+
+def users_among(ids: QuerySet) -> list[User]:
+    """The users whose pks a subquery names, in one query (users_by_id reads a list of ids)."""
+    return list(User.objects.filter(pk__in=ids))
+
+
+def active_customers_among(ids: QuerySet) -> QuerySet[User]:
+    """The active customers (not staff) whose pks a subquery names, once each, by pk."""
+    return User.objects.filter(is_active=True, is_staff=False, pk__in=ids).order_by("pk")
+
+
 def staff_active_by_name() -> list[User]:
     """Return the active staff members, sorted by name (names are encrypted: sorted here)."""
     staff = list(User.objects.filter(is_staff=True, is_active=True))
