@@ -88,6 +88,24 @@ def people_labels(viewer: Any, refs: set[str]) -> dict[str, str]:
     return labels
 
 
+def active_staff_ids_with_roles(role_names: Iterable[str]) -> QuerySet:
+    """The pks of active staff holding any of these roles, as a subquery: a caller narrows it
+    or filters `pk__in` on it, and nothing is read until its own query runs."""
+    return User.objects.filter(
+        is_staff=True, is_active=True, groups__name__in=list(role_names)
+    ).values("pk")
+
+
+def users_among(ids: QuerySet) -> list[User]:
+    """The users whose pks a subquery names, in one query (users_by_id reads a list of ids)."""
+    return list(User.objects.filter(pk__in=ids))
+
+
+def active_customers_among(ids: QuerySet) -> QuerySet[User]:
+    """The active customers (not staff) whose pks a subquery names, once each, by pk."""
+    return User.objects.filter(is_active=True, is_staff=False, pk__in=ids).order_by("pk")
+
+
 def staff_active_by_name() -> list[User]:
     """Return the active staff members, sorted by name (names are encrypted: sorted here)."""
     staff = list(User.objects.filter(is_staff=True, is_active=True))
@@ -180,6 +198,23 @@ def organisations_by_id(ids: Iterable[int]) -> dict[int, Organisation]:
 # command): equipment.importing checks that before calling them.
 
 _CHUNK = 2000
+
+
+def regions_by_code() -> dict[str, Region]:
+    """Every region by its lower-cased code, in one query: a file names regions in any case."""
+    return {region.code.lower(): region for region in Region.objects.all()}
+
+
+def organisations_for_export(
+    *, ids: Iterable[int] | QuerySet | None = None
+) -> list[dict[str, Any]]:
+    """The organisations to export, by code: pk, code, name and region code. Every one, or
+    those with these ids; `ids` may be a subquery (a unit queryset's
+    `values("organisation_id")`), so they are still read in one query."""
+    organisations = Organisation.objects.all()
+    if ids is not None:
+        organisations = organisations.filter(pk__in=ids)
+    return list(organisations.order_by("code", "pk").values("pk", "code", "name", "region__code"))
 
 
 def organisations_by_code(codes: Iterable[str]) -> list[dict[str, Any]]:

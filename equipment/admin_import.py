@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import Organisation
+from accounts import selectors as account_selectors
 from core import crypto
 from equipment.importing import (
     MAX_BYTES,
@@ -170,7 +170,9 @@ def _apply(model_admin, request):
 def _export(request, queryset, fmt: str) -> HttpResponse:
     if not may_import(request.user):
         raise PermissionDenied
-    organisations = Organisation.objects.filter(pk__in=queryset.values("organisation_id"))
+    organisations = account_selectors.organisations_for_export(
+        ids=queryset.values("organisation_id")
+    )
     data = export(fmt=fmt, organisations=organisations, units=queryset)
     export_recorded(actor=request.user, fmt=fmt, units=queryset.count())
     content_type = (

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from accounts import selectors as account_selectors
 from accounts.permissions import refuse, scope_by_organisation
 from audit.selectors import target_events
 from audit.services import audit_read
@@ -119,8 +120,6 @@ def changes_since(
 ) -> dict[str, Any]:
     """What others did to the ticket after `since`: new messages (from the conversation the
     page already holds) and audited changes, each with who did it."""
-    from django.contrib.auth import get_user_model
-
     messages = [m for m in conversation if m.created_at > since]
     events = target_events(
         target_type="tickets.ticket", target_id=ticket.pk, since=since, actions=SHOWN_ACTIONS
@@ -130,7 +129,7 @@ def changes_since(
         for e in events
         if e["actor_ref"].startswith("user:") and e["actor_ref"][5:].isdigit()
     }
-    people = get_user_model().objects.in_bulk(ids) if ids else {}
+    people = account_selectors.users_by_id(ids)
     changes = []
     for event in events:
         ref = event["actor_ref"]

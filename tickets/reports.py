@@ -186,6 +186,41 @@ def backlog(user: Any, filters: Filters) -> list[Table]:
 # ------------------------------------------------------------------- reopen rate
 
 
+def _trend_and_total(
+    filters: Filters,
+    *,
+    title: str,
+    columns: list[Column],
+    rows: list[dict[str, Any]],
+    total: dict[str, Any],
+    counted: int,
+    series: list[str],
+    empty: str,
+    note: str = "",
+) -> list[Table]:
+    """A rate's trend (one row a bucket, drawn as lines in %) and its whole-period row, with
+    the same columns; both empty when the period counted nothing (`counted` is 0), so the
+    page says `empty` rather than drawing a row of zeros."""
+    return [
+        Table(
+            key="trend",
+            title=title,
+            columns=[_bucket_column(filters), *columns],
+            rows=rows if counted else [],
+            chart=Chart(LINES, x="bucket", series=series, unit="%"),
+            empty=empty,
+            note=note,
+        ),
+        Table(
+            key="total",
+            title=_("Whole period"),
+            columns=columns,
+            rows=[total] if counted else [],
+            empty=empty,
+        ),
+    ]
+
+
 def reopen_rate(user: Any, filters: Filters) -> list[Table]:
     rows = rs.reopens_trend(filters)
     for row in rows:
@@ -201,24 +236,17 @@ def reopen_rate(user: Any, filters: Filters) -> list[Table]:
         "A ticket counts in the period of its latest resolution, and as reopened if it was "
         "ever reopened. Reopens made before the desk began counting them are not counted."
     )
-    return [
-        Table(
-            key="trend",
-            title=_("Reopen rate over the period"),
-            columns=[_bucket_column(filters), *columns],
-            rows=rows if total["resolved"] else [],
-            chart=Chart(LINES, x="bucket", series=["rate"], unit="%"),
-            empty=_("No tickets were resolved in this period."),
-            note=note,
-        ),
-        Table(
-            key="total",
-            title=_("Whole period"),
-            columns=columns,
-            rows=[total] if total["resolved"] else [],
-            empty=_("No tickets were resolved in this period."),
-        ),
-    ]
+    return _trend_and_total(
+        filters,
+        title=_("Reopen rate over the period"),
+        columns=columns,
+        rows=rows,
+        total=total,
+        counted=total["resolved"],
+        series=["rate"],
+        empty=_("No tickets were resolved in this period."),
+        note=note,
+    )
 
 
 # ------------------------------------------------------------------- satisfaction
@@ -241,19 +269,14 @@ def satisfaction(user: Any, filters: Filters) -> list[Table]:
     ]
     empty = _("No survey was answered in this period.")
     return [
-        Table(
-            key="trend",
+        *_trend_and_total(
+            filters,
             title=_("Satisfaction over the period"),
-            columns=[_bucket_column(filters), *columns],
-            rows=rows if total["answered"] else [],
-            chart=Chart(LINES, x="bucket", series=["satisfied_pct"], unit="%"),
-            empty=empty,
-        ),
-        Table(
-            key="total",
-            title=_("Whole period"),
             columns=columns,
-            rows=[total] if total["answered"] else [],
+            rows=rows,
+            total=total,
+            counted=total["answered"],
+            series=["satisfied_pct"],
             empty=empty,
         ),
         Table(

@@ -467,11 +467,7 @@ DESK_ROLES = (roles.AGENT, roles.SUPERVISOR)
 
 def desk_staff_ids() -> QuerySet:
     """The pks of active staff with the agent or supervisor role (a subquery)."""
-    from accounts.models import User
-
-    return User.objects.filter(is_staff=True, is_active=True, groups__name__in=DESK_ROLES).values(
-        "pk"
-    )
+    return account_selectors.active_staff_ids_with_roles(DESK_ROLES)
 
 
 def _by_name(people: list[Any]) -> list[Any]:
@@ -488,8 +484,6 @@ def assignable_by_queue(
     and only those whose pk is in `among` when given (accounts.permissions.staff_seeing_region).
     A ticket without a queue (routing found none) may go to any such person.
     """
-    from accounts.models import User
-
     wanted = set(queue_ids)
     desk = desk_staff_ids()
     if among is not None:
@@ -503,7 +497,7 @@ def assignable_by_queue(
         for member in members:
             found[member.queue_id].append(member.agent)
     if None in wanted:
-        found[None] = list(User.objects.filter(pk__in=desk))
+        found[None] = account_selectors.users_among(desk)
     return {queue_id: _by_name(people) for queue_id, people in found.items()}
 
 
@@ -648,14 +642,10 @@ def queue_agents(*, queue_id: int | None, among: QuerySet | None = None) -> list
 def requesters_with_active_tickets(*, region_ids: list[int] | None) -> QuerySet:
     """Customers with an active ticket, of organisations in these regions (None: all), once
     each: the people an outage notice must reach even without a subscription."""
-    from accounts.models import User
-
     tickets = Ticket.objects.filter(status__in=ACTIVE_STATUSES)
     if region_ids is not None:
         tickets = tickets.filter(organisation__region_id__in=region_ids)
-    return User.objects.filter(
-        is_active=True, is_staff=False, pk__in=tickets.values("requester_id")
-    ).order_by("pk")
+    return account_selectors.active_customers_among(tickets.values("requester_id"))
 
 
 def organisations_with_tickets(

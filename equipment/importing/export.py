@@ -21,18 +21,17 @@ from typing import Any
 from django.db.models import QuerySet, Sum
 
 from accounts import selectors as account_selectors
-from accounts.models import Organisation
 from audit.services import audit_record
 from core.spreadsheet import csv_cell
 from equipment.importing.parse import COLUMNS
 from equipment.models import Unit, WarrantyExtension
 
 
-def rows(*, organisations: QuerySet[Organisation], units: QuerySet[Unit]) -> Iterator[list[str]]:
-    """The data rows (no header) for these organisations and, of their units, these."""
-    orgs = list(organisations.order_by("code", "pk").values("pk", "code", "name", "region__code"))
+def rows(*, organisations: list[dict[str, Any]], units: QuerySet[Unit]) -> Iterator[list[str]]:
+    """The data rows (no header) for these organisations (accounts.selectors.
+    organisations_for_export, in their order) and, of their units, these."""
     by_org: dict[int, list[dict[str, Any]]] = {}
-    unit_rows = units.filter(organisation_id__in=[o["pk"] for o in orgs]).values(
+    unit_rows = units.filter(organisation_id__in=[o["pk"] for o in organisations]).values(
         "pk",
         "organisation_id",
         "serial_number",
@@ -46,8 +45,8 @@ def rows(*, organisations: QuerySet[Organisation], units: QuerySet[Unit]) -> Ite
     for unit in unit_rows.order_by("serial_number").iterator(chunk_size=5000):
         by_org.setdefault(unit["organisation_id"], []).append(unit)
     extended = dict(WarrantyExtension.objects.values_list("unit_id").annotate(days=Sum("days")))
-    contacts = account_selectors.contacts_of(o["pk"] for o in orgs)
-    for org in orgs:
+    contacts = account_selectors.contacts_of(o["pk"] for o in organisations)
+    for org in organisations:
         head = [org["code"], org["name"], org["region__code"]]
         people = contacts.get(org["pk"], [])
         machines = by_org.get(org["pk"], [])
@@ -97,7 +96,7 @@ def write_xlsx(data_rows: Iterator[list[str]]) -> bytes:
     return out.getvalue()
 
 
-def export(*, fmt: str, organisations: QuerySet[Organisation], units: QuerySet[Unit]) -> bytes:
+def export(*, fmt: str, organisations: list[dict[str, Any]], units: QuerySet[Unit]) -> bytes:
     data_rows = rows(organisations=organisations, units=units)
     return write_xlsx(data_rows) if fmt == "xlsx" else write_csv(data_rows)
 

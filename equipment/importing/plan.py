@@ -175,7 +175,7 @@ class _Builder:
     def __init__(self, plan: Plan, *, move: bool) -> None:
         self.plan = plan
         self.move = move
-        self.regions = {r.code.lower(): r for r in Region.objects.all()}
+        self.regions = account_selectors.regions_by_code()
         self.models = {
             code.lower(): pk for pk, code in MachineModel.objects.values_list("pk", "code")
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.db.models import Sum
@@ -60,11 +61,12 @@ def test_two_agents_writing_with_the_same_version_one_gets_201_the_other_409(
     assert Message.objects.filter(ticket=ticket, from_customer=False).count() == 1
 
 
-def test_a_concurrent_duplicate_with_the_same_idempotency_key_gets_409(
-    open_ticket, make_customer, make_unit, monkeypatch
-):
-    """While the first request is still running, its duplicate is told to retry (409); once
-    it finished, the same request is answered with the first answer and nothing new."""
+@pytest.fixture
+def held_create(make_customer, make_unit, monkeypatch):
+    """A partner's API key and `post(idempotency_key)`, a ticket create over the API with it.
+    The first create to reach the service sets `entered` and holds there until `release` is
+    set, so its Idempotency-Key stays claimed by a request still running (or one whose
+    process dies); later creates pass straight through."""
     from accounts.models import ApiScope
     from accounts.services.api_keys import api_key_create
 
@@ -76,25 +78,38 @@ def test_a_concurrent_duplicate_with_the_same_idempotency_key_gets_409(
     entered, release = threading.Event(), threading.Event()
     original = svc.ticket_open
 
-    def slow_open(**kwargs):
-        entered.set()
-        assert release.wait(timeout=30)
+    def held_open(**kwargs):
+        if not entered.is_set():  # the first request only
+            entered.set()
+            assert release.wait(timeout=30)
         return original(**kwargs)
 
-    monkeypatch.setattr(svc, "ticket_open", slow_open)
+    monkeypatch.setattr(svc, "ticket_open", held_open)
     body = json.dumps({"subject": "Chiller alarm", "body": "E21.", "unit": unit.serial_number})
 
-    def post():
+    def post(idempotency_key: str):
         return Client(HTTP_AUTHORIZATION=f"Api-Key {token}").post(
-            "/api/v1/tickets/", body, content_type=JSON, HTTP_IDEMPOTENCY_KEY="order-1"
+            "/api/v1/tickets/", body, content_type=JSON, HTTP_IDEMPOTENCY_KEY=idempotency_key
         )
 
+    return SimpleNamespace(
+        organisation=customer.organisation, entered=entered, release=release, post=post
+    )
+
+
+def test_a_concurrent_duplicate_with_the_same_idempotency_key_gets_409(open_ticket, held_create):
+    """While the first request is still running, its duplicate is told to retry (409); once
+    it finished, the same request is answered with the first answer and nothing new."""
+
+    def post():
+        return held_create.post("order-1")
+
     def duplicate():
-        assert entered.wait(timeout=30)
+        assert held_create.entered.wait(timeout=30)
         try:
             return post()
         finally:
-            release.set()
+            held_create.release.set()
 
     first, second = run_together([post, duplicate])
     assert (first.error, second.error) == (None, None)
@@ -103,42 +118,19 @@ def test_a_concurrent_duplicate_with_the_same_idempotency_key_gets_409(
     replay = post()
     assert replay.status_code == 201 and replay.json() == first.value.json()
     assert replay["Idempotent-Replayed"] == "true"
-    assert Ticket.objects.filter(organisation=customer.organisation).count() == 1
+    assert Ticket.objects.filter(organisation=held_create.organisation).count() == 1
 
 
-def test_a_claim_whose_process_died_is_taken_over_by_the_next_retry_at_once(
-    make_customer, make_unit, monkeypatch
-):
+def test_a_claim_whose_process_died_is_taken_over_by_the_next_retry_at_once(held_create):
     """A create killed mid-request (its web process gone, so its database session too) leaves
     its claim on the key; the partner's retry is answered at once (201, one ticket), not 409
     for IDEMPOTENCY_STALE_SECONDS. While the session lives the duplicate still gets 409."""
     from django.db import connection
 
-    from accounts.models import ApiScope
-    from accounts.services.api_keys import api_key_create
     from core.models import IdempotencyRecord
 
-    customer = make_customer()
-    unit = make_unit(customer.organisation)
-    _key, token = api_key_create(
-        actor=None, organisation=customer.organisation, name="ERP", scope=ApiScope.READ_WRITE
-    )
-    entered, release = threading.Event(), threading.Event()
-    original = svc.ticket_open
-
-    def stuck_open(**kwargs):
-        if not entered.is_set():  # the first request only: it hangs until its session dies
-            entered.set()
-            assert release.wait(timeout=30)
-        return original(**kwargs)
-
-    monkeypatch.setattr(svc, "ticket_open", stuck_open)
-    body = json.dumps({"subject": "Chiller alarm", "body": "E21.", "unit": unit.serial_number})
-
     def post():
-        return Client(HTTP_AUTHORIZATION=f"Api-Key {token}").post(
-            "/api/v1/tickets/", body, content_type=JSON, HTTP_IDEMPOTENCY_KEY="order-9"
-        )
+        return held_create.post("order-9")
 
     def post_and_hang_up():
         try:
@@ -148,7 +140,7 @@ def test_a_claim_whose_process_died_is_taken_over_by_the_next_retry_at_once(
 
     first = threading.Thread(target=post_and_hang_up, daemon=True)  # a connection of its own
     first.start()
-    assert entered.wait(timeout=30)
+    assert held_create.entered.wait(timeout=30)
     claim = IdempotencyRecord.objects.get(key="order-9")
     assert claim.holder_pid and not claim.completed
     assert post().status_code == 409  # its session is alive: it may still finish
@@ -156,10 +148,10 @@ def test_a_claim_whose_process_died_is_taken_over_by_the_next_retry_at_once(
     with connection.cursor() as cursor:  # the web process is killed: its session ends
         cursor.execute("SELECT pg_terminate_backend(%s)", [claim.holder_pid])
     retry = post()
-    release.set()
+    held_create.release.set()
     first.join(timeout=30)
     assert retry.status_code == 201, retry.content
-    assert Ticket.objects.filter(organisation=customer.organisation).count() == 1
+    assert Ticket.objects.filter(organisation=held_create.organisation).count() == 1
     assert post().json() == retry.json()  # and the key now replays that answer
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organisation
+from accounts import selectors as account_selectors
 from equipment.importing import export
 from equipment.importing.export import export_recorded
 from equipment.models import Unit
@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         data = export(
             fmt=options["format"],
-            organisations=Organisation.objects.all(),
+            organisations=account_selectors.organisations_for_export(),
             units=Unit.objects.all(),
         )
         export_recorded(actor=None, fmt=options["format"], units=Unit.objects.count())

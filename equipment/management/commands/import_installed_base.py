@@ -7,8 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import User
-from core import crypto
+from accounts import selectors as account_selectors
 from equipment.importing import MAX_BYTES, ImportRefused, import_installed_base, may_import
 
 
@@ -37,8 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         actor = None
         if options["actor"]:
-            index = crypto.blind_index("email", options["actor"])
-            actor = User.objects.filter(email_bidx=index).first()
+            actor = account_selectors.user_by_email(options["actor"])
             if actor is None or not may_import(actor):
                 raise CommandError("--actor must be the e-mail of an active supervisor")
         path = Path(options["file"])
