@@ -119,3 +119,20 @@ def test_a_long_conversation_opens_at_its_latest_messages_with_a_way_back(
     assert len(body["messages"]) == 41 and body["earlier_messages"] is False
     assert api.get(f"/api/v1/tickets/{ticket.reference}/", {"skip": "x"}).status_code == 400
     assert api.get(f"/api/v1/tickets/{ticket.reference}/", {"skip": "-1"}).status_code == 400
+
+
+def test_a_canned_response_saved_is_offered_on_the_next_page(
+    staff_client, open_ticket, django_capture_on_commit_callbacks
+):
+    client, _agent = staff_client(roles=("agent",), full_name="Lin Agent")
+    ticket = open_ticket()
+    url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        CannedResponse.objects.create(title="Gas check", body_en="Check the argon flow.")
+    assert "Gas check" in client.get(url).content.decode()  # now cached
+    with django_capture_on_commit_callbacks(execute=True):
+        CannedResponse.objects.create(title="Nozzle swap", body_en="Swap the nozzle.")
+    assert "Nozzle swap" in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        CannedResponse.objects.filter(title="Gas check").get().delete()
+    assert "Gas check" not in client.get(url).content.decode()
