@@ -11,6 +11,8 @@ page (the requester) and the API's ticket detail (a read key of the organisation
 times to warm, once to count its statements, then BENCH_PAGE_REQUESTS times (default 40)
 through Django's test client in this process (no server, no network), DEBUG off. Reported:
 median and 95th percentile of wall time, median process CPU time per request, statements.
+With BENCH_PROFILE=1 each page is also profiled (cProfile, 20 requests) into
+bench/results/ticket_page-<page>.prof (not committed; read with `python -m pstats`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -91,6 +94,18 @@ def _time(client: Client, url: str, extra: dict, requests: int) -> dict[str, Any
     s = {"url": url, "status": response.status_code, "queries": n_queries}
     s |= summary(walls)
     s["cpu_median_ms"] = round(sorted(cpus)[len(cpus) // 2] * 1000, 2)
+    if os.environ.get("BENCH_PROFILE") == "1":
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(20):
+            client.get(url, secure=True, **extra)
+        profile.disable()
+        out = Path(__file__).resolve().parent / "results"
+        out.mkdir(exist_ok=True)
+        name = url.strip("/").replace("/", "_") or "root"
+        profile.dump_stats(out / f"ticket_page-{name}.prof")
     s["met"] = (
         response.status_code == 200 and s["median_ms"] < TARGET_MS and n_queries <= TARGET_QUERIES
     )
