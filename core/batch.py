@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, connections, models
 
 
 @dataclass
@@ -80,7 +80,7 @@ def _flush_each(groups: list[_Group]) -> None:
             group.on_pks(pks)
 
 
-def _values(group: _Group) -> tuple[list[str], list[str], list[Any]]:
+def _values(group: _Group, db: Any) -> tuple[list[str], list[str], list[Any]]:
     """The columns, one `(%s, ...)` per row and the parameters of a group's INSERT."""
     pk_field = group.model._meta.pk
     pk_given = all(row.pk is not None for row in group.rows)
@@ -90,17 +90,19 @@ def _values(group: _Group) -> tuple[list[str], list[str], list[Any]]:
     for row in group.rows:
         for f in fields:
             value = f.pre_save(row, add=True)
-            params.append(f.get_db_prep_save(value, connection))
+            params.append(f.get_db_prep_save(value, db))
         tuples.append("(" + ", ".join(["%s"] * len(fields)) + ")")
-    quote = connection.ops.quote_name
+    quote = db.ops.quote_name
     return [quote(f.column) for f in fields], tuples, params
 
 
 def _flush_postgresql(groups: list[_Group]) -> None:
-    quote = connection.ops.quote_name
+    # The connection itself, not the thread-local proxy: _values passes it for every value.
+    db = connections[connection.alias]
+    quote = db.ops.quote_name
     ctes, selects, params = [], [], []
     for n, group in enumerate(groups):
-        columns, tuples, values = _values(group)
+        columns, tuples, values = _values(group, db)
         pk = quote(group.model._meta.pk.column)
         conflict = ""
         if group.conflict_target:
@@ -122,7 +124,7 @@ def _flush_postgresql(groups: list[_Group]) -> None:
     sql = f"WITH {', '.join(ctes)} " + (
         " UNION ALL ".join(selects) if selects else "SELECT 0, NULL"
     )
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
     by_group: dict[int, list[Any]] = {}

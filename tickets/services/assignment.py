@@ -29,6 +29,7 @@ def clear_queue_cache(**_kwargs: Any) -> None:
     global _queues
     with _lock:
         _queues = None
+        _draw_sql.clear()
 
 
 post_save.connect(clear_queue_cache, sender=Queue, dispatch_uid="tickets.queue_cache.save")
@@ -114,6 +115,28 @@ def _sql(queryset) -> tuple[str, tuple]:
     return queryset.query.get_compiler(connection=connection).as_sql()
 
 
+# The compiled candidate queries of draw_new per (queue, region): building them through the
+# ORM cost more than the statement itself. Their text and parameters depend on nothing else.
+_draw_sql: dict[tuple[int, int | None], tuple[str, tuple, str, tuple]] = {}
+
+
+def _candidate_sql(queue: Queue, region_id: int | None) -> tuple[str, tuple, str, tuple]:
+    key = (queue.pk, region_id)
+    hit = _draw_sql.get(key)
+    if hit is None:
+        candidates = _candidates(queue, region_id)
+        pick_sql, pick_params = _sql(
+            candidates.values("pk", "agent_id")[:1].select_for_update(
+                skip_locked=True, of=("self",)
+            )
+        )
+        any_sql, any_params = _sql(candidates.values("pk")[:1])
+        hit = (pick_sql, tuple(pick_params), any_sql, tuple(any_params))
+        with _lock:
+            _draw_sql[key] = hit
+    return hit
+
+
 def draw_new(
     *, queue: Queue | None, region_id: int | None, now: dt.datetime, sequence: str
 ) -> Draw:
@@ -130,13 +153,7 @@ def draw_new(
     user_model = get_user_model()
     quote = connection.ops.quote_name
     if queue is not None:
-        candidates = _candidates(queue, region_id)
-        pick_sql, pick_params = _sql(
-            candidates.values("pk", "agent_id")[:1].select_for_update(
-                skip_locked=True, of=("self",)
-            )
-        )
-        any_sql, any_params = _sql(candidates.values("pk")[:1])
+        pick_sql, pick_params, any_sql, any_params = _candidate_sql(queue, region_id)
     else:
         pick_sql, pick_params = (
             "SELECT NULL::bigint AS id, NULL::bigint AS agent_id WHERE false",
