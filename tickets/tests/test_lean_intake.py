@@ -8,6 +8,7 @@ from the shared cache. The deliveries the commit hands to the workers are not th
 
 from __future__ import annotations
 
+import time
 from unittest import mock
 
 import pytest
@@ -130,3 +131,42 @@ def test_a_deactivated_organisation_drops_its_cached_keys(api, queue_setup):  # 
     assert call("get", "/api/v1/tickets/", api.rw).status_code == 200
     organisation_update(organisation=api.org, actor=queue_setup[1], is_active=False)
     assert call("get", "/api/v1/tickets/", api.rw).status_code == 401
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_with_every_member_locked_the_opening_waits_and_still_assigns(
+    api,  # noqa: F811
+    queue_setup,
+):
+    """SKIP LOCKED finds nobody when every member's row is held by other openings: the
+    opening then assigns with waiting locks instead of leaving the ticket unassigned."""
+    import threading
+
+    from django.db import connections, transaction
+
+    queue, _supervisor, agents = queue_setup
+    held, release = threading.Event(), threading.Event()
+
+    def hold_all_members():
+        try:
+            with transaction.atomic():
+                list(QueueMember.objects.select_for_update().filter(queue=queue))
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_all_members)
+    holder.start()
+    assert held.wait(10)
+    threading.Timer(0.5, release.set).start()
+    started = time.monotonic()
+    response = _create(api, 1)
+    waited = time.monotonic() - started
+    holder.join(10)
+    assert waited >= 0.4  # it waited for a member's lock (the fallback), not skipped them all
+    assert response.status_code == 201, response.content
+    ticket = Ticket.objects.get(reference=response.json()["reference"])
+    assert ticket.assignee_id in {a.pk for a in agents}
+    assert AgentLoad.objects.get(agent_id=ticket.assignee_id).open_tickets == 1
