@@ -127,9 +127,10 @@ def _fresh_process_caches():
     longer exists. Every app's tests open tickets, so every test starts and ends without them."""
     from tickets.services.assignment import clear_queue_cache
     from tickets.services.calendars import clear_calendar_cache
+    from tickets.services.references import forget_sequences
     from tickets.services.sla import clear_policy_cache
 
-    clears = (clear_calendar_cache, clear_policy_cache, clear_queue_cache)
+    clears = (clear_calendar_cache, clear_policy_cache, clear_queue_cache, forget_sequences)
     for clear in clears:
         clear()
     yield

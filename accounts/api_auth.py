@@ -51,7 +51,8 @@ class ApiKeyScope(permissions.BasePermission):
 class PerCallerThrottle(throttling.BaseThrottle):
     """A fixed one-minute window per API key (or per signed-in user), counted in the cache.
 
-    Two cache round trips per request (add + incr) instead of DRF's history list; the answer
+    One cache round trip per request (a pipelined INCR and EXPIRE NX on Redis,
+    core.softcache.count) instead of DRF's history list; the answer
     to a throttled request is 429 with Retry-After set to the seconds left in the window.
     """
 

@@ -55,8 +55,9 @@ from core import reports
 from equipment.models import FaultCode
 from intake.models import Call
 from testsupport import sign_in
-from tickets.models import Channel, FaultReport, Kind, Status, Survey, Ticket, TicketCounter
+from tickets.models import Channel, FaultReport, Kind, Status, Survey, Ticket
 from tickets.models.impact import Production
+from tickets.services import references
 
 TICKETS = 100_000
 CHATS_PER_TICKET = 0.2
@@ -222,7 +223,7 @@ def _seed_tickets(world, rng, codes, n: int) -> dict[str, int]:
         rate = written["tickets"] / (time.perf_counter() - started)
         print(f"    {written['tickets']:>7,} / {n:,} tickets ({rate:,.0f}/s)", flush=True)
     for year, last in counters.items():
-        TicketCounter.objects.update_or_create(year=year, defaults={"last": last})
+        references.counter_set(year, last)
     return written
 
 

@@ -261,9 +261,9 @@ def _seed(*, scale: float) -> dict[str, Any]:
             )
     finally:
         search_terms.term_hash = plain_hash
-    from tickets.models import TicketCounter
+    from tickets.services import references
 
-    TicketCounter.objects.update_or_create(year=2026, defaults={"last": n})
+    references.counter_set(2026, n)
     if connection.vendor == "postgresql":
         print("  seeding: VACUUM ANALYZE ...", flush=True)
         with connection.cursor() as cursor:

@@ -41,10 +41,9 @@ from tickets.models import (
     Status,
     Target,
     Ticket,
-    TicketCounter,
     TimerKind,
 )
-from tickets.services import assignment, sla
+from tickets.services import assignment, references, sla
 
 OPEN_TICKETS = 100_000  # running SLA clock (new or open), all with pending timers
 HISTORY_TICKETS = 20_000  # waiting, on hold, resolved, closed: no pending timers
@@ -549,7 +548,7 @@ def _insert(world: World, drafts: list[Draft], horizon: dt.datetime | None) -> d
             flush=True,
         )
     for year, last in numbers.items():
-        TicketCounter.objects.update_or_create(year=year, defaults={"last": last})
+        references.counter_set(year, last)
     return dict(written)
 
 

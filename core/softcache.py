@@ -43,10 +43,31 @@ def delete(key: str) -> None:
         _down("delete", exc)
 
 
+def _redis(key: str) -> Any:
+    """The Redis client behind Django's RedisCache for `key`, or None for another backend."""
+    inner = getattr(cache, "_cache", None)
+    get_client = getattr(inner, "get_client", None)
+    if get_client is None or not hasattr(cache, "make_and_validate_key"):
+        return None
+    return get_client(key, write=True)
+
+
 def count(key: str, *, seconds: int) -> int | None:
     """Add one to a counter that lives `seconds` from its first count; None when the cache is
-    down (the caller decides what an unknown count means)."""
+    down (the caller decides what an unknown count means).
+
+    On Redis one pipelined round trip: INCR, then EXPIRE ... NX (sets the lifetime on the
+    first count only, so the window does not slide). Elsewhere add + incr.
+    """
     try:
+        client = _redis(key)
+        if client is not None:
+            full = cache.make_and_validate_key(key)
+            pipe = client.pipeline(transaction=False)
+            pipe.incr(full)
+            pipe.expire(full, seconds, nx=True)
+            value, _set = pipe.execute()
+            return int(value)
         cache.add(key, 0, timeout=seconds)
         try:
             return cache.incr(key)

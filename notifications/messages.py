@@ -31,7 +31,12 @@ from django.utils import translation
 
 from core.logging import one_line
 from notifications.models import Channel
-from notifications.services import _enqueue_new, outbox_hand_over, render_message
+from notifications.services import (
+    _enqueue_in_batch,
+    _enqueue_new,
+    outbox_hand_over,
+    render_message,
+)
 
 # Extra e-mail headers a message may carry (threading: set by the ticket's mail later).
 EMAIL_HEADERS = frozenset({"In-Reply-To", "References", "Reply-To", "Auto-Submitted"})
@@ -109,18 +114,24 @@ def prefetch_channels(users: Iterable[Any]) -> None:
         prefetch_related_objects(customers[start : start + 500], "push_subscriptions")
 
 
-def notify(*, to: Any, message: Message, hand_over: bool = True) -> list[int]:
+def notify(*, to: Any, message: Message, hand_over: bool = True, batch: Any = None) -> list[int]:
     """Tell one person (a User or a Recipient) by every channel they chose; return the ids of
     the rows written now (none for a key written before).
 
     Written in the caller's transaction; with hand_over the rows go to the workers after
-    commit, else the caller hands many over at once (`hand_over`).
+    commit, else the caller hands many over at once (`hand_over`). With a `core.batch`
+    `InsertBatch` the rows are queued in it and written by the caller's flush, together with
+    the caller's own rows (one statement); nothing is returned then, and the rows written
+    are handed over when the batch learns their ids.
     """
     if isinstance(to, Recipient):
         recipient, user = to, None
     else:
         recipient, user = recipient_of(to, urgent=message.urgent), to
     if recipient is None:
+        return []
+    if batch is not None:
+        _enqueue_in_batch(batch, _deliveries(recipient, user, message), hand_over=hand_over)
         return []
     written = (_enqueue_new(**delivery) for delivery in _deliveries(recipient, user, message))
     ids = [pk for pk in written if pk is not None]

@@ -58,6 +58,19 @@ def _enqueue_new(**fields: Any) -> int | None:
     return row.pk if new else None
 
 
+def _enqueue_in_batch(batch: Any, deliveries: list[dict[str, Any]], *, hand_over: bool) -> None:
+    """Queue new deliveries in the caller's `core.batch.InsertBatch` (ON CONFLICT (key) DO
+    NOTHING, as `_enqueue_new`); the rows inserted are handed over after commit."""
+    _only_from_notifications(sys._getframe(1))
+    rows = [_row(**{k: v for k, v in d.items() if k != "hand_over"}) for d in deliveries]
+    batch.add(
+        Outbox,
+        rows,
+        conflict_target=("key",),
+        on_pks=outbox_hand_over if hand_over else None,
+    )
+
+
 def _only_from_notifications(frame: Any) -> None:
     """Refuse a write from outside this app at run time (the static check is
     notifications/tests/test_one_path.py): the channels are chosen in one place only."""
@@ -69,7 +82,7 @@ def _only_from_notifications(frame: Any) -> None:
         )
 
 
-def _write(
+def _row(
     *,
     key: str,
     channel: str,
@@ -79,8 +92,8 @@ def _write(
     language: str = "en",
     about: models.Model | None = None,
     headers: dict[str, str] | None = None,
-    hand_over: bool = True,
-) -> tuple[Outbox, bool]:
+) -> Outbox:
+    """The outbox row of one delivery, checked and unsaved (its Message-ID chosen)."""
     if channel not in Channel.values:
         raise ApplicationError(f"Unknown notification channel {channel!r}.")
     if not recipient or not recipient.strip():
@@ -102,9 +115,15 @@ def _write(
         # Chosen once and stored: a retry sends the same Message-ID, and a customer's answer
         # quoting it in In-Reply-To finds what it answers (selectors.about_of_message_ids).
         row.message_id = _message_id(key)
+    return row
+
+
+def _write(**fields: Any) -> tuple[Outbox, bool]:
+    hand_over = fields.pop("hand_over", True)
+    row = _row(**fields)
     pk = _insert_unless_key_exists(row)
     if pk is None:
-        return Outbox.objects.get(key=key), False
+        return Outbox.objects.get(key=row.key), False
     row.pk = pk
     row._state.adding = False
     if hand_over:

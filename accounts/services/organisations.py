@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import ORGANISATION_CODE, Organisation, Region, Tier
+from accounts.services.api_keys import forget_organisation_keys
 from audit.services import audit_record
 from core import search_terms
 from core.errors import ApplicationError
@@ -115,6 +116,8 @@ def organisation_update(*, organisation: Organisation, actor: Any, **changes: An
         if changed.keys() & {"name", "name_en"}:
             search_terms.changed("accounts.Organisation", [org.pk])
         audit_record(action="organisation.changed", actor=actor, target=org, changes=changed)
+        # Its keys carry a copy of the row (tier, region, active) in the shared cache.
+        forget_organisation_keys(org)
     return org
 
 
@@ -141,5 +144,6 @@ def organisation_priority_set(
             changes={"priority_service_until": until},
             data={"reason": reason.strip()[:200]},
         )
+        forget_organisation_keys(org)
     organisation.priority_service_until = org.priority_service_until
     return org

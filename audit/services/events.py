@@ -116,6 +116,7 @@ def audit_record(
     outcome: str = Outcome.SUCCESS,
     ip: str | None = None,
     request_id: str | None = None,
+    batch: Any = None,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
 
@@ -124,6 +125,9 @@ def audit_record(
     caller guarantees is free of personal data (reason codes, counts, references).
     The chain head is locked until the caller commits, so concurrent writers queue in order
     and the sequence has no gaps and no forks.
+
+    With deferred sealing, a `core.batch.InsertBatch` queues the pending row for the caller's
+    flush (the target's pk must be known already), so it travels with the caller's own rows.
     """
     model = type(target) if target is not None else None
     if target is not None:
@@ -131,7 +135,7 @@ def audit_record(
     changed, payload = _payload(model=model, changes=changes, data=data)
     ctx = context.current()
     if deferred():
-        pending = PendingAuditEvent.objects.create(
+        pending = PendingAuditEvent(
             at=timezone.now(),
             actor_ref=actor_ref_for(actor),
             action=action,
@@ -143,6 +147,10 @@ def audit_record(
             ip=ip if ip is not None else ctx.ip,
             request_id=request_id if request_id is not None else ctx.request_id,
         )
+        if batch is not None:
+            batch.add(PendingAuditEvent, [pending])
+        else:
+            pending.save(force_insert=True)
         _seal_after_commit()
         return pending
     # No savepoint: if the audit row cannot be written, the caller's whole transaction fails.

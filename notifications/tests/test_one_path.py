@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITERS = {
     "_enqueue",
     "_enqueue_new",
+    "_enqueue_in_batch",
     "_write",
     "notification_enqueue",
     "_insert_unless_key_exists",

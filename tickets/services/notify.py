@@ -45,6 +45,7 @@ def _tell(
     about: Ticket | None,
     url: str = "",
     hand_over: bool = True,
+    batch: Any = None,
 ) -> list[int]:
     """Tell one person about a ticket by the channels notifications reads from their profile;
     return the outbox row ids (none when nobody can receive it)."""
@@ -59,10 +60,10 @@ def _tell(
         tag=f"ticket-{about.pk}" if about is not None else "",
         headers={} if recipient.is_staff else mail_headers(about),
     )
-    return notify(to=recipient, message=message, hand_over=hand_over)
+    return notify(to=recipient, message=message, hand_over=hand_over, batch=batch)
 
 
-def notify_opened(ticket: Ticket) -> None:
+def notify_opened(ticket: Ticket, *, batch: Any = None) -> None:
     link = links.customer_ticket_url(ticket)
 
     def context(language: str) -> dict:
@@ -80,6 +81,7 @@ def notify_opened(ticket: Ticket) -> None:
         context=context,
         about=ticket,
         url=link,
+        batch=batch,
     )
 
 
@@ -134,13 +136,15 @@ def notify_status(ticket: Ticket, *, version: int, survey_token: str | None = No
     )
 
 
-def notify_assigned(ticket: Ticket, *, agent: Any, version: int) -> None:
+def notify_assigned(ticket: Ticket, *, agent: Any, version: int, batch: Any = None) -> None:
+    """Tell the agent a ticket is theirs (`batch`: written with the caller's rows)."""
     _tell(
         key=f"ticket-assigned:{ticket.pk}:{version}:{agent.pk}",
         template="ticket_assigned",
         recipient=agent,
         context={"ticket": ticket, "link": links.agent_ticket_url(ticket.pk)},
         about=ticket,
+        batch=batch,
     )
 
 

@@ -106,6 +106,17 @@ def index_new_ticket(ticket: Ticket, message: Message | None, *, fault_code: str
     _insert((ticket.pk, h, s) for h, s in rows)
 
 
+def new_ticket_rows(
+    ticket: Ticket, message: Message | None, *, fault_code: str = ""
+) -> list[SearchTerm]:
+    """`index_new_ticket`'s rows, unsaved, for a caller that writes them with its own
+    (`core.batch`); the ticket's pk must be known."""
+    rows = field_terms(ticket, fault_code=fault_code)
+    if message is not None:
+        rows |= message_terms(message)
+    return [SearchTerm(ticket_id=ticket.pk, term=h, source=s) for h, s in sorted(rows)]
+
+
 def index_message(message: Message) -> None:
     """Add the terms of a new message or note to its ticket's."""
     _insert((message.ticket_id, h, s) for h, s in message_terms(message))

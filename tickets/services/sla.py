@@ -231,14 +231,21 @@ def sla_plan(ticket: Ticket, *, tier: str, now: dt.datetime) -> Plan | None:
     return plan
 
 
-def sla_arm(ticket: Ticket, plan: Plan | None, *, now: dt.datetime) -> None:
-    """Write the timers of a newly inserted ticket."""
+def sla_timers_new(ticket: Ticket, plan: Plan | None, *, now: dt.datetime) -> list[SLATimer]:
+    """The timers of a new ticket, unsaved (the caller writes them with its other rows)."""
     if plan is None:
-        return
+        return []
     timers = []
     for target in (Target.FIRST_RESPONSE, Target.RESOLUTION):
         timers += _timers(ticket, plan, target, anchor=now, consumed=0)
-    SLATimer.objects.bulk_create(timers)
+    return timers
+
+
+def sla_arm(ticket: Ticket, plan: Plan | None, *, now: dt.datetime) -> None:
+    """Write the timers of a newly inserted ticket."""
+    timers = sla_timers_new(ticket, plan, now=now)
+    if timers:
+        SLATimer.objects.bulk_create(timers)
 
 
 def sla_pause(ticket: Ticket, *, now: dt.datetime) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organisation, Tier
 from accounts.permissions import sees_region
 from audit.services import audit_record, audit_record_many
+from core.batch import InsertBatch
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.logging import one_line
 from core.models import delete_with_files
@@ -34,12 +35,21 @@ from tickets.models import (
     Message,
     Priority,
     Queue,
+    SearchTerm,
+    SLATimer,
     Status,
     Tag,
     Ticket,
-    TicketCounter,
 )
-from tickets.services import assignment, impact, live, notify, search_index, sla
+from tickets.services import (
+    assignment,
+    impact,
+    live,
+    notify,
+    references,
+    search_index,
+    sla,
+)
 from tickets.services.attachments_store import attachment_store
 
 # Who may move a ticket from one status to another.
@@ -85,26 +95,6 @@ def _event(ticket: Ticket, kind: str) -> None:
         {"type": "ticket.changed", "ticket": ticket.reference, "what": kind, "v": ticket.version},
     )
     live.ticket_changed(ticket, kind)
-
-
-def _next_reference(now: dt.datetime) -> str:
-    """Draw the next WD-<year>-NNNNNN number from the year's counter row.
-
-    Called outside the opening transaction, the UPDATE commits at once, so the counter row is
-    locked for one statement, not for the whole opening. References are unique and increasing;
-    an opening that fails after drawing its number leaves a gap (like a database sequence).
-    """
-    year = timezone.localtime(now).year
-    table = TicketCounter._meta.db_table
-    sql = f"UPDATE {table} SET last = last + 1 WHERE year = %s RETURNING last"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [year])
-        row = cursor.fetchone()
-        if row is None:
-            TicketCounter.objects.bulk_create([TicketCounter(year=year)], ignore_conflicts=True)
-            cursor.execute(sql, [year])
-            row = cursor.fetchone()
-    return f"WD-{year}-{row[0]:06d}"
 
 
 def _clean_subject(subject: str) -> str:
@@ -238,10 +228,14 @@ def ticket_open(
     `notify_requester=False` leaves the acknowledgement to a channel that sends its own
     (e-mail answers the customer's mail, within its loop limits).
 
-    Rows that every new ticket contends for are touched as late as possible: the reference
-    number is drawn in its own short transaction first (when the caller is not already inside
-    one), the chosen agent's round-robin stamp and the audit chain head come last, so the
-    locks they take are held only until the commit that follows at once.
+    On PostgreSQL the opening costs two statements in its transaction: one draws the
+    reference (the year's sequence), the ticket's id and the assignee (`assignment.draw_new`:
+    the least-busy member, SKIP LOCKED, stamped and counted in the same statement); one
+    writes the ticket, its timers, message, search terms, outbox rows and pending audit
+    event together (`core.batch`). Elsewhere the reference comes from the year's counter
+    row, drawn in its own short transaction first (when the caller is not already inside
+    one), and the rows are written one table at a time, the agent's round-robin stamp and
+    load last, so the locks they take are held only until the commit that follows at once.
     """
     now = now or timezone.now()
     subject = _clean_subject(subject)
@@ -275,7 +269,11 @@ def ticket_open(
         _fault_report(Ticket(), report_data)
     # The impact the customer reported sets the opening priority, by the supervisors' rules.
     assessment = impact.impact_assess(report=report_data, requested=priority)
-    reference = _next_reference(now)
+    if references.uses_sequence():
+        # Created once per process and year, outside the opening's transaction.
+        reference = references.ensure_sequence(references.year_of(now))
+    else:
+        reference = references.next_reference(now)
     with transaction.atomic():
         return _ticket_insert(
             actor=actor,
@@ -341,15 +339,36 @@ def _ticket_insert(
     ticket.queue = queue or assignment.route_queue(
         region_id=organisation.region_id, product_line=product_line
     )
-    member = None
-    if ticket.queue is not None:
-        member = assignment.choose_member(queue=ticket.queue, region_id=organisation.region_id)
-        if member is not None:
-            ticket.assignee = member.agent
-    sla.sla_track(ticket)
-    ticket.save(force_insert=True)
-    sla.sla_arm(ticket, plan, now=now)
-    message = Message.objects.create(
+    batch = InsertBatch()
+    member = agent = None
+    if references.uses_sequence():
+        # `reference` names the year's sequence: one statement draws the number, the id
+        # and the assignee, so every row below can name the ticket before it is written.
+        draw = assignment.draw_new(
+            queue=ticket.queue, region_id=organisation.region_id, now=now, sequence=reference
+        )
+        ticket.pk = draw.ticket_id
+        ticket.reference = references.format_reference(references.year_of(now), draw.number)
+        agent = draw.agent
+        if draw.contended:
+            agent = assignment.pick_agent(
+                queue=ticket.queue, region_id=organisation.region_id, now=now
+            )
+            if agent is not None:
+                assignment.load_adjust({agent.pk: +1})
+        ticket.assignee = agent
+        sla.sla_track(ticket)
+        batch.add(Ticket, [ticket], returning=False)
+    else:
+        if ticket.queue is not None:
+            member = assignment.choose_member(queue=ticket.queue, region_id=organisation.region_id)
+            if member is not None:
+                ticket.assignee = agent = member.agent
+        sla.sla_track(ticket)
+        ticket.save(force_insert=True)
+    ticket._state.adding = False
+    batch.add(SLATimer, sla.sla_timers_new(ticket, plan, now=now), returning=False)
+    message = Message(
         ticket=ticket,
         author=requester
         if requester is not None
@@ -358,27 +377,21 @@ def _ticket_insert(
         body=body,
         channel=channel,
     )
+    batch.add(Message, [message])
     if report_data:
         report = _fault_report(ticket, report_data)
         report.priority_rule = assessment.rule
-        report.save(force_insert=True)
+        batch.add(FaultReport, [report])
     code = report_data.get("fault_code")
-    search_index.index_new_ticket(ticket, message, fault_code=getattr(code, "code", "") or "")
-    if tags:
-        ticket.tags.set(_tags(tags))
-    else:
-        # Nothing to read back: spare the caller a query for the empty tag list.
-        ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}
-    for upload in attachments:
-        attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
+    batch.add(
+        SearchTerm,
+        search_index.new_ticket_rows(ticket, message, fault_code=getattr(code, "code", "") or ""),
+        returning=False,
+    )
     if notify_requester:
-        notify.notify_opened(ticket)
-    if assessment.notify_supervisor:
-        notify.notify_safety_risk(ticket)
-    if member is not None:
-        notify.notify_assigned(ticket, agent=member.agent, version=ticket.version)
-        assignment.member_stamp(member, now=now)
-        assignment.load_adjust({member.agent_id: +1})
+        notify.notify_opened(ticket, batch=batch)
+    if agent is not None:
+        notify.notify_assigned(ticket, agent=agent, version=ticket.version, batch=batch)
     audit_record(
         action="ticket.opened",
         actor=actor,
@@ -395,7 +408,21 @@ def _ticket_insert(
             "priority_service": priority_service,
             **_impact_audit(report_data, assessment),
         },
+        batch=batch,
     )
+    batch.flush()
+    if tags:
+        ticket.tags.set(_tags(tags))
+    else:
+        # Nothing to read back: spare the caller a query for the empty tag list.
+        ticket._prefetched_objects_cache = {"tags": Tag.objects.none()}
+    for upload in attachments:
+        attachment_store.save(ticket=ticket, upload=upload, actor=actor, message=message)
+    if assessment.notify_supervisor:
+        notify.notify_safety_risk(ticket)
+    if member is not None:
+        assignment.member_stamp(member, now=now)
+        assignment.load_adjust({member.agent_id: +1})
     _event(ticket, "opened")
     return ticket
 

@@ -18,6 +18,10 @@ def at(*args) -> dt.datetime:
 @pytest.fixture
 def sla_setup(db):
     from tickets.defaults import ensure_calendar, ensure_policies, ensure_priority_rules
+    from tickets.services import references
+
+    # References start at 1 in every test (a sequence is not rolled back with the test).
+    references.reset_sequences()
 
     calendar = ensure_calendar()
     ensure_policies(calendar)

@@ -265,17 +265,24 @@ def test_merge_moves_messages_and_closes_duplicates(open_ticket, make_customer, 
         svc.ticket_merge(duplicates=[other], into=a, actor=agent)
 
 
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("notify", "notify_opened"),  # while the rows are composed
+        ("live", "ticket_changed"),  # after every row is written
+    ],
+)
 def test_exception_after_save_rolls_everything_back(
-    open_ticket, make_customer, make_unit, monkeypatch
+    open_ticket, make_customer, make_unit, monkeypatch, module, name
 ):
     customer = make_customer()
     unit = make_unit(customer.organisation)
-    from tickets.services import notify
+    from tickets import services
 
-    def boom(ticket):
+    def boom(*args, **kwargs):
         raise RuntimeError("mail template broke")
 
-    monkeypatch.setattr(notify, "notify_opened", boom)
+    monkeypatch.setattr(getattr(services, module), name, boom)
     before = (Ticket.objects.count(), Outbox.objects.count(), AuditEvent.objects.count())
     with pytest.raises(RuntimeError):
         open_ticket(customer, unit=unit)
