@@ -154,6 +154,22 @@ def test_internal_notes_count_only_for_staff(wang_ticket):
     assert list(search.search_tickets(everyone, "气孔", internal=False)) == [wang_ticket]
 
 
+def test_the_portal_and_api_search_the_same_index(wang_ticket, bystander, make_staff):
+    """tickets.selectors.ticket_list (the portal's and the API's `?q=`) searches the index as
+    the workspace box does: a word of a message, the requester's e-mail, a serial number; the
+    customer never by the words of an internal note."""
+    from tickets import selectors
+
+    customer = wang_ticket.requester
+    agent = make_staff(regions=list(Region.objects.all()))
+    for typed in ("气孔", EMAIL, wang_ticket.unit.serial_number, "stainless seams"):
+        for who in (customer, agent):
+            assert list(selectors.ticket_list(user=who, search=typed)) == [wang_ticket], typed
+    assert list(selectors.ticket_list(user=agent, search="collimator")) == [wang_ticket]
+    assert list(selectors.ticket_list(user=customer, search="collimator")) == []
+    assert list(selectors.ticket_list(user=agent, search="chiller beeps")) == [bystander]
+
+
 # ------------------------------------------------------------------- references
 
 
