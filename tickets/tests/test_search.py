@@ -267,6 +267,22 @@ def test_a_ranked_page_and_its_count_come_from_one_statement(
     assert sum("SELECT COUNT(" in sql for sql in statements) == 1
 
 
+def test_a_single_page_of_matches_is_read_by_its_keys(agent_client, wang_ticket, bystander):
+    """Django lists a single page as the whole queryset; a ranked search reads the rows of the
+    keys it found with the count (`id IN (...)`: PostgreSQL then plans for those rows, not for
+    every ticket the terms might match), and nothing at all when nothing matched."""
+    client, _me = agent_client
+    client.get(CHANGELIST, {"q": NAME})  # warm the per-process caches
+    with CaptureQueriesContext(connection) as found:
+        assert listed(client.get(CHANGELIST, {"q": NAME})) == [wang_ticket.reference]
+    rows = [q["sql"] for q in found.captured_queries if '"tickets_ticket"."subject"' in q["sql"]]
+    assert len(rows) == 1 and re.search(r'"tickets_ticket"\."id" IN \(\d+\)', rows[0])
+    with CaptureQueriesContext(connection) as nothing:
+        assert listed(client.get(CHANGELIST, {"q": "zzyzx"})) == []
+    assert not any('"tickets_ticket"."subject"' in q["sql"] for q in nothing.captured_queries)
+    assert len(nothing) == len(found)
+
+
 def test_a_ranking_holds_only_for_the_list_it_was_searched_in(open_ticket, make_customer):
     customer = make_customer()
     first = open_ticket(customer, subject="Nozzle clogged", body="喷嘴堵塞")
