@@ -3,7 +3,13 @@
 Builds organisations, customers (Chinese names, pinyin e-mail addresses) and units through
 the services, then bulk-loads tickets, fault reports and messages in English and Chinese, and
 their search terms as the services would write them (tickets.services.search_index, the same
-functions; only the inserts are bulk: COPY on PostgreSQL). Then times, through the real admin
+functions; only the inserts are bulk). On PostgreSQL everything goes in by COPY: the messages
+take their text from 60,000 distinct bodies (each cut, hashed and encrypted once), a ticket's
+index rows are the union of its parts' (its reference, organisation, requester, unit, fault
+code, subject, and bodies), the index's two B-trees and the tables' foreign keys are built
+after the rows are in, and a sample of 200 tickets is compared with what field_terms and
+message_terms give for the stored rows. A million tickets (`--scale 10`) seed in minutes
+(docs/performance.md). Then times, through the real admin
 list view (signed-in, 2FA-verified superuser, in-process client, as the admin_list benchmark
 does), the list page without a search beside searches of every kind: a reference part, a
 serial number, a fault code, a name, an e-mail's local part, an English word, a Chinese word,
@@ -17,10 +23,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import logging
 import os
 import random
 import time
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -35,6 +43,7 @@ from accounts.services import organisation_create, user_create
 from bench.loadgen import load_average, summary
 from bench.ticket_data import _write
 from core import search_terms
+from core.models import bulk_insert
 from equipment.models import FaultCode, MachineModel, ProductLine
 from equipment.services import unit_create
 from testsupport import add_totp, sign_in
@@ -185,6 +194,75 @@ MESSAGE_COLUMNS = [
 TERM_COLUMNS = ["ticket_id", "term", "source"]
 
 
+def _seed_each(
+    world: dict[str, Any], *, n: int, now, rng: random.Random, counts: dict, started: float
+) -> None:
+    """Tickets, reports, messages and index rows batch by batch, every ticket's terms from
+    search_index.field_terms and message_terms (SQLite, the small scales)."""
+    for start in range(0, n, BATCH):
+        tickets, reports, bodies = [], [], []
+        for i in range(start, min(n, start + BATCH)):
+            org = rng.choices(world["orgs"], weights=world["weights"])[0]
+            unit = rng.choice(world["units"][org.pk]) if rng.random() < 0.9 else None
+            pool = SUBJECTS_ZH if rng.random() < 0.5 else SUBJECTS_EN
+            tickets.append(
+                Ticket(
+                    reference=f"WD-2026-{i + 1:06d}",
+                    created_at=now - dt.timedelta(minutes=n - i),
+                    organisation=org,
+                    requester=rng.choice(world["customers"][org.pk]),
+                    unit=unit,
+                    kind=Kind.FAULT if unit is not None else Kind.QUESTION,
+                    channel=Channel.PORTAL,
+                    subject=rng.choice(pool),
+                    status=rng.choice([Status.NEW, Status.OPEN, Status.RESOLVED]),
+                )
+            )
+            k = rng.randint(1, 2 * MESSAGES_PER_TICKET - 1)
+            bodies.append([(_body(rng), j % 2 == 1, j == 3) for j in range(k)])
+        with transaction.atomic():
+            Ticket.objects.bulk_create(tickets)
+            messages, terms = [], set()
+            for ticket, conversation in zip(tickets, bodies, strict=True):
+                code = None
+                if ticket.unit is not None:
+                    code = rng.choice(world["codes"])
+                    reports.append(FaultReport(ticket=ticket, fault_code=code))
+                terms.update(
+                    (ticket.pk, h, s)
+                    for h, s in search_index.field_terms(
+                        ticket, fault_code=code.code if code else ""
+                    )
+                )
+                for body, by_agent, internal in conversation:
+                    author = world["admin"].pk if by_agent else ticket.requester_id
+                    messages.append(
+                        (
+                            ticket.pk,
+                            author,
+                            not by_agent,
+                            internal,
+                            body,
+                            Channel.PORTAL,
+                            ticket.created_at,
+                        )
+                    )
+                    m = Message(ticket=ticket, body=body, internal=internal)
+                    terms.update((ticket.pk, h, s) for h, s in search_index.message_terms(m))
+            FaultReport.objects.bulk_create(reports)
+            _write(Message, MESSAGE_COLUMNS, messages)
+            _write(SearchTerm, TERM_COLUMNS, sorted(terms))
+        counts["tickets"] += len(tickets)
+        counts["messages"] += len(messages)
+        counts["terms"] += len(terms)
+        rate = counts["tickets"] / (time.perf_counter() - started)
+        print(
+            f"    {counts['tickets']:>7,} / {n:,} tickets, {counts['messages']:,} messages, "
+            f"{counts['terms']:,} index rows ({rate:,.0f} tickets/s)",
+            flush=True,
+        )
+
+
 def _seed(*, scale: float) -> dict[str, Any]:
     rng = random.Random(20261207)
     started = time.perf_counter()
@@ -197,84 +275,247 @@ def _seed(*, scale: float) -> dict[str, Any]:
     plain_hash = search_terms.term_hash
     search_terms.term_hash = cache(plain_hash)
     try:
-        for start in range(0, n, BATCH):
-            tickets, reports, bodies = [], [], []
-            for i in range(start, min(n, start + BATCH)):
-                org = rng.choices(world["orgs"], weights=world["weights"])[0]
-                unit = rng.choice(world["units"][org.pk]) if rng.random() < 0.9 else None
-                pool = SUBJECTS_ZH if rng.random() < 0.5 else SUBJECTS_EN
-                tickets.append(
-                    Ticket(
-                        reference=f"WD-2026-{i + 1:06d}",
-                        created_at=now - dt.timedelta(minutes=n - i),
-                        organisation=org,
-                        requester=rng.choice(world["customers"][org.pk]),
-                        unit=unit,
-                        kind=Kind.FAULT if unit is not None else Kind.QUESTION,
-                        channel=Channel.PORTAL,
-                        subject=rng.choice(pool),
-                        status=rng.choice([Status.NEW, Status.OPEN, Status.RESOLVED]),
-                    )
-                )
-                k = rng.randint(1, 2 * MESSAGES_PER_TICKET - 1)
-                bodies.append([(_body(rng), j % 2 == 1, j == 3) for j in range(k)])
-            with transaction.atomic():
-                Ticket.objects.bulk_create(tickets)
-                messages, terms = [], set()
-                for ticket, conversation in zip(tickets, bodies, strict=True):
-                    code = None
-                    if ticket.unit is not None:
-                        code = rng.choice(world["codes"])
-                        reports.append(FaultReport(ticket=ticket, fault_code=code))
-                    terms.update(
-                        (ticket.pk, h, s)
-                        for h, s in search_index.field_terms(
-                            ticket, fault_code=code.code if code else ""
-                        )
-                    )
-                    for body, by_agent, internal in conversation:
-                        author = world["admin"].pk if by_agent else ticket.requester_id
-                        messages.append(
-                            (
-                                ticket.pk,
-                                author,
-                                not by_agent,
-                                internal,
-                                body,
-                                Channel.PORTAL,
-                                ticket.created_at,
-                            )
-                        )
-                        m = Message(ticket=ticket, body=body, internal=internal)
-                        terms.update((ticket.pk, h, s) for h, s in search_index.message_terms(m))
-                FaultReport.objects.bulk_create(reports)
-                _write(Message, MESSAGE_COLUMNS, messages)
-                _write(SearchTerm, TERM_COLUMNS, sorted(terms))
-            counts["tickets"] += len(tickets)
-            counts["messages"] += len(messages)
-            counts["terms"] += len(terms)
-            rate = counts["tickets"] / (time.perf_counter() - started)
-            print(
-                f"    {counts['tickets']:>7,} / {n:,} tickets, {counts['messages']:,} messages, "
-                f"{counts['terms']:,} index rows ({rate:,.0f} tickets/s)",
-                flush=True,
-            )
+        if connection.vendor == "postgresql":
+            _seed_postgresql(world, n=n, now=now, rng=rng, counts=counts, started=started)
+        else:
+            _seed_each(world, n=n, now=now, rng=rng, counts=counts, started=started)
     finally:
         search_terms.term_hash = plain_hash
     from tickets.services import references
 
     references.counter_set(2026, n)
     if connection.vendor == "postgresql":
-        print("  seeding: VACUUM ANALYZE ...", flush=True)
+        print(f"  seeding: VACUUM ANALYZE ({time.perf_counter() - started:.0f} s) ...", flush=True)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
             cursor.execute("SELECT pg_total_relation_size('tickets_searchterm')")
             counts["index_mb"] = round(cursor.fetchone()[0] / 2**20)
+            cursor.execute("SELECT pg_database_size(current_database())")
+            counts["database_mb"] = round(cursor.fetchone()[0] / 2**20)
     counts["seconds"] = round(time.perf_counter() - started, 1)
     print(f"  seeded {counts} ", flush=True)
     world["counts"] = counts
     world["n"] = n
     return world
+
+
+# Distinct message bodies of the PostgreSQL bulk load: drawn as above, then each of the
+# 3,000,000 messages takes one of them (its words, pairs and encryption are computed once).
+BODY_POOL = 60_000
+# The index's unique key and its ticket index, built after the rows are in (one sort each
+# instead of 68 million insertions into two B-trees).
+_TERM_INDEXES = {
+    "searchterm_term_ticket_source": (
+        "ALTER TABLE tickets_searchterm ADD CONSTRAINT searchterm_term_ticket_source "
+        "UNIQUE (term, ticket_id, source)"
+    ),
+    "searchterm_ticket_idx": (
+        "CREATE INDEX searchterm_ticket_idx ON tickets_searchterm (ticket_id, source)"
+    ),
+}
+
+
+def _frags(hashes: set[tuple[int, int]]) -> frozenset[str]:
+    """Index rows without their ticket, as COPY text: the ticket's key is put in front."""
+    return frozenset(f"\t{h}\t{s}\n" for h, s in hashes)
+
+
+def _field_parts(world: dict[str, Any]) -> dict[str, dict[Any, frozenset[str]]]:
+    """The field terms of search_index.field_terms, cut by where they come from (each
+    organisation, requester, unit, fault code and subject once): a ticket's are the union of
+    its parts and its reference's. _check_terms compares the union with field_terms itself."""
+    from tickets.models import TermSource
+
+    h = search_terms.term_hash
+    terms = search_terms.terms
+    parts: dict[str, dict[Any, frozenset[str]]] = {
+        "org": {},
+        "requester": {},
+        "unit": {None: frozenset()},
+        "code": {None: frozenset()},
+        "subject": {},
+    }
+    for org in world["orgs"]:
+        found = terms(f"{org.name} {org.name_en}", unigrams=True)
+        parts["org"][org.pk] = _frags({(h(t), TermSource.ORGANISATION) for t in found})
+        for person in world["customers"][org.pk]:
+            found = terms(person.full_name or "", unigrams=True) | terms(person.email or "")
+            parts["requester"][person.pk] = _frags({(h(t), TermSource.REQUESTER) for t in found})
+        for unit in world["units"][org.pk]:
+            found = terms(unit.serial_number)
+            parts["unit"][unit.pk] = _frags({(h(t), TermSource.SERIAL) for t in found})
+    for code in world["codes"]:
+        parts["code"][code.pk] = _frags({(h(t), TermSource.FAULT_CODE) for t in terms(code.code)})
+    for subject in SUBJECTS_EN + SUBJECTS_ZH:
+        found = terms(subject, unigrams=True)
+        parts["subject"][subject] = _frags({(h(t), TermSource.SUBJECT) for t in found})
+    return parts
+
+
+def _reference_frags(reference: str) -> frozenset[str]:
+    from tickets.models import TermSource
+
+    h = search_terms.term_hash
+    return _frags({(h(t), TermSource.REFERENCE) for t in search_index.reference_terms(reference)})
+
+
+def _seed_postgresql(
+    world: dict[str, Any], *, n: int, now, rng: random.Random, counts: dict, started: float
+) -> None:
+    """Tickets, fault reports, messages and index rows in batches, all by COPY; the index
+    rows into a table without its two indexes, which are built at the end."""
+    print(f"  seeding: world built ({time.perf_counter() - started:.0f} s) ...", flush=True)
+    pool = [_body(rng) for _ in range(min(BODY_POOL, n * MESSAGES_PER_TICKET))]
+    body_frags = [
+        (
+            _frags(search_index.message_terms(Message(body=body, internal=False))),
+            _frags(search_index.message_terms(Message(body=body, internal=True))),
+        )
+        for body in pool
+    ]
+    parts = _field_parts(world)
+    print(
+        f"  seeding: {len(pool):,} distinct bodies cut and hashed "
+        f"({time.perf_counter() - started:.0f} s) ...",
+        flush=True,
+    )
+    foreign_keys = _drop_foreign_keys(
+        ["tickets_ticket", "tickets_faultreport", "tickets_message", "tickets_searchterm"]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+        cursor.execute(
+            "ALTER TABLE tickets_searchterm DROP CONSTRAINT searchterm_term_ticket_source"
+        )
+        cursor.execute("DROP INDEX searchterm_ticket_idx")
+    orgs = world["orgs"]
+    cum_weights = list(itertools.accumulate(world["weights"]))
+    admin_pk = world["admin"].pk
+    spent = Counter()
+    batch = BATCH * 4
+    for start in range(0, n, batch):
+        tickets, reports = [], []
+        for i in range(start, min(n, start + batch)):
+            org = rng.choices(orgs, cum_weights=cum_weights)[0]
+            unit = rng.choice(world["units"][org.pk]) if rng.random() < 0.9 else None
+            tickets.append(
+                Ticket(
+                    reference=f"WD-2026-{i + 1:06d}",
+                    created_at=now - dt.timedelta(minutes=n - i),
+                    organisation=org,
+                    requester=rng.choice(world["customers"][org.pk]),
+                    unit=unit,
+                    kind=Kind.FAULT if unit is not None else Kind.QUESTION,
+                    channel=Channel.PORTAL,
+                    subject=rng.choice(SUBJECTS_ZH if rng.random() < 0.5 else SUBJECTS_EN),
+                    status=rng.choice([Status.NEW, Status.OPEN, Status.RESOLVED]),
+                )
+            )
+        mark = time.perf_counter()
+        with transaction.atomic():
+            bulk_insert(tickets)
+            spent["tickets"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            messages, lines = [], []
+            for ticket in tickets:
+                code = rng.choice(world["codes"]) if ticket.unit_id is not None else None
+                if code is not None:
+                    reports.append(FaultReport(ticket=ticket, fault_code=code))
+                rows = set(_reference_frags(ticket.reference))
+                rows |= parts["org"][ticket.organisation_id]
+                rows |= parts["requester"][ticket.requester_id]
+                rows |= parts["unit"][ticket.unit_id]
+                rows |= parts["code"][code.pk if code else None]
+                rows |= parts["subject"][ticket.subject]
+                for j in range(rng.randint(1, 2 * MESSAGES_PER_TICKET - 1)):
+                    b = rng.randrange(len(pool))
+                    by_agent, internal = j % 2 == 1, j == 3
+                    messages.append(
+                        (
+                            ticket.pk,
+                            admin_pk if by_agent else ticket.requester_id,
+                            not by_agent,
+                            internal,
+                            pool[b],
+                            Channel.PORTAL,
+                            ticket.created_at,
+                        )
+                    )
+                    rows |= body_frags[b][internal]
+                key = str(ticket.pk)
+                lines.append("".join(key + row for row in rows))
+                counts["terms"] += len(rows)
+            spent["terms (python)"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            bulk_insert(reports)
+            spent["fault reports"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            _write(Message, MESSAGE_COLUMNS, messages)
+            spent["messages"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(
+                    "COPY tickets_searchterm (ticket_id, term, source) FROM STDIN"
+                ) as copy,
+            ):
+                for k in range(0, len(lines), 1000):
+                    copy.write("".join(lines[k : k + 1000]))
+            spent["index rows"] += time.perf_counter() - mark
+        counts["tickets"] += len(tickets)
+        counts["messages"] += len(messages)
+        rate = counts["tickets"] / (time.perf_counter() - started)
+        print(
+            f"    {counts['tickets']:>9,} / {n:,} tickets, {counts['messages']:,} messages, "
+            f"{counts['terms']:,} index rows ({rate:,.0f} tickets/s; "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in spent.items())
+            + ")",
+            flush=True,
+        )
+    print(f"  seeding: index of the terms ({time.perf_counter() - started:.0f} s) ...", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for statement in _TERM_INDEXES.values():
+            cursor.execute(statement)
+        print(
+            f"  seeding: foreign keys checked ({time.perf_counter() - started:.0f} s) ...",
+            flush=True,
+        )
+        for statement in foreign_keys:
+            cursor.execute(statement)
+    _check_terms(world, n)
+
+
+def _drop_foreign_keys(tables: list[str]) -> list[str]:
+    """Drop the foreign keys of these tables; the statements that add them back (each checks
+    every row in one join). Django's foreign keys are deferred: kept, every row inserted
+    would queue a check for the commit, 68 million of them for the index rows alone."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)",
+            [tables],
+        )
+        found = cursor.fetchall()
+        for table, name, _definition in found:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    return [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d in found]
+
+
+def _check_terms(world: dict[str, Any], n: int) -> None:
+    """The bulk load wrote what the services write: the index rows of a sample of tickets
+    equal search_index.field_terms and message_terms of the stored tickets and messages."""
+    sample = random.Random(1).sample(range(1, n + 1), min(200, n))
+    tickets = Ticket.objects.filter(reference__in=[f"WD-2026-{i:06d}" for i in sample])
+    tickets = tickets.select_related(
+        "organisation", "unit", "requester", "fault_report__fault_code"
+    )
+    for ticket in tickets:
+        expected = search_index.field_terms(ticket)
+        for message in Message.objects.filter(ticket=ticket):
+            expected |= search_index.message_terms(message)
+        stored = set(SearchTerm.objects.filter(ticket=ticket).values_list("term", "source"))
+        assert stored == expected, f"index rows of {ticket.reference} differ from the services'"
 
 
 def _queries(world: dict[str, Any], rng: random.Random) -> dict[str, str]:
@@ -289,11 +530,13 @@ def _queries(world: dict[str, Any], rng: random.Random) -> dict[str, str]:
         "serial number": unit.serial_number,
         "fault code": "E117",
         "name (Chinese)": person.full_name,
+        "e-mail": person.email,
         "e-mail local part": person.email.split("@")[0],
         "English word": "collimator",
         "Chinese word": "准直镜",
         "two words": "nozzle 气孔",
         "common word": "laser",
+        "no match": "zzyzx",
     }
 
 

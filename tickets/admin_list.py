@@ -80,6 +80,16 @@ class TicketChangeList(ChangeList):
 
     def get_results(self, request):
         super().get_results(request)
+        if getattr(self.paginator, "ranking", None) is not None and not self.multi_page:
+            # Django lists a single page as the whole queryset, where a ranked search's page
+            # is its keys (found with the count, no further query): without them PostgreSQL
+            # plans the page for every ticket the terms might match and hashes the whole
+            # user and organisation tables to join them (10-14 ms at a million tickets,
+            # docs/performance.md). Nothing found: nothing to read.
+            if self.result_count == 0:
+                self.result_list = self.queryset.none()
+            elif not self.show_all:
+                self.result_list = self.paginator.page(1).object_list
         # Only the rows shown: actions and "select all" still use the full queryset.
         self.result_list = self.result_list.only(*ROW_FIELDS)
 

@@ -154,6 +154,22 @@ def test_internal_notes_count_only_for_staff(wang_ticket):
     assert list(search.search_tickets(everyone, "气孔", internal=False)) == [wang_ticket]
 
 
+def test_the_portal_and_api_search_the_same_index(wang_ticket, bystander, make_staff):
+    """tickets.selectors.ticket_list (the portal's and the API's `?q=`) searches the index as
+    the workspace box does: a word of a message, the requester's e-mail, a serial number; the
+    customer never by the words of an internal note."""
+    from tickets import selectors
+
+    customer = wang_ticket.requester
+    agent = make_staff(regions=list(Region.objects.all()))
+    for typed in ("气孔", EMAIL, wang_ticket.unit.serial_number, "stainless seams"):
+        for who in (customer, agent):
+            assert list(selectors.ticket_list(user=who, search=typed)) == [wang_ticket], typed
+    assert list(selectors.ticket_list(user=agent, search="collimator")) == [wang_ticket]
+    assert list(selectors.ticket_list(user=customer, search="collimator")) == []
+    assert list(selectors.ticket_list(user=agent, search="chiller beeps")) == [bystander]
+
+
 # ------------------------------------------------------------------- references
 
 
@@ -249,6 +265,22 @@ def test_a_ranked_page_and_its_count_come_from_one_statement(
     statements = [q["sql"].upper() for q in by_column.captured_queries]
     assert not any("OVER ()" in sql for sql in statements)
     assert sum("SELECT COUNT(" in sql for sql in statements) == 1
+
+
+def test_a_single_page_of_matches_is_read_by_its_keys(agent_client, wang_ticket, bystander):
+    """Django lists a single page as the whole queryset; a ranked search reads the rows of the
+    keys it found with the count (`id IN (...)`: PostgreSQL then plans for those rows, not for
+    every ticket the terms might match), and nothing at all when nothing matched."""
+    client, _me = agent_client
+    client.get(CHANGELIST, {"q": NAME})  # warm the per-process caches
+    with CaptureQueriesContext(connection) as found:
+        assert listed(client.get(CHANGELIST, {"q": NAME})) == [wang_ticket.reference]
+    rows = [q["sql"] for q in found.captured_queries if '"tickets_ticket"."subject"' in q["sql"]]
+    assert len(rows) == 1 and re.search(r'"tickets_ticket"\."id" IN \(\d+\)', rows[0])
+    with CaptureQueriesContext(connection) as nothing:
+        assert listed(client.get(CHANGELIST, {"q": "zzyzx"})) == []
+    assert not any('"tickets_ticket"."subject"' in q["sql"] for q in nothing.captured_queries)
+    assert len(nothing) == len(found)
 
 
 def test_a_ranking_holds_only_for_the_list_it_was_searched_in(open_ticket, make_customer):
