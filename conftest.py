@@ -125,12 +125,21 @@ def _fresh_process_caches():
     """Per-process caches of rows (SLA policies, calendars, active queues) must not outlive a
     test's database: a cached queue of an earlier test would route a ticket to a row that no
     longer exists. Every app's tests open tickets, so every test starts and ends without them."""
+    from tickets.selectors import forget_canned_responses
     from tickets.services.assignment import clear_queue_cache
     from tickets.services.calendars import clear_calendar_cache
     from tickets.services.references import forget_sequences
     from tickets.services.sla import clear_policy_cache
 
-    clears = (clear_calendar_cache, clear_policy_cache, clear_queue_cache, forget_sequences)
+    clears = (
+        clear_calendar_cache,
+        clear_policy_cache,
+        clear_queue_cache,
+        forget_sequences,
+        # In the shared cache (Redis on the PostgreSQL run): a test's rows are rolled back,
+        # never committed, so the commit that would drop the cached list never comes.
+        forget_canned_responses,
+    )
     for clear in clears:
         clear()
     yield

@@ -436,9 +436,15 @@ def canned_response_list() -> list[CannedResponse]:
     return found
 
 
+def forget_canned_responses() -> None:
+    softcache.delete(CANNED_CACHE_KEY)
+
+
 def canned_responses_changed(**_kwargs: Any) -> None:
-    """Drop the cached list once the change is committed (a signal receiver: tickets.apps)."""
-    transaction.on_commit(lambda: softcache.delete(CANNED_CACHE_KEY))
+    """Drop the cached list now and again once the change is committed (a page read in
+    between cached the list as it was before): a signal receiver, tickets.apps."""
+    forget_canned_responses()
+    transaction.on_commit(forget_canned_responses)
 
 
 def canned_response_render(*, canned: CannedResponse, ticket: Ticket, agent: Any) -> str:
