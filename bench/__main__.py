@@ -58,7 +58,13 @@ def main() -> int:
         "names", nargs="*", choices=[*BENCHES, []], help="benchmarks to run (default: all)"
     )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the row counts")
+    parser.add_argument(
+        "--servers",
+        help="chat: Daphne server processes, one row per number (e.g. 1,2,4; BENCH_CHAT_SERVERS)",
+    )
     args = parser.parse_args()
+    if args.servers:
+        os.environ["BENCH_CHAT_SERVERS"] = args.servers
 
     url = scratch_database_url()
     if url.startswith("postgres"):

@@ -1,12 +1,12 @@
-"""Chat benchmark: WebSocket round trips through one server and through two over Redis.
+"""Chat benchmark: WebSocket round trips through one, two or four servers over Redis.
 
 Pairs of clients (a customer and an agent in one active conversation) exchange messages: the
 customer sends, the agent's client answers as soon as the message reaches it, and the
 customer times the round trip until the answer arrives (two messages stored, numbered,
-acknowledged and delivered through the channel layer). With two servers the customer is on
-one and the agent on the other, so every message crosses Redis. The floor is a bare Channels
-consumer that echoes each frame, served by the same Daphne process(es), driven by the same
-number of clients sending and waiting for their echo.
+acknowledged and delivered through the channel layer). With several servers the customer is
+on one and the agent on the next, so every message crosses Redis. The floor is a bare
+Channels consumer doing the same frame work without storage (bench/asgi.py), served by the
+same Daphne process(es) and driven the same way by the same number of pairs.
 """
 
 from __future__ import annotations
@@ -40,6 +40,28 @@ PACE = float(os.environ.get("BENCH_CHAT_PACE", "1"))
 CLIENT_COUNTS = [
     int(n) for n in os.environ.get("BENCH_CHAT_CLIENTS", "200,1000").split(",") if n.strip()
 ]
+# A socket may send 10 frames a second (chat.consumers.RATE_PER_SECOND): a few saturated
+# pairs go faster, are refused, and send the frame again after this pause.
+RETRY = 0.1
+# Daphne processes to run, one row each (BENCH_CHAT_SERVERS or `--servers`; 2 and more need
+# Redis between them): with two, the customer of a pair is on one and its agent on the other.
+SERVERS = [int(n) for n in os.environ.get("BENCH_CHAT_SERVERS", "1,2,4").split(",") if n.strip()]
+# The rows of each layout: saturated and paced, floor and chat (BENCH_CHAT_RUNS to pick some;
+# a profile of one of them wants it alone and long).
+RUNS = [
+    r.strip()
+    for r in os.environ.get("BENCH_CHAT_RUNS", "floor,chat,floor_paced,chat_paced").split(",")
+    if r.strip()
+]
+# The echo floor (one frame in, the same frame out) as well: BENCH_CHAT_ECHO=1.
+ECHO = os.environ.get("BENCH_CHAT_ECHO", "") == "1"
+# What the servers get besides the harness's environment (a knob to compare, e.g. an event
+# loop): BENCH_CHAT_SERVER_ENV="NAME=value,NAME=value".
+SERVER_ENV = dict(
+    item.split("=", 1) for item in os.environ.get("BENCH_CHAT_SERVER_ENV", "").split(",") if item
+)
+# The module that starts a server with Daphne's arguments: bench.daphne_uvloop for uvloop.
+LAUNCHER = os.environ.get("BENCH_CHAT_LAUNCHER", "daphne")
 # Bench people never sign in with a password: an unusable one, as set_unusable_password sets.
 UNUSABLE = "!"
 
@@ -101,6 +123,9 @@ def seed(pairs: int) -> list[tuple[int, str, str]]:
     people = list(User.objects.filter(email_bidx__in=[u.email_bidx for u in people]))
     customers = sorted((u for u in people if not u.is_staff), key=lambda u: u.full_name)
     agents = sorted((u for u in people if u.is_staff), key=lambda u: u.full_name)
+    # Agents see the conversations of their regions only (accounts.permissions).
+    Through = User.regions.through
+    Through.objects.bulk_create([Through(user_id=a.pk, region_id=region.pk) for a in agents])
     devices = TOTPDevice.objects.bulk_create(
         [TOTPDevice(user=a, name="bench", confirmed=True) for a in agents]
     )
@@ -141,6 +166,10 @@ def _cookie(key: str) -> str:
     return f"sessionid={key}; __Host-sessionid={key}"
 
 
+def _limited(frame: dict) -> bool:
+    return frame.get("type") == "error" and frame.get("code") == "rate_limited"
+
+
 def _percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
@@ -155,53 +184,68 @@ def _report(samples: list[float], count: int, seconds: float, per_trip: int) -> 
     }
 
 
-async def _chat_run(
-    ports: list[int], sessions: list[tuple[int, str, str]], *, pace: float = 0.0
-) -> dict[str, Any]:
+# One pair's sockets: (customer URL path, customer's session key, agent URL path, agent's key).
+Pair = tuple[str, str, str, str]
+
+
+def chat_pairs(sessions: list[tuple[int, str, str]]) -> list[Pair]:
+    return [(f"/ws/chat/{conv}/", c, f"/ws/chat/{conv}/", a) for conv, c, a in sessions]
+
+
+def floor_pairs(count: int) -> list[Pair]:
+    return [(f"/bench/ws/floor/{i}/c/", "", f"/bench/ws/floor/{i}/a/", "") for i in range(count)]
+
+
+async def _chat_run(ports: list[int], pairs: list[Pair], *, pace: float = 0.0) -> dict[str, Any]:
     """Round trips of every pair; back to back, or with `pace` seconds from one send to the
-    next (a customer typing at that rate; the pairs start spread over one pace)."""
+    next (a customer typing at that rate; the pairs start spread over one pace). The same
+    frames for the chat and its floor: a message in, its ack and the two copies out."""
     from websockets.asyncio.client import connect
 
     samples: list[float] = []
     done = 0
-    window = _Window(len(sessions))
+    window = _Window(len(pairs))
     connected = 0
     run = f"{time.monotonic_ns():x}"  # client ids are unique per conversation: new each run
 
-    async def pair(index: int, conv: int, customer_key: str, agent_key: str) -> None:
+    async def pair(index: int, path_c: str, customer_key: str, path_a: str, agent_key: str):
         nonlocal done, connected
+        # With several servers the agent is on the next one, so every message crosses Redis.
         port_c = ports[index % len(ports)]
-        port_a = ports[(index + 1) % len(ports)]  # with two servers: the other one
+        port_a = ports[(index + 1) % len(ports)]
 
-        def open_(port: int, key: str):
+        def open_(port: int, path: str, key: str):
             return connect(
-                f"ws://127.0.0.1:{port}/ws/chat/{conv}/",
+                f"ws://127.0.0.1:{port}{path}",
                 origin=f"http://127.0.0.1:{port}",
-                additional_headers={"Cookie": _cookie(key)},
+                additional_headers={"Cookie": _cookie(key)} if key else None,
                 open_timeout=120,
                 max_queue=None,
             )
 
         async with window.handshake:
-            customer = await open_(port_c, customer_key)
-            agent = await open_(port_a, agent_key)
+            customer = await open_(port_c, path_c, customer_key)
+            agent = await open_(port_a, path_a, agent_key)
         async with customer, agent:
             connected += 1
             start, stop = await window.joined()
 
             async def answer() -> None:
+                last = ""
                 async for raw in agent:
                     frame = json.loads(raw)
                     if frame.get("type") == "message" and frame.get("from_customer"):
-                        await agent.send(
-                            json.dumps(
-                                {
-                                    "type": "message",
-                                    "client_id": f"a-{run}-{frame['seq']}",
-                                    "body": f"re {frame['body']}",
-                                }
-                            )
+                        last = json.dumps(
+                            {
+                                "type": "message",
+                                "client_id": f"a-{run}-{frame['seq']}",
+                                "body": f"re {frame['body']}",
+                            }
                         )
+                        await agent.send(last)
+                    elif _limited(frame):  # over the socket's rate: as a client, again soon
+                        await asyncio.sleep(RETRY)
+                        await agent.send(last)
 
             answering = asyncio.create_task(answer())
             n = 0
@@ -213,15 +257,17 @@ async def _chat_run(
                         due += pace
                     n += 1
                     sent = time.monotonic()
-                    await customer.send(
-                        json.dumps(
-                            {"type": "message", "client_id": f"c-{run}-{n}", "body": f"m{n}"}
-                        )
+                    message = json.dumps(
+                        {"type": "message", "client_id": f"c-{run}-{n}", "body": f"m{n}"}
                     )
+                    await customer.send(message)
                     while True:
                         frame = json.loads(await asyncio.wait_for(customer.recv(), timeout=30))
                         if frame.get("type") == "message" and frame.get("body") == f"re m{n}":
                             break
+                        if _limited(frame):
+                            await asyncio.sleep(RETRY)
+                            await customer.send(message)
                     now = time.monotonic()
                     if start <= sent and now <= stop:
                         samples.append(now - sent)
@@ -229,7 +275,7 @@ async def _chat_run(
             finally:
                 answering.cancel()
 
-    await asyncio.gather(*(pair(i, *s) for i, s in enumerate(sessions)))
+    await asyncio.gather(*(pair(i, *p) for i, p in enumerate(pairs)))
     return {**_report(samples, done, SECONDS, 2), "pairs_connected": connected, "pace_s": pace}
 
 
@@ -266,50 +312,50 @@ async def _echo_run(ports: list[int], clients: int) -> dict[str, Any]:
     return _report(samples, done, SECONDS, 1)
 
 
+def _line(r: dict[str, Any]) -> str:
+    rate, p50, p99 = r["messages_per_s"], r["p50_ms"], r["p99_ms"]
+    return f"{rate:,.0f} msg/s, round trip p50 {p50} ms, p99 {p99} ms"
+
+
 def run(*, scale: float = 1.0) -> dict[str, Any]:
     results: dict[str, Any] = {"file_limit": _raise_file_limit(), "seconds": SECONDS}
     counts = [max(2, int(n * scale) // 2 * 2) for n in CLIENT_COUNTS]
     redis = bool(settings.REDIS_URL)
-    layouts = [("one server", 1)] + ([("two servers over Redis", 2)] if redis else [])
+    servers = SERVERS if redis else [1]  # several processes need Redis between them
     log_dir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     print(
-        f"  chat: {counts} clients, {SECONDS:.0f} s measured after {WARMUP:.0f} s, logs {log_dir}"
+        f"  chat: {counts} clients on {servers} servers, {SECONDS:.0f} s measured after "
+        f"{WARMUP:.0f} s, logs {log_dir}"
     )
     sessions = seed(max(counts) // 2)
     connections.close_all()
-    for label, servers in layouts:
+    for count in servers:
+        label = "one server" if count == 1 else f"{count} servers over Redis"
         with daphne_servers(
-            servers,
+            count,
             log_dir,
             redis=redis,
             app="bench.asgi:application",
             settings_module="bench.settings",
             debug=False,
+            extra_env=SERVER_ENV,
+            launcher=LAUNCHER,
         ) as ports:
             for clients in counts:
                 key = f"{label}, {clients} clients"
-                echo = asyncio.run(_echo_run(ports, clients))
-                chat = asyncio.run(_chat_run(ports, sessions[: clients // 2]))
-                paced = asyncio.run(_chat_run(ports, sessions[: clients // 2], pace=PACE))
-                ratio = (
-                    chat["messages_per_s"] / echo["messages_per_s"]
-                    if echo["messages_per_s"]
-                    else None
-                )
-                results[key] = {
-                    "chat": chat,
-                    "chat_paced": paced,
-                    "echo_floor": echo,
-                    "ratio": ratio and round(ratio, 3),
-                }
-                print(
-                    f"    {key}: chat {chat['messages_per_s']:,.0f} msg/s "
-                    f"(round trip p50 {chat['p50_ms']} ms, p99 {chat['p99_ms']} ms); "
-                    f"echo floor {echo['messages_per_s']:,.0f} msg/s (p50 {echo['p50_ms']} ms, "
-                    f"p99 {echo['p99_ms']} ms); ratio {ratio:.0%}; paced (a message every "
-                    f"{PACE:g} s per customer): {paced['messages_per_s']:,.0f} msg/s, round trip "
-                    f"p50 {paced['p50_ms']} ms, p99 {paced['p99_ms']} ms"
-                    if ratio
-                    else f"    {key}: {chat} / {echo}"
-                )
+                chat, floor = chat_pairs(sessions[: clients // 2]), floor_pairs(clients // 2)
+                row: dict[str, Any] = {"servers": count, "clients": clients}
+                if ECHO:
+                    row["echo"] = asyncio.run(_echo_run(ports, clients))
+                    print(f"    {key}, echo: {_line(row['echo'])}", flush=True)
+                for name in RUNS:
+                    pace = PACE if name.endswith("_paced") else 0.0
+                    pairs = chat if name.startswith("chat") else floor
+                    row[name] = asyncio.run(_chat_run(ports, pairs, pace=pace))
+                    print(f"    {key}, {name.replace('_', ' ')}: {_line(row[name])}", flush=True)
+                if "chat" in row and "floor" in row and row["floor"]["messages_per_s"]:
+                    ratio = row["chat"]["messages_per_s"] / row["floor"]["messages_per_s"]
+                    row["ratio"] = round(ratio, 3)
+                    print(f"    {key}: saturated chat / floor {ratio:.0%}", flush=True)
+                results[key] = row
     return results

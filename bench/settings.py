@@ -15,5 +15,9 @@ ROOT_URLCONF = "bench.urls"
 CELERY_TASK_DEFAULT_QUEUE = "welddesk-bench"
 if REDIS_URL:
     CACHES["default"]["KEY_PREFIX"] = "wd-bench"
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "wd-bench:asgi"
+    # Pub/sub channels ignore the database number: a prefix of its own per bench run's owner.
+    prefix = env_str("CHANNEL_LAYER_PREFIX", "wd-bench")
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{prefix}:asgi"
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.dummy.EmailBackend")
+# The chat benchmark's clients talk plain ws:// over loopback to Daphne (no TLS proxy in front).
+WEBSOCKET_REQUIRE_TLS = False

@@ -50,8 +50,12 @@ def daphne_servers(
     settings_module: str = "servicedesk.settings",
     debug: bool = True,
     extra_env: dict[str, str] | None = None,
+    launcher: str = "daphne",
 ) -> Iterator[list[int]]:
-    """Start `count` Daphne processes on free loopback ports; stop them afterwards."""
+    """Start `count` Daphne processes on free loopback ports; stop them afterwards.
+
+    `launcher`: the module run as `python -m` with Daphne's arguments (the chat benchmark
+    compares Daphne on uvloop, bench/daphne_uvloop.py)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -84,7 +88,7 @@ def daphne_servers(
                     [
                         sys.executable,
                         "-m",
-                        "daphne",
+                        launcher,
                         "-v",  # as docs/operations.md: no access log with query strings
                         "0",
                         "-b",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from chat import services
 from chat.models import ChatMessage
@@ -144,6 +145,55 @@ def test_a_batch_costs_the_same_statements_for_2_or_40_messages(
     with django_assert_num_queries(6):
         assert all(r[1] for r in services.messages_post_many(batch(40, "b")))
     assert ChatMessage.objects.count() == 42
+
+
+@pytest.mark.django_db
+def test_a_batch_stores_every_column_as_given_and_sets_the_ids(
+    conversation, make_customer, make_unit
+):
+    """The batch's INSERT is hand-built on PostgreSQL: each column must land as the ORM would
+    store it (the body encrypted and read back, the bot's payload as JSON, the times), and each
+    message gets the id of its own row, whatever order the rows come back in."""
+    other_customer = make_customer()
+    other = services.conversation_open(
+        customer=other_customer, unit=make_unit(other_customer.organisation)
+    )
+    customer = conversation.customer
+    Post = services.Post
+    results = services.messages_post_many(
+        [
+            Post(other, other_customer, "ünïcode ✓ body", "o-1"),
+            Post(conversation, customer, "from the customer", "c-1"),
+            Post(conversation, None, "from the bot", "b-1", is_bot=True, payload={"a": [1, "x"]}),
+            Post(other, other_customer, "second", "o-2"),
+        ]
+    )
+    stored = [r[0] for r in results]
+    assert all(m.pk and not m._state.adding for m in stored)
+    assert len({m.pk for m in stored}) == 4
+    for m in stored:
+        row = ChatMessage.objects.get(pk=m.pk)
+        assert (row.conversation_id, row.seq, row.client_id, row.body) == (
+            m.conversation_id,
+            m.seq,
+            m.client_id,
+            m.body,
+        )
+        assert (row.sender_id, row.from_customer, row.is_bot, row.payload) == (
+            m.sender_id,
+            m.from_customer,
+            m.is_bot,
+            m.payload,
+        )
+        assert row.created_at == m.created_at
+        assert (row.erased, row.delivered_at, row.read_at) == (False, None, None)
+    numbers = [(m.client_id, m.seq) for m in stored]
+    assert numbers == [("o-1", 1), ("c-1", 1), ("b-1", 2), ("o-2", 2)]
+    assert stored[2].payload == {"a": [1, "x"]} and stored[2].sender_id is None
+    # The body is stored encrypted, not as the text.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM chat_chatmessage WHERE id = %s", [stored[0].pk])
+        assert "ünïcode" not in cursor.fetchone()[0]
 
 
 @pytest.mark.django_db
