@@ -20,9 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITERS = {
     "_enqueue",
     "_enqueue_new",
+    "_enqueue_new_many",
     "_write",
     "notification_enqueue",
     "_insert_unless_key_exists",
+    "_insert_many_unless_key_exists",
 }
 MODEL_NAMES = {"Outbox", "Channel"}  # writing rows, or picking channels
 
