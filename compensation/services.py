@@ -460,8 +460,9 @@ def _locked(ids: list[int], status: str) -> list[Grant]:
         Grant.objects.select_for_update(of=("self",))
         .filter(pk__in=ids, status=status)
         # The notices name the event: its incident or ticket comes with it, once per grant
-        # rather than once per notice.
-        .select_related("assessment__incident", "assessment__ticket", "organisation")
+        # rather than once per notice. (Not the organisation: its personal data would be
+        # decrypted for nothing; accounts reads the priority end under its lock.)
+        .select_related("assessment__incident", "assessment__ticket")
         .order_by("pk")
     )
 
@@ -581,7 +582,6 @@ def _apply(grants: list[Grant], *, actor: Any, now: dt.datetime) -> None:
     reasons: dict[int, tuple[str, str]] = {}
     vouchers: list[Voucher] = []
     priority: list[PriorityChange] = []
-    ends: dict[int, dt.datetime | None] = {}
     for grant in grants:
         if grant.kind == GrantKind.WARRANTY:
             if grant.assessment_id not in reasons:
@@ -611,17 +611,12 @@ def _apply(grants: list[Grant], *, actor: Any, now: dt.datetime) -> None:
             vouchers.append(grant.voucher)
         else:
             # At least until now + days: a longer priority service already given stays.
-            org_id = grant.organisation_id
-            current = ends.get(org_id, grant.organisation.priority_service_until)
-            until = now + dt.timedelta(days=grant.days)
-            if current is not None and current > until:
-                until = current
-            ends[org_id] = until
             priority.append(
                 PriorityChange(
-                    organisation_id=org_id,
-                    until=until,
+                    organisation_id=grant.organisation_id,
+                    until=now + dt.timedelta(days=grant.days),
                     reason=f"{grant.source} {grant.assessment.key}",
+                    extend_only=True,
                 )
             )
     if moves:
@@ -629,12 +624,7 @@ def _apply(grants: list[Grant], *, actor: Any, now: dt.datetime) -> None:
     if vouchers:
         Voucher.objects.bulk_create(vouchers)
     if priority:
-        orgs = organisations_priority_set_many(changes=priority, actor=actor)
-        for grant in grants:
-            if grant.kind == GrantKind.PRIORITY:
-                grant.organisation.priority_service_until = orgs[
-                    grant.organisation_id
-                ].priority_service_until
+        organisations_priority_set_many(changes=priority, actor=actor)
 
 
 def _compensation_reason(grant: Grant, language: str) -> str:

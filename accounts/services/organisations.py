@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -132,33 +132,38 @@ def organisation_priority_set(
     reverses a priority-service grant (many at once through `organisations_priority_set_many`,
     the one home of the rule).
     """
-    org = organisations_priority_set_many(
+    ends = organisations_priority_set_many(
         changes=[PriorityChange(organisation_id=organisation.pk, until=until, reason=reason)],
         actor=actor,
-    )[organisation.pk]
-    organisation.priority_service_until = org.priority_service_until
-    return org
+    )
+    organisation.priority_service_until = ends[organisation.pk]
+    return organisation
 
 
 @dataclass(frozen=True)
 class PriorityChange:
-    """One change asked of `organisations_priority_set_many`: until when, and why."""
+    """One change asked of `organisations_priority_set_many`: until when, and why.
+
+    With `extend_only`, a later end already set stays (compensation gives "at least N days").
+    """
 
     organisation_id: int
     until: Any
     reason: str
+    extend_only: bool = False
 
 
 @transaction.atomic
 def organisations_priority_set_many(
     *, changes: Sequence[PriorityChange], actor: Any
-) -> dict[int, Organisation]:
+) -> dict[int, Any]:
     """Set many organisations' priority service at a fixed number of statements; audited.
 
-    The organisations are locked in one SELECT ... FOR UPDATE in primary-key order; those
-    whose end really changes are updated in one statement and get one audit event each, as
-    `organisation_priority_set` gives one. An organisation named twice ends as its last
-    change says, with an event for each change made, in turn. Returns the locked rows by id.
+    The organisations are locked in one SELECT ... FOR UPDATE in primary-key order (only the
+    columns changed: their personal data is not decrypted); those whose end really changes
+    are updated in one statement and get one audit event each, as `organisation_priority_set`
+    gives one. An organisation named twice ends as its last change says, with an event for
+    each change made, in turn. Returns each organisation's end by id.
     """
     for change in changes:
         if not change.reason or not change.reason.strip():
@@ -167,6 +172,7 @@ def organisations_priority_set_many(
         org.pk: org
         for org in Organisation.objects.select_for_update()
         .filter(pk__in=sorted({c.organisation_id for c in changes}))
+        .only("pk", "priority_service_until", "updated_at")
         .order_by("pk")
     }
     missing = {c.organisation_id for c in changes} - set(orgs)
@@ -183,12 +189,15 @@ def organisations_priority_set_many(
         moved = []
         for org_id, change in taken.items():
             org = orgs[org_id]
-            if org.priority_service_until != change.until:
-                org.priority_service_until, org.updated_at = change.until, now
+            until, current = change.until, org.priority_service_until
+            if change.extend_only and current is not None and (until is None or current > until):
+                until = current
+            if current != until:
+                org.priority_service_until, org.updated_at = until, now
                 moved.append(org)
         if not moved:
             continue
-        Organisation.objects.bulk_update(moved, ["priority_service_until", "updated_at"])
+        _save_priority_ends(moved, now)
         audit_record_many(
             action="organisation.priority_service",
             actor=actor,
@@ -199,4 +208,24 @@ def organisations_priority_set_many(
             },
             per_target={org.pk: {"reason": taken[org.pk].reason.strip()[:200]} for org in moved},
         )
-    return orgs
+    return {org_id: org.priority_service_until for org_id, org in orgs.items()}
+
+
+# The new ends in one statement: (id, end) rows as arrays on PostgreSQL (a CASE per row, as
+# `bulk_update` builds it, grows with the square of the rows).
+_SET_PRIORITY = (
+    "UPDATE {table} AS o SET priority_service_until = v.until, updated_at = %s"
+    " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, until) WHERE o.id = v.id"
+)
+
+
+def _save_priority_ends(orgs: list[Organisation], now: Any) -> None:
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Organisation._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SET_PRIORITY.format(table=table),
+                [now, [o.pk for o in orgs], [o.priority_service_until for o in orgs]],
+            )
+        return
+    Organisation.objects.bulk_update(orgs, ["priority_service_until", "updated_at"])
