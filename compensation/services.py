@@ -459,10 +459,12 @@ def _locked(ids: list[int], status: str) -> list[Grant]:
     return list(
         Grant.objects.select_for_update(of=("self",))
         .filter(pk__in=ids, status=status)
-        # The notices name the event: its incident or ticket comes with it, once per grant
-        # rather than once per notice. (Not the organisation: its personal data would be
-        # decrypted for nothing; accounts reads the priority end under its lock.)
-        .select_related("assessment__incident", "assessment__ticket")
+        # The evidence is not needed to decide, and is the largest column.
+        .defer("evidence")
+        # The notices name the event: its assessment, incident or ticket come once per chunk
+        # (one instance each, not one copy per grant row). Not the organisation: its personal
+        # data would be decrypted for nothing; accounts reads the priority end under its lock.
+        .prefetch_related("assessment__incident", "assessment__ticket")
         .order_by("pk")
     )
 
