@@ -71,6 +71,14 @@ def _enqueue_in_batch(batch: Any, deliveries: list[dict[str, Any]], *, hand_over
     )
 
 
+def _enqueue_new_many(deliveries: list[dict[str, Any]]) -> list[int]:
+    """Write many deliveries (`_write`'s fields, hand_over False) in a few multi-row inserts;
+    return the ids of the rows written now (a key written before is skipped, as one by one)."""
+    _only_from_notifications(sys._getframe(1))
+    rows = [_row(**fields) for fields in deliveries]
+    return _insert_many_unless_key_exists(rows)
+
+
 def _only_from_notifications(frame: Any) -> None:
     """Refuse a write from outside this app at run time (the static check is
     notifications/tests/test_one_path.py): the channels are chosen in one place only."""
@@ -92,8 +100,10 @@ def _row(
     language: str = "en",
     about: models.Model | None = None,
     headers: dict[str, str] | None = None,
+    hand_over: bool = True,
 ) -> Outbox:
-    """The outbox row of one delivery, checked and unsaved (its Message-ID chosen)."""
+    """The outbox row of one delivery, checked and unsaved (its Message-ID chosen);
+    `hand_over` is the caller's business and ignored here."""
     if channel not in Channel.values:
         raise ApplicationError(f"Unknown notification channel {channel!r}.")
     if not recipient or not recipient.strip():
@@ -164,6 +174,33 @@ def _insert_unless_key_exists(row: Outbox) -> int | None:
         cursor.execute(sql, values)
         found = cursor.fetchone()
     return found[0] if found else None
+
+
+def _insert_many_unless_key_exists(rows: list[Outbox]) -> list[int]:
+    """INSERT ... VALUES (...), (...) ON CONFLICT (key) DO NOTHING RETURNING id, in batches the
+    database accepts: the ids of the new rows."""
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
+    # At most 500 rows a statement: PostgreSQL takes at most 65,535 parameters in one.
+    size = max(1, min(500, connection.ops.bulk_batch_size(_INSERT_FIELDS, rows)))
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            values: list[Any] = []
+            for row in batch:
+                for field in _INSERT_FIELDS:
+                    values.append(field.get_db_prep_save(field.pre_save(row, add=True), connection))
+            marks = ", ".join(["(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {quote(Outbox._meta.db_table)} ({columns}) "  # noqa: S608
+                f"VALUES {marks} ON CONFLICT ({quote('key')}) DO NOTHING RETURNING {quote('id')}",
+                values,
+            )
+            ids += [found[0] for found in cursor.fetchall()]
+    return ids
 
 
 def _message_id(key: str) -> str:

@@ -17,9 +17,11 @@ from accounts.services.imports import (
     organisations_import,
 )
 from accounts.services.organisations import (
+    PriorityChange,
     organisation_create,
     organisation_priority_set,
     organisation_update,
+    organisations_priority_set_many,
 )
 from accounts.services.otp import (
     OtpRefused,
@@ -44,6 +46,7 @@ from accounts.services.users import (
 __all__ = [
     "LoginRefused",
     "OtpRefused",
+    "PriorityChange",
     "Reauthentication",
     "WantedContact",
     "WantedOrganisation",
@@ -59,6 +62,7 @@ __all__ = [
     "organisation_problems",
     "organisation_update",
     "organisations_import",
+    "organisations_priority_set_many",
     "otp_device_confirm",
     "otp_device_start",
     "otp_devices_reset",

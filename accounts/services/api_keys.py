@@ -130,7 +130,19 @@ def forget_keys(prefixes: list[str]) -> None:
 
 def forget_organisation_keys(organisation: Organisation) -> None:
     """Drop the cached keys of an organisation whose row changed (deactivated, say)."""
-    forget_keys(list(organisation.api_keys.values_list("prefix", flat=True)))
+    forget_keys_of_organisations([organisation.pk])
+
+
+def forget_keys_of_organisations(organisation_ids: list[int]) -> None:
+    """Drop the cached keys of organisations whose rows changed (one query for all)."""
+    if organisation_ids:
+        forget_keys(
+            list(
+                ApiKey.objects.filter(organisation_id__in=organisation_ids).values_list(
+                    "prefix", flat=True
+                )
+            )
+        )
 
 
 @transaction.atomic

@@ -245,3 +245,55 @@ def test_an_api_key_or_other_non_person_actor_never_changes_an_identity(make_cus
             services.user_update_profile(user=person, actor=actor, email="taken@x.example")
     person.refresh_from_db()
     assert person.email == "keep@x.example"
+
+
+def _priority_effects(orgs) -> list[tuple]:
+    found = []
+    for org in orgs:
+        org.refresh_from_db()
+        events = [
+            (e.action, e.actor_ref, e.changed_fields, e.data)
+            for e in AuditEvent.objects.filter(
+                target_type="accounts.organisation",
+                target_id=str(org.pk),
+                action="organisation.priority_service",
+            ).order_by("seq")
+        ]
+        found.append((org.priority_service_until, events))
+    return found
+
+
+def test_priority_set_many_does_what_one_at_a_time_does(make_org):
+    """The batch service is the one home of the rule: the same ends and audit events as
+    `organisation_priority_set` called change by change (an unchanged end is not audited)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    now = timezone.now().replace(microsecond=0)
+    one, many = [make_org() for _ in range(3)], [make_org() for _ in range(3)]
+    plan = [
+        (0, now + dt.timedelta(days=7), "grant:1"),
+        (1, now + dt.timedelta(days=14), "grant:2"),
+        (1, now + dt.timedelta(days=14), "grant:3"),  # no change: no event
+        (2, now + dt.timedelta(days=1), "grant:4"),
+        (2, None, "grant:4 reversed"),
+    ]
+    for n, until, reason in plan:
+        services.organisation_priority_set(
+            organisation=one[n], until=until, actor=None, reason=reason
+        )
+    services.organisations_priority_set_many(
+        changes=[
+            services.PriorityChange(organisation_id=many[n].pk, until=until, reason=reason)
+            for n, until, reason in plan
+        ],
+        actor=None,
+    )
+    assert _priority_effects(many) == _priority_effects(one)
+    assert [len(events) for _until, events in _priority_effects(many)] == [1, 1, 2]
+    with pytest.raises(ApplicationError):
+        services.organisations_priority_set_many(
+            changes=[services.PriorityChange(organisation_id=many[0].pk, until=None, reason=" ")],
+            actor=None,
+        )

@@ -186,6 +186,7 @@ def audit_record_many(
     changes: Mapping[str, Any] | Iterable[str] | None = None,
     data: Mapping[str, Any] | None = None,
     per_target: Mapping[Any, Mapping[str, Any]] | None = None,
+    per_target_changes: Mapping[Any, Mapping[str, Any]] | None = None,
     batch_size: int = 1000,
 ) -> int:
     """Append one event per target in a single locked pass; return how many were written.
@@ -194,6 +195,8 @@ def audit_record_many(
     changes for every target, optional extra data per target pk. Targets are model instances,
     or, for a caller that holds only primary keys (a scan of thousands of rows), `model` and
     `target_ids`: each event still names its own target, as `audit_record` would.
+    `per_target_changes` gives a target its own new values (a warranty end per unit) in place
+    of `changes`; every target's changes name the same fields.
 
     With deferred sealing the events are pending rows, written on PostgreSQL in one
     statement (INSERT ... SELECT FROM unnest, or COPY when the data differs per target).
@@ -211,16 +214,23 @@ def audit_record_many(
     # that has extra data: thousands of identical events cost one serialisation.
     shared: dict[type[models.Model], tuple[list[str], str]] = {}
     payloads: list[str] = []
+    own_changes = per_target_changes or {}
     for target_model, pk in refs:
-        if per_target and pk in per_target:
+        if (per_target and pk in per_target) or pk in own_changes:
+            extra = per_target.get(pk, {}) if per_target else {}
             payloads.append(
-                _payload_text(target_model, changes, {**(data or {}), **per_target[pk]})[1]
+                _payload_text(
+                    target_model, own_changes.get(pk, changes), {**(data or {}), **extra}
+                )[1]
             )
             continue
         if target_model not in shared:
             shared[target_model] = _payload_text(target_model, changes, data or {})
         payloads.append(shared[target_model][1])
-    changed = sorted(_changed_names(changes))
+    names = {frozenset(c) for c in own_changes.values()}
+    if len(names) > 1 or (names and changes and names != {frozenset(_changed_names(changes))}):
+        raise ValueError("audit_record_many: every target's changes must name the same fields")
+    changed = sorted(_changed_names(changes) if changes else next(iter(names), ()))
     ctx = context.current()
     common = {
         "at": timezone.now(),

@@ -341,3 +341,43 @@ def test_bulk_decision_runs_in_chunks(
             assessment=result.assessment, approve=True, actor=supervisor
         )  # eager Celery: the task runs after commit, in chunks of 3
     assert set(Grant.objects.values_list("status", flat=True)) == {GrantStatus.APPLIED}
+
+
+def _statements(captured: list[dict]) -> int:
+    """Statements run, a multi-row insert split only by the database's limit on parameters
+    (999 on SQLite) counting once: those splits follow the row count, not the grants' work."""
+    count, previous = 0, None
+    for query in captured:
+        sql = query["sql"]
+        head = sql.split(" VALUES ")[0] if sql.startswith("INSERT INTO") else None
+        if head is None or head != previous:
+            count += 1
+        previous = head
+    return count
+
+
+def test_approval_costs_the_same_statements_for_10_and_100_grants(
+    make_affected, make_incident, outage_policy, supervisor
+):
+    """Each chunk is applied set-based (warranties, vouchers, priority, audit, notices): the
+    number of statements does not grow with the number of grants."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tiers = ("standard", "plus", "premium")
+    for n in range(42):
+        make_affected(f"Affected {n:02d}", tier=tiers[n % 3])
+    services.assess_incident(incident=make_incident(), actor=supervisor)
+    ids = list(Grant.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(ids) >= 110
+    costs = {}
+    for batch in (ids[:10], ids[10:110]):
+        assert {g.kind for g in Grant.objects.filter(pk__in=batch)} == set(GrantKind.values)
+        with CaptureQueriesContext(connection) as queries:
+            done = services.grants_approve(grant_ids=batch, actor=supervisor)
+        assert done.done == len(batch)
+        costs[len(batch)] = _statements(queries.captured_queries)
+    assert costs[10] == costs[100], costs
+    assert Outbox.objects.filter(key__startswith="compensation:").count() == 42
+    assert WarrantyExtension.objects.count() == 42
+    assert AuditEvent.objects.filter(action="compensation.grant_applied").count() == 110

@@ -21,9 +21,11 @@ WRITERS = {
     "_enqueue",
     "_enqueue_new",
     "_enqueue_in_batch",
+    "_enqueue_new_many",
     "_write",
     "notification_enqueue",
     "_insert_unless_key_exists",
+    "_insert_many_unless_key_exists",
 }
 MODEL_NAMES = {"Outbox", "Channel"}  # writing rows, or picking channels
 
