@@ -46,6 +46,23 @@ def summary(samples: list[float]) -> dict[str, float]:
     return {"median_ms": ms(statistics.median(ordered)), "p95_ms": ms(p95)}
 
 
+def as_in_production(run: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """Run a benchmark's body as production runs: no query log, templates without debug
+    information (a new TEMPLATES value makes Django rebuild its engines under DEBUG off), and
+    the INFO lines of every request and task silenced (they would bury the figures)."""
+    import copy
+    import logging
+
+    from django.test.utils import override_settings
+
+    logging.disable(logging.INFO)
+    try:
+        with override_settings(DEBUG=False, TEMPLATES=copy.deepcopy(settings.TEMPLATES)):
+            return run(**kwargs)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def load_average() -> float | None:
     """The 1-minute load average: other work on the machine skews every figure."""
     try:

@@ -30,9 +30,7 @@ queries counted on one, and BENCH_REPORTS_REQUESTS (10) timed: median and 95th p
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import logging
 import os
 import random
 import time
@@ -41,15 +39,14 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Region
 from bench import ticket_data
-from bench.loadgen import load_average, summary
+from bench.loadgen import as_in_production, load_average, summary
 from chat.models import ChatMessage, Conversation, ConversationStatus
 from core import reports
 from equipment.models import FaultCode
@@ -444,12 +441,7 @@ def _time(client: Client, label: str, url: str, query: dict, requests: int) -> d
 
 
 def run(*, scale: float = 1.0) -> dict[str, Any]:
-    logging.disable(logging.INFO)
-    try:
-        with override_settings(DEBUG=False, TEMPLATES=copy.deepcopy(settings.TEMPLATES)):
-            return _run(scale=scale)
-    finally:
-        logging.disable(logging.NOTSET)
+    return as_in_production(_run, scale=scale)
 
 
 def _run(*, scale: float) -> dict[str, Any]:

@@ -21,10 +21,8 @@ two words, and a very common word (the worst case: a fifth of all tickets match)
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import itertools
-import logging
 import os
 import random
 import time
@@ -32,15 +30,14 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Region
 from accounts.services import organisation_create, user_create
-from bench.loadgen import load_average, summary
+from bench.loadgen import as_in_production, load_average, summary
 from bench.ticket_data import _write
 from core import search_terms
 from core.models import bulk_insert
@@ -592,12 +589,7 @@ def _execution_ms(statements: list[str]) -> float | None:
 
 
 def run(*, scale: float = 1.0) -> dict[str, Any]:
-    logging.disable(logging.INFO)
-    try:
-        with override_settings(DEBUG=False, TEMPLATES=copy.deepcopy(settings.TEMPLATES)):
-            return _run(scale=scale)
-    finally:
-        logging.disable(logging.NOTSET)
+    return as_in_production(_run, scale=scale)
 
 
 def _run(*, scale: float) -> dict[str, Any]:

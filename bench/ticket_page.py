@@ -17,8 +17,6 @@ bench/results/ticket_page-<page>.prof (not committed; read with `python -m pstat
 
 from __future__ import annotations
 
-import copy
-import logging
 import os
 import random
 import time
@@ -29,14 +27,14 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiScope
 from accounts.services.api_keys import api_key_create
 from bench import ticket_data
-from bench.loadgen import load_average, summary
+from bench.loadgen import as_in_production, load_average, summary
 from testsupport import sign_in
 from tickets.models import QueueMember
 from tickets.services import tickets as svc
@@ -113,12 +111,7 @@ def _time(client: Client, url: str, extra: dict, requests: int) -> dict[str, Any
 
 
 def run(*, scale: float = 1.0) -> dict[str, Any]:
-    logging.disable(logging.INFO)
-    try:
-        with override_settings(DEBUG=False, TEMPLATES=copy.deepcopy(settings.TEMPLATES)):
-            return _run(scale=scale)
-    finally:
-        logging.disable(logging.NOTSET)
+    return as_in_production(_run, scale=scale)
 
 
 def _run(*, scale: float) -> dict[str, Any]:

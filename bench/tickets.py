@@ -19,9 +19,7 @@ admin_list, api_list, create) runs only those parts after the seed.
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import logging
 import os
 import platform
 import statistics
@@ -36,14 +34,25 @@ from django.conf import settings
 from django.contrib import admin
 from django.db import connection, reset_queries, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import Resolver404, resolve, reverse
 
 from accounts.models import Organisation
 from audit.models import AuditEvent
 from audit.services import audit_seal
 from bench.floor.models import FloorRow
-from bench.loadgen import ROOT, Load, drive, load_average, ms, probe, serve, server_env, summary
+from bench.loadgen import (
+    ROOT,
+    Load,
+    as_in_production,
+    drive,
+    load_average,
+    ms,
+    probe,
+    serve,
+    server_env,
+    summary,
+)
 from bench.ticket_data import World, seed
 from core.queue import send_now
 from notifications.models import Outbox
@@ -530,15 +539,7 @@ def machine() -> dict[str, Any]:
 
 
 def run(*, scale: float = 1.0) -> dict[str, Any]:
-    # The desk logs every request and task at INFO; here that would bury the figures.
-    logging.disable(logging.INFO)
-    try:
-        # Measure as production runs: no query log, templates without debug information (a
-        # new TEMPLATES value makes Django rebuild its engines under DEBUG off).
-        with override_settings(DEBUG=False, TEMPLATES=copy.deepcopy(settings.TEMPLATES)):
-            return _run(scale=scale)
-    finally:
-        logging.disable(logging.NOTSET)
+    return as_in_production(_run, scale=scale)
 
 
 def _only(part: str) -> bool:
