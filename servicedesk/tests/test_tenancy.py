@@ -197,7 +197,7 @@ CUSTOMER_FIELDS = {
         "closed_at",
         "sla",
     },
-    "ticket detail": {"fault_report", "messages"},  # and the ticket's
+    "ticket detail": {"fault_report", "messages", "earlier_messages"},  # and the ticket's
     "sla": {
         "policy",
         "first_response_due",
