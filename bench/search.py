@@ -191,30 +191,36 @@ MESSAGE_COLUMNS = [
 TERM_COLUMNS = ["ticket_id", "term", "source"]
 
 
+def _ticket(
+    world: dict[str, Any], rng: random.Random, *, i: int, n: int, now, cum_weights: list[float]
+) -> Ticket:
+    """The i-th of n tickets (unsaved): an organisation by size, a unit nine times in ten, a
+    Chinese or English subject, one of three statuses; the newest is the last."""
+    org = rng.choices(world["orgs"], cum_weights=cum_weights)[0]
+    unit = rng.choice(world["units"][org.pk]) if rng.random() < 0.9 else None
+    return Ticket(
+        reference=f"WD-2026-{i + 1:06d}",
+        created_at=now - dt.timedelta(minutes=n - i),
+        organisation=org,
+        requester=rng.choice(world["customers"][org.pk]),
+        unit=unit,
+        kind=Kind.FAULT if unit is not None else Kind.QUESTION,
+        channel=Channel.PORTAL,
+        subject=rng.choice(SUBJECTS_ZH if rng.random() < 0.5 else SUBJECTS_EN),
+        status=rng.choice([Status.NEW, Status.OPEN, Status.RESOLVED]),
+    )
+
+
 def _seed_each(
     world: dict[str, Any], *, n: int, now, rng: random.Random, counts: dict, started: float
 ) -> None:
     """Tickets, reports, messages and index rows batch by batch, every ticket's terms from
     search_index.field_terms and message_terms (SQLite, the small scales)."""
+    cum_weights = list(itertools.accumulate(world["weights"]))
     for start in range(0, n, BATCH):
         tickets, reports, bodies = [], [], []
         for i in range(start, min(n, start + BATCH)):
-            org = rng.choices(world["orgs"], weights=world["weights"])[0]
-            unit = rng.choice(world["units"][org.pk]) if rng.random() < 0.9 else None
-            pool = SUBJECTS_ZH if rng.random() < 0.5 else SUBJECTS_EN
-            tickets.append(
-                Ticket(
-                    reference=f"WD-2026-{i + 1:06d}",
-                    created_at=now - dt.timedelta(minutes=n - i),
-                    organisation=org,
-                    requester=rng.choice(world["customers"][org.pk]),
-                    unit=unit,
-                    kind=Kind.FAULT if unit is not None else Kind.QUESTION,
-                    channel=Channel.PORTAL,
-                    subject=rng.choice(pool),
-                    status=rng.choice([Status.NEW, Status.OPEN, Status.RESOLVED]),
-                )
-            )
+            tickets.append(_ticket(world, rng, i=i, n=n, now=now, cum_weights=cum_weights))
             k = rng.randint(1, 2 * MESSAGES_PER_TICKET - 1)
             bodies.append([(_body(rng), j % 2 == 1, j == 3) for j in range(k)])
         with transaction.atomic():
@@ -385,7 +391,6 @@ def _seed_postgresql(
             "ALTER TABLE tickets_searchterm DROP CONSTRAINT searchterm_term_ticket_source"
         )
         cursor.execute("DROP INDEX searchterm_ticket_idx")
-    orgs = world["orgs"]
     cum_weights = list(itertools.accumulate(world["weights"]))
     admin_pk = world["admin"].pk
     spent = Counter()
@@ -393,21 +398,7 @@ def _seed_postgresql(
     for start in range(0, n, batch):
         tickets, reports = [], []
         for i in range(start, min(n, start + batch)):
-            org = rng.choices(orgs, cum_weights=cum_weights)[0]
-            unit = rng.choice(world["units"][org.pk]) if rng.random() < 0.9 else None
-            tickets.append(
-                Ticket(
-                    reference=f"WD-2026-{i + 1:06d}",
-                    created_at=now - dt.timedelta(minutes=n - i),
-                    organisation=org,
-                    requester=rng.choice(world["customers"][org.pk]),
-                    unit=unit,
-                    kind=Kind.FAULT if unit is not None else Kind.QUESTION,
-                    channel=Channel.PORTAL,
-                    subject=rng.choice(SUBJECTS_ZH if rng.random() < 0.5 else SUBJECTS_EN),
-                    status=rng.choice([Status.NEW, Status.OPEN, Status.RESOLVED]),
-                )
-            )
+            tickets.append(_ticket(world, rng, i=i, n=n, now=now, cum_weights=cum_weights))
         mark = time.perf_counter()
         with transaction.atomic():
             bulk_insert(tickets)
