@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.html import escape
 from django.views import defaults
 
@@ -45,6 +46,11 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         return error_response(request, 413)
     if is_api_path(request.path_info):
         return error_response(request, 400)
+    if type(exception) is BadRequest:
+        # A refusal the desk raised itself (a malformed link of its own pages): the page
+        # says which, in the reader's language. Suspicious requests (a forged Host, a
+        # broken cookie) keep Django's bare answer, which reads nothing from the request.
+        return render(request, "400.html", {"message": str(exception)}, status=400)
     return defaults.bad_request(request, exception)
 
 

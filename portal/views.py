@@ -207,7 +207,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    skip = ticket_selectors.conversation_skip(request.GET.get("skip")) or 0
+    skip = ticket_selectors.conversation_skip_or_400(request.GET.get("skip"))
     ticket = ticket_selectors.ticket_get(
         user=request.user,
         reference=reference,

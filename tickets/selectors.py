@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import (
@@ -23,6 +24,7 @@ from django.db.models import (
 )
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from prometheus_client.core import GaugeMetricFamily
 
 from accounts import roles
@@ -171,6 +173,15 @@ def conversation_skip(value: str | None) -> int | None:
     if not value.isdigit() or len(value) > 7:
         return None
     return int(value)
+
+
+def conversation_skip_or_400(value: str | None) -> int:
+    """`conversation_skip` for the staff and customer pages: a malformed `?skip=` is a 400
+    page (the API answers its own 400 in JSON), never the latest messages in its place."""
+    skip = conversation_skip(value)
+    if skip is None:
+        raise BadRequest(_("This link to earlier messages is not valid."))
+    return skip
 
 
 def ticket_get(
