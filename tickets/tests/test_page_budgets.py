@@ -174,3 +174,18 @@ def test_the_ticket_page_skips_the_admin_navigation_column(staff_client, open_ti
     request = rf.get("/admin/")
     request.user = agent
     assert full_width_context(admin.site, request).keys() == admin.site.each_context(request).keys()
+
+
+def test_a_messages_channel_reads_as_djangos_display_in_each_language(open_ticket):
+    from django.utils import translation
+
+    from tickets.models import Channel
+
+    message = open_ticket().messages.first()
+    for channel in Channel:
+        message.channel = channel.value
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                assert message.channel_label == message.get_channel_display()
+    message.channel = "telex"  # retired from the choices: shown as stored
+    assert message.channel_label == "telex"
