@@ -339,6 +339,10 @@ def signed_in_user(*, user_id: Any, device: str | None = None) -> User | None:
             user._session_device = found
             return user
     if "user" not in _ACCESS_BASE:
-        _ACCESS_BASE["user"] = User.objects.annotate(**_access_annotations("pk"))
+        # A customer's organisation rides along: every portal page reads it (the scope of
+        # what they see, their region's banners), which was a query of its own.
+        _ACCESS_BASE["user"] = User.objects.select_related("organisation").annotate(
+            **_access_annotations("pk")
+        )
     row = _ACCESS_BASE["user"].filter(pk=user_id).order_by().first()
     return _with_access(row, row) if row is not None else None

@@ -44,6 +44,19 @@ def test_a_staff_request_asks_for_its_user_once(client, make_staff):
     assert not any('"django_session"' in q for q in sql)  # read through the cache
 
 
+def test_a_customer_page_reads_the_organisation_with_the_user(client, make_customer):
+    """Every portal page reads the customer's organisation (scope, region banners): it comes
+    in the user's own query, not one of its own."""
+    customer = make_customer()
+    sign_in(client, customer)
+    client.get("/portal/")
+    status, sql = sql_of(client, "/portal/")
+    assert status == 200
+    alone = [q for q in sql if q.startswith('SELECT "accounts_organisation"')]
+    assert alone == []
+    assert any('"accounts_organisation"' in q and '"accounts_user"' in q for q in sql)
+
+
 def test_a_role_taken_away_applies_on_the_next_click(client, make_staff):
     agent = make_staff(roles=(roles.AGENT,))
     sign_in(client, agent)
