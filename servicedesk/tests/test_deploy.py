@@ -1,9 +1,9 @@
 """The deployment recipes in deploy/ and the Dockerfile, each checked by its own tool: the
-compose file by `docker-compose config`, the systemd units by `systemd-analyze verify`, the
-Kubernetes manifests by kubernetes-validate (strict schema), the compose stack's nginx by
-`nginx -t`; and what each promises (two web processes and one beat, probes, a non-root image)
-read from the files themselves. A broken key in any of them fails here, as the negative
-controls show."""
+Dockerfile by hadolint, the compose file by `docker-compose config`, the systemd units by
+`systemd-analyze verify`, the Kubernetes manifests by kubernetes-validate (strict schema), the
+compose stack's nginx by `nginx -t`; and what each promises (two web processes and one beat,
+probes, a non-root image) read from the files themselves. A broken key in any of them fails
+here, as the negative controls show."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ REQUIRED = os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"
 def tool(name: str, *fallbacks: str) -> str:
     found = shutil.which(name) or next((f for f in fallbacks if Path(f).exists()), None)
     if found is None:
-        reason = f"{name} is not installed (.ci/run installs it)"
+        reason = f"{name} is not installed (.ci/run or requirements-dev.txt installs it)"
         if REQUIRED:
             pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
         pytest.skip(reason)
@@ -259,6 +259,26 @@ def test_the_image_is_slim_runs_as_a_user_and_collects_static_files_at_build():
         assert secret not in env_block
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "var", ".env"} <= set(ignored)
+
+
+def _hadolint(path: Path) -> subprocess.CompletedProcess:
+    binary = tool("hadolint", str(Path(os.sys.executable).parent / "hadolint"))
+    return subprocess.run(
+        [binary, "--no-color", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_dockerfile_passes_hadolint():
+    result = _hadolint(ROOT / "Dockerfile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_dockerfile_hadolint_objects_to_is_refused(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    text = (ROOT / "Dockerfile").read_text()
+    bad.write_text(text.replace("WORKDIR /srv/welddesk/app\n", "RUN cd /srv/welddesk/app\n", 1))
+    result = _hadolint(bad)
+    assert result.returncode != 0 and "DL3003" in result.stdout  # cd instead of WORKDIR
 
 
 # ------------------------------------------------------------------------------ prometheus
