@@ -1,9 +1,9 @@
 """The deployment recipes in deploy/ and the Dockerfile, each checked by its own tool: the
 Dockerfile by hadolint, the compose file by `docker-compose config`, the systemd units by
 `systemd-analyze verify`, the Kubernetes manifests by kubernetes-validate (strict schema), the
-compose stack's nginx by `nginx -t`; and what each promises (two web processes and one beat,
-probes, a non-root image) read from the files themselves. A broken key in any of them fails
-here, as the negative controls show."""
+compose stack's nginx and the plain host's deploy/nginx site by `nginx -t`; and what each
+promises (two web processes and one beat, probes, a non-root image) read from the files
+themselves. A broken key in any of them fails here, as the negative controls show."""
 
 from __future__ import annotations
 
@@ -95,21 +95,21 @@ def test_a_compose_file_with_an_unknown_key_is_refused(tmp_path):
     assert result.returncode != 0 and "restartt" in result.stderr
 
 
-def test_the_compose_nginx_passes_nginx_t(tmp_path):
+def _nginx_t(tmp_path: Path, site: str) -> subprocess.CompletedProcess:
+    """`nginx -t` of a site (http context) with the shipped locations, its certificate, snippet
+    and log paths pointed at a scratch directory (a certificate made here)."""
     nginx = tool("nginx", "/usr/sbin/nginx")
     openssl = tool("openssl")
     certs = tmp_path / "certs"
-    certs.mkdir()
+    certs.mkdir(parents=True)
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
          "/CN=desk.test", "-keyout", str(certs / "desk.key"), "-out", str(certs / "desk.pem")],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    site = (DEPLOY / "compose" / "nginx.conf").read_text()
-    # The compose services' names resolve inside the stack only; here they are loopback.
-    site = re.sub(r"server (web1|web2|web-backup):8000", "server 127.0.0.1:8000", site)
-    site = site.replace("server minio:9000", "server 127.0.0.1:9000")
     site = site.replace("/etc/nginx/certs/", f"{certs}/")
+    site = site.replace("/etc/ssl/certs/desk.example.com.pem", f"{certs}/desk.pem")
+    site = site.replace("/etc/ssl/private/desk.example.com.key", f"{certs}/desk.key")
     site = site.replace("/etc/nginx/snippets/", f"{tmp_path}/")
     site = site.replace("/var/log/nginx/", f"{tmp_path}/")
     locations = (DEPLOY / "nginx" / "welddesk-locations.conf").read_text()
@@ -122,16 +122,34 @@ def test_the_compose_nginx_passes_nginx_t(tmp_path):
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
         f"events {{}}\nhttp {{ access_log off;{temp}\n{site}\n}}\n"
     )
-    result = subprocess.run(
+    return subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
+
+
+def test_the_compose_nginx_passes_nginx_t(tmp_path):
+    site = (DEPLOY / "compose" / "nginx.conf").read_text()
+    # The compose services' names resolve inside the stack only; here they are loopback.
+    site = re.sub(r"server (web1|web2|web-backup):8000", "server 127.0.0.1:8000", site)
+    site = site.replace("server minio:9000", "server 127.0.0.1:9000")
+    result = _nginx_t(tmp_path, site)
     assert result.returncode == 0, result.stderr
     assert "backup" in site and "max_fails" in site
     # Uploads in MinIO are reached by their signed URLs only, without the desk's cookies.
     uploads = site.split("location /welddesk-uploads/ {", 1)[1].split("\n    }\n", 1)[0]
     assert 'proxy_set_header Cookie "";' in uploads and "limit_except GET" in uploads
     assert "nosniff" in uploads and "sandbox" in uploads
+
+
+def test_the_plain_host_nginx_site_passes_nginx_t(tmp_path):
+    """deploy/nginx/welddesk.conf whole, TLS servers included (test_nginx.py runs its upstream,
+    log format and locations on a plain listener, not its server blocks)."""
+    site = (DEPLOY / "nginx" / "welddesk.conf").read_text()
+    result = _nginx_t(tmp_path, site)
+    assert result.returncode == 0, result.stderr
+    broken = _nginx_t(tmp_path / "broken", site.replace("listen 443 ssl", "listen 443 sll", 1))
+    assert broken.returncode != 0 and "sll" in broken.stderr
 
 
 # ------------------------------------------------------------------------------ systemd
