@@ -321,6 +321,20 @@ def test_the_prometheus_config_rules_and_alertmanager_pass_their_own_checks(tmp_
         assert result.returncode == 0, (command, result.stdout, result.stderr)
 
 
+def test_prometheus_scrapes_every_web_process_of_the_compose_stack(tmp_path):
+    """Each Daphne keeps its own request counters (no multiprocess mode, docs/operations.md
+    "Several processes"), so a web process left out of the scrape is traffic never counted."""
+    result = _compose_config(_compose_copy(tmp_path))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    webs = {name for name, s in services.items() if "daphne" in s.get("command", [])}
+    config = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "welddesk"]
+    targets = {t for static in job["static_configs"] for t in static["targets"]}
+    assert len(webs) >= 3 and targets == {f"{name}:8000" for name in webs}
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+
+
 def test_a_broken_rule_is_caught_by_promtool(tmp_path):
     promtool = tool("promtool")
     rules = (DEPLOY / "prometheus" / "welddesk-rules.yml").read_text()
