@@ -1,7 +1,7 @@
 # One image for every WeldDesk process: web (Daphne), Celery worker and beat; the command
 # chooses (deploy/compose/compose.yaml, deploy/kubernetes/). Slim, non-root, static files
 # collected at build so the web processes serve them (whitenoise) without a writable disk.
-# servicedesk/tests/test_deploy.py checks what this file promises.
+# servicedesk/tests/test_deploy.py checks what this file promises, and hadolint the file.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,7 +29,8 @@ RUN mkdir -p /srv/welddesk/var /srv/welddesk/static \
        python manage.py collectstatic --noinput --verbosity 0 \
     && chown -R welddesk:welddesk /srv/welddesk/var
 
-USER welddesk:welddesk
+# The welddesk user by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 10001:10001
 EXPOSE 8000
 # The web process; workers and beat override the command.
 CMD ["daphne", "-v", "0", "-b", "0.0.0.0", "-p", "8000", "servicedesk.asgi:application"]

@@ -11,7 +11,8 @@ the live database, and reports:
 
 * RTO, the seconds from the start to a verified restore (restore + verification);
 * RPO, the age of the newest restored row: every write of the desk records an audit event in
-  its transaction, so the newest event's time is the newest write the backup holds.
+  its transaction, so the newest event's time (sealed or still pending) is the newest write
+  the backup holds.
 
 The scratch database is dropped afterwards (unless kept), and the drill itself is recorded
 in the audit chain (file name, figures, outcome; no data from the backup).
@@ -35,7 +36,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, PendingAuditEvent
 from audit.services import audit_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,9 +194,13 @@ def restore_drill(*, backup: Path, keep: bool = False, jobs: int = 2, actor=None
             raise DrillFailed(f"pg_restore failed: {restore.stderr.strip()[-2000:]}")
 
         table = AuditEvent._meta.db_table
+        pending = PendingAuditEvent._meta.db_table
         with _connect(db, scratch) as restored:
+            # The newest write may still wait to be sealed (deferred sealing): its pending
+            # event is in the backup too, and newer than the chain's last.
             head, newest = restored.execute(
-                f'SELECT coalesce(max(seq), 0), max("at") FROM "{table}"'  # noqa: S608 - model's table
+                f'SELECT coalesce(max(seq), 0), greatest(max("at"), '  # noqa: S608 - models' tables
+                f'(SELECT max("at") FROM "{pending}")) FROM "{table}"'
             ).fetchone()
             tables = _tables(restored)
             restored_counts = _counts(restored, tables)

@@ -4,6 +4,7 @@ keys that cannot read it, fail the drill by name, and the scratch database never
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -15,8 +16,8 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from audit.models import AuditEvent
-from audit.services import audit_record
+from audit.models import AuditEvent, PendingAuditEvent
+from audit.services import audit_record, audit_seal
 from core.startup import verify_encryption_keys
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -100,3 +101,25 @@ def test_keys_that_cannot_read_the_backup_fail_the_drill(backup, monkeypatch):
         call_command("restore_drill", file=str(backup), stdout=StringIO(), stderr=StringIO())
     assert "FIELD_ENCRYPTION_KEYS" in str(failed.value)
     assert _scratch_databases() == []
+
+
+@pytest.mark.audit_deferred
+def test_a_write_not_yet_sealed_when_the_dump_was_taken_counts_for_the_rpo(tmp_path, settings):
+    """With deferred sealing the newest writes wait as pending events until the sealer runs;
+    the backup holds them, so the newest of them dates the backup, not the chain's last."""
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "checkpoints.jsonl")
+    verify_encryption_keys()
+    audit_record(action="test.sealed", target_type="thing", target_id=1)
+    audit_seal()
+    audit_record(action="test.pending", target_type="thing", target_id=2)
+    waiting = PendingAuditEvent.objects.get(action="test.pending")
+    path = tmp_path / "welddesk.dump"
+    _dump(path)
+    try:
+        out = StringIO()
+        call_command("restore_drill", file=str(path), as_json=True, stdout=out, stderr=StringIO())
+        figures = json.loads(out.getvalue())
+        assert dt.datetime.fromisoformat(figures["newest_row_at"]) == waiting.at
+        assert figures["chain_head"] == AuditEvent.objects.get(action="test.sealed").seq
+    finally:
+        audit_seal()  # the pending events (the drill's own record too) into the chain

@@ -1,6 +1,7 @@
 """The agents' workspace speaks Chinese: every admin page of every registered ModelAdmin,
 rendered for a zh-Hans superuser over the demo data, shows no English string of the project's
-own (issue 18, point 6).
+own (issue 18, point 6); so do the supervisors' reports, every one by each of its dimensions
+(issue 20, point 4).
 
 Three nets, over the visible text of each page (text nodes outside script/style, and the
 title, aria-label, placeholder and alt attributes), the change pages of two objects a model:
@@ -327,6 +328,20 @@ def admin_pages(superuser) -> list[tuple[str, str]]:
     return pages
 
 
+def report_pages() -> list[tuple[str, str]]:
+    """The supervisors' reports (issue 20, point 4): not ModelAdmins, so listed here: the
+    index and every registered report by each of its dimensions, over a year of the demo."""
+    from core import reports
+
+    pages = [("core.reports", reverse("admin-reports"))]
+    for report in reports.all_reports():
+        url = reverse("admin-report", args=[report.key])
+        # No `by`: the first dimension, the default.
+        for by in ["", *(key for key, _label in report.dimensions[1:])]:
+            pages.append(("core.reports", f"{url}?period=365" + (f"&by={by}" if by else "")))
+    return pages
+
+
 STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}
 # Not pages: JSON for the live layer, meaningless without the tickets it is asked for (its
 # rows are the list's own, walked above); a saved view's id (not a ticket's) that redirects
@@ -359,6 +374,7 @@ def test_every_admin_page_is_chinese_for_a_chinese_agent(desk):
     superuser, client = desk
     pages = admin_pages(superuser)
     pages.insert(0, ("admin index", reverse("admin:index")))
+    pages += report_pages()
     zh = {url: visible_texts(render(client, url)) for _label, url in pages}
 
     superuser.language = "en"

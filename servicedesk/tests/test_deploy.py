@@ -1,9 +1,9 @@
 """The deployment recipes in deploy/ and the Dockerfile, each checked by its own tool: the
-compose file by `docker-compose config`, the systemd units by `systemd-analyze verify`, the
-Kubernetes manifests by kubernetes-validate (strict schema), the compose stack's nginx by
-`nginx -t`; and what each promises (two web processes and one beat, probes, a non-root image)
-read from the files themselves. A broken key in any of them fails here, as the negative
-controls show."""
+Dockerfile by hadolint, the compose file by `docker-compose config`, the systemd units by
+`systemd-analyze verify`, the Kubernetes manifests by kubernetes-validate (strict schema), the
+compose stack's nginx and the plain host's deploy/nginx site by `nginx -t`; and what each
+promises (two web processes and one beat, probes, a non-root image) read from the files
+themselves. A broken key in any of them fails here, as the negative controls show."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ REQUIRED = os.environ.get("REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"
 def tool(name: str, *fallbacks: str) -> str:
     found = shutil.which(name) or next((f for f in fallbacks if Path(f).exists()), None)
     if found is None:
-        reason = f"{name} is not installed (.ci/run installs it)"
+        reason = f"{name} is not installed (.ci/run or requirements-dev.txt installs it)"
         if REQUIRED:
             pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
         pytest.skip(reason)
@@ -95,21 +95,21 @@ def test_a_compose_file_with_an_unknown_key_is_refused(tmp_path):
     assert result.returncode != 0 and "restartt" in result.stderr
 
 
-def test_the_compose_nginx_passes_nginx_t(tmp_path):
+def _nginx_t(tmp_path: Path, site: str) -> subprocess.CompletedProcess:
+    """`nginx -t` of a site (http context) with the shipped locations, its certificate, snippet
+    and log paths pointed at a scratch directory (a certificate made here)."""
     nginx = tool("nginx", "/usr/sbin/nginx")
     openssl = tool("openssl")
     certs = tmp_path / "certs"
-    certs.mkdir()
+    certs.mkdir(parents=True)
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
          "/CN=desk.test", "-keyout", str(certs / "desk.key"), "-out", str(certs / "desk.pem")],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    site = (DEPLOY / "compose" / "nginx.conf").read_text()
-    # The compose services' names resolve inside the stack only; here they are loopback.
-    site = re.sub(r"server (web1|web2|web-backup):8000", "server 127.0.0.1:8000", site)
-    site = site.replace("server minio:9000", "server 127.0.0.1:9000")
     site = site.replace("/etc/nginx/certs/", f"{certs}/")
+    site = site.replace("/etc/ssl/certs/desk.example.com.pem", f"{certs}/desk.pem")
+    site = site.replace("/etc/ssl/private/desk.example.com.key", f"{certs}/desk.key")
     site = site.replace("/etc/nginx/snippets/", f"{tmp_path}/")
     site = site.replace("/var/log/nginx/", f"{tmp_path}/")
     locations = (DEPLOY / "nginx" / "welddesk-locations.conf").read_text()
@@ -122,16 +122,34 @@ def test_the_compose_nginx_passes_nginx_t(tmp_path):
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
         f"events {{}}\nhttp {{ access_log off;{temp}\n{site}\n}}\n"
     )
-    result = subprocess.run(
+    return subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
+
+
+def test_the_compose_nginx_passes_nginx_t(tmp_path):
+    site = (DEPLOY / "compose" / "nginx.conf").read_text()
+    # The compose services' names resolve inside the stack only; here they are loopback.
+    site = re.sub(r"server (web1|web2|web-backup):8000", "server 127.0.0.1:8000", site)
+    site = site.replace("server minio:9000", "server 127.0.0.1:9000")
+    result = _nginx_t(tmp_path, site)
     assert result.returncode == 0, result.stderr
     assert "backup" in site and "max_fails" in site
     # Uploads in MinIO are reached by their signed URLs only, without the desk's cookies.
     uploads = site.split("location /welddesk-uploads/ {", 1)[1].split("\n    }\n", 1)[0]
     assert 'proxy_set_header Cookie "";' in uploads and "limit_except GET" in uploads
     assert "nosniff" in uploads and "sandbox" in uploads
+
+
+def test_the_plain_host_nginx_site_passes_nginx_t(tmp_path):
+    """deploy/nginx/welddesk.conf whole, TLS servers included (test_nginx.py runs its upstream,
+    log format and locations on a plain listener, not its server blocks)."""
+    site = (DEPLOY / "nginx" / "welddesk.conf").read_text()
+    result = _nginx_t(tmp_path, site)
+    assert result.returncode == 0, result.stderr
+    broken = _nginx_t(tmp_path / "broken", site.replace("listen 443 ssl", "listen 443 sll", 1))
+    assert broken.returncode != 0 and "sll" in broken.stderr
 
 
 # ------------------------------------------------------------------------------ systemd
@@ -261,6 +279,26 @@ def test_the_image_is_slim_runs_as_a_user_and_collects_static_files_at_build():
     assert {".git", ".venv", "var", ".env"} <= set(ignored)
 
 
+def _hadolint(path: Path) -> subprocess.CompletedProcess:
+    binary = tool("hadolint", str(Path(os.sys.executable).parent / "hadolint"))
+    return subprocess.run(
+        [binary, "--no-color", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_dockerfile_passes_hadolint():
+    result = _hadolint(ROOT / "Dockerfile")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_dockerfile_hadolint_objects_to_is_refused(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    text = (ROOT / "Dockerfile").read_text()
+    bad.write_text(text.replace("WORKDIR /srv/welddesk/app\n", "RUN cd /srv/welddesk/app\n", 1))
+    result = _hadolint(bad)
+    assert result.returncode != 0 and "DL3003" in result.stdout  # cd instead of WORKDIR
+
+
 # ------------------------------------------------------------------------------ prometheus
 
 
@@ -281,6 +319,20 @@ def test_the_prometheus_config_rules_and_alertmanager_pass_their_own_checks(tmp_
     for command in checks:
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_prometheus_scrapes_every_web_process_of_the_compose_stack(tmp_path):
+    """Each Daphne keeps its own request counters (no multiprocess mode, docs/operations.md
+    "Several processes"), so a web process left out of the scrape is traffic never counted."""
+    result = _compose_config(_compose_copy(tmp_path))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    webs = {name for name, s in services.items() if "daphne" in s.get("command", [])}
+    config = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "welddesk"]
+    targets = {t for static in job["static_configs"] for t in static["targets"]}
+    assert len(webs) >= 3 and targets == {f"{name}:8000" for name in webs}
+    assert job.get("metrics_path", "/metrics") == "/metrics"
 
 
 def test_a_broken_rule_is_caught_by_promtool(tmp_path):

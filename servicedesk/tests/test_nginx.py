@@ -1,11 +1,13 @@
 """The nginx configuration in deploy/nginx, run in a real nginx on loopback in front of the
 desk: bodies over the limit get 413 from nginx, a file over the app's limit a 413 from the app;
 attachments are sent by nginx only after the app's permission check (X-Accel-Redirect) and are
-unreachable directly; nginx's access log holds no query string; the shipped upstream passes a
-failed idempotent request to the other server and never a POST."""
+unreachable directly; nginx's access log holds no query string; the desk sees the client's
+address, not nginx's nor a forged X-Forwarded-For; the shipped upstream passes a failed
+idempotent request to the other server and never a POST."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import threading
 import time
@@ -172,6 +174,40 @@ def test_the_nginx_access_log_holds_no_query_string(nginx):
     text = "\n".join(lines)
     for secret in (EMAIL, "wang.jianguo", "abc123", "?"):
         assert secret not in text
+
+
+def _get_from(source: str, url: str, headers: dict) -> int:
+    """GET url from the loopback address `source` (a client other than nginx's 127.0.0.1)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=30, source_address=(source, 0)
+    )
+    try:
+        conn.request("GET", parts.path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_the_desk_sees_the_clients_address_through_nginx_not_nginxs_or_a_forged_one(
+    nginx, settings
+):
+    """nginx (127.0.0.1, named in TRUSTED_PROXIES) passes the client's own address in
+    X-Forwarded-For, replacing what the client sent: /metrics, open to 127.0.0.5 only, answers
+    a client at 127.0.0.5 and nobody else, whatever X-Forwarded-For they claim."""
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.5/32"]
+    metrics = f"{nginx['base']}/metrics"
+
+    assert _get_from("127.0.0.5", metrics, {"X-Forwarded-For": "203.0.113.9"}) == 200
+    # Another client claiming to be the allowed one, or nginx itself, is refused.
+    for claimed in ("127.0.0.5", "127.0.0.1", "127.0.0.5, 127.0.0.5"):
+        assert _get_from("127.0.0.6", metrics, {"X-Forwarded-For": claimed}) == 404, claimed
+    # The desk reads the client, not the proxy: nginx's own address is not enough.
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    assert _get_from("127.0.0.5", metrics, {}) == 404
 
 
 class _Upstream(ThreadingHTTPServer):
