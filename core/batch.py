@@ -5,9 +5,10 @@ outbox row and a pending audit event. Each of those belongs to an app (notificat
 writes the outbox, audit alone the audit tables), so each app adds its own unsaved rows to an
 `InsertBatch` and the caller sends them together. On PostgreSQL `flush` sends one
 `WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...` statement: one round trip and one
-statement instead of one per table. Foreign keys between the rows hold because PostgreSQL
-checks them at the end of the statement; a row that points at another row of the batch must
-therefore know that row's primary key before the flush (draw it from the sequence first).
+statement instead of one per table. Foreign keys between the rows hold because Django's are
+DEFERRABLE INITIALLY DEFERRED (checked at commit); a row that points at another row of the
+batch must therefore know that row's primary key before the flush (draw it from the sequence
+first).
 
 Elsewhere (SQLite) each group is a `bulk_create`, in the order added.
 
