@@ -5,20 +5,28 @@ outbox row and a pending audit event. Each of those belongs to an app (notificat
 writes the outbox, audit alone the audit tables), so each app adds its own unsaved rows to an
 `InsertBatch` and the caller sends them together. On PostgreSQL `flush` sends one
 `WITH a AS (INSERT ...), b AS (INSERT ...) SELECT ...` statement: one round trip and one
-statement instead of one per table. Foreign keys between the rows hold because PostgreSQL
-checks them at the end of the statement; a row that points at another row of the batch must
-therefore know that row's primary key before the flush (draw it from the sequence first).
+statement instead of one per table. Foreign keys between the rows hold because Django's are
+DEFERRABLE INITIALLY DEFERRED (checked at commit); a row that points at another row of the
+batch must therefore know that row's primary key before the flush (draw it from the sequence
+first).
 
 Elsewhere (SQLite) each group is a `bulk_create`, in the order added.
+
+A batch over PostgreSQL's 65,535 bound parameters is sent as several such statements, in
+order, in the caller's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, connections, models
+from django.db.models.expressions import DatabaseDefault
+
+# PostgreSQL's protocol counts a statement's parameters in 16 bits.
+MAX_PARAMS = 65_535
 
 
 @dataclass
@@ -39,7 +47,7 @@ class InsertBatch:
     def add(
         self,
         model: type[models.Model],
-        rows: Sequence[models.Model],
+        rows: Iterable[models.Model],
         *,
         conflict_target: tuple[str, ...] = (),
         on_pks: Callable[[list[Any]], None] | None = None,
@@ -48,8 +56,9 @@ class InsertBatch:
         """Queue rows of one model. `on_pks` receives the primary keys of the rows inserted
         (with a conflict target, the rows skipped are left out), in the rows' order;
         `returning=False` spares the answer the new keys of rows nobody reads again."""
+        rows = list(rows)
         if rows:
-            self.groups.append(_Group(model, list(rows), conflict_target, on_pks, returning))
+            self.groups.append(_Group(model, rows, conflict_target, on_pks, returning))
 
     def flush(self) -> None:
         """Insert every queued row and empty the batch."""
@@ -70,7 +79,9 @@ def _flush_each(groups: list[_Group]) -> None:
             manager = group.model._default_manager
             for row in group.rows:
                 lookup = {f: getattr(row, f) for f in group.conflict_target}
-                if not manager.filter(**lookup).exists():
+                # NULL equals nothing in a unique index (nor in ON CONFLICT): always new.
+                new = any(value is None for value in lookup.values())
+                if new or not manager.filter(**lookup).exists():
                     row.save(force_insert=True)
                     pks.append(row.pk)
         else:
@@ -80,29 +91,49 @@ def _flush_each(groups: list[_Group]) -> None:
             group.on_pks(pks)
 
 
-def _values(group: _Group, db: Any) -> tuple[list[str], list[str], list[Any]]:
-    """The columns, one `(%s, ...)` per row and the parameters of a group's INSERT."""
+def _values(group: _Group, db: Any) -> tuple[list[str], list[tuple[str, list[Any]]]]:
+    """The quoted columns of a group's INSERT, and per row its `(%s, ...)` and parameters.
+
+    A key not given and a database default (a field with only `db_default`) are the
+    column's DEFAULT, as an ordinary insert leaves them to the database."""
     pk_field = group.model._meta.pk
-    pk_given = all(row.pk is not None for row in group.rows)
-    fields = [f for f in group.model._meta.concrete_fields if pk_given or f is not pk_field]
-    params: list[Any] = []
-    tuples = []
+    with_pk = any(row.pk is not None for row in group.rows)
+    fields = [
+        f
+        for f in group.model._meta.concrete_fields
+        if not f.generated and (with_pk or f is not pk_field)
+    ]
+    rows = []
     for row in group.rows:
+        marks, params = [], []
         for f in fields:
             value = f.pre_save(row, add=True)
-            params.append(f.get_db_prep_save(value, db))
-        tuples.append("(" + ", ".join(["%s"] * len(fields)) + ")")
+            if isinstance(value, DatabaseDefault) or (f is pk_field and value is None):
+                marks.append("DEFAULT")
+            else:
+                marks.append("%s")
+                params.append(f.get_db_prep_save(value, db))
+        rows.append(("(" + ", ".join(marks) + ")", params))
     quote = db.ops.quote_name
-    return [quote(f.column) for f in fields], tuples, params
+    return [quote(f.column) for f in fields], rows
 
 
-def _flush_postgresql(groups: list[_Group]) -> None:
-    # The connection itself, not the thread-local proxy: _values passes it for every value.
-    db = connections[connection.alias]
+@dataclass
+class _Insert:
+    """One INSERT ... RETURNING of a statement: the rows of group `n`, or some of them."""
+
+    n: int
+    sql: str
+    params: list[Any]
+    pk: str  # the quoted key column
+    read: bool  # the statement's answer carries the new rows' keys
+
+
+def _inserts(groups: list[_Group], db: Any) -> Iterator[_Insert]:
+    """Each group's INSERT, cut where its rows alone would bind more than MAX_PARAMS."""
     quote = db.ops.quote_name
-    ctes, selects, params = [], [], []
     for n, group in enumerate(groups):
-        columns, tuples, values = _values(group, db)
+        columns, rows = _values(group, db)
         pk = quote(group.model._meta.pk.column)
         conflict = ""
         if group.conflict_target:
@@ -110,35 +141,63 @@ def _flush_postgresql(groups: list[_Group]) -> None:
                 quote(group.model._meta.get_field(f).column) for f in group.conflict_target
             )
             conflict = f" ON CONFLICT ({target}) DO NOTHING"
-        ctes.append(
-            # Names from the models' meta, every value a bound parameter.
-            f"w{n} AS (INSERT INTO {quote(group.model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-            f"VALUES {', '.join(tuples)}{conflict} RETURNING {pk})"
-        )
-        params += values
-        if group.on_pks is not None or (
+        read = group.on_pks is not None or (
             group.returning and any(row.pk is None for row in group.rows)
-        ):
-            selects.append(f"SELECT {n}, {pk} FROM w{n}")  # noqa: S608
+        )
+        # Names from the models' meta, every value a bound parameter.
+        head = f"INSERT INTO {quote(group.model._meta.db_table)} ({', '.join(columns)}) VALUES "  # noqa: S608
+        tail = f"{conflict} RETURNING {pk}"
+        tuples: list[str] = []
+        params: list[Any] = []
+        for marks, values in rows:
+            if tuples and len(params) + len(values) > MAX_PARAMS:
+                yield _Insert(n, head + ", ".join(tuples) + tail, params, pk, read)
+                tuples, params = [], []
+            tuples.append(marks)
+            params += values
+        yield _Insert(n, head + ", ".join(tuples) + tail, params, pk, read)
+
+
+def _execute(inserts: list[_Insert], db: Any, returned: dict[int, list[Any]]) -> None:
+    """One WITH ... statement for these inserts; add the keys it returns to `returned`."""
+    ctes = [f"w{i} AS ({insert.sql})" for i, insert in enumerate(inserts)]
+    selects = [
+        f"SELECT {insert.n}, {insert.pk} FROM w{i}"  # noqa: S608
+        for i, insert in enumerate(inserts)
+        if insert.read
+    ]
     # Every data-modifying CTE runs whether or not the final SELECT reads it.
     sql = f"WITH {', '.join(ctes)} " + (
-        " UNION ALL ".join(selects) if selects else "SELECT 0, NULL"
+        " UNION ALL ".join(selects) if selects else "SELECT 0, NULL WHERE false"
     )
+    params = [value for insert in inserts for value in insert.params]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
-        returned = cursor.fetchall()
+        for n, pk in cursor.fetchall():
+            returned.setdefault(n, []).append(pk)
+
+
+def _flush_postgresql(groups: list[_Group]) -> None:
+    # The connection itself, not the thread-local proxy: _values passes it for every value.
+    db = connections[connection.alias]
     by_group: dict[int, list[Any]] = {}
-    for n, pk in returned:
-        by_group.setdefault(n, []).append(pk)
+    statement: list[_Insert] = []
+    size = 0
+    for insert in _inserts(groups, db):
+        if statement and size + len(insert.params) > MAX_PARAMS:
+            _execute(statement, db, by_group)
+            statement, size = [], 0
+        statement.append(insert)
+        size += len(insert.params)
+    _execute(statement, db, by_group)
     for n, group in enumerate(groups):
         pks = by_group.get(n, [])
         if not group.conflict_target and len(pks) == len(group.rows):
             # RETURNING of a plain INSERT ... VALUES gives the rows in order.
             for row, pk in zip(group.rows, pks, strict=True):
                 row.pk = pk
-                row._state.adding = False
-        else:
-            for row in group.rows:
-                row._state.adding = False
+        for row in group.rows:
+            row._state.adding = False
+            row._state.db = db.alias
         if group.on_pks is not None:
             group.on_pks(pks)

@@ -1,9 +1,10 @@
 """Lean intake (issue 22, point 1): what one ticket opened through the API costs the database.
 
-On PostgreSQL with deferred audit sealing (production's setting there) a create is at most
-five statements in the request and one commit: the unit, one statement drawing the reference,
+On PostgreSQL with deferred audit sealing (production's setting there) a create is three
+statements in the request and one commit: the unit, one statement drawing the reference,
 the ticket's id and the assignee, one writing every row, and the commit; the API key comes
-from the shared cache. The deliveries the commit hands to the workers are not the request's.
+from the shared cache (read again at most once, when its 10 s entry ran out between two
+requests). The deliveries the commit hands to the workers are not the request's.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ def _request_statements(ctx) -> tuple[list[str], int]:
     return work, commits
 
 
+def _kind(sql: str) -> str:
+    """What a statement of the create is, by its start."""
+    starts = {
+        'SELECT "equipment_unit".': "unit",
+        "WITH pick ": "draw",
+        'WITH w0 AS (INSERT INTO "tickets_ticket" ': "write",
+        'SELECT "accounts_apikey".': "key",
+    }
+    return next((kind for start, kind in starts.items() if sql.startswith(start)), sql[:160])
+
+
 def _create(api, n: int):  # noqa: F811 - the fixture's name
     body = new_ticket(api, subject=f"Wire feed jams, line {n}")
     body.pop("fault_report")
@@ -45,7 +57,7 @@ def _create(api, n: int):  # noqa: F811 - the fixture's name
 @pytest.mark.audit_deferred
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("earlier", [1, 20])
-def test_an_api_create_is_five_statements_and_one_commit(api, earlier):  # noqa: F811
+def test_an_api_create_is_three_statements_and_one_commit(api, earlier):  # noqa: F811
     for n in range(earlier):  # warm caches; 1 and many tickets in the queue
         assert _create(api, n).status_code == 201
     with CaptureQueriesContext(connection) as ctx:
@@ -53,7 +65,9 @@ def test_an_api_create_is_five_statements_and_one_commit(api, earlier):  # noqa:
     assert response.status_code == 201, response.content
     work, commits = _request_statements(ctx)
     assert commits == 1, work
-    assert len(work) <= 5, "\n".join(s[:160] for s in work)
+    kinds = [_kind(s) for s in work]
+    assert [k for k in kinds if k != "key"] == ["unit", "draw", "write"], kinds
+    assert kinds.count("key") <= 1, kinds
     ticket = Ticket.objects.get(reference=response.json()["reference"])
     # Everything the service wrote before is still written.
     assert SLATimer.objects.filter(ticket=ticket).count() == 8

@@ -1,0 +1,155 @@
+"""core.batch.InsertBatch: one WITH ... INSERT statement on PostgreSQL, bulk_create elsewhere.
+
+Whatever the database, a flushed batch leaves the same rows and the same Python objects as the
+ordinary inserts would: keys given are kept, keys drawn are set, personal data is encrypted
+and blind-indexed, database defaults apply, and a failure leaves nothing of the batch behind.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.expressions import DatabaseDefault
+
+from accounts.models import Organisation, Region, User
+from accounts.selectors import user_by_email
+from core.batch import InsertBatch
+from tickets.models import Message, SearchTerm, Tag, Ticket
+
+pytestmark = pytest.mark.django_db
+
+# Far above any key the test database draws from its sequences.
+GIVEN_PK = 900_000_000
+
+
+def _ticket() -> Ticket:
+    organisation = Organisation.objects.create(
+        name="Batch Co", region=Region.objects.get(code="east")
+    )
+    return Ticket.objects.create(
+        reference="WD-2026-990001", organisation=organisation, subject="batch"
+    )
+
+
+def test_rows_with_their_keys_given_keep_them_when_nothing_is_returned():
+    """A batch that reads back no keys at all (every group's keys given, or not wanted)."""
+    tag = Tag(pk=GIVEN_PK, name="given-key")
+    batch = InsertBatch()
+    batch.add(Tag, [tag], returning=False)
+    batch.flush()
+    assert tag.pk == GIVEN_PK
+    assert Tag.objects.filter(pk=GIVEN_PK, name="given-key").exists()
+
+
+def test_rows_written_by_a_batch_belong_to_the_database_like_saved_ones():
+    """As after save() or bulk_create: a relation to another saved row is allowed."""
+    ticket = _ticket()
+    tag = Tag(name="from-a-batch")
+    batch = InsertBatch()
+    batch.add(Tag, [tag])
+    batch.flush()
+    assert tag._state.db == ticket._state.db == "default"
+    ticket.tags.add(tag)
+    assert list(ticket.tags.values_list("name", flat=True)) == ["from-a-batch"]
+
+
+def test_a_group_where_only_some_keys_are_given_keeps_those_and_draws_the_others():
+    given, drawn = Tag(pk=GIVEN_PK + 1, name="given"), Tag(name="drawn")
+    batch = InsertBatch()
+    batch.add(Tag, [given, drawn])
+    batch.flush()
+    assert given.pk == GIVEN_PK + 1
+    assert drawn.pk is not None and drawn.pk != given.pk
+    assert dict(Tag.objects.filter(name__in=["given", "drawn"]).values_list("name", "pk")) == {
+        "given": GIVEN_PK + 1,
+        "drawn": drawn.pk,
+    }
+
+
+def test_a_database_default_is_the_databases():
+    """A field with only a db_default holds DatabaseDefault until saved: the database's
+    DEFAULT is written, not the expression sent as a value."""
+    ticket = _ticket()
+    field = Message._meta.get_field("erased")
+    message = Message(ticket=ticket, body="Nozzle clogged.")
+    message.erased = DatabaseDefault(Value(False), output_field=field)
+    batch = InsertBatch()
+    batch.add(Message, [message])
+    batch.flush()
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.erased is False and stored.body == "Nozzle clogged."
+
+
+def test_personal_data_is_encrypted_and_blind_indexed_as_by_save(make_org):
+    person = User(
+        email="wang.batch@factory.example",
+        full_name="王建国",
+        phone="+86 138 0000 0000",
+        organisation=make_org(),
+    )
+    batch = InsertBatch()
+    batch.add(User, [person])
+    batch.flush()
+    assert user_by_email("wang.batch@factory.example").pk == person.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT email, full_name, phone FROM {User._meta.db_table} WHERE id = %s",  # noqa: S608
+            [person.pk],
+        )
+        raw = cursor.fetchone()
+    assert all(value and "wang" not in value and "王" not in value for value in raw)
+    stored = User.objects.get(pk=person.pk)
+    assert (stored.full_name, stored.phone) == ("王建国", "+86 138 0000 0000")
+    assert stored.date_joined is not None  # a default callable, as save() would
+
+
+def test_a_conflict_target_skips_rows_already_there_and_reports_the_new_ones(make_staff):
+    User.objects.filter(pk=make_staff().pk).update(oidc_subject="sub-taken")
+    make_staff()  # without a subject
+    taken = User(email="other@welddesk.example", full_name="A", oidc_subject="sub-taken")
+    fresh = User(email="fresh@welddesk.example", full_name="B", oidc_subject="sub-fresh")
+    # NULL never conflicts (a unique index holds many): the row is written, as by
+    # PostgreSQL's ON CONFLICT, though other users have no subject either.
+    without = User(email="without@welddesk.example", full_name="C", oidc_subject=None)
+    assert User.objects.filter(oidc_subject=None).exists()
+    new: list[int] = []
+    batch = InsertBatch()
+    batch.add(User, [taken, fresh, without], conflict_target=("oidc_subject",), on_pks=new.extend)
+    batch.flush()
+    assert user_by_email("other@welddesk.example") is None
+    written = [user_by_email(f"{name}@welddesk.example") for name in ("fresh", "without")]
+    assert all(written)
+    assert sorted(new) == sorted(user.pk for user in written)
+
+
+def test_more_rows_than_one_statement_may_bind_are_all_written():
+    """PostgreSQL binds at most 65,535 parameters per statement; a batch over that is split
+    into several statements instead of failing."""
+    ticket = _ticket()
+    terms = [SearchTerm(ticket=ticket, term=n, source=6) for n in range(22_000)]  # 66,000
+    tag = Tag(name="after-the-terms")
+    batch = InsertBatch()
+    batch.add(SearchTerm, terms, returning=False)
+    batch.add(Tag, [tag])
+    batch.flush()
+    assert SearchTerm.objects.filter(ticket=ticket).count() == 22_000
+    assert Tag.objects.get(pk=tag.pk).name == "after-the-terms"
+
+
+def test_no_rows_from_an_iterator_is_nothing_to_write():
+    batch = InsertBatch()
+    batch.add(Tag, iter(()))
+    batch.flush()
+
+
+def test_a_failing_row_leaves_nothing_of_the_batch_and_the_transaction_usable():
+    Tag.objects.create(name="exists")
+    batch = InsertBatch()
+    batch.add(Tag, [Tag(name="fresh")])
+    batch.add(Tag, [Tag(name="exists")])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        batch.flush()
+    assert not Tag.objects.filter(name="fresh").exists()
+    assert batch.groups == []
+    assert Tag.objects.filter(name="exists").count() == 1
