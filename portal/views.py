@@ -49,6 +49,7 @@ from portal.forms import (
     TicketFilterForm,
 )
 from status import selectors as status_selectors
+from tickets import search as ticket_search
 from tickets import selectors as ticket_selectors
 from tickets.models import ACTIVE_STATUSES, Channel, Kind, Status
 from tickets.services import surveys
@@ -81,6 +82,16 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
 
 def _page(request: HttpRequest, queryset, per_page: int = PER_PAGE):
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def _ticket_page(request: HttpRequest, queryset):
+    """The ticket list's page: a search takes the page's keys and the count from the search
+    index in one statement (tickets.search.RankedPaginator), then reads only the page's rows;
+    other lists are paged as any list."""
+    raw = request.GET.get("page") or "1"
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 9 else 1
+    paginator = ticket_search.RankedPaginator(queryset, PER_PAGE, number=number)
+    return paginator.get_page(raw)
 
 
 # ---------------------------------------------------------------------------------- home
@@ -120,7 +131,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     if "q" in form.errors:
         messages.warning(request, form.errors["q"][0])
     tickets = ticket_selectors.ticket_list(user=request.user, status=status, search=search)
-    page = _page(request, tickets)
+    page = _ticket_page(request, tickets)
     query = request.GET.copy()
     query.pop("page", None)
     return _render(

@@ -26,6 +26,7 @@ from core.errors import ApplicationError, NotFound
 from core.idempotency import idempotent
 from equipment import selectors as equipment_selectors
 from equipment.models import ProductLine, WarrantyStatus
+from tickets import search as ticket_search
 from tickets import selectors
 from tickets.api_serializers import (
     CloseIn,
@@ -63,9 +64,17 @@ Pagination = pagination.PageNumberPagination
 
 
 class TicketPagination(Pagination):
-    """Page numbers; a deep page finds its keys first and joins only its own rows."""
+    """Page numbers; a deep page finds its keys first and joins only its own rows. A search
+    (`?q=`) takes the page's keys and the count from the search index in one statement
+    (tickets.search.RankedPaginator), told the page asked for so that it is that page's."""
 
-    django_paginator_class = selectors.KeyFirstPaginator
+    django_paginator_class = ticket_search.RankedPaginator
+
+    def get_page_number(self, request, paginator):
+        number = super().get_page_number(request, paginator)
+        if str(number).isascii() and str(number).isdigit():
+            paginator.first_number = int(number)
+        return number
 
     def get_paginated_response_schema(self, schema):
         """The page answer; in cursor mode (`?cursor=`) the same without `count`."""

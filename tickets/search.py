@@ -18,7 +18,9 @@ Two shapes of query read it. The list filtered by a column sort (or counted, or 
 is the agent's tickets `WHERE id IN (<the matches>)`. The list in rank order, the default,
 is found by RankedPaginator in one statement from the matches alone: the page's keys and,
 in the same pass, the number of matches (`COUNT(*) OVER ()`), semi-joined with the agent's
-list (region scope, filters) only when it has any. The ticket table is not read to rank or
+list (region scope, filters) only when it has any. The API's and the portal's lists
+(tickets.selectors.ticket_list, newest first by key) are paged the same way, ordered by the
+key instead of the rank. The ticket table is not read to rank or
 count; at 100,000 tickets, two common words matching 15,600 of them are ranked and counted
 in about 30 ms where joining every match to its ticket row and counting again took 230 ms
 (docs/performance.md, "Search").
@@ -31,7 +33,7 @@ its zeros ("000006"), with the year or whole, a reference is always matched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -126,19 +128,27 @@ class Ranking:
     matches: Matches
     within: QuerySet | None
     where: WhereNode
+    # Newest first (by key) instead of best match first: the API's and the portal's lists.
+    newest: bool = False
 
-    def page(self, *, offset: int, limit: int) -> tuple[list[int], int | None]:
-        """The keys of one page in rank order and the number of all matches (None when the
-        page is past the end: the window then has no row to carry the count)."""
+    def _scoped(self) -> tuple[str, list[Any]]:
         sql, params = self.matches.sql()
         scope = ""
         if self.within is not None:
             inner, inner_params = self.within.order_by().values("pk").query.sql_with_params()
             scope = f"WHERE m.ticket_id IN ({inner})"
             params = [*params, *inner_params]
+        return f"({sql}) m {scope}", params
+
+    def page(self, *, offset: int, limit: int) -> tuple[list[int], int | None]:
+        """The keys of one page (in rank order, or newest first) and the number of all
+        matches (None when the page is past the end: the window then has no row to carry
+        the count)."""
+        found, params = self._scoped()
+        order = "m.ticket_id DESC" if self.newest else "m.rank, m.ticket_id DESC"
         statement = (
-            f"SELECT m.ticket_id, COUNT(*) OVER () FROM ({sql}) m {scope} "  # noqa: S608
-            "ORDER BY m.rank, m.ticket_id DESC LIMIT %s OFFSET %s"
+            f"SELECT m.ticket_id, COUNT(*) OVER () FROM {found} "  # noqa: S608
+            f"ORDER BY {order} LIMIT %s OFFSET %s"
         )
         with connection.cursor() as cursor:
             cursor.execute(statement, [*params, limit, offset])
@@ -146,6 +156,13 @@ class Ranking:
         if not rows:
             return [], None
         return [key for key, _total in rows], rows[0][1]
+
+    def count(self) -> int:
+        """The number of matches alone (a page past the end), from the index as page() does."""
+        found, params = self._scoped()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {found}", params)  # noqa: S608
+            return cursor.fetchone()[0]
 
 
 def search_tickets(queryset: QuerySet, text: str, *, internal: bool = True) -> QuerySet:
@@ -181,13 +198,17 @@ def search_tickets(queryset: QuerySet, text: str, *, internal: bool = True) -> Q
 
 def ranking_of(queryset: QuerySet) -> Ranking | None:
     """The ranking a search left on `queryset`, if it is still filtered as the search left
-    it and ordered best match first (a later filter, or another sort, pages it as usual)."""
+    it and ordered best match first, or newest first by key (`-pk`: the API's and the
+    portal's lists); a later filter, or another sort, pages it as usual."""
     ranking = getattr(queryset.query, _RANKING, None)
     if ranking is None or queryset.query.where != ranking.where:
         return None
-    if tuple(queryset.query.order_by) != ("search_rank", "-pk"):
-        return None
-    return ranking
+    order = tuple(queryset.query.order_by)
+    if order == ("search_rank", "-pk"):
+        return replace(ranking, newest=False)
+    if order == ("-pk",):
+        return replace(ranking, newest=True)
+    return None
 
 
 class RankedPaginator(KeyFirstPaginator):
@@ -206,12 +227,19 @@ class RankedPaginator(KeyFirstPaginator):
         self._keys: dict[int, list[int]] = {}
 
     def _ranked_count(self) -> int | None:
-        if self.ranking is None or self.first_number < 1:
+        if self.ranking is None:
             return None
+        if self.first_number < 1:
+            return self.ranking.count()
         offset = (self.first_number - 1) * self.per_page
         keys, total = self.ranking.page(offset=offset, limit=self.per_page)
         if total is None:
-            return None
+            # Past the end (or nothing found): counted from the index too, never by the
+            # ticket table's EXISTS filter (a sequential scan at a million).
+            if offset:
+                return self.ranking.count()
+            self._keys[self.first_number] = []
+            return 0
         self._keys[self.first_number] = keys
         return total
 
