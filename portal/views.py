@@ -79,8 +79,8 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
     return render(request, template, context, status=status)
 
 
-def _page(request: HttpRequest, queryset, per_page: int = PER_PAGE):
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+def _page(request: HttpRequest, queryset, per_page: int = PER_PAGE, paginator=Paginator):
+    return paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
 # ---------------------------------------------------------------------------------- home
@@ -120,7 +120,10 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     if "q" in form.errors:
         messages.warning(request, form.errors["q"][0])
     tickets = ticket_selectors.ticket_list(user=request.user, status=status, search=search)
-    page = _page(request, tickets)
+    # Keys first: a deep page's offset walks the ordered keys, and only the page's 20 rows
+    # are joined to their organisation, unit, queue and people (a plain OFFSET joins and
+    # drops every row before the page: 0.7 s on page 300 of the largest customer's 15,000).
+    page = _page(request, tickets, paginator=ticket_selectors.KeyFirstPaginator)
     query = request.GET.copy()
     query.pop("page", None)
     return _render(
