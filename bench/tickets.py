@@ -13,7 +13,8 @@ Seeds 100,000 open tickets (times --scale) plus a history of paused and finished
 Server knobs come from the environment: BENCH_WORKERS (4 sync workers), BENCH_CLIENTS (16),
 BENCH_SECONDS (15 measured seconds per endpoint), BENCH_ROUNDS (3: floor and create alternate),
 BENCH_WARMUP (3 s), DB_CONN_MAX_AGE (60). BENCH_ONLY=admin_list,api_list (any of scan,
-admin_list, api_list, create) runs only those parts after the seed.
+admin_list, api_list, pages, create) runs only those parts after the seed; `pages` is the
+agents' home, two reports and the portal (`bench_pages`).
 """
 
 from __future__ import annotations
@@ -214,6 +215,80 @@ def bench_admin_list(world: World) -> dict[str, Any]:
         },
         {},
     )
+
+
+def bench_pages(world: World, org: Organisation) -> dict[str, Any]:
+    """The other pages that list or count tickets, as the people who use them.
+
+    - the agents' home (`/admin/`, its blocks: my tickets, due soon, unassigned, callbacks)
+      as the agent holding the most open tickets;
+    - the reports index and two reports, over 30 and 365 days, as a supervisor (the
+      report pages of bench/reports.py);
+    - the portal home and ticket list (open, all, a middle page of all) as a customer of
+      the largest organisation.
+    """
+    from bench.reports import _pages
+    from tickets.models import Status
+
+    out: dict[str, Any] = {"load_average_before": load_average()}
+    loads = Counter(
+        Ticket.objects.filter(status__in=[Status.NEW, Status.OPEN], assignee__isnull=False)
+        .values_list("assignee_id", flat=True)
+        .iterator()
+    )
+    agent_id, load = loads.most_common(1)[0]
+    agent = type(world.admin).objects.get(pk=agent_id)
+    client = Client(SERVER_NAME="127.0.0.1")
+    sign_in(client, agent)
+    print(f"  agent home (an agent with {load:,} open tickets assigned, in-process):")
+    out["agent_home"] = _time_pages(client, {"home": "/admin/"}, {})
+    out["agent_home"]["agent_open_tickets"] = load
+
+    client = Client(SERVER_NAME="127.0.0.1")
+    sign_in(client, world.supervisor)
+    chosen: dict[str, str] = {}
+    keys: list[str] = []
+    for label, url, query in _pages():  # the index, then each report's dimensions and periods
+        key = url.rstrip("/").rsplit("/", 1)[-1]
+        if key != "reports" and key not in keys:
+            if len(keys) == 2:
+                break
+            keys.append(key)
+        first_dimension = query.get("by") in (None, _first_dimension(key))
+        if key == "reports" or first_dimension:
+            chosen[label] = f"{url}?{urlencode(query)}" if query else url
+    print("  reports (a supervisor, in-process):")
+    out["reports"] = _time_pages(client, chosen, {})
+
+    customer = world.customers[org.pk][0]
+    client = Client(SERVER_NAME="127.0.0.1")
+    sign_in(client, customer)
+    total = Ticket.objects.filter(organisation=org).count()
+    middle = max(1, total // 25 // 2)
+    print(f"  portal (a customer of the largest organisation, {total:,} tickets, in-process):")
+    out["portal"] = _time_pages(
+        client,
+        {
+            "home": "/portal/",
+            "tickets (open)": "/portal/tickets/",
+            "tickets (all)": "/portal/tickets/?state=all",
+            f"all, page {middle}": f"/portal/tickets/?state=all&page={middle}",
+        },
+        {},
+    )
+    out["portal"]["organisation_tickets"] = total
+    out["load_average_after"] = load_average()
+    print(f"  load average {out['load_average_before']} -> {out['load_average_after']}")
+    return out
+
+
+def _first_dimension(key: str) -> str | None:
+    from core import reports
+
+    for report in reports.all_reports():
+        if report.key == key:
+            return report.dimensions[0][0] if report.dimensions else None
+    return None
 
 
 def api_missing() -> str | None:
@@ -564,6 +639,9 @@ def _run(*, scale: float) -> dict[str, Any]:
         token = api_key_for(world, org)
         if _only("api_list"):
             results["api_list"] = bench_api_list(org, token)
+    if _only("pages"):
+        largest = world.orgs[max(range(len(world.orgs)), key=lambda i: world.org_weights[i])]
+        results["pages"] = bench_pages(world, largest)
     elif _only("api_list"):
         results["api_list"] = {"skipped": missing}
         print(f"  API list: not measured ({missing})")

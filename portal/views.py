@@ -131,6 +131,10 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     if "q" in form.errors:
         messages.warning(request, form.errors["q"][0])
     tickets = ticket_selectors.ticket_list(user=request.user, status=status, search=search)
+    # Keys first (RankedPaginator is a KeyFirstPaginator): a deep page's offset walks the
+    # ordered keys, and only the page's 20 rows are joined to their organisation, unit, queue
+    # and people (a plain OFFSET joins and drops every row before the page: 0.7 s on page
+    # 300 of the largest customer's 15,000).
     page = _ticket_page(request, tickets)
     query = request.GET.copy()
     query.pop("page", None)

@@ -44,7 +44,7 @@ from django.db.models.sql.where import WhereNode
 
 from core import search_terms
 from tickets.models import SearchTerm, TermSource
-from tickets.selectors import KeyFirstPaginator
+from tickets.selectors import KeyFirstPaginator, count_unless_above, planned_rows
 
 # The longest text the box searches; longer is refused with a message, never cut silently.
 MAX_QUERY_LENGTH = 200
@@ -220,11 +220,19 @@ class RankedPaginator(KeyFirstPaginator):
     page past the end, is paged and counted as KeyFirstPaginator does.
     """
 
+    # A list the planner expects to hold more rows than this (PostgreSQL) is counted from
+    # that estimate, shown as "about N": COUNT(*) over a million tickets reads every index
+    # entry, 60-70 ms on every view of the list, more than the rest of the page
+    # (docs/performance.md, "A million tickets"). No one pages to the exact end of such a list;
+    # a filter or a search that narrows it below this is counted exactly.
+    estimate_above = 200_000
+
     def __init__(self, object_list, per_page, *args, number: int = 1, **kwargs):
         super().__init__(object_list, per_page, *args, **kwargs)
         self.ranking = ranking_of(object_list)
         self.first_number = number
         self._keys: dict[int, list[int]] = {}
+        self.estimated = False
 
     def _ranked_count(self) -> int | None:
         if self.ranking is None:
@@ -243,9 +251,30 @@ class RankedPaginator(KeyFirstPaginator):
         self._keys[self.first_number] = keys
         return total
 
+    def _estimated_count(self) -> int | None:
+        """The count of a list that is not a ranked search, on PostgreSQL: exact while the
+        table is small (one statement, as Paginator's); on a table above `estimate_above`
+        rows the planner's estimate of the list, to two significant figures, when the list
+        too is above it (else the exact count of the narrowed list). None on SQLite."""
+        queryset = self.object_list
+        if self.ranking is not None or connection.vendor != "postgresql":
+            return None
+        if not hasattr(queryset, "query"):
+            return None
+        exact = count_unless_above(queryset, self.estimate_above)
+        if exact is not None:
+            return exact
+        rows = planned_rows(queryset)
+        if rows is None or rows <= self.estimate_above:
+            return None
+        self.estimated = True
+        return round(rows, 2 - len(str(rows)))
+
     @cached_property
     def count(self) -> int:
         found = self._ranked_count()
+        if found is None:
+            found = self._estimated_count()
         return found if found is not None else Paginator.count.func(self)
 
     def page(self, number):

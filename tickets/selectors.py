@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Avg,
     Case,
@@ -122,6 +123,45 @@ class KeyFirstPaginator(Paginator):
         queryset = self.object_list
         keys = queryset.values("pk")[bottom:top]
         return self._get_page(queryset.filter(pk__in=keys), number, self)
+
+
+def planned_rows(queryset: QuerySet) -> int | None:
+    """The planner's estimate of how many rows a queryset has (PostgreSQL), or None elsewhere.
+
+    One EXPLAIN: planning only, from the table statistics, at the same cost at a million rows
+    as at ten, where COUNT(*) reads every row (or index entry) that matches.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def count_unless_above(queryset: QuerySet, limit: int) -> int | None:
+    """COUNT(*) of a queryset, or None without counting when its table holds more than
+    `limit` rows by the statistics (pg_class.reltuples; PostgreSQL). One statement: the count
+    is a subquery PostgreSQL runs only in the CASE branch that needs it, so a small desk pays
+    the statement it always paid, and a large one a catalogue lookup."""
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (e.g. an empty `__in`)
+        return 0
+    # The queryset's own SQL; its values stay parameters.
+    statement = (
+        "SELECT CASE WHEN (SELECT reltuples FROM pg_class WHERE oid = %s::regclass) > %s "  # noqa: S608
+        f"THEN NULL ELSE (SELECT COUNT(*) FROM ({sql}) AS listed) END"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [queryset.model._meta.db_table, limit, *params])
+        return cursor.fetchone()[0]
 
 
 def urgency_ordering() -> list[Any]:

@@ -124,6 +124,24 @@ def test_ticket_list_query_budget_does_not_grow(portal, customer, open_ticket):
     assert queries(portal, reverse("portal:tickets")) == one
 
 
+def test_a_deeper_page_of_the_ticket_list_joins_only_its_own_rows(portal, customer, open_ticket):
+    """The offset walks the ordered keys in a subquery; the joins run for the page's rows
+    (selectors.KeyFirstPaginator), not for every ticket before the page."""
+    for _ in range(23):
+        open_ticket(customer)
+    with CaptureQueriesContext(connection) as captured:
+        response = portal.get(reverse("portal:tickets") + "?page=2")
+    assert len(response.context["page"].object_list) == 3
+    [page] = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "OFFSET 20" in q["sql"] and "JOIN" in q["sql"] and "tickets_ticket" in q["sql"]
+    ]
+    subquery = page.index("IN (SELECT")
+    assert page.index("OFFSET 20") > subquery  # in the subquery of keys
+    assert not page.rstrip().endswith("OFFSET 20")  # the joined rows are not offset
+
+
 def test_customer_files_a_fault_report_with_a_photo(portal, customer, make_unit, sla_setup):
     from equipment.models import FaultCode
 

@@ -221,6 +221,11 @@ class Ticket(TimeStampedModel):
         verbose_name_plural = _("tickets")
         indexes = [
             models.Index(fields=["organisation", "status", "-created_at"], name="ticket_org_idx"),
+            # A customer's tickets of every state newest first (the portal's "all", the API):
+            # a page at any depth is a walk of this index (ticket_org_idx orders by status).
+            models.Index(
+                fields=["organisation", "-created_at", "-id"], name="ticket_org_newest_idx"
+            ),
             models.Index(fields=["queue", "status", "priority"], name="ticket_queue_idx"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
             models.Index(fields=["status", "resolution_due"], name="ticket_due_idx"),
