@@ -9,13 +9,12 @@ dropping the other organisations' (170 ms at a million, docs/performance.md).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.db import connection
 
 from tickets import selectors
 from tickets.models import Ticket
+from tickets.tests.plans import copy_ticket, explain
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="plans of PostgreSQL's planner"
@@ -26,25 +25,13 @@ COPIES = 20_000
 
 def _copy(ticket: Ticket, other_org: int) -> None:
     """COPIES copies of the ticket, older and older, one in fifty of its organisation."""
-    quote = connection.ops.quote_name
-    fields = [f for f in Ticket._meta.concrete_fields if not f.primary_key]
-    values = []
-    for f in fields:
-        if f.name == "reference":
-            values.append("'WD-2031-' || lpad(g::text, 6, '0')")
-        elif f.name == "created_at":
-            values.append("t.created_at - g * interval '1 minute'")
-        elif f.name == "organisation":
-            values.append(f"CASE WHEN g %% 50 = 0 THEN t.organisation_id ELSE {int(other_org)} END")
-        else:
-            values.append(f"t.{quote(f.column)}")
-    columns = ", ".join(quote(f.column) for f in fields)
+    copy_ticket(
+        ticket,
+        COPIES,
+        year=2031,
+        organisation=f"CASE WHEN g %% 50 = 0 THEN t.organisation_id ELSE {int(other_org)} END",
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO tickets_ticket ({columns}) SELECT {', '.join(values)} "  # noqa: S608
-            "FROM tickets_ticket t, generate_series(1, %s) g WHERE t.id = %s",
-            [COPIES, ticket.pk],
-        )
         cursor.execute("ANALYZE tickets_ticket")
 
 
@@ -64,11 +51,7 @@ def test_a_deep_page_of_an_organisations_tickets_walks_one_index(
     tickets = selectors.ticket_list(user=ticket.requester, status=None)
     assert tickets.count() == 1 + COPIES // 50
     keys = tickets.values("pk")[300:320]  # page 16 of 20, as KeyFirstPaginator asks
-    sql, params = keys.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    nodes = _nodes((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    nodes = _nodes(explain(*keys.query.sql_with_params()))
     kinds = {node["Node Type"] for node in nodes}
     assert {node.get("Index Name") for node in nodes} >= {"ticket_org_newest_idx"}, nodes
     assert not kinds & {"Sort", "Incremental Sort", "Seq Scan"}, kinds

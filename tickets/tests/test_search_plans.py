@@ -15,7 +15,6 @@ agents' workspace list (superuser and regional agent), the API's `?q=` and the p
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -28,6 +27,7 @@ from core import search_terms
 from testsupport import sign_in
 from tickets import selectors
 from tickets.models import SearchTerm, TermSource, Ticket
+from tickets.tests.plans import copy_ticket, explain
 from tickets.tests.test_search import EMAIL, bystander, e101, wang_ticket  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
@@ -53,16 +53,7 @@ def _grow(ticket: Ticket) -> None:
     """COPIES copies of `ticket` (other references, older), each with TERMS_PER_TICKET terms
     drawn Zipf-like from a vocabulary of 50,000; the searched ticket's own terms spread to as
     many copies as share them at scale; then ANALYZE."""
-    fields = [f for f in Ticket._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(_quote(f.column) for f in fields)
-    values = []
-    for f in fields:
-        if f.name == "reference":
-            values.append("'WD-2030-' || lpad(g::text, 6, '0')")
-        elif f.name == "created_at":
-            values.append("t.created_at - g * interval '1 minute'")
-        else:
-            values.append(f"t.{_quote(f.column)}")
+    copy_ticket(ticket, COPIES, year=2030)
     terms = _quote(SearchTerm._meta.db_table)
     tickets = _quote(Ticket._meta.db_table)
     # How many copies share each source's terms (1M-ticket desk, scaled to COPIES).
@@ -76,12 +67,6 @@ def _grow(ticket: Ticket) -> None:
         TermSource.NOTE: 300,
     }
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {tickets} ({columns}) "  # noqa: S608
-            f"SELECT {', '.join(values)} FROM {tickets} t, generate_series(1, %s) g "
-            "WHERE t.id = %s",
-            [COPIES, ticket.pk],
-        )
         cursor.execute(
             f"INSERT INTO {terms} (ticket_id, term, source) "  # noqa: S608
             "SELECT DISTINCT t.id, floor(50000 * power(random(), 3))::bigint, %s "
@@ -121,14 +106,6 @@ def _seq_scans(plan: dict) -> set[str]:
     return found
 
 
-def _explain(sql: str, params=None) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return plan[0]["Plan"]
-
-
 def _scans_of_requests(client: Client, url: str, searches: dict[str, str]) -> dict[str, str]:
     """Per search, the big tables some SELECT of the request read whole."""
     failures = {}
@@ -140,7 +117,7 @@ def _scans_of_requests(client: Client, url: str, searches: dict[str, str]) -> di
             sql = query["sql"]
             if not sql.lstrip().upper().startswith("SELECT"):
                 continue
-            scans = _seq_scans(_explain(sql))
+            scans = _seq_scans(explain(sql))
             if scans:
                 failures[f"{label} ({typed})"] = f"Seq Scan on {sorted(scans)}: {sql[:300]}"
     return failures
@@ -164,7 +141,7 @@ def test_the_planner_sees_a_large_desk(large_desk):
     assert tuples[SearchTerm._meta.db_table] > COPIES * TERMS_PER_TICKET * 0.5
     # A plain filter on an unindexed column is a Seq Scan: the check finds one when it is there.
     unindexed = Ticket.objects.filter(subject="x").values("pk").query.sql_with_params()
-    assert _seq_scans(_explain(*unindexed))
+    assert _seq_scans(explain(*unindexed))
 
 
 def test_workspace_search_reads_no_big_table_whole(large_desk, staff_client):
@@ -229,7 +206,7 @@ def test_api_and_portal_search_read_keys_from_the_index_first(large_desk, make_s
                 for query in queries.captured_queries:
                     sql = query["sql"]
                     if sql.lstrip().upper().startswith("SELECT"):
-                        scans = _seq_scans(_explain(sql))
+                        scans = _seq_scans(explain(sql))
                         if scans:
                             failures[where] = f"Seq Scan on {sorted(scans)}: {sql[:300]}"
         client.logout()
@@ -278,5 +255,5 @@ def test_the_planner_expects_a_rare_term_to_be_rare(large_desk):
     assert "n_distinct=-0.045" in options and target == 1000
     reference = sorted(reference_terms(large_desk.reference))[0]
     rows = SearchTerm.objects.filter(term=search_terms.term_hash(reference)).values("ticket_id")
-    plan = _explain(*rows.query.sql_with_params())
+    plan = explain(*rows.query.sql_with_params())
     assert plan["Plan Rows"] < 100, plan["Plan Rows"]
