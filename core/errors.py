@@ -13,7 +13,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import (
+    BadRequest,
+    ObjectDoesNotExist,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
@@ -29,6 +34,11 @@ log = logging.getLogger(__name__)
 # Seconds a client should wait before retrying after a 503 (a lost database connection is
 # back within a health check; a failover takes a few seconds).
 RETRY_AFTER_SECONDS = 5
+
+
+class LinkNotValid(BadRequest):
+    """A page's own link, altered (a conversation's ?skip=): a 400 page that says why, in the
+    reader's language (core.views.bad_request). Django's own BadRequests keep its bare page."""
 
 
 class ApplicationError(Exception):

@@ -8,13 +8,19 @@ from __future__ import annotations
 import logging
 import sys
 
-from django.core.exceptions import BadRequest, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.html import escape
 from django.views import defaults
 
-from core.errors import RETRY_AFTER_SECONDS, database_unavailable, is_api_path, status_error_body
+from core.errors import (
+    RETRY_AFTER_SECONDS,
+    LinkNotValid,
+    database_unavailable,
+    is_api_path,
+    status_error_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +52,11 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         return error_response(request, 413)
     if is_api_path(request.path_info):
         return error_response(request, 400)
-    if type(exception) is BadRequest:
+    if isinstance(exception, LinkNotValid):
         # A refusal the desk raised itself (a malformed link of its own pages): the page
-        # says which, in the reader's language. Suspicious requests (a forged Host, a
-        # broken cookie) keep Django's bare answer, which reads nothing from the request.
+        # says which, in the reader's language. Everything else (a forged Host, a broken
+        # cookie, Django's own refusals in English) keeps Django's bare answer, which reads
+        # nothing from the request.
         return render(request, "400.html", {"message": str(exception)}, status=400)
     return defaults.bad_request(request, exception)
 

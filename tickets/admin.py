@@ -236,7 +236,16 @@ class TicketAdmin(
             number = int(request.GET.get(PAGE_VAR, 1))
         except ValueError:
             number = 1
-        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, number=number)
+        # The agents' list of the whole desk is counted from the planner's estimate above
+        # 200,000 tickets ("about N"): COUNT(*) over a million was most of the page's time.
+        return self.paginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            number=number,
+            estimates=True,
+        )
 
     def get_ordering(self, request):
         """Every list is by urgency (selectors.urgency_ordering) unless a sort is chosen

@@ -37,10 +37,12 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from django.core.paginator import Paginator
+from django.core.exceptions import EmptyResultSet
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.db.models.sql.where import WhereNode
+from django.utils.translation import gettext as _
 
 from core import search_terms
 from tickets.models import SearchTerm, TermSource
@@ -131,11 +133,16 @@ class Ranking:
     # Newest first (by key) instead of best match first: the API's and the portal's lists.
     newest: bool = False
 
-    def _scoped(self) -> tuple[str, list[Any]]:
+    def _scoped(self) -> tuple[str, list[Any]] | None:
+        """The matches within the list's scope as a FROM item; None when the scope can match
+        nothing (an agent without a region: Django refuses to write its empty IN)."""
         sql, params = self.matches.sql()
         scope = ""
         if self.within is not None:
-            inner, inner_params = self.within.order_by().values("pk").query.sql_with_params()
+            try:
+                inner, inner_params = self.within.order_by().values("pk").query.sql_with_params()
+            except EmptyResultSet:
+                return None
             scope = f"WHERE m.ticket_id IN ({inner})"
             params = [*params, *inner_params]
         return f"({sql}) m {scope}", params
@@ -144,7 +151,10 @@ class Ranking:
         """The keys of one page (in rank order, or newest first) and the number of all
         matches (None when the page is past the end: the window then has no row to carry
         the count)."""
-        found, params = self._scoped()
+        scoped = self._scoped()
+        if scoped is None:
+            return [], None
+        found, params = scoped
         order = "m.ticket_id DESC" if self.newest else "m.rank, m.ticket_id DESC"
         statement = (
             f"SELECT m.ticket_id, COUNT(*) OVER () FROM {found} "  # noqa: S608
@@ -159,7 +169,10 @@ class Ranking:
 
     def count(self) -> int:
         """The number of matches alone (a page past the end), from the index as page() does."""
-        found, params = self._scoped()
+        scoped = self._scoped()
+        if scoped is None:
+            return 0
+        found, params = scoped
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM {found}", params)  # noqa: S608
             return cursor.fetchone()[0]
@@ -227,17 +240,33 @@ class RankedPaginator(KeyFirstPaginator):
     # a filter or a search that narrows it below this is counted exactly.
     estimate_above = 200_000
 
-    def __init__(self, object_list, per_page, *args, number: int = 1, **kwargs):
+    # A page number beyond any list (a hand-typed 99999999999999999999 would overflow the
+    # OFFSET): taken as "past the end".
+    MAX_PAGE = 10**9
+
+    def __init__(
+        self,
+        object_list,
+        per_page,
+        *args,
+        number: int = 1,
+        estimates: bool = False,
+        **kwargs,
+    ):
         super().__init__(object_list, per_page, *args, **kwargs)
         self.ranking = ranking_of(object_list)
         self.first_number = number
+        # Only the agents' list estimates (TicketAdmin asks for it): the API's and the
+        # portal's counts stay exact, since their clients page to the end (the API's
+        # `?cursor=` walks a long list without counting).
+        self.estimates = estimates
         self._keys: dict[int, list[int]] = {}
         self.estimated = False
 
     def _ranked_count(self) -> int | None:
         if self.ranking is None:
             return None
-        if self.first_number < 1:
+        if not 1 <= self.first_number <= self.MAX_PAGE:
             return self.ranking.count()
         offset = (self.first_number - 1) * self.per_page
         keys, total = self.ranking.page(offset=offset, limit=self.per_page)
@@ -257,6 +286,8 @@ class RankedPaginator(KeyFirstPaginator):
         rows the planner's estimate of the list, to two significant figures, when the list
         too is above it (else the exact count of the narrowed list). None on SQLite."""
         queryset = self.object_list
+        if not self.estimates:
+            return None
         if self.ranking is not None or connection.vendor != "postgresql":
             return None
         if not hasattr(queryset, "query"):
@@ -268,7 +299,11 @@ class RankedPaginator(KeyFirstPaginator):
         if rows is None or rows <= self.estimate_above:
             return None
         self.estimated = True
-        return round(rows, 2 - len(str(rows)))
+        # Rounded up to two significant figures: an estimate that fits the table's statistics
+        # then never stops the pages short of the list's real end (and a page past the
+        # estimate is still served, see validate_number).
+        step = 10 ** max(len(str(rows)) - 2, 0)
+        return -(-rows // step) * step
 
     @cached_property
     def count(self) -> int:
@@ -277,8 +312,27 @@ class RankedPaginator(KeyFirstPaginator):
             found = self._estimated_count()
         return found if found is not None else Paginator.count.func(self)
 
+    def validate_number(self, number):
+        """As Django's, except that an estimated count does not bound the pages: the list
+        may hold more than the planner thought, and those pages are still served (an empty
+        page past the real end)."""
+        if not self.estimated:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError) as exc:
+            raise PageNotAnInteger(_("That page number is not an integer")) from exc
+        if not 1 <= number <= self.MAX_PAGE:
+            raise EmptyPage(_("That page number is less than 1"))
+        return number
+
     def page(self, number):
         if self.ranking is None:
+            if self.estimated:
+                number = self.validate_number(number)
+                bottom = (number - 1) * self.per_page
+                keys = self.object_list.values("pk")[bottom : bottom + self.per_page]
+                return self._get_page(self.object_list.filter(pk__in=keys), number, self)
             return super().page(number)
         number = self.validate_number(number)
         keys = self._keys.get(number)

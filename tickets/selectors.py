@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import BadRequest, EmptyResultSet
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.db.models import (
@@ -38,6 +38,7 @@ from accounts.permissions import (
     staff_seeing_region,
 )
 from core import softcache
+from core.errors import LinkNotValid
 from tickets import businesstime as bt
 from tickets.models import (
     ACTIVE_STATUSES,
@@ -219,7 +220,7 @@ def conversation_skip(value: str | None) -> int | None:
     to pass over, 0 when absent, None when it is not a whole number from 0 to 9,999,999."""
     if value in (None, ""):
         return 0
-    if not value.isdigit() or len(value) > 7:
+    if not (value.isascii() and value.isdigit()) or len(value) > 7:
         return None
     return int(value)
 
@@ -229,7 +230,7 @@ def conversation_skip_or_400(value: str | None) -> int:
     page (the API answers its own 400 in JSON), never the latest messages in its place."""
     skip = conversation_skip(value)
     if skip is None:
-        raise BadRequest(_("This link to earlier messages is not valid."))
+        raise LinkNotValid(_("This link to earlier messages is not valid."))
     return skip
 
 
