@@ -322,8 +322,10 @@ class RankedPaginator(KeyFirstPaginator):
             number = int(number)
         except (TypeError, ValueError) as exc:
             raise PageNotAnInteger(_("That page number is not an integer")) from exc
-        if not 1 <= number <= self.MAX_PAGE:
+        if number < 1:
             raise EmptyPage(_("That page number is less than 1"))
+        if number > self.MAX_PAGE:
+            raise EmptyPage(_("That page contains no results"))
         return number
 
     def page(self, number):
