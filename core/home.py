@@ -38,6 +38,9 @@ class Block:
     title: str
     rows: list[Row] = field(default_factory=list)
     count: int | None = None
+    # The count is a floor: there are more than `count` (shown "100+"); a block counts up to
+    # a cap so that its cost does not grow with the workload.
+    count_more: bool = False
     link: str = ""
     link_text: str = ""
     empty: str = ""

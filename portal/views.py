@@ -57,6 +57,10 @@ from tickets.services import tickets as ticket_services
 
 PER_PAGE = 20
 HOME_TICKETS = 10
+# The home counts a customer's open tickets up to this many ("1000+ open tickets"): the
+# heading is all the count is for, and counting 100,000 active tickets of the largest
+# customer took most of the page's 220 ms at a million tickets.
+HOME_COUNT_CAP = 1000
 CLOSED_STATUSES = [Status.RESOLVED, Status.CLOSED]
 
 
@@ -103,12 +107,14 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     tickets = ticket_selectors.ticket_list(user=user, status=list(ACTIVE_STATUSES))
     units = equipment_selectors.unit_list(user=user).order_by("serial_number")
+    open_count, open_more = ticket_selectors.capped_count(tickets, HOME_COUNT_CAP)
     return _render(
         request,
         "portal/home.html",
         {
             "tickets": list(tickets[:HOME_TICKETS]),
-            "open_count": tickets.count(),
+            "open_count": open_count,
+            "open_more": open_more,
             "units": list(units[:20]),
         },
     )

@@ -85,12 +85,13 @@ def work_blocks(request: Any) -> list[Block]:
     blocks = []
     for kind in home_selectors.WORK_KINDS:
         order, title, empty = WORK_BLOCKS[kind]
-        count, tickets = home_selectors.work_tickets(user=user, kind=kind, now=now)
+        (count, more), tickets = home_selectors.work_tickets(user=user, kind=kind, now=now)
         blocks.append(
             Block(
                 key=f"tickets-{kind}",
                 title=str(title),
                 count=count,
+                count_more=more,
                 rows=[_ticket_row(ticket, countdowns) for ticket in tickets],
                 link=work_url(kind),
                 link_text=_("Show all"),

@@ -11,18 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import (
-    Avg,
-    Case,
-    Count,
-    DateTimeField,
-    F,
-    Q,
-    QuerySet,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Least
+from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.permissions import scope_by_organisation
@@ -36,13 +25,13 @@ from tickets.models import (
     Survey,
     Ticket,
 )
+from tickets.selectors import capped_count, urgency_ordering
 
 WORK_KINDS = ("mine", "unassigned", "hour", "callbacks")
 # How far ahead "breaching within the hour" looks.
 SOON = dt.timedelta(hours=1)
-# Stands in for "no due time" so the nearest due time is the least of three (portable: SQLite's
-# MIN() of a NULL is NULL, PostgreSQL's LEAST skips it).
-NEVER = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
+# A block counts its tickets up to this many and then says "100+".
+COUNT_CAP = 100
 
 
 def my_queues_q(user: Any, prefix: str = "") -> Q:
@@ -51,32 +40,13 @@ def my_queues_q(user: Any, prefix: str = "") -> Q:
     return Q(**{f"{prefix}queue_id__in": members}) | Q(**{f"{prefix}queue__supervisor": user})
 
 
-def nearest_due() -> Any:
-    """The nearest due time of a ticket's running targets (NEVER when none runs)."""
-    never = Value(NEVER, output_field=DateTimeField())
-    first = Case(
-        When(first_responded_at__isnull=True, then=F("first_response_due")),
-        output_field=DateTimeField(),
-    )
-    resolution = Case(
-        When(resolved_at__isnull=True, then=F("resolution_due")), output_field=DateTimeField()
-    )
-    return Least(
-        Coalesce(first, never), Coalesce(F("next_reply_due"), never), Coalesce(resolution, never)
-    )
+def _due_soon(now: dt.datetime) -> Q:
+    """The nearest running target falls due in (now, now + SOON]: not yet breached.
 
-
-def _due_between(start: dt.datetime, end: dt.datetime) -> Q:
-    """A running target falls due in (start, end]."""
-    window = {"__gt": start, "__lte": end}
-    first = Q(first_responded_at__isnull=True) & Q(
-        **{f"first_response_due{k}": v for k, v in window.items()}
-    )
-    reply = Q(**{f"next_reply_due{k}": v for k, v in window.items()})
-    resolution = Q(resolved_at__isnull=True) & Q(
-        **{f"resolution_due{k}": v for k, v in window.items()}
-    )
-    return first | reply | resolution
+    The stored nearest due time (Ticket.sla_next_due, kept by the SLA services) is NULL while
+    the clock is paused or stopped, so a paused ticket never counts as due soon.
+    """
+    return Q(sla_next_due__gt=now, sla_next_due__lte=now + SOON)
 
 
 def work_q(user: Any, kind: str, *, now: dt.datetime) -> Q:
@@ -87,12 +57,8 @@ def work_q(user: Any, kind: str, *, now: dt.datetime) -> Q:
     elif kind == "unassigned":
         wanted = Q(assignee__isnull=True) & my_queues_q(user)
     elif kind == "hour":
-        # Not yet breached, but a clock that runs (not paused) reaches its due time this hour.
-        wanted = (
-            mine_or_queues
-            & Q(status__in=RUNNING_STATUSES, sla_paused_at__isnull=True)
-            & _due_between(now, now + SOON)
-        )
+        # Not yet breached, but the nearest target of a running clock falls due this hour.
+        wanted = mine_or_queues & Q(status__in=RUNNING_STATUSES) & _due_soon(now)
     elif kind == "callbacks":
         wanted = Q(channel=Channel.CALLBACK) & mine_or_queues
     else:
@@ -101,22 +67,32 @@ def work_q(user: Any, kind: str, *, now: dt.datetime) -> Q:
 
 
 def by_urgency(queryset: QuerySet) -> QuerySet:
-    """Most urgent first: running clocks by their nearest due time (breached ones are already
-    past it, so they lead), paused clocks after them, then the graver priority."""
-    paused = Case(When(sla_paused_at__isnull=False, then=Value(1)), default=Value(0))
-    return queryset.annotate(home_paused=paused, home_due=nearest_due()).order_by(
-        "home_paused", "home_due", "priority", "pk"
-    )
+    """Most urgent first, as the ticket list orders (selectors.urgency_ordering): the nearest
+    running due time first (breached ones are already past it, so they lead), stopped clocks
+    last, ties by key; the block shows the first rows of the list it links to.
+
+    The stored `sla_next_due` serves the order from the partial indexes of active tickets by
+    assignee and by queue (migration 0018), so the block reads its five rows, not all of
+    the agent's tickets: computing the nearest due time in SQL (LEAST of three CASEs) made
+    every block sort all of them, 1.66 s for an agent holding 55,000 at a million tickets.
+    """
+    return queryset.order_by(*urgency_ordering())
 
 
 def work_tickets(
     *, user: Any, kind: str, now: dt.datetime, limit: int = 5
-) -> tuple[int, list[Ticket]]:
-    """(how many, the most urgent few) of one kind of the user's work: two queries."""
-    scoped = scope_by_organisation(user, Ticket.objects.filter(work_q(user, kind, now=now)))
-    count = scoped.count()
+) -> tuple[tuple[int, bool], list[Ticket]]:
+    """((how many, more than that), the most urgent few) of one kind of the user's work:
+    two queries, each bounded by its limit whatever the agent holds."""
+    scoped = work_scoped(user=user, kind=kind, now=now)
+    count = capped_count(scoped, COUNT_CAP)
     rows = list(by_urgency(scoped).select_related("organisation", "sla_policy__calendar")[:limit])
     return count, rows
+
+
+def work_scoped(*, user: Any, kind: str, now: dt.datetime) -> QuerySet:
+    """One kind of the user's work within the user's regions (unordered)."""
+    return scope_by_organisation(user, Ticket.objects.filter(work_q(user, kind, now=now)))
 
 
 def csat_month(*, user: Any, now: dt.datetime) -> dict[str, Any]:

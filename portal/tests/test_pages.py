@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from portal import banners
+from portal import views as portal_views
 from testsupport import PASSWORD, add_totp, current_code, sign_in
 from tickets.models import Status, Ticket
 from tickets.services import tickets as svc
@@ -96,6 +97,15 @@ def test_home_query_budget_does_not_grow(portal, customer, open_ticket, make_uni
     for _ in range(12):
         open_ticket(customer, unit=make_unit(customer.organisation))
     assert queries(portal, reverse("portal:home")) == one
+
+
+def test_home_counts_open_tickets_up_to_a_cap(portal, customer, open_ticket, monkeypatch):
+    for _ in range(3):
+        open_ticket(customer)
+    assert "3 open tickets" in portal.get(reverse("portal:home")).content.decode()
+    monkeypatch.setattr(portal_views, "HOME_COUNT_CAP", 2)
+    page = portal.get(reverse("portal:home")).content.decode()
+    assert "More than 2 open tickets" in page and "3 open tickets" not in page
 
 
 # ------------------------------------------------------------------------------- tickets

@@ -231,6 +231,24 @@ class Ticket(TimeStampedModel):
             models.Index(fields=["status", "resolution_due"], name="ticket_due_idx"),
             # The list's urgency order (tickets.selectors.URGENCY): ASC NULLS LAST, then the key.
             models.Index(fields=["sla_next_due", "id"], name="ticket_next_due_idx"),
+            # The agents' home (tickets.home_selectors): an agent's and a queue's active
+            # tickets, most urgent first, read five at a time from the index at any workload.
+            models.Index(
+                fields=["assignee", "sla_next_due", "id"],
+                name="ticket_assignee_due_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["queue", "sla_next_due", "id"],
+                name="ticket_queue_due_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+            ),
+            # Callbacks waiting, most urgent first: few, so a small index serves the block.
+            models.Index(
+                fields=["sla_next_due", "id"],
+                name="ticket_callback_due_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES, channel=Channel.CALLBACK),
+            ),
         ]
 
     def __str__(self) -> str:

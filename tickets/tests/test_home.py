@@ -16,7 +16,10 @@ from accounts.models import Region
 from chat.models import Conversation, ConversationStatus
 from status.models import Incident, Severity
 from testsupport import sign_in
+from tickets import home_selectors
 from tickets.models import Channel, QueueMember, Status, Survey, Ticket
+from tickets.services import sla
+from tickets.services.tickets import ticket_reply, ticket_transition
 
 HOME = "/admin/"
 CHANGELIST = "/admin/tickets/ticket/"
@@ -35,7 +38,8 @@ def listed(response) -> set[str]:
 
 
 def due_in(ticket: Ticket, minutes: float | None, **fields) -> Ticket:
-    """Put the ticket's nearest running target `minutes` from now (None: nothing due soon)."""
+    """Put the ticket's nearest running target `minutes` from now (None: nothing due soon),
+    with its stored nearest due time kept as the SLA services keep it."""
     now = timezone.now()
     Ticket.objects.filter(pk=ticket.pk).update(
         first_responded_at=None,
@@ -46,6 +50,7 @@ def due_in(ticket: Ticket, minutes: float | None, **fields) -> Ticket:
         **fields,
     )
     ticket.refresh_from_db()
+    ticket.save(update_fields=sla.sla_track(ticket))
     return ticket
 
 
@@ -128,10 +133,47 @@ def test_each_block_links_to_the_list_of_the_same_tickets(desk, kind):
 
 def test_a_ticket_leaves_the_hour_block_when_its_clock_pauses_or_it_is_answered(desk):
     client = desk["client"]
-    due_in(desk["mine_now"], 30, assignee=desk["me"], status=Status.WAITING)
+    assert refs(blocks(client.get(HOME))["tickets-hour"]) == {
+        desk["mine_now"].reference,
+        desk["others"].reference,
+    }
+    ticket_transition(ticket=desk["mine_now"], status=Status.WAITING, actor=desk["me"])
     assert desk["mine_now"].reference not in refs(blocks(client.get(HOME))["tickets-hour"])
-    Ticket.objects.filter(pk=desk["others"].pk).update(first_responded_at=timezone.now())
+    # The first response stops that clock; the resolution is days away.
+    ticket_reply(ticket=desk["others"], author=desk["colleague"], body="On our way.")
     assert refs(blocks(client.get(HOME))["tickets-hour"]) == set()
+
+
+def test_a_block_counts_up_to_a_hundred_and_then_says_more(desk):
+    client = desk["client"]
+    home = client.get(HOME)
+    assert blocks(home)["tickets-mine"].count == 2
+    assert not blocks(home)["tickets-mine"].count_more
+    _fill(desk, home_selectors.COUNT_CAP)  # 2 + 100 of mine
+    response = client.get(HOME)
+    mine = blocks(response)["tickets-mine"]
+    assert (mine.count, mine.count_more) == (100, True)
+    assert '<span class="home-count">100+</span>' in response.content.decode()
+    # The list it links to holds them all.
+    assert client.get(mine.link).context["cl"].result_count == 102
+
+
+def test_a_block_shows_the_first_rows_of_the_list_it_links_to(desk):
+    """The block and the list order alike (urgency: the nearest running due time first)."""
+    client = desk["client"]
+    _fill(desk, 6)
+    Ticket.objects.filter(assignee=desk["me"]).update(sla_next_due=None)  # as if all paused
+    for minutes, ticket in zip(
+        (50, 5, 25), Ticket.objects.filter(assignee=desk["me"]).order_by("pk")[:3], strict=True
+    ):
+        due_in(ticket, minutes)
+    block = blocks(client.get(HOME))["tickets-mine"]
+    shown = [row.text.split(" · ")[0] for row in block.rows]
+    listed_first = [
+        t.reference for t in client.get(block.link).context["cl"].result_list[: len(shown)]
+    ]
+    assert shown == listed_first
+    assert len(shown) == 5
 
 
 def test_supervisors_see_their_queues_load_per_agent(client, desk):
