@@ -89,9 +89,51 @@ class TicketCursorPagination(pagination.CursorPagination):
 
     Keyed on the list's order (newest first); a page is `created_at < last seen`, so tickets
     opened while a client walks the list do not shift the pages it has not read yet.
+
+    A search (`?q=`) is newest first by key (tickets.selectors.ticket_list), and its pages
+    are keyed on the ticket's key: each page's keys come from the search index
+    (`Ranking.keyset`, `id < last seen`) and only that page's rows are read, as the numbered
+    pages do. Filtered through the index's EXISTS probes and ordered by `created_at`, a page
+    of a word of a few thousand matches made PostgreSQL walk the newest tickets probing each.
     """
 
     ordering = ("-created_at", "-pk")
+
+    def paginate_queryset(self, queryset, request, view=None):
+        ranking = ticket_search.ranking_of(queryset)
+        if ranking is None or not ranking.newest:
+            return super().paginate_queryset(queryset, request, view)
+        pagination.check_page_number(request)
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        self.ordering = ("-pk",)
+        self.cursor = self.decode_cursor(request)
+        offset, reverse, position = self.cursor or (0, False, None)
+        if position is not None:
+            if not (position.isascii() and position.isdigit() and len(position) < 19):
+                raise NotFound(self.invalid_cursor_message)
+            position = int(position)
+        keys = ranking.keyset(
+            position=position, reverse=reverse, offset=offset, limit=self.page_size + 1
+        )
+        shown = keys[: self.page_size]
+        rows = {ticket.pk: ticket for ticket in queryset.filter(pk__in=shown)}
+        self.page = [rows[key] for key in shown if key in rows]
+        following = str(keys[-1]) if len(keys) > len(shown) else None
+        # From here as CursorPagination.paginate_queryset: which links the page has.
+        if reverse:
+            self.page.reverse()
+            self.has_next = position is not None or offset > 0
+            self.has_previous = following is not None
+            self.next_position = str(position) if position is not None else None
+            self.previous_position = following
+        else:
+            self.has_next = following is not None
+            self.has_previous = position is not None or offset > 0
+            self.next_position = following
+            self.previous_position = str(position) if position is not None else None
+        return self.page
 
 
 class ApiView(APIView):

@@ -167,6 +167,26 @@ class Ranking:
             return [], None
         return [key for key, _total in rows], rows[0][1]
 
+    def keyset(self, *, position: int | None, reverse: bool, offset: int, limit: int) -> list[int]:
+        """Up to `limit` keys of the matches newest first after the key `position` (older),
+        or with `reverse`, oldest first before it (newer): the API's cursor pages of a
+        search, taken from the index as page() takes a numbered page, without a count."""
+        scoped = self._scoped()
+        if scoped is None:
+            return []
+        found, params = scoped
+        where, bound = "", []
+        if position is not None:
+            where = "WHERE keyset_id > %s" if reverse else "WHERE keyset_id < %s"
+            bound = [position]
+        statement = (
+            f"SELECT keyset_id FROM (SELECT m.ticket_id AS keyset_id FROM {found}) s "  # noqa: S608
+            f"{where} ORDER BY keyset_id {'ASC' if reverse else 'DESC'} LIMIT %s OFFSET %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*params, *bound, limit, offset])
+            return [row[0] for row in cursor.fetchall()]
+
     def count(self) -> int:
         """The number of matches alone (a page past the end), from the index as page() does."""
         scoped = self._scoped()

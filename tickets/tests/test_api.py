@@ -405,6 +405,50 @@ def test_page_numbers_and_cursor_walk_the_same_list(api):
     assert forged.status_code == 404 and forged.json()["error"]
 
 
+def test_a_search_walks_by_cursor_newest_first_from_the_index(api):
+    """`?q=` in cursor mode pages by the ticket's key from the search index: every match
+    once, newest first, back and forth, in the same number of statements on every page."""
+    for i in range(7):
+        call("post", "/api/v1/tickets/", api.rw, new_ticket(api, subject=f"Collimator {i}"))
+    call("post", "/api/v1/tickets/", api.rw, new_ticket(api, subject="Chiller alarm"))
+    expected = list(
+        Ticket.objects.filter(subject__startswith="Collimator")
+        .order_by("-pk")
+        .values_list("reference", flat=True)
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Api-Key {api.ro}"}
+    call("get", "/api/v1/tickets/", api.ro)  # the key's last_used_at is touched once a minute
+    with CaptureQueriesContext(connection) as first:
+        page = call(
+            "get", "/api/v1/tickets/", api.ro, {"q": "collimator", "page_size": 3, "cursor": ""}
+        ).json()
+    assert "count" not in page and page["previous"] is None
+    by_cursor, pages, statements = [], [], []
+    while True:
+        by_cursor += [t["reference"] for t in page["results"]]
+        pages.append(page)
+        if not page["next"]:
+            break
+        with CaptureQueriesContext(connection) as each:
+            page = Client().get(page["next"], **auth).json()
+        statements.append(len(each.captured_queries))
+    assert by_cursor == expected and len(pages) == 3
+    assert set(statements) == {len(first.captured_queries)}
+    keysets = [q["sql"] for q in first.captured_queries if "keyset_id" in q["sql"]]
+    assert len(keysets) == 1  # the page's keys from the index, then only the page's rows
+    back = Client().get(pages[-1]["previous"], **auth).json()
+    assert [t["reference"] for t in back["results"]] == expected[3:6]
+    assert back["next"] and back["previous"]
+    # A ticket opened meanwhile does not shift the pages not yet read.
+    call("post", "/api/v1/tickets/", api.rw, new_ticket(api, subject="Collimator new"))
+    again = Client().get(pages[0]["next"], **auth).json()
+    assert [t["reference"] for t in again["results"]] == expected[3:6]
+    # A cursor whose position is not a key (from the unsearched list, or forged) is a 404.
+    unsearched = call("get", "/api/v1/tickets/", api.ro, {"page_size": 2, "cursor": ""}).json()
+    foreign = Client().get(unsearched["next"] + "&q=collimator", **auth)
+    assert foreign.status_code == 404 and foreign.json()["error"]
+
+
 def test_create_validation_errors_are_clear_json(api):
     response = call("post", "/api/v1/tickets/", api.rw, {"subject": "", "priority": 9})
     assert response.status_code == 400
