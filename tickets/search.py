@@ -281,7 +281,6 @@ class RankedPaginator(KeyFirstPaginator):
         # `?cursor=` walks a long list without counting).
         self.estimates = estimates
         self._keys: dict[int, list[int]] = {}
-        self.estimated = False
 
     def _ranked_count(self) -> int | None:
         if self.ranking is None:
@@ -336,6 +335,7 @@ class RankedPaginator(KeyFirstPaginator):
         """As Django's, except that an estimated count does not bound the pages: the list
         may hold more than the planner thought, and those pages are still served (an empty
         page past the real end)."""
+        self.count  # noqa: B018 -- counting first tells whether the count is an estimate
         if not self.estimated:
             return super().validate_number(number)
         try:
@@ -350,11 +350,6 @@ class RankedPaginator(KeyFirstPaginator):
 
     def page(self, number):
         if self.ranking is None:
-            if self.estimated:
-                number = self.validate_number(number)
-                bottom = (number - 1) * self.per_page
-                keys = self.object_list.values("pk")[bottom : bottom + self.per_page]
-                return self._get_page(self.object_list.filter(pk__in=keys), number, self)
             return super().page(number)
         number = self.validate_number(number)
         keys = self._keys.get(number)

@@ -115,11 +115,15 @@ class KeyFirstPaginator(Paginator):
     still one query, the same rows in the same order.
     """
 
+    # The count is the planner's estimate (tickets.search.RankedPaginator on a large table):
+    # it does not cut the last page short, the list may hold more than it says.
+    estimated = False
+
     def page(self, number):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
-        if top + self.orphans >= self.count:
+        if not self.estimated and top + self.orphans >= self.count:
             top = self.count
         queryset = self.object_list
         keys = queryset.values("pk")[bottom:top]
