@@ -79,7 +79,11 @@ def customer_required(view):
     return wrapper
 
 
-def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+def render_portal(
+    request: HttpRequest, template: str, context: dict, status: int = 200
+) -> HttpResponse:
+    """Render a portal page with the banners every portal page shows (an outage, a notice);
+    the page floor (bench/floor/pages.py) renders through it too, to cost the same."""
     context.setdefault("portal_banners", banners.active(request.user))
     return render(request, template, context, status=status)
 
@@ -108,7 +112,7 @@ def home(request: HttpRequest) -> HttpResponse:
     tickets = ticket_selectors.ticket_list(user=user, status=list(ACTIVE_STATUSES))
     units = equipment_selectors.unit_list(user=user).order_by("serial_number")
     open_count, open_more = ticket_selectors.capped_count(tickets, HOME_COUNT_CAP)
-    return _render(
+    return render_portal(
         request,
         "portal/home.html",
         {
@@ -144,7 +148,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     page = _ticket_page(request, tickets)
     query = request.GET.copy()
     query.pop("page", None)
-    return _render(
+    return render_portal(
         request,
         "portal/ticket_list.html",
         {"form": form, "page": page, "state": state, "search": search, "query": query.urlencode()},
@@ -210,7 +214,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
     # may be one of many); its banner at the top of the page would say the same again.
     incidents = status_selectors.incidents_for_customer(user)
     shown = {incident["link"] for incident in incidents}
-    return _render(
+    return render_portal(
         request,
         "portal/ticket_new.html",
         {
@@ -283,7 +287,7 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
         status = 400
     conversation = [m for m in ticket.messages.all() if not m.internal]
     due = ticket_selectors.first_answer_due(ticket)
-    return _render(
+    return render_portal(
         request,
         "portal/ticket_detail.html",
         {
@@ -311,14 +315,14 @@ def ticket_detail(request: HttpRequest, reference: str) -> HttpResponse:
 def shipment_list(request: HttpRequest) -> HttpResponse:
     active = request.GET.get("state") != "all"
     page = _page(request, logistics_selectors.shipment_list(user=request.user, active_only=active))
-    return _render(request, "portal/shipment_list.html", {"page": page, "active": active})
+    return render_portal(request, "portal/shipment_list.html", {"page": page, "active": active})
 
 
 @customer_required
 @require_GET
 def shipment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     shipment = logistics_selectors.shipment_get(user=request.user, pk=pk)
-    return _render(request, "portal/shipment_detail.html", {"shipment": shipment})
+    return render_portal(request, "portal/shipment_detail.html", {"shipment": shipment})
 
 
 # ---------------------------------------------------------------------------------- machines
@@ -332,7 +336,7 @@ def machine_list(request: HttpRequest) -> HttpResponse:
     units = equipment_selectors.unit_list(user=request.user, search=search).order_by(
         "serial_number"
     )
-    return _render(
+    return render_portal(
         request,
         "portal/machine_list.html",
         {
@@ -349,7 +353,7 @@ def machine_list(request: HttpRequest) -> HttpResponse:
 def machine_detail(request: HttpRequest, serial: str) -> HttpResponse:
     unit = equipment_selectors.unit_get(user=request.user, serial_number=serial)
     history = ticket_selectors.ticket_list(user=request.user, unit=unit.pk)
-    return _render(
+    return render_portal(
         request,
         "portal/machine_detail.html",
         {
@@ -378,7 +382,7 @@ def compensation(request: HttpRequest) -> HttpResponse:
         }
         for grant in page.object_list
     ]
-    return _render(request, "portal/compensation.html", {"page": page, "rows": rows})
+    return render_portal(request, "portal/compensation.html", {"page": page, "rows": rows})
 
 
 # ---------------------------------------------------------------------------------- profile
@@ -423,7 +427,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and status == 200:
         status = 400
     secret = webhooks.signing_secret(user.notify_webhook_url) if user.notify_webhook_url else ""
-    return _render(
+    return render_portal(
         request,
         "portal/profile.html",
         {
@@ -472,7 +476,7 @@ def data_export(request: HttpRequest) -> HttpResponse:
                 filename="welddesk-my-data.zip",
                 content_type="application/zip",
             )
-    return _render(
+    return render_portal(
         request, "portal/data_export.html", {"error": error}, status=400 if error else 200
     )
 
@@ -531,7 +535,7 @@ def kb_index(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     language = get_language() or "en"
     page = _page(request, knowledge_bridge.search(query=query, language=language))
-    return _render(
+    return render_portal(
         request,
         "portal/kb_index.html",
         {
@@ -557,7 +561,7 @@ def kb_article(request: HttpRequest, language: str, slug: str) -> HttpResponse:
             knowledge_bridge.feedback(article=article, user=request.user, helpful=helpful == "yes")
             messages.success(request, _("Thank you for telling us."))
         return redirect("portal:article", language=article.language, slug=article.slug)
-    return _render(request, "portal/kb_article.html", {"article": article})
+    return render_portal(request, "portal/kb_article.html", {"article": article})
 
 
 @customer_required
@@ -567,7 +571,7 @@ def fault_code(request: HttpRequest, code: str) -> HttpResponse:
     if fault is None:
         raise Http404
     language = get_language() or "en"
-    return _render(
+    return render_portal(
         request,
         "portal/fault_code.html",
         {
@@ -670,7 +674,7 @@ def chat(request: HttpRequest) -> HttpResponse:
             status = 400
     latest = conversation or chat_services.conversation_latest(customer=user)
     rate = latest is not None and latest.status == "closed" and latest.rated_at is None
-    response = _render(
+    response = render_portal(
         request,
         "portal/chat.html",
         {

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.api_auth import ApiKeyAuthentication, ApiKeyScope, PerCallerThrottle
 from accounts.permissions import get_scoped_or_404
-from portal.views import _render, customer_required
+from portal.views import customer_required, render_portal
 from tickets.admin_workspace import full_width_context
 from tickets.models import Ticket
 
@@ -45,7 +45,7 @@ staff_page = admin.site.admin_view(_staff_page)
 @customer_required
 def portal_page(request, reference: str):
     ticket = _ticket(request.user, reference=reference)
-    return _render(request, "floor/portal_page.html", {"ticket": ticket})
+    return render_portal(request, "floor/portal_page.html", {"ticket": ticket})
 
 
 class ApiPage(APIView):
