@@ -91,6 +91,26 @@ def _flush_each(groups: list[_Group]) -> None:
             group.on_pks(pks)
 
 
+# Fields whose get_db_prep_save returns a value of this exact type unchanged (an int to an
+# integer column, a str to a text column, a key's int): a batch passes such values as they
+# are instead of a call per value. Exact classes only, so a subclass that encrypts,
+# converts or checks (core.fields) always takes its own path.
+_PLAIN: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.BooleanField: bool,
+    models.ForeignKey: int,
+    models.BigAutoField: int,
+    models.AutoField: int,
+}
+
+
 def _values(
     group: _Group, db: Any
 ) -> tuple[list[models.Field], list[str], list[tuple[str, list[Any]]]]:
@@ -106,13 +126,17 @@ def _values(
         for f in group.model._meta.concrete_fields
         if not f.generated and (with_pk or f is not pk_field)
     ]
+    plain = [_PLAIN.get(type(f)) for f in fields]
     rows = []
     for row in group.rows:
         marks, params = [], []
-        for f in fields:
+        for f, kind in zip(fields, plain, strict=True):
             value = f.pre_save(row, add=True)
             if isinstance(value, DatabaseDefault) or (f is pk_field and value is None):
                 marks.append("DEFAULT")
+            elif kind is not None and type(value) is kind:
+                marks.append("%s")
+                params.append(value)  # what get_db_prep_save would return
             else:
                 marks.append("%s")
                 params.append(f.get_db_prep_save(value, db))

@@ -185,3 +185,34 @@ def test_a_failing_row_leaves_nothing_of_the_batch_and_the_transaction_usable():
     assert not Tag.objects.filter(name="fresh").exists()
     assert batch.groups == []
     assert Tag.objects.filter(name="exists").count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="elsewhere bulk_create writes")
+def test_plain_values_go_as_they_are_and_the_others_through_their_field(monkeypatch):
+    """An int for an integer column or a key, a str for a text column: passed unchanged,
+    without a get_db_prep_save call per value; a field of its own (the term's keyed hash)
+    still prepares its values."""
+    from django.db import models
+
+    ticket = _ticket()
+    prepared: list[str] = []
+
+    def counting(cls):
+        real = cls.get_db_prep_save
+
+        def get_db_prep_save(self, value, connection):
+            prepared.append(type(self).__name__)
+            return real(self, value, connection)
+
+        monkeypatch.setattr(cls, "get_db_prep_save", get_db_prep_save)
+
+    counting(models.Field)
+    counting(models.ForeignKey)  # its own get_db_prep_save (the target field's)
+    batch = InsertBatch()
+    batch.add(SearchTerm, [SearchTerm(ticket=ticket, term=n, source=6) for n in (7, 8)])
+    batch.flush()
+    monkeypatch.undo()
+    assert "PositiveSmallIntegerField" not in prepared and "ForeignKey" not in prepared
+    assert prepared.count("TermHashField") == 2
+    stored = SearchTerm.objects.filter(ticket=ticket).values_list("term", "source")
+    assert sorted(stored) == [(7, 6), (8, 6)]
