@@ -91,8 +91,31 @@ def _flush_each(groups: list[_Group]) -> None:
             group.on_pks(pks)
 
 
-def _values(group: _Group, db: Any) -> tuple[list[str], list[tuple[str, list[Any]]]]:
-    """The quoted columns of a group's INSERT, and per row its `(%s, ...)` and parameters.
+# Fields whose get_db_prep_save returns a value of this exact type unchanged (an int to an
+# integer column, a str to a text column, a key's int): a batch passes such values as they
+# are instead of a call per value. Exact classes only, so a subclass that encrypts,
+# converts or checks (core.fields) always takes its own path.
+_PLAIN: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.BooleanField: bool,
+    models.ForeignKey: int,
+    models.BigAutoField: int,
+    models.AutoField: int,
+}
+
+
+def _values(
+    group: _Group, db: Any
+) -> tuple[list[models.Field], list[str], list[tuple[str, list[Any]]]]:
+    """The fields and quoted columns of a group's INSERT, and per row its `(%s, ...)` and
+    parameters.
 
     A key not given and a database default (a field with only `db_default`) are the
     column's DEFAULT, as an ordinary insert leaves them to the database."""
@@ -103,19 +126,52 @@ def _values(group: _Group, db: Any) -> tuple[list[str], list[tuple[str, list[Any
         for f in group.model._meta.concrete_fields
         if not f.generated and (with_pk or f is not pk_field)
     ]
+    plain = [_PLAIN.get(type(f)) for f in fields]
     rows = []
     for row in group.rows:
         marks, params = [], []
-        for f in fields:
+        for f, kind in zip(fields, plain, strict=True):
             value = f.pre_save(row, add=True)
             if isinstance(value, DatabaseDefault) or (f is pk_field and value is None):
                 marks.append("DEFAULT")
+            elif kind is not None and type(value) is kind:
+                marks.append("%s")
+                params.append(value)  # what get_db_prep_save would return
             else:
                 marks.append("%s")
                 params.append(f.get_db_prep_save(value, db))
         rows.append(("(" + ", ".join(marks) + ")", params))
     quote = db.ops.quote_name
-    return [quote(f.column) for f in fields], rows
+    return fields, [quote(f.column) for f in fields], rows
+
+
+def _unnest(
+    fields: list[models.Field], rows: list[tuple[str, list[Any]]], db: Any
+) -> tuple[str, list[Any]] | None:
+    """`SELECT * FROM unnest(%s::type[], ...)` and one array per column for rows that can be
+    sent so (Django's own test for bulk_create on PostgreSQL: several rows, no DEFAULT, no
+    field with its own placeholder, standard column types, no expressions), else None.
+
+    One parameter per column instead of one per value: the statement's text is the same
+    whatever the number of rows, so it is prepared once per connection, and the driver
+    adapts a few arrays instead of every value on its own."""
+    if (
+        len(rows) <= 1
+        or any("DEFAULT" in marks for marks, _params in rows)
+        or any(hasattr(f, "get_placeholder") for f in fields)
+        or any(
+            (f.target_field if f.is_relation else f).get_internal_type() not in db.data_types
+            for f in fields
+        )
+        or any(hasattr(value, "as_sql") for _marks, params in rows for value in params)
+    ):
+        return None
+    # No length in the casts (varchar[], not varchar(50)[]): nothing is cut short.
+    casts = [f"%s::{f.db_type(db).split('(')[0]}[]" for f in fields]
+    # Types from the models' fields, every value in a bound array.
+    return f"SELECT * FROM unnest({', '.join(casts)})", [  # noqa: S608
+        list(column) for column in zip(*(params for _marks, params in rows), strict=True)
+    ]
 
 
 @dataclass
@@ -133,7 +189,7 @@ def _inserts(groups: list[_Group], db: Any) -> Iterator[_Insert]:
     """Each group's INSERT, cut where its rows alone would bind more than MAX_PARAMS."""
     quote = db.ops.quote_name
     for n, group in enumerate(groups):
-        columns, rows = _values(group, db)
+        fields, columns, rows = _values(group, db)
         pk = quote(group.model._meta.pk.column)
         conflict = ""
         if group.conflict_target:
@@ -147,6 +203,14 @@ def _inserts(groups: list[_Group], db: Any) -> Iterator[_Insert]:
         # Names from the models' meta, every value a bound parameter.
         head = f"INSERT INTO {quote(group.model._meta.db_table)} ({', '.join(columns)}) VALUES "  # noqa: S608
         tail = f"{conflict} RETURNING {pk}"
+        # Rows whose new keys are read back keep VALUES, whose RETURNING order the caller
+        # relies on.
+        unnest = None if read else _unnest(fields, rows, db)
+        if unnest is not None:
+            select, arrays = unnest
+            into = head.removesuffix("VALUES ")
+            yield _Insert(n, into + select + tail, arrays, pk, read)
+            continue
         tuples: list[str] = []
         params: list[Any] = []
         for marks, values in rows:

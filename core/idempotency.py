@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from core import jsoninput
 from core.errors import ApplicationError, Conflict
 from core.models import IdempotencyRecord
+from core.queue import batched
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,12 @@ def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | Respon
 
 def idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Response:
     """Run handler once per (scope, Idempotency-Key); without the header just run it."""
+    # What the write hands over after its commit (tasks, live events) goes out together.
+    with batched():
+        return _idempotent(request, scope=scope, handler=handler)
+
+
+def _idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Response:
     key = request.headers.get(HEADER)
     if key is None:
         return handler()

@@ -1,12 +1,23 @@
-"""Hand Celery tasks to the broker after the transaction commits, never blocking on an outage."""
+"""Hand Celery tasks to the broker after the transaction commits, never blocking on an outage.
+
+Inside `batched()` (a service's transaction, an API write) what the commits hand over, the
+tasks and the real-time events (core.realtime.publish_on_commit), is collected and sent
+when the block ends: in one pipelined Redis round trip when the broker and the channel layer
+share the Redis server, instead of a round trip per task and a thread hop and round trip per
+event.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import urlparse
 
 from django.db import transaction
 
@@ -78,5 +89,148 @@ def send_now(task: Any, *args: Any, **kwargs: Any) -> bool:
 
 
 def enqueue_on_commit(task: Any, *args: Any, using: str | None = None, **kwargs: Any) -> None:
-    """Publish the task once the current transaction commits (at once outside one)."""
-    transaction.on_commit(partial(send_now, task, *args, **kwargs), using=using)
+    """Publish the task once the current transaction commits (at once outside one); inside
+    `batched()`, together with the block's other hand-overs when it ends."""
+    transaction.on_commit(partial(_task_committed, task, args, kwargs), using=using)
+
+
+# ------------------------------------------------------------------- batched hand-over
+
+
+@dataclass
+class _Pending:
+    tasks: list[tuple[Any, tuple, dict]] = field(default_factory=list)
+    events: list[tuple[str, dict]] = field(default_factory=list)
+
+
+_local = threading.local()
+
+
+def _collecting() -> _Pending | None:
+    return getattr(_local, "pending", None)
+
+
+def _task_committed(task: Any, args: tuple, kwargs: dict) -> None:
+    pending = _collecting()
+    if pending is None:
+        send_now(task, *args, **kwargs)
+    else:
+        pending.tasks.append((task, args, kwargs))
+
+
+def event_committed(group: str, event: dict) -> bool:
+    """Keep a real-time event for the end of the current `batched()` block: False outside
+    one (the caller publishes it now). For core.realtime."""
+    pending = _collecting()
+    if pending is None:
+        return False
+    pending.events.append((group, event))
+    return True
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Send the tasks and events that commits inside the block hand over when it ends.
+
+    What is handed over stays tied to its commit: a hook of a rolled-back transaction or
+    savepoint never runs, so it is never collected; a commit of a caller's transaction that
+    encloses the block comes after it and hands over at once, as without the block. Nested
+    blocks send with the outermost. What was collected is sent even when the block raises
+    after a commit (its writes stand); sending never raises.
+    """
+    if _collecting() is not None:
+        yield
+        return
+    pending = _local.pending = _Pending()
+    try:
+        yield
+    finally:
+        _local.pending = None
+        if pending.tasks or pending.events:
+            _hand_over(pending)
+
+
+def _hand_over(pending: _Pending) -> None:
+    """One pipelined round trip when the broker and the channel layer share the Redis
+    server and tasks are published (Celery's producer batch, with the events' PUBLISH
+    commands added to its pipeline); otherwise each as `send_now` and `publish_now` would."""
+    from core import realtime
+
+    events = pending.events
+    tasks = pending.tasks
+    if tasks and _one_redis_for_both(events):
+        try:
+            tasks, events = _send_together(tasks, events)
+        except Exception as exc:
+            _mark_down()
+            log.warning(
+                "could not publish %s task(s) (%s); left for the sweep",
+                len(tasks),
+                type(exc).__name__,
+            )
+            return
+    for task, args, kwargs in tasks:
+        send_now(task, *args, **kwargs)
+    for group, event in events:
+        realtime.publish_now(group, event)
+
+
+def _one_redis_for_both(events: list[tuple[str, dict]]) -> bool:
+    """Whether the tasks can go in one pipeline (a Redis broker, not eager nor marked down)
+    with the events (none, or a channel layer on that broker's Redis server)."""
+    from celery import current_app
+
+    conf = current_app.conf
+    url = conf.broker_url or ""
+    if conf.task_always_eager or not url.startswith("redis://") or broker_marked_down():
+        return False
+    if not events:
+        return True
+    address = _layer_address()
+    return address is not None and _server(address) == _server(url)
+
+
+def _layer_address() -> str | None:
+    from channels.layers import get_channel_layer
+
+    address = getattr(get_channel_layer(), "publish_address", None)
+    return address() if callable(address) else None
+
+
+def _server(url: str) -> tuple[str, str | None, int | None, str | None, str | None]:
+    """The Redis server a URL names (its database aside: pub/sub channels ignore it)."""
+    parsed = urlparse(url)
+    return parsed.scheme, parsed.hostname, parsed.port, parsed.username, parsed.password
+
+
+def _send_together(
+    tasks: list[tuple[Any, tuple, dict]], events: list[tuple[str, dict]]
+) -> tuple[list[tuple[Any, tuple, dict]], list[tuple[str, dict]]]:
+    """Publish the tasks through one producer batch (kombu's non-transactional Redis
+    pipeline) and add the events' PUBLISH commands to the same pipeline; return what is left
+    to send one by one (a task that cannot be resolved; the events when the batch exposes
+    no pipeline)."""
+    from celery import current_app
+    from channels.layers import get_channel_layer
+
+    resolved, left = [], []
+    for task, args, kwargs in tasks:
+        try:
+            resolved.append((_resolve(task), args, kwargs))
+        except Exception:
+            left.append((task, args, kwargs))  # send_now logs it and leaves it for the sweep
+    if not resolved:
+        return left, events
+    layer = get_channel_layer()
+    # Large enough that the batch never flushes early (before the events are added).
+    size = max(1000, 10 * len(resolved))
+    with current_app.producer_or_acquire() as producer, producer.batch(size) as batch:
+        for task, args, kwargs in resolved:
+            task.apply_async(args=args, kwargs=kwargs, retry=False, producer=producer)
+        session = getattr(getattr(batch, "state", None), "session", None)
+        pipeline = getattr(session, "pipeline", None)
+        if events and pipeline is not None and not getattr(pipeline, "global_keyprefix", ""):
+            for group, event in events:
+                pipeline.publish(*layer.publish_args(group, event))
+            events = []
+    return left, events

@@ -17,6 +17,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from core import queue
+
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 0.5  # best-effort hints: never hold a request long when Redis is down
 
@@ -56,5 +58,11 @@ def publish_now(group: str, event: dict) -> bool:
 
 
 def publish_on_commit(group: str, event: dict, *, using: str | None = None) -> None:
-    """Send the event after commit, so clients never see data that was rolled back."""
-    transaction.on_commit(partial(publish_now, group, event), using=using)
+    """Send the event after commit, so clients never see data that was rolled back; inside
+    core.queue.batched(), with the block's other hand-overs when it ends."""
+    transaction.on_commit(partial(_committed, group, event), using=using)
+
+
+def _committed(group: str, event: dict) -> None:
+    if not queue.event_committed(group, event):
+        publish_now(group, event)

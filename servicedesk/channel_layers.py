@@ -31,7 +31,7 @@ import asyncio
 from channels_redis.pubsub import RedisPubSubChannelLayer as _PubSubLayer
 from channels_redis.pubsub import RedisPubSubLoopLayer as _LoopLayer
 from channels_redis.pubsub import RedisSingleShardConnection as _Shard
-from channels_redis.utils import _wrap_close
+from channels_redis.utils import _wrap_close, decode_hosts
 from redis import asyncio as aioredis
 
 POOL_SIZE = 50
@@ -56,6 +56,13 @@ class _PooledShard(_Shard):
             self._pubsub = self._redis.pubsub()
 
 
+class _Named:
+    """What channels_redis's group channel name reads of its layer: the prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+
 class _LoopLayerWithPool(_LoopLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,6 +71,19 @@ class _LoopLayerWithPool(_LoopLayer):
 
 class RedisChannelLayer(_PubSubLayer):
     """The layer of settings.CHANNEL_LAYERS when REDIS_URL is set (hosts given as URLs)."""
+
+    def publish_address(self) -> str | None:
+        """The Redis URL every group's messages are published on (None with several hosts:
+        channels_redis picks a host per group)."""
+        hosts = decode_hosts(self._kwargs.get("hosts"))
+        return hosts[0].get("address") if len(hosts) == 1 else None
+
+    def publish_args(self, group: str, message: dict) -> tuple[str, bytes]:
+        """The channel and payload of the PUBLISH that `group_send(group, message)` sends,
+        for a sync caller that sends it in its own Redis pipeline (core.queue.batched:
+        after a commit, with the Celery hand-over, in one round trip)."""
+        prefix = self._kwargs.get("prefix", "asgi")
+        return _LoopLayer._get_group_channel_name(_Named(prefix), group), self.serialize(message)
 
     def _get_layer(self):
         loop = asyncio.get_running_loop()

@@ -124,17 +124,49 @@ def test_a_conflict_target_skips_rows_already_there_and_reports_the_new_ones(mak
 
 
 def test_more_rows_than_one_statement_may_bind_are_all_written():
-    """PostgreSQL binds at most 65,535 parameters per statement; a batch over that is split
-    into several statements instead of failing."""
+    """PostgreSQL binds at most 65,535 parameters per statement; a batch over that (rows
+    whose new keys are read back go as VALUES, a parameter per value) is split into several
+    statements instead of failing."""
     ticket = _ticket()
     terms = [SearchTerm(ticket=ticket, term=n, source=6) for n in range(22_000)]  # 66,000
     tag = Tag(name="after-the-terms")
     batch = InsertBatch()
-    batch.add(SearchTerm, terms, returning=False)
+    batch.add(SearchTerm, terms)
     batch.add(Tag, [tag])
     batch.flush()
     assert SearchTerm.objects.filter(ticket=ticket).count() == 22_000
+    assert all(term.pk is not None for term in terms)
     assert Tag.objects.get(pk=tag.pk).name == "after-the-terms"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statement")
+def test_rows_whose_keys_are_not_read_go_as_one_array_per_column():
+    """Many rows nobody reads the keys of (a ticket's search terms and timers) are sent as
+    `unnest` of one array per column: one statement text whatever the number of rows (so it
+    is prepared once per connection), and the rows as VALUES would write them."""
+    ticket = _ticket()
+    sent: list[tuple[str, int]] = []
+
+    def record(execute, sql, params, many, context):
+        sent.append((sql, len(params)))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        for count in (3, 40):
+            batch = InsertBatch()
+            rows = [
+                SearchTerm(ticket=ticket, term=-count * 100 - n, source=6) for n in range(count)
+            ]
+            batch.add(SearchTerm, rows, returning=False)
+            batch.add(Tag, [Tag(name=f"with-{count}-terms")])
+            batch.flush()
+    assert len(sent) == 2
+    assert sent[0] == sent[1]  # the same text and 3 arrays + the tag's values, at any count
+    assert "unnest(" in sent[0][0]
+    terms = SearchTerm.objects.filter(ticket=ticket).values_list("term", "source")
+    assert sorted(terms) == sorted(
+        [(-300 - n, 6) for n in range(3)] + [(-4000 - n, 6) for n in range(40)]
+    )
 
 
 def test_no_rows_from_an_iterator_is_nothing_to_write():
@@ -153,3 +185,34 @@ def test_a_failing_row_leaves_nothing_of_the_batch_and_the_transaction_usable():
     assert not Tag.objects.filter(name="fresh").exists()
     assert batch.groups == []
     assert Tag.objects.filter(name="exists").count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="elsewhere bulk_create writes")
+def test_plain_values_go_as_they_are_and_the_others_through_their_field(monkeypatch):
+    """An int for an integer column or a key, a str for a text column: passed unchanged,
+    without a get_db_prep_save call per value; a field of its own (the term's keyed hash)
+    still prepares its values."""
+    from django.db import models
+
+    ticket = _ticket()
+    prepared: list[str] = []
+
+    def counting(cls):
+        real = cls.get_db_prep_save
+
+        def get_db_prep_save(self, value, connection):
+            prepared.append(type(self).__name__)
+            return real(self, value, connection)
+
+        monkeypatch.setattr(cls, "get_db_prep_save", get_db_prep_save)
+
+    counting(models.Field)
+    counting(models.ForeignKey)  # its own get_db_prep_save (the target field's)
+    batch = InsertBatch()
+    batch.add(SearchTerm, [SearchTerm(ticket=ticket, term=n, source=6) for n in (7, 8)])
+    batch.flush()
+    monkeypatch.undo()
+    assert "PositiveSmallIntegerField" not in prepared and "ForeignKey" not in prepared
+    assert prepared.count("TermHashField") == 2
+    stored = SearchTerm.objects.filter(ticket=ticket).values_list("term", "source")
+    assert sorted(stored) == [(7, 6), (8, 6)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
-from core.realtime import publish_now
+from core.realtime import publish_now, publish_on_commit
 
 DESK_ALL = "desk.all"
 EVENT = "desk.tickets"  # handled by WorkspaceConsumer.desk_tickets
@@ -61,6 +61,11 @@ def ticket_changed(ticket: Any, what: str) -> None:
     priority, assignee, fields, merged, flagged) and its version now."""
     known, region_id = _cached_region(ticket)
     frame = {"type": "tickets", "ids": [ticket.pk], "what": what, "v": ticket.version}
+    if known:
+        # Sent with the write's other hand-overs when the writer batches them.
+        for group in groups_for(region_id):
+            publish_on_commit(group, {"type": EVENT, "frame": frame})
+        return
     transaction.on_commit(partial(_send, ticket.pk, known, region_id, frame))
 
 

@@ -25,6 +25,7 @@ from core.batch import InsertBatch
 from core.errors import ApplicationError, Conflict, Forbidden
 from core.logging import one_line
 from core.models import delete_with_files
+from core.queue import batched
 from core.realtime import publish_on_commit
 from equipment.models import Unit
 from tickets.models import (
@@ -274,7 +275,8 @@ def ticket_open(
         reference = references.ensure_sequence(references.year_of(now))
     else:
         reference = references.next_reference(now)
-    with transaction.atomic():
+    # The outbox hand-over and the live events after the commit: one Redis round trip.
+    with batched(), transaction.atomic():
         return _ticket_insert(
             actor=actor,
             organisation=organisation,
