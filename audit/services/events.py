@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -188,6 +188,7 @@ def audit_record_many(
     per_target: Mapping[Any, Mapping[str, Any]] | None = None,
     per_target_changes: Mapping[Any, Mapping[str, Any]] | None = None,
     batch_size: int = 1000,
+    seal: bool = False,
 ) -> int:
     """Append one event per target in a single locked pass; return how many were written.
 
@@ -200,7 +201,82 @@ def audit_record_many(
 
     With deferred sealing the events are pending rows, written on PostgreSQL in one
     statement (INSERT ... SELECT FROM unnest, or COPY when the data differs per target).
+    With seal=True they are chained in the caller's transaction whatever AUDIT_SEALING says
+    (see audit_record_sets).
     """
+    return audit_record_sets(
+        [
+            {
+                "action": action,
+                "actor": actor,
+                "targets": targets,
+                "model": model,
+                "target_ids": target_ids,
+                "changes": changes,
+                "data": data,
+                "per_target": per_target,
+                "per_target_changes": per_target_changes,
+            }
+        ],
+        batch_size=batch_size,
+        seal=seal,
+    )
+
+
+def audit_record_sets(
+    sets: Iterable[Mapping[str, Any]], *, batch_size: int = 1000, seal: bool = False
+) -> int:
+    """Write several audit_record_many calls at once (each set is its keyword arguments).
+
+    With seal=True the events are chained in the caller's transaction, after the head it
+    locks until the caller commits, even with deferred sealing: for a background writer of
+    thousands of events at a time (the SLA scan), which would otherwise write them as pending
+    rows for the sealer to read back, hash and move. The events are hashed from the values in
+    hand, as inline sealing does, and on PostgreSQL written in one statement. Events of other
+    transactions still pending are chained after them: one order still, that of sealing.
+    Requests must not use it: they would queue on the head, which deferred sealing avoids.
+    """
+    parts = [_prepare(**dict(one)) for one in sets]
+    parts = [part for part in parts if part[1]]
+    if not parts:
+        return 0
+    count = sum(len(part[1]) for part in parts)
+    if deferred() and not seal:
+        if connection.vendor == "postgresql":
+            for part in parts:
+                _insert_pending_postgresql(*part)
+        else:
+            PendingAuditEvent.objects.bulk_create(
+                [PendingAuditEvent(**event) for event in _events(parts)], batch_size=batch_size
+            )
+        _seal_after_commit()
+        return count
+    with transaction.atomic(savepoint=False):
+        head = _lock_head()
+        if connection.vendor == "postgresql":
+            _append_postgresql(head, parts)
+        else:
+            _append(head, list(_events(parts)), batch_size=batch_size)
+    return count
+
+
+# What _prepare returns: the fields all events of a set share, and per event its target type,
+# target id and the JSON text of its data.
+_Part = tuple[dict[str, Any], list[str], list[str], list[str]]
+
+
+def _prepare(
+    *,
+    action: str,
+    actor: Any = None,
+    targets: Iterable[models.Model] = (),
+    model: type[models.Model] | None = None,
+    target_ids: Iterable[Any] = (),
+    changes: Mapping[str, Any] | Iterable[str] | None = None,
+    data: Mapping[str, Any] | None = None,
+    per_target: Mapping[Any, Mapping[str, Any]] | None = None,
+    per_target_changes: Mapping[Any, Mapping[str, Any]] | None = None,
+) -> _Part:
     if changes is not None and not isinstance(changes, Mapping):
         changes = list(changes)  # read once per model below
     refs = [(type(target), target.pk) for target in targets]
@@ -209,7 +285,7 @@ def audit_record_many(
     elif target_ids:
         raise TypeError("audit_record_many: target_ids need the model they belong to")
     if not refs:
-        return 0
+        return {}, [], [], []
     # One JSON payload per model (personal-data rules depend on it), one more per target
     # that has extra data: thousands of identical events cost one serialisation.
     shared: dict[type[models.Model], tuple[list[str], str]] = {}
@@ -243,25 +319,22 @@ def audit_record_many(
     }
     types = [target_model._meta.label_lower for target_model, _pk in refs]
     ids = [str(pk) for _model, pk in refs]
-    if deferred() and connection.vendor == "postgresql":
-        _insert_pending_postgresql(common, types, ids, payloads)
-        _seal_after_commit()
-        return len(refs)
-    decoded = {text: json.loads(text) for text in set(payloads)}
-    events = [
-        {**common, "target_type": target_type, "target_id": target_id, "data": decoded[text]}
-        for target_type, target_id, text in zip(types, ids, payloads, strict=True)
-    ]
-    if deferred():
-        PendingAuditEvent.objects.bulk_create(
-            [PendingAuditEvent(**event) for event in events], batch_size=batch_size
-        )
-        _seal_after_commit()
-        return len(events)
-    with transaction.atomic(savepoint=False):
-        head = _lock_head()
-        _append(head, events, batch_size=batch_size)
-    return len(events)
+    return common, types, ids, payloads
+
+
+def _events(parts: list[_Part]) -> Iterator[dict[str, Any]]:
+    """The events of the sets as dicts of EVENT_FIELDS, each distinct payload decoded once."""
+    decoded: dict[str, Any] = {}
+    for common, types, ids, payloads in parts:
+        for target_type, target_id, text in zip(types, ids, payloads, strict=True):
+            if text not in decoded:
+                decoded[text] = json.loads(text)
+            yield {
+                **common,
+                "target_type": target_type,
+                "target_id": target_id,
+                "data": decoded[text],
+            }
 
 
 def _changed_names(changes: Mapping[str, Any] | Iterable[str] | None) -> Iterable[str]:
@@ -336,6 +409,67 @@ def _append(head: ChainHead, events: list[dict[str, Any]], *, batch_size: int = 
         row["hash"] = prev = chain.compute_hash(row)
         rows.append(AuditEvent(**row))
     AuditEvent.objects.bulk_create(rows, batch_size=batch_size)
+    ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+
+
+def _append_postgresql(head: ChainHead, parts: list[_Part]) -> None:
+    """Chain the sets' events after the locked head from the values in hand, in one INSERT.
+
+    Events of a set sharing a payload differ only in seq, prev_hash and target id, so each
+    is hashed from one canonical JSON built for them all (chain.hasher). The varying columns
+    travel as array literals (one parameter each), the shared ones as arrays of the sets.
+    """
+    seq, prev = head.seq, head.hash
+    hashers: dict[tuple[int, str, str], Any] = {}
+    columns: dict[str, list[str]] = {name: [] for name in ("part", "type", "id", "data", "seq")}
+    prevs, hashes = [], []
+    for number, (common, types, ids, payloads) in enumerate(parts):
+        for target_type, target_id, text in zip(types, ids, payloads, strict=True):
+            key = (number, target_type, text)
+            hash_of = hashers.get(key)
+            if hash_of is None:
+                row = {**common, "target_type": target_type, "data": json.loads(text)}
+                hash_of = hashers[key] = chain.hasher(
+                    {**row, "seq": 0, "prev_hash": "", "target_id": ""}
+                )
+            seq += 1
+            digest = hash_of(seq, prev, target_id)
+            columns["part"].append(str(number + 1))
+            columns["type"].append(target_type)
+            columns["id"].append(target_id)
+            columns["data"].append(text)
+            columns["seq"].append(str(seq))
+            prevs.append(prev)
+            hashes.append(digest)
+            prev = digest
+    quote = connection.ops.quote_name
+    table = quote(AuditEvent._meta.db_table)
+    names = ", ".join(quote(name) for name in ("seq", *EVENT_FIELDS, "prev_hash", "hash"))
+
+    def shared(name: str) -> list[Any]:
+        return [common[name] for common, *_rest in parts]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) "  # noqa: S608 - names from the model
+            "SELECT e.seq, s.at, s.actor_ref, s.action, s.outcome, e.type, e.id, "
+            "s.changed::jsonb, e.data::jsonb, s.ip, s.request_id, e.prev_hash, e.hash "
+            "FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+            "%s::text[], %s::text[]) WITH ORDINALITY AS e(part, type, id, data, seq, prev_hash, "
+            "hash, n) "
+            "JOIN unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], "
+            "%s::inet[], %s::text[]) WITH ORDINALITY AS s(at, actor_ref, action, outcome, "
+            "changed, ip, request_id, part) USING (part) ORDER BY e.n",
+            [
+                *(_text_array(columns[name]) for name in ("part", "type", "id", "data", "seq")),
+                _text_array(prevs),
+                _text_array(hashes),
+                *(shared(name) for name in ("at", "actor_ref", "action", "outcome")),
+                [json.dumps(changed) for changed in shared("changed_fields")],
+                shared("ip"),
+                shared("request_id"),
+            ],
+        )
     ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
 
 

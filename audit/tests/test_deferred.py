@@ -9,7 +9,7 @@ from django.db import connection, connections, transaction
 
 from audit.models import AuditEvent, ChainHead, PendingAuditEvent
 from audit.selectors import chain_verify
-from audit.services import audit_record, audit_record_many, audit_seal
+from audit.services import audit_record, audit_record_many, audit_record_sets, audit_seal
 
 pytestmark = pytest.mark.audit_deferred
 
@@ -172,3 +172,55 @@ def test_the_sealing_lag_is_the_age_of_the_oldest_unsealed_event(
     assert later["welddesk_audit_oldest_pending_seconds"] == 90
     audit_seal()
     assert lag(now=timezone.now())["welddesk_audit_oldest_pending_seconds"] == 0
+
+
+@pytest.mark.django_db
+def test_sealed_sets_are_chained_in_the_writer_s_transaction_after_the_head():
+    # Another transaction's event waits for the sealer when the bulk writer seals its own.
+    audit_record(action="test.waiting", target_type="tests.thing", target_id=1)
+    odd = ["7", 'a"b', "c,d", "{x}", "back\\slash", "two words", "NULL", "null", "中文"]
+    with transaction.atomic():
+        written = audit_record_sets(
+            [
+                {"action": "test.shared", "model": ChainHead, "target_ids": odd, "data": {"k": 1}},
+                {"action": "test.none", "model": ChainHead, "target_ids": []},
+                {
+                    "action": "test.each",
+                    "actor": "user:5",
+                    "model": ChainHead,
+                    "target_ids": [1, 2],
+                    "data": {"k": "é"},
+                    "per_target": {2: {"extra": [1, "\\"]}},
+                    "changes": ["seq"],
+                },
+            ],
+            seal=True,
+        )
+        assert written == len(odd) + 2
+        # Chained before the commit, with no pending row of their own.
+        assert PendingAuditEvent.objects.count() == 1
+        assert ChainHead.objects.get().seq == written
+    events = list(AuditEvent.objects.order_by("seq"))
+    assert [(e.seq, e.action, e.target_id) for e in events] == [
+        *((i, "test.shared", value) for i, value in enumerate(odd, start=1)),
+        (len(odd) + 1, "test.each", "1"),
+        (len(odd) + 2, "test.each", "2"),
+    ]
+    assert {e.data["k"] for e in events} == {1, "é"}
+    assert events[-1].data == {"k": "é", "extra": [1, "\\"]}
+    assert (events[-1].actor_ref, events[-1].changed_fields) == ("user:5", ["seq"])
+    assert events[0].target_type == "audit.chainhead"
+    assert chain_verify().ok
+    # The waiting event is chained after them, and the chain still verifies.
+    assert audit_seal() == 1
+    assert AuditEvent.objects.order_by("-seq").first().action == "test.waiting"
+    assert chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_unsealed_sets_wait_for_the_sealer_like_any_deferred_event():
+    assert (
+        audit_record_sets([{"action": "test.later", "model": ChainHead, "target_ids": [1, 2]}]) == 2
+    )
+    assert PendingAuditEvent.objects.count() == 2 and AuditEvent.objects.count() == 0
+    assert audit_seal() == 2 and chain_verify().ok
