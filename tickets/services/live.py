@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from core.realtime import publish_now
+from tickets.services.idsets import among
 
 DESK_ALL = "desk.all"
 EVENT = "desk.tickets"  # handled by WorkspaceConsumer.desk_tickets
@@ -45,7 +46,9 @@ def _regions(ticket_ids: Iterable[int]) -> dict[int, int | None]:
     from tickets.models import Ticket
 
     return dict(
-        Ticket.objects.filter(pk__in=list(ticket_ids)).values_list("pk", "organisation__region_id")
+        Ticket.objects.filter(pk__in=among(ticket_ids))
+        .order_by()
+        .values_list("pk", "organisation__region_id")
     )
 
 
