@@ -324,7 +324,7 @@ def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
     users = account_selectors.users_by_id(inbox)
     changelist = settings.SITE_URL + reverse("admin:tickets_ticket_changelist")
     ticket_url = _ticket_url()
-    written: list[int] = []
+    notices: list[dict[str, Any]] = []
     for user_id, entries in inbox.items():
         user = users.get(user_id)
         if user is None:
@@ -351,15 +351,17 @@ def _notify(now: dt.datetime, effects: dict[int, _Effect]) -> None:
                 queues=queues.get(user_id, set()),
                 level=min(effects[pk].level for _key, pk, _due in entries),
             )
-        written += notify.notify_escalation(
-            key=f"sla-escalation:{now:%Y%m%d%H%M}:{run}:{user_id}",
-            recipient=user,
-            items=items,
-            total=len(entries),
-            more_links=more_links,
+        notices.append(
+            {
+                "key": f"sla-escalation:{now:%Y%m%d%H%M}:{run}:{user_id}",
+                "recipient": user,
+                "items": items,
+                "total": len(entries),
+                "more_links": more_links,
+            }
         )
-    # One publish per batch of notices after commit, not one per recipient.
-    notify.hand_over(written)
+    # One insert for the run's notices, one publish of them all after commit.
+    notify.hand_over(notify.notify_escalations(notices))
 
 
 def _ticket_url() -> Callable[[int], str]:
