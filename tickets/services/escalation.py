@@ -93,7 +93,7 @@ class _Batch:
 @transaction.atomic
 def _scan_batch(*, now: dt.datetime, batch: int) -> tuple[int, dict[str, int]]:
     counts = {"timers": 0, "warnings": 0, "breaches": 0, "escalations": 0}
-    selected, rows = _claim(now=now, batch=batch)
+    selected, rows, regions = _claim(now=now, batch=batch)
     counts["timers"] = len(rows)
     if not rows:
         return selected, counts
@@ -102,17 +102,18 @@ def _scan_batch(*, now: dt.datetime, batch: int) -> tuple[int, dict[str, int]]:
     counts["breaches"] = sum(len(ids) for ids in fired.breached.values())
     counts["escalations"] = sum(len(ids) for _rule, ids in fired.escalated)
     _apply(fired.effects)
-    live.tickets_changed(fired.effects, "sla")
+    live.tickets_changed(fired.effects, "sla", regions=regions)
     _notify(now, fired.effects)
     _audit(fired)
     return selected, counts
 
 
-def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple]]:
+def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple], dict[int, int | None]]:
     """Lock and fire the due timers of tickets nobody is editing.
 
-    Return how many due timers were selected and the fired ones as (ticket_id, target, kind,
-    percent, rule_id, ticket status), oldest first.
+    Return how many due timers were selected, the fired ones as (ticket_id, target, kind,
+    percent, rule_id, ticket status), oldest first, and the region of each ticket locked
+    (read with the lock, for the live events, instead of by ids again after commit).
     """
     skip_locked = connection.features.has_select_for_update_skip_locked
     due = SLATimer.objects.filter(fire_at__lte=now).order_by("fire_at")
@@ -122,13 +123,17 @@ def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple]]:
         due.values_list("pk", "ticket_id", "target", "kind", "percent", "rule_id")[:batch]
     )
     if not timers:
-        return 0, []
+        return 0, [], {}
     tickets = Ticket.objects.filter(pk__in=among({t[1] for t in timers})).order_by()
     if skip_locked:
         # A ticket service locks the ticket and then deletes its pending timers, the reverse
         # of our order: waiting for its row would deadlock. Its timers wait for the next run.
-        tickets = tickets.select_for_update(skip_locked=True)
-    status = dict(tickets.values_list("pk", "status"))
+        tickets = tickets.select_for_update(skip_locked=True, of=("self",))
+    status, regions = {}, {}
+    for pk, ticket_status, region_id in tickets.values_list(
+        "pk", "status", "organisation__region_id"
+    ):
+        status[pk], regions[pk] = ticket_status, region_id
     rows = [(*t[1:], status[t[1]]) for t in timers if t[1] in status]
     if rows:
         # A fired timer is deleted (its threshold is recorded on the ticket by _apply): a
@@ -138,7 +143,7 @@ def _claim(*, now: dt.datetime, batch: int) -> tuple[int, list[tuple]]:
                 f"DELETE FROM {SLATimer._meta.db_table} WHERE id IN ({ids_sql()})",  # noqa: S608
                 [ids_param(t[0] for t in timers if t[1] in status)],
             )
-    return len(timers), rows
+    return len(timers), rows, regions
 
 
 def _fold(rows: list[tuple]) -> _Batch:
