@@ -354,11 +354,19 @@ def _payload_text(
 
 
 def _text_array(values: list[str]) -> str:
-    """Return a PostgreSQL array literal: one parameter instead of one per value."""
-    if all(value.isdigit() for value in values):
+    """Return a PostgreSQL array literal: one parameter instead of one per value.
+
+    Letters and digits (ids, hashes) go as they are, except the word NULL; anything else is
+    quoted, each distinct value once (a bulk write repeats one payload thousands of times).
+    """
+    if all(value.isascii() and value.isalnum() for value in values) and not any(
+        len(value) == 4 and value.lower() == "null" for value in values
+    ):
         return "{" + ",".join(values) + "}"
-    quoted = (value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
-    return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
+    quoted = {
+        value: '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in set(values)
+    }
+    return "{" + ",".join(map(quoted.__getitem__, values)) + "}"
 
 
 def _insert_pending_postgresql(
