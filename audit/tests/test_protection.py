@@ -252,3 +252,18 @@ def test_the_app_role_has_all_the_desk_needs_to_record_seal_and_checkpoint(app_r
         audit_record(action="test.inline_as_app")
         audit_checkpoint()
         assert "audit chain OK: 4 events" in verify()
+
+
+@pytest.mark.django_db
+def test_the_event_hash_is_unique_without_a_second_index_for_like_searches():
+    """Each event written pays for every index of the table; nothing searches hashes by
+    prefix, so only the unique index remains (migration 0007)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("Django adds the LIKE index on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_auditevent' "
+            "AND indexdef LIKE '%%(hash%%'"
+        )
+        found = [row[0] for row in cursor.fetchall()]
+    assert len(found) == 1 and "UNIQUE" in found[0], found
