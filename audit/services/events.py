@@ -511,6 +511,10 @@ def _seal_batch(head: ChainHead, limit: int) -> int:
     return len(pending)
 
 
+# chain.format_time's form of an instant, made by PostgreSQL: 2026-03-02T14:01:00.000123Z.
+_PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
 def _seal_batch_postgresql(head: ChainHead, limit: int) -> int:
     """Seal a batch with the rows staying in the database: only the hashes travel.
 
@@ -521,8 +525,14 @@ def _seal_batch_postgresql(head: ChainHead, limit: int) -> int:
     pending = quote(PendingAuditEvent._meta.db_table)
     table = quote(AuditEvent._meta.db_table)
     columns = [quote(name) for name in EVENT_FIELDS]
+    # The hash covers the canonical text of each column: jsonb and the instant are read as
+    # text (the instant in chain.format_time's form), so no row is decoded or parsed.
     read = [
-        f"{column}::text" if name in ("changed_fields", "data") else column
+        f"{column}::text"
+        if name in ("changed_fields", "data")
+        else f"to_char({column} AT TIME ZONE 'UTC', '{_PG_TIME}')"
+        if name == "at"
+        else column
         for name, column in zip(EVENT_FIELDS, columns, strict=True)
     ]
     with connection.cursor() as cursor:
@@ -535,23 +545,22 @@ def _seal_batch_postgresql(head: ChainHead, limit: int) -> int:
             return 0
         seq, prev = head.seq, head.hash
         ids, seqs, prevs, hashes = [], [], [], []
-        # Events written together share their instant and data: decode and format each
-        # distinct value once (the hash sees exactly what chain.canonical would make of it).
-        decoded: dict[str, Any] = {}
-        stamps: dict[Any, str] = {}
+        # Events written together share everything but their target: one hasher (the
+        # canonical JSON built once, chain.hasher) per distinct rest of the row.
+        hashers: dict[tuple, Any] = {}
+        target_at = EVENT_FIELDS.index("target_id")
         for pk, *values in rows:
             seq += 1
-            event = dict(zip(EVENT_FIELDS, values, strict=True))
-            for name in ("changed_fields", "data"):
-                text = event[name]
-                if text not in decoded:
-                    decoded[text] = json.loads(text)
-                event[name] = decoded[text]
-            if event["at"] not in stamps:
-                stamps[event["at"]] = chain.format_time(event["at"])
-            event["at"] = stamps[event["at"]]
-            event["seq"], event["prev_hash"] = seq, prev
-            digest = chain.compute_hash(event)
+            target_id = values[target_at]
+            shape = (*values[:target_at], *values[target_at + 1 :])
+            hash_of = hashers.get(shape)
+            if hash_of is None:
+                event = dict(zip(EVENT_FIELDS, values, strict=True))
+                for name in ("changed_fields", "data"):
+                    event[name] = json.loads(event[name])
+                event.update(seq=0, prev_hash="", target_id="")
+                hash_of = hashers[shape] = chain.hasher(event)
+            digest = hash_of(seq, prev, target_id)
             ids.append(str(pk))
             seqs.append(str(seq))
             prevs.append(prev)

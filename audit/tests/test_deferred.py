@@ -224,3 +224,32 @@ def test_unsealed_sets_wait_for_the_sealer_like_any_deferred_event():
     )
     assert PendingAuditEvent.objects.count() == 2 and AuditEvent.objects.count() == 0
     assert audit_seal() == 2 and chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_sealing_hashes_the_stored_instant_and_values_as_verification_reads_them():
+    """The sealer reads instants as text in the chain's form and hashes runs of events that
+    differ only in their target from one canonical JSON: verification, which reads the rows
+    as Django does and hashes each on its own, must agree for any instant and value."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    instants = [
+        datetime(2026, 3, 2, 14, 1, tzinfo=UTC),  # no microseconds
+        datetime(2026, 3, 2, 22, 1, 0, 5, tzinfo=timezone(timedelta(hours=8))),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    PendingAuditEvent.objects.bulk_create(
+        PendingAuditEvent(
+            at=at,
+            actor_ref="system",
+            action="test.instant",
+            target_type="tests.thing",
+            target_id=target,
+            data={"n": 1.5, "s": 'é"\\', "list": [None, True]},
+            ip="10.0.0.1" if target == "b" else None,
+        )
+        for at in instants
+        for target in ("a", "b", "7")
+    )
+    assert audit_seal() == 9
+    assert chain_verify().ok
