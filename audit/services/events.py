@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -356,12 +356,12 @@ def _payload_text(
 def _text_array(values: list[str]) -> str:
     """Return a PostgreSQL array literal: one parameter instead of one per value.
 
-    Letters and digits (ids, hashes) go as they are, except the word NULL; anything else is
-    quoted, each distinct value once (a bulk write repeats one payload thousands of times).
+    Letters and digits (ids, hashes) go as they are, unless NULL may be among them; anything
+    else is quoted, each distinct value once (a bulk write repeats one payload thousands of
+    times).
     """
-    if all(value.isascii() and value.isalnum() for value in values) and not any(
-        len(value) == 4 and value.lower() == "null" for value in values
-    ):
+    joined = "".join(values)  # one check of the whole, not one per value
+    if all(values) and joined.isascii() and joined.isalnum() and "null" not in joined.lower():
         return "{" + ",".join(values) + "}"
     quoted = {
         value: '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in set(values)
@@ -426,30 +426,30 @@ def _append_postgresql(head: ChainHead, parts: list[_Part]) -> None:
     Events of a set sharing a payload differ only in seq, prev_hash and target id, so each
     is hashed from one canonical JSON built for them all (chain.hasher). The varying columns
     travel as array literals (one parameter each), the shared ones as arrays of the sets.
+    The rows need no order (each carries its seq): sorting 20,000 of them took a tenth of
+    the statement.
     """
     seq, prev = head.seq, head.hash
-    hashers: dict[tuple[int, str, str], Any] = {}
-    columns: dict[str, list[str]] = {name: [] for name in ("part", "type", "id", "data", "seq")}
-    prevs, hashes = [], []
+    columns: dict[str, list[str]] = {name: [] for name in ("part", "type", "id", "data")}
+    hashes: list[str] = []
     for number, (common, types, ids, payloads) in enumerate(parts):
+        hashers: dict[tuple[str, str], Callable[[int, str, str], str]] = {}
         for target_type, target_id, text in zip(types, ids, payloads, strict=True):
-            key = (number, target_type, text)
-            hash_of = hashers.get(key)
+            hash_of = hashers.get((target_type, text))
             if hash_of is None:
                 row = {**common, "target_type": target_type, "data": json.loads(text)}
-                hash_of = hashers[key] = chain.hasher(
+                hash_of = hashers[target_type, text] = chain.hasher(
                     {**row, "seq": 0, "prev_hash": "", "target_id": ""}
                 )
             seq += 1
-            digest = hash_of(seq, prev, target_id)
-            columns["part"].append(str(number + 1))
-            columns["type"].append(target_type)
-            columns["id"].append(target_id)
-            columns["data"].append(text)
-            columns["seq"].append(str(seq))
-            prevs.append(prev)
-            hashes.append(digest)
-            prev = digest
+            prev = hash_of(seq, prev, target_id)
+            hashes.append(prev)
+        columns["part"] += [str(number + 1)] * len(ids)
+        columns["type"] += types
+        columns["id"] += ids
+        columns["data"] += payloads
+    columns["seq"] = [str(n) for n in range(head.seq + 1, seq + 1)]
+    prevs = [head.hash, *hashes[:-1]]
     quote = connection.ops.quote_name
     table = quote(AuditEvent._meta.db_table)
     names = ", ".join(quote(name) for name in ("seq", *EVENT_FIELDS, "prev_hash", "hash"))
@@ -463,11 +463,10 @@ def _append_postgresql(head: ChainHead, parts: list[_Part]) -> None:
             "SELECT e.seq, s.at, s.actor_ref, s.action, s.outcome, e.type, e.id, "
             "s.changed::jsonb, e.data::jsonb, s.ip, s.request_id, e.prev_hash, e.hash "
             "FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
-            "%s::text[], %s::text[]) WITH ORDINALITY AS e(part, type, id, data, seq, prev_hash, "
-            "hash, n) "
+            "%s::text[], %s::text[]) AS e(part, type, id, data, seq, prev_hash, hash) "
             "JOIN unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], "
             "%s::inet[], %s::text[]) WITH ORDINALITY AS s(at, actor_ref, action, outcome, "
-            "changed, ip, request_id, part) USING (part) ORDER BY e.n",
+            "changed, ip, request_id, part) USING (part)",
             [
                 *(_text_array(columns[name]) for name in ("part", "type", "id", "data", "seq")),
                 _text_array(prevs),
