@@ -20,7 +20,9 @@ def ids_sql() -> str:
 
 
 def ids_param(ids: Iterable[int]) -> str:
-    listed = ",".join(map(str, sorted(ids)))
+    """The literal of a set of ids; each is made an int, so no string can add ids to the set
+    (a "5,6" would be two elements of the array) or break out of the literal."""
+    listed = ",".join(map(str, sorted(map(int, ids))))
     return f"{{{listed}}}" if connection.vendor == "postgresql" else f"[{listed}]"
 
 
