@@ -267,3 +267,33 @@ def test_the_event_hash_is_unique_without_a_second_index_for_like_searches():
         )
         found = [row[0] for row in cursor.fetchall()]
     assert len(found) == 1 and "UNIQUE" in found[0], found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_like_index_is_dropped_and_built_concurrently_outside_a_transaction():
+    """A plain DROP INDEX locks the audit table ACCESS EXCLUSIVE (waiting behind long reads,
+    every writer waiting behind it) and a plain CREATE INDEX stops chain inserts: both run
+    CONCURRENTLY, which PostgreSQL refuses inside a transaction, so the migration is not
+    atomic."""
+    import importlib
+
+    migration = importlib.import_module("audit.migrations.0007_drop_hash_pattern_index")
+    assert migration.Migration.atomic is False
+    if connection.vendor != "postgresql":
+        pytest.skip("the index exists on PostgreSQL only")
+
+    def like_indexes():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [migration.INDEX])
+            return len(cursor.fetchall())
+
+    with connection.schema_editor(atomic=False, collect_sql=False) as editor:
+        migration.create(None, editor)
+        assert like_indexes() == 1
+        migration.drop(None, editor)
+        assert like_indexes() == 0
+    with connection.schema_editor(atomic=False, collect_sql=True) as editor:
+        migration.create(None, editor)
+        migration.drop(None, editor)
+    assert len(editor.collected_sql) == 2
+    assert all("CONCURRENTLY" in sql for sql in editor.collected_sql), editor.collected_sql
