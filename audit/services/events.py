@@ -156,6 +156,13 @@ def audit_record(
     # No savepoint: if the audit row cannot be written, the caller's whole transaction fails.
     with transaction.atomic(savepoint=False):
         head = _lock_head()
+        ip = _stored_ip(ip if ip is not None else ctx.ip)
+        if connection.vendor == "postgresql" and (_has_float(payload) or ":" in (ip or "")):
+            # jsonb and inet store their own form of floats and IPv6 addresses: hash that.
+            stored_data, stored_ips = _stored_forms_postgresql(
+                [json.dumps(payload)], [ip] if ip else []
+            )
+            payload, ip = stored_data[json.dumps(payload)], stored_ips.get(ip, ip)
         row = {
             "seq": head.seq + 1,
             "at": timezone.now(),
@@ -166,7 +173,7 @@ def audit_record(
             "target_id": str(target_id),
             "changed_fields": changed,
             "data": payload,
-            "ip": ip if ip is not None else ctx.ip,
+            "ip": ip,
             "request_id": request_id if request_id is not None else ctx.request_id,
             "prev_hash": head.hash,
         }
@@ -369,6 +376,46 @@ def _text_array(values: list[str]) -> str:
     return "{" + ",".join(map(quoted.__getitem__, values)) + "}"
 
 
+def _stored_ip(ip: str | None) -> str | None:
+    """The address as Django sends it to the database (an IPv6 address compressed)."""
+    return AuditEvent._meta.get_field("ip").get_prep_value(ip)
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_float(item) for item in value)
+    return False
+
+
+def _stored_forms_postgresql(
+    payloads: Iterable[str], ips: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return each payload and address as PostgreSQL stores them, in one statement.
+
+    The hash must cover what verification reads back, and jsonb and inet normalise their
+    input: 1e16 is stored as 10000000000000000 (an integer when read), -0.0 as 0, and
+    2001:0DB8::0001 as 2001:db8::1. A sealed write hashes the values in hand, so each distinct
+    one is converted first (a bulk write has a handful, however many events).
+    """
+    payloads, ips = sorted(set(payloads)), sorted(set(ips))
+    if not payloads and not ips:
+        return {}, {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT v, v::jsonb::text, NULL::inet FROM unnest(%s::text[]) AS v "
+            "UNION ALL SELECT v, NULL, v::inet FROM unnest(%s::text[]) AS v",
+            [payloads, ips],
+        )
+        rows = cursor.fetchall()
+    data = {given: json.loads(text) for given, text, ip in rows if text is not None}
+    addresses = {given: str(ip) for given, text, ip in rows if ip is not None}
+    return data, addresses
+
+
 def _insert_pending_postgresql(
     common: dict[str, Any], types: list[str], ids: list[str], payloads: list[str]
 ) -> None:
@@ -413,7 +460,7 @@ def _append(head: ChainHead, events: list[dict[str, Any]], *, batch_size: int = 
     rows = []
     for event in events:
         seq += 1
-        row = {**event, "seq": seq, "prev_hash": prev}
+        row = {**event, "seq": seq, "prev_hash": prev, "ip": _stored_ip(event["ip"])}
         row["hash"] = prev = chain.compute_hash(row)
         rows.append(AuditEvent(**row))
     AuditEvent.objects.bulk_create(rows, batch_size=batch_size)
@@ -432,12 +479,17 @@ def _append_postgresql(head: ChainHead, parts: list[_Part]) -> None:
     seq, prev = head.seq, head.hash
     columns: dict[str, list[str]] = {name: [] for name in ("part", "type", "id", "data")}
     hashes: list[str] = []
+    stored_data, stored_ips = _stored_forms_postgresql(
+        (text for _common, _types, _ids, payloads in parts for text in payloads),
+        (common["ip"] for common, *_rest in parts if common["ip"]),
+    )
     for number, (common, types, ids, payloads) in enumerate(parts):
         hashers: dict[tuple[str, str], Callable[[int, str, str], str]] = {}
+        stored = {**common, "ip": stored_ips.get(common["ip"], common["ip"])}
         for target_type, target_id, text in zip(types, ids, payloads, strict=True):
             hash_of = hashers.get((target_type, text))
             if hash_of is None:
-                row = {**common, "target_type": target_type, "data": json.loads(text)}
+                row = {**stored, "target_type": target_type, "data": stored_data[text]}
                 hash_of = hashers[target_type, text] = chain.hasher(
                     {**row, "seq": 0, "prev_hash": "", "target_id": ""}
                 )

@@ -253,3 +253,42 @@ def test_sealing_hashes_the_stored_instant_and_values_as_verification_reads_them
     )
     assert audit_seal() == 9
     assert chain_verify().ok
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seal", ["sets", "inline", "inline_sets"])
+def test_sealed_events_hash_floats_and_addresses_as_the_database_stores_them(seal, settings):
+    """jsonb stores 1e16 as 10000000000000000 and -0.0 as 0, inet and Django compress
+    2001:0DB8::0001: an event hashed from the values in hand would fail verification."""
+    from core import context
+
+    data = {"big": 1e16, "zero": -0.0, "half": 0.5, "list": [1e-7, 3]}
+    settings.AUDIT_SEALING = "inline" if seal.startswith("inline") else "deferred"
+    token = context.bind(context.RequestContext(ip="2001:0DB8::0001"))
+    try:
+        if seal == "inline":
+            audit_record(action="test.float", target_type="tests.thing", target_id=1, data=data)
+            audit_record(action="test.v4", ip="10.0.0.1", data={"n": 2.5})
+        else:
+            audit_record_sets(
+                [
+                    {
+                        "action": "test.float",
+                        "model": ChainHead,
+                        "target_ids": [1, 2],
+                        "data": data,
+                    },
+                    {
+                        "action": "test.each",
+                        "model": ChainHead,
+                        "target_ids": [3, 4],
+                        "per_target": {4: {"x": -0.0}},
+                    },
+                ],
+                seal=seal == "sets",
+            )
+    finally:
+        context.reset(token)
+    assert PendingAuditEvent.objects.count() == 0
+    assert AuditEvent.objects.filter(ip="2001:db8::1").exists()
+    assert chain_verify().ok
