@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -597,21 +598,28 @@ def _seal_batch_postgresql(head: ChainHead, limit: int) -> int:
         seq, prev = head.seq, head.hash
         ids, seqs, prevs, hashes = [], [], [], []
         # Events written together share everything but their target: one hasher (the
-        # canonical JSON built once, chain.hasher) per distinct rest of the row.
-        hashers: dict[tuple, Any] = {}
+        # canonical JSON built once, chain.hasher) per distinct rest of the row that repeats.
+        # A request's event has its own instant: building a hasher for it would cost more
+        # than compute_hash (22 µs against 13), so events of a shape met once use the latter.
         target_at = EVENT_FIELDS.index("target_id")
-        for pk, *values in rows:
+        shapes = [(*values[:target_at], *values[target_at + 1 :]) for _pk, *values in rows]
+        repeated = {shape for shape, count in Counter(shapes).items() if count > 1}
+        hashers: dict[tuple, Any] = {}
+        for (pk, *values), shape in zip(rows, shapes, strict=True):
             seq += 1
             target_id = values[target_at]
-            shape = (*values[:target_at], *values[target_at + 1 :])
             hash_of = hashers.get(shape)
             if hash_of is None:
                 event = dict(zip(EVENT_FIELDS, values, strict=True))
                 for name in ("changed_fields", "data"):
                     event[name] = json.loads(event[name])
-                event.update(seq=0, prev_hash="", target_id="")
-                hash_of = hashers[shape] = chain.hasher(event)
-            digest = hash_of(seq, prev, target_id)
+                if shape not in repeated:
+                    digest = chain.compute_hash({**event, "seq": seq, "prev_hash": prev})
+                else:
+                    event.update(seq=0, prev_hash="", target_id="")
+                    hash_of = hashers[shape] = chain.hasher(event)
+            if hash_of is not None:
+                digest = hash_of(seq, prev, target_id)
             ids.append(str(pk))
             seqs.append(str(seq))
             prevs.append(prev)
