@@ -199,8 +199,9 @@ def notify_safety_risk(ticket: Ticket) -> list[int]:
 
 
 def notify_escalations(notices: Sequence[dict[str, Any]]) -> list[int]:
-    """Write the notices of one SLA scan (each the keyword arguments of notify_escalation)
-    in a few multi-row inserts, not one statement each; return the outbox row ids.
+    """Write the notices of one SLA scan in a few multi-row inserts, not one statement each;
+    return the outbox row ids. Each notice is a dict: `key` (the outbox key), `recipient`,
+    `items` (its lines), and optionally `total` and `more_links`.
 
     Each item is raw (`target` a Target value, `due` an instant); its line is put into the
     recipient's language and time zone here, with the labels translated once per notice,
