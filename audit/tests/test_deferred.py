@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -310,4 +311,72 @@ def test_the_sealer_builds_a_hasher_only_for_events_whose_shape_repeats(monkeypa
     audit_record_sets([{"action": "test.bulk", "model": ChainHead, "target_ids": [1, 2, 3]}])
     assert audit_seal() == 6
     assert [row["action"] for row in built] == ["test.bulk"]
+    assert chain_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sealing_writer_holds_the_head_until_commit_and_others_queue_behind_it(monkeypatch):
+    """The scan's sealed write keeps the head from its lock to its commit: the periodic
+    sealer and a second sealing writer wait (they do not fork the chain or skip a number),
+    then chain after it. The first writer is held inside its transaction, after _lock_head."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs row locks and concurrent writers (PostgreSQL)")
+    from audit.services import events
+
+    audit_record(action="test.pending")  # committed, waiting for the sealer
+    held, release = threading.Event(), threading.Event()
+    original = events._append_postgresql
+    holder_name = "head-holder"
+
+    def holding(head, parts):
+        if threading.current_thread().name == holder_name:
+            held.set()
+            release.wait(timeout=20)
+        return original(head, parts)
+
+    monkeypatch.setattr(events, "_append_postgresql", holding)
+    errors: list[BaseException] = []
+
+    def run(call):
+        def work():
+            try:
+                with transaction.atomic():
+                    call()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        return work
+
+    def sets(action, n):
+        return lambda: audit_record_sets(
+            [{"action": action, "model": ChainHead, "target_ids": range(1, n + 1)}], seal=True
+        )
+
+    holder = threading.Thread(target=run(sets("test.first", 5)), name=holder_name)
+    holder.start()
+    others = [
+        threading.Thread(target=run(audit_seal)),
+        threading.Thread(target=run(sets("test.second", 3))),
+    ]
+    try:
+        assert held.wait(timeout=10), "the first writer never locked the head"
+        for thread in others:
+            thread.start()
+        time.sleep(0.5)
+        assert all(thread.is_alive() for thread in others), "a writer did not wait for the head"
+        assert AuditEvent.objects.count() == 0  # nothing chained while the head is held
+    finally:
+        release.set()
+        for thread in (holder, *others):
+            thread.join(timeout=20)
+    assert not any(thread.is_alive() for thread in (holder, *others))
+    assert errors == []
+    events_ = list(AuditEvent.objects.order_by("seq").values_list("seq", "action"))
+    assert [seq for seq, _action in events_] == list(range(1, 10))  # no gap, no fork
+    assert [action for _seq, action in events_[:5]] == ["test.first"] * 5
+    assert sorted(action for _seq, action in events_[5:]) == ["test.pending"] + ["test.second"] * 3
+    assert ChainHead.objects.get().seq == 9
+    assert PendingAuditEvent.objects.count() == 0
     assert chain_verify().ok
