@@ -469,7 +469,8 @@ def _append(head: ChainHead, events: list[dict[str, Any]], *, batch_size: int = 
 
 
 def _append_postgresql(head: ChainHead, parts: list[_Part]) -> None:
-    """Chain the sets' events after the locked head from the values in hand, in one INSERT.
+    """Chain the sets' events after the locked head from the values in hand, in one INSERT
+    (after one SELECT giving the stored form of each distinct payload and address).
 
     Events of a set sharing a payload differ only in seq, prev_hash and target id, so each
     is hashed from one canonical JSON built for them all (chain.hasher). The varying columns

@@ -404,8 +404,9 @@ def _audit(fired: _Batch) -> None:
 
     An auditor finds each ticket's warning, breach and escalation by its target like any
     other event. The scan chains its own events in its transaction (audit_record_sets with
-    seal=True: three statements, hashed from the values in hand) instead of leaving tens of
-    thousands of pending rows for the sealer to read back, hash and move: half the work.
+    seal=True: four statements, hashed from the values in hand in the form PostgreSQL stores
+    them) instead of leaving tens of thousands of pending rows for the sealer to read back,
+    hash and move: half the work.
     It holds the chain head only from here to its commit.
     """
     sets: list[dict[str, Any]] = []
