@@ -76,8 +76,8 @@ TOKEN_FLOOR_API = "/bench/floor/token/"  # noqa: S105 - a path, not a secret
 def bench_scan(world: World) -> dict[str, Any]:
     """Time one scan with its backlog due, then the sealing of its audit events, then an idle scan.
 
-    With deferred sealing the scan leaves its audit events pending and the periodic sealer
-    moves them into the chain; that sealing is timed on its own right after the scan
+    The scan seals its own audit events in its transaction (`audit_record_sets(seal=True)`);
+    whatever it left pending (nothing, since then) is sealed right after and timed on its own
     (`audit_seal()` over everything left pending), so no part of the work goes unmeasured.
     The seed's own events are sealed first, untimed, as beat would have done long before, and
     the process's one-time costs are paid and reported apart (`warm_up_seconds`).

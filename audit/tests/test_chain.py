@@ -283,3 +283,49 @@ def test_superuser_tampering_makes_audit_verify_exit_non_zero_naming_the_first_b
     )
     assert done.returncode != 0, done.stdout
     assert f"audit chain BROKEN at seq {first_bad_seq}:" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"target_type": "tickets.ticket", "data": {"target": "first_response", "rule": 7}},
+        {"data": {"quote": 'a"b{c}', "nested": {"z": [1, 2.5, None, True]}, "中": "文"}},
+        {"actor_ref": "user:{seq}", "request_id": "{0}{target_id}", "ip": "10.0.0.1"},
+        {"changed_fields": ["status", "priority"], "outcome": "denied"},
+    ],
+)
+def test_the_run_hasher_hashes_as_compute_hash_does(changes):
+    from datetime import UTC, datetime
+
+    row = {
+        "seq": 0,
+        "at": datetime(2026, 3, 2, 14, 1, 0, 123, tzinfo=UTC),
+        "actor_ref": "system",
+        "action": "ticket.sla_warning",
+        "outcome": "success",
+        "target_type": "tickets.ticket",
+        "target_id": "",
+        "changed_fields": [],
+        "data": {},
+        "ip": None,
+        "request_id": "",
+        "prev_hash": "",
+        **changes,
+    }
+    hash_of = chain.hasher(row)
+    prev = chain.GENESIS_HASH
+    for seq, target_id in enumerate(["1", "12345", 'x"y', "back\\slash", "中文", "", "NULL"], 1):
+        expected = chain.compute_hash(
+            {**row, "seq": seq, "prev_hash": prev, "target_id": target_id}
+        )
+        assert hash_of(seq, prev, target_id) == expected
+        prev = expected
+
+
+def test_the_run_hasher_falls_back_when_a_value_holds_its_mark(monkeypatch):
+    monkeypatch.setattr(chain.secrets, "token_hex", lambda n: "fixed")
+    row = {name: "" for name in chain.HASHED_FIELDS}
+    row.update(seq=0, changed_fields=[], data={"x": "@seq:fixed@"}, ip=None)
+    expected = chain.compute_hash({**row, "seq": 3, "prev_hash": "ab", "target_id": "9"})
+    assert chain.hasher(row)(3, "ab", "9") == expected

@@ -252,3 +252,48 @@ def test_the_app_role_has_all_the_desk_needs_to_record_seal_and_checkpoint(app_r
         audit_record(action="test.inline_as_app")
         audit_checkpoint()
         assert "audit chain OK: 4 events" in verify()
+
+
+@pytest.mark.django_db
+def test_the_event_hash_is_unique_without_a_second_index_for_like_searches():
+    """Each event written pays for every index of the table; nothing searches hashes by
+    prefix, so only the unique index remains (migration 0007)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("Django adds the LIKE index on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_auditevent' "
+            "AND indexdef LIKE '%%(hash%%'"
+        )
+        found = [row[0] for row in cursor.fetchall()]
+    assert len(found) == 1 and "UNIQUE" in found[0], found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_like_index_is_dropped_and_built_concurrently_outside_a_transaction():
+    """A plain DROP INDEX locks the audit table ACCESS EXCLUSIVE (waiting behind long reads,
+    every writer waiting behind it) and a plain CREATE INDEX stops chain inserts: both run
+    CONCURRENTLY, which PostgreSQL refuses inside a transaction, so the migration is not
+    atomic."""
+    import importlib
+
+    migration = importlib.import_module("audit.migrations.0007_drop_hash_pattern_index")
+    assert migration.Migration.atomic is False
+    if connection.vendor != "postgresql":
+        pytest.skip("the index exists on PostgreSQL only")
+
+    def like_indexes():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [migration.INDEX])
+            return len(cursor.fetchall())
+
+    with connection.schema_editor(atomic=False, collect_sql=False) as editor:
+        migration.create(None, editor)
+        assert like_indexes() == 1
+        migration.drop(None, editor)
+        assert like_indexes() == 0
+    with connection.schema_editor(atomic=False, collect_sql=True) as editor:
+        migration.create(None, editor)
+        migration.drop(None, editor)
+    assert len(editor.collected_sql) == 2
+    assert all("CONCURRENTLY" in sql for sql in editor.collected_sql), editor.collected_sql

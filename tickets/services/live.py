@@ -10,13 +10,14 @@ so one rendering path and one access check serve the page and its live updates.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
 from django.db import transaction
 
 from core.realtime import publish_now, publish_on_commit
+from tickets.services.idsets import among
 
 DESK_ALL = "desk.all"
 EVENT = "desk.tickets"  # handled by WorkspaceConsumer.desk_tickets
@@ -45,7 +46,9 @@ def _regions(ticket_ids: Iterable[int]) -> dict[int, int | None]:
     from tickets.models import Ticket
 
     return dict(
-        Ticket.objects.filter(pk__in=list(ticket_ids)).values_list("pk", "organisation__region_id")
+        Ticket.objects.filter(pk__in=among(ticket_ids))
+        .order_by()
+        .values_list("pk", "organisation__region_id")
     )
 
 
@@ -69,9 +72,13 @@ def ticket_changed(ticket: Any, what: str) -> None:
     transaction.on_commit(partial(_send, ticket.pk, known, region_id, frame))
 
 
-def _send_many(ticket_ids: list[int], what: str) -> None:
+def _send_many(
+    ticket_ids: list[int], what: str, regions: Mapping[int, int | None] | None = None
+) -> None:
     by_region: dict[int | None, list[int]] = defaultdict(list)
-    for pk, region_id in sorted(_regions(ticket_ids).items()):
+    if regions is None:
+        regions = _regions(ticket_ids)
+    for pk, region_id in sorted((pk, regions[pk]) for pk in ticket_ids if pk in regions):
         by_region[region_id].append(pk)
     everyone: list[int] = []
     for region_id, ids in by_region.items():
@@ -85,10 +92,13 @@ def _send_many(ticket_ids: list[int], what: str) -> None:
         publish_now(DESK_ALL, {"type": EVENT, "frame": frame})
 
 
-def tickets_changed(ticket_ids: Iterable[int], what: str) -> None:
+def tickets_changed(
+    ticket_ids: Iterable[int], what: str, *, regions: Mapping[int, int | None] | None = None
+) -> None:
     """After commit, tell the desk that these tickets changed (the SLA scan's warnings,
-    breaches and escalations): one event per region and chunk, regions read after commit so
-    the scan's transaction takes no extra statement."""
+    breaches and escalations): one event per region and chunk. The caller passes the
+    tickets' regions if it read them already (the scan, with its lock), else they are read
+    after commit."""
     ids = sorted(set(ticket_ids))
     if ids:
-        transaction.on_commit(partial(_send_many, ids, what))
+        transaction.on_commit(partial(_send_many, ids, what, regions))

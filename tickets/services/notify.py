@@ -198,48 +198,47 @@ def notify_safety_risk(ticket: Ticket) -> list[int]:
     return written
 
 
-def notify_escalation(
-    *,
-    key: str,
-    recipient: Any,
-    items: list[dict],
-    total: int | None = None,
-    more_links: Sequence[str] = (),
-) -> list[int]:
-    """Tell one person which tickets an SLA scan escalated: the listed ones and how many more.
+def notify_escalations(notices: Sequence[dict[str, Any]]) -> list[int]:
+    """Write the notices of one SLA scan in a few multi-row inserts, not one statement each;
+    return the outbox row ids. Each notice is a dict: `key` (the outbox key), `recipient`,
+    `items` (its lines), and optionally `total` and `more_links`.
 
     Each item is raw (`target` a Target value, `due` an instant); its line is put into the
     recipient's language and time zone here, with the labels translated once per notice,
     rather than by template tags and filters once per line (a scan sends hundreds of lines).
     `total` counts every ticket of the notice (default: the listed ones); `more_links` lead
-    to the list of those not shown. Returns the outbox row ids, for the caller to hand over
-    with the run's other notices (`hand_over`).
+    to the list of those not shown.
     """
-    if recipient is None or not recipient.is_active or not recipient.email:
-        return []
-    zone = _zone(recipient.timezone)
-    with translation.override(recipient.language or settings.LANGUAGE_CODE):
-        labels = {value: str(label) for value, label in Target.choices}
-        due = gettext("due")
-    lines = [
-        f"{item['reference']} [{item['priority']}] {labels.get(item['target'], item['target'])} "
-        f"{item['percent']}% — {due} {_at(item['due'], zone)}\n  {item['link']}"
-        for item in items
-    ]
-    total = len(items) if total is None else total
-    return _tell(
-        key=key,
-        template="sla_escalation",
-        recipient=recipient,
-        context={
-            "lines": lines,
-            "total": total,
-            "more": total - len(items),
-            "more_links": list(more_links),
-        },
-        about=None,
-        hand_over=False,
-    )
+    messages_: list[tuple[Any, Message]] = []
+    for notice in notices:
+        recipient, items = notice["recipient"], notice["items"]
+        if recipient is None or not recipient.is_active or not recipient.email:
+            continue
+        zone = _zone(recipient.timezone)
+        with translation.override(recipient.language or settings.LANGUAGE_CODE):
+            labels = {value: str(label) for value, label in Target.choices}
+            due = gettext("due")
+        lines = [
+            f"{item['reference']} [{item['priority']}] "
+            f"{labels.get(item['target'], item['target'])} "
+            f"{item['percent']}% — {due} {_at(item['due'], zone)}\n  {item['link']}"
+            for item in items
+        ]
+        total = notice.get("total")
+        total = len(items) if total is None else total
+        message = Message(
+            template="sla_escalation",
+            key=notice["key"],
+            context={
+                "lines": lines,
+                "total": total,
+                "more": total - len(items),
+                "more_links": list(notice.get("more_links", ())),
+            },
+            headers={} if recipient.is_staff else mail_headers(None),
+        )
+        messages_.append((recipient, message))
+    return messages.notify_many(messages_, hand_over=False)
 
 
 def _zone(name: str) -> tzinfo:

@@ -195,15 +195,17 @@ def test_a_hundred_parallel_sla_ticks_fire_each_timer_exactly_once(
 ):
     """At least 100 due SLA timers, 8 scanners at once: every timer fires once, none is lost,
     every ticket's escalation and audit trail is exact."""
-    original = escalation.audit_record_many
+    original = escalation.audit_record_sets
 
-    def slow(**kwargs):  # keep each scan's rows locked a little, so the scanners collide
+    def slow_audit(
+        sets, **kwargs
+    ):  # keep each scan's rows locked a little, so the scanners collide
         import time
 
         time.sleep(0.05)
-        return original(**kwargs)
+        return original(sets, **kwargs)
 
-    monkeypatch.setattr(escalation, "audit_record_many", slow)
+    monkeypatch.setattr(escalation, "audit_record_sets", slow_audit)
     customer = make_customer()
     now = at(2026, 3, 2, 14, 0)  # first response (due 14:00) has passed every threshold
     first = open_ticket(customer)

@@ -209,13 +209,13 @@ def test_concurrent_openings_get_unique_gap_free_references(
 def test_two_scanners_fire_each_timer_once(open_ticket, make_customer, monkeypatch):
     # Hold each scan's transaction open a little (its audit rows come last), so that the
     # second scanner runs while the first still has its timers locked.
-    original = escalation.audit_record_many
+    original = escalation.audit_record_sets
 
-    def slow_audit_record_many(**kwargs):
+    def slow_audit(sets, **kwargs):
         time.sleep(HOLD_SECONDS)
-        return original(**kwargs)
+        return original(sets, **kwargs)
 
-    monkeypatch.setattr(escalation, "audit_record_many", slow_audit_record_many)
+    monkeypatch.setattr(escalation, "audit_record_sets", slow_audit)
     customer = make_customer()
     tickets = [open_ticket(customer) for _ in range(6)]  # first response due 14:00
     due = SLATimer.objects.filter(fire_at__lte=at(2026, 3, 2, 14, 0))
