@@ -153,26 +153,52 @@ def batched() -> Iterator[None]:
 def _hand_over(pending: _Pending) -> None:
     """One pipelined round trip when the broker and the channel layer share the Redis
     server and tasks are published (Celery's producer batch, with the events' PUBLISH
-    commands added to its pipeline); otherwise each as `send_now` and `publish_now` would."""
+    commands added to its pipeline); otherwise each as `send_now` and `publish_now` would.
+
+    Never raises (it runs after commit). Only a lost connection marks the broker down and
+    leaves the tasks to the sweep; any other failure of the batch (a kombu without the
+    batch API, an event the layer cannot encode) falls back to sending one by one, so that
+    a library's change costs the round trip, not every write's tasks and events.
+    """
     from core import realtime
 
     events = pending.events
     tasks = pending.tasks
-    if tasks and _one_redis_for_both(events):
+    try:
+        together = bool(tasks) and _one_redis_for_both(events)
+    except Exception as exc:
+        log.warning("batched hand-over unavailable (%s); one by one", type(exc).__name__)
+        together = False
+    if together:
         try:
             tasks, events = _send_together(tasks, events)
-        except Exception as exc:
+        except _connection_errors() as exc:
             _mark_down()
             log.warning(
                 "could not publish %s task(s) (%s); left for the sweep",
                 len(tasks),
                 type(exc).__name__,
             )
-            return
+            tasks = []  # the events do not depend on the broker: they still go below
+        except Exception as exc:
+            log.warning(
+                "could not batch %s task(s) (%s); sending one by one",
+                len(tasks),
+                type(exc).__name__,
+            )
     for task, args, kwargs in tasks:
         send_now(task, *args, **kwargs)
     for group, event in events:
         realtime.publish_now(group, event)
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a broker that cannot be reached (the breaker's business)."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (OSError, OperationalError, RedisConnectionError, RedisTimeoutError)
 
 
 def _one_redis_for_both(events: list[tuple[str, dict]]) -> bool:
@@ -222,15 +248,26 @@ def _send_together(
     if not resolved:
         return left, events
     layer = get_channel_layer()
+    # Each event's PUBLISH arguments before the batch: one the layer cannot encode goes on
+    # its own (publish_now logs it) without costing the others.
+    published, alone = [], []
+    for group, event in events:
+        try:
+            published.append(layer.publish_args(group, event))
+        except Exception:
+            alone.append((group, event))
     # Large enough that the batch never flushes early (before the events are added).
     size = max(1000, 10 * len(resolved))
-    with current_app.producer_or_acquire() as producer, producer.batch(size) as batch:
-        for task, args, kwargs in resolved:
-            task.apply_async(args=args, kwargs=kwargs, retry=False, producer=producer)
-        session = getattr(getattr(batch, "state", None), "session", None)
-        pipeline = getattr(session, "pipeline", None)
-        if events and pipeline is not None and not getattr(pipeline, "global_keyprefix", ""):
-            for group, event in events:
-                pipeline.publish(*layer.publish_args(group, event))
-            events = []
-    return left, events
+    with current_app.producer_or_acquire() as producer:
+        if not callable(getattr(producer, "batch", None)):  # a kombu without the batch API
+            return tasks, events
+        with producer.batch(size) as batch:
+            for task, args, kwargs in resolved:
+                task.apply_async(args=args, kwargs=kwargs, retry=False, producer=producer)
+            session = getattr(getattr(batch, "state", None), "session", None)
+            pipeline = getattr(session, "pipeline", None)
+            if pipeline is None or getattr(pipeline, "global_keyprefix", ""):
+                return left, events  # the tasks went; the events go one by one
+            for arguments in published:
+                pipeline.publish(*arguments)
+    return left, alone

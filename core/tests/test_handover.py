@@ -4,7 +4,9 @@ broker and the channel layer share the server, and never for a rolled-back write
 
 from __future__ import annotations
 
+import contextlib
 import json
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -128,3 +130,108 @@ def test_tasks_and_events_go_in_one_redis_round_trip(settings):
     assert direct_commands == []
     assert pipelines == [["LPUSH", "PUBLISH", "PUBLISH"]]  # one round trip
     assert got == [{"type": "t.one", "n": 1}, {"type": "t.two", "n": 2}]
+
+
+class _Pipeline:
+    def __init__(self):
+        self.published = []
+
+    def publish(self, *arguments):
+        self.published.append(arguments)
+
+
+class _Producer:
+    """A producer as kombu's, with or without the batch API, whose flush may fail."""
+
+    def __init__(self, *, batch=True, fail=None):
+        self.pipeline = _Pipeline()
+        self.applied = []
+        self.fail = fail
+        if not batch:
+            self.batch = None
+
+    @contextlib.contextmanager
+    def batch(self, size):
+        yield SimpleNamespace(
+            state=SimpleNamespace(session=SimpleNamespace(pipeline=self.pipeline))
+        )
+        if self.fail:
+            raise self.fail
+
+
+class _Task:
+    name = TASK
+
+    def __init__(self, producer):
+        self.producer = producer
+
+    def apply_async(self, *, args, kwargs, retry, producer):
+        producer.applied.append(args)
+
+
+class _Layer:
+    def publish_args(self, group, event):
+        if group == "test.unencodable":
+            raise TypeError("cannot encode")
+        return (group, json.dumps(event))
+
+
+@pytest.fixture
+def batch_without_redis(monkeypatch):
+    """The batched path with a fake producer and layer: what went in the batch, and what
+    went one by one."""
+    from celery import current_app
+
+    state = SimpleNamespace(producer=_Producer(), one_by_one=[], published=[])
+    monkeypatch.setattr(queue, "_one_redis_for_both", lambda events: True)
+    monkeypatch.setattr(queue, "_resolve", lambda task: _Task(state.producer))
+    monkeypatch.setattr(
+        current_app, "producer_or_acquire", lambda: contextlib.nullcontext(state.producer)
+    )
+    monkeypatch.setattr("channels.layers.get_channel_layer", lambda: _Layer())
+    monkeypatch.setattr(queue, "send_now", lambda task, *args: state.one_by_one.append(args))
+    monkeypatch.setattr(realtime, "publish_now", lambda group, event: state.published.append(group))
+    monkeypatch.setattr(queue, "_broker_down_until", 0.0)
+    return state
+
+
+def _hand_over(*events):
+    with queue.batched():
+        queue.enqueue_on_commit(TASK, [1])
+        for group in events:
+            realtime.publish_on_commit(group, {"type": "t"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kombu_without_the_batch_api_sends_one_by_one(batch_without_redis):
+    state = batch_without_redis
+    state.producer = _Producer(batch=False)
+    _hand_over("test.kept")
+    assert state.one_by_one == [([1],)] and state.published == ["test.kept"]
+    assert not queue.broker_marked_down()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_the_layer_cannot_encode_goes_alone_and_costs_the_others_nothing(
+    batch_without_redis,
+):
+    state = batch_without_redis
+    _hand_over("test.kept", "test.unencodable")
+    assert state.producer.applied == [([1],)] and state.one_by_one == []
+    assert [group for group, _payload in state.producer.pipeline.published] == ["test.kept"]
+    assert state.published == ["test.unencodable"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_lost_connection_marks_the_broker_down(batch_without_redis):
+    state = batch_without_redis
+    state.producer = _Producer(fail=RuntimeError("a library's surprise"))
+    _hand_over("test.kept")
+    assert state.one_by_one == [([1],)]  # sent again one by one
+    assert not queue.broker_marked_down()
+    state.producer = _Producer(fail=ConnectionError("redis went away"))
+    state.one_by_one.clear()
+    _hand_over("test.kept")
+    assert state.one_by_one == []  # left for the sweep
+    assert queue.broker_marked_down()
+    assert state.published[-1] == "test.kept"  # the events do not depend on the broker
