@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connection, transaction
 from django.db.models import (
     Avg,
@@ -118,6 +118,8 @@ class KeyFirstPaginator(Paginator):
     # The count is the planner's estimate (tickets.search.RankedPaginator on a large table):
     # it does not cut the last page short, the list may hold more than it says.
     estimated = False
+    # The count is a lower bound (counted up to a cap): a full page has a next one.
+    count_more = False
 
     def page(self, number):
         number = self.validate_number(number)
@@ -126,8 +128,28 @@ class KeyFirstPaginator(Paginator):
         if not self.estimated and top + self.orphans >= self.count:
             top = self.count
         queryset = self.object_list
+        if self.count_more:
+            # Counted only up to a cap: one row more than the page tells whether a next
+            # page exists (in the same statement), so "Next" never leads to an empty page.
+            keys = queryset.values("pk")[bottom : top + 1]
+            rows = list(queryset.filter(pk__in=keys))
+            return OpenEndedPage(
+                rows[: self.per_page], number, self, more=len(rows) > self.per_page
+            )
         keys = queryset.values("pk")[bottom:top]
         return self._get_page(queryset.filter(pk__in=keys), number, self)
+
+
+class OpenEndedPage(Page):
+    """A page of a list counted only up to a cap (`KeyFirstPaginator.count_more`): whether
+    a next page exists is known from the page's own read, not from the count."""
+
+    def __init__(self, object_list: Any, number: int, paginator: Any, *, more: bool) -> None:
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
 
 
 def planned_rows(queryset: QuerySet) -> int | None:

@@ -152,6 +152,41 @@ def test_a_deeper_page_of_the_ticket_list_joins_only_its_own_rows(portal, custom
     assert not page.rstrip().endswith("OFFSET 20")  # the joined rows are not offset
 
 
+def test_the_ticket_list_counts_up_to_a_cap_and_pages_on_past_it(
+    portal, customer, open_ticket, monkeypatch
+):
+    """Past the cap the count stops (one statement bounded by it) and the list says only
+    "Page N": a full page has a next one, and every ticket is still reachable."""
+    tickets = [open_ticket(customer) for _ in range(45)]
+    monkeypatch.setattr(portal_views, "LIST_COUNT_CAP", 30)
+    url = reverse("portal:tickets")
+    with CaptureQueriesContext(connection) as captured:
+        first = portal.get(url)
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1 and "LIMIT 31" in counts[0]
+    text = first.content.decode()
+    assert "Page 1" in text and "Page 1 of" not in text
+    seen = []
+    number, page = 1, first.context["page"]
+    while True:
+        seen += [t.pk for t in page.object_list]
+        if not page.has_next():
+            break
+        number += 1
+        page = portal.get(f"{url}?page={number}").context["page"]
+    # Pages 1 and 2 are full (40), page 3 holds the last 5 and has no next page.
+    assert number == 3 and sorted(seen) == sorted(t.pk for t in tickets)
+    last = portal.get(f"{url}?page=3").content.decode()
+    assert 'rel="next"' not in last and 'rel="prev"' in last and "Page 3" in last
+    # A list that ends exactly at a page's end has no next page leading nowhere.
+    for ticket in tickets[:5]:
+        ticket.delete()
+    assert 'rel="next"' not in portal.get(f"{url}?page=2").content.decode()
+    # Under the cap the list is counted exactly, as before.
+    monkeypatch.setattr(portal_views, "LIST_COUNT_CAP", 45)
+    assert "Page 1 of 2" in portal.get(url).content.decode()
+
+
 def test_customer_files_a_fault_report_with_a_photo(portal, customer, make_unit, sla_setup):
     from equipment.models import FaultCode
 
