@@ -285,9 +285,9 @@ class RankedPaginator(KeyFirstPaginator):
         self.count_cap = count_cap
         self.ranking = ranking_of(object_list)
         self.first_number = number
-        # Only the agents' list estimates (TicketAdmin asks for it): the API's and the
-        # portal's counts stay exact, since their clients page to the end (the API's
-        # `?cursor=` walks a long list without counting).
+        # Only the agents' list estimates (TicketAdmin asks for it); the portal counts up to
+        # a cap (`count_cap`), and the API's count stays exact, since its clients page to the
+        # end (its `?cursor=` walks a long list without counting).
         self.estimates = estimates
         self._keys: dict[int, list[int]] = {}
 
