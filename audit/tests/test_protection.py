@@ -297,3 +297,15 @@ def test_the_like_index_is_dropped_and_built_concurrently_outside_a_transaction(
         migration.drop(None, editor)
     assert len(editor.collected_sql) == 2
     assert all("CONCURRENTLY" in sql for sql in editor.collected_sql), editor.collected_sql
+
+
+def test_an_actors_events_are_read_from_the_composite_index():
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT seq FROM audit_auditevent WHERE actor_ref = 'user:1' ORDER BY at"
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_actor_at_idx" in plan and "Sort" not in plan, plan
