@@ -187,6 +187,21 @@ def test_the_ticket_list_counts_up_to_a_cap_and_pages_on_past_it(
     assert "Page 1 of 2" in portal.get(url).content.decode()
 
 
+@pytest.mark.parametrize("page", ["999999", "99999999999999999999", "abc", "-3", "0", "1e3"])
+def test_a_capped_list_answers_any_page_number_without_an_error(
+    portal, customer, open_ticket, monkeypatch, page
+):
+    """Past the cap every page number is served (the count is only a lower bound): one past
+    the end is an empty page, a malformed one is the first page, none is an error."""
+    for _ in range(3):
+        open_ticket(customer)
+    monkeypatch.setattr(portal_views, "LIST_COUNT_CAP", 1)
+    response = portal.get(f"{reverse('portal:tickets')}?page={page}")
+    assert response.status_code == 200
+    shown = len(response.context["page"].object_list)
+    assert shown == (0 if page == "999999" else 3)
+
+
 def test_customer_files_a_fault_report_with_a_photo(portal, customer, make_unit, sla_setup):
     from equipment.models import FaultCode
 
