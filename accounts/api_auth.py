@@ -36,15 +36,35 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return KEYWORD
 
 
-class ApiKeyScope(permissions.BasePermission):
-    """A read-only key may only read."""
+READ_ONLY = _("This API key may only read. Ask a supervisor for a read-write key.")
+ALARMS_ONLY = _("This API key may only post machine alarms.")
+NOT_ALARMS = _("Machine alarms need a key with the alarms scope. Ask a supervisor for one.")
 
-    message = _("This API key may only read. Ask a supervisor for a read-write key.")
+
+class ApiKeyScope(permissions.BasePermission):
+    """A read-only key may only read; an alarms key may only post alarms, and only it may.
+
+    A view that takes alarms says so with `api_scope = "alarms"`. The alarms key is the one a
+    machine's gateway holds at a customer's site: kept apart, it can neither read the
+    organisation's tickets nor write anything but alarms if it leaks."""
+
+    message = READ_ONLY
 
     def has_permission(self, request, view):
+        from accounts.models import ApiScope
+
         key = getattr(request.user, "api_key", None)
-        if key is None or request.method in permissions.SAFE_METHODS:
+        if getattr(view, "api_scope", None) == ApiScope.ALARMS:
+            self.message = NOT_ALARMS  # a person signed in is refused too: machines only
+            return key is not None and key.scope == ApiScope.ALARMS
+        if key is None:
             return True
+        if key.scope == ApiScope.ALARMS:
+            self.message = ALARMS_ONLY
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        self.message = READ_ONLY
         return key.can_write
 
 

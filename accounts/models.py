@@ -266,6 +266,8 @@ class UserSession(models.Model):
 class ApiScope(models.TextChoices):
     READ = "read", _("Read only")
     READ_WRITE = "read_write", _("Read and write")
+    # A machine or its gateway: posts alarms (POST /units/{serial}/alarms) and nothing else.
+    ALARMS = "alarms", _("Machine alarms only")
 
 
 class ApiKey(models.Model):

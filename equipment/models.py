@@ -103,6 +103,15 @@ class Unit(TimeStampedModel):
     def get_warranty_status_display(self) -> str:
         return str(WarrantyStatus(self.warranty_status()).label)
 
+    @property
+    def live_status_or_none(self) -> UnitStatus | None:
+        """The machine's live status, None when it never reported (for templates, which
+        cannot catch the reverse one-to-one's DoesNotExist)."""
+        try:
+            return self.live_status
+        except UnitStatus.DoesNotExist:
+            return None
+
 
 class WarrantyExtension(models.Model):
     """One move of a unit's warranty end: an extension, or the reversal of one (negative days).
@@ -183,3 +192,90 @@ class FaultCode(models.Model):
 
     def first_checks(self, language: str = "en") -> str:
         return self.first_checks_zh if language.startswith("zh") else self.first_checks_en
+
+
+# ---------------------------------------------------------------------- live status and alarms
+
+# How severities rank, lowest first: a rule "from major" matches major and critical.
+SEVERITY_RANK = {Severity.INFO: 0, Severity.MINOR: 1, Severity.MAJOR: 2, Severity.CRITICAL: 3}
+
+
+class MachineState(models.TextChoices):
+    RUNNING = "running", _("Running")
+    WARNING = "warning", _("Warning")
+    STOPPED = "stopped", _("Stopped")
+
+
+class UnitStatus(models.Model):
+    """What a machine last said of itself (issue 23): one row per unit that ever reported.
+
+    Kept apart from Unit so a machine's reports (many a minute) update a narrow row and never
+    the registry's own record; a unit without a row has never reported ("unknown"). Written
+    only by equipment.services.unit_status_record, under the row's lock, so two batches of
+    one machine are applied one after the other.
+    """
+
+    unit = models.OneToOneField(
+        Unit, on_delete=models.CASCADE, primary_key=True, related_name="live_status"
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=MachineState.choices, default=MachineState.RUNNING
+    )
+    # The machine's own clock for the report that set the state; the desk's for the others.
+    state_since = models.DateTimeField(_("in this state since"))
+    last_seen_at = models.DateTimeField(_("last report received"))
+    last_alarm_at = models.DateTimeField(_("last alarm"), null=True, blank=True)
+    last_alarm_code = models.CharField(_("last alarm code"), max_length=20, blank=True)
+    # Set when the desk opened a "machine silent" ticket; cleared by the next report.
+    silent_since = models.DateTimeField(_("silent since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("unit status")
+        verbose_name_plural = _("unit statuses")
+        indexes = [
+            # The silence watch: running units by when they were last heard from.
+            models.Index(
+                fields=["last_seen_at"],
+                name="unitstatus_running_seen_idx",
+                condition=models.Q(state="running", silent_since__isnull=True),
+            ),
+            models.Index(fields=["state"], name="unitstatus_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id}: {self.state}"
+
+
+class Alarm(models.Model):
+    """One alarm a machine (or its partner's gateway) reported through the API.
+
+    `alarm_id` is the machine's own id: a batch sent twice is stored once (unique per unit).
+    `occurred_at` is the machine's clock, `received_at` the desk's. Parameters are machine
+    data, not personal data: laser power, temperature, wire feed and gas flow have columns of
+    their own (a chart or a rule can read them); anything else rides in `extra`, bounded in
+    keys and size by the API.
+    """
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="alarms")
+    alarm_id = models.CharField(_("alarm id"), max_length=64)
+    code = models.CharField(_("alarm code"), max_length=20)
+    severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices)
+    message = models.CharField(_("message"), max_length=300, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at (machine clock)"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    laser_power_w = models.FloatField(_("laser power (W)"), null=True, blank=True)
+    temperature_c = models.FloatField(_("temperature (°C)"), null=True, blank=True)
+    wire_feed_m_min = models.FloatField(_("wire feed (m/min)"), null=True, blank=True)
+    gas_flow_l_min = models.FloatField(_("gas flow (l/min)"), null=True, blank=True)
+    extra = models.JSONField(_("other values"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("alarm")
+        verbose_name_plural = _("alarms")
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "alarm_id"], name="alarm_unit_alarm_id_uniq")
+        ]
+        indexes = [models.Index(fields=["unit", "-occurred_at"], name="alarm_unit_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.alarm_id})"

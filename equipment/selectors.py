@@ -12,8 +12,11 @@ from accounts.permissions import get_scoped_or_404, scope_by_organisation
 from core.compiled import CompiledRead
 from equipment.models import (
     EXPIRING_SOON_DAYS,
+    Alarm,
     FaultCode,
+    MachineState,
     Unit,
+    UnitStatus,
     WarrantyExtension,
     WarrantyStatus,
 )
@@ -33,9 +36,22 @@ def with_warranty_status(queryset: QuerySet, today: dt.date | None = None) -> Qu
     )
 
 
-def unit_list(*, user: Any, search: str = "", warranty: str = "") -> QuerySet:
-    """Return the units the user may see, with model and owner joined."""
-    qs = scope_by_organisation(user, Unit.objects.select_related("machine_model", "organisation"))
+# The state of a unit that never reported (no UnitStatus row).
+UNKNOWN = "unknown"
+STATES = [*MachineState.values, UNKNOWN]
+
+
+def unit_list(*, user: Any, search: str = "", warranty: str = "", state: str = "") -> QuerySet:
+    """Return the units the user may see, with model, owner and live status joined.
+
+    `state`: running, warning, stopped, or unknown (never reported)."""
+    qs = scope_by_organisation(
+        user, Unit.objects.select_related("machine_model", "organisation", "live_status")
+    )
+    if state == UNKNOWN:
+        qs = qs.filter(live_status__isnull=True)
+    elif state in MachineState.values:
+        qs = qs.filter(live_status__state=state)
     if search:
         term = search.strip()
         qs = qs.filter(
@@ -59,7 +75,9 @@ def unit_get(*, user: Any, pk: Any = None, serial_number: str | None = None) -> 
     lookup = {"pk": pk} if pk is not None else {"serial_number": serial_number}
     return get_scoped_or_404(
         user,
-        with_warranty_status(Unit.objects.select_related("machine_model", "organisation")),
+        with_warranty_status(
+            Unit.objects.select_related("machine_model", "organisation", "live_status")
+        ),
         **lookup,
     )
 
@@ -139,3 +157,45 @@ def warranty_history(unit: Unit) -> list[WarrantyExtension]:
 
 def units_by_id(ids: Any) -> dict[int, Unit]:
     return Unit.objects.in_bulk(sorted(set(ids)))
+
+
+# ---------------------------------------------------------------------- live status and alarms
+
+
+def unit_state(unit: Unit) -> UnitStatus | None:
+    """The unit's live status (joined by unit_get and unit_list), None if it never reported."""
+    return unit.live_status_or_none
+
+
+def latest_alarms(unit: Unit, *, limit: int = 10) -> list[Alarm]:
+    """The unit's latest alarms by the machine's clock, newest first (one index walk)."""
+    return list(Alarm.objects.filter(unit=unit).order_by("-occurred_at", "-pk")[:limit])
+
+
+def alarms_since(*, unit_id: int, code: str, since: Any, limit: int = 50) -> list[Alarm]:
+    """A unit's alarms of one code from an instant on, newest first (a ticket's alarms)."""
+    return list(
+        Alarm.objects.filter(unit_id=unit_id, code=code, occurred_at__gte=since).order_by(
+            "-occurred_at", "-pk"
+        )[:limit]
+    )
+
+
+def alarm_count_since(*, unit_id: int, code: str, since: Any) -> int:
+    return Alarm.objects.filter(unit_id=unit_id, code=code, occurred_at__gte=since).count()
+
+
+def silent_units(*, tier: str, heard_before: Any, limit: int = 500) -> list[UnitStatus]:
+    """Running units of a contract tier not heard from since an instant and not yet marked
+    silent, oldest silence first (the partial index of running, unmarked units)."""
+    return list(
+        UnitStatus.objects.select_related("unit", "unit__organisation")
+        .filter(
+            state=MachineState.RUNNING,
+            silent_since__isnull=True,
+            last_seen_at__lt=heard_before,
+            unit__contract_tier=tier,
+            unit__organisation__is_active=True,
+        )
+        .order_by("last_seen_at")[:limit]
+    )

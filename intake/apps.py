@@ -12,7 +12,9 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         from core import metrics, periodic, reports
         from intake import checks, report_selectors, selectors  # noqa: F401  (checks: a deploy check)
+        from intake.alarms import panels as alarm_panels
         from intake.mail import selectors as mail_selectors
+        from tickets import panels
         from tickets.services import notify
 
         metrics.register_collector("telephony", selectors.phone_metrics)
@@ -28,3 +30,15 @@ class IntakeConfig(AppConfig):
                 description="Read the configured IMAP mailboxes (MAIL_IMAP_MAILBOXES).",
             )
         )
+        periodic.register(
+            periodic.Schedule(
+                name="intake: silent machines",
+                task="intake.silent_machines",
+                every_seconds=60,
+                description=(
+                    "Open a ticket for a running machine that stopped reporting, where its "
+                    "contract tier has a silence watch."
+                ),
+            )
+        )
+        panels.register(alarm_panels.ticket_alarms)

@@ -7,7 +7,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Tier
 from core.fields import BlindIndexField, EncryptedCharField
+from equipment.models import Severity
+from tickets.models import Priority
 
 
 class Call(models.Model):
@@ -96,3 +99,112 @@ class InboundMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} {self.pk}"
+
+
+# ------------------------------------------------------------------ machines' own alarms
+
+
+class AlarmRule(models.Model):
+    """When a machine's alarm opens a ticket (issue 23, point 3): rules are data, kept by
+    supervisors in the admin, not code.
+
+    A rule matches an alarm by its code (blank: any code) and a lowest severity. Of the
+    rules matching an alarm, the one with a code wins over a catch-all, and of equals the
+    lower id. An alarm whose rule opens no ticket (`opens_ticket` off: "ignore E-301") or
+    that no rule matches only updates the machine's status. Repeats of one machine's code
+    within `merge_minutes` of the last one join the ticket still open for it.
+    """
+
+    code = models.CharField(
+        _("alarm code"), max_length=20, blank=True, help_text=_("Blank matches every code.")
+    )
+    min_severity = models.CharField(
+        _("from severity"), max_length=16, choices=Severity.choices, default=Severity.MAJOR
+    )
+    opens_ticket = models.BooleanField(_("opens a ticket"), default=True)
+    priority = models.PositiveSmallIntegerField(
+        _("priority of the ticket"), choices=Priority.choices, default=Priority.P2
+    )
+    queue = models.ForeignKey(
+        "tickets.Queue",
+        verbose_name=_("queue"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Blank: the desk's routing decides."),
+    )
+    merge_minutes = models.PositiveIntegerField(
+        _("repeats join the open ticket for (minutes)"), default=240
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["code", "pk"]
+        verbose_name = _("alarm rule")
+        verbose_name_plural = _("alarm rules")
+
+    def __str__(self) -> str:
+        return f"{self.code or '*'} ≥ {self.min_severity}"
+
+
+class AlarmTicket(models.Model):
+    """A ticket a machine's alarm opened, and how often that alarm came again while it was
+    open: the merge state of one (unit, code).
+
+    A repeat within the rule's window of `last_at` joins here (`repeats` + 1, `last_at`
+    moves) instead of opening another ticket; the ticket's page lists them (the alarms of
+    the unit and code since `first_at`)."""
+
+    unit = models.ForeignKey(
+        "equipment.Unit", on_delete=models.CASCADE, related_name="+", verbose_name=_("unit")
+    )
+    code = models.CharField(_("alarm code"), max_length=20)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="+", verbose_name=_("ticket")
+    )
+    rule = models.ForeignKey(
+        AlarmRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    first_at = models.DateTimeField(_("first alarm"))
+    last_at = models.DateTimeField(_("last alarm"))
+    repeats = models.PositiveIntegerField(_("repeats"), default=0)
+
+    class Meta:
+        verbose_name = _("ticket opened by an alarm")
+        verbose_name_plural = _("tickets opened by alarms")
+        indexes = [models.Index(fields=["unit", "code", "-last_at"], name="alarmticket_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.code} → {self.ticket_id}"
+
+
+class SilenceRule(models.Model):
+    """A running machine that stops reporting opens a "machine silent" ticket, for the
+    contract tiers that include it (one rule per tier; no rule: no watch)."""
+
+    contract_tier = models.CharField(
+        _("contract tier"), max_length=16, choices=Tier.choices, unique=True
+    )
+    silent_after_minutes = models.PositiveIntegerField(_("silent after (minutes)"), default=30)
+    priority = models.PositiveSmallIntegerField(
+        _("priority of the ticket"), choices=Priority.choices, default=Priority.P2
+    )
+    queue = models.ForeignKey(
+        "tickets.Queue",
+        verbose_name=_("queue"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["contract_tier"]
+        verbose_name = _("silence watch")
+        verbose_name_plural = _("silence watches")
+
+    def __str__(self) -> str:
+        return f"{self.contract_tier}: {self.silent_after_minutes} min"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from intake.alarms import services as alarm_services
 from intake.mail import imap
 
 
@@ -12,3 +13,9 @@ def mail_poll() -> dict:
     """Read every configured mailbox once (beat, every minute; `mail_poll --idle` instead
     waits on one mailbox for the server's news)."""
     return imap.poll_mailboxes()
+
+
+@shared_task(name="intake.silent_machines")
+def silent_machines() -> dict:
+    """Open a "machine silent" ticket for watched machines that stopped reporting (beat)."""
+    return alarm_services.silent_machines_watch()

@@ -366,6 +366,8 @@ def machine_detail(request: HttpRequest, serial: str) -> HttpResponse:
             "unit": unit,
             "page": _page(request, history),
             "extensions": equipment_selectors.warranty_history(unit),
+            "status": equipment_selectors.unit_state(unit),
+            "alarms": equipment_selectors.latest_alarms(unit, limit=10),
             "language": get_language() or "en",
         },
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -423,6 +423,59 @@ class TicketCloseApi(ApiView):
 # ------------------------------------------------------------------- units and fault codes
 
 
+UNIT_EXAMPLE = OpenApiExample(
+    "A stopped machine",
+    response_only=True,
+    value={
+        "serial_number": "LW3000-0042",
+        "model": "LaserWeld 3000",
+        "model_zh": "激光焊接机 3000",
+        "model_code": "lw-3000",
+        "product_line": "robotic",
+        "organisation": 7,
+        "site": "Line 2, Suzhou",
+        "site_zh": "苏州 2 号线",
+        "installed_on": "2024-03-18",
+        "firmware": "4.2.1",
+        "warranty_ends_on": "2027-03-18",
+        "warranty": "active",
+        "contract_tier": "plus",
+        "status": {
+            "state": "stopped",
+            "since": "2026-12-08T09:14:03+08:00",
+            "last_seen_at": "2026-12-08T01:14:05Z",
+            "last_alarm_at": "2026-12-08T09:14:03+08:00",
+            "last_alarm_code": "E-201",
+            "silent_since": None,
+        },
+        "last_alarms": [
+            {
+                "alarm_id": "LW3000-0042-000913",
+                "code": "E-201",
+                "severity": "critical",
+                "message": "Chiller flow low",
+                "occurred_at": "2026-12-08T09:14:03+08:00",
+                "received_at": "2026-12-08T01:14:05Z",
+                "laser_power_w": 2950.0,
+                "temperature_c": 41.5,
+                "wire_feed_m_min": None,
+                "gas_flow_l_min": None,
+                "extra": {"chiller_flow_l_min": 3.1},
+            }
+        ],
+        "open_tickets": [
+            {
+                "reference": "WD-2026-004211",
+                "subject": "Machine alarm E-201 on LW3000-0042: Chiller flow low",
+                "status": "new",
+                "priority": 2,
+                "created_at": "2026-12-08T01:14:05Z",
+            }
+        ],
+    },
+)
+
+
 class UnitListApi(ApiView):
     pagination_class = Pagination
 
@@ -431,6 +484,12 @@ class UnitListApi(ApiView):
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, description="Serial, site or model"),
             OpenApiParameter("warranty", OpenApiTypes.STR, enum=WarrantyStatus.values),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=equipment_selectors.STATES,
+                description="The machine's live state; `unknown`: it never reported.",
+            ),
         ],
         responses=UnitOut(many=True),
     )
@@ -439,6 +498,7 @@ class UnitListApi(ApiView):
             user=request.user,
             search=request.query_params.get("q", "")[:100],
             warranty=_choice_param(request, "warranty", WarrantyStatus.values),
+            state=_choice_param(request, "status", equipment_selectors.STATES),
         ).order_by("serial_number")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
@@ -446,7 +506,11 @@ class UnitListApi(ApiView):
 
 
 class UnitDetailApi(ApiView):
-    @extend_schema(summary="One unit with its warranty and open tickets", responses=UnitDetailOut)
+    @extend_schema(
+        summary="One unit: warranty, live status, last alarms and open tickets",
+        responses=UnitDetailOut,
+        examples=[UNIT_EXAMPLE],
+    )
     def get(self, request: Request, serial_number: str) -> Response:
         unit = equipment_selectors.unit_get(user=request.user, serial_number=serial_number)
         open_tickets = selectors.ticket_list(user=request.user, status=list(ACTIVE_STATUSES))
@@ -455,7 +519,11 @@ class UnitDetailApi(ApiView):
             .select_related(None)
             .only("reference", "subject", "status", "priority", "created_at")[:100]
         )
-        return Response(UnitDetailOut(unit, context={"open_tickets": open_tickets}).data)
+        context = {
+            "open_tickets": open_tickets,
+            "last_alarms": equipment_selectors.latest_alarms(unit, limit=10),
+        }
+        return Response(UnitDetailOut(unit, context=context).data)
 
 
 class FaultCodeListApi(ApiView):

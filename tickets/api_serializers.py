@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
 from core import jsoninput
 from core.malware import ScanStatus
-from equipment.models import FaultCode, ProductLine, Unit, WarrantyStatus
+from equipment import selectors as equipment_selectors
+from equipment.models import FaultCode, MachineState, ProductLine, Unit, WarrantyStatus
 from tickets.models import (
     MAX_MACHINES,
     Kind,
@@ -224,6 +225,56 @@ class CloseIn(serializers.Serializer):
     expected_version = serializers.IntegerField(required=False, min_value=1)
 
 
+class UnitStatusOut(serializers.Serializer):
+    """What the machine last said of itself; `unknown` with no times when it never reported."""
+
+    state = serializers.ChoiceField([*MachineState.values, "unknown"])
+    since = serializers.DateTimeField(allow_null=True)
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    last_alarm_at = serializers.DateTimeField(allow_null=True)
+    last_alarm_code = serializers.CharField()
+    silent_since = serializers.DateTimeField(
+        allow_null=True, help_text="Set while the desk holds the machine silent (no reports)."
+    )
+
+
+def unit_status_data(unit: Unit) -> dict:
+    status = equipment_selectors.unit_state(unit)
+    if status is None:
+        return {
+            "state": "unknown",
+            "since": None,
+            "last_seen_at": None,
+            "last_alarm_at": None,
+            "last_alarm_code": "",
+            "silent_since": None,
+        }
+    return UnitStatusOut(
+        {
+            "state": status.state,
+            "since": status.state_since,
+            "last_seen_at": status.last_seen_at,
+            "last_alarm_at": status.last_alarm_at,
+            "last_alarm_code": status.last_alarm_code,
+            "silent_since": status.silent_since,
+        }
+    ).data
+
+
+class AlarmOut(serializers.Serializer):
+    alarm_id = serializers.CharField()
+    code = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+    laser_power_w = serializers.FloatField(allow_null=True)
+    temperature_c = serializers.FloatField(allow_null=True)
+    wire_feed_m_min = serializers.FloatField(allow_null=True)
+    gas_flow_l_min = serializers.FloatField(allow_null=True)
+    extra = serializers.DictField()
+
+
 class UnitOut(serializers.ModelSerializer):
     model = serializers.CharField(source="machine_model.name")
     # Chinese names beside the English ones, as fault codes give title_en and title_zh;
@@ -233,6 +284,7 @@ class UnitOut(serializers.ModelSerializer):
     product_line = serializers.ChoiceField(ProductLine.choices, source="machine_model.product_line")
     organisation = serializers.IntegerField(source="organisation_id")
     warranty = serializers.ChoiceField(WarrantyStatus.choices)
+    status = serializers.SerializerMethodField()
 
     class Meta:
         model = Unit
@@ -250,7 +302,12 @@ class UnitOut(serializers.ModelSerializer):
             "warranty_ends_on",
             "warranty",
             "contract_tier",
+            "status",
         ]
+
+    @extend_schema_field(UnitStatusOut)
+    def get_status(self, unit: Unit) -> dict:
+        return unit_status_data(unit)
 
 
 class TicketBriefOut(serializers.Serializer):
@@ -263,9 +320,14 @@ class TicketBriefOut(serializers.Serializer):
 
 class UnitDetailOut(UnitOut):
     open_tickets = serializers.SerializerMethodField()
+    last_alarms = serializers.SerializerMethodField()
 
     class Meta(UnitOut.Meta):
-        fields = [*UnitOut.Meta.fields, "open_tickets"]
+        fields = [*UnitOut.Meta.fields, "last_alarms", "open_tickets"]
+
+    @extend_schema_field(AlarmOut(many=True))
+    def get_last_alarms(self, unit: Unit) -> list:
+        return AlarmOut(self.context["last_alarms"], many=True).data
 
     @extend_schema(responses=TicketBriefOut(many=True))
     def get_open_tickets(self, unit: Unit) -> list:

@@ -291,6 +291,7 @@ def ticket_get(
         "organisation",
         "requester",
         "unit__machine_model",
+        "unit__live_status",  # the machine's own state, in the same statement
         "queue",
         "assignee",
         "fault_report__fault_code",

@@ -37,6 +37,7 @@ class Channel(models.TextChoices):
     API = "api", _("Partner API")
     CALLBACK = "callback", _("Callback request")
     AGENT = "agent", _("Entered by an agent")
+    MACHINE = "machine", _("Machine alarm")
 
 
 class Status(models.TextChoices):
