@@ -84,6 +84,10 @@ def _refuse(where: str, message: str) -> ApplicationError:
     )
 
 
+def _one_of(values: list[str]) -> str:
+    return _("One of: %(values)s.") % {"values": ", ".join(values)}
+
+
 def _number(value: Any, where: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _refuse(where, _("A number is expected."))
@@ -132,7 +136,7 @@ def _alarm(item: Any, where: str, now: dt.datetime) -> dict[str, Any]:
         raise _refuse(f"{where}.code", _("1-20 letters, digits, '.', '_' or '-'."))
     severity = item.get("severity")
     if severity not in Severity.values:
-        raise _refuse(f"{where}.severity", ", ".join(Severity.values))
+        raise _refuse(f"{where}.severity", _one_of(Severity.values))
     occurred = item.get("occurred_at")
     occurred_at = datetime_or_none(occurred) if isinstance(occurred, str) else None
     if occurred_at is None or timezone.is_naive(occurred_at):
@@ -143,7 +147,7 @@ def _alarm(item: Any, where: str, now: dt.datetime) -> dict[str, Any]:
         raise _refuse(f"{where}.occurred_at", _("Older than 30 days."))
     state = item.get("state") or ""
     if state and state not in MachineState.values:
-        raise _refuse(f"{where}.state", ", ".join(MachineState.values))
+        raise _refuse(f"{where}.state", _one_of(MachineState.values))
     message = item.get("message") or ""
     if not isinstance(message, str) or len(message) > 300:
         raise _refuse(f"{where}.message", _("A text of at most 300 characters."))
@@ -180,7 +184,7 @@ def check_batch(payload: Any, *, now: dt.datetime) -> tuple[list[dict[str, Any]]
         raise _refuse("alarms", _("At most %(n)s alarms a batch.") % {"n": MAX_BATCH})
     state = payload.get("state") or ""
     if state and state not in MachineState.values:
-        raise _refuse("state", ", ".join(MachineState.values))
+        raise _refuse("state", _one_of(MachineState.values))
     if not items and not state:
         raise _refuse("alarms", _("Send at least one alarm, or the machine's state."))
     return [_alarm(item, f"alarms[{n}]", now) for n, item in enumerate(items)], state
