@@ -6,7 +6,9 @@
   become a placeholder, uploads are deleted, survey comments emptied;
 - call records, RETENTION_CALL_DAYS (90): the caller's number is removed;
 - sent notices, RETENTION_OUTBOX_DAYS (90): deleted;
-- delivery details, RETENTION_DELIVERY_DAYS after delivery (365): address and phone emptied.
+- delivery details, RETENTION_DELIVERY_DAYS after delivery (365): address and phone emptied;
+- machines' alarms, RETENTION_ALARM_DAYS after receipt (180): deleted (machine data, not
+  personal, but a fleet's alarms grow without end).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from chat import services as chat_services
+from equipment import alarm_services
 from intake import services as intake_services
 from intake.mail import services as mail_services
 from logistics import services as logistics_services
@@ -51,6 +54,9 @@ def retention_run(*, dry_run: bool = False, now: dt.datetime | None = None) -> d
         ),
         "shipments": logistics_services.shipments_expire(
             delivered_before=before(settings.RETENTION_DELIVERY_DAYS), dry_run=dry_run
+        ),
+        "alarms": alarm_services.alarms_expire(
+            received_before=before(settings.RETENTION_ALARM_DAYS), dry_run=dry_run
         ),
     }
     audit_record(

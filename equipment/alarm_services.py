@@ -107,6 +107,22 @@ def alarms_record(
     return Recorded(new=rows, duplicates=len(alarms) - len(rows), status=status)
 
 
+def alarms_expire(*, received_before: Any, dry_run: bool, chunk: int = 10_000) -> dict[str, int]:
+    """Retention: alarms received before an instant are deleted, a chunk per transaction
+    (a busy fleet stores millions a day; one DELETE of them all would hold its locks and
+    its WAL for minutes). The machine's status and the tickets alarms opened stay."""
+    old = Alarm.objects.filter(received_at__lt=received_before)
+    if dry_run:
+        return {"alarms": old.count()}
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("pk").values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return {"alarms": deleted}
+            deleted += Alarm.objects.filter(pk__in=ids).delete()[0]
+
+
 def unit_mark_silent(*, status: UnitStatus, now: dt.datetime) -> bool:
     """Note that the desk acted on a machine's silence (one ticket per silence: the next
     report clears it). False when the machine reported meanwhile or was marked already."""

@@ -236,6 +236,7 @@ RETENTION_TICKET_DAYS = env_int("RETENTION_TICKET_DAYS", 3 * 365)
 RETENTION_CALL_DAYS = env_int("RETENTION_CALL_DAYS", 90)
 RETENTION_OUTBOX_DAYS = env_int("RETENTION_OUTBOX_DAYS", 90)
 RETENTION_DELIVERY_DAYS = env_int("RETENTION_DELIVERY_DAYS", 365)
+RETENTION_ALARM_DAYS = env_int("RETENTION_ALARM_DAYS", 180)
 # Deferred events are sealed by beat (AUDIT_SEAL_EVERY_SECONDS); with this on, also right
 # after each commit by the request that wrote them (sooner, at a few statements per request).
 AUDIT_SEAL_AFTER_COMMIT = env_bool("AUDIT_SEAL_AFTER_COMMIT", False)

@@ -250,3 +250,37 @@ def test_the_batch_is_audited_once_with_the_key_as_actor(alarm_world, post_alarm
     (event,) = AuditEvent.objects.filter(action="unit.alarms_received")
     assert event.actor_ref.startswith("api_key:")
     assert event.data["accepted"] == 2 and event.data["joined"] == 1
+
+
+def test_retention_deletes_old_alarms_in_chunks_and_keeps_the_rest(alarm_world, settings):
+    from compliance.retention import retention_run
+    from equipment.alarm_services import alarms_expire
+    from equipment.models import Alarm
+
+    unit = alarm_world.units[0]
+    settings.RETENTION_ALARM_DAYS = 180
+    long_ago = timezone.now() - dt.timedelta(days=181)
+    Alarm.objects.bulk_create(
+        Alarm(
+            unit=unit,
+            alarm_id=f"{age}-{n}",
+            code="E-1",
+            severity="info",
+            occurred_at=long_ago,
+            received_at=timezone.now() - dt.timedelta(days=age),
+        )
+        for age in (181, 179)
+        for n in range(5)
+    )
+
+    assert alarms_expire(received_before=long_ago + dt.timedelta(hours=1), dry_run=True) == {
+        "alarms": 5
+    }
+    assert Alarm.objects.count() == 10
+    assert alarms_expire(
+        received_before=long_ago + dt.timedelta(hours=1), dry_run=False, chunk=2
+    ) == {"alarms": 5}
+    assert sorted({a.split("-")[0] for a in Alarm.objects.values_list("alarm_id", flat=True)}) == [
+        "179"
+    ]
+    assert retention_run()["alarms"] == {"alarms": 0}
