@@ -104,7 +104,28 @@ class InboundMail(models.Model):
 # ------------------------------------------------------------------ machines' own alarms
 
 
-class AlarmRule(models.Model):
+class OpensTicket(models.Model):
+    """What a machine rule's ticket is opened with: its priority, and its queue (blank: the
+    desk's routing decides, as for any fault)."""
+
+    priority = models.PositiveSmallIntegerField(
+        _("priority of the ticket"), choices=Priority.choices, default=Priority.P2
+    )
+    queue = models.ForeignKey(
+        "tickets.Queue",
+        verbose_name=_("queue"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Blank: the desk's routing decides."),
+    )
+
+    class Meta:
+        abstract = True
+
+
+class AlarmRule(OpensTicket):
     """When a machine's alarm opens a ticket (issue 23, point 3): rules are data, kept by
     supervisors in the admin, not code.
 
@@ -122,18 +143,6 @@ class AlarmRule(models.Model):
         _("from severity"), max_length=16, choices=Severity.choices, default=Severity.MAJOR
     )
     opens_ticket = models.BooleanField(_("opens a ticket"), default=True)
-    priority = models.PositiveSmallIntegerField(
-        _("priority of the ticket"), choices=Priority.choices, default=Priority.P2
-    )
-    queue = models.ForeignKey(
-        "tickets.Queue",
-        verbose_name=_("queue"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        help_text=_("Blank: the desk's routing decides."),
-    )
     merge_minutes = models.PositiveIntegerField(
         _("repeats join the open ticket for (minutes)"), default=240
     )
@@ -180,7 +189,7 @@ class AlarmTicket(models.Model):
         return f"{self.code} → {self.ticket_id}"
 
 
-class SilenceRule(models.Model):
+class SilenceRule(OpensTicket):
     """A running machine that stops reporting opens a "machine silent" ticket, for the
     contract tiers that include it (one rule per tier; no rule: no watch)."""
 
@@ -188,17 +197,6 @@ class SilenceRule(models.Model):
         _("contract tier"), max_length=16, choices=Tier.choices, unique=True
     )
     silent_after_minutes = models.PositiveIntegerField(_("silent after (minutes)"), default=30)
-    priority = models.PositiveSmallIntegerField(
-        _("priority of the ticket"), choices=Priority.choices, default=Priority.P2
-    )
-    queue = models.ForeignKey(
-        "tickets.Queue",
-        verbose_name=_("queue"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
