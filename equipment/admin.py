@@ -12,7 +12,7 @@ from accounts.admin import NoAdminLogMixin
 from accounts.admin_scope import RegionScopedAdminMixin
 from core.errors import ApplicationError
 from equipment import admin_import, selectors, services
-from equipment.models import FaultCode, MachineModel, Unit, WarrantyStatus
+from equipment.models import FaultCode, MachineModel, MachineState, Unit, WarrantyStatus
 
 
 @admin.register(MachineModel)
@@ -70,6 +70,23 @@ class WarrantyFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MachineStateFilter(admin.SimpleListFilter):
+    """The machines' own state (issue 23): running, warning, stopped, never reported."""
+
+    title = _("Machine state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [*MachineState.choices, (selectors.UNKNOWN, _("Never reported"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == selectors.UNKNOWN:
+            return queryset.filter(live_status__isnull=True)
+        if self.value() in MachineState.values:
+            return queryset.filter(live_status__state=self.value())
+        return queryset
+
+
 @admin.register(Unit)
 class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     form = UnitAdminForm
@@ -81,9 +98,15 @@ class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
         "warranty_ends_on",
         "warranty_display",
         "contract_tier",
+        "state_display",
     ]
-    list_filter = [WarrantyFilter, "contract_tier", "machine_model__product_line"]
-    list_select_related = ["machine_model", "organisation"]
+    list_filter = [
+        WarrantyFilter,
+        MachineStateFilter,
+        "contract_tier",
+        "machine_model__product_line",
+    ]
+    list_select_related = ["machine_model", "organisation", "live_status"]
     search_fields = ["serial_number", "site", "site_zh", "organisation__name"]
     autocomplete_fields = ["organisation"]
     date_hierarchy = "installed_on"
@@ -118,6 +141,11 @@ class UnitAdmin(RegionScopedAdminMixin, NoAdminLogMixin, admin.ModelAdmin):
     @admin.display(description=_("warranty"))
     def warranty_display(self, obj: Unit) -> str:
         return obj.get_warranty_status_display()
+
+    @admin.display(description=_("Machine state"), ordering="live_status__state")
+    def state_display(self, obj: Unit) -> str:
+        status = obj.live_status_or_none
+        return status.get_state_display() if status else _("Never reported")
 
     def has_delete_permission(self, request, obj=None):
         return False

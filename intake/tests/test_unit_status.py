@@ -178,3 +178,14 @@ def test_the_customer_sees_the_machine_state_on_its_page(
 
     page = client.get(f"/portal/machines/{unit.serial_number}/").content.decode()
     assert "Stopped" in page and "E-201" in page
+
+
+def test_supervisors_filter_units_by_machine_state(alarm_world, post_alarms, staff_client):
+    stopped, quiet = alarm_world.units
+    post_alarms(stopped.serial_number, {"alarms": [alarm(1)]}, alarm_world.token)
+    client, _supervisor = staff_client(roles=("supervisor",))
+
+    page = client.get("/admin/equipment/unit/?state=stopped").content.decode()
+    assert stopped.serial_number in page and quiet.serial_number not in page
+    page = client.get("/admin/equipment/unit/?state=unknown").content.decode()
+    assert quiet.serial_number in page and stopped.serial_number not in page
