@@ -55,6 +55,8 @@ class ApiKeyScope(permissions.BasePermission):
 
         key = getattr(request.user, "api_key", None)
         if getattr(view, "api_scope", None) == ApiScope.ALARMS:
+            if request.method != "POST":
+                return True  # the view answers 405 to whoever asks
             self.message = NOT_ALARMS  # a person signed in is refused too: machines only
             return key is not None and key.scope == ApiScope.ALARMS
         if key is None:

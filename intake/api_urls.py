@@ -9,5 +9,9 @@ urlpatterns = [
     path("mail/inbound", mail_api.mail_inbound, name="mail-inbound"),
     # As the issue names it, with or without the slash the other unit URLs end with.
     path("units/<str:serial_number>/alarms", alarms_api.unit_alarms, name="api-unit-alarms"),
-    path("units/<str:serial_number>/alarms/", alarms_api.unit_alarms, name="api-unit-alarms-slash"),
+    path(
+        "units/<str:serial_number>/alarms/",
+        alarms_api.unit_alarms_slash,
+        name="api-unit-alarms-slash",
+    ),
 ]

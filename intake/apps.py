@@ -10,8 +10,10 @@ class IntakeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import demo
         from core import metrics, periodic, reports
         from intake import checks, report_selectors, selectors  # noqa: F401  (checks: a deploy check)
+        from intake import demo as intake_demo
         from intake.alarms import panels as alarm_panels
         from intake.mail import selectors as mail_selectors
         from tickets import panels
@@ -42,3 +44,4 @@ class IntakeConfig(AppConfig):
             )
         )
         panels.register(alarm_panels.ticket_alarms)
+        demo.register_seeder(intake_demo.seed)

@@ -656,6 +656,8 @@ SPECTACULAR_SETTINGS = {
         "TierEnum": "accounts.models.Tier",
         "AlertStatusEnum": ["firing", "resolved"],
         "TicketStatusEnum": "tickets.models.Status",
+        "MachineStateEnum": ["running", "warning", "stopped"],
+        "UnitStateEnum": ["running", "warning", "stopped", "unknown"],
     },
     # /api/schema/ and /api/docs/: a signed-in person or an API key, unless API_DOCS_PUBLIC.
     "SERVE_PERMISSIONS": ["core.schema.DocsAccess"],

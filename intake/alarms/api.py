@@ -63,6 +63,8 @@ class UnitAlarmsApi(APIView):
 
     @extend_schema(
         summary="Report a machine's alarms",
+        # Which key may call it, for partners and for the walk of every JSON operation.
+        extensions={"x-api-key-scope": "alarms"},
         description=(
             "Up to 100 alarms of one machine, and optionally its state (`running`, "
             "`warning`, `stopped`; a batch with only a state is a heartbeat). Idempotent per "
@@ -122,4 +124,11 @@ class UnitAlarmsApi(APIView):
         )
 
 
+class UnitAlarmsSlashApi(UnitAlarmsApi):
+    """The same with the trailing slash the other unit URLs have; one entry in the schema."""
+
+    schema = None
+
+
 unit_alarms = UnitAlarmsApi.as_view()
+unit_alarms_slash = UnitAlarmsSlashApi.as_view()

@@ -69,6 +69,8 @@ NO_CUSTOMER_DATA = {
     "status.maintenance": "planned maintenance of the desk's lines",
     "status.drill": "failover drills of the desk's hotlines",
     "compensation.policy": "rules of compensation per tier",
+    "intake.alarmrule": "which machine alarm codes open tickets",
+    "intake.silencerule": "per contract tier, when a quiet machine opens a ticket",
 }
 
 REGISTRY = admin.site._registry

@@ -179,6 +179,8 @@ FOREIGN: dict[str, Callable[[Any], dict[str, Any]]] = {
     "api-ticket-reply": lambda b: {"reference": b.ticket.reference},
     "api-ticket-close": lambda b: {"reference": b.ticket.reference},
     "api-unit": lambda b: {"serial_number": b.unit.serial_number},
+    "api-unit-alarms": lambda b: {"serial_number": b.unit.serial_number},
+    "api-unit-alarms-slash": lambda b: {"serial_number": b.unit.serial_number},
     "portal:ticket": lambda b: {"reference": b.ticket.reference},
     "portal:machine": lambda b: {"serial": b.unit.serial_number},
     "portal:shipment": lambda b: {"pk": b.shipment.pk},
@@ -199,6 +201,9 @@ NOT_TENANT_OBJECTS = {
     "admin-report": "a report's name; its figures are scoped to the viewer's regions "
     "(servicedesk/tests/test_reports.py)",
 }
+# Patterns only an alarms key may POST to: other callers are refused by scope (403) whatever
+# the serial, so the walk adds an alarms key of A's organisation there.
+ALARMS = {"api-unit-alarms", "api-unit-alarms-slash"}
 # The admin is closed to customers and API keys whatever the id (staff scoping by region is
 # walked by the admin's own tests).
 ADMIN = "admin"
@@ -273,6 +278,13 @@ def test_another_organisations_object_answers_like_a_missing_one(tenants, name):
     }
     if name == ADMIN:
         del callers["api_key"]  # the admin takes sessions only: a key is no one there
+    if name in ALARMS:  # only a key of the alarms scope gets past the scope check there
+        from accounts.services.api_keys import api_key_create
+
+        _key, token = api_key_create(actor=None, organisation=a.org, name="GW", scope="alarms")
+        callers["alarms_key"] = Client(
+            raise_request_exception=False, HTTP_AUTHORIZATION=f"Api-Key {token}"
+        )
     before = _snapshot(b)
     denied_before = AuditEvent.objects.filter(action="access.denied").count()
     refusals = 0
@@ -287,7 +299,9 @@ def test_another_organisations_object_answers_like_a_missing_one(tenants, name):
                 nothing = _send(client, method, missing_path, api=api)
                 where = f"{who} {method.upper()} {foreign_path}"
                 assert theirs.status_code == nothing.status_code, where
-                assert theirs.status_code in (302, 404, 405), where
+                assert theirs.status_code in (302, 403, 404, 405), where
+                if theirs.status_code == 403:  # refused by the key's scope, before any lookup
+                    assert name in ALARMS and who != "alarms_key", where
                 if theirs.status_code == 302:
                     assert "/login/" in theirs["Location"], where
                 if theirs.status_code == 404:
@@ -301,5 +315,7 @@ def test_another_organisations_object_answers_like_a_missing_one(tenants, name):
     # Every refusal of B's object was audited with the object's id (a missing id writes none).
     events = AuditEvent.objects.filter(action="access.denied").order_by("pk")[denied_before:]
     assert len(events) >= refusals
-    assert {(e.target_type, e.target_id) for e in events} <= _foreign_targets(b)
+    # (A scope refusal is audited too, naming the route, not an object.)
+    scope_refusals = {("url", name)} if name in ALARMS else set()
+    assert {(e.target_type, e.target_id) for e in events} <= _foreign_targets(b) | scope_refusals
     assert all(e.outcome == "denied" for e in events)
