@@ -42,9 +42,9 @@ def url_problem(url: Any) -> str:
     """Why the desk may not deliver to this URL, or "" when it may (core.net's checks:
     https, no credentials, every address public, unless the settings allow otherwise)."""
     if not isinstance(url, str) or not url.strip():
-        return _("Enter the URL of your system.")
+        return _("enter the URL of the system")
     if len(url.strip()) > MAX_URL:
-        return _("Use at most %(n)s characters.") % {"n": MAX_URL}
+        return _("use at most %(n)s characters") % {"n": MAX_URL}
     return public_http_url(url.strip())
 
 
