@@ -185,12 +185,15 @@ def deliveries_for(row: Outbox) -> list[tuple[dict[str, Any], WebhookDelivery]]:
     """The deliveries of an organisation's event row: one per event and active endpoint
     subscribed to it, as (outbox fields, unsaved WebhookDelivery without its outbox row).
 
-    The endpoints are read now, when the row is delivered, not when the event happened: an
-    endpoint registered a moment later gets the events after it.
+    The endpoints are read when the row is delivered (the write did not pay for it), as
+    registered and active then; one registered after the event was written gets nothing of it
+    (a broker outage must not hand a new endpoint the backlog of before its time).
     """
     notice = json.loads(row.body)
     endpoints = list(
-        WebhookEndpoint.objects.filter(organisation_id=notice["organisation"], is_active=True)
+        WebhookEndpoint.objects.filter(
+            organisation_id=notice["organisation"], is_active=True, created_at__lte=row.created_at
+        )
         .only("pk", "events", "is_active")
         .order_by("pk")
     )

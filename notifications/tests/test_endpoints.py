@@ -200,6 +200,18 @@ def test_an_event_of_an_organisation_without_endpoints_ends_there(make_org, webh
     assert not WebhookDelivery.objects.exists() and webhook_receiver.requests == []
 
 
+def test_an_endpoint_registered_after_the_event_gets_nothing_of_it(
+    make_org, register, webhook_receiver
+):
+    """Events waiting for the worker (a broker outage) go to the endpoints of their time."""
+    org = make_org()
+    event(org)
+    Outbox.objects.update(created_at=timezone.now() - dt.timedelta(minutes=5))
+    register(org)
+    run_outbox()
+    assert webhook_receiver.requests == [] and not WebhookDelivery.objects.exists()
+
+
 def test_the_same_write_twice_is_one_event_and_a_fan_out_twice_one_delivery(make_org, register):
     org = make_org()
     register(org)
