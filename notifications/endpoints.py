@@ -212,7 +212,7 @@ def deliveries_for(row: Outbox) -> list[tuple[dict[str, Any], WebhookDelivery]]:
             }
             fields = {
                 "key": key,
-                "channel": Channel.ENDPOINT,
+                "channel": Channel.ORG_WEBHOOK,
                 "recipient": str(endpoint.pk),
                 "body": json.dumps(payload, ensure_ascii=False),
                 "language": row.language,

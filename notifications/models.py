@@ -17,9 +17,9 @@ class Channel(models.TextChoices):
     WEBHOOK = "webhook", _("Signed webhook")
     PUSH = "push", _("Browser notification")
     # An event of an organisation's object (a ticket), written in the business transaction;
-    # its delivery fans it out into one ENDPOINT row per subscribed endpoint.
+    # its delivery fans it out into one ORG_WEBHOOK row per subscribed endpoint.
     ORG_EVENT = "org_event", _("Organisation event")
-    ENDPOINT = "endpoint", _("Organisation webhook")
+    ORG_WEBHOOK = "org_webhook", _("Organisation webhook")
 
 
 class Status(models.TextChoices):
@@ -175,7 +175,7 @@ class WebhookDelivery(models.Model):
         permissions = [("replay_webhookdelivery", _("Can replay a webhook delivery"))]
 
     def __str__(self) -> str:
-        return f"{self.event_type} → {self.endpoint_id} ({self.event_id})"
+        return f"{self.get_event_type_display()} ({self.event_id})"
 
 
 class WebhookAttempt(models.Model):

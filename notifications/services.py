@@ -240,7 +240,7 @@ def _send(row: Outbox) -> int | None:
         wecom.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WEBHOOK:
         return webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
-    elif row.channel == Channel.ENDPOINT:
+    elif row.channel == Channel.ORG_WEBHOOK:
         return endpoints.send(row)
     elif row.channel == Channel.ORG_EVENT:
         _fan_out(row)
@@ -272,7 +272,7 @@ def _fan_out(row: Outbox) -> None:
 
 
 # The channels whose every attempt is logged (WebhookAttempt) and may be replayed.
-WEBHOOK_CHANNELS = (Channel.WEBHOOK, Channel.ENDPOINT)
+WEBHOOK_CHANNELS = (Channel.WEBHOOK, Channel.ORG_WEBHOOK)
 
 
 def _log_attempt(row: Outbox, *, started: float, status: int | None, error: str) -> None:

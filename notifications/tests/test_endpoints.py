@@ -176,7 +176,7 @@ def test_an_event_reaches_each_subscribed_endpoint_signed(make_org, register, we
     assert body["ticket"] == {"reference": "WD-1", "status": "resolved"}
     assert to_resolved["headers"]["x-welddesk-event"] == "ticket.resolved"
     assert to_resolved["headers"]["content-type"] == "application/json"
-    attempts = WebhookAttempt.objects.filter(outbox__channel=Channel.ENDPOINT)
+    attempts = WebhookAttempt.objects.filter(outbox__channel=Channel.ORG_WEBHOOK)
     assert sorted(a.status_code for a in attempts) == [200, 200, 200]
 
 

@@ -207,8 +207,8 @@ def test_the_ticket_write_costs_the_same_whatever_the_number_of_endpoints(
     assert costs() == (without, [])
     # Three writes a round: one event row each, and no delivery before the worker's fan-out.
     assert Outbox.objects.filter(channel=Channel.ORG_EVENT).count() == 3 + 3 + 3
-    assert not Outbox.objects.filter(channel=Channel.ENDPOINT).exists()
+    assert not Outbox.objects.filter(channel=Channel.ORG_WEBHOOK).exists()
     run_outbox()
     # The second round's fan-out: the opening, the answer (answered, status changed) and the
     # resolution (status changed, resolved) to each of the five endpoints.
-    assert Outbox.objects.filter(channel=Channel.ENDPOINT).count() == 5 * (1 + 2 + 2)
+    assert Outbox.objects.filter(channel=Channel.ORG_WEBHOOK).count() == 5 * (1 + 2 + 2)
