@@ -153,8 +153,13 @@ class WebhookDelivery(models.Model):
     The delivery log supervisors read (scoped by the endpoint's organisation) and replay.
     """
 
+    # DO_NOTHING: services._outbox_delete deletes the log first, so deleting outbox rows
+    # (retention, erasure) stays one statement that reads no row into memory.
     outbox = models.OneToOneField(
-        Outbox, on_delete=models.CASCADE, related_name="webhook_delivery", verbose_name=_("outbox")
+        Outbox,
+        on_delete=models.DO_NOTHING,
+        related_name="webhook_delivery",
+        verbose_name=_("outbox"),
     )
     endpoint = models.ForeignKey(
         WebhookEndpoint,
@@ -183,7 +188,10 @@ class WebhookAttempt(models.Model):
     when, how long, the receiver's HTTP status or why there was none. No body, no address."""
 
     outbox = models.ForeignKey(
-        Outbox, on_delete=models.CASCADE, related_name="webhook_attempts", verbose_name=_("outbox")
+        Outbox,
+        on_delete=models.DO_NOTHING,  # as WebhookDelivery.outbox
+        related_name="webhook_attempts",
+        verbose_name=_("outbox"),
     )
     number = models.PositiveSmallIntegerField(_("attempt"))
     at = models.DateTimeField(_("at"), default=timezone.now)

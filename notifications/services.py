@@ -568,7 +568,7 @@ def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str
     ]
     deleted = 0
     for start in range(0, len(doomed), 500):
-        deleted += Outbox.objects.filter(pk__in=doomed[start : start + 500]).delete()[0]
+        deleted += _outbox_delete(Outbox.objects.filter(pk__in=doomed[start : start + 500]))
     counts = {"push_subscriptions": pushes, "outbox": deleted}
     audit_record(action="notifications.person_erased", actor=actor, target=user, data=counts)
     return counts
@@ -579,5 +579,22 @@ def outbox_expire(*, created_before: Any, dry_run: bool) -> dict[str, int]:
     old = Outbox.objects.filter(created_at__lt=created_before).exclude(status=Status.PENDING)
     count = old.count()
     if not dry_run and count:
-        old.delete()
+        _outbox_delete(old)
     return {"outbox": count}
+
+
+def _outbox_delete(rows: models.QuerySet, *, chunk: int = 5000) -> int:
+    """Delete outbox rows and their webhook log (deliveries, attempts), a chunk at a time:
+    the rows locked first (a worker delivering one finishes, or skips it), then three deletes
+    by id, no row read into memory (the log's keys are DO_NOTHING, so Django need not collect
+    the rows to cascade). Return how many outbox rows went."""
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(rows.order_by("pk").values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return deleted
+            list(Outbox.objects.select_for_update().filter(pk__in=ids).values_list("pk"))
+            WebhookAttempt.objects.filter(outbox_id__in=ids).delete()
+            WebhookDelivery.objects.filter(outbox_id__in=ids).delete()
+            deleted += Outbox.objects.filter(pk__in=ids).delete()[0]

@@ -359,3 +359,35 @@ def test_other_channels_leave_no_attempts():
     row = services._enqueue(key="e", channel="email", recipient="a@b.example", body="x")
     services.outbox_deliver(outbox_id=row.pk)
     assert not WebhookAttempt.objects.exists()
+
+
+def test_retention_deletes_old_deliveries_with_their_log(make_org, register, webhook_receiver):
+    org = make_org()
+    register(org)
+    event(org)
+    run_outbox()
+    assert WebhookAttempt.objects.count() == 1
+    later = timezone.now() + dt.timedelta(days=1)
+    assert services.outbox_expire(created_before=later, dry_run=False) == {"outbox": 2}
+    assert not Outbox.objects.exists()
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
+    assert WebhookEndpoint.objects.count() == 1  # the endpoint stays
+
+
+def test_an_erasure_deletes_the_deliveries_that_name_the_person(
+    make_org, make_customer, register, supervisor
+):
+    from core.privacy import Marks
+
+    org = make_org()
+    person = make_customer(org, full_name="王建国", email="wang@hengrui.example")
+    register(org)
+    event(org, subject="王建国 reports pores")
+    event(org, key="ticket:2:v1", subject="Pores again")
+    run_outbox()
+    marks = Marks(email=person.email, phone="", name=person.full_name)
+    services.notifications_erase_person(user=person, marks=marks, actor=supervisor)
+    left = [json.loads(row.body) for row in Outbox.objects.all()]
+    assert all("王建国" not in json.dumps(body, ensure_ascii=False) for body in left)
+    assert len(left) == 2 and WebhookDelivery.objects.count() == 1
+    assert WebhookAttempt.objects.count() == 1
