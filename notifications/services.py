@@ -348,6 +348,7 @@ def outbox_deliver(*, outbox_id: int) -> str:
     """
     sent_at = None
     attempts = 0
+    fanned_out = False
     try:
         with transaction.atomic():
             row = Outbox.objects.select_for_update(skip_locked=True).filter(pk=outbox_id).first()
@@ -380,12 +381,15 @@ def outbox_deliver(*, outbox_id: int) -> str:
                 return "failed" if row.status == Status.FAILED else "retry"
             _log_attempt(row, started=started, status=status, error="")
             sent_at, attempts = now, row.attempts
+            fanned_out = row.channel == Channel.ORG_EVENT
             row.status = Status.SENT
             row.sent_at = now
             row.last_error = ""
             row.save(update_fields=["attempts", "status", "sent_at", "last_error"])
     except DatabaseError:
-        if sent_at is None or connection.in_atomic_block:
+        # An event's fan-out "sent" nothing out: its deliveries were in the lost transaction,
+        # so the row stays pending for the sweep, to be fanned out again.
+        if sent_at is None or fanned_out or connection.in_atomic_block:
             raise  # nothing went out: the row is still pending and the sweep hands it over
         _record_sent(outbox_id=outbox_id, attempts=attempts, sent_at=sent_at)
     return "sent"
