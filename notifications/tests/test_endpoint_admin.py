@@ -169,3 +169,41 @@ def test_the_log_costs_the_same_for_one_delivery_and_fifty(supervisor, delivered
     with CaptureQueriesContext(connection) as fifty:
         assert client.get(LOG).status_code == 200
     assert len(fifty) == len(one)
+
+
+def test_a_supervisor_changes_an_endpoint_and_rotates_its_secret(
+    supervisor, make_org, webhook_receiver
+):
+    client, user = supervisor
+    org = make_org()
+    endpoint, old = endpoints.endpoint_register(
+        actor=user, organisation=org, url=webhook_receiver.url("/erp"), events=["ticket.opened"]
+    )
+    page = f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/"
+    assert client.get(page).status_code == 200
+    response = client.post(
+        page,
+        {
+            "url": webhook_receiver.url("/erp/v2"),
+            "description": "ERP v2",
+            "events": ["ticket.resolved", "ticket.answered"],
+            "is_active": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    endpoint.refresh_from_db()
+    assert (endpoint.url, endpoint.events, endpoint.is_active) == (
+        webhook_receiver.url("/erp/v2"),
+        ["ticket.answered", "ticket.resolved"],
+        False,
+    )
+    (changed,) = AuditEvent.objects.filter(action="webhook_endpoint.changed")
+    assert changed.data["changed"] == ["description", "events", "is_active", "url"]
+    assert "/erp/v2" not in str(changed.data)  # the address is named, not copied
+    shown = client.post(
+        "/admin/notifications/webhookendpoint/",
+        {"action": "rotate_secrets", "_selected_action": [endpoint.pk]},
+        follow=True,
+    ).content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.secret in shown
