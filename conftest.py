@@ -343,3 +343,16 @@ def s3(s3_server, settings, monkeypatch, tmp_path):
         },
     }
     return bucket
+
+
+@pytest.fixture
+def webhook_receiver(settings):
+    """A partner's system on loopback (testsupport.WebhookReceiver); the desk may call it
+    (http and a private address allowed, as only tests and closed installations do)."""
+    from testsupport import WebhookReceiver
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    settings.WEBHOOK_ALLOW_HTTP = True
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()

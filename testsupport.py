@@ -284,3 +284,63 @@ class Bucket:
 
     def put(self, storage_name: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.name, Key=self.key(storage_name), Body=data)
+
+
+class WebhookReceiver:
+    """A partner's system on loopback: records every POST (path, headers, body) and answers
+    each path with the status set in `answers` (200 by default)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.requests: list[dict] = []
+        self.answers: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver._lock:
+                    receiver.requests.append({"path": self.path, "headers": headers, "body": body})
+                self.send_response(receiver.answers.get(self.path, 200))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def at(self, path: str) -> list[dict]:
+        """What reached one path, in order."""
+        with self._lock:
+            return [r for r in self.requests if r["path"] == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def webhook_signature_ok(secret: str, request: dict, *, tolerance: int = 300) -> bool:
+    """Check a received webhook as a partner would (docs/webhooks.md): the HMAC-SHA256 of
+    "<timestamp>.<body>" with the secret, and a recent timestamp."""
+    import hashlib
+    import hmac
+    import time
+
+    timestamp = request["headers"]["x-welddesk-timestamp"]
+    expected = hmac.new(
+        secret.encode(), timestamp.encode() + b"." + request["body"], hashlib.sha256
+    ).hexdigest()
+    return (
+        hmac.compare_digest(request["headers"]["x-welddesk-signature"], f"sha256={expected}")
+        and abs(time.time() - int(timestamp)) <= tolerance
+    )

@@ -92,6 +92,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_apikey",
         "accounts.add_apikey",
         "accounts.change_apikey",
+        # Organisations' webhook endpoints (secret shown once) and their delivery log.
+        "notifications.view_webhookendpoint",
+        "notifications.add_webhookendpoint",
+        "notifications.change_webhookendpoint",
+        "notifications.view_webhookdelivery",
+        "notifications.replay_webhookdelivery",
         "equipment.add_unit",
         "equipment.change_unit",
         "equipment.add_faultcode",

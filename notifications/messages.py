@@ -15,12 +15,18 @@ else the e-mail's subject. A webhook gets the message's `webhook` JSON, else a g
 
 There are no quiet hours or per-event preferences yet; when they come they belong in
 `recipient_of` and `_deliveries`, and every event follows them at once.
+
+An organisation's own systems are told too: the other app names the organisation and the
+`Event`s of one write (`notify_organisation`), and this app decides which of the
+organisation's webhook endpoints get which (notifications.endpoints): one outbox row per
+write here, the fan-out to the endpoints in the worker.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +36,8 @@ from django.db.models import prefetch_related_objects
 from django.utils import translation
 
 from core.logging import one_line
-from notifications.models import Channel
+from notifications.endpoints import event_id
+from notifications.models import Channel, EventType
 from notifications.services import (
     _enqueue_in_batch,
     _enqueue_new,
@@ -162,6 +169,67 @@ def notify_many(items: Iterable[tuple[Any, Message]], *, hand_over: bool = True)
     return ids
 
 
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to one of an organisation's objects, for its own systems.
+
+    `type` is one of notifications.models.EventType; `data` is what the event says, ready for
+    JSON and holding nothing the organisation does not own (the caller's choice, documented in
+    docs/webhooks.md); `occurred_at` is when it happened.
+    """
+
+    type: str
+    data: Mapping[str, Any]
+    occurred_at: dt.datetime
+
+
+def notify_organisation(
+    *,
+    organisation_id: int,
+    key: str,
+    events: Sequence[Event],
+    about: models.Model | None = None,
+    batch: Any = None,
+) -> int | None:
+    """Tell an organisation's systems (its webhook endpoints) about the events of one write.
+
+    One outbox row in the caller's transaction, whatever the number of events and endpoints
+    (with a `core.batch` `InsertBatch`: queued in it, no statement of its own); when it is
+    delivered the worker writes one delivery per event and endpoint subscribed to it. `key`
+    names the write (the same key twice writes once); each event's id is derived from it.
+    Returns the row's id (None when written before, or queued in a batch).
+    """
+    if not events:
+        return None
+    for event in events:
+        if event.type not in EventType.values:
+            raise ValueError(f"unknown organisation event {event.type!r}")
+    notice = {
+        "organisation": organisation_id,
+        "events": [
+            {
+                "id": event_id(key, event.type),
+                "type": event.type,
+                "occurred_at": event.occurred_at.isoformat(),
+                "data": dict(event.data),
+            }
+            for event in events
+        ],
+    }
+    delivery = {
+        "key": f"{key}:org",
+        "channel": Channel.ORG_EVENT,
+        "recipient": f"organisation:{organisation_id}",
+        "body": json.dumps(notice, ensure_ascii=False, default=str),
+        "about": about,
+        "hand_over": True,
+    }
+    if batch is not None:
+        _enqueue_in_batch(batch, [delivery], hand_over=True)
+        return None
+    return _enqueue_new(**delivery)
+
+
 def hand_over(ids: list[int]) -> None:
     """Hand rows written with hand_over=False to the workers after commit, in batches."""
     outbox_hand_over(ids)
@@ -260,11 +328,14 @@ def _short(message: Message, channel: str, address: str, text: str, common: dict
 
 
 __all__ = [
+    "Event",
+    "EventType",
     "Message",
     "Recipient",
     "hand_over",
     "notify",
     "notify_many",
+    "notify_organisation",
     "prefetch_channels",
     "recipient_of",
 ]

@@ -21,13 +21,21 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from prometheus_client.core import GaugeMetricFamily
 
+from audit.services import audit_record
 from core.errors import ApplicationError
 from core.logging import one_line
 from core.models import lock_or_insert
 from core.net import public_http_url
 from core.queue import enqueue_on_commit, send_now
-from notifications import sms, webhooks, webpush, wecom
-from notifications.models import Channel, Outbox, PushSubscription, Status
+from notifications import endpoints, sms, webhooks, webpush, wecom
+from notifications.models import (
+    Channel,
+    Outbox,
+    PushSubscription,
+    Status,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +107,13 @@ def _row(
     subject: str = "",
     language: str = "en",
     about: models.Model | None = None,
+    about_ref: tuple[str, str] | None = None,
     headers: dict[str, str] | None = None,
     hand_over: bool = True,
 ) -> Outbox:
     """The outbox row of one delivery, checked and unsaved (its Message-ID chosen);
-    `hand_over` is the caller's business and ignored here."""
+    `about_ref` is (type, id) of what it is about, for a caller without the object (a
+    fan-out); `hand_over` is the caller's business and ignored here."""
     if channel not in Channel.values:
         raise ApplicationError(f"Unknown notification channel {channel!r}.")
     if not recipient or not recipient.strip():
@@ -121,6 +131,8 @@ def _row(
         about_type=about._meta.label_lower if about is not None else "",
         about_id=str(about.pk) if about is not None else "",
     )
+    if about is None and about_ref is not None:
+        row.about_type, row.about_id = about_ref[0][:64], str(about_ref[1])[:64]
     if channel == Channel.EMAIL:
         # Chosen once and stored: a retry sends the same Message-ID, and a customer's answer
         # quoting it in In-Reply-To finds what it answers (selectors.about_of_message_ids).
@@ -208,7 +220,8 @@ def _message_id(key: str) -> str:
     return make_msgid(idstring=digest, domain="welddesk.outbox")
 
 
-def _send(row: Outbox) -> None:
+def _send(row: Outbox) -> int | None:
+    """Send one row by its channel; a webhook returns the receiver's HTTP status."""
     if row.channel == Channel.EMAIL:
         message = EmailMessage(
             subject=one_line(row.subject),
@@ -226,11 +239,51 @@ def _send(row: Outbox) -> None:
     elif row.channel == Channel.WECOM:
         wecom.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WEBHOOK:
-        webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
+        return webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
+    elif row.channel == Channel.ORG_WEBHOOK:
+        return endpoints.send(row)
+    elif row.channel == Channel.ORG_EVENT:
+        _fan_out(row)
     elif row.channel == Channel.PUSH:
         _push(row)
     else:  # pragma: no cover - guarded by _enqueue
         raise ApplicationError(f"Unknown channel {row.channel}")
+    return None
+
+
+def _fan_out(row: Outbox) -> None:
+    """An organisation's event row: one delivery row per event and subscribed endpoint, each
+    delivered (signed, retried, logged) like any webhook; handed over after commit.
+
+    Runs in the event row's delivery, under its lock, in a savepoint: a failure writes no
+    delivery and leaves the event row to be retried. A delivery written before (the event
+    row delivered twice) is not written again.
+    """
+    with transaction.atomic():
+        links, ids = [], []
+        for fields, link in endpoints.deliveries_for(row):
+            written, new = _write(**fields, hand_over=False)
+            if new:
+                link.outbox = written
+                links.append(link)
+                ids.append(written.pk)
+        WebhookDelivery.objects.bulk_create(links)
+    outbox_hand_over(ids)
+
+
+# The channels whose every attempt is logged (WebhookAttempt) and may be replayed.
+WEBHOOK_CHANNELS = (Channel.WEBHOOK, Channel.ORG_WEBHOOK)
+
+
+def _log_attempt(row: Outbox, *, started: float, status: int | None, error: str) -> None:
+    if row.channel in WEBHOOK_CHANNELS:
+        WebhookAttempt.objects.create(
+            outbox=row,
+            number=row.attempts,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            status_code=status,
+            error=error[:200],
+        )
 
 
 def _push(row: Outbox) -> None:
@@ -295,6 +348,7 @@ def outbox_deliver(*, outbox_id: int) -> str:
     """
     sent_at = None
     attempts = 0
+    fanned_out = False
     try:
         with transaction.atomic():
             row = Outbox.objects.select_for_update(skip_locked=True).filter(pk=outbox_id).first()
@@ -304,12 +358,16 @@ def outbox_deliver(*, outbox_id: int) -> str:
                 return f"already-{row.status}"
             now = timezone.now()
             row.attempts += 1
+            started = time.monotonic()
             try:
-                _send(row)
+                status = _send(row)
             except Exception as exc:
-                # Exception texts can quote addresses: store only the type.
+                # Exception texts can quote addresses: store only the type (a webhook's
+                # text, written by notifications.webhooks, names none: it goes in its log).
                 row.last_error = type(exc).__name__[:200]
-                if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                text = str(exc) if isinstance(exc, webhooks.WebhookError) else row.last_error
+                _log_attempt(row, started=started, status=getattr(exc, "status", None), error=text)
+                if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS or getattr(exc, "final", False):
                     row.status = Status.FAILED
                 else:
                     row.next_attempt_at = now + _backoff(row.attempts)
@@ -321,13 +379,17 @@ def outbox_deliver(*, outbox_id: int) -> str:
                     row.attempts,
                 )
                 return "failed" if row.status == Status.FAILED else "retry"
+            _log_attempt(row, started=started, status=status, error="")
             sent_at, attempts = now, row.attempts
+            fanned_out = row.channel == Channel.ORG_EVENT
             row.status = Status.SENT
             row.sent_at = now
             row.last_error = ""
             row.save(update_fields=["attempts", "status", "sent_at", "last_error"])
     except DatabaseError:
-        if sent_at is None or connection.in_atomic_block:
+        # An event's fan-out "sent" nothing out: its deliveries were in the lost transaction,
+        # so the row stays pending for the sweep, to be fanned out again.
+        if sent_at is None or fanned_out or connection.in_atomic_block:
             raise  # nothing went out: the row is still pending and the sweep hands it over
         _record_sent(outbox_id=outbox_id, attempts=attempts, sent_at=sent_at)
     return "sent"
@@ -377,6 +439,42 @@ def outbox_sweep(*, limit: int = 500) -> int:
         else:
             break  # the broker is down: the next sweep tries again
     return handed
+
+
+@transaction.atomic
+def delivery_replay(*, delivery: WebhookDelivery, actor: Any) -> Outbox:
+    """Send a webhook delivery again, whatever became of it (sent, failed or waiting for its
+    next attempt): the same body, event id and Idempotency-Key, signed anew; its attempts
+    start again and the log keeps the earlier ones. Audited."""
+    row = Outbox.objects.select_for_update().get(pk=delivery.outbox_id)
+    if row.channel not in WEBHOOK_CHANNELS:
+        raise ApplicationError(_("Only webhook deliveries can be replayed."))
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        raise ApplicationError(
+            _("The endpoint is disabled: enable it before replaying its deliveries."),
+            code="endpoint_disabled",
+        )
+    before = {"status": row.status, "attempts": row.attempts}
+    row.status = Status.PENDING
+    row.attempts = 0
+    row.next_attempt_at = timezone.now()
+    row.last_error = ""
+    row.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
+    audit_record(
+        action="notifications.delivery_replayed",
+        actor=actor,
+        target=delivery,
+        data={
+            "organisation": endpoint.organisation_id,
+            "endpoint": endpoint.pk,
+            "event": delivery.event_id,
+            "outbox": row.pk,
+            **before,
+        },
+    )
+    enqueue_on_commit(DELIVER_TASK, row.pk)
+    return row
 
 
 @transaction.atomic
@@ -459,7 +557,6 @@ def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str
     """Erasure: the person's browser subscriptions, and every outbox row sent to them or
     naming them, their browsers' and their webhook's too (read in chunks and compared after
     decryption: recipients have no index)."""
-    from audit.services import audit_record
     from notifications.selectors import person_addresses
 
     theirs = person_addresses(user)
@@ -475,7 +572,7 @@ def notifications_erase_person(*, user: Any, marks: Any, actor: Any) -> dict[str
     ]
     deleted = 0
     for start in range(0, len(doomed), 500):
-        deleted += Outbox.objects.filter(pk__in=doomed[start : start + 500]).delete()[0]
+        deleted += _outbox_delete(Outbox.objects.filter(pk__in=doomed[start : start + 500]))
     counts = {"push_subscriptions": pushes, "outbox": deleted}
     audit_record(action="notifications.person_erased", actor=actor, target=user, data=counts)
     return counts
@@ -486,5 +583,22 @@ def outbox_expire(*, created_before: Any, dry_run: bool) -> dict[str, int]:
     old = Outbox.objects.filter(created_at__lt=created_before).exclude(status=Status.PENDING)
     count = old.count()
     if not dry_run and count:
-        old.delete()
+        _outbox_delete(old)
     return {"outbox": count}
+
+
+def _outbox_delete(rows: models.QuerySet, *, chunk: int = 5000) -> int:
+    """Delete outbox rows and their webhook log (deliveries, attempts), a chunk at a time:
+    the rows locked first (a worker delivering one finishes, or skips it), then three deletes
+    by id, no row read into memory (the log's keys are DO_NOTHING, so Django need not collect
+    the rows to cascade). Return how many outbox rows went."""
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(rows.order_by("pk").values_list("pk", flat=True)[:chunk])
+            if not ids:
+                return deleted
+            list(Outbox.objects.select_for_update().filter(pk__in=ids).values_list("pk"))
+            WebhookAttempt.objects.filter(outbox_id__in=ids).delete()
+            WebhookDelivery.objects.filter(outbox_id__in=ids).delete()
+            deleted += Outbox.objects.filter(pk__in=ids).delete()[0]

@@ -1,7 +1,9 @@
 """Signed webhooks: a notice POSTed as JSON to a customer's own system, signed with HMAC.
 
-Each receiving URL has its own signing secret, derived from WEBHOOK_SIGNING_KEY and the URL
-(`signing_secret`), shown to the customer in their profile. A request carries
+A customer's own URL (their profile) has a signing secret derived from WEBHOOK_SIGNING_KEY and
+the URL (`signing_secret`), shown to them in their profile; an organisation's registered
+endpoint (notifications.endpoints) has a random secret of its own, stored encrypted and shown
+once. Both sign alike. A request carries
 `X-WeldDesk-Timestamp` (Unix seconds) and `X-WeldDesk-Signature: sha256=<hex>` where the hex
 is HMAC-SHA256(secret, "<timestamp>.<body>"), plus `Idempotency-Key` (the outbox key: a retry
 repeats it). The receiver checks the signature and that the timestamp is recent.
@@ -25,7 +27,23 @@ from core.net import OutboundRefused, post_pinned
 
 
 class WebhookError(Exception):
-    """The receiver refused, could not be reached, or may not be called; retried by the outbox."""
+    """The receiver refused, could not be reached, or may not be called; retried by the outbox.
+
+    The text names no address (it goes into the delivery log); `status` is the receiver's
+    HTTP status when it answered.
+    """
+
+    final = False  # True: retrying cannot help, the outbox gives up at once
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class EndpointUnavailable(WebhookError):
+    """The endpoint was disabled or removed since the delivery was written."""
+
+    final = True
 
 
 def signing_secret(url: str) -> str:
@@ -38,16 +56,29 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def deliver(*, url: str, body: str, key: str, timeout: float = 5.0) -> None:
+def deliver(
+    *,
+    url: str,
+    body: str,
+    key: str,
+    secret: str | None = None,
+    event: str = "",
+    timeout: float = 5.0,
+) -> int:
+    """POST the body signed (with `secret`, else the URL's derived secret); return the
+    receiver's 2xx status, or raise WebhookError. `event` names the event type in
+    `X-WeldDesk-Event` (an organisation's endpoint), so a receiver can route before parsing."""
     data = body.encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "WeldDesk-Webhook/1",
         "X-WeldDesk-Timestamp": timestamp,
-        "X-WeldDesk-Signature": signature(signing_secret(url), timestamp, data),
+        "X-WeldDesk-Signature": signature(secret or signing_secret(url), timestamp, data),
         "Idempotency-Key": key,
     }
+    if event:
+        headers["X-WeldDesk-Event"] = event
     try:
         status = post_pinned(url, body=data, headers=headers, timeout=timeout)
     except OutboundRefused as exc:
@@ -55,4 +86,5 @@ def deliver(*, url: str, body: str, key: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         raise WebhookError(f"receiver unreachable ({type(exc).__name__})") from None
     if not 200 <= status < 300:
-        raise WebhookError(f"receiver answered {status}")
+        raise WebhookError(f"receiver answered {status}", status=status)
+    return status

@@ -11,6 +11,11 @@ def customer_ticket_url(ticket) -> str:
     return f"{settings.SITE_URL}/portal/tickets/{ticket.reference}/"
 
 
+def api_ticket_url(ticket) -> str:
+    """The ticket in the partner API (its messages and files), for a partner's system."""
+    return settings.SITE_URL + reverse("api-ticket", kwargs={"reference": ticket.reference})
+
+
 def agent_ticket_url(ticket_id: int) -> str:
     return settings.SITE_URL + reverse("admin:tickets_ticket_change", args=[ticket_id])
 

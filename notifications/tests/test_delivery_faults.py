@@ -82,3 +82,61 @@ def test_a_backend_terminated_before_the_send_leaves_the_row_pending(monkeypatch
     connection.close()
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.PENDING, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_event_whose_fan_out_is_lost_with_the_connection_is_fanned_out_again(
+    monkeypatch, make_org, make_staff, webhook_receiver
+):
+    """An organisation's event row "sends" nothing out: its fan-out writes the deliveries in
+    the row's own transaction. Lost with the connection, the row must stay pending (not be
+    recorded sent like an e-mail that left), and the next attempt writes the deliveries."""
+    import json
+
+    from django.db import OperationalError
+
+    from notifications import endpoints
+    from notifications.models import WebhookDelivery
+
+    org = make_org()
+    endpoints.endpoint_register(
+        actor=make_staff(roles=("supervisor",)),
+        organisation=org,
+        url=webhook_receiver.url("/erp"),
+        events=["ticket.opened"],
+    )
+    notice = {
+        "organisation": org.pk,
+        "events": [
+            {
+                "id": "evt_1",
+                "type": "ticket.opened",
+                "occurred_at": "2026-03-02T01:00:00+00:00",
+                "data": {"ticket": {"reference": "WD-1"}},
+            }
+        ],
+    }
+    row = services._enqueue(
+        key="ticket:1:v1:org",
+        channel=Channel.ORG_EVENT,
+        recipient=f"organisation:{org.pk}",
+        body=json.dumps(notice),
+        hand_over=False,
+    )
+    real_fan_out = services._fan_out
+
+    def fan_out_then_lose_the_connection(outbox_row: Outbox) -> None:
+        real_fan_out(outbox_row)
+        terminate_backend_of(connection)
+
+    monkeypatch.setattr(services, "_fan_out", fan_out_then_lose_the_connection)
+    with pytest.raises(OperationalError):
+        services.outbox_deliver(outbox_id=row.pk)
+    connection.close()
+    row.refresh_from_db()
+    assert row.status == Status.PENDING and not WebhookDelivery.objects.exists()
+    monkeypatch.setattr(services, "_fan_out", real_fan_out)
+    assert services.outbox_deliver(outbox_id=row.pk) == "sent"
+    assert WebhookDelivery.objects.count() == 1
+    assert len(webhook_receiver.at("/erp")) == 1  # handed over at commit (eager in tests)

@@ -167,8 +167,9 @@ CUSTOMERS = {
 def build_customer(*, code: str, c: dict[str, str], staff: dict[str, Any], machine: Any):
     """One customer of a region with everything the admin shows about customers, made through
     the services: organisation, person, authenticator (unconfirmed), API key, unit, a late P1
-    ticket (resolved: a survey), a chat, a shipment, applied compensation (grants, voucher)
-    and an erasure request."""
+    ticket (resolved: a survey), a webhook endpoint with the ticket's deliveries (their
+    attempts refused: nothing listens), a chat, a shipment, applied compensation (grants,
+    voucher) and an erasure request."""
     from accounts import services as accounts
     from accounts.services.otp import otp_device_start
     from chat import services as chat
@@ -233,6 +234,7 @@ def build_customer(*, code: str, c: dict[str, str], staff: dict[str, Any], machi
     )
     tickets.ticket_transition(ticket=ticket, status="resolved", actor=staff["agent"])
     r.add(Survey.objects.get(ticket=ticket))
+    _webhook_deliveries(r, org=org, ticket=ticket, name=c["key"], supervisor=supervisor)
     r.add(chat.conversation_open(customer=customer, unit=unit))
     r.add(
         logistics.shipment_create(
@@ -270,8 +272,37 @@ def build_customer(*, code: str, c: dict[str, str], staff: dict[str, Any], machi
     return r
 
 
+def _webhook_deliveries(r: Customer, *, org: Any, ticket: Any, name: str, supervisor: Any):
+    """The organisation's endpoint and its deliveries of the ticket's events, each tried once
+    (refused: nothing listens on the port)."""
+    from notifications import endpoints, services
+    from notifications.models import Outbox, WebhookDelivery
+
+    endpoint, _secret = endpoints.endpoint_register(
+        actor=supervisor,
+        organisation=org,
+        url="http://127.0.0.1:9/hooks",  # the discard port: refused at once
+        events=["ticket.opened", "ticket.resolved"],
+        description=f"{name} webhook",
+    )
+    endpoint.__class__.objects.filter(pk=endpoint.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=30)  # before the ticket's events
+    )
+    for pk in Outbox.objects.filter(channel="org_event", about_id=str(ticket.pk)).values_list(
+        "pk", flat=True
+    ):
+        services.outbox_deliver(outbox_id=pk)
+    for delivery in WebhookDelivery.objects.filter(endpoint=endpoint):
+        services.outbox_deliver(outbox_id=delivery.outbox_id)
+    r.add(endpoint)
+    deliveries = list(WebhookDelivery.objects.filter(endpoint=endpoint))
+    assert deliveries
+    for delivery in deliveries:
+        r.add(delivery)
+
+
 @pytest.fixture
-def world(make_staff):
+def world(make_staff, settings):
     """An East China agent holding every permission, one customer in East China and one in
     South China (build_customer), and a nationwide queue the agent works."""
     from compensation.models import EventKind, Policy, PolicyTier
@@ -280,6 +311,7 @@ def world(make_staff):
     from tickets.models import Queue, QueueMember
 
     ensure_policies(ensure_calendar())
+    settings.WEBHOOK_ALLOW_PRIVATE = settings.WEBHOOK_ALLOW_HTTP = True  # endpoints on loopback
     east = Region.objects.get(code="east")
     agent = make_staff(roles=(roles.AGENT,), regions=[east], email="li.na@welddesk.example")
     # Every permission the desk has, as if granted by mistake: scoping must hold regardless.

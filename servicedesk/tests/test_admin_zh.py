@@ -292,7 +292,39 @@ def seed_everything(superuser) -> None:
     )
     drills_schedule()
     erasure_request(subject=customer, actor=superuser, reason="Customer asked by phone")
+    _webhook_delivery(superuser, customer.organisation)
     audit_checkpoint()
+
+
+def _webhook_delivery(superuser, organisation) -> None:
+    """An endpoint of the organisation's system and a delivery of one of its ticket events,
+    tried once (refused: nothing listens on the discard port), so the log has a page."""
+    from django.test import override_settings
+
+    from notifications import endpoints, services
+    from notifications.models import Outbox, Status, WebhookDelivery, WebhookEndpoint
+
+    with override_settings(WEBHOOK_ALLOW_HTTP=True, WEBHOOK_ALLOW_PRIVATE=True):
+        endpoint, _secret = endpoints.endpoint_register(
+            actor=superuser,
+            organisation=organisation,
+            url="http://127.0.0.1:9/welddesk",
+            events=["ticket.opened", "ticket.answered", "ticket.status_changed"],
+            description="ERP",
+        )
+        # Registered before the demo's tickets, so their events are the endpoint's.
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            created_at=timezone.now() - dt.timedelta(days=400)
+        )
+        tickets = [str(pk) for pk in organisation.tickets.values_list("pk", flat=True)]
+        row = (
+            Outbox.objects.filter(channel="org_event", about_id__in=tickets).order_by("pk").first()
+        )
+        assert row is not None, "the demo wrote no event of the organisation's tickets"
+        Outbox.objects.filter(pk=row.pk).update(status=Status.PENDING)
+        services.outbox_deliver(outbox_id=row.pk)
+        for delivery in WebhookDelivery.objects.filter(endpoint=endpoint):
+            services.outbox_deliver(outbox_id=delivery.outbox_id)
 
 
 def admin_pages(superuser) -> list[tuple[str, str]]:

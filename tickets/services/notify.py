@@ -1,4 +1,5 @@
-"""Ticket notifications, written to the outbox in the caller's transaction."""
+"""Ticket notifications, written to the outbox in the caller's transaction: to people (by the
+channels they chose) and to the organisation's own systems (its webhook endpoints)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.utils.translation import gettext
 
 from accounts import selectors as account_selectors
 from notifications import messages
-from notifications.messages import Message, notify
+from notifications.messages import Event, EventType, Message, notify, notify_organisation
 from tickets import links
 from tickets.models import Status, Target, Ticket
 
@@ -254,6 +255,78 @@ def _at(instant: dt.datetime | None, zone: tzinfo) -> str:
         return ""
     local = instant.astimezone(zone)
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+# ------------------------------------------------------------------- organisation events
+
+
+def _ticket_data(ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
+    """What a partner's system hears of its organisation's ticket (docs/webhooks.md): the
+    ticket's facts as the partner API names them, no person (requester, agent) and no message
+    text (the API gives those to the organisation's key)."""
+
+    def at(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "reference": ticket.reference,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "kind": ticket.kind,
+        "organisation": ticket.organisation_id,
+        # The unit is read with the ticket (tickets.services.tickets._lock): no query here.
+        "unit": ticket.unit.serial_number if ticket.unit_id else None,
+        "version": ticket.version,
+        "created_at": at(ticket.created_at),
+        "updated_at": at(ticket.updated_at or now),
+        "resolved_at": at(ticket.resolved_at),
+        "closed_at": at(ticket.closed_at),
+        "url": links.customer_ticket_url(ticket),
+        "api_url": links.api_ticket_url(ticket),
+    }
+
+
+def tell_organisation(
+    ticket: Ticket,
+    *,
+    now: dt.datetime,
+    opened: bool = False,
+    answered: Any = None,
+    previous_status: str | None = None,
+    batch: Any = None,
+) -> None:
+    """Name what one write did to the ticket, for its organisation's systems: opened, an
+    agent's public answer (`answered`: the message), a status change (from
+    `previous_status`; a resolution is also `ticket.resolved`). notifications decides which
+    endpoints hear of it; this writes one outbox row, or queues it in `batch`."""
+    data = {"ticket": _ticket_data(ticket, now)}
+    status_data = {**data, "previous_status": previous_status}
+    events = []
+    if opened:
+        events.append(Event(type=EventType.TICKET_OPENED, data=data, occurred_at=now))
+    if answered is not None:
+        message = {"id": answered.pk, "created_at": answered.created_at.isoformat()}
+        events.append(
+            Event(
+                type=EventType.TICKET_ANSWERED,
+                data={**data, "message": message},
+                occurred_at=now,
+            )
+        )
+    if previous_status is not None and previous_status != ticket.status:
+        events.append(
+            Event(type=EventType.TICKET_STATUS_CHANGED, data=status_data, occurred_at=now)
+        )
+        if ticket.status == Status.RESOLVED:
+            events.append(Event(type=EventType.TICKET_RESOLVED, data=status_data, occurred_at=now))
+    notify_organisation(
+        organisation_id=ticket.organisation_id,
+        key=f"ticket:{ticket.pk}:v{ticket.version}",
+        events=events,
+        about=ticket,
+        batch=batch,
+    )
 
 
 def hand_over(outbox_ids: list[int]) -> None:

@@ -179,7 +179,8 @@ def _lock(ticket: Ticket | int, expected_version: int | None) -> Ticket:
     pk = ticket.pk if isinstance(ticket, Ticket) else ticket
     locked = (
         Ticket.objects.select_for_update(of=("self",))
-        .select_related("sla_policy__calendar", "requester", "assignee", "queue")
+        # The unit too: the organisation's webhook events name its serial (notify.py).
+        .select_related("sla_policy__calendar", "requester", "assignee", "queue", "unit")
         .get(pk=pk)
     )
     if expected_version is not None and locked.version != expected_version:
@@ -392,6 +393,7 @@ def _ticket_insert(
     )
     if notify_requester:
         notify.notify_opened(ticket, batch=batch)
+    notify.tell_organisation(ticket, now=now, opened=True, batch=batch)
     if agent is not None:
         notify.notify_assigned(ticket, agent=agent, version=ticket.version, batch=batch)
     audit_record(
@@ -490,6 +492,7 @@ def _reply(
     now: dt.datetime,
 ) -> Message:
     t = _lock(ticket, expected_version)
+    was = t.status
     changed: list[str] = []
     reopened = False
     if t.status == Status.CLOSED:
@@ -549,6 +552,12 @@ def _reply(
     )
     if staff and not internal:
         notify.notify_reply(t, message_id=message.pk, body=body)
+    notify.tell_organisation(
+        t,
+        now=now,
+        answered=message if staff and not internal else None,
+        previous_status=was if t.status != was else None,
+    )
     _event(t, "message")
     return message
 
@@ -655,6 +664,7 @@ def ticket_transition(
         data={"from": old, **({"reason": one_line(reason)[:200]} if reason else {})},
     )
     notify.notify_status(t, version=t.version, survey_token=survey_token)
+    notify.tell_organisation(t, now=now, previous_status=old)
     _event(t, "status")
     return t
 
@@ -839,9 +849,11 @@ def ticket_merge(*, duplicates: Sequence[Ticket], into: Ticket, actor: Any) -> T
             )
         d.messages.update(ticket=target)
         d.attachments.update(ticket=target)
+        was = d.status
         changed = _apply_status(d, Status.CLOSED, now=now)
         d.merged_into = target
         _save(d, [*changed, "merged_into"])
+        notify.tell_organisation(d, now=now, previous_status=was)
         merged.append(d)
     if not merged:
         raise ApplicationError(_("Choose at least one other ticket to merge."))
