@@ -26,7 +26,7 @@ from core.logging import one_line
 from core.models import lock_or_insert
 from core.net import public_http_url
 from core.queue import enqueue_on_commit, send_now
-from notifications import sms, webhooks, webpush, wecom
+from notifications import sms, webhooks, webpush, wechat, wecom
 from notifications.models import Channel, Outbox, PushSubscription, Status
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,8 @@ def _send(row: Outbox) -> None:
         sms.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WECOM:
         wecom.get_backend().send(to=row.recipient, body=row.body, key=row.key)
+    elif row.channel == Channel.WECHAT:
+        wechat.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WEBHOOK:
         webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.PUSH:
