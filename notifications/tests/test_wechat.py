@@ -105,7 +105,7 @@ def test_an_answer_goes_to_the_follower_through_the_outbox(follower, platform_ap
 
 @pytest.mark.django_db
 def test_no_answer_after_the_48_hour_window_or_for_another_account(follower, settings):
-    customer, identity = follower
+    customer, _identity = follower
     later = timezone.now() + dt.timedelta(hours=48)
     assert answer_on_platform(to=customer, text="x", key="k1", now=later) == []
     settings.WECHAT_APP_ID = "wx-another-account"
@@ -145,9 +145,7 @@ def test_a_wecom_user_is_answered_by_the_application(make_customer, platform_api
 
 
 @pytest.mark.django_db
-def test_the_person_last_written_from_is_answered_unless_one_platform_is_named(
-    follower, settings
-):
+def test_the_person_last_written_from_is_answered_unless_one_platform_is_named(follower, settings):
     customer, _wechat = follower
     settings.WECOM_CORP_ID = WECOM_CORP_ID
     wecom = platform_identity_seen(
