@@ -252,3 +252,18 @@ def test_erasure_deletes_the_identity_and_the_media_references(
     assert not PlatformIdentity.objects.exists()
     row = PlatformMessage.objects.get()
     assert (row.media_id, row.pic_url, row.identity) == ("", "", None)
+
+
+def test_retention_deletes_the_message_records_not_what_they_became(wechat, sla_setup):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from compliance.retention import retention_run
+
+    wechat.post(wechat.message(OPENID, Content="x"))
+    later = timezone.now() + dt.timedelta(days=91)
+    assert retention_run(dry_run=True, now=later)["platform_messages"] == {"platform_messages": 1}
+    assert PlatformMessage.objects.exists()
+    retention_run(now=later)
+    assert not PlatformMessage.objects.exists() and Ticket.objects.count() == 1
