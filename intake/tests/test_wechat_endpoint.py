@@ -230,3 +230,35 @@ def test_a_message_without_its_fields_is_a_400_never_a_500(wechat, fields):
 def test_unsupported_methods_are_405(client, callbacks):
     assert client.put("/api/v1/wechat/callback").status_code == 405
     assert client.delete("/api/v1/wecom/callback").status_code == 405
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_message_delivered_twice_at_once_is_stored_once(wechat, sla_setup):
+    """Two deliveries in flight together (a slow first answer and the platform's retry): the
+    unique MsgId makes the second wait for the first's commit and store nothing."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    message = wechat.message(OPENID, Content="并发的消息")
+    barrier, answers = threading.Barrier(2), []
+
+    def deliver():
+        try:
+            platform = FakePlatform("wechat", Client())
+            barrier.wait(timeout=10)
+            answers.append(platform.post(message))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(a.status_code for a in answers) == [200, 200]
+    assert sum(a.content == b"success" for a in answers) == 1  # the duplicate
+    assert PlatformMessage.objects.count() == PlatformIdentity.objects.count() == 1
+    assert [m.body for m in Message.objects.all()] == ["并发的消息"]
