@@ -262,3 +262,16 @@ def test_the_same_message_delivered_twice_at_once_is_stored_once(wechat, sla_set
     assert sum(a.content == b"success" for a in answers) == 1  # the duplicate
     assert PlatformMessage.objects.count() == PlatformIdentity.objects.count() == 1
     assert [m.body for m in Message.objects.all()] == ["并发的消息"]
+
+
+def test_the_system_checks_name_a_callback_that_cannot_work(settings):
+    from intake.checks import check_wechat_callbacks, check_wechat_plain_mode
+
+    assert check_wechat_callbacks() == [] and check_wechat_plain_mode() == []
+    settings.WECOM_CALLBACK_TOKEN, settings.WECOM_CORP_ID = "t", ""
+    settings.WECOM_ENCODING_AES_KEY = "short"
+    settings.WECHAT_TOKEN, settings.WECHAT_APP_ID, settings.WECHAT_ENCODING_AES_KEY = "t", "wx", ""
+    errors = check_wechat_callbacks()
+    assert [e.id for e in errors] == ["welddesk.E031", "welddesk.E031"]
+    assert "WECOM_CORP_ID" in errors[0].msg and "WECOM_ENCODING_AES_KEY" in errors[1].msg
+    assert [w.id for w in check_wechat_plain_mode()] == ["welddesk.W031"]
