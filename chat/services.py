@@ -392,6 +392,19 @@ def attachment_upload(*, conversation: Conversation, user: Any, upload: Any) -> 
         )
 
 
+@transaction.atomic
+def attachment_link(*, attachment: ChatAttachment, message: ChatMessage) -> bool:
+    """Attach a stored file to a message already sent by its uploader in its conversation (a
+    photo sent by WeChat, copied in after the message); False if either does not fit."""
+    updated = ChatAttachment.objects.filter(
+        pk=attachment.pk,
+        message__isnull=True,
+        conversation_id=message.conversation_id,
+        uploaded_by_id=message.sender_id,
+    ).update(message=message)
+    return bool(updated)
+
+
 def _attachment_store(
     *, conversation: Conversation, user: Any, upload: Any, checked: Any, scan: str
 ) -> ChatAttachment:

@@ -157,6 +157,8 @@ class PlatformMessage(models.Model):
     )
     media_id = EncryptedCharField(_("media id"), max_length=256, blank=True)
     pic_url = EncryptedCharField(_("photo URL"), max_length=1000, blank=True)
+    # The photo was copied into the chat or ticket (or refused by the upload checks): done.
+    media_copied = models.BooleanField(_("photo copied"), default=False)
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
 
     class Meta:

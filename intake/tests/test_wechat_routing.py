@@ -267,3 +267,59 @@ def test_retention_deletes_the_message_records_not_what_they_became(wechat, sla_
     assert PlatformMessage.objects.exists()
     retention_run(now=later)
     assert not PlatformMessage.objects.exists() and Ticket.objects.count() == 1
+
+
+# ------------------------------------------------------------------------ photos copied in
+
+PHOTO_URL = "https://mmbiz.qpic.cn/mmbiz_png/abc/0"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_photo_in_a_chat_is_copied_in_through_the_upload_checks(
+    wechat, bound, chat_desk, platform_api
+):
+    from chat.tests.conftest import PNG
+
+    platform_api.media["media-1"] = (PNG, "image/png")
+    bound("wechat", OPENID)
+    wechat.post(wechat.message(OPENID, "image", PicUrl=PHOTO_URL, MediaId="media-1"))
+    message = ChatMessage.objects.get()
+    (photo,) = message.attachments.all()
+    assert (photo.content_type, photo.is_image, photo.uploaded_by) == (
+        "image/png",
+        True,
+        message.sender,
+    )
+    assert photo.file.read() == PNG
+    assert PlatformMessage.objects.get().media_copied
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unbound_senders_photo_is_kept_on_their_ticket_as_theirs(
+    wechat, sla_setup, platform_api
+):
+    from chat.tests.conftest import PNG
+
+    platform_api.media["media-2"] = (PNG, "image/png")
+    wechat.post(wechat.message(OPENID, "image", PicUrl=PHOTO_URL, MediaId="media-2"))
+    ticket = Ticket.objects.get()
+    (photo,) = ticket.attachments.all()
+    assert photo.message == ticket.messages.get()
+    assert photo.uploaded_by == PlatformIdentity.objects.get().contact  # erased with them
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_photo_the_platform_no_longer_has_or_that_is_no_photo_stays_a_link(
+    wechat, bound, chat_desk, platform_api
+):
+    from intake.wechat.services import platform_media_fetch
+
+    bound("wechat", OPENID)
+    wechat.post(wechat.message(OPENID, "image", PicUrl=PHOTO_URL, MediaId="gone"))
+    row = PlatformMessage.objects.get()
+    assert not row.media_copied  # the platform refused: tried once, the link stays
+    assert PHOTO_URL in ChatMessage.objects.get().body
+    platform_api.media["gone"] = (b"<html><script>x</script></html>", "image/jpeg")
+    assert platform_media_fetch(row_id=row.pk) == "refused"  # the upload checks read it
+    assert platform_media_fetch(row_id=row.pk) == "nothing"  # done: never twice
+    assert not ChatMessage.objects.get().attachments.exists()

@@ -16,8 +16,10 @@ goes (docs/wechat.md):
   senders" of the first region (agents match them later, as for e-mail), on that contact's
   open ticket or a new one; the passive reply (at most once an hour per sender) asks them to
   link their account, in the language they wrote in.
-- Text as it is; a photo by its URL and media id (kept on the row, encrypted); a voice
-  message by the platform's transcript (Recognition) when it sends one. Other kinds are
+- Text as it is; a photo by its URL and media id (kept on the row, encrypted), then copied
+  into the chat or ticket after commit (`platform_media_fetch`: the platform's media API,
+  the upload checks; best effort, once); a voice message by the platform's transcript
+  (Recognition) when it sends one. Other kinds are
   recorded (so a retry is still a duplicate) and answered that the desk reads only these.
 
 Events (subscribe, menu clicks) carry no MsgId and are answered "success" without a row. No
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -46,9 +49,13 @@ from chat import intents, presence
 from chat import services as chat_services
 from core import softcache
 from core.errors import ApplicationError
+from core.queue import enqueue_on_commit
 from intake.models import PlatformMessage, PlatformOutcome
 from intake.wechat import selectors
+from notifications import wechat as platform_clients
+from notifications.wecom import WeComError
 from tickets.models import Channel, Kind, Ticket
+from tickets.services.attachments_store import attachment_store
 from tickets.services.tickets import MAX_BODY, ticket_open, ticket_reply
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,10 @@ MESSAGE_TYPES = ("text", "image", "voice")
 BIND_PROMPT_SECONDS = 3600
 PLATFORM_NAMES = {"wechat": gettext_lazy("WeChat"), "wecom": gettext_lazy("WeCom")}
 MAX_SUBJECT_WORDS = 60
+MEDIA_TASK = "intake.platform_media_fetch"
+# The name a copied photo gets, by the type the platform gives (the upload checks read the
+# content itself).
+PHOTO_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif"}
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,8 @@ def _file(
                 reply = _in(language, _bind_reply, platform, ticket)
     row.ticket, row.chat_message = ticket, chat_message
     row.save(update_fields=["identity", "outcome", "ticket", "ticket_message", "chat_message"])
+    if row.msg_type == "image" and row.media_id and (ticket or chat_message):
+        enqueue_on_commit(MEDIA_TASK, row.pk)
     target: Any = ticket or (chat_message.conversation if chat_message else None) or row
     audit_record(
         action="platform.message_received",
@@ -312,6 +325,56 @@ def _bind_reply(platform: str, ticket: Ticket) -> str:
         "platform": PLATFORM_NAMES[platform],
         "url": f"{settings.SITE_URL}/portal/profile/",
     }
+
+
+def platform_media_fetch(*, row_id: int) -> str:
+    """Copy the photo of a received message into the chat or ticket message it became,
+    through the upload checks (type by content, size, malware scan): "copied", "refused",
+    "unavailable" (the platform could not give it: the text keeps its link), or "nothing"
+    (no photo, or done before). Outside any request: the platform waits for nobody."""
+    row = (
+        PlatformMessage.objects.select_related(
+            "ticket__requester", "ticket_message", "chat_message__conversation"
+        )
+        .filter(pk=row_id, msg_type="image", media_copied=False)
+        .first()
+    )
+    if row is None or not row.media_id or not (row.ticket_id or row.chat_message_id):
+        return "nothing"
+    try:
+        data, content_type = platform_clients.media_get(
+            platform=row.platform, media_id=row.media_id, limit=settings.ATTACHMENT_MAX_BYTES
+        )
+    except WeComError as exc:
+        log.warning("%s message %s: photo not copied (%s)", row.platform, row.pk, exc)
+        return "unavailable"
+    name = f"{row.platform}-photo-{row.msg_id}{PHOTO_EXTENSIONS.get(content_type, '')}"
+    upload = SimpleUploadedFile(name, data, content_type)
+    outcome = "copied"
+    try:
+        if row.chat_message is not None:
+            message = row.chat_message
+            attachment = chat_services.attachment_upload(
+                conversation=message.conversation, user=message.sender, upload=upload
+            )
+            chat_services.attachment_link(attachment=attachment, message=message)
+        else:
+            actor = f"system:{row.platform}"
+            attachment_store.check(upload, actor=actor, target=row.ticket)
+            with transaction.atomic():
+                # The sender's, so their erasure deletes it; outside their upload quota.
+                attachment_store.save(
+                    ticket=row.ticket,
+                    upload=upload,
+                    actor=None,
+                    message=row.ticket_message,
+                    owner=row.ticket.requester,
+                )
+    except ApplicationError as exc:
+        log.info("%s message %s: photo refused (%s)", row.platform, row.pk, exc.code)
+        outcome = "refused"
+    PlatformMessage.objects.filter(pk=row.pk).update(media_copied=True)
+    return outcome
 
 
 @transaction.atomic

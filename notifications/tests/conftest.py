@@ -16,18 +16,19 @@ WECOM_CORP_ID, WECOM_SECRET, WECOM_AGENT_ID = "wwdesk0000000001", "wecom-s3cret"
 
 class FakePlatformAPI(BaseHTTPRequestHandler):
     """The official account's token and customer-service send, and WeCom's gettoken and
-    application send, as far as the desk uses them. Tokens are issued per platform; a send
-    with any token but the latest of its platform is refused (the platforms invalidate the
-    previous token when they issue a new one)."""
+    application send, and both platforms' media/get, as far as the desk uses them. Tokens are
+    issued per platform; a call with any token but the latest of its platform is refused (the
+    platforms invalidate the previous token when they issue a new one)."""
 
     tokens: dict[str, list[str]] = {}
     sent: list[dict] = []
+    media: dict[str, tuple[bytes, str]] = {}  # media id -> (bytes, content type)
     expire_next = False  # answer the next send with 42001 (token expired)
     refuse_with = 0  # answer sends with this errcode (0: accept)
 
     @classmethod
     def reset(cls) -> None:
-        cls.tokens, cls.sent = {"wechat": [], "wecom": []}, []
+        cls.tokens, cls.sent, cls.media = {"wechat": [], "wecom": []}, [], {}
         cls.expire_next, cls.refuse_with = False, 0
 
     def _answer(self, data: dict) -> None:
@@ -52,6 +53,8 @@ class FakePlatformAPI(BaseHTTPRequestHandler):
             "secret": WECHAT_SECRET,
         }:
             self._issue("wechat")
+        elif url.path == "/cgi-bin/media/get":
+            self._media(query)
         elif url.path == "/cgi-bin/gettoken" and query == {
             "corpid": WECOM_CORP_ID,
             "corpsecret": WECOM_SECRET,
@@ -59,6 +62,22 @@ class FakePlatformAPI(BaseHTTPRequestHandler):
             self._issue("wecom")
         else:
             self._answer({"errcode": 40001, "errmsg": "invalid credential"})
+
+    def _media(self, query: dict) -> None:
+        token = query.get("access_token", "")
+        platform = token.split("-token-")[0]
+        found = type(self).media.get(query.get("media_id", ""))
+        if platform not in self.tokens or token != (self.tokens[platform] or [""])[-1]:
+            self._answer({"errcode": 40001, "errmsg": "invalid credential"})
+        elif found is None:
+            self._answer({"errcode": 40007, "errmsg": "invalid media_id"})
+        else:
+            data, content_type = found
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
     def do_POST(self):
         url = urllib.parse.urlparse(self.path)
