@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.permissions import scope_by_organisation
 from audit.services import audit_record
 from chat import presence
+from chat.frames import message_frame
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
 from core import malware, storage
 from core.errors import ApplicationError, Forbidden, NotFound
@@ -121,8 +122,6 @@ def conversation_platform_set(*, conversation: Conversation, platform: str) -> N
 def message_announce(message: ChatMessage) -> None:
     """Show a message stored outside a socket (one that came by WeChat) to the conversation's
     open sockets, after commit."""
-    from chat.frames import message_frame
-
     publish_on_commit(
         f"chat.{message.conversation_id}",
         {"type": "chat.event", "frame": message_frame(message, files=[])},

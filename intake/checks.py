@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
@@ -34,7 +34,9 @@ def check_mail_sender_authentication(app_configs=None, **kwargs) -> list[Warning
 @register(Tags.security)
 def check_wechat_callbacks(app_configs=None, **kwargs) -> list:
     """A callback that is on must be able to check and read what the platform sends
-    (docs/wechat.md): an EncodingAESKey of the spec's shape, the AppID or corp id it names."""
+    (docs/wechat.md): an EncodingAESKey of the spec's shape, the AppID or corp id it names.
+    Warnings, not errors: the callback alone is out of order (it answers 503), and `migrate`
+    or the rest of the desk must not stop for it."""
     from intake.wechat.crypto import aes_key
 
     found: list = []
@@ -47,10 +49,10 @@ def check_wechat_callbacks(app_configs=None, **kwargs) -> list:
             continue
         if not getattr(settings, receiver):
             found.append(
-                Error(
+                Warning(
                     f"The {name} callback is on but {receiver} is empty: it answers 503.",
                     hint=f"Set {receiver}, or empty the callback's token to turn it off.",
-                    id="welddesk.E031",
+                    id="welddesk.W032",
                 )
             )
         if key or name == "WECOM":
@@ -58,11 +60,11 @@ def check_wechat_callbacks(app_configs=None, **kwargs) -> list:
                 aes_key(key)
             except ValueError:
                 found.append(
-                    Error(
+                    Warning(
                         f"{name}_ENCODING_AES_KEY is not an EncodingAESKey (43 base64 "
                         "characters): the callback answers 503.",
                         hint="Copy the EncodingAESKey the platform generated.",
-                        id="welddesk.E031",
+                        id="welddesk.W032",
                     )
                 )
     return found

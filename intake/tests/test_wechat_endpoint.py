@@ -272,6 +272,6 @@ def test_the_system_checks_name_a_callback_that_cannot_work(settings):
     settings.WECOM_ENCODING_AES_KEY = "short"
     settings.WECHAT_TOKEN, settings.WECHAT_APP_ID, settings.WECHAT_ENCODING_AES_KEY = "t", "wx", ""
     errors = check_wechat_callbacks()
-    assert [e.id for e in errors] == ["welddesk.E031", "welddesk.E031"]
+    assert [e.id for e in errors] == ["welddesk.W032", "welddesk.W032"]
     assert "WECOM_CORP_ID" in errors[0].msg and "WECOM_ENCODING_AES_KEY" in errors[1].msg
     assert [w.id for w in check_wechat_plain_mode()] == ["welddesk.W031"]

@@ -156,7 +156,7 @@ def _file(
             if chat_message is not None:
                 row.outcome = PlatformOutcome.CHAT
                 if opened:
-                    reply = _in(language, _chat_opened_reply, platform)
+                    reply = _in(language, _chat_opened_reply)
             else:
                 ticket, message, opened = _into_ticket(identity, customer, platform, text)
                 row.outcome, row.ticket_message = PlatformOutcome.TICKET, message
@@ -305,7 +305,7 @@ def _unsupported_reply() -> str:
     )
 
 
-def _chat_opened_reply(platform: str) -> str:
+def _chat_opened_reply() -> str:
     return _("You are connected to the WeldDesk service desk: an agent will answer you here.")
 
 
