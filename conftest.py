@@ -169,6 +169,10 @@ def _locmem_outputs(settings):
     from notifications.wecom import HttpWeComBackend, LocmemWeComBackend
 
     LocmemWeComBackend.outbox = []
+    settings.WECHAT_BACKEND = "notifications.wechat.LocmemWeChatBackend"
+    from notifications.wechat import LocmemWeChatBackend
+
+    LocmemWeChatBackend.outbox = []
     HttpWeComBackend._token = None  # a cached access token would leak between tests
     from core.queue import reset_breaker
 

@@ -317,3 +317,67 @@ class ApiKey(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == ApiScope.READ_WRITE
+
+
+class Platform(models.TextChoices):
+    WECHAT = "wechat", _("WeChat official account")
+    WECOM = "wecom", _("WeCom")
+
+
+class PlatformIdentity(models.Model):
+    """A person as a messaging platform knows them: a follower of the desk's WeChat official
+    account (their OpenID there, and their UnionID when the account is in an open-platform
+    group) or a user of its WeCom application (their WeCom user id).
+
+    The ids are personal data: encrypted at rest, found by their blind indexes; one row per
+    (platform, app, id), which the database enforces (two first messages at once find one
+    row). `user` is the portal account the person bound it to (empty until they do: issue 23,
+    point 2); `contact` is the inactive stand-in account their messages are filed under while
+    unbound (intake.wechat). An erasure of either deletes the row (accounts.services.users).
+    """
+
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
+    # The official account's AppID or the WeCom corp id: the app's, not the person's.
+    app_id = models.CharField(_("app id"), max_length=64)
+    external_id = EncryptedCharField(_("platform user id"), max_length=128)
+    external_id_bidx = BlindIndexField(
+        source="external_id", kind="platform-id", verbose_name=_("platform user id blind index")
+    )
+    union_id = EncryptedCharField(_("UnionID"), max_length=128, blank=True)
+    union_id_bidx = BlindIndexField(
+        source="union_id", kind="platform-id", verbose_name=_("UnionID blind index")
+    )
+    user = models.ForeignKey(
+        User,
+        verbose_name=_("bound account"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="platform_identities",
+    )
+    bound_at = models.DateTimeField(_("bound at"), null=True, blank=True)
+    contact = models.ForeignKey(
+        User,
+        verbose_name=_("unidentified contact"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    first_seen_at = models.DateTimeField(_("first message"), default=dj_timezone.now)
+    # When the person last wrote: the official account answers by its customer-service API
+    # only within 48 hours of it.
+    last_message_at = models.DateTimeField(_("last message"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("messaging platform identity")
+        verbose_name_plural = _("messaging platform identities")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "app_id", "external_id_bidx"],
+                name="accounts_platform_identity_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} identity {self.pk}"

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from accounts import permissions, roles
-from accounts.models import Organisation, Region, User
+from accounts.models import Organisation, PlatformIdentity, Region, User
 from core import crypto
 
 
@@ -346,3 +346,34 @@ def signed_in_user(*, user_id: Any, device: str | None = None) -> User | None:
         )
     row = _ACCESS_BASE["user"].filter(pk=user_id).order_by().first()
     return _with_access(row, row) if row is not None else None
+
+
+def platform_identity_to_answer(*, user: Any, platform: str = "") -> PlatformIdentity | None:
+    """The messaging platform identity a person last wrote to the desk from (of `platform`
+    when named): one bound to their account, or the one an unidentified contact stands in
+    for (a bound identity no longer answers through its old stand-in)."""
+    if user is None or getattr(user, "pk", None) is None:
+        return None
+    rows = PlatformIdentity.objects.filter(
+        Q(user=user) | Q(user__isnull=True, contact=user), last_message_at__isnull=False
+    )
+    if platform:
+        rows = rows.filter(platform=platform)
+    return rows.order_by("-last_message_at", "-pk").first()
+
+
+def person_platform_identities(user: Any) -> list[dict[str, Any]]:
+    """A person's messaging platform identities, for their data export."""
+    rows = PlatformIdentity.objects.filter(Q(user=user) | Q(contact=user)).order_by("pk")
+    return [
+        {
+            "platform": row.platform,
+            "app_id": row.app_id,
+            "user_id": row.external_id,
+            "union_id": row.union_id,
+            "bound_at": row.bound_at,
+            "first_message_at": row.first_seen_at,
+            "last_message_at": row.last_message_at,
+        }
+        for row in rows
+    ]

@@ -74,6 +74,11 @@ class Conversation(models.Model):
         blank=True,
         related_name="conversations",
     )
+    # The messaging platform the customer writes from ("wechat", "wecom"; empty: the portal's
+    # chat): the desk's answers go there too (notifications.messages.answer_on_platform).
+    platform = models.CharField(
+        _("messaging platform"), max_length=16, blank=True, default="", editable=False
+    )
     # The number of the last message; the next one gets last_seq + 1 under the row lock.
     last_seq = models.PositiveIntegerField(
         default=0, editable=False, verbose_name=_("last sequence number")

@@ -23,6 +23,7 @@ from core import softcache
 from core.errors import ApplicationError, Forbidden
 from core.realtime import publish_on_commit
 from tickets.selectors import assignable_agents, is_assignable, is_queue_member, queue_member_ids
+from tickets.services.assignment import route_queue
 
 
 def presence_timeout() -> dt.timedelta:
@@ -123,6 +124,17 @@ def has_free_agent(conversation: Conversation, *, now: dt.datetime) -> bool:
         return False
     region_id = conversation.organisation.region_id if conversation.organisation_id else None
     return bool(_available(conversation.queue_id, region_id, now))
+
+
+def customer_can_chat_now(*, customer: Any, now: dt.datetime | None = None) -> bool:
+    """True if a new chat of this customer would find an online agent with a free slot in
+    the queue it would go to (their region's): a message from elsewhere (WeChat) then opens a
+    chat; otherwise it waits in a ticket (outside hours no agent is online)."""
+    if customer is None or customer.organisation_id is None:
+        return False
+    region_id = customer.organisation.region_id
+    queue = route_queue(region_id=region_id, product_line="")
+    return queue is not None and bool(_available(queue.pk, region_id, now or timezone.now()))
 
 
 def assign_waiting(*, now: dt.datetime | None = None, limit: int = 200) -> int:

@@ -20,10 +20,13 @@ from django.utils.translation import gettext as _
 from accounts.permissions import scope_by_organisation
 from audit.services import audit_record
 from chat import presence
+from chat.frames import message_frame
 from chat.models import ChatAttachment, ChatMessage, Conversation, ConversationStatus
 from core import malware, storage
 from core.errors import ApplicationError, Forbidden, NotFound
 from core.models import delete_with_files
+from core.realtime import publish_on_commit
+from notifications.messages import answer_on_platform
 from tickets.selectors import is_queue_member
 from tickets.services import assignment
 
@@ -74,8 +77,11 @@ def attachment_for(*, user: Any, pk: int) -> ChatAttachment:
 
 
 @transaction.atomic
-def conversation_open(*, customer: Any, unit: Any = None) -> Conversation:
-    """Start a conversation for a customer, in the queue of their region and machine."""
+def conversation_open(*, customer: Any, unit: Any = None, platform: str = "") -> Conversation:
+    """Start a conversation for a customer, in the queue of their region and machine.
+
+    `platform`: the messaging platform the customer writes from (intake.wechat): the desk's
+    answers are sent there too."""
     if customer is None or customer.is_staff or customer.organisation_id is None:
         raise Forbidden(_("Only customers start conversations."))
     if unit is not None and unit.organisation_id != customer.organisation_id:
@@ -89,17 +95,37 @@ def conversation_open(*, customer: Any, unit: Any = None) -> Conversation:
         product_line=unit.machine_model.product_line if unit is not None else "",
     )
     conversation = Conversation.objects.create(
-        organisation=organisation, customer=customer, unit=unit, queue=queue
+        organisation=organisation, customer=customer, unit=unit, queue=queue, platform=platform
     )
     audit_record(
         action="chat.opened",
         actor=customer,
         target=conversation,
-        data={"queue": conversation.queue_id, "unit": conversation.unit_id},
+        data={
+            "queue": conversation.queue_id,
+            "unit": conversation.unit_id,
+            **({"platform": platform} if platform else {}),
+        },
     )
     presence.assign_waiting()
     conversation.refresh_from_db(fields=["status", "agent"])
     return conversation
+
+
+def conversation_platform_set(*, conversation: Conversation, platform: str) -> None:
+    """The customer now writes from a messaging platform: the desk's answers go there too."""
+    if conversation.platform != platform:
+        Conversation.objects.filter(pk=conversation.pk).update(platform=platform)
+        conversation.platform = platform
+
+
+def message_announce(message: ChatMessage) -> None:
+    """Show a message stored outside a socket (one that came by WeChat) to the conversation's
+    open sockets, after commit."""
+    publish_on_commit(
+        f"chat.{message.conversation_id}",
+        {"type": "chat.event", "frame": message_frame(message, files=[])},
+    )
 
 
 def _clean(body: Any, client_id: Any, *, allow_empty: bool = False) -> tuple[str, str]:
@@ -188,7 +214,7 @@ def messages_post_many(posts: list[Post]) -> list[Stored]:
         for c in Conversation.objects.select_for_update()
         .filter(pk__in=conversation_ids)
         .order_by("pk")
-        .only("pk", "status", "last_seq")
+        .only("pk", "status", "last_seq", "platform", "customer_id")
     }
     known = {
         (m.conversation_id, m.client_id): m
@@ -246,12 +272,32 @@ def messages_post_many(posts: list[Post]) -> list[Stored]:
     if new:
         _insert_messages(new)
         _update_from_rows(_SET_LAST_SEQ, list(numbered.items()))
+        _answer_on_platforms(new, locked)
     for message, ids in linked:
         ChatAttachment.objects.filter(pk__in=ids).update(message=message)
     for post in posts:
         if post.conversation.pk in locked:
             post.conversation.last_seq = locked[post.conversation.pk].last_seq
     return results  # type: ignore[return-value]
+
+
+def _answer_on_platforms(new: list[ChatMessage], locked: dict[int, Conversation]) -> None:
+    """An agent's message in a chat whose customer writes from WeChat or WeCom goes to them
+    there too, through notifications (in this transaction: the outbox row is written with
+    the message). Nothing for the portal's chats, so the hot path pays nothing."""
+    for message in new:
+        conversation = locked[message.conversation_id]
+        if not conversation.platform or message.from_customer or message.is_bot:
+            continue
+        if message.sender_id is None or not message.body:
+            continue
+        answer_on_platform(
+            to=conversation.customer,
+            platform=conversation.platform,
+            text=message.body,
+            key=f"chat-answer:{message.pk}",
+            about=conversation,
+        )
 
 
 def _insert_messages(new: list[ChatMessage]) -> None:
@@ -343,6 +389,19 @@ def attachment_upload(*, conversation: Conversation, user: Any, upload: Any) -> 
         return _attachment_store(
             conversation=conversation, user=user, upload=upload, checked=checked, scan=scan_status
         )
+
+
+@transaction.atomic
+def attachment_link(*, attachment: ChatAttachment, message: ChatMessage) -> bool:
+    """Attach a stored file to a message already sent by its uploader in its conversation (a
+    photo sent by WeChat, copied in after the message); False if either does not fit."""
+    updated = ChatAttachment.objects.filter(
+        pk=attachment.pk,
+        message__isnull=True,
+        conversation_id=message.conversation_id,
+        uploaded_by_id=message.sender_id,
+    ).update(message=message)
+    return bool(updated)
 
 
 def _attachment_store(

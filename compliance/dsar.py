@@ -32,6 +32,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import selectors as account_selectors
 from audit import selectors as audit_selectors
 from chat import selectors as chat_selectors
 from compensation import selectors as compensation_selectors
@@ -89,6 +90,7 @@ def profile(user: Any) -> dict[str, Any]:
         "last_login": user.last_login,
         "is_active": user.is_active,
         "organisation": org.name if org else None,
+        "messaging_accounts": account_selectors.person_platform_identities(user),
     }
     if org is not None and org.contact_email_bidx and org.contact_email_bidx == user.email_bidx:
         data["organisation_contact"] = privacy.readable(org)

@@ -5,7 +5,8 @@
 - closed tickets, RETENTION_TICKET_DAYS after closing (3 years): the customers' messages
   become a placeholder, uploads are deleted, survey comments emptied;
 - call records, RETENTION_CALL_DAYS (90): the caller's number is removed;
-- sent notices, RETENTION_OUTBOX_DAYS (90): deleted;
+- sent notices, RETENTION_OUTBOX_DAYS (90): deleted; so are WeChat/WeCom messages received
+  (their MsgId and media references; the text lives in the chat or ticket);
 - delivery details, RETENTION_DELIVERY_DAYS after delivery (365): address and phone emptied;
 - machines' alarms, RETENTION_ALARM_DAYS after receipt (180): deleted (machine data, not
   personal, but a fleet's alarms grow without end).
@@ -24,6 +25,7 @@ from chat import services as chat_services
 from equipment import alarm_services
 from intake import services as intake_services
 from intake.mail import services as mail_services
+from intake.wechat import services as wechat_services
 from logistics import services as logistics_services
 from notifications import services as notification_services
 from tickets.services import tickets as ticket_services
@@ -47,6 +49,9 @@ def retention_run(*, dry_run: bool = False, now: dt.datetime | None = None) -> d
             started_before=before(settings.RETENTION_CALL_DAYS), dry_run=dry_run
         ),
         "mails": mail_services.mails_expire(
+            received_before=before(settings.RETENTION_OUTBOX_DAYS), dry_run=dry_run
+        ),
+        "platform_messages": wechat_services.platform_messages_expire(
             received_before=before(settings.RETENTION_OUTBOX_DAYS), dry_run=dry_run
         ),
         "outbox": notification_services.outbox_expire(

@@ -19,6 +19,7 @@ from core.throttle import over_limit
 from core.validation import clean_text
 from intake import services as intake_services
 from intake.mail import services as mail_services
+from intake.wechat import services as wechat_services
 from logistics import services as logistics_services
 from notifications import services as notification_services
 from status import notify as status_notify
@@ -138,5 +139,7 @@ def _erase(subject: Any, *, actor: Any) -> dict[str, Any]:
     )
     summary["calls"] = intake_services.calls_erase_person(phone_bidx=phone_bidx, actor=actor)
     summary["mails"] = mail_services.mail_erase_person(email_bidx=email_bidx, actor=actor)
+    # Before the account: the identities it deletes name the person's platform messages.
+    summary["platform_messages"] = wechat_services.platform_erase_person(user=subject, actor=actor)
     summary["account"] = account_services.user_erase(user=subject, actor=actor)
     return summary

@@ -158,7 +158,17 @@ def normalise_phone(value: str) -> str:
     return ("+" if plus else "") + digits
 
 
-NORMALISERS = {"email": normalise_email, "phone": normalise_phone}
+def normalise_platform_id(value: str) -> str:
+    """Return the lookup form of a messaging platform's user id (a WeChat OpenID or UnionID,
+    a WeCom user id): trimmed only, since the platforms' ids are case-sensitive."""
+    return (value or "").strip()
+
+
+NORMALISERS = {
+    "email": normalise_email,
+    "phone": normalise_phone,
+    "platform-id": normalise_platform_id,
+}
 
 
 def blind_index(kind: str, value: str) -> str:
@@ -177,6 +187,7 @@ def blind_index(kind: str, value: str) -> str:
 KEYED_HASH_PURPOSES = {
     "email": "blind index of e-mail addresses (stored in the database)",
     "phone": "blind index of phone numbers (stored in the database)",
+    "platform-id": "blind index of WeChat OpenIDs/UnionIDs and WeCom user ids (in the database)",
     "login": "sign-in throttle counters and known networks (accounts.lockout)",
     "search-term": "search index of ticket text, names and e-mails (core.search_terms)",
 }

@@ -29,6 +29,7 @@ CONTRACT = _("while the customer's contract runs, then 2 years")
 CLOSED_TICKETS = _("3 years after the ticket closes")
 CLOSED_CHATS = _("12 months after the chat closes")
 CALLS = _("90 days after the call")
+PLATFORM_MESSAGES = _("90 days after the message was received")
 DELIVERY = _("1 year after delivery")
 OUTBOX = _("90 days after sending")
 SUBSCRIPTION = _("until unsubscribed")
@@ -89,6 +90,38 @@ REGISTRY: tuple[PersonalField, ...] = (
         ACCOUNT,
         BLANK,
         encrypted=False,
+    ),
+    F(
+        "accounts.PlatformIdentity",
+        "external_id",
+        IDENTITY,
+        _("answering a person on WeChat or WeCom (their OpenID or WeCom user id)"),
+        ACCOUNT,
+        DELETE,
+    ),
+    F(
+        "accounts.PlatformIdentity",
+        "external_id_bidx",
+        IDENTITY,
+        _("recognising a person who writes on WeChat or WeCom"),
+        ACCOUNT,
+        DELETE,
+    ),
+    F(
+        "accounts.PlatformIdentity",
+        "union_id",
+        IDENTITY,
+        _("recognising a person across the desk's WeChat apps (their UnionID)"),
+        ACCOUNT,
+        DELETE,
+    ),
+    F(
+        "accounts.PlatformIdentity",
+        "union_id_bidx",
+        IDENTITY,
+        _("finding a person by their UnionID"),
+        ACCOUNT,
+        DELETE,
     ),
     F(
         "accounts.Organisation",
@@ -197,6 +230,22 @@ REGISTRY: tuple[PersonalField, ...] = (
     # intake
     F("intake.Call", "caller", CONTACT, _("calling back a missed caller"), CALLS, BLANK),
     F("intake.Call", "caller_bidx", CONTACT, _("recognising a caller"), CALLS, BLANK),
+    F(
+        "intake.PlatformMessage",
+        "media_id",
+        CONTENT,
+        _("fetching a photo or voice message from WeChat or WeCom"),
+        PLATFORM_MESSAGES,
+        BLANK,
+    ),
+    F(
+        "intake.PlatformMessage",
+        "pic_url",
+        CONTENT,
+        _("showing a photo sent on WeChat or WeCom"),
+        PLATFORM_MESSAGES,
+        BLANK,
+    ),
     # logistics
     F("logistics.Shipment", "delivery_address", LOCATION, _("delivering parts"), DELIVERY, BLANK),
     F("logistics.Shipment", "recipient_phone", CONTACT, _("the courier's checks"), DELIVERY, BLANK),

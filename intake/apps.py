@@ -1,4 +1,5 @@
-"""The other ways in: the phone system's call events (answer rate, missed callers) and e-mail."""
+"""The other ways in: the phone system's call events (answer rate, missed callers), e-mail,
+and the WeChat official account and WeCom callbacks."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _

@@ -1,5 +1,7 @@
-"""Calls reported by the phone system. The caller's number is personal data: encrypted at
-rest, found again by its blind index, never written to logs or the audit chain."""
+"""Calls reported by the phone system, e-mails and WeChat/WeCom messages received, and the
+machines' alarm rules. The caller's number is personal data: encrypted at rest, found again
+by its blind index, never written to logs or the audit chain; so are a platform message's
+media references."""
 
 from __future__ import annotations
 
@@ -206,3 +208,79 @@ class SilenceRule(OpensTicket):
 
     def __str__(self) -> str:
         return f"{self.contract_tier}: {self.silent_after_minutes} min"
+
+
+class PlatformOutcome(models.TextChoices):
+    CHAT = "chat", _("Added to the customer's live chat")
+    TICKET = "ticket", _("Added to a ticket")
+    UNBOUND = "unbound", _("From an unbound sender: kept on their contact's ticket")
+    UNSUPPORTED = "unsupported", _("A kind of message the desk does not read")
+    REJECTED = "rejected", _("Refused: bound to an account that is no active customer")
+
+
+class PlatformMessage(models.Model):
+    """One message received from the WeChat official account or WeCom, by its MsgId: where
+    it went (intake.wechat.services).
+
+    (platform, app, MsgId) is unique, and the row is written in the transaction that files
+    the message: a platform that retries after 5 s, or two deliveries at once, find the
+    constraint and store nothing new. The text lives where it went (the chat or ticket
+    message, encrypted); here only references: the platform's media id of a photo or voice
+    message (fetchable from the platform for 3 days) and a photo's URL, encrypted.
+    """
+
+    platform = models.CharField(_("platform"), max_length=16)
+    app_id = models.CharField(_("app id"), max_length=64)
+    msg_id = models.CharField(_("message id"), max_length=64)
+    msg_type = models.CharField(_("message type"), max_length=16)
+    identity = models.ForeignKey(
+        "accounts.PlatformIdentity",
+        verbose_name=_("sender"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=PlatformOutcome.choices)
+    chat_message = models.ForeignKey(
+        "chat.ChatMessage",
+        verbose_name=_("chat message"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        verbose_name=_("ticket"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    ticket_message = models.ForeignKey(
+        "tickets.Message",
+        verbose_name=_("ticket message"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    media_id = EncryptedCharField(_("media id"), max_length=256, blank=True)
+    pic_url = EncryptedCharField(_("photo URL"), max_length=1000, blank=True)
+    # The photo was copied into the chat or ticket (or refused by the upload checks): done.
+    media_copied = models.BooleanField(_("photo copied"), default=False)
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("received WeChat/WeCom message")
+        verbose_name_plural = _("received WeChat/WeCom messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "app_id", "msg_id"], name="intake_platform_message_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.outcome} {self.pk}"

@@ -13,6 +13,12 @@ SMS, WeCom and push is the context's `short` (composed by the caller in the reci
 language: the context may be a function of the language, called with that language active),
 else the e-mail's subject. A webhook gets the message's `webhook` JSON, else a generic notice.
 
+Answers on a messaging platform (`answer_on_platform`): an agent's chat message or ticket
+reply to a person who writes from WeChat or WeCom goes back there, in full. The chat and
+tickets apps name the person and the platform; the address (the identity they wrote from,
+bound or standing in for an unidentified contact) and whether the platform still takes it
+(WeChat: within 48 hours of their last message) are decided here.
+
 There are no quiet hours or per-event preferences yet; when they come they belong in
 `recipient_of` and `_deliveries`, and every event follows them at once.
 
@@ -33,8 +39,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import prefetch_related_objects
-from django.utils import translation
+from django.utils import timezone, translation
 
+from accounts import selectors as account_selectors
 from core.logging import one_line
 from notifications.endpoints import event_id
 from notifications.models import Channel, EventType
@@ -317,6 +324,65 @@ def _deliveries(recipient: Recipient, user: Any, message: Message) -> list[dict[
     return out
 
 
+# WeChat takes customer-service messages within 48 hours of the follower's last message.
+WECHAT_ANSWER_WINDOW = dt.timedelta(hours=48)
+# The longest text message both platforms take (bytes of UTF-8).
+PLATFORM_TEXT_BYTES = 2048
+
+
+def answer_on_platform(
+    *,
+    to: Any,
+    text: str,
+    key: str,
+    about: models.Model | None = None,
+    platform: str = "",
+    now: dt.datetime | None = None,
+) -> list[int]:
+    """Send a desk answer to a person on the messaging platform they write from (`platform`
+    when the caller knows it, else the one they wrote from last), in the caller's
+    transaction; return the outbox ids written now (none for a key written before).
+
+    Nothing is written when the person has no identity there, when it belongs to another
+    official account or corp than the one configured, or (WeChat) when they last wrote more
+    than 48 hours ago: the platform would refuse it, and the person's usual channels carry
+    the ticket notices anyway. A text longer than the platforms take is shortened.
+    """
+    identity = account_selectors.platform_identity_to_answer(user=to, platform=platform)
+    if identity is None or (identity.user_id is not None and not to.is_active):
+        return []
+    if identity.platform == "wechat":
+        if identity.app_id != settings.WECHAT_APP_ID:
+            return []
+        if identity.last_message_at < (now or timezone.now()) - WECHAT_ANSWER_WINDOW:
+            return []
+        channel = Channel.WECHAT
+    else:
+        if identity.app_id != settings.WECOM_CORP_ID:
+            return []
+        channel = Channel.WECOM
+    row = _enqueue_new(
+        key=f"{key}:{channel}",
+        channel=channel,
+        recipient=identity.external_id,
+        body=_fit(text),
+        language=getattr(to, "language", "") or settings.LANGUAGE_CODE,
+        about=about,
+        hand_over=False,
+    )
+    ids = [row] if row is not None else []
+    outbox_hand_over(ids)
+    return ids
+
+
+def _fit(text: str) -> str:
+    """The text, shortened with an ellipsis to at most PLATFORM_TEXT_BYTES of UTF-8."""
+    data = text.encode()
+    if len(data) <= PLATFORM_TEXT_BYTES:
+        return text
+    return data[: PLATFORM_TEXT_BYTES - 3].decode(errors="ignore") + "…"
+
+
 def _short(message: Message, channel: str, address: str, text: str, common: dict) -> dict:
     return {
         "key": f"{message.key}:{channel}",
@@ -332,6 +398,7 @@ __all__ = [
     "EventType",
     "Message",
     "Recipient",
+    "answer_on_platform",
     "hand_over",
     "notify",
     "notify_many",

@@ -14,6 +14,7 @@ class Channel(models.TextChoices):
     EMAIL = "email", _("Email")
     SMS = "sms", _("SMS")
     WECOM = "wecom", _("WeCom")
+    WECHAT = "wechat", _("WeChat")
     WEBHOOK = "webhook", _("Signed webhook")
     PUSH = "push", _("Browser notification")
     # An event of an organisation's object (a ticket), written in the business transaction;

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from accounts import selectors as account_selectors
 from notifications.models import Channel, Outbox, PushSubscription
 
 OUTBOX_CHUNK = 2000
@@ -35,7 +36,8 @@ def person_notifications(user: Any) -> list[dict[str, Any]]:
 
 def person_addresses(user: Any) -> set[tuple[str, str]]:
     """(channel, recipient) of every outbox row that went to the person: their e-mail, phone
-    and WeCom ID, their browsers (a push row names the subscription) and their webhook."""
+    and WeCom ID, their browsers (a push row names the subscription), their webhook and the
+    WeChat and WeCom ids they wrote from (answers sent there)."""
     found = {
         (channel, address.lower())
         for channel, address in (
@@ -47,7 +49,15 @@ def person_addresses(user: Any) -> set[tuple[str, str]]:
         if address
     }
     pushes = PushSubscription.objects.filter(user=user).values_list("pk", flat=True)
-    return found | {(Channel.PUSH, str(pk)) for pk in pushes}
+    platforms = {
+        (Channel.WECHAT if identity["platform"] == "wechat" else Channel.WECOM, identity["user_id"])
+        for identity in account_selectors.person_platform_identities(user)
+    }
+    return (
+        found
+        | {(Channel.PUSH, str(pk)) for pk in pushes}
+        | {(channel, address.lower()) for channel, address in platforms if address}
+    )
 
 
 def person_push(user: Any) -> list[dict[str, Any]]:

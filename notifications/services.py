@@ -27,7 +27,7 @@ from core.logging import one_line
 from core.models import lock_or_insert
 from core.net import public_http_url
 from core.queue import enqueue_on_commit, send_now
-from notifications import endpoints, sms, webhooks, webpush, wecom
+from notifications import endpoints, sms, webhooks, webpush, wechat, wecom
 from notifications.models import (
     Channel,
     Outbox,
@@ -238,6 +238,8 @@ def _send(row: Outbox) -> int | None:
         sms.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WECOM:
         wecom.get_backend().send(to=row.recipient, body=row.body, key=row.key)
+    elif row.channel == Channel.WECHAT:
+        wechat.get_backend().send(to=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.WEBHOOK:
         return webhooks.deliver(url=row.recipient, body=row.body, key=row.key)
     elif row.channel == Channel.ORG_WEBHOOK:

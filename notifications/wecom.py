@@ -52,23 +52,30 @@ class LocmemWeComBackend(BaseWeComBackend):
         type(self).outbox.append({"to": to, "body": body, "key": key})
 
 
+def call_json(url: str, data: dict | None, *, timeout: float, error: type[Exception]) -> dict:
+    """GET (no data) or POST JSON to a platform's API and read its JSON answer; `error` for
+    an HTTP error, an unreachable host or an answer that is no JSON (never with the URL,
+    which holds the access token)."""
+    request = urllib.request.Request(  # noqa: S310 - the base URL comes from settings
+        url,
+        data=json.dumps(data, ensure_ascii=False).encode() if data is not None else None,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        raise error(f"the platform answered {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        raise error(f"the platform is unreachable ({type(exc).__name__})") from None
+
+
 class HttpWeComBackend(BaseWeComBackend):
     timeout = 5
 
     def _call(self, url: str, data: dict | None = None) -> dict:
-        request = urllib.request.Request(  # noqa: S310 - the base URL comes from settings
-            url,
-            data=json.dumps(data, ensure_ascii=False).encode() if data is not None else None,
-            method="POST" if data is not None else "GET",
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            raise WeComError(f"WeCom answered {exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-            raise WeComError(f"WeCom unreachable ({type(exc).__name__})") from None
+        return call_json(url, data, timeout=self.timeout, error=WeComError)
 
     def _fetch_token(self) -> tuple[str, int]:
         query = urllib.parse.urlencode(

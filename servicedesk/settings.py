@@ -599,6 +599,20 @@ WECOM_API_BASE = env_str("WECOM_API_BASE", "https://qyapi.weixin.qq.com").rstrip
 WECOM_CORP_ID = env_str("WECOM_CORP_ID", "")
 WECOM_SECRET = env_str("WECOM_SECRET", "")
 WECOM_AGENT_ID = env_str("WECOM_AGENT_ID", "")
+# The WeCom application's callback (intake/wechat, POST /api/v1/wecom/callback: messages its
+# users send to the application): its Token and EncodingAESKey. Empty: the callback is off.
+WECOM_CALLBACK_TOKEN = env_str("WECOM_CALLBACK_TOKEN", "")
+WECOM_ENCODING_AES_KEY = env_str("WECOM_ENCODING_AES_KEY", "")
+# The WeChat official account (公众号, docs/wechat.md): its AppID, AppSecret (for answers by the
+# customer-service API, notifications/wechat.py), the callback Token (empty: the callback,
+# POST /api/v1/wechat/callback, is off) and EncodingAESKey (empty: plain mode; set: safe
+# mode, every message encrypted). The console backend prints answers.
+WECHAT_BACKEND = env_str("WECHAT_BACKEND", "notifications.wechat.ConsoleWeChatBackend")
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip("/")
+WECHAT_APP_ID = env_str("WECHAT_APP_ID", "")
+WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", "")
+WECHAT_TOKEN = env_str("WECHAT_TOKEN", "")
+WECHAT_ENCODING_AES_KEY = env_str("WECHAT_ENCODING_AES_KEY", "")
 # Signed webhooks (notifications/webhooks.py): the key each receiving URL's secret is derived
 # from (empty: derived from SECRET_KEY); plain http and private addresses only when allowed.
 WEBHOOK_SIGNING_KEY = env_str("WEBHOOK_SIGNING_KEY", "")

@@ -23,6 +23,7 @@ from accounts.models import (
     User,
     UserSession,
 )
+from accounts.services.platforms import platform_identities_erase
 from accounts.services.reauth import Reauthentication, reauth_required
 from audit.services import audit_record
 from core import crypto, privacy, search_terms, throttle
@@ -370,6 +371,12 @@ def user_erase(*, user: User, actor: Any) -> dict[str, int]:
         contact = Organisation.objects.select_for_update().get(pk=org.pk)
         contact.save(update_fields=privacy.erase(contact, {}) + ORG_INDEXES)
         organisations = 1
+    identities = platform_identities_erase(user=locked)
     audit_record(action="user.erased", actor=actor, target=locked)
     user.refresh_from_db()
-    return {"accounts": 1, "sessions": sessions, "organisation_contacts": organisations}
+    return {
+        "accounts": 1,
+        "sessions": sessions,
+        "organisation_contacts": organisations,
+        "platform_identities": identities,
+    }

@@ -85,6 +85,10 @@ def settings_for_fuzzing(settings):
     settings.ALERTMANAGER_TOKEN = MACHINE_TOKEN
     settings.TELEPHONY_TOKEN = MACHINE_TOKEN
     settings.KUAIDI100_SALT = "fuzz-salt"
+    # The WeChat and WeCom callbacks on (safe mode): fuzzed past their 404 to the checks.
+    settings.WECHAT_TOKEN = settings.WECOM_CALLBACK_TOKEN = "fuzz-token"
+    settings.WECHAT_APP_ID, settings.WECOM_CORP_ID = "wxfuzz", "wwfuzz"
+    settings.WECHAT_ENCODING_AES_KEY = settings.WECOM_ENCODING_AES_KEY = "k" * 43
     settings.ALLOWED_HOSTS = ["*"]
     return settings
 

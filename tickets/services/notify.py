@@ -15,9 +15,16 @@ from django.utils.translation import gettext
 
 from accounts import selectors as account_selectors
 from notifications import messages
-from notifications.messages import Event, EventType, Message, notify, notify_organisation
+from notifications.messages import (
+    Event,
+    EventType,
+    Message,
+    answer_on_platform,
+    notify,
+    notify_organisation,
+)
 from tickets import links
-from tickets.models import Status, Target, Ticket
+from tickets.models import Channel, Status, Target, Ticket
 
 # Apps above tickets that know Message-IDs of a ticket's mail thread register a reader here
 # (intake: the mails received), so ticket e-mail answers the customer's own mail.
@@ -87,7 +94,16 @@ def notify_opened(ticket: Ticket, *, batch: Any = None) -> None:
 
 
 def notify_reply(ticket: Ticket, *, message_id: int, body: str) -> None:
+    """The usual notice of an answer; for a ticket that came by WeChat or WeCom the answer
+    itself goes back there too (notifications decides where and whether it still can)."""
     link = links.customer_ticket_url(ticket)
+    if ticket.channel == Channel.WECOM:
+        answer_on_platform(
+            to=ticket.requester,
+            text=f"[{ticket.reference}] {body}",
+            key=f"ticket-answer:{message_id}",
+            about=ticket,
+        )
 
     def context(language: str) -> dict:
         return {
