@@ -381,3 +381,37 @@ class PlatformIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} identity {self.pk}"
+
+
+class PlatformBindCode(models.Model):
+    """A one-time code a customer creates in the portal's profile and sends to the desk's
+    WeChat official account or WeCom (issue 23, point 2): the sender's platform identity is
+    then bound to the customer's account.
+
+    The code proves the person holds both: the signed-in portal account that made it, and the
+    platform account that sent it. Only its keyed hash is stored (core.crypto "bind-code"),
+    it lasts BIND_CODE_MINUTES, works once, and a customer has one live code at a time.
+    """
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
+    )
+    code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created"), default=dj_timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    identity = models.ForeignKey(
+        PlatformIdentity,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("linked platform account"),
+    )
+
+    class Meta:
+        verbose_name = _("linking code")
+        verbose_name_plural = _("linking codes")
+
+    def __str__(self) -> str:
+        return f"linking code {self.pk}"

@@ -377,3 +377,19 @@ def person_platform_identities(user: Any) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+def bound_platform_identities(user: Any) -> list[PlatformIdentity]:
+    """The WeChat and WeCom accounts a customer linked to their portal account, newest
+    first (their profile lists them; the ids stay encrypted and are not shown)."""
+    return list(PlatformIdentity.objects.filter(user=user).order_by("-bound_at", "-pk"))
+
+
+def bound_platform_identity(*, user: Any, pk: Any) -> PlatformIdentity:
+    """One of the customer's linked accounts; another's, or none, is a 404."""
+    from django.http import Http404
+
+    found = PlatformIdentity.objects.filter(user=user, pk=pk).first() if str(pk).isdigit() else None
+    if found is None:
+        raise Http404
+    return found

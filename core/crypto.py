@@ -189,6 +189,7 @@ KEYED_HASH_PURPOSES = {
     "phone": "blind index of phone numbers (stored in the database)",
     "platform-id": "blind index of WeChat OpenIDs/UnionIDs and WeCom user ids (in the database)",
     "login": "sign-in throttle counters and known networks (accounts.lockout)",
+    "bind-code": "one-time codes linking a WeChat/WeCom account to a portal account (stored)",
     "search-term": "search index of ticket text, names and e-mails (core.search_terms)",
 }
 

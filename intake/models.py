@@ -216,6 +216,8 @@ class PlatformOutcome(models.TextChoices):
     UNBOUND = "unbound", _("From an unbound sender: kept on their contact's ticket")
     UNSUPPORTED = "unsupported", _("A kind of message the desk does not read")
     REJECTED = "rejected", _("Refused: bound to an account that is no active customer")
+    LINKED = "linked", _("A linking code: the sender's account was linked")
+    LINK_REFUSED = "link_refused", _("A linking code that is not valid")
 
 
 class PlatformMessage(models.Model):

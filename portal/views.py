@@ -20,13 +20,17 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.permissions import is_customer
+from accounts.qr import qr_svg
+from accounts.services import platforms as platform_services
 from accounts.services.otp import has_confirmed_totp
 from chat import bot as chat_bot
 from chat import services as chat_services
@@ -435,6 +439,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and status == 200:
         status = 400
     secret = webhooks.signing_secret(user.notify_webhook_url) if user.notify_webhook_url else ""
+    linked = account_selectors.bound_platform_identities(user)
     return render_portal(
         request,
         "portal/profile.html",
@@ -443,9 +448,39 @@ def profile(request: HttpRequest) -> HttpResponse:
             "webhook_secret": secret,
             "push_key": webpush.public_key() if webpush.enabled() else "",
             "has_totp": has_confirmed_totp(user),
+            "linked": linked,
         },
         status=status,
     )
+
+
+@customer_required
+@never_cache
+@require_http_methods(["POST"])
+def platform_link(request: HttpRequest) -> HttpResponse:
+    """A new one-time linking code for WeChat or WeCom (issue 23, point 2), shown once on its
+    own page with its QR code; sending it to the desk's account links that account."""
+    code = platform_services.platform_bind_code_create(user=request.user)
+    message = f"绑定 {code}"
+    return render_portal(
+        request,
+        "portal/platform_link.html",
+        {
+            "code": code,
+            "message": message,
+            "qr": mark_safe(qr_svg(message)),
+            "minutes": platform_services.BIND_CODE_MINUTES,
+        },
+    )
+
+
+@customer_required
+@require_http_methods(["POST"])
+def platform_unlink(request: HttpRequest, pk: str) -> HttpResponse:
+    identity = account_selectors.bound_platform_identity(user=request.user, pk=pk)
+    platform_services.platform_identity_unbind(identity=identity, actor=request.user)
+    messages.success(request, _("The account is no longer linked."))
+    return redirect("portal:profile")
 
 
 @customer_required

@@ -9,15 +9,18 @@ contact set, and it goes with the person's erasure (accounts.services.users.user
 from __future__ import annotations
 
 import datetime as dt
+import re
+import secrets
+import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Platform, PlatformIdentity, User
+from accounts.models import Platform, PlatformBindCode, PlatformIdentity, User
 from audit.services import audit_record
-from core import crypto
+from core import crypto, softcache
 from core.errors import ApplicationError
 
 MAX_ID = 128
@@ -135,4 +138,74 @@ def platform_identities_erase(*, user: User) -> int:
         contact=user
     )
     deleted, _by_model = rows.delete()
+    PlatformBindCode.objects.filter(user=user).delete()
     return deleted
+
+
+# ------------------------------------------------------------------- linking codes (point 2)
+
+BIND_CODE_MINUTES = 15
+# Eight characters of 32 (40 bits), without 0/O and 1/I, shown as XXXX-XXXX.
+BIND_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# A message that is a linking code: the code, optionally after 绑定 / bind / link.
+BIND_MESSAGE = re.compile(
+    r"^\s*(?:绑定|綁定|bind|link)?\s*[:：]?\s*([A-Za-z0-9]{4})[\s-]?([A-Za-z0-9]{4})\s*$",
+    re.IGNORECASE,
+)
+# Wrong codes one platform account may try in an hour (40 bits: guessing is hopeless anyway).
+BIND_TRIES_PER_HOUR = 10
+
+
+def bind_code_in(text: str) -> str | None:
+    """The linking code a message consists of ("绑定 K7P9-3QXA", "k7p93qxa"), or None."""
+    found = BIND_MESSAGE.match(text or "")
+    return (found.group(1) + found.group(2)).upper() if found else None
+
+
+def _code_hash(code: str) -> str:
+    return crypto.keyed_hash("bind-code", code)
+
+
+@transaction.atomic
+def platform_bind_code_create(*, user: User, now: dt.datetime | None = None) -> str:
+    """A new linking code for a customer (shown once, as XXXX-XXXX); an earlier unused one
+    stops working. Audited without the code."""
+    if user.is_staff or user.organisation_id is None or not user.is_active:
+        raise ApplicationError(_("Only an active customer account can be linked."))
+    now = now or dj_timezone.now()
+    PlatformBindCode.objects.filter(user=user, used_at__isnull=True).delete()
+    code = "".join(secrets.choice(BIND_ALPHABET) for _n in range(8))
+    PlatformBindCode.objects.create(
+        user=user,
+        code_hash=_code_hash(code),
+        created_at=now,
+        expires_at=now + dt.timedelta(minutes=BIND_CODE_MINUTES),
+    )
+    audit_record(action="platform.bind_code_created", actor=user, target=user)
+    return f"{code[:4]}-{code[4:]}"
+
+
+@transaction.atomic
+def platform_bind_code_redeem(
+    *, identity: PlatformIdentity, code: str, now: dt.datetime | None = None
+) -> User:
+    """Bind the identity that sent a linking code to the account that made it (audited by
+    the binding); refused (ApplicationError) for a code that is unknown, used or expired, and
+    after BIND_TRIES_PER_HOUR wrong ones from one platform account."""
+    now = now or dj_timezone.now()
+    tries = f"platform:bind-tries:{identity.pk}:{int(time.time() // 3600)}"
+    row = (
+        PlatformBindCode.objects.select_for_update()
+        .select_related("user")
+        .filter(code_hash=_code_hash(code), used_at__isnull=True, expires_at__gt=now)
+        .first()
+    )
+    if row is None or (softcache.get(tries) or 0) >= BIND_TRIES_PER_HOUR:
+        softcache.count(tries, seconds=3600)
+        raise ApplicationError(
+            _("This linking code is not valid or has expired."), code="bad_bind_code"
+        )
+    platform_identity_bind(identity=identity, user=row.user, actor=f"system:{identity.platform}")
+    row.used_at, row.identity = now, identity
+    row.save(update_fields=["used_at", "identity"])
+    return row.user

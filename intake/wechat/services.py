@@ -43,6 +43,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors as account_selectors
 from accounts.models import Organisation, PlatformIdentity, User
+from accounts.services import platforms
 from accounts.services.platforms import platform_identity_seen, platform_identity_set_contact
 from audit.services import audit_record
 from chat import intents, presence
@@ -141,6 +142,9 @@ def _file(
         now=now,
     )
     row.identity = identity
+    code = platforms.bind_code_in(fields.get("Content", "")) if row.msg_type == "text" else None
+    if code is not None:
+        return _link(row, identity, platform, code)
     reply, ticket, chat_message = "", None, None
     customer = identity.user
     if row.msg_type not in MESSAGE_TYPES:
@@ -283,6 +287,44 @@ def _text(row: PlatformMessage, fields: dict[str, str]) -> str:
         if transcript:
             return _("A voice message; the platform's transcript: %(text)s") % {"text": transcript}
         return _("A voice message without a transcript (its media id is kept for 3 days).")
+
+
+def _link(row: PlatformMessage, identity: PlatformIdentity, platform: str, code: str) -> Received:
+    """A message that is a linking code from the portal's profile (issue 23, point 2): bind
+    the sender to the account that made it, and say so; the code is filed nowhere else."""
+    try:
+        with transaction.atomic():  # a savepoint: a refused code leaves the message's row
+            user = platforms.platform_bind_code_redeem(
+                identity=identity, code=code, now=row.received_at
+            )
+    except ApplicationError:
+        row.outcome = PlatformOutcome.LINK_REFUSED
+        reply = _in(_language(identity, ""), _link_refused_reply)
+    else:
+        row.outcome = PlatformOutcome.LINKED
+        reply = _in(user.language or "zh-hans", _linked_reply, platform)
+    row.save(update_fields=["identity", "outcome"])
+    audit_record(
+        action="platform.message_received",
+        actor=f"system:{platform}",
+        target=row,
+        data={"message": row.pk, "type": row.msg_type, "outcome": row.outcome},
+    )
+    return Received(outcome=row.outcome, reply=reply, row_id=row.pk)
+
+
+def _linked_reply(platform: str) -> str:
+    return _(
+        "This %(platform)s is now linked to your WeldDesk account: write here about your "
+        "machines and tickets, and the desk's answers come here."
+    ) % {"platform": PLATFORM_NAMES[platform]}
+
+
+def _link_refused_reply() -> str:
+    return _(
+        "This linking code is not valid or has expired. Create a new one in your WeldDesk "
+        "profile and send it within 15 minutes."
+    )
 
 
 def _language(identity: PlatformIdentity, text: str) -> str:
