@@ -369,7 +369,7 @@ def _body(answer: Answer) -> dict[str, Any]:
 def _figures(phase: Phase, size: int) -> dict[str, Any]:
     """Rates, latencies, errors and CPU per alarm of a phase (see the module)."""
     assert phase.answers is not None
-    window = phase.seconds
+    window = phase.seconds or 1.0  # a warm-up of 0 s has no shots
     bodies = [_body(a) for a in phase.answers]
     new = [k for k, again in enumerate(phase.retry) if not again]
     offered = sum(size for k in new if phase.shots[k].at < window)
@@ -511,7 +511,7 @@ def _run(*, scale: float) -> dict[str, Any]:
         "seed_seconds": round(time.perf_counter() - started, 1),
     }
     rng = random.Random(SEED)
-    n_warm, n_measured = round(per_second * warmup), round(per_second * seconds)
+    n_warm, n_measured = round(per_second * warmup), max(1, round(per_second * seconds))
     batches = compose(machines, n_warm + n_measured, size, rng)
     end = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=2)
     bodies = [b.body(end) for b in batches]
@@ -533,7 +533,8 @@ def _run(*, scale: float) -> dict[str, Any]:
         f"{model.get('opened', 0):,} tickets and {model.get('joined', 0):,} repeats joined",
         flush=True,
     )
-    n_floor = round(per_second * floor_seconds)
+    # The floor sends the measured batches' bodies again (it stores no alarm).
+    n_floor = max(1, min(round(per_second * floor_seconds), n_measured))
     phases = [
         _phase(
             label,
