@@ -26,6 +26,7 @@ BENCHES = [
     "ticket_page",
     "reports",
     "import_base",
+    "alarms",
 ]
 
 

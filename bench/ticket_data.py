@@ -209,8 +209,18 @@ def _staff(email: str, name: str, **kwargs: Any) -> User:
 
 
 @transaction.atomic
-def _build_world(*, scale: float, rng: random.Random, now: dt.datetime) -> World:
-    """Calendar, policies, staff, queues, organisations, customers and units (via services)."""
+def _build_world(
+    *,
+    scale: float,
+    rng: random.Random,
+    now: dt.datetime,
+    organisations: int | None = None,
+    units_per_org: int = UNITS_PER_ORG,
+) -> World:
+    """Calendar, policies, staff, queues, organisations, customers and units (via services).
+
+    `organisations` (default: 240 times the scale) and `units_per_org` shape the installed
+    base; the alarms benchmark asks for a few organisations with many machines each."""
     calendar = ensure_calendar()
     ensure_policies(calendar)
     machines = [
@@ -266,7 +276,7 @@ def _build_world(*, scale: float, rng: random.Random, now: dt.datetime) -> World
     # Above 100,000 open tickets the customers grow with the square root of the tickets (each
     # is made through the services, about a tenth of a second with its people and units; at
     # a million tickets 760 organisations, the largest with about 100,000 tickets).
-    n_orgs = max(12, round(ORGANISATIONS * (scale if scale <= 1 else scale**0.5)))
+    n_orgs = organisations or max(12, round(ORGANISATIONS * (scale if scale <= 1 else scale**0.5)))
     orgs, units, customers = [], {}, {}
     serial = 0
     for i in range(n_orgs):
@@ -289,7 +299,7 @@ def _build_world(*, scale: float, rng: random.Random, now: dt.datetime) -> World
             for k in range(CUSTOMERS_PER_ORG)
         ]
         units[org.pk] = []
-        for _ in range(UNITS_PER_ORG):
+        for _ in range(units_per_org):
             serial += 1
             machine = machines[min(int(rng.random() ** 1.5 * len(machines)), len(machines) - 1)]
             units[org.pk].append(

@@ -128,7 +128,7 @@ def bench_scan(world: World) -> dict[str, Any]:
         f"before the scan, {result['load_average']['after']} after sealing; one-time warm-up "
         f"of the process before the scan {warm_up:.2f} s"
     )
-    _forget_queued_tasks()  # the notices' deliveries and the seal task: no worker takes them
+    forget_queued_tasks()  # the notices' deliveries and the seal task: no worker takes them
     return result
 
 
@@ -375,7 +375,7 @@ def _create_body(serial: str) -> Callable[[int, int], bytes]:
 # lifted there, and here too, once around the whole measurement rather than in each timed
 # request (a second run within a minute of the first met the first's window and timed 429s).
 @override_settings(API_KEY_RATE_PER_MINUTE=100_000_000, API_USER_RATE_PER_MINUTE=100_000_000)
-def _in_process(path: str, body: Callable[[int, int], bytes], headers: dict) -> dict[str, Any]:
+def in_process(path: str, body: Callable[[int, int], bytes], headers: dict) -> dict[str, Any]:
     """One request's queries, then sequential requests: latency and how long locks are held.
 
     A lock is timed from the statement that takes it to the commit (an on_commit hook set by
@@ -494,14 +494,14 @@ def bench_create(world: World, org: Organisation | None, token: str | None) -> d
     }
     floor_body = _create_body("FLOOR")
     targets = [("floor", FLOOR_API, floor_body, {})]
-    result["floor_in_process"] = _in_process(FLOOR_API, floor_body, {})
+    result["floor_in_process"] = in_process(FLOOR_API, floor_body, {})
     if token is not None and org is not None:
         headers = {"Authorization": f"Api-Key {token}"}
         create_body = _create_body(world.units[org.pk][0].serial_number)
         targets.append(("token_floor", TOKEN_FLOOR_API, floor_body, headers))
-        result["token_floor_in_process"] = _in_process(TOKEN_FLOOR_API, floor_body, headers)
+        result["token_floor_in_process"] = in_process(TOKEN_FLOOR_API, floor_body, headers)
         targets.append(("create", TICKETS_API, create_body, headers))
-        result["create_in_process"] = c = _in_process(TICKETS_API, create_body, headers)
+        result["create_in_process"] = c = in_process(TICKETS_API, create_body, headers)
         locks = ", ".join(
             f"{name.replace('_', ' ')} row locked {c[f'{name}_lock_held_ms']} ms"
             for name in ("counter", "chain_head")
@@ -548,7 +548,7 @@ def bench_create(world: World, org: Organisation | None, token: str | None) -> d
             after = _rows()
             result["load_average"] = {"before": load_before, "after": load_average()}
     finally:
-        _forget_queued_tasks()
+        forget_queued_tasks()
     for name, load in loads.items():
         result[name] = load.report()
         _print_load(name, result[name])
@@ -586,7 +586,7 @@ def _print_load(label: str, r: dict[str, Any]) -> None:
     )
 
 
-def _forget_queued_tasks() -> None:
+def forget_queued_tasks() -> None:
     """Delete the delivery tasks the run queued: no worker of a real desk may ever take them."""
     url = settings.CELERY_BROKER_URL
     if not url.startswith("redis"):
