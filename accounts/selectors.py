@@ -386,10 +386,16 @@ def bound_platform_identities(user: Any) -> list[PlatformIdentity]:
 
 
 def bound_platform_identity(*, user: Any, pk: Any) -> PlatformIdentity:
-    """One of the customer's linked accounts; another's, or none, is a 404."""
+    """One of the customer's linked accounts; another's, or none, is a 404 (another's
+    audited, as every refused object: accounts.permissions.refuse)."""
     from django.http import Http404
 
-    found = PlatformIdentity.objects.filter(user=user, pk=pk).first() if str(pk).isdigit() else None
-    if found is None:
+    from accounts.permissions import refuse
+
+    pk = str(pk)
+    if not (pk.isascii() and pk.isdigit() and len(pk) < 19):
         raise Http404
+    found = PlatformIdentity.objects.filter(user=user, pk=int(pk)).first()
+    if found is None:
+        refuse(user, PlatformIdentity.objects.all(), pk=int(pk))
     return found

@@ -50,6 +50,7 @@ class Tenant:
     shipment: Any
     conversation: Any
     chat_attachment: Any
+    identity: Any  # the customer's WeChat, linked to their account
     key: str  # a read-write API key of the organisation
     read_key: str  # a read-only one
 
@@ -58,7 +59,10 @@ class Tenant:
 def make_tenant(settings, tmp_path, make_org, make_customer, make_unit, open_ticket, queue_setup):
     """Build an organisation with a ticket (and its attachment), a unit, a shipment, a chat
     with a file and two API keys, all through the services."""
+    from django.utils import timezone
+
     from accounts.models import ApiScope
+    from accounts.services import platforms
     from accounts.services.api_keys import api_key_create
     from chat import services as chat_services
     from logistics import services as logistics_services
@@ -84,6 +88,10 @@ def make_tenant(settings, tmp_path, make_org, make_customer, make_unit, open_tic
         chat_attachment = chat_services.attachment_upload(
             conversation=conversation, user=customer, upload=png("chat.png")
         )
+        identity = platforms.platform_identity_seen(
+            platform="wechat", app_id="wx-tenants", external_id=f"o-{email}", now=timezone.now()
+        )
+        platforms.platform_identity_bind(identity=identity, user=customer, actor=customer)
         _key, token = api_key_create(
             actor=supervisor, organisation=org, name="ERP", scope=ApiScope.READ_WRITE
         )
@@ -99,6 +107,7 @@ def make_tenant(settings, tmp_path, make_org, make_customer, make_unit, open_tic
             shipment=shipment,
             conversation=conversation,
             chat_attachment=chat_attachment,
+            identity=identity,
             key=token,
             read_key=read_token,
         )

@@ -187,6 +187,7 @@ FOREIGN: dict[str, Callable[[Any], dict[str, Any]]] = {
     "tickets:attachment": lambda b: {"pk": b.attachment.pk},
     "chat:upload": lambda b: {"conversation_id": b.conversation.pk},
     "chat:attachment": lambda b: {"pk": b.chat_attachment.pk},
+    "portal:platform_unlink": lambda b: {"pk": b.identity.pk},
 }
 # Patterns whose parameters name nothing that belongs to a customer organisation, and why.
 NOT_TENANT_OBJECTS = {
@@ -244,7 +245,7 @@ def _snapshot(b) -> list:
 
     rows = [
         type(obj).objects.filter(pk=obj.pk).values().get()
-        for obj in (b.org, b.ticket, b.unit, b.shipment, b.attachment, b.conversation)
+        for obj in (b.org, b.ticket, b.unit, b.shipment, b.attachment, b.conversation, b.identity)
     ]
     return [
         *rows,
@@ -258,7 +259,7 @@ def _foreign_targets(b) -> set[tuple[str, str]]:
     """The audit references (target type, id) of B's objects."""
     from audit.services import target_ref_for
 
-    objects = (b.org, b.ticket, b.unit, b.shipment, b.attachment, b.conversation)
+    objects = (b.org, b.ticket, b.unit, b.shipment, b.attachment, b.conversation, b.identity)
     return {tuple(map(str, target_ref_for(obj))) for obj in (*objects, b.chat_attachment)}
 
 
