@@ -162,6 +162,8 @@ class ShipmentTicket(models.Model):
     awaiting = models.BooleanField(_("ticket waits for it"), default=False)
 
     class Meta:
+        verbose_name = _("shipment of a ticket")
+        verbose_name_plural = _("shipments of tickets")
         constraints = [
             models.UniqueConstraint(fields=["shipment", "ticket"], name="shipment_ticket_once")
         ]
