@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -339,7 +341,10 @@ class WebhookDeliveryAdmin(
 
     @admin.display(description=_("next attempt at"))
     def next_attempt(self, obj):
-        return obj.outbox.next_attempt_at if obj.outbox.status == Status.PENDING else "-"
+        if obj.outbox.status != Status.PENDING or obj.outbox.next_attempt_at is None:
+            return "-"
+        # In the desk's time zone and format, as the admin shows every other time.
+        return date_format(timezone.localtime(obj.outbox.next_attempt_at), "DATETIME_FORMAT")
 
     @admin.display(description=_("last error"))
     def last_error(self, obj):
