@@ -30,6 +30,9 @@ SKIP_PATTERNS = {
     "accounts:language": "POST only: switches the language",
     "accounts:backup_codes": "POST only: replaces the backup codes",
     "portal:push": "POST only: a push subscription (JSON)",
+    "portal:platform_link": "POST only: makes a linking code (its page is checked by axe in "
+    "intake/tests/test_wechat_binding.py)",
+    "portal:platform_unlink": "POST only: unlinks a WeChat/WeCom account (the profile is walked)",
     "portal:data_export": "a JSON download, not a page",
     "portal:suggest": "a JSON fragment for the fault form's suggestions",
     "status:feed": "an Atom feed",
